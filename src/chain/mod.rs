@@ -1,0 +1,86 @@
+//! What the engine needs from a chain, behind one trait: new heads, the hash of a block under a
+//! hash rule, the wallets and their signing groups, the state a proposal generator reads, and a
+//! way to carry out a dispatched action. `devnet` simulates all of it in-process.
+
+pub mod devnet;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::protocol::{
+    ActionOutcome, Address, BlockHashRule, CoordinationWindow, Hash32, Proposal, WalletPkh,
+    WalletSnapshot,
+};
+
+/// A new head as the chain announced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BlockRef {
+    pub number: u64,
+    pub hash: Hash32,
+    pub parent_hash: Hash32,
+    /// Chain timestamp, seconds.
+    pub timestamp: u64,
+}
+
+/// A wallet and its signing group: `operators[k-1]` holds member index `k`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalletInfo {
+    pub wallet: WalletPkh,
+    pub operators: Vec<Address>,
+}
+
+/// New heads. A receiver that falls behind sees `Lagged` and skips ahead; the window watch
+/// copes with such gaps.
+pub type BlockStream = broadcast::Receiver<BlockRef>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("block {number} is not known yet (chain head is {head})")]
+    BlockNotFound { number: u64, head: u64 },
+    #[error("wallet {0} is not known to the chain")]
+    UnknownWallet(WalletPkh),
+    #[error("chain unavailable: {0}")]
+    Unavailable(String),
+    #[error("unexpected chain data: {0}")]
+    Invalid(String),
+}
+
+/// A dispatched action, as handed to the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRequest {
+    pub wallet: WalletPkh,
+    pub window: CoordinationWindow,
+    pub proposal: Proposal,
+    pub start_block: u64,
+    pub expiry_block: u64,
+}
+
+#[async_trait]
+pub trait Chain: Send + Sync + 'static {
+    /// Names the chain in logs and store file names: `devnet-1`, `chain-11155111`.
+    fn chain_key(&self) -> String;
+
+    /// Subscribes to new heads.
+    async fn subscribe_blocks(&self) -> Result<BlockStream, ChainError>;
+
+    /// The current head.
+    async fn latest_block(&self) -> Result<BlockRef, ChainError>;
+
+    /// The hash of block `number` under `rule`.
+    async fn block_hash(&self, number: u64, rule: BlockHashRule) -> Result<Hash32, ChainError>;
+
+    /// Every wallet the chain knows, with its signing group.
+    async fn wallets(&self) -> Result<Vec<WalletInfo>, ChainError>;
+
+    /// What the proposal generator reads of a wallet, as of block `block`.
+    async fn wallet_snapshot(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<WalletSnapshot, ChainError>;
+
+    /// Carries out a dispatched action and resolves when it has completed, failed or expired.
+    /// Several nodes may submit the same (wallet, window) action; they all see one outcome.
+    async fn execute_action(&self, request: ActionRequest) -> Result<ActionOutcome, ChainError>;
+}

@@ -1,0 +1,29 @@
+//! The pure rules of RFC 12 as the reference client applies them: windows, seeds, block-hash
+//! rules, Go's `math/rand`, leaders, checklists, actions, proposals, messages and faults.
+//! Nothing here does I/O, awaits, or reads a clock.
+
+pub mod action;
+pub mod checklist;
+pub mod fault;
+pub mod gorand;
+pub mod header;
+pub mod leader;
+pub mod message;
+pub mod proposal;
+pub mod result;
+pub mod rng_cooked;
+pub mod seed;
+pub mod types;
+pub mod window;
+
+pub use action::ActionType;
+pub use checklist::checklist;
+pub use fault::{Fault, FaultType};
+pub use header::{BlockHashRule, BlockHeader};
+pub use leader::{Leader, SigningGroup};
+pub use message::{CoordinationMessage, SignedMessage};
+pub use proposal::{Proposal, ProposalParams, WalletSnapshot};
+pub use seed::coordination_seed;
+pub use types::{Address, Hash32, Seed, WalletPkh};
+pub use window::CoordinationWindow;
+pub use result::{ActionOutcome, CoordinationResult, Role};

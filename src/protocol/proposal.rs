@@ -1,0 +1,769 @@
+//! Proposals (SPEC §8): what a leader proposes, how its payload is encoded, and the pure
+//! generator that walks a checklist against a wallet's chain state.
+
+use rlp::{Rlp, RlpStream};
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use super::action::ActionType;
+use super::types::{Address, Hash32, WalletPkh};
+
+/// Bytes shown as lowercase hex in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl Serialize for HexBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+/// A deposit named by its funding output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct DepositKey {
+    pub funding_tx_hash: Hash32,
+    pub output_index: u32,
+}
+
+/// A leader's proposal: an action and its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action")]
+pub enum Proposal {
+    Noop,
+    Heartbeat {
+        message: HexBytes,
+    },
+    DepositSweep {
+        deposits: Vec<DepositKey>,
+        sweep_tx_fee: u64,
+        reveal_blocks: Vec<u64>,
+    },
+    Redemption {
+        redeemers_output_scripts: Vec<HexBytes>,
+        redemption_tx_fee: u64,
+    },
+    MovingFunds {
+        target_wallets: Vec<WalletPkh>,
+        moving_funds_tx_fee: u64,
+    },
+    MovedFundsSweep {
+        moving_funds_tx_hash: Hash32,
+        moving_funds_tx_output_index: u32,
+        sweep_tx_fee: u64,
+    },
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("malformed RLP: {0}")]
+    Rlp(String),
+    #[error("field {field}: expected {expected} bytes, got {got}")]
+    Length {
+        field: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{0} items where {1} were expected")]
+    Arity(usize, usize),
+}
+
+impl From<rlp::DecoderError> for PayloadError {
+    fn from(e: rlp::DecoderError) -> Self {
+        PayloadError::Rlp(e.to_string())
+    }
+}
+
+fn fixed<const N: usize>(rlp: &Rlp, field: &'static str) -> Result<[u8; N], PayloadError> {
+    let data = rlp.data()?;
+    <[u8; N]>::try_from(data).map_err(|_| PayloadError::Length {
+        field,
+        expected: N,
+        got: data.len(),
+    })
+}
+
+fn expect_items(rlp: &Rlp, n: usize) -> Result<(), PayloadError> {
+    let count = rlp.item_count()?;
+    if count != n {
+        return Err(PayloadError::Arity(count, n));
+    }
+    Ok(())
+}
+
+impl Proposal {
+    pub fn action_type(&self) -> ActionType {
+        match self {
+            Proposal::Noop => ActionType::Noop,
+            Proposal::Heartbeat { .. } => ActionType::Heartbeat,
+            Proposal::DepositSweep { .. } => ActionType::DepositSweep,
+            Proposal::Redemption { .. } => ActionType::Redemption,
+            Proposal::MovingFunds { .. } => ActionType::MovingFunds,
+            Proposal::MovedFundsSweep { .. } => ActionType::MovedFundsSweep,
+        }
+    }
+
+    /// The payload as an RLP list (the action type travels beside it).
+    pub fn append_payload(&self, s: &mut RlpStream) {
+        match self {
+            Proposal::Noop => {
+                s.begin_list(0);
+            }
+            Proposal::Heartbeat { message } => {
+                s.begin_list(1).append(&message.0);
+            }
+            Proposal::DepositSweep {
+                deposits,
+                sweep_tx_fee,
+                reveal_blocks,
+            } => {
+                s.begin_list(3);
+                s.begin_list(deposits.len());
+                for d in deposits {
+                    s.begin_list(2)
+                        .append(&&d.funding_tx_hash.0[..])
+                        .append(&d.output_index);
+                }
+                s.append(sweep_tx_fee);
+                s.append_list::<u64, u64>(reveal_blocks);
+            }
+            Proposal::Redemption {
+                redeemers_output_scripts,
+                redemption_tx_fee,
+            } => {
+                s.begin_list(2);
+                s.begin_list(redeemers_output_scripts.len());
+                for script in redeemers_output_scripts {
+                    s.append(&script.0);
+                }
+                s.append(redemption_tx_fee);
+            }
+            Proposal::MovingFunds {
+                target_wallets,
+                moving_funds_tx_fee,
+            } => {
+                s.begin_list(2);
+                s.begin_list(target_wallets.len());
+                for w in target_wallets {
+                    s.append(&&w.0[..]);
+                }
+                s.append(moving_funds_tx_fee);
+            }
+            Proposal::MovedFundsSweep {
+                moving_funds_tx_hash,
+                moving_funds_tx_output_index,
+                sweep_tx_fee,
+            } => {
+                s.begin_list(3)
+                    .append(&&moving_funds_tx_hash.0[..])
+                    .append(moving_funds_tx_output_index)
+                    .append(sweep_tx_fee);
+            }
+        }
+    }
+
+    /// Decodes a payload of the given action type; rejects anything not exactly as encoded.
+    pub fn decode_payload(action: ActionType, rlp: &Rlp) -> Result<Proposal, PayloadError> {
+        if !rlp.is_list() {
+            return Err(PayloadError::Rlp("payload is not a list".into()));
+        }
+        Ok(match action {
+            ActionType::Noop => {
+                expect_items(rlp, 0)?;
+                Proposal::Noop
+            }
+            ActionType::Heartbeat => {
+                expect_items(rlp, 1)?;
+                let message: [u8; 16] = fixed(&rlp.at(0)?, "heartbeat message")?;
+                Proposal::Heartbeat {
+                    message: HexBytes(message.to_vec()),
+                }
+            }
+            ActionType::DepositSweep => {
+                expect_items(rlp, 3)?;
+                let mut deposits = Vec::new();
+                for d in rlp.at(0)?.iter() {
+                    expect_items(&d, 2)?;
+                    deposits.push(DepositKey {
+                        funding_tx_hash: Hash32(fixed(&d.at(0)?, "funding tx hash")?),
+                        output_index: d.val_at(1)?,
+                    });
+                }
+                Proposal::DepositSweep {
+                    deposits,
+                    sweep_tx_fee: rlp.val_at(1)?,
+                    reveal_blocks: rlp.list_at(2)?,
+                }
+            }
+            ActionType::Redemption => {
+                expect_items(rlp, 2)?;
+                let scripts = rlp.list_at::<Vec<u8>>(0)?;
+                Proposal::Redemption {
+                    redeemers_output_scripts: scripts.into_iter().map(HexBytes).collect(),
+                    redemption_tx_fee: rlp.val_at(1)?,
+                }
+            }
+            ActionType::MovingFunds => {
+                expect_items(rlp, 2)?;
+                let mut target_wallets = Vec::new();
+                for w in rlp.at(0)?.iter() {
+                    target_wallets.push(WalletPkh(fixed(&w, "target wallet")?));
+                }
+                Proposal::MovingFunds {
+                    target_wallets,
+                    moving_funds_tx_fee: rlp.val_at(1)?,
+                }
+            }
+            ActionType::MovedFundsSweep => {
+                expect_items(rlp, 3)?;
+                Proposal::MovedFundsSweep {
+                    moving_funds_tx_hash: Hash32(fixed(&rlp.at(0)?, "moving funds tx hash")?),
+                    moving_funds_tx_output_index: rlp.val_at(1)?,
+                    sweep_tx_fee: rlp.val_at(2)?,
+                }
+            }
+        })
+    }
+
+    /// A one-line summary for logs and the console.
+    pub fn summary(&self) -> String {
+        match self {
+            Proposal::Noop => "Noop".into(),
+            Proposal::Heartbeat { message } => format!("Heartbeat {}", hex::encode(&message.0)),
+            Proposal::DepositSweep {
+                deposits,
+                sweep_tx_fee,
+                ..
+            } => format!("DepositSweep of {} deposits, fee {sweep_tx_fee} sat", deposits.len()),
+            Proposal::Redemption {
+                redeemers_output_scripts,
+                redemption_tx_fee,
+            } => format!(
+                "Redemption of {} requests, fee {redemption_tx_fee} sat",
+                redeemers_output_scripts.len()
+            ),
+            Proposal::MovingFunds {
+                target_wallets,
+                moving_funds_tx_fee,
+            } => format!(
+                "MovingFunds to {} wallets, fee {moving_funds_tx_fee} sat",
+                target_wallets.len()
+            ),
+            Proposal::MovedFundsSweep {
+                moving_funds_tx_hash,
+                moving_funds_tx_output_index,
+                sweep_tx_fee,
+            } => format!(
+                "MovedFundsSweep of {}:{moving_funds_tx_output_index}, fee {sweep_tx_fee} sat",
+                moving_funds_tx_hash.short()
+            ),
+        }
+    }
+}
+
+/// A Bridge wallet state (numbers as on chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+pub enum WalletState {
+    #[default]
+    Unknown = 0,
+    Live = 1,
+    MovingFunds = 2,
+    Closing = 3,
+    Closed = 4,
+    Terminated = 5,
+}
+
+impl WalletState {
+    pub fn from_number(n: u8) -> WalletState {
+        match n {
+            1 => WalletState::Live,
+            2 => WalletState::MovingFunds,
+            3 => WalletState::Closing,
+            4 => WalletState::Closed,
+            5 => WalletState::Terminated,
+            _ => WalletState::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRedemption {
+    pub redeemer_output_script: Vec<u8>,
+    pub requested_amount: u64,
+    /// Chain timestamp of the request.
+    pub requested_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealedDeposit {
+    pub key: DepositKey,
+    pub amount: u64,
+    pub vault: Option<Address>,
+    /// Chain timestamp and block of the reveal.
+    pub revealed_at: u64,
+    pub reveal_block: u64,
+    /// Bitcoin confirmations of the funding transaction.
+    pub confirmations: u32,
+    /// Timestamp from which the depositor may take the deposit back.
+    pub refund_locktime: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedFundsSweepRequest {
+    pub moving_funds_tx_hash: Hash32,
+    pub output_index: u32,
+    pub value: u64,
+    pub created_at: u64,
+}
+
+/// What the generator reads of a wallet's chain state, at one block.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WalletSnapshot {
+    pub wallet: WalletPkh,
+    pub state: WalletState,
+    pub block: u64,
+    /// Chain timestamp of `block`.
+    pub timestamp: u64,
+    /// The Bridge's redemption timeout, seconds.
+    pub redemption_timeout: u64,
+    pub pending_redemptions: Vec<PendingRedemption>,
+    /// Revealed deposits not yet swept.
+    pub deposits: Vec<RevealedDeposit>,
+    pub moving_funds_requested_at: Option<u64>,
+    pub moving_funds_targets: Vec<WalletPkh>,
+    pub moved_funds_sweep_requests: Vec<MovedFundsSweepRequest>,
+}
+
+/// Knobs of proposal generation. Ages and margins are seconds of chain time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposalParams {
+    /// Bitcoin fee rate, sat/vB, for the fee fields.
+    pub btc_fee_rate: u64,
+    pub redemption_request_min_age: u64,
+    pub redemption_timeout_safety_margin: u64,
+    pub redemption_max_size: usize,
+    pub deposit_min_age: u64,
+    pub deposit_min_confirmations: u32,
+    pub deposit_refund_safety_margin: u64,
+    pub deposit_sweep_max_size: usize,
+    pub moving_funds_safety_margin: u64,
+}
+
+impl Default for ProposalParams {
+    fn default() -> Self {
+        ProposalParams {
+            btc_fee_rate: 10,
+            redemption_request_min_age: 600,
+            redemption_timeout_safety_margin: 2 * 3600,
+            redemption_max_size: 20,
+            deposit_min_age: 2 * 3600,
+            deposit_min_confirmations: 6,
+            deposit_refund_safety_margin: 24 * 3600,
+            deposit_sweep_max_size: 20,
+            moving_funds_safety_margin: 24 * 3600,
+        }
+    }
+}
+
+/// Estimated virtual sizes of the Bitcoin transactions, vbytes (P2WPKH main UTXO).
+mod vsize {
+    pub const OVERHEAD: u64 = 11;
+    pub const MAIN_UTXO_INPUT: u64 = 68;
+    pub const DEPOSIT_INPUT: u64 = 150;
+    pub const P2WPKH_OUTPUT: u64 = 31;
+    /// An output is its script plus 8 value bytes and a length byte.
+    pub fn output(script_len: usize) -> u64 {
+        9 + script_len as u64
+    }
+}
+
+/// The 16-byte heartbeat message: eight 0xFF, then the first 8 bytes of
+/// `sha256(pkh || block as u64 BE)`.
+pub fn heartbeat_message(wallet: &WalletPkh, block: u64) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    hasher.update(wallet.0);
+    hasher.update(block.to_be_bytes());
+    let digest = hasher.finalize();
+    let mut message = [0xFF; 16];
+    message[8..].copy_from_slice(&digest[..8]);
+    message
+}
+
+/// The generator's answer: a proposal, and why each earlier checklist action was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposalDecision {
+    pub proposal: Proposal,
+    pub passed_over: Vec<(ActionType, String)>,
+}
+
+/// Walks the checklist in order; the first action whose preconditions hold wins; else Noop.
+pub fn generate_proposal(
+    checklist: &[ActionType],
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+) -> ProposalDecision {
+    let mut passed_over = Vec::new();
+    for action in checklist {
+        match propose(*action, snapshot, params) {
+            Ok(proposal) => {
+                return ProposalDecision {
+                    proposal,
+                    passed_over,
+                }
+            }
+            Err(reason) => passed_over.push((*action, reason)),
+        }
+    }
+    ProposalDecision {
+        proposal: Proposal::Noop,
+        passed_over,
+    }
+}
+
+fn mature_deposits<'a>(
+    snapshot: &'a WalletSnapshot,
+    params: &ProposalParams,
+) -> impl Iterator<Item = &'a RevealedDeposit> + 'a {
+    let now = snapshot.timestamp;
+    let (min_age, confirmations, margin) = (
+        params.deposit_min_age,
+        params.deposit_min_confirmations,
+        params.deposit_refund_safety_margin,
+    );
+    snapshot.deposits.iter().filter(move |d| {
+        d.revealed_at.saturating_add(min_age) <= now
+            && d.confirmations >= confirmations
+            && now.saturating_add(margin) < d.refund_locktime
+    })
+}
+
+/// One action's proposal, or why its preconditions do not hold.
+pub fn propose(
+    action: ActionType,
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+) -> Result<Proposal, String> {
+    let now = snapshot.timestamp;
+    let rate = params.btc_fee_rate;
+    match action {
+        ActionType::Noop => Ok(Proposal::Noop),
+        ActionType::Heartbeat => Ok(Proposal::Heartbeat {
+            message: HexBytes(heartbeat_message(&snapshot.wallet, snapshot.block).to_vec()),
+        }),
+        ActionType::Redemption => {
+            if !matches!(snapshot.state, WalletState::Live | WalletState::MovingFunds) {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let mut eligible: Vec<&PendingRedemption> = snapshot
+                .pending_redemptions
+                .iter()
+                .filter(|r| {
+                    r.requested_at.saturating_add(params.redemption_request_min_age) <= now
+                        && now.saturating_add(params.redemption_timeout_safety_margin)
+                            < r.requested_at.saturating_add(snapshot.redemption_timeout)
+                })
+                .collect();
+            if eligible.is_empty() {
+                return Err(format!(
+                    "no eligible redemption requests ({} pending)",
+                    snapshot.pending_redemptions.len()
+                ));
+            }
+            eligible.sort_by_key(|r| r.requested_at);
+            eligible.truncate(params.redemption_max_size);
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT
+                + eligible
+                    .iter()
+                    .map(|r| vsize::output(r.redeemer_output_script.len()))
+                    .sum::<u64>();
+            Ok(Proposal::Redemption {
+                redeemers_output_scripts: eligible
+                    .iter()
+                    .map(|r| HexBytes(r.redeemer_output_script.clone()))
+                    .collect(),
+                redemption_tx_fee: size * rate,
+            })
+        }
+        ActionType::DepositSweep => {
+            if snapshot.state != WalletState::Live {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let mut mature: Vec<&RevealedDeposit> = mature_deposits(snapshot, params).collect();
+            if mature.is_empty() {
+                return Err(format!(
+                    "no sweepable deposits ({} revealed)",
+                    snapshot.deposits.len()
+                ));
+            }
+            mature.sort_by_key(|d| (d.revealed_at, d.reveal_block));
+            // A sweep moves deposits of one vault only: the oldest deposit's.
+            let vault = mature[0].vault;
+            mature.retain(|d| d.vault == vault);
+            mature.truncate(params.deposit_sweep_max_size);
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT
+                + vsize::DEPOSIT_INPUT * mature.len() as u64;
+            Ok(Proposal::DepositSweep {
+                deposits: mature.iter().map(|d| d.key).collect(),
+                sweep_tx_fee: size * rate,
+                reveal_blocks: mature.iter().map(|d| d.reveal_block).collect(),
+            })
+        }
+        ActionType::MovingFunds => {
+            if snapshot.state != WalletState::MovingFunds {
+                return Err(format!("wallet is {:?}, not MovingFunds", snapshot.state));
+            }
+            let requested_at = snapshot.moving_funds_requested_at.unwrap_or(now);
+            if requested_at.saturating_add(params.moving_funds_safety_margin) > now {
+                return Err("moving funds safety margin has not passed".into());
+            }
+            if !snapshot.pending_redemptions.is_empty() {
+                return Err("wallet has pending redemptions".into());
+            }
+            if !snapshot.moved_funds_sweep_requests.is_empty() {
+                return Err("wallet has pending moved funds sweeps".into());
+            }
+            if mature_deposits(snapshot, params).next().is_some() {
+                return Err("wallet has unswept mature deposits".into());
+            }
+            if snapshot.moving_funds_targets.is_empty() {
+                return Err("no target wallets committed".into());
+            }
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT * snapshot.moving_funds_targets.len() as u64;
+            Ok(Proposal::MovingFunds {
+                target_wallets: snapshot.moving_funds_targets.clone(),
+                moving_funds_tx_fee: size * rate,
+            })
+        }
+        ActionType::MovedFundsSweep => {
+            if !matches!(snapshot.state, WalletState::Live | WalletState::MovingFunds) {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let request = snapshot
+                .moved_funds_sweep_requests
+                .iter()
+                .min_by_key(|r| r.created_at)
+                .ok_or_else(|| "no pending moved funds sweep request".to_string())?;
+            let size =
+                vsize::OVERHEAD + 2 * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
+            Ok(Proposal::MovedFundsSweep {
+                moving_funds_tx_hash: request.moving_funds_tx_hash,
+                moving_funds_tx_output_index: request.output_index,
+                sweep_tx_fee: size * rate,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> WalletSnapshot {
+        WalletSnapshot {
+            wallet: WalletPkh([7; 20]),
+            state: WalletState::Live,
+            block: 1000,
+            timestamp: 1_000_000,
+            redemption_timeout: 5 * 86_400,
+            ..Default::default()
+        }
+    }
+
+    fn request(script: u8, requested_at: u64) -> PendingRedemption {
+        PendingRedemption {
+            redeemer_output_script: vec![0x00, 0x14, script],
+            requested_amount: 1_000_000,
+            requested_at,
+        }
+    }
+
+    fn deposit(n: u8, revealed_at: u64, vault: Option<Address>) -> RevealedDeposit {
+        RevealedDeposit {
+            key: DepositKey {
+                funding_tx_hash: Hash32([n; 32]),
+                output_index: u32::from(n),
+            },
+            amount: 50_000,
+            vault,
+            revealed_at,
+            reveal_block: u64::from(n),
+            confirmations: 6,
+            refund_locktime: revealed_at + 30 * 86_400,
+        }
+    }
+
+    #[test]
+    fn payloads_round_trip_through_rlp() {
+        let proposals = vec![
+            Proposal::Noop,
+            Proposal::Heartbeat {
+                message: HexBytes(heartbeat_message(&WalletPkh([1; 20]), 42).to_vec()),
+            },
+            Proposal::DepositSweep {
+                deposits: vec![deposit(1, 0, None).key, deposit(2, 0, None).key],
+                sweep_tx_fee: 1234,
+                reveal_blocks: vec![10, 11],
+            },
+            Proposal::Redemption {
+                redeemers_output_scripts: vec![HexBytes(vec![1, 2, 3]), HexBytes(vec![])],
+                redemption_tx_fee: 99,
+            },
+            Proposal::MovingFunds {
+                target_wallets: vec![WalletPkh([3; 20])],
+                moving_funds_tx_fee: 5,
+            },
+            Proposal::MovedFundsSweep {
+                moving_funds_tx_hash: Hash32([9; 32]),
+                moving_funds_tx_output_index: 3,
+                sweep_tx_fee: 0,
+            },
+        ];
+        for p in proposals {
+            let mut s = RlpStream::new();
+            p.append_payload(&mut s);
+            let bytes = s.out();
+            let back = Proposal::decode_payload(p.action_type(), &Rlp::new(&bytes)).unwrap();
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
+    fn heartbeat_message_layout() {
+        let m = heartbeat_message(&WalletPkh([0xAB; 20]), 1800);
+        assert_eq!(&m[..8], &[0xFF; 8]);
+        let mut h = Sha256::new();
+        h.update([0xAB; 20]);
+        h.update(1800u64.to_be_bytes());
+        assert_eq!(&m[8..], &h.finalize()[..8]);
+    }
+
+    #[test]
+    fn redemption_takes_old_enough_requests_oldest_first_and_not_near_timeout() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = vec![
+            request(1, now - 300),                     // too young
+            request(2, now - 700),                     // eligible
+            request(3, now - 5 * 86_400 + 3600),       // within 2 h of timeout
+            request(4, now - 2000),                    // eligible, older
+        ];
+        let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::Redemption {
+            redeemers_output_scripts,
+            ..
+        } = p
+        else {
+            panic!("not a redemption")
+        };
+        assert_eq!(
+            redeemers_output_scripts,
+            vec![HexBytes(vec![0, 0x14, 4]), HexBytes(vec![0, 0x14, 2])]
+        );
+    }
+
+    #[test]
+    fn redemption_caps_at_twenty() {
+        let mut snap = snapshot();
+        snap.pending_redemptions = (0..30).map(|i| request(i, 1000 + u64::from(i))).collect();
+        let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::Redemption {
+            redeemers_output_scripts,
+            ..
+        } = p
+        else {
+            panic!("not a redemption")
+        };
+        assert_eq!(redeemers_output_scripts.len(), 20);
+        assert_eq!(redeemers_output_scripts[0], HexBytes(vec![0, 0x14, 0]));
+    }
+
+    #[test]
+    fn deposit_sweep_keeps_one_vault_and_skips_immature() {
+        let vault = Some(Address([5; 20]));
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        let mut unconfirmed = deposit(4, now - 9000, None);
+        unconfirmed.confirmations = 2;
+        snap.deposits = vec![
+            deposit(1, now - 8000, None),
+            deposit(2, now - 9000, vault), // oldest: its vault wins
+            deposit(3, now - 100, vault),  // too young
+            deposit(5, now - 7500, vault),
+            unconfirmed,
+        ];
+        let p = propose(ActionType::DepositSweep, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::DepositSweep {
+            deposits,
+            reveal_blocks,
+            ..
+        } = p
+        else {
+            panic!("not a sweep")
+        };
+        assert_eq!(reveal_blocks, vec![2, 5]);
+        assert_eq!(deposits.len(), 2);
+    }
+
+    #[test]
+    fn checklist_order_decides_and_noop_explains() {
+        let mut snap = snapshot();
+        let checklist = [ActionType::Redemption, ActionType::DepositSweep, ActionType::Heartbeat];
+        let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
+        assert_eq!(d.proposal.action_type(), ActionType::Heartbeat);
+        assert_eq!(d.passed_over.len(), 2);
+        snap.pending_redemptions = vec![request(1, 0)];
+        snap.timestamp = 1000;
+        let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
+        assert_eq!(d.proposal.action_type(), ActionType::Redemption);
+        assert!(d.passed_over.is_empty());
+        let d = generate_proposal(&[ActionType::DepositSweep], &snapshot(), &ProposalParams::default());
+        assert_eq!(d.proposal, Proposal::Noop);
+        assert_eq!(d.passed_over[0].0, ActionType::DepositSweep);
+    }
+
+    #[test]
+    fn moving_funds_needs_state_margin_and_a_clean_wallet() {
+        let mut snap = snapshot();
+        snap.moving_funds_targets = vec![WalletPkh([2; 20])];
+        let params = ProposalParams::default();
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+        snap.state = WalletState::MovingFunds;
+        snap.moving_funds_requested_at = Some(snap.timestamp - 100);
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+        snap.moving_funds_requested_at = Some(snap.timestamp - 2 * 86_400);
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_ok());
+        snap.pending_redemptions = vec![request(1, 0)];
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+    }
+
+    #[test]
+    fn moved_funds_sweep_takes_the_oldest_request() {
+        let mut snap = snapshot();
+        assert!(propose(ActionType::MovedFundsSweep, &snap, &ProposalParams::default()).is_err());
+        snap.moved_funds_sweep_requests = vec![
+            MovedFundsSweepRequest {
+                moving_funds_tx_hash: Hash32([1; 32]),
+                output_index: 1,
+                value: 10,
+                created_at: 50,
+            },
+            MovedFundsSweepRequest {
+                moving_funds_tx_hash: Hash32([2; 32]),
+                output_index: 0,
+                value: 10,
+                created_at: 40,
+            },
+        ];
+        let p = propose(ActionType::MovedFundsSweep, &snap, &ProposalParams::default()).unwrap();
+        assert!(matches!(
+            p,
+            Proposal::MovedFundsSweep { moving_funds_tx_hash, .. } if moving_funds_tx_hash == Hash32([2; 32])
+        ));
+    }
+}

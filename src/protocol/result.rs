@@ -1,0 +1,71 @@
+//! The outcome of one wallet's coordination procedure for one window (SPEC §6.4), and what
+//! becomes of an accepted proposal.
+
+use serde::{Deserialize, Serialize};
+
+use super::action::ActionType;
+use super::fault::Fault;
+use super::proposal::Proposal;
+use super::types::{Address, Hash32, Seed, WalletPkh};
+use super::window::CoordinationWindow;
+
+/// This node's part in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Leader,
+    Follower,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
+}
+
+/// One (wallet, window) result: who led, what was accepted (Noop if nothing), and the faults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoordinationResult {
+    pub wallet: WalletPkh,
+    pub window: CoordinationWindow,
+    pub safe_block_hash: Hash32,
+    pub seed: Seed,
+    pub leader: Address,
+    pub leader_member_index: u8,
+    pub role: Role,
+    pub checklist: Vec<ActionType>,
+    pub proposal: Proposal,
+    pub faults: Vec<Fault>,
+}
+
+/// How a dispatched action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    Completed,
+    Failed,
+    Expired,
+}
+
+impl ActionOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionOutcome::Completed => "completed",
+            ActionOutcome::Failed => "failed",
+            ActionOutcome::Expired => "expired",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ActionOutcome> {
+        [
+            ActionOutcome::Completed,
+            ActionOutcome::Failed,
+            ActionOutcome::Expired,
+        ]
+        .into_iter()
+        .find(|o| o.name() == s)
+    }
+}
