@@ -7,7 +7,9 @@ use tbtc_coord::protocol::checklist::checklist;
 use tbtc_coord::protocol::gorand::GoRand;
 use tbtc_coord::protocol::leader::{leader_candidates, SigningGroup};
 use tbtc_coord::protocol::rng_cooked::RNG_COOKED;
-use tbtc_coord::protocol::{coordination_seed, Address, CoordinationWindow, Hash32, Seed, WalletPkh};
+use tbtc_coord::protocol::{
+    coordination_seed, Address, CoordinationWindow, Hash32, Seed, WalletPkh,
+};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -82,11 +84,16 @@ fn vectors() -> Vectors {
 }
 
 fn addresses(list: &[String]) -> Vec<Address> {
-    list.iter().map(|s| s.parse().expect("vector address")).collect()
+    list.iter()
+        .map(|s| s.parse().expect("vector address"))
+        .collect()
 }
 
 fn actions(names: &[String]) -> Vec<ActionType> {
-    names.iter().map(|s| s.parse().expect("vector action")).collect()
+    names
+        .iter()
+        .map(|s| s.parse().expect("vector action"))
+        .collect()
 }
 
 #[test]
@@ -117,7 +124,11 @@ fn go_rand_streams() {
             let mut rng = GoRand::new(case.seed);
             let mut perm: Vec<usize> = (0..shuffle.n).collect();
             rng.shuffle(&mut perm);
-            assert_eq!(perm, shuffle.perm, "shuffle({}) of {}", shuffle.n, case.name);
+            assert_eq!(
+                perm, shuffle.perm,
+                "shuffle({}) of {}",
+                shuffle.n, case.name
+            );
         }
     }
 }
@@ -160,8 +171,18 @@ fn checklists() {
         let window = CoordinationWindow::new(case.coordination_block);
         assert_eq!(window.index(), case.window_index, "{}", case.name);
         let mut rng = GoRand::new(case.rng_seed);
-        assert_eq!(rng.float64().to_bits(), case.first_float64_bits, "{}", case.name);
-        assert_eq!(checklist(window, &seed), actions(&case.actions), "{}", case.name);
+        assert_eq!(
+            rng.float64().to_bits(),
+            case.first_float64_bits,
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            checklist(window, &seed),
+            actions(&case.actions),
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -175,7 +196,10 @@ fn end_to_end() {
         let seed = coordination_seed(&wallet, &hash);
         assert_eq!(seed.to_hex(), case.seed);
         let group = SigningGroup::new(addresses(&case.operators));
-        assert_eq!(group.leader(&seed).unwrap().operator.to_checksum(), case.leader);
+        assert_eq!(
+            group.leader(&seed).unwrap().operator.to_checksum(),
+            case.leader
+        );
         assert_eq!(checklist(window, &seed), actions(&case.actions));
     }
 }

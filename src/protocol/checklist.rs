@@ -19,7 +19,11 @@ pub fn heartbeat_drawn(seed: &Seed, rng: &mut GoRand) -> bool {
 }
 
 /// The checklist, reusing `rng` (re-seeded here) to avoid an allocation per call.
-pub fn checklist_with(window: CoordinationWindow, seed: &Seed, rng: &mut GoRand) -> Vec<ActionType> {
+pub fn checklist_with(
+    window: CoordinationWindow,
+    seed: &Seed,
+    rng: &mut GoRand,
+) -> Vec<ActionType> {
     let index = window.index();
     if index == 0 {
         return Vec::new();
@@ -64,8 +68,16 @@ mod tests {
                 let seed = Seed(Sha256::digest(minimal_be(cb + 2)).into());
                 let got = checklist(CoordinationWindow::new(cb), &seed);
                 let want: Vec<ActionType> = match cb {
-                    3600 => vec![Redemption, DepositSweep, MovedFundsSweep, MovingFunds, Heartbeat],
-                    7200 | 10800 | 14400 => vec![Redemption, DepositSweep, MovedFundsSweep, MovingFunds],
+                    3600 => vec![
+                        Redemption,
+                        DepositSweep,
+                        MovedFundsSweep,
+                        MovingFunds,
+                        Heartbeat,
+                    ],
+                    7200 | 10800 | 14400 => {
+                        vec![Redemption, DepositSweep, MovedFundsSweep, MovingFunds]
+                    }
                     0 | 901 => vec![],
                     cb if cb % 900 != 0 => vec![],
                     _ => vec![Redemption],

@@ -112,8 +112,16 @@ impl GoRand {
 
     /// Go's `rngSource.Uint64`.
     pub fn uint64(&mut self) -> u64 {
-        self.tap = if self.tap == 0 { RNG_LEN - 1 } else { self.tap - 1 };
-        self.feed = if self.feed == 0 { RNG_LEN - 1 } else { self.feed - 1 };
+        self.tap = if self.tap == 0 {
+            RNG_LEN - 1
+        } else {
+            self.tap - 1
+        };
+        self.feed = if self.feed == 0 {
+            RNG_LEN - 1
+        } else {
+            self.feed - 1
+        };
         let x = self.word(self.feed).wrapping_add(self.word(self.tap));
         self.vec[self.feed] = x;
         x as u64
@@ -213,7 +221,16 @@ mod tests {
 
     #[test]
     fn lazy_seeding_matches_literal_seeding() {
-        for seed in [0, 1, -1, 42, i64::MAX, i64::MIN + 1, 2_147_483_646, -2_147_483_647] {
+        for seed in [
+            0,
+            1,
+            -1,
+            42,
+            i64::MAX,
+            i64::MIN + 1,
+            2_147_483_646,
+            -2_147_483_647,
+        ] {
             let eager = eager_state(seed);
             let lazy = GoRand::new(seed);
             for (i, want) in eager.iter().enumerate() {

@@ -150,7 +150,9 @@ mod tests {
         );
         assert_eq!(leader.member_index, 3);
         // The 7CBD… operator holds seats 4, 7 and 9: it speaks through 4.
-        let multi: Address = "0x7CBD87ABC182216A7Aa0E8d19aA21abFA2511383".parse().unwrap();
+        let multi: Address = "0x7CBD87ABC182216A7Aa0E8d19aA21abFA2511383"
+            .parse()
+            .unwrap();
         assert_eq!(group.seats_of(&multi), vec![4, 7, 9]);
         assert_eq!(group.lowest_seat(&multi), Some(4));
         assert_eq!(group.holder(9), Some(multi));
@@ -161,9 +163,15 @@ mod tests {
     #[test]
     fn candidates_sort_by_checksum_string_not_by_value() {
         // As strings, '0'..'9' < 'A'..'F' < 'a'..'f': "0xA…" sorts before "0xa…".
-        let upper: Address = "0xAC8c263372473eAE5ce08bB9E993Fc96c61E4dC9".parse().unwrap();
-        let lower: Address = "0xaf5b4ab687d7F1dFa4863e5524D65Bb8FcF8C43e".parse().unwrap();
-        let digit: Address = "0x94012cB784fE2b60257De8C50A7A2a2a9615c27B".parse().unwrap();
+        let upper: Address = "0xAC8c263372473eAE5ce08bB9E993Fc96c61E4dC9"
+            .parse()
+            .unwrap();
+        let lower: Address = "0xaf5b4ab687d7F1dFa4863e5524D65Bb8FcF8C43e"
+            .parse()
+            .unwrap();
+        let digit: Address = "0x94012cB784fE2b60257De8C50A7A2a2a9615c27B"
+            .parse()
+            .unwrap();
         assert_eq!(
             leader_candidates(&[lower, upper, digit, upper]),
             vec![digit, upper, lower]

@@ -89,8 +89,8 @@ impl CoordinationMessage {
                 .map_err(|_| MessageError::Malformed("wallet PKH is not 20 bytes".into()))?,
         );
         let action_number: u8 = rlp.val_at(4)?;
-        let action =
-            ActionType::from_number(action_number).ok_or(MessageError::UnknownAction(action_number))?;
+        let action = ActionType::from_number(action_number)
+            .ok_or(MessageError::UnknownAction(action_number))?;
         let message = CoordinationMessage {
             sender_member_index,
             coordination_block: rlp.val_at(2)?,
@@ -131,7 +131,9 @@ impl SignedMessage {
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
         let rlp = whole(bytes)?;
         if rlp.item_count()? != 2 {
-            return Err(MessageError::Malformed("expected body and signature".into()));
+            return Err(MessageError::Malformed(
+                "expected body and signature".into(),
+            ));
         }
         let signature: Vec<u8> = rlp.val_at(1)?;
         if signature.len() != 65 {
@@ -184,7 +186,10 @@ mod tests {
     fn garbage_is_rejected_not_panicked_on() {
         let good = message().encode();
         for cut in 0..good.len() {
-            assert!(CoordinationMessage::decode(&good[..cut]).is_err(), "prefix {cut}");
+            assert!(
+                CoordinationMessage::decode(&good[..cut]).is_err(),
+                "prefix {cut}"
+            );
         }
         let mut trailing = good.clone();
         trailing.push(0);
@@ -207,7 +212,10 @@ mod tests {
     fn zero_seat_and_unknown_action_are_rejected() {
         let mut m = message();
         m.sender_member_index = 0;
-        assert_eq!(CoordinationMessage::decode(&m.encode()), Err(MessageError::NoSeat));
+        assert_eq!(
+            CoordinationMessage::decode(&m.encode()),
+            Err(MessageError::NoSeat)
+        );
         let mut bytes = message().encode();
         let pos = bytes.len() - 19; // the action type byte before the 18-byte payload list
         assert_eq!(bytes[pos], 0x01);

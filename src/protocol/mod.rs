@@ -23,7 +23,7 @@ pub use header::{BlockHashRule, BlockHeader};
 pub use leader::{Leader, SigningGroup};
 pub use message::{CoordinationMessage, SignedMessage};
 pub use proposal::{Proposal, ProposalParams, WalletSnapshot};
+pub use result::{ActionOutcome, CoordinationResult, Role};
 pub use seed::coordination_seed;
 pub use types::{Address, Hash32, Seed, WalletPkh};
 pub use window::CoordinationWindow;
-pub use result::{ActionOutcome, CoordinationResult, Role};

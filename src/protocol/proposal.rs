@@ -234,7 +234,10 @@ impl Proposal {
                 deposits,
                 sweep_tx_fee,
                 ..
-            } => format!("DepositSweep of {} deposits, fee {sweep_tx_fee} sat", deposits.len()),
+            } => format!(
+                "DepositSweep of {} deposits, fee {sweep_tx_fee} sat",
+                deposits.len()
+            ),
             Proposal::Redemption {
                 redeemers_output_scripts,
                 redemption_tx_fee,
@@ -458,7 +461,9 @@ pub fn propose(
                 .pending_redemptions
                 .iter()
                 .filter(|r| {
-                    r.requested_at.saturating_add(params.redemption_request_min_age) <= now
+                    r.requested_at
+                        .saturating_add(params.redemption_request_min_age)
+                        <= now
                         && now.saturating_add(params.redemption_timeout_safety_margin)
                             < r.requested_at.saturating_add(snapshot.redemption_timeout)
                 })
@@ -549,8 +554,7 @@ pub fn propose(
                 .iter()
                 .min_by_key(|r| r.created_at)
                 .ok_or_else(|| "no pending moved funds sweep request".to_string())?;
-            let size =
-                vsize::OVERHEAD + 2 * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
+            let size = vsize::OVERHEAD + 2 * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
             Ok(Proposal::MovedFundsSweep {
                 moving_funds_tx_hash: request.moving_funds_tx_hash,
                 moving_funds_tx_output_index: request.output_index,
@@ -648,10 +652,10 @@ mod tests {
         let mut snap = snapshot();
         let now = snap.timestamp;
         snap.pending_redemptions = vec![
-            request(1, now - 300),                     // too young
-            request(2, now - 700),                     // eligible
-            request(3, now - 5 * 86_400 + 3600),       // within 2 h of timeout
-            request(4, now - 2000),                    // eligible, older
+            request(1, now - 300),               // too young
+            request(2, now - 700),               // eligible
+            request(3, now - 5 * 86_400 + 3600), // within 2 h of timeout
+            request(4, now - 2000),              // eligible, older
         ];
         let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
         let Proposal::Redemption {
@@ -670,7 +674,10 @@ mod tests {
     #[test]
     fn redemption_caps_at_twenty() {
         let mut snap = snapshot();
-        snap.pending_redemptions = (0..30).map(|i| request(i, 1000 + u64::from(i))).collect();
+        let now = snap.timestamp;
+        snap.pending_redemptions = (0..30)
+            .map(|i| request(i, now - 5000 + u64::from(i)))
+            .collect();
         let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
         let Proposal::Redemption {
             redeemers_output_scripts,
@@ -713,7 +720,11 @@ mod tests {
     #[test]
     fn checklist_order_decides_and_noop_explains() {
         let mut snap = snapshot();
-        let checklist = [ActionType::Redemption, ActionType::DepositSweep, ActionType::Heartbeat];
+        let checklist = [
+            ActionType::Redemption,
+            ActionType::DepositSweep,
+            ActionType::Heartbeat,
+        ];
         let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
         assert_eq!(d.proposal.action_type(), ActionType::Heartbeat);
         assert_eq!(d.passed_over.len(), 2);
@@ -722,7 +733,11 @@ mod tests {
         let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
         assert_eq!(d.proposal.action_type(), ActionType::Redemption);
         assert!(d.passed_over.is_empty());
-        let d = generate_proposal(&[ActionType::DepositSweep], &snapshot(), &ProposalParams::default());
+        let d = generate_proposal(
+            &[ActionType::DepositSweep],
+            &snapshot(),
+            &ProposalParams::default(),
+        );
         assert_eq!(d.proposal, Proposal::Noop);
         assert_eq!(d.passed_over[0].0, ActionType::DepositSweep);
     }
@@ -745,7 +760,12 @@ mod tests {
     #[test]
     fn moved_funds_sweep_takes_the_oldest_request() {
         let mut snap = snapshot();
-        assert!(propose(ActionType::MovedFundsSweep, &snap, &ProposalParams::default()).is_err());
+        assert!(propose(
+            ActionType::MovedFundsSweep,
+            &snap,
+            &ProposalParams::default()
+        )
+        .is_err());
         snap.moved_funds_sweep_requests = vec![
             MovedFundsSweepRequest {
                 moving_funds_tx_hash: Hash32([1; 32]),
@@ -760,7 +780,12 @@ mod tests {
                 created_at: 40,
             },
         ];
-        let p = propose(ActionType::MovedFundsSweep, &snap, &ProposalParams::default()).unwrap();
+        let p = propose(
+            ActionType::MovedFundsSweep,
+            &snap,
+            &ProposalParams::default(),
+        )
+        .unwrap();
         assert!(matches!(
             p,
             Proposal::MovedFundsSweep { moving_funds_tx_hash, .. } if moving_funds_tx_hash == Hash32([2; 32])

@@ -96,7 +96,8 @@ pub fn window_at_or_before(block: u64) -> Option<CoordinationWindow> {
 
 /// The first window whose coordination block is strictly after `block`.
 pub fn next_window_after(block: u64) -> CoordinationWindow {
-    let cb = (block / COORDINATION_FREQUENCY_BLOCKS + 1).saturating_mul(COORDINATION_FREQUENCY_BLOCKS);
+    let cb =
+        (block / COORDINATION_FREQUENCY_BLOCKS + 1).saturating_mul(COORDINATION_FREQUENCY_BLOCKS);
     CoordinationWindow::new(cb)
 }
 
@@ -132,7 +133,10 @@ mod tests {
     fn window_lookup_around_a_block() {
         assert_eq!(window_at_or_before(899), None);
         assert_eq!(window_at_or_before(900), Some(CoordinationWindow::new(900)));
-        assert_eq!(window_at_or_before(1799), Some(CoordinationWindow::new(900)));
+        assert_eq!(
+            window_at_or_before(1799),
+            Some(CoordinationWindow::new(900))
+        );
         assert_eq!(next_window_after(900), CoordinationWindow::new(1800));
         assert_eq!(next_window_after(0), CoordinationWindow::new(900));
     }
