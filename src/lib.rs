@@ -1,1 +1,5 @@
+//! tbtc-coord: a tBTC v2 wallet coordination node (RFC 12) with an operator console.
+
+pub mod chain;
+pub mod net;
 pub mod protocol;
