@@ -29,7 +29,7 @@ pub fn checklist_with(
         return Vec::new();
     }
     let mut actions = vec![ActionType::Redemption];
-    let every_fourth = index % 4 == 0;
+    let every_fourth = index.is_multiple_of(4);
     if every_fourth || window.coordination_block >= SWEEPS_EVERY_WINDOW_FROM_BLOCK {
         actions.push(ActionType::DepositSweep);
         actions.push(ActionType::MovedFundsSweep);

@@ -5,6 +5,7 @@
 pub mod action;
 pub mod checklist;
 pub mod fault;
+pub mod follower;
 pub mod gorand;
 pub mod header;
 pub mod leader;

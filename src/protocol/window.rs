@@ -85,7 +85,7 @@ impl CoordinationWindow {
 
 /// A block opens a window iff it is a positive multiple of 900.
 pub fn is_coordination_block(block: u64) -> bool {
-    block > 0 && block % COORDINATION_FREQUENCY_BLOCKS == 0
+    block > 0 && block.is_multiple_of(COORDINATION_FREQUENCY_BLOCKS)
 }
 
 /// The latest window whose coordination block is at or before `block`, if any.

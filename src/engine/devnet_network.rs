@@ -1,0 +1,135 @@
+//! The embedded devnet as a network: the simulated chain, an in-process broadcast hub, one
+//! node per simulated peer operator (with injected misbehaviour) and this operator's node.
+//! The protocol really runs between the nodes; only the chain and the wire are simulated.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::events::EventBus;
+use super::misbehaviour::FaultInjector;
+use super::node::{Identity, Node, NodeConfig, NodeHandle};
+use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
+use crate::chain::{Chain, ChainError};
+use crate::net::local::LocalHub;
+use crate::net::BroadcastChannel;
+use crate::protocol::window::next_window_after;
+use crate::store::{Store, StoreError};
+
+/// Blocks between the devnet's start and its first window, when resuming from history.
+const RESUME_LEAD_IN_BLOCKS: u64 = 40;
+/// Messages the hub buffers per subscriber before a slow node starts dropping.
+const HUB_CAPACITY: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetNetworkError {
+    #[error(transparent)]
+    Devnet(#[from] DevnetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+#[derive(Clone, Default)]
+pub struct DevnetNetworkConfig {
+    pub devnet: DevnetConfig,
+    /// Share of (wallet, window) pairs in which a peer misbehaves, 0..=1.
+    pub fault_rate: f64,
+    /// The local node's settings; peers take the same rule and parameters.
+    pub node: NodeConfig,
+}
+
+pub struct DevnetNetwork {
+    pub devnet: Devnet,
+    pub local: NodeHandle,
+    pub peers: Vec<NodeHandle>,
+    pub injector: Arc<FaultInjector>,
+    producer: JoinHandle<()>,
+    cancel: CancellationToken,
+}
+
+/// Where a devnet resumes: a little before the window after the last one in the history, so
+/// a restart continues the chain instead of replaying windows already recorded.
+pub fn resume_block(store: &Store) -> Result<Option<u64>, StoreError> {
+    Ok(store.last_window()?.map(|cb| {
+        next_window_after(cb)
+            .coordination_block
+            .saturating_sub(RESUME_LEAD_IN_BLOCKS)
+    }))
+}
+
+impl DevnetNetwork {
+    /// Builds the devnet, starts every node, then starts mining.
+    pub async fn start(
+        mut config: DevnetNetworkConfig,
+        store: Arc<Store>,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> Result<DevnetNetwork, DevnetNetworkError> {
+        if config.devnet.start_block.is_none() {
+            config.devnet.start_block = resume_block(&store)?;
+        }
+        let devnet = Devnet::new(config.devnet.clone())?;
+        let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
+        let hub: Arc<dyn BroadcastChannel> = Arc::new(LocalHub::new(HUB_CAPACITY));
+        let local_operator = devnet.local_operator().clone();
+        let injector = Arc::new(FaultInjector::new(
+            config.devnet.seed,
+            config.fault_rate,
+            local_operator.address,
+        ));
+
+        let mut peers = Vec::new();
+        for operator in devnet.operators().iter().filter(|o| o.index != local_operator.index) {
+            let peer_config = NodeConfig {
+                misbehaviour: Some(injector.clone()),
+                ..config.node.clone()
+            };
+            let peer = Node::start(
+                peer_config,
+                Identity::signer(operator.key.clone()),
+                chain.clone(),
+                hub.clone(),
+                Arc::new(Store::open_in_memory()?),
+                EventBus::new(4096),
+                cancel.child_token(),
+            )
+            .await?;
+            peers.push(peer);
+        }
+        let local = Node::start(
+            NodeConfig {
+                misbehaviour: None,
+                ..config.node.clone()
+            },
+            Identity::signer(local_operator.key.clone()),
+            chain,
+            hub,
+            store,
+            bus,
+            cancel.child_token(),
+        )
+        .await?;
+        let producer = devnet.start(cancel.child_token());
+        Ok(DevnetNetwork {
+            devnet,
+            local,
+            peers,
+            injector,
+            producer,
+            cancel,
+        })
+    }
+
+    /// Stops mining and every node.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = self.producer.await;
+        for peer in self.peers {
+            peer.shutdown().await;
+        }
+        self.local.shutdown().await;
+    }
+}

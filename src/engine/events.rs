@@ -1,0 +1,567 @@
+//! The event bus: every state change of a node, in order, to any number of subscribers
+//! (console, headless printer, tests). The bus also folds events into a [`NodeSnapshot`], so
+//! a subscriber that lags behind the broadcast buffer re-reads the snapshot instead of
+//! showing a state with holes in it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::chain::{BlockRef, WalletInfo};
+use crate::protocol::{
+    ActionOutcome, ActionType, Address, BlockHashRule, CoordinationResult, Fault, FaultType,
+    Hash32, Role, WalletPkh,
+};
+use crate::store::DryRunRecord;
+
+/// A wallet's leader for an upcoming window, known once its safe block exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForecastLeader {
+    pub wallet: WalletPkh,
+    pub leader: Address,
+    pub is_self: bool,
+}
+
+/// Everything a node announces. Serialized with a `type` field for headless JSON output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    NodeStarted {
+        chain: String,
+        operator: Address,
+        observer: bool,
+        block_hash_rule: BlockHashRule,
+        wallets: Vec<WalletInfo>,
+    },
+    Block {
+        #[serde(flatten)]
+        block: BlockRef,
+    },
+    WindowStarted {
+        coordination_block: u64,
+        index: u64,
+        late: bool,
+        observed_block: u64,
+        safe_block: u64,
+        safe_block_hash: Hash32,
+        /// The other rule's hash, when it differs (SPEC §3).
+        other_rule_hash: Option<Hash32>,
+    },
+    WindowMissed {
+        coordination_block: u64,
+        index: u64,
+        observed_block: u64,
+    },
+    ExecutorStarted {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        role: Role,
+        leader: Address,
+        start_delay_us: u64,
+    },
+    ExecutorsStarted {
+        coordination_block: u64,
+        executors: usize,
+        max_start_delay_us: u64,
+    },
+    ExecutorBusy {
+        wallet: WalletPkh,
+        coordination_block: u64,
+    },
+    ExecutorFailed {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        error: String,
+    },
+    LeaderForecast {
+        coordination_block: u64,
+        leaders: Vec<ForecastLeader>,
+    },
+    CoordinationResult(CoordinationResultEvent),
+    Fault {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        culprit: Address,
+        fault: FaultType,
+    },
+    WindowCompleted {
+        coordination_block: u64,
+        results: usize,
+        faults: usize,
+    },
+    ProposalDispatched {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        action: ActionType,
+        start_block: u64,
+        expiry_block: u64,
+    },
+    DispatchRejected {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        action: ActionType,
+        reason: String,
+    },
+    ActionStarted {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        action: ActionType,
+        block: u64,
+    },
+    ActionFinished {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        action: ActionType,
+        outcome: ActionOutcome,
+        block: u64,
+    },
+    DryRun(DryRunRecord),
+    NodeStopped,
+}
+
+/// The JSON shape of a result: names rather than nested protocol types where scripts read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoordinationResultEvent {
+    pub wallet: WalletPkh,
+    pub coordination_block: u64,
+    pub safe_block_hash: Hash32,
+    pub seed: String,
+    pub leader: Address,
+    pub leader_member_index: u8,
+    pub role: Role,
+    pub checklist: Vec<ActionType>,
+    pub action: ActionType,
+    pub proposal: crate::protocol::Proposal,
+    pub faults: Vec<Fault>,
+}
+
+impl From<&CoordinationResult> for CoordinationResultEvent {
+    fn from(r: &CoordinationResult) -> Self {
+        CoordinationResultEvent {
+            wallet: r.wallet,
+            coordination_block: r.window.coordination_block,
+            safe_block_hash: r.safe_block_hash,
+            seed: r.seed.to_hex(),
+            leader: r.leader,
+            leader_member_index: r.leader_member_index,
+            role: r.role,
+            checklist: r.checklist.clone(),
+            action: r.proposal.action_type(),
+            proposal: r.proposal.clone(),
+            faults: r.faults.clone(),
+        }
+    }
+}
+
+impl Event {
+    /// The `type` tag, as in the JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::NodeStarted { .. } => "node_started",
+            Event::Block { .. } => "block",
+            Event::WindowStarted { .. } => "window_started",
+            Event::WindowMissed { .. } => "window_missed",
+            Event::ExecutorStarted { .. } => "executor_started",
+            Event::ExecutorsStarted { .. } => "executors_started",
+            Event::ExecutorBusy { .. } => "executor_busy",
+            Event::ExecutorFailed { .. } => "executor_failed",
+            Event::LeaderForecast { .. } => "leader_forecast",
+            Event::CoordinationResult(_) => "coordination_result",
+            Event::Fault { .. } => "fault",
+            Event::WindowCompleted { .. } => "window_completed",
+            Event::ProposalDispatched { .. } => "proposal_dispatched",
+            Event::DispatchRejected { .. } => "dispatch_rejected",
+            Event::ActionStarted { .. } => "action_started",
+            Event::ActionFinished { .. } => "action_finished",
+            Event::DryRun(_) => "dry_run",
+            Event::NodeStopped => "node_stopped",
+        }
+    }
+}
+
+/// What a wallet's executor is doing, as the console shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExecutorState {
+    Idle,
+    Running {
+        coordination_block: u64,
+        role: Role,
+    },
+    Busy {
+        coordination_block: u64,
+    },
+    Done {
+        coordination_block: u64,
+    },
+    Failed {
+        coordination_block: u64,
+    },
+}
+
+/// What a wallet's dispatcher is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DispatcherState {
+    Idle,
+    Dispatched {
+        coordination_block: u64,
+        action: ActionType,
+        start_block: u64,
+        expiry_block: u64,
+    },
+    Running {
+        coordination_block: u64,
+        action: ActionType,
+        start_block: u64,
+        expiry_block: u64,
+    },
+    Finished {
+        coordination_block: u64,
+        action: ActionType,
+        outcome: ActionOutcome,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WalletView {
+    pub wallet: WalletPkh,
+    pub operators: Vec<Address>,
+    /// Member indices this node holds.
+    pub seats: Vec<u8>,
+    pub executor: ExecutorState,
+    pub last_result: Option<CoordinationResultEvent>,
+    /// (coordination block, leader, is this node) of the next window, once known.
+    pub next_leader: Option<(u64, Address, bool)>,
+    pub dispatcher: DispatcherState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowView {
+    pub coordination_block: u64,
+    pub index: u64,
+    pub late: bool,
+    pub missed: bool,
+    pub completed: bool,
+    pub results: usize,
+    pub faults: usize,
+    pub safe_block_hash: Option<Hash32>,
+    pub other_rule_hash: Option<Hash32>,
+}
+
+/// How many recent items the snapshot keeps of each kind.
+pub const SNAPSHOT_HISTORY: usize = 64;
+
+/// The node's current state, folded from its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeSnapshot {
+    pub chain: String,
+    pub operator: Option<Address>,
+    pub observer: bool,
+    pub block_hash_rule: BlockHashRule,
+    pub head: Option<BlockRef>,
+    pub wallets: Vec<WalletView>,
+    pub windows: VecDeque<WindowView>,
+    pub recent_faults: VecDeque<Event>,
+    pub recent_dispatches: VecDeque<Event>,
+    pub windows_started: u64,
+    pub windows_missed: u64,
+    pub windows_completed: u64,
+    pub faults_seen: u64,
+    pub stopped: bool,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
+    if queue.len() == SNAPSHOT_HISTORY {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+impl NodeSnapshot {
+    fn wallet_mut(&mut self, wallet: &WalletPkh) -> Option<&mut WalletView> {
+        self.wallets.iter_mut().find(|w| w.wallet == *wallet)
+    }
+
+    fn window_mut(&mut self, cb: u64) -> Option<&mut WindowView> {
+        self.windows
+            .iter_mut()
+            .rev()
+            .find(|w| w.coordination_block == cb)
+    }
+
+    /// Folds one event into the snapshot.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::NodeStarted {
+                chain,
+                operator,
+                observer,
+                block_hash_rule,
+                wallets,
+            } => {
+                self.chain = chain.clone();
+                self.operator = Some(*operator);
+                self.observer = *observer;
+                self.block_hash_rule = *block_hash_rule;
+                self.wallets = wallets
+                    .iter()
+                    .map(|w| WalletView {
+                        wallet: w.wallet,
+                        operators: w.operators.clone(),
+                        seats: w
+                            .operators
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, a)| *a == operator)
+                            .map(|(i, _)| (i + 1) as u8)
+                            .collect(),
+                        executor: ExecutorState::Idle,
+                        last_result: None,
+                        next_leader: None,
+                        dispatcher: DispatcherState::Idle,
+                    })
+                    .collect();
+            }
+            Event::Block { block } => self.head = Some(*block),
+            Event::WindowStarted {
+                coordination_block,
+                index,
+                late,
+                safe_block_hash,
+                other_rule_hash,
+                ..
+            } => {
+                self.windows_started += 1;
+                push_bounded(
+                    &mut self.windows,
+                    WindowView {
+                        coordination_block: *coordination_block,
+                        index: *index,
+                        late: *late,
+                        missed: false,
+                        completed: false,
+                        results: 0,
+                        faults: 0,
+                        safe_block_hash: Some(*safe_block_hash),
+                        other_rule_hash: *other_rule_hash,
+                    },
+                );
+            }
+            Event::WindowMissed {
+                coordination_block,
+                index,
+                ..
+            } => {
+                self.windows_missed += 1;
+                push_bounded(
+                    &mut self.windows,
+                    WindowView {
+                        coordination_block: *coordination_block,
+                        index: *index,
+                        late: false,
+                        missed: true,
+                        completed: false,
+                        results: 0,
+                        faults: 0,
+                        safe_block_hash: None,
+                        other_rule_hash: None,
+                    },
+                );
+            }
+            Event::ExecutorStarted {
+                wallet,
+                coordination_block,
+                role,
+                ..
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    w.executor = ExecutorState::Running {
+                        coordination_block: *coordination_block,
+                        role: *role,
+                    };
+                }
+            }
+            Event::ExecutorBusy {
+                wallet,
+                coordination_block,
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    w.executor = ExecutorState::Busy {
+                        coordination_block: *coordination_block,
+                    };
+                }
+            }
+            Event::ExecutorFailed {
+                wallet,
+                coordination_block,
+                ..
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    w.executor = ExecutorState::Failed {
+                        coordination_block: *coordination_block,
+                    };
+                }
+            }
+            Event::LeaderForecast {
+                coordination_block,
+                leaders,
+            } => {
+                for l in leaders {
+                    if let Some(w) = self.wallet_mut(&l.wallet) {
+                        w.next_leader = Some((*coordination_block, l.leader, l.is_self));
+                    }
+                }
+            }
+            Event::CoordinationResult(r) => {
+                if let Some(window) = self.window_mut(r.coordination_block) {
+                    window.results += 1;
+                }
+                if let Some(w) = self.wallet_mut(&r.wallet) {
+                    w.executor = ExecutorState::Done {
+                        coordination_block: r.coordination_block,
+                    };
+                    if w
+                        .next_leader
+                        .is_some_and(|(cb, _, _)| cb <= r.coordination_block)
+                    {
+                        w.next_leader = None;
+                    }
+                    w.last_result = Some(r.clone());
+                }
+            }
+            Event::Fault {
+                coordination_block, ..
+            } => {
+                self.faults_seen += 1;
+                if let Some(window) = self.window_mut(*coordination_block) {
+                    window.faults += 1;
+                }
+                push_bounded(&mut self.recent_faults, event.clone());
+            }
+            Event::WindowCompleted {
+                coordination_block, ..
+            } => {
+                self.windows_completed += 1;
+                if let Some(window) = self.window_mut(*coordination_block) {
+                    window.completed = true;
+                }
+            }
+            Event::ProposalDispatched {
+                wallet,
+                coordination_block,
+                action,
+                start_block,
+                expiry_block,
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    w.dispatcher = DispatcherState::Dispatched {
+                        coordination_block: *coordination_block,
+                        action: *action,
+                        start_block: *start_block,
+                        expiry_block: *expiry_block,
+                    };
+                }
+                push_bounded(&mut self.recent_dispatches, event.clone());
+            }
+            Event::DispatchRejected { .. } => {
+                push_bounded(&mut self.recent_dispatches, event.clone());
+            }
+            Event::ActionStarted {
+                wallet,
+                coordination_block,
+                ..
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    if let DispatcherState::Dispatched {
+                        coordination_block: cb,
+                        action,
+                        start_block,
+                        expiry_block,
+                    } = w.dispatcher
+                    {
+                        if cb == *coordination_block {
+                            w.dispatcher = DispatcherState::Running {
+                                coordination_block: cb,
+                                action,
+                                start_block,
+                                expiry_block,
+                            };
+                        }
+                    }
+                }
+            }
+            Event::ActionFinished {
+                wallet,
+                coordination_block,
+                action,
+                outcome,
+                ..
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    w.dispatcher = DispatcherState::Finished {
+                        coordination_block: *coordination_block,
+                        action: *action,
+                        outcome: *outcome,
+                    };
+                }
+                push_bounded(&mut self.recent_dispatches, event.clone());
+            }
+            Event::NodeStopped => self.stopped = true,
+            Event::ExecutorsStarted { .. } | Event::DryRun(_) => {}
+        }
+    }
+}
+
+/// The broadcast bus plus the snapshot it maintains. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Event>,
+    snapshot: Arc<RwLock<NodeSnapshot>>,
+}
+
+/// Broadcast buffer: large enough for a window of a thousand wallets' events.
+pub const EVENT_BUS_CAPACITY: usize = 16_384;
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(EVENT_BUS_CAPACITY)
+    }
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(16));
+        EventBus {
+            sender,
+            snapshot: Arc::new(RwLock::new(NodeSnapshot::default())),
+        }
+    }
+
+    /// Folds the event into the snapshot, then broadcasts it. The snapshot is updated first
+    /// so a subscriber that resyncs after `Lagged` never sees less than it was sent.
+    pub fn publish(&self, event: Event) {
+        // Sending under the lock keeps the broadcast order and the snapshot order the same
+        // when several tasks publish at once.
+        let mut snapshot = match self.snapshot.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        snapshot.apply(&event);
+        // No subscriber is fine: nobody is watching.
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+
+    pub fn snapshot(&self) -> NodeSnapshot {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}

@@ -1,0 +1,947 @@
+//! A node: the tasks that coordinate every wallet in which this operator holds a seat.
+//!
+//! - the *router* decodes and authenticates coordination messages and hands each to its
+//!   wallet's executor;
+//! - the *window watch* follows new heads, decides windows (see `window_watch`), forecasts the
+//!   next leaders and launches one executor run per wallet and window;
+//! - the *result processor* records each result and its faults, then hands accepted proposals
+//!   to the *dispatcher*, which runs one action per wallet at a time.
+//!
+//! All tasks hang off one cancellation token. Facts go to the store before the bus.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{CoordinationResultEvent, Event, EventBus, ForecastLeader, NodeSnapshot};
+use super::executor::{Executor, ExecutorOutcome, Inbound, WalletEntry, RESEND_TICKS};
+use super::misbehaviour::FaultInjector;
+use super::window_watch::{WindowDecision, WindowTracker};
+use crate::chain::{ActionRequest, BlockRef, Chain, ChainError, WalletInfo};
+use crate::net::signing::{recover_signer, OperatorKey};
+use crate::net::BroadcastChannel;
+use crate::protocol::checklist::checklist;
+use crate::protocol::message::CoordinationMessage;
+use crate::protocol::proposal::generate_proposal;
+use crate::protocol::window::{is_coordination_block, next_window_after};
+use crate::protocol::{
+    types::keccak256, ActionOutcome, Address, BlockHashRule, CoordinationResult, CoordinationWindow,
+    Hash32, ProposalParams, Role, SigningGroup, WalletPkh,
+};
+use crate::store::{
+    DispatchRecord, DispatchStatus, DryRunRecord, Store, StoreError, WindowStatus,
+};
+
+/// Who this node is. Without a key it observes: it computes everything and signs nothing.
+#[derive(Clone)]
+pub struct Identity {
+    pub operator: Address,
+    pub key: Option<OperatorKey>,
+}
+
+impl Identity {
+    pub fn signer(key: OperatorKey) -> Self {
+        Identity {
+            operator: key.address(),
+            key: Some(key),
+        }
+    }
+
+    pub fn observer(operator: Address) -> Self {
+        Identity {
+            operator,
+            key: None,
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct NodeConfig {
+    pub block_hash_rule: BlockHashRule,
+    pub proposal_params: ProposalParams,
+    /// Devnet peers only: misbehaviour to inject.
+    pub misbehaviour: Option<Arc<FaultInjector>>,
+}
+
+/// What the node's tasks share.
+pub struct NodeContext {
+    pub chain: Arc<dyn Chain>,
+    pub net: Arc<dyn BroadcastChannel>,
+    pub store: Arc<Store>,
+    pub bus: EventBus,
+    pub identity: Identity,
+    pub config: NodeConfig,
+    pub cancel: CancellationToken,
+    head: watch::Sender<u64>,
+    /// Per-window launch bookkeeping, for the executor start-delay figure.
+    launch: Mutex<Option<Arc<WindowLaunch>>>,
+}
+
+struct WindowLaunch {
+    window: CoordinationWindow,
+    trigger: Instant,
+    remaining: AtomicUsize,
+    max_delay_us: AtomicU64,
+    executors: usize,
+}
+
+impl NodeContext {
+    /// The highest block seen so far.
+    pub fn head_number(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    pub fn head_watch(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Waits until the head reaches `target`; `None` if the node is stopping.
+    pub async fn wait_for_block(&self, target: u64) -> Option<u64> {
+        let mut head = self.head.subscribe();
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => None,
+            r = head.wait_for(|h| *h >= target) => r.ok().map(|h| *h),
+        }
+    }
+
+    pub(crate) fn announce_executor_started(
+        &self,
+        wallet: &WalletPkh,
+        window: CoordinationWindow,
+        role: Role,
+        leader: Address,
+    ) {
+        let launch = self.launch.lock().ok().and_then(|l| l.clone());
+        let mut delay_us = 0;
+        if let Some(launch) = launch.filter(|l| l.window == window) {
+            delay_us = launch.trigger.elapsed().as_micros() as u64;
+            launch.max_delay_us.fetch_max(delay_us, Ordering::AcqRel);
+            if launch.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                let max = launch.max_delay_us.load(Ordering::Acquire);
+                tracing::debug!(cb = window.coordination_block, executors = launch.executors,
+                    max_start_delay_us = max, "all executors started");
+                self.bus.publish(Event::ExecutorsStarted {
+                    coordination_block: window.coordination_block,
+                    executors: launch.executors,
+                    max_start_delay_us: max,
+                });
+            }
+        }
+        self.bus.publish(Event::ExecutorStarted {
+            wallet: *wallet,
+            coordination_block: window.coordination_block,
+            role,
+            leader,
+            start_delay_us: delay_us,
+        });
+    }
+
+    /// Signs and broadcasts a message, then re-sends the identical message on the backoff
+    /// ticks until the active phase ends. `false` if nothing could be sent.
+    pub(crate) async fn broadcast_with_backoff(
+        &self,
+        message: CoordinationMessage,
+        window: CoordinationWindow,
+    ) -> bool {
+        let Some(key) = &self.identity.key else {
+            tracing::warn!(wallet = %message.wallet, cb = window.coordination_block,
+                "this node leads but runs as an observer without a key: nothing sent");
+            return false;
+        };
+        let signed = match key.sign(&message) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "signing the coordination message failed");
+                return false;
+            }
+        };
+        if let Err(e) = self.net.send(signed.clone()).await {
+            tracing::error!(error = %e, "broadcasting the coordination message failed");
+            return false;
+        }
+        let sent_at = self.head_number();
+        let end = window.active_phase_end();
+        let net = self.net.clone();
+        let cancel = self.cancel.clone();
+        let mut head = self.head.subscribe();
+        tokio::spawn(async move {
+            for tick in RESEND_TICKS {
+                let target = sent_at.saturating_add(tick);
+                if target >= end {
+                    break;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = head.wait_for(|h| *h >= target) => if r.is_err() { return },
+                }
+                if *head.borrow() >= end {
+                    return;
+                }
+                if net.send(signed.clone()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        true
+    }
+}
+
+/// Why a dry run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    #[error("wallet {0} is not known to the chain")]
+    UnknownWallet(WalletPkh),
+    #[error("block {0} is not a coordination block (expected a positive multiple of 900)")]
+    NotACoordinationBlock(u64),
+    #[error("the leader of window {window} is not known until its safe block {safe_block} is mined (head is {head})")]
+    SafeBlockNotMined { window: u64, safe_block: u64, head: u64 },
+    #[error("wallet {0} has an empty signing group")]
+    EmptyGroup(WalletPkh),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which window a dry run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRunWindow {
+    /// The next window after the head.
+    Next,
+    /// The latest window at or before the head.
+    Current,
+    /// A coordination block.
+    At(u64),
+}
+
+/// Handle to a running node: events, snapshot, commands, shutdown.
+pub struct NodeHandle {
+    ctx: Arc<NodeContext>,
+    wallets: Vec<WalletInfo>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub struct Node;
+
+impl Node {
+    /// Starts a node's tasks. Fails only on what makes running pointless: no wallet list, no
+    /// block stream.
+    pub async fn start(
+        config: NodeConfig,
+        identity: Identity,
+        chain: Arc<dyn Chain>,
+        net: Arc<dyn BroadcastChannel>,
+        store: Arc<Store>,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> Result<NodeHandle, ChainError> {
+        let all_wallets = chain.wallets().await?;
+        let blocks = chain.subscribe_blocks().await?;
+        let head_now = chain.latest_block().await.map(|b| b.number).unwrap_or(0);
+        let wallets: Vec<WalletInfo> = all_wallets
+            .into_iter()
+            .filter(|w| w.operators.contains(&identity.operator))
+            .collect();
+
+        let (head, _) = watch::channel(head_now);
+        let ctx = Arc::new(NodeContext {
+            chain: chain.clone(),
+            net: net.clone(),
+            store,
+            bus: bus.clone(),
+            identity: identity.clone(),
+            config,
+            cancel: cancel.clone(),
+            head,
+            launch: Mutex::new(None),
+        });
+
+        let mut executors = HashMap::new();
+        let mut inboxes = HashMap::new();
+        for w in &wallets {
+            let group = SigningGroup::new(w.operators.clone());
+            let seats = group.seats_of(&identity.operator);
+            let (executor, inbox) = Executor::new(WalletEntry {
+                wallet: w.wallet,
+                group,
+                seats,
+            });
+            executors.insert(w.wallet, executor);
+            inboxes.insert(w.wallet, inbox);
+        }
+        let executors: Arc<Vec<Arc<Executor>>> = Arc::new({
+            let mut list: Vec<_> = wallets
+                .iter()
+                .filter_map(|w| executors.get(&w.wallet).cloned())
+                .collect();
+            list.shrink_to_fit();
+            list
+        });
+
+        bus.publish(Event::NodeStarted {
+            chain: chain.chain_key(),
+            operator: identity.operator,
+            observer: identity.key.is_none(),
+            block_hash_rule: ctx.config.block_hash_rule,
+            wallets: wallets.clone(),
+        });
+        tracing::info!(operator = %identity.operator, wallets = wallets.len(),
+            chain = %chain.chain_key(), "node started");
+
+        let (results_tx, results_rx) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(route_messages(ctx.clone(), net.subscribe(), inboxes)),
+            tokio::spawn(process_results(ctx.clone(), results_rx)),
+            tokio::spawn(watch_windows(ctx.clone(), blocks, executors, results_tx)),
+        ];
+        Ok(NodeHandle {
+            ctx,
+            wallets,
+            tasks,
+        })
+    }
+}
+
+impl NodeHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ctx.bus.subscribe()
+    }
+
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.ctx.bus.snapshot()
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.ctx.bus
+    }
+
+    pub fn operator(&self) -> Address {
+        self.ctx.identity.operator
+    }
+
+    /// The wallets this node coordinates.
+    pub fn wallets(&self) -> &[WalletInfo] {
+        &self.wallets
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.ctx.store
+    }
+
+    pub fn head_number(&self) -> u64 {
+        self.ctx.head_number()
+    }
+
+    /// The whole procedure for one wallet and window — seed, leader, checklist and the
+    /// proposal this node would make as leader — without sending or dispatching anything.
+    /// Recorded in the history as a dry run and announced.
+    pub async fn dry_run(
+        &self,
+        wallet: WalletPkh,
+        window: DryRunWindow,
+    ) -> Result<DryRunRecord, DryRunError> {
+        let ctx = &self.ctx;
+        let head = ctx.head_number();
+        let record = dry_run(ctx.chain.as_ref(), ctx.identity.operator, &ctx.config, head, wallet, window).await?;
+        self.ctx.store.record_dry_run(&record)?;
+        self.ctx.bus.publish(Event::DryRun(record.clone()));
+        Ok(record)
+    }
+
+    /// Stops every task of this node and waits for them.
+    pub async fn shutdown(self) {
+        self.ctx.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.ctx.bus.publish(Event::NodeStopped);
+    }
+}
+
+/// Computes a dry run without recording it (see [`NodeHandle::dry_run`]), as `operator`
+/// would see it at the chain's head (or `known_head`, if that is higher).
+pub async fn dry_run(
+    chain: &dyn Chain,
+    operator: Address,
+    config: &NodeConfig,
+    known_head: u64,
+    wallet: WalletPkh,
+    which: DryRunWindow,
+) -> Result<DryRunRecord, DryRunError> {
+    let head = chain.latest_block().await?.number.max(known_head);
+    let window = match which {
+        DryRunWindow::Next => next_window_after(head),
+        DryRunWindow::Current => crate::protocol::window::window_at_or_before(head)
+            .ok_or(DryRunError::NotACoordinationBlock(0))?,
+        DryRunWindow::At(cb) if is_coordination_block(cb) => CoordinationWindow::new(cb),
+        DryRunWindow::At(cb) => return Err(DryRunError::NotACoordinationBlock(cb)),
+    };
+    let safe_block = window.safe_block();
+    if safe_block > head {
+        return Err(DryRunError::SafeBlockNotMined {
+            window: window.coordination_block,
+            safe_block,
+            head,
+        });
+    }
+    let info = chain
+        .wallets()
+        .await?
+        .into_iter()
+        .find(|w| w.wallet == wallet)
+        .ok_or(DryRunError::UnknownWallet(wallet))?;
+    let group = SigningGroup::new(info.operators);
+    let rule = config.block_hash_rule;
+    let safe_block_hash = chain.block_hash(safe_block, rule).await?;
+    let seed = crate::protocol::coordination_seed(&wallet, &safe_block_hash);
+    let leader = group.leader(&seed).ok_or(DryRunError::EmptyGroup(wallet))?;
+    let checklist = checklist(window, &seed);
+    let snapshot = chain.wallet_snapshot(&wallet, head).await?;
+    let decision = generate_proposal(&checklist, &snapshot, &config.proposal_params);
+    let reason = if checklist.is_empty() {
+        Some("the checklist is empty".to_string())
+    } else if decision.proposal == crate::protocol::Proposal::Noop {
+        Some(
+            decision
+                .passed_over
+                .iter()
+                .map(|(a, why)| format!("{a}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    } else {
+        None
+    };
+    let leader_is_self = leader.operator == operator;
+    Ok(DryRunRecord {
+        wallet,
+        coordination_block: window.coordination_block,
+        current_block: head,
+        safe_block,
+        safe_block_hash,
+        hash_rule: rule.name().to_string(),
+        seed,
+        leader: leader.operator,
+        leader_is_self,
+        role: if leader_is_self {
+            Role::Leader
+        } else {
+            Role::Follower
+        },
+        checklist,
+        proposal: Some(decision.proposal),
+        reason,
+    })
+}
+
+/// How many recently routed message ids the router remembers, so re-sent copies skip the
+/// signature check.
+const ROUTER_SEEN_CAPACITY: usize = 16_384;
+
+async fn route_messages(
+    ctx: Arc<NodeContext>,
+    mut messages: crate::net::MessageStream,
+    inboxes: HashMap<WalletPkh, mpsc::Sender<Inbound>>,
+) {
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+    let mut seen_order: VecDeque<[u8; 32]> = VecDeque::new();
+    loop {
+        let signed = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            m = messages.recv() => match m {
+                Ok(m) => m,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "message stream lagged; messages dropped");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let message = match CoordinationMessage::decode(&signed.body) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed coordination message ignored");
+                continue;
+            }
+        };
+        let Some(inbox) = inboxes.get(&message.wallet) else {
+            continue;
+        };
+        let envelope_id = signed.id();
+        if !seen.insert(envelope_id) {
+            continue;
+        }
+        seen_order.push_back(envelope_id);
+        if seen_order.len() > ROUTER_SEEN_CAPACITY {
+            if let Some(old) = seen_order.pop_front() {
+                seen.remove(&old);
+            }
+        }
+        let signer = match recover_signer(&signed) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "coordination message with a bad signature ignored");
+                continue;
+            }
+        };
+        let inbound = Inbound {
+            id: keccak256(&signed.body),
+            message,
+            signer,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(inbound) {
+            tracing::warn!("a wallet's message buffer is full; message dropped");
+        }
+    }
+}
+
+async fn watch_windows(
+    ctx: Arc<NodeContext>,
+    mut blocks: crate::chain::BlockStream,
+    executors: Arc<Vec<Arc<Executor>>>,
+    results: mpsc::UnboundedSender<ProcessorInput>,
+) {
+    let mut tracker = match ctx.store.last_window() {
+        Ok(Some(cb)) => WindowTracker::resume_after(cb),
+        Ok(None) => WindowTracker::new(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the last window from the store; starting fresh");
+            WindowTracker::new()
+        }
+    };
+    let mut forecast_for = 0u64;
+    loop {
+        let block = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            b = blocks.recv() => match b {
+                Ok(b) => b,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "block stream lagged; the next head fills the gap");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    tracing::error!("the chain's block stream closed; window watch stopped");
+                    return;
+                }
+            },
+        };
+        let trigger = Instant::now();
+        ctx.head.send_if_modified(|h| {
+            let higher = block.number > *h;
+            if higher {
+                *h = block.number;
+            }
+            higher
+        });
+        ctx.bus.publish(Event::Block { block });
+        for decision in tracker.observe(block.number) {
+            match decision {
+                WindowDecision::Start {
+                    window,
+                    late,
+                    observed_block,
+                } => {
+                    start_window(&ctx, window, late, observed_block, trigger, &executors, &results)
+                        .await
+                }
+                WindowDecision::Missed {
+                    window,
+                    observed_block,
+                } => {
+                    tracing::warn!(cb = window.coordination_block, observed_block,
+                        "window missed: its active phase was over when the node saw it");
+                    if let Err(e) = ctx.store.record_window(
+                        window.coordination_block,
+                        WindowStatus::Missed,
+                        false,
+                        observed_block,
+                    ) {
+                        tracing::error!(error = %e, "recording a missed window failed");
+                    }
+                    ctx.bus.publish(Event::WindowMissed {
+                        coordination_block: window.coordination_block,
+                        index: window.index(),
+                        observed_block,
+                    });
+                }
+            }
+        }
+        forecast(&ctx, &block, &executors, &mut forecast_for).await;
+    }
+}
+
+/// Announces the next window's leaders as soon as its safe block exists.
+async fn forecast(
+    ctx: &NodeContext,
+    block: &BlockRef,
+    executors: &[Arc<Executor>],
+    forecast_for: &mut u64,
+) {
+    let next = next_window_after(block.number);
+    if block.number < next.safe_block() || *forecast_for >= next.coordination_block {
+        return;
+    }
+    let hash = match ctx
+        .chain
+        .block_hash(next.safe_block(), ctx.config.block_hash_rule)
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::debug!(error = %e, "leader forecast postponed");
+            return;
+        }
+    };
+    *forecast_for = next.coordination_block;
+    let leaders = executors
+        .iter()
+        .filter_map(|ex| {
+            let seed = crate::protocol::coordination_seed(&ex.entry.wallet, &hash);
+            ex.entry.group.leader(&seed).map(|l| ForecastLeader {
+                wallet: ex.entry.wallet,
+                leader: l.operator,
+                is_self: l.operator == ctx.identity.operator,
+            })
+        })
+        .collect();
+    ctx.bus.publish(Event::LeaderForecast {
+        coordination_block: next.coordination_block,
+        leaders,
+    });
+}
+
+/// The safe block's hash under the configured rule, and under the other rule if it differs.
+async fn safe_block_hashes(
+    ctx: &NodeContext,
+    window: CoordinationWindow,
+) -> Result<(Hash32, Option<Hash32>), ChainError> {
+    let rule = ctx.config.block_hash_rule;
+    let other = match rule {
+        BlockHashRule::KeepV2 => BlockHashRule::Canonical,
+        BlockHashRule::Canonical => BlockHashRule::KeepV2,
+    };
+    let hash = ctx.chain.block_hash(window.safe_block(), rule).await?;
+    let other_hash = ctx
+        .chain
+        .block_hash(window.safe_block(), other)
+        .await
+        .ok()
+        .filter(|h| *h != hash);
+    Ok((hash, other_hash))
+}
+
+async fn start_window(
+    ctx: &Arc<NodeContext>,
+    window: CoordinationWindow,
+    late: bool,
+    observed_block: u64,
+    trigger: Instant,
+    executors: &Arc<Vec<Arc<Executor>>>,
+    results: &mpsc::UnboundedSender<ProcessorInput>,
+) {
+    let cb = window.coordination_block;
+    let hashes = safe_block_hashes(ctx, window).await;
+    if let Err(e) = ctx
+        .store
+        .record_window(cb, WindowStatus::Started, late, observed_block)
+    {
+        tracing::error!(error = %e, "recording a started window failed");
+    }
+    let (hash, other_rule_hash) = match hashes {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(cb, error = %e, "cannot read the safe block hash; window not coordinated");
+            let _ = results.send(ProcessorInput::WindowOpened {
+                window,
+                executors: executors.len(),
+            });
+            for ex in executors.iter() {
+                let _ = results.send(ProcessorInput::Outcome(ExecutorOutcome::Failed {
+                    wallet: ex.entry.wallet,
+                    window,
+                    error: e.to_string(),
+                }));
+            }
+            return;
+        }
+    };
+    tracing::info!(cb, index = window.index(), late, observed_block, "window started");
+    ctx.bus.publish(Event::WindowStarted {
+        coordination_block: cb,
+        index: window.index(),
+        late,
+        observed_block,
+        safe_block: window.safe_block(),
+        safe_block_hash: hash,
+        other_rule_hash,
+    });
+    if let Ok(mut launch) = ctx.launch.lock() {
+        *launch = Some(Arc::new(WindowLaunch {
+            window,
+            trigger,
+            remaining: AtomicUsize::new(executors.len()),
+            max_delay_us: AtomicU64::new(0),
+            executors: executors.len(),
+        }));
+    }
+    let _ = results.send(ProcessorInput::WindowOpened {
+        window,
+        executors: executors.len(),
+    });
+    for ex in executors.iter() {
+        let ex = ex.clone();
+        let ctx = ctx.clone();
+        let results = results.clone();
+        tokio::spawn(async move {
+            let outcome = ex.run(&ctx, window, hash).await;
+            let _ = results.send(ProcessorInput::Outcome(outcome));
+        });
+    }
+}
+
+enum ProcessorInput {
+    WindowOpened {
+        window: CoordinationWindow,
+        executors: usize,
+    },
+    Outcome(ExecutorOutcome),
+}
+
+#[derive(Default)]
+struct PendingWindow {
+    opened: bool,
+    expected: usize,
+    received: usize,
+    results: usize,
+    faults: usize,
+}
+
+async fn process_results(
+    ctx: Arc<NodeContext>,
+    mut inputs: mpsc::UnboundedReceiver<ProcessorInput>,
+) {
+    let dispatcher = Arc::new(Dispatcher::default());
+    let mut pending: HashMap<u64, PendingWindow> = HashMap::new();
+    loop {
+        let input = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            i = inputs.recv() => match i { Some(i) => i, None => return },
+        };
+        let cb = match input {
+            ProcessorInput::WindowOpened { window, executors } => {
+                let cb = window.coordination_block;
+                let p = pending.entry(cb).or_default();
+                p.opened = true;
+                p.expected = executors;
+                cb
+            }
+            ProcessorInput::Outcome(outcome) => {
+                let (cb, faults, is_result) = match &outcome {
+                    ExecutorOutcome::Result(r) => (r.window.coordination_block, r.faults.len(), true),
+                    ExecutorOutcome::Busy { window, .. } | ExecutorOutcome::Failed { window, .. } => {
+                        (window.coordination_block, 0, false)
+                    }
+                };
+                process_outcome(&ctx, &dispatcher, outcome).await;
+                let p = pending.entry(cb).or_default();
+                p.received += 1;
+                p.faults += faults;
+                p.results += usize::from(is_result);
+                cb
+            }
+        };
+        if pending
+            .get(&cb)
+            .is_some_and(|p| p.opened && p.received >= p.expected)
+        {
+            if let Some(p) = pending.remove(&cb) {
+                tracing::info!(cb, results = p.results, faults = p.faults, "window completed");
+                ctx.bus.publish(Event::WindowCompleted {
+                    coordination_block: cb,
+                    results: p.results,
+                    faults: p.faults,
+                });
+            }
+        }
+    }
+}
+
+async fn process_outcome(ctx: &Arc<NodeContext>, dispatcher: &Arc<Dispatcher>, outcome: ExecutorOutcome) {
+    match outcome {
+        ExecutorOutcome::Result(result) => {
+            if let Err(e) = ctx.store.record_result(&result) {
+                tracing::error!(error = %e, wallet = %result.wallet, "recording a result failed");
+            }
+            for fault in &result.faults {
+                ctx.bus.publish(Event::Fault {
+                    wallet: result.wallet,
+                    coordination_block: result.window.coordination_block,
+                    culprit: fault.culprit,
+                    fault: fault.fault,
+                });
+            }
+            ctx.bus
+                .publish(Event::CoordinationResult(CoordinationResultEvent::from(&*result)));
+            if result.proposal != crate::protocol::Proposal::Noop {
+                dispatcher.dispatch(ctx, &result);
+            }
+        }
+        ExecutorOutcome::Busy { wallet, window } => {
+            tracing::warn!(%wallet, cb = window.coordination_block, "executor busy: window not coordinated");
+            ctx.bus.publish(Event::ExecutorBusy {
+                wallet,
+                coordination_block: window.coordination_block,
+            });
+        }
+        ExecutorOutcome::Failed {
+            wallet,
+            window,
+            error,
+        } => {
+            tracing::error!(%wallet, cb = window.coordination_block, %error, "executor failed");
+            ctx.bus.publish(Event::ExecutorFailed {
+                wallet,
+                coordination_block: window.coordination_block,
+                error,
+            });
+        }
+    }
+}
+
+/// One action per wallet at a time (SPEC §7).
+#[derive(Default)]
+struct Dispatcher {
+    /// The window whose action each wallet is running.
+    active: Mutex<HashMap<WalletPkh, (u64, crate::protocol::ActionType)>>,
+}
+
+impl Dispatcher {
+    fn dispatch(self: &Arc<Self>, ctx: &Arc<NodeContext>, result: &CoordinationResult) {
+        let wallet = result.wallet;
+        let cb = result.window.coordination_block;
+        let action = result.proposal.action_type();
+        let start_block = result.window.end_block();
+        let expiry_block = start_block.saturating_add(action.validity_blocks());
+        let busy_with = match self.active.lock() {
+            Ok(mut active) => match active.get(&wallet) {
+                Some(running) => Some(*running),
+                None => {
+                    active.insert(wallet, (cb, action));
+                    None
+                }
+            },
+            Err(_) => Some((0, action)),
+        };
+        let mut record = DispatchRecord {
+            wallet,
+            coordination_block: cb,
+            proposal: result.proposal.clone(),
+            start_block,
+            expiry_block,
+            status: DispatchStatus::Dispatched,
+            reason: None,
+        };
+        if let Some((running_cb, running_action)) = busy_with {
+            let reason = format!("wallet busy with {running_action} from window {running_cb}");
+            tracing::warn!(%wallet, cb, %action, %reason, "proposal rejected");
+            record.status = DispatchStatus::Rejected;
+            record.reason = Some(reason.clone());
+            if let Err(e) = ctx.store.record_dispatch(&record) {
+                tracing::error!(error = %e, "recording a rejected dispatch failed");
+            }
+            ctx.bus.publish(Event::DispatchRejected {
+                wallet,
+                coordination_block: cb,
+                action,
+                reason,
+            });
+            return;
+        }
+        if let Err(e) = ctx.store.record_dispatch(&record) {
+            tracing::error!(error = %e, "recording a dispatch failed");
+        }
+        tracing::info!(%wallet, cb, %action, start_block, expiry_block, "proposal dispatched");
+        ctx.bus.publish(Event::ProposalDispatched {
+            wallet,
+            coordination_block: cb,
+            action,
+            start_block,
+            expiry_block,
+        });
+        let request = ActionRequest {
+            wallet,
+            window: result.window,
+            proposal: result.proposal.clone(),
+            start_block,
+            expiry_block,
+        };
+        let this = self.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let outcome = run_action(&ctx, request).await;
+            if let Ok(mut active) = this.active.lock() {
+                if active.get(&wallet).is_some_and(|(c, _)| *c == cb) {
+                    active.remove(&wallet);
+                }
+            }
+            if let Some((outcome, block)) = outcome {
+                ctx.bus.publish(Event::ActionFinished {
+                    wallet,
+                    coordination_block: cb,
+                    action,
+                    outcome,
+                    block,
+                });
+            }
+        });
+    }
+}
+
+/// Waits for the start block, runs the action until it ends or expires, records the outcome.
+/// `None` if the node stopped first.
+async fn run_action(ctx: &NodeContext, request: ActionRequest) -> Option<(ActionOutcome, u64)> {
+    let wallet = request.wallet;
+    let cb = request.window.coordination_block;
+    let action = request.proposal.action_type();
+    let expiry = request.expiry_block;
+    let started = ctx.wait_for_block(request.start_block).await?;
+    if let Err(e) = ctx
+        .store
+        .set_dispatch_status(&wallet, cb, DispatchStatus::Running, started)
+    {
+        tracing::error!(error = %e, "recording a running action failed");
+    }
+    ctx.bus.publish(Event::ActionStarted {
+        wallet,
+        coordination_block: cb,
+        action,
+        block: started,
+    });
+    let outcome = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => return None,
+        _ = ctx.wait_for_block(expiry) => ActionOutcome::Expired,
+        r = ctx.chain.execute_action(request) => match r {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(%wallet, cb, %action, error = %e, "action failed on chain");
+                ActionOutcome::Failed
+            }
+        },
+    };
+    let block = ctx.head_number();
+    if let Err(e) = ctx
+        .store
+        .set_dispatch_status(&wallet, cb, DispatchStatus::from(outcome), block)
+    {
+        tracing::error!(error = %e, "recording an action outcome failed");
+    }
+    tracing::info!(%wallet, cb, %action, outcome = outcome.name(), block, "action finished");
+    Some((outcome, block))
+}

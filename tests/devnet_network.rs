@@ -1,0 +1,240 @@
+//! A whole devnet — simulated chain, in-process hub, every peer operator's node and ours —
+//! runs several windows. Time is block-driven: tokio's clock is paused and only advances when
+//! every task is idle, so each block is mined after all nodes have dealt with the previous
+//! one. That makes these runs fast and exactly repeatable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tbtc_coord::chain::devnet::DevnetConfig;
+use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::misbehaviour::Injection;
+use tbtc_coord::engine::{Event, EventBus, NodeConfig};
+use tbtc_coord::protocol::checklist::checklist;
+use tbtc_coord::protocol::{
+    ActionType, Address, CoordinationWindow, Fault, Role, SigningGroup, WalletPkh,
+};
+use tbtc_coord::store::{FaultFilter, FaultOrder, Store};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+fn config(seed: u64, wallets: usize, fault_rate: f64) -> DevnetNetworkConfig {
+    DevnetNetworkConfig {
+        devnet: DevnetConfig {
+            seed,
+            block_time: Duration::from_millis(100),
+            operators: 12,
+            wallets,
+            ..DevnetConfig::default()
+        },
+        fault_rate,
+        node: NodeConfig::default(),
+    }
+}
+
+/// Collects the local node's events until `windows` windows have completed and the head has
+/// passed the last one's end, so every node has settled its results.
+async fn run_windows(events: &mut broadcast::Receiver<Event>, windows: usize) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let mut completed = Vec::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => panic!("test subscriber lagged by {n}"),
+            Err(broadcast::error::RecvError::Closed) => panic!("bus closed"),
+        };
+        if let Event::WindowCompleted {
+            coordination_block, ..
+        } = &event
+        {
+            completed.push(*coordination_block);
+        }
+        let done = match (&event, completed.get(windows - 1)) {
+            (Event::Block { block }, Some(cb)) => block.number >= cb + 110,
+            _ => false,
+        };
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn windows_started(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowStarted {
+                coordination_block, ..
+            } => Some(*coordination_block),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
+    let cancel = CancellationToken::new();
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let network = DevnetNetwork::start(config(11, 8, 0.5), store.clone(), bus, cancel.clone())
+        .await
+        .unwrap();
+    let seen = run_windows(&mut events, 4).await;
+
+    // No window missed or doubled.
+    assert_eq!(windows_started(&seen), vec![900, 1800, 2700, 3600]);
+    assert!(!seen.iter().any(|e| matches!(e, Event::WindowMissed { .. })));
+    assert!(seen.iter().all(|e| !matches!(e, Event::WindowStarted { late: true, .. })));
+
+    let local = network.local.operator();
+    let all_wallets = network.devnet.wallet_infos();
+    let windows: Vec<u64> = vec![900, 1800, 2700, 3600];
+
+    // Every honest node agrees on the leader and the accepted proposal of every
+    // (wallet, window). Misbehaving nodes are excluded where they misbehaved.
+    let mut kinds = std::collections::HashSet::new();
+    let mut checked_pairs = 0;
+    for info in &all_wallets {
+        let group = SigningGroup::new(info.operators.clone());
+        for &cb in &windows {
+            let mut views: BTreeMap<Address, (Address, String)> = BTreeMap::new();
+            let mut plan = None;
+            for node in std::iter::once(&network.local).chain(network.peers.iter()) {
+                let Some(row) = node.store().result(&info.wallet, cb).unwrap() else {
+                    assert!(
+                        !info.operators.contains(&node.operator()),
+                        "node {} holds a seat in {} but has no result for {cb}",
+                        node.operator(),
+                        info.wallet
+                    );
+                    continue;
+                };
+                let window = CoordinationWindow::new(cb);
+                let seed = row.seed;
+                let leader = group.leader(&seed).unwrap();
+                assert_eq!(row.leader, leader.operator);
+                assert_eq!(row.checklist, checklist(window, &seed));
+                plan = network.injector.plan(&info.wallet, window, &group, leader, &row.checklist);
+                let misbehaved = match plan {
+                    Some(Injection::IdleLeader) | Some(Injection::WrongAction(_)) => {
+                        node.operator() == leader.operator
+                    }
+                    Some(Injection::Impersonation { impersonator }) => node.operator() == impersonator,
+                    None => false,
+                };
+                if !misbehaved {
+                    views.insert(node.operator(), (row.leader, row.proposal_json.clone()));
+                }
+            }
+            if let Some(p) = plan {
+                kinds.insert(std::mem::discriminant(&p));
+            }
+            let distinct: BTreeSet<_> = views.values().collect();
+            assert_eq!(distinct.len(), 1, "disagreement on {} at {cb}: {views:?}", info.wallet);
+            checked_pairs += 1;
+        }
+    }
+    assert_eq!(checked_pairs, all_wallets.len() * windows.len());
+    assert_eq!(kinds.len(), 3, "this seed and rate exercise all three misbehaviours");
+
+    // The local node records exactly the injected faults: right type, right culprit, no other.
+    let mut expected: Vec<(WalletPkh, u64, Fault)> = Vec::new();
+    for row in store.results(None, 1000).unwrap() {
+        let info = all_wallets.iter().find(|w| w.wallet == row.wallet).unwrap();
+        let group = SigningGroup::new(info.operators.clone());
+        let window = CoordinationWindow::new(row.coordination_block);
+        let leader = group.leader(&row.seed).unwrap();
+        if row.role == Role::Leader {
+            continue; // a leader does not listen, so it records nothing
+        }
+        if let Some(plan) = network.injector.plan(&row.wallet, window, &group, leader, &row.checklist) {
+            for fault in plan.expected_faults(leader.operator) {
+                expected.push((row.wallet, row.coordination_block, fault));
+            }
+        }
+    }
+    let mut recorded: Vec<(WalletPkh, u64, Fault)> = store
+        .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.wallet, f.coordination_block, Fault { fault: f.fault, culprit: f.culprit }))
+        .collect();
+    expected.sort();
+    recorded.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(recorded, expected);
+    assert!(recorded.iter().all(|(_, _, f)| f.culprit != local));
+
+    // Fault events on the bus match the store.
+    let announced = seen.iter().filter(|e| matches!(e, Event::Fault { .. })).count();
+    assert_eq!(announced, recorded.len());
+
+    // Each local wallet has exactly one result per window.
+    let local_wallets = network.local.wallets().len();
+    assert_eq!(store.results(None, 1000).unwrap().len(), local_wallets * windows.len());
+
+    // Accepted proposals were dispatched at the window's end with the action's validity.
+    for e in &seen {
+        if let Event::ProposalDispatched {
+            coordination_block,
+            action,
+            start_block,
+            expiry_block,
+            ..
+        } = e
+        {
+            assert_ne!(*action, ActionType::Noop);
+            assert_eq!(*start_block, coordination_block + 100);
+            assert_eq!(*expiry_block, start_block + action.validity_blocks());
+        }
+    }
+    assert!(seen.iter().any(|e| matches!(e, Event::ProposalDispatched { .. })));
+    assert!(seen.iter().any(|e| matches!(e, Event::ActionFinished { .. })));
+
+    network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn history_survives_a_restart_and_the_chain_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet-5.sqlite3");
+
+    let first_faults;
+    {
+        let store = Arc::new(Store::open(&path).unwrap());
+        let bus = EventBus::default();
+        let mut events = bus.subscribe();
+        let network = DevnetNetwork::start(config(5, 4, 0.6), store.clone(), bus, CancellationToken::new())
+            .await
+            .unwrap();
+        let seen = run_windows(&mut events, 2).await;
+        assert_eq!(windows_started(&seen), vec![900, 1800]);
+        first_faults = store.count_faults(&FaultFilter::default()).unwrap();
+        network.shutdown().await;
+    }
+    assert!(first_faults > 0, "the first run records faults");
+
+    let store = Arc::new(Store::open(&path).unwrap());
+    assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), first_faults);
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let network = DevnetNetwork::start(config(5, 4, 0.6), store.clone(), bus, CancellationToken::new())
+        .await
+        .unwrap();
+    let seen = run_windows(&mut events, 2).await;
+    // The chain resumed after the recorded windows: nothing replayed, nothing skipped.
+    assert_eq!(windows_started(&seen), vec![2700, 3600]);
+    assert!(!seen.iter().any(|e| matches!(e, Event::WindowMissed { .. })));
+    let windows: BTreeSet<u64> = store
+        .results(None, 1000)
+        .unwrap()
+        .iter()
+        .map(|r| r.coordination_block)
+        .collect();
+    assert_eq!(windows, BTreeSet::from([900, 1800, 2700, 3600]));
+    assert!(store.count_faults(&FaultFilter::default()).unwrap() >= first_faults);
+    network.shutdown().await;
+}
