@@ -1,7 +1,11 @@
 //! tbtc-coord: a tBTC v2 wallet coordination node (RFC 12) with an operator console.
 
+pub mod app;
 pub mod chain;
+pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod headless;
 pub mod net;
 pub mod protocol;
 pub mod store;

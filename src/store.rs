@@ -85,7 +85,8 @@ CREATE TABLE faults (
         REFERENCES results (wallet, coordination_block) ON DELETE CASCADE
 );
 CREATE INDEX faults_by_block   ON faults (coordination_block);
-CREATE INDEX faults_by_culprit ON faults (culprit, coordination_block DESC, id DESC);
+-- fault_type trails the culprit index so the per-operator summary reads only the index.
+CREATE INDEX faults_by_culprit ON faults (culprit, coordination_block DESC, id DESC, fault_type);
 CREATE INDEX faults_by_wallet  ON faults (wallet, coordination_block DESC, id DESC);
 CREATE INDEX faults_by_type    ON faults (fault_type, coordination_block DESC, id DESC);
 
@@ -626,6 +627,8 @@ pub struct WindowRow {
 pub struct Store {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// [`MAX_SEARCH_VALUES`]; a field so that tests can force the per-row search.
+    max_search_values: usize,
 }
 
 impl fmt::Debug for Store {
@@ -736,6 +739,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             path,
+            max_search_values: MAX_SEARCH_VALUES,
         })
     }
 
@@ -1021,8 +1025,8 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<FaultRow>, StoreError> {
-        let (query, values) = fault_page_query(filter, order, offset, limit);
         let conn = self.conn()?;
+        let (query, values) = self.fault_page_query(&conn, filter, order, offset, limit)?;
         collect_rows(
             &conn,
             "listing faults",
@@ -1043,13 +1047,41 @@ impl Store {
         )
     }
 
+    /// The SQL and positional values of one page of faults.
+    fn fault_page_query(
+        &self,
+        conn: &Connection,
+        filter: &FaultFilter,
+        order: FaultOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(String, Vec<Value>), StoreError> {
+        let block_order = matches!(order, FaultOrder::NewestFirst | FaultOrder::OldestFirst);
+        let conditions = FaultConditions::new(conn, filter, block_order, self.max_search_values)?;
+        let mut values = conditions.values.clone();
+        values.push(Value::Integer(count_to_sql(limit)));
+        values.push(Value::Integer(count_to_sql(offset)));
+        let query = format!(
+            "SELECT id, wallet, coordination_block, culprit, fault_type, leader, recorded_at
+             FROM faults {} ORDER BY {} LIMIT ? OFFSET ?",
+            conditions.where_clause(),
+            order.order_by()
+        );
+        Ok((query, values))
+    }
+
     /// How many faults match `filter` (for "page 3 of 12").
     pub fn count_faults(&self, filter: &FaultFilter) -> Result<u64, StoreError> {
-        let (clause, values) = fault_where(filter);
         let conn = self.conn()?;
+        let conditions = FaultConditions::new(&conn, filter, true, self.max_search_values)?;
         let n: i64 = conn
-            .prepare_cached(&format!("SELECT count(*) FROM faults {clause}"))
-            .and_then(|mut stmt| stmt.query_row(params_from_iter(values), |row| row.get(0)))
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM faults {}",
+                conditions.where_clause()
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params_from_iter(conditions.values), |row| row.get(0))
+            })
             .map_err(sql("counting faults"))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -1060,56 +1092,55 @@ impl Store {
         &self,
         filter: &FaultFilter,
     ) -> Result<Vec<OperatorFaultSummary>, StoreError> {
-        let (clause, values) = fault_where(filter);
-        // `last` picks each culprit's latest fault (highest block, then highest id), the same
-        // "latest" as FaultOrder::NewestFirst.
-        let query = format!(
-            "WITH f AS (SELECT id, culprit, fault_type, coordination_block FROM faults {clause}),
-             last AS (
-                 SELECT culprit, fault_type, coordination_block,
-                        row_number() OVER (PARTITION BY culprit
-                                           ORDER BY coordination_block DESC, id DESC) AS rn
-                 FROM f)
-             SELECT c.culprit AS culprit, c.fault_type AS fault_type, c.n AS n,
-                    l.fault_type AS last_fault, l.coordination_block AS last_block
-             FROM (SELECT culprit, fault_type, count(*) AS n FROM f
-                   GROUP BY culprit, fault_type) AS c
-             JOIN last AS l ON l.culprit = c.culprit AND l.rn = 1"
-        );
         let conn = self.conn()?;
-        let parts = collect_rows(
+        let conditions = FaultConditions::new(&conn, filter, true, self.max_search_values)?;
+        // `g` counts per culprit in one walk of the culprit index; the subquery then finds
+        // each culprit's latest matching fault (highest block, then highest id: the same
+        // "latest" as FaultOrder::NewestFirst) with one index seek per culprit. The filter
+        // appears twice, so its values are bound twice, in that order.
+        let per_type: String = FaultType::ALL
+            .iter()
+            .zip(TYPE_COUNT_COLUMNS)
+            .map(|(f, column)| format!(", sum(fault_type = '{}') AS {column}", f.name()))
+            .collect();
+        let query = format!(
+            "WITH g AS (
+                 SELECT culprit, count(*) AS total {per_type}
+                 FROM faults {} GROUP BY culprit)
+             SELECT g.*, l.fault_type AS last_fault, l.coordination_block AS last_block
+             FROM g JOIN faults AS l ON l.id = (
+                 SELECT id FROM faults WHERE culprit = g.culprit {}
+                 ORDER BY coordination_block DESC, id DESC LIMIT 1)",
+            conditions.where_clause(),
+            conditions.and_clause(),
+        );
+        let values = conditions
+            .values
+            .iter()
+            .chain(&conditions.values)
+            .cloned()
+            .collect::<Vec<_>>();
+        let mut out = collect_rows(
             &conn,
             "summarising faults",
             "faults",
             &query,
             params_from_iter(values),
             |c| {
-                Ok((
-                    c.parse::<Address>("culprit")?,
-                    c.parse::<FaultType>("fault_type")?,
-                    c.count("n")?,
-                    c.parse::<FaultType>("last_fault")?,
-                    c.block("last_block")?,
-                ))
+                let mut by_type = BTreeMap::new();
+                for (f, column) in FaultType::ALL.into_iter().zip(TYPE_COUNT_COLUMNS) {
+                    by_type.insert(f, c.count(column)?);
+                }
+                Ok(OperatorFaultSummary {
+                    operator: c.parse("culprit")?,
+                    total: c.count("total")?,
+                    by_type,
+                    last_coordination_block: c.block("last_block")?,
+                    last_fault: c.parse("last_fault")?,
+                })
             },
         )?;
         drop(conn);
-
-        let mut by_operator: BTreeMap<Address, OperatorFaultSummary> = BTreeMap::new();
-        for (operator, fault, n, last_fault, last_block) in parts {
-            let entry = by_operator
-                .entry(operator)
-                .or_insert_with(|| OperatorFaultSummary {
-                    operator,
-                    total: 0,
-                    by_type: FaultType::ALL.into_iter().map(|f| (f, 0)).collect(),
-                    last_coordination_block: last_block,
-                    last_fault,
-                });
-            entry.total += n;
-            *entry.by_type.entry(fault).or_insert(0) += n;
-        }
-        let mut out: Vec<OperatorFaultSummary> = by_operator.into_values().collect();
         out.sort_by(|a, b| {
             b.total
                 .cmp(&a.total)
@@ -1285,6 +1316,10 @@ impl Store {
     }
 }
 
+/// Result columns of the per-type counts in `fault_summary`, in the order of `FaultType::ALL`.
+const TYPE_COUNT_COLUMNS: [&str; FaultType::ALL.len()] =
+    ["leader_idleness", "leader_mistake", "leader_impersonation"];
+
 const RESULT_COLUMNS: &str = "wallet, coordination_block, safe_block_hash, seed, leader, \
      leader_member_index, role, checklist, action, proposal, fault_count, recorded_at";
 
@@ -1333,66 +1368,178 @@ fn dispatch_row(c: &Columns) -> Result<DispatchRow, StoreError> {
     })
 }
 
-/// The SQL and positional values of one page of faults.
-fn fault_page_query(
-    filter: &FaultFilter,
-    order: FaultOrder,
-    offset: u64,
-    limit: u64,
-) -> (String, Vec<Value>) {
-    let (clause, mut values) = fault_where(filter);
-    values.push(Value::Integer(count_to_sql(limit)));
-    values.push(Value::Integer(count_to_sql(offset)));
-    let query = format!(
-        "SELECT id, wallet, coordination_block, culprit, fault_type, leader, recorded_at
-         FROM faults {clause} ORDER BY {} LIMIT ? OFFSET ?",
-        order.order_by()
-    );
-    (query, values)
+/// The conditions of a fault filter, with their positional values.
+struct FaultConditions {
+    terms: Vec<String>,
+    values: Vec<Value>,
 }
 
-/// The WHERE clause (possibly empty) and its positional values for a fault filter.
-fn fault_where(filter: &FaultFilter) -> (String, Vec<Value>) {
-    let mut terms: Vec<&str> = Vec::new();
-    let mut values = Vec::new();
-    if let Some(wallet) = &filter.wallet {
-        terms.push("wallet = ?");
-        values.push(Value::Text(wallet.to_hex()));
+/// Beyond this many matching values a search term falls back to a substring test per row,
+/// to stay far below SQLite's limit on bound parameters.
+const MAX_SEARCH_VALUES: usize = 500;
+
+/// Which values of one column a search matches.
+enum SearchMatch {
+    /// Every value: the column cannot narrow the search.
+    All,
+    /// These values (possibly none).
+    Values(Vec<String>),
+    /// Too many to list; test each row with `instr`.
+    PerRow,
+}
+
+impl SearchMatch {
+    fn of(candidates: Vec<String>, max: usize, matches: impl Fn(&str) -> bool) -> SearchMatch {
+        let total = candidates.len();
+        let hits: Vec<String> = candidates.into_iter().filter(|v| matches(v)).collect();
+        if total > 0 && hits.len() == total {
+            SearchMatch::All
+        } else if hits.len() > max {
+            SearchMatch::PerRow
+        } else {
+            SearchMatch::Values(hits)
+        }
     }
-    if let Some(operator) = &filter.operator {
-        terms.push("culprit = ?");
-        values.push(Value::Text(operator.to_checksum()));
+}
+
+/// The distinct values of an indexed fault column, found by one index seek per value (a skip
+/// scan) instead of a walk over every fault.
+fn distinct_fault_values(
+    conn: &Connection,
+    column: &'static str,
+) -> Result<Vec<String>, StoreError> {
+    let query = format!(
+        "WITH RECURSIVE v(x) AS (
+             SELECT min({column}) FROM faults
+             UNION ALL
+             SELECT (SELECT min({column}) FROM faults WHERE {column} > v.x)
+             FROM v WHERE v.x IS NOT NULL)
+         SELECT x FROM v WHERE x IS NOT NULL"
+    );
+    let mut stmt = conn
+        .prepare_cached(&query)
+        .map_err(sql("listing fault values for a search"))?;
+    let rows = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(sql("listing fault values for a search"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(sql("listing fault values for a search"))
+}
+
+impl FaultConditions {
+    /// `block_index: false` writes the block range as `+coordination_block`, which keeps
+    /// SQLite from answering it with the block index. For the by-operator/type/wallet orders
+    /// that is what keeps a deep page cheap: walking the order's index and checking the block
+    /// (stored in that index) costs a few ms, where collecting a wide range through the block
+    /// index and sorting it costs a full sort per page.
+    /// `max_values` caps the `IN` lists of a search (see [`MAX_SEARCH_VALUES`]).
+    fn new(
+        conn: &Connection,
+        filter: &FaultFilter,
+        block_index: bool,
+        max_values: usize,
+    ) -> Result<FaultConditions, StoreError> {
+        let mut terms: Vec<String> = Vec::new();
+        let mut values = Vec::new();
+        if let Some(wallet) = &filter.wallet {
+            terms.push("wallet = ?".into());
+            values.push(Value::Text(wallet.to_hex()));
+        }
+        if let Some(operator) = &filter.operator {
+            terms.push("culprit = ?".into());
+            values.push(Value::Text(operator.to_checksum()));
+        }
+        if let Some(fault) = filter.fault {
+            terms.push("fault_type = ?".into());
+            values.push(Value::Text(fault.name().to_string()));
+        }
+        let block = if block_index {
+            "coordination_block"
+        } else {
+            "+coordination_block"
+        };
+        if let Some(from) = filter.from_block {
+            terms.push(format!("{block} >= ?"));
+            values.push(Value::Integer(block_to_sql(from)));
+        }
+        if let Some(to) = filter.to_block {
+            terms.push(format!("{block} <= ?"));
+            values.push(Value::Integer(block_to_sql(to)));
+        }
+        let needle = filter
+            .search
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+        if let Some(needle) = needle {
+            // A substring test on every row is a full table scan per page. There are few
+            // distinct wallets, operators and fault types, so the search is decided on those
+            // here and becomes `IN` lists that the indexes answer.
+            let wallets =
+                SearchMatch::of(distinct_fault_values(conn, "wallet")?, max_values, |w| {
+                    format!("0x{w}").contains(&needle)
+                });
+            let culprits =
+                SearchMatch::of(distinct_fault_values(conn, "culprit")?, max_values, |c| {
+                    c.to_lowercase().contains(&needle)
+                });
+            let types = SearchMatch::of(
+                FaultType::ALL
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .collect(),
+                max_values,
+                |t| t.to_lowercase().contains(&needle),
+            );
+            let matches = [
+                ("wallet", "'0x' || wallet", wallets),
+                ("culprit", "lower(culprit)", culprits),
+                ("fault_type", "lower(fault_type)", types),
+            ];
+            if !matches
+                .iter()
+                .any(|(_, _, m)| matches!(m, SearchMatch::All))
+            {
+                let mut alternatives = Vec::new();
+                for (column, lowered, m) in matches {
+                    match m {
+                        SearchMatch::All => {}
+                        SearchMatch::Values(list) if list.is_empty() => {}
+                        SearchMatch::Values(list) => {
+                            let marks = vec!["?"; list.len()].join(", ");
+                            alternatives.push(format!("{column} IN ({marks})"));
+                            values.extend(list.into_iter().map(Value::Text));
+                        }
+                        SearchMatch::PerRow => {
+                            // instr, not LIKE, so '%' and '_' typed by the operator match
+                            // themselves.
+                            alternatives.push(format!("instr({lowered}, ?) > 0"));
+                            values.push(Value::Text(needle.clone()));
+                        }
+                    }
+                }
+                terms.push(if alternatives.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("({})", alternatives.join(" OR "))
+                });
+            }
+        }
+        Ok(FaultConditions { terms, values })
     }
-    if let Some(fault) = filter.fault {
-        terms.push("fault_type = ?");
-        values.push(Value::Text(fault.name().to_string()));
+
+    /// `WHERE a AND b`, or nothing.
+    fn where_clause(&self) -> String {
+        if self.terms.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.terms.join(" AND "))
+        }
     }
-    if let Some(from) = filter.from_block {
-        terms.push("coordination_block >= ?");
-        values.push(Value::Integer(block_to_sql(from)));
-    }
-    if let Some(to) = filter.to_block {
-        terms.push("coordination_block <= ?");
-        values.push(Value::Integer(block_to_sql(to)));
-    }
-    let needle = filter
-        .search
-        .as_deref()
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty());
-    if let Some(needle) = needle {
-        // instr, not LIKE, so that '%' and '_' typed by the operator match themselves.
-        // The wallet gets a '0x' so a search pasted with the prefix still finds it.
-        terms.push(
-            "(instr('0x' || wallet, ?) > 0 OR instr(lower(culprit), ?) > 0 \
-             OR instr(lower(fault_type), ?) > 0)",
-        );
-        values.extend(std::iter::repeat_n(Value::Text(needle), 3));
-    }
-    if terms.is_empty() {
-        (String::new(), values)
-    } else {
-        (format!("WHERE {}", terms.join(" AND ")), values)
+
+    /// ` AND a AND b`, or nothing: for a query that has conditions of its own.
+    fn and_clause(&self) -> String {
+        self.terms.iter().map(|t| format!(" AND {t}")).collect()
     }
 }
 
@@ -2235,8 +2382,8 @@ mod tests {
 
     /// The query plan of a fault page, one line per step.
     fn plan(store: &Store, filter: &FaultFilter, order: FaultOrder) -> String {
-        let (query, values) = fault_page_query(filter, order, 0, 50);
         let conn = store.conn().unwrap();
+        let (query, values) = store.fault_page_query(&conn, filter, order, 0, 50).unwrap();
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
             .unwrap();
@@ -2343,39 +2490,28 @@ mod tests {
             },
         ];
         assert_eq!(store.count_faults(&filters[0]).unwrap(), 100_000);
-        eprintln!("LOADED");
-        let started = std::time::Instant::now();
-        let mut queries = 0;
+        let mut slowest = Duration::ZERO;
         for filter in &filters {
             let total = store.count_faults(filter).unwrap();
+            assert!(total >= 50, "{filter:?} selects only {total}");
             for order in FaultOrder::ALL {
-                for offset in [0, total / 2, total.saturating_sub(50)] {
-                    let t = std::time::Instant::now();
+                for offset in [0, total / 2, total - 50] {
+                    let started = std::time::Instant::now();
                     let page = store.faults(filter, order, offset, 50).unwrap();
-                    eprintln!(
-                        "Q {:?} {order:?} {offset} {:?}",
-                        filter.search.is_some() as u8
-                            + filter.operator.is_some() as u8 * 2
-                            + filter.wallet.is_some() as u8 * 4
-                            + filter.from_block.is_some() as u8 * 8,
-                        t.elapsed()
-                    );
-                    assert_eq!(page.len() as u64, (total - offset).min(50));
-                    queries += 1;
+                    slowest = slowest.max(started.elapsed());
+                    assert_eq!(page.len(), 50, "{filter:?} {order:?} at {offset}");
                 }
             }
-            let t = std::time::Instant::now();
-            store.fault_summary(filter).unwrap();
-            eprintln!("S {:?}", t.elapsed());
+            let summary = store.fault_summary(filter).unwrap();
+            assert_eq!(summary.iter().map(|s| s.total).sum::<u64>(), total);
         }
-        let per_query = started.elapsed() / queries;
-        eprintln!("PER {per_query:?} {queries}");
-        // Generous: a page is a few ms here; a full sort per page would be far slower still
-        // on a loaded CI box, but this must not flake.
-        assert!(
-            per_query < Duration::from_millis(250),
-            "{per_query:?} per page"
-        );
+        let newest = store
+            .faults(&filters[0], FaultOrder::NewestFirst, 0, 1)
+            .unwrap();
+        assert_eq!(newest[0].coordination_block, 9_000_000);
+        // Pages take a few ms to ~100 ms in a debug build; the bound is generous so that a
+        // loaded CI box does not flake, yet a page that sorted or scanned badly would miss it.
+        assert!(slowest < Duration::from_secs(1), "slowest page {slowest:?}");
     }
 
     #[test]
@@ -2631,31 +2767,5 @@ mod tests {
                 .starts_with("history store: writing a meta value:"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn zz_scratch_summary() {
-        let store = Store::open_in_memory().unwrap();
-        load_100k_faults(&store);
-        let conn = store.conn().unwrap();
-        let variants = [
-            "SELECT culprit, fault_type, count(*) FROM faults GROUP BY culprit, fault_type",
-            "SELECT culprit, count(*), sum(fault_type='LeaderIdleness'), sum(fault_type='LeaderMistake'), sum(fault_type='LeaderImpersonation') FROM faults GROUP BY culprit",
-            "SELECT culprit, fault_type, coordination_block FROM faults ORDER BY culprit, coordination_block DESC, id DESC",
-            "SELECT g.culprit, g.n, (SELECT fault_type || ' ' || coordination_block FROM faults x WHERE x.culprit = g.culprit ORDER BY coordination_block DESC, id DESC LIMIT 1) FROM (SELECT culprit, count(*) n FROM faults GROUP BY culprit) g",
-            "SELECT count(*) FROM faults WHERE instr('0x' || wallet, 'mistake') > 0 OR instr(lower(culprit), 'mistake') > 0 OR instr(lower(fault_type), 'mistake') > 0",
-            "SELECT count(*) FROM faults WHERE instr(wallet, 'mistake') > 0 OR instr(lower(culprit), 'mistake') > 0 OR fault_type IN ('LeaderMistake')",
-            "SELECT count(*) FROM faults WHERE coordination_block >= 1800000 AND coordination_block <= 7200000",
-        ];
-        for v in variants {
-            let t = std::time::Instant::now();
-            let mut stmt = conn.prepare(v).unwrap();
-            let mut rows = stmt.query([]).unwrap();
-            let mut n = 0;
-            while let Some(_r) = rows.next().unwrap() { n += 1; }
-            let el = t.elapsed();
-            let plan: Vec<String> = conn.prepare(&format!("EXPLAIN QUERY PLAN {v}")).unwrap().query_map([], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
-            eprintln!("{el:?} rows={n} {v}\n    {plan:?}");
-        }
     }
 }

@@ -82,7 +82,11 @@ impl DevnetNetwork {
         ));
 
         let mut peers = Vec::new();
-        for operator in devnet.operators().iter().filter(|o| o.index != local_operator.index) {
+        for operator in devnet
+            .operators()
+            .iter()
+            .filter(|o| o.index != local_operator.index)
+        {
             let peer_config = NodeConfig {
                 misbehaviour: Some(injector.clone()),
                 ..config.node.clone()

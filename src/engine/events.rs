@@ -186,19 +186,10 @@ impl Event {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ExecutorState {
     Idle,
-    Running {
-        coordination_block: u64,
-        role: Role,
-    },
-    Busy {
-        coordination_block: u64,
-    },
-    Done {
-        coordination_block: u64,
-    },
-    Failed {
-        coordination_block: u64,
-    },
+    Running { coordination_block: u64, role: Role },
+    Busy { coordination_block: u64 },
+    Done { coordination_block: u64 },
+    Failed { coordination_block: u64 },
 }
 
 /// What a wallet's dispatcher is doing.
@@ -423,8 +414,7 @@ impl NodeSnapshot {
                     w.executor = ExecutorState::Done {
                         coordination_block: r.coordination_block,
                     };
-                    if w
-                        .next_leader
+                    if w.next_leader
                         .is_some_and(|(cb, _, _)| cb <= r.coordination_block)
                     {
                         w.next_leader = None;

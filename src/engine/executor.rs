@@ -125,9 +125,11 @@ impl Executor {
         };
         ctx.announce_executor_started(&entry.wallet, window, role, leader.operator);
 
-        let injection = ctx.config.misbehaviour.as_ref().and_then(|inj| {
-            inj.plan(&entry.wallet, window, &entry.group, leader, &checklist)
-        });
+        let injection = ctx
+            .config
+            .misbehaviour
+            .as_ref()
+            .and_then(|inj| inj.plan(&entry.wallet, window, &entry.group, leader, &checklist));
         let (proposal, faults) = match role {
             Role::Leader => (
                 self.lead(ctx, window, leader, &checklist, injection).await,
@@ -218,12 +220,17 @@ impl Executor {
             let head = ctx.head_number();
             match ctx.chain.wallet_snapshot(&wallet, head).await {
                 Ok(snapshot) => {
-                    return Some(generate_proposal(checklist, &snapshot, &ctx.config.proposal_params))
+                    return Some(generate_proposal(
+                        checklist,
+                        &snapshot,
+                        &ctx.config.proposal_params,
+                    ))
                 }
                 Err(e) if attempt == 1 => {
                     tracing::warn!(%wallet, cb = window.coordination_block, error = %e,
                         "proposal generation failed; retrying in {GENERATION_RETRY_DELAY_BLOCKS} blocks");
-                    ctx.wait_for_block(head + GENERATION_RETRY_DELAY_BLOCKS).await?;
+                    ctx.wait_for_block(head + GENERATION_RETRY_DELAY_BLOCKS)
+                        .await?;
                 }
                 Err(e) => {
                     tracing::error!(%wallet, cb = window.coordination_block, error = %e,

@@ -5,7 +5,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::protocol::{ActionType, Address, CoordinationWindow, Fault, FaultType, Leader, SigningGroup, WalletPkh};
+use crate::protocol::{
+    ActionType, Address, CoordinationWindow, Fault, FaultType, Leader, SigningGroup, WalletPkh,
+};
 
 /// In an injected impersonation the (peer) leader speaks this many blocks late, so the
 /// impersonator's message reaches followers first: a follower stops listening at the first
@@ -73,7 +75,11 @@ impl FaultInjector {
     pub fn new(seed: u64, rate: f64, honest: Address) -> Self {
         FaultInjector {
             seed,
-            rate: if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) },
+            rate: if rate.is_nan() {
+                0.0
+            } else {
+                rate.clamp(0.0, 1.0)
+            },
             honest,
         }
     }
@@ -148,12 +154,19 @@ mod tests {
         for cb in (900..90_000).step_by(900) {
             let w = CoordinationWindow::new(cb);
             let wallet = WalletPkh([3; 20]);
-            assert_eq!(none.plan(&wallet, w, &g, leader(2), &[ActionType::Redemption]), None);
+            assert_eq!(
+                none.plan(&wallet, w, &g, leader(2), &[ActionType::Redemption]),
+                None
+            );
             let plan = all.plan(&wallet, w, &g, leader(2), &[ActionType::Redemption]);
             assert!(plan.is_some());
             if let Some(Injection::Impersonation { impersonator }) = plan {
                 assert_ne!(impersonator, Address([2; 20]));
-                assert_ne!(impersonator, Address([1; 20]), "the honest node never misbehaves");
+                assert_ne!(
+                    impersonator,
+                    Address([1; 20]),
+                    "the honest node never misbehaves"
+                );
             }
         }
     }
@@ -163,8 +176,17 @@ mod tests {
         let g = group();
         let inj = FaultInjector::new(7, 1.0, Address([2; 20]));
         for cb in (900..90_000).step_by(900) {
-            let plan = inj.plan(&WalletPkh([3; 20]), CoordinationWindow::new(cb), &g, leader(2), &[]);
-            assert!(matches!(plan, Some(Injection::Impersonation { .. })), "{plan:?}");
+            let plan = inj.plan(
+                &WalletPkh([3; 20]),
+                CoordinationWindow::new(cb),
+                &g,
+                leader(2),
+                &[],
+            );
+            assert!(
+                matches!(plan, Some(Injection::Impersonation { .. })),
+                "{plan:?}"
+            );
         }
     }
 
@@ -175,7 +197,13 @@ mod tests {
         let checklist = [ActionType::Redemption, ActionType::DepositSweep];
         let mut kinds = [false; 3];
         for cb in (900..900 * 200).step_by(900) {
-            match inj.plan(&WalletPkh([4; 20]), CoordinationWindow::new(cb), &g, leader(2), &checklist) {
+            match inj.plan(
+                &WalletPkh([4; 20]),
+                CoordinationWindow::new(cb),
+                &g,
+                leader(2),
+                &checklist,
+            ) {
                 Some(Injection::IdleLeader) => kinds[0] = true,
                 Some(Injection::WrongAction(a)) => {
                     assert!(!checklist.contains(&a) && a != ActionType::Noop);
@@ -191,10 +219,21 @@ mod tests {
     #[test]
     fn expected_faults_name_the_culprits() {
         let l = Address([2; 20]);
-        assert_eq!(Injection::WrongAction(ActionType::Heartbeat).expected_faults(l).len(), 2);
         assert_eq!(
-            Injection::Impersonation { impersonator: Address([5; 20]) }.expected_faults(l),
-            vec![Fault { fault: FaultType::LeaderImpersonation, culprit: Address([5; 20]) }]
+            Injection::WrongAction(ActionType::Heartbeat)
+                .expected_faults(l)
+                .len(),
+            2
+        );
+        assert_eq!(
+            Injection::Impersonation {
+                impersonator: Address([5; 20])
+            }
+            .expected_faults(l),
+            vec![Fault {
+                fault: FaultType::LeaderImpersonation,
+                culprit: Address([5; 20])
+            }]
         );
     }
 }

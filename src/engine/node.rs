@@ -30,12 +30,10 @@ use crate::protocol::message::CoordinationMessage;
 use crate::protocol::proposal::generate_proposal;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{
-    types::keccak256, ActionOutcome, Address, BlockHashRule, CoordinationResult, CoordinationWindow,
-    Hash32, ProposalParams, Role, SigningGroup, WalletPkh,
+    types::keccak256, ActionOutcome, Address, BlockHashRule, CoordinationResult,
+    CoordinationWindow, Hash32, ProposalParams, Role, SigningGroup, WalletPkh,
 };
-use crate::store::{
-    DispatchRecord, DispatchStatus, DryRunRecord, Store, StoreError, WindowStatus,
-};
+use crate::store::{DispatchRecord, DispatchStatus, DryRunRecord, Store, StoreError, WindowStatus};
 
 /// Who this node is. Without a key it observes: it computes everything and signs nothing.
 #[derive(Clone)]
@@ -124,8 +122,12 @@ impl NodeContext {
             launch.max_delay_us.fetch_max(delay_us, Ordering::AcqRel);
             if launch.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 let max = launch.max_delay_us.load(Ordering::Acquire);
-                tracing::debug!(cb = window.coordination_block, executors = launch.executors,
-                    max_start_delay_us = max, "all executors started");
+                tracing::debug!(
+                    cb = window.coordination_block,
+                    executors = launch.executors,
+                    max_start_delay_us = max,
+                    "all executors started"
+                );
                 self.bus.publish(Event::ExecutorsStarted {
                     coordination_block: window.coordination_block,
                     executors: launch.executors,
@@ -200,7 +202,11 @@ pub enum DryRunError {
     #[error("block {0} is not a coordination block (expected a positive multiple of 900)")]
     NotACoordinationBlock(u64),
     #[error("the leader of window {window} is not known until its safe block {safe_block} is mined (head is {head})")]
-    SafeBlockNotMined { window: u64, safe_block: u64, head: u64 },
+    SafeBlockNotMined {
+        window: u64,
+        safe_block: u64,
+        head: u64,
+    },
     #[error("wallet {0} has an empty signing group")]
     EmptyGroup(WalletPkh),
     #[error(transparent)]
@@ -348,7 +354,15 @@ impl NodeHandle {
     ) -> Result<DryRunRecord, DryRunError> {
         let ctx = &self.ctx;
         let head = ctx.head_number();
-        let record = dry_run(ctx.chain.as_ref(), ctx.identity.operator, &ctx.config, head, wallet, window).await?;
+        let record = dry_run(
+            ctx.chain.as_ref(),
+            ctx.identity.operator,
+            &ctx.config,
+            head,
+            wallet,
+            window,
+        )
+        .await?;
         self.ctx.store.record_dry_run(&record)?;
         self.ctx.bus.publish(Event::DryRun(record.clone()));
         Ok(record)
@@ -547,15 +561,26 @@ async fn watch_windows(
                     late,
                     observed_block,
                 } => {
-                    start_window(&ctx, window, late, observed_block, trigger, &executors, &results)
-                        .await
+                    start_window(
+                        &ctx,
+                        window,
+                        late,
+                        observed_block,
+                        trigger,
+                        &executors,
+                        &results,
+                    )
+                    .await
                 }
                 WindowDecision::Missed {
                     window,
                     observed_block,
                 } => {
-                    tracing::warn!(cb = window.coordination_block, observed_block,
-                        "window missed: its active phase was over when the node saw it");
+                    tracing::warn!(
+                        cb = window.coordination_block,
+                        observed_block,
+                        "window missed: its active phase was over when the node saw it"
+                    );
                     if let Err(e) = ctx.store.record_window(
                         window.coordination_block,
                         WindowStatus::Missed,
@@ -671,7 +696,13 @@ async fn start_window(
             return;
         }
     };
-    tracing::info!(cb, index = window.index(), late, observed_block, "window started");
+    tracing::info!(
+        cb,
+        index = window.index(),
+        late,
+        observed_block,
+        "window started"
+    );
     ctx.bus.publish(Event::WindowStarted {
         coordination_block: cb,
         index: window.index(),
@@ -743,8 +774,11 @@ async fn process_results(
             }
             ProcessorInput::Outcome(outcome) => {
                 let (cb, faults, is_result) = match &outcome {
-                    ExecutorOutcome::Result(r) => (r.window.coordination_block, r.faults.len(), true),
-                    ExecutorOutcome::Busy { window, .. } | ExecutorOutcome::Failed { window, .. } => {
+                    ExecutorOutcome::Result(r) => {
+                        (r.window.coordination_block, r.faults.len(), true)
+                    }
+                    ExecutorOutcome::Busy { window, .. }
+                    | ExecutorOutcome::Failed { window, .. } => {
                         (window.coordination_block, 0, false)
                     }
                 };
@@ -761,7 +795,12 @@ async fn process_results(
             .is_some_and(|p| p.opened && p.received >= p.expected)
         {
             if let Some(p) = pending.remove(&cb) {
-                tracing::info!(cb, results = p.results, faults = p.faults, "window completed");
+                tracing::info!(
+                    cb,
+                    results = p.results,
+                    faults = p.faults,
+                    "window completed"
+                );
                 ctx.bus.publish(Event::WindowCompleted {
                     coordination_block: cb,
                     results: p.results,
@@ -772,7 +811,11 @@ async fn process_results(
     }
 }
 
-async fn process_outcome(ctx: &Arc<NodeContext>, dispatcher: &Arc<Dispatcher>, outcome: ExecutorOutcome) {
+async fn process_outcome(
+    ctx: &Arc<NodeContext>,
+    dispatcher: &Arc<Dispatcher>,
+    outcome: ExecutorOutcome,
+) {
     match outcome {
         ExecutorOutcome::Result(result) => {
             if let Err(e) = ctx.store.record_result(&result) {
@@ -787,7 +830,9 @@ async fn process_outcome(ctx: &Arc<NodeContext>, dispatcher: &Arc<Dispatcher>, o
                 });
             }
             ctx.bus
-                .publish(Event::CoordinationResult(CoordinationResultEvent::from(&*result)));
+                .publish(Event::CoordinationResult(CoordinationResultEvent::from(
+                    &*result,
+                )));
             if result.proposal != crate::protocol::Proposal::Noop {
                 dispatcher.dispatch(ctx, &result);
             }

@@ -127,7 +127,9 @@ mod tests {
         decisions
             .iter()
             .filter_map(|d| match d {
-                WindowDecision::Start { window, late, .. } => Some((window.coordination_block, *late)),
+                WindowDecision::Start { window, late, .. } => {
+                    Some((window.coordination_block, *late))
+                }
                 _ => None,
             })
             .collect()
@@ -176,8 +178,12 @@ mod tests {
         let mut t = WindowTracker::resume_after(900);
         let d = t.observe(3610);
         assert_eq!(d.len(), 3);
-        assert!(matches!(d[0], WindowDecision::Missed { window, .. } if window.coordination_block == 1800));
-        assert!(matches!(d[1], WindowDecision::Missed { window, .. } if window.coordination_block == 2700));
+        assert!(
+            matches!(d[0], WindowDecision::Missed { window, .. } if window.coordination_block == 1800)
+        );
+        assert!(
+            matches!(d[1], WindowDecision::Missed { window, .. } if window.coordination_block == 2700)
+        );
         assert_eq!(starts(&d[2..]), vec![(3600, true)]);
     }
 

@@ -152,7 +152,10 @@ mod tests {
         let f = Fixture::new();
         let mut view = f.view();
         let m = message(2, heartbeat());
-        assert_eq!(view.classify(&m, addr(2), [1; 32]), Verdict::Accept(heartbeat()));
+        assert_eq!(
+            view.classify(&m, addr(2), [1; 32]),
+            Verdict::Accept(heartbeat())
+        );
         assert_eq!(
             view.classify(&m, addr(2), [1; 32]),
             Verdict::Ignore(IgnoreReason::Duplicate)

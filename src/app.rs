@@ -1,0 +1,434 @@
+//! Wiring: turns the command line and the config file into settings, and runs the commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::devnet::{Devnet, DevnetConfig};
+use crate::chain::Chain;
+use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs};
+use crate::config::{default_data_dir, parse_block_time, FileConfig};
+use crate::engine::devnet_network::{resume_block, DevnetNetwork, DevnetNetworkConfig};
+use crate::engine::node::{dry_run, DryRunWindow};
+use crate::engine::{EventBus, NodeConfig};
+use crate::headless::{print_events, PrintOptions};
+use crate::protocol::action::join_names;
+use crate::protocol::leader::SigningGroup;
+use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
+use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
+use crate::store::{FaultFilter, FaultOrder, Store};
+
+/// Everything a command needs to know about the chain and the history.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub devnet: DevnetConfig,
+    pub fault_rate: f64,
+    pub node: NodeConfigSettings,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeConfigSettings {
+    pub block_hash_rule: crate::protocol::BlockHashRule,
+    pub btc_fee_rate: Option<u64>,
+}
+
+impl Settings {
+    /// Flags win over the file, the file over defaults.
+    pub fn resolve(
+        file: &FileConfig,
+        chain: &ChainArgs,
+        run: Option<&RunArgs>,
+    ) -> anyhow::Result<Settings> {
+        let data_dir = match chain.data_dir.clone().or_else(|| file.data_dir.clone()) {
+            Some(d) => d,
+            None => default_data_dir()
+                .context("no home directory to keep the history in: pass --data-dir")?,
+        };
+        let mut devnet = DevnetConfig::default();
+        if let Some(seed) = chain.devnet_seed.or(file.devnet.seed) {
+            devnet.seed = seed;
+        }
+        if let Some(w) = chain.devnet_wallets.or(file.devnet.wallets) {
+            devnet.wallets = w;
+        }
+        if let Some(o) = chain.devnet_operators.or(file.devnet.operators) {
+            devnet.operators = o;
+        }
+        if let Some(p) = file.devnet.prague {
+            devnet.prague = p;
+        }
+        let file_block_time = file
+            .devnet
+            .block_time
+            .as_deref()
+            .map(parse_block_time)
+            .transpose()?;
+        if let Some(bt) = run.and_then(|r| r.block_time).or(file_block_time) {
+            devnet.block_time = bt;
+        }
+        let fault_rate = run
+            .and_then(|r| r.devnet_fault_rate)
+            .or(file.devnet.fault_rate)
+            .unwrap_or(DEFAULT_FAULT_RATE);
+        let log_level = run
+            .and_then(|r| r.log_level.clone())
+            .or_else(|| file.log_level.clone())
+            .unwrap_or_else(|| "warn".to_string());
+        Ok(Settings {
+            data_dir,
+            devnet,
+            fault_rate,
+            node: NodeConfigSettings {
+                block_hash_rule: chain
+                    .block_hash_rule
+                    .or(file.block_hash_rule)
+                    .unwrap_or_default(),
+                btc_fee_rate: chain.btc_fee_rate.or(file.btc_fee_rate),
+            },
+            log_level,
+        })
+    }
+
+    pub fn node_config(&self) -> NodeConfig {
+        let mut params = ProposalParams::default();
+        if let Some(rate) = self.node.btc_fee_rate {
+            params.btc_fee_rate = rate;
+        }
+        NodeConfig {
+            block_hash_rule: self.node.block_hash_rule,
+            proposal_params: params,
+            misbehaviour: None,
+        }
+    }
+
+    /// One history database per chain.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("devnet-{}.sqlite3", self.devnet.seed))
+    }
+
+    pub fn open_store(&self) -> anyhow::Result<Arc<Store>> {
+        let path = self.store_path();
+        Ok(Arc::new(Store::open(&path).with_context(|| {
+            format!("cannot open the history at {}", path.display())
+        })?))
+    }
+}
+
+/// A little misbehaviour by default, so the devnet shows what faults look like.
+pub const DEFAULT_FAULT_RATE: f64 = 0.05;
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `run --headless`: a devnet network, its local node's events printed.
+pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<()> {
+    let store = settings.open_store()?;
+    let bus = EventBus::default();
+    let events = bus.subscribe();
+    let cancel = CancellationToken::new();
+    let network = DevnetNetwork::start(
+        DevnetNetworkConfig {
+            devnet: settings.devnet.clone(),
+            fault_rate: settings.fault_rate,
+            node: settings.node_config(),
+        },
+        store,
+        bus.clone(),
+        cancel.clone(),
+    )
+    .await
+    .context("cannot start the devnet")?;
+
+    let printer = tokio::spawn(print_events(
+        events,
+        bus,
+        PrintOptions {
+            json: args.json,
+            all_events: args.all_events,
+        },
+        args.stop_after_windows,
+        cancel.clone(),
+    ));
+    tokio::select! {
+        _ = printer => {}
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            }
+        }
+    }
+    network.shutdown().await;
+    Ok(())
+}
+
+/// The devnet a one-off command reads: where a node with this history would be now.
+fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devnet> {
+    let mut config = settings.devnet.clone();
+    if config.start_block.is_none() {
+        config.start_block = resume_block(store)?;
+    }
+    Ok(Devnet::new(config)?)
+}
+
+/// How far ahead of the devnet's position a one-off dry run will simulate.
+const MAX_FAST_FORWARD_BLOCKS: u64 = 200_000;
+
+pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::Result<()> {
+    let store = settings.open_store()?;
+    let devnet = devnet_for_command(&settings, &store)?;
+    let head = devnet.head().number;
+    let window = match args.window {
+        Some(cb) => cb,
+        None => next_window_after(head).coordination_block,
+    };
+    // Simulate the chain up to the window's safe block (its start, if that is past).
+    let target = CoordinationWindow::new(window).safe_block().max(head);
+    if target - head > MAX_FAST_FORWARD_BLOCKS {
+        bail!(
+            "--window {window}: more than {MAX_FAST_FORWARD_BLOCKS} blocks past the devnet's head {head}"
+        );
+    }
+    devnet.mine(target - head);
+    let operator = devnet.local_operator().address;
+    let chain: &dyn Chain = &devnet;
+    let record = dry_run(
+        chain,
+        operator,
+        &settings.node_config(),
+        target,
+        args.wallet,
+        DryRunWindow::At(window),
+    )
+    .await
+    .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
+    store.record_dry_run(&record)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut value = serde_json::to_value(&record)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("sent".into(), json!(false));
+            obj.insert("dispatched".into(), json!(false));
+        }
+        writeln!(out, "{value}")?;
+    } else {
+        let w = CoordinationWindow::new(record.coordination_block);
+        writeln!(
+            out,
+            "dry run of wallet {} for window {} (#{})",
+            record.wallet,
+            record.coordination_block,
+            w.index()
+        )?;
+        writeln!(
+            out,
+            "  safe block       {} (hash rule {})",
+            record.safe_block, record.hash_rule
+        )?;
+        writeln!(out, "  safe block hash  {}", record.safe_block_hash)?;
+        writeln!(out, "  seed             {}", record.seed)?;
+        writeln!(
+            out,
+            "  leader           {}{}",
+            record.leader,
+            if record.leader_is_self { " (you)" } else { "" }
+        )?;
+        writeln!(out, "  checklist        {}", join_names(&record.checklist))?;
+        if let Some(p) = &record.proposal {
+            writeln!(out, "  your proposal    {}", p.summary())?;
+        }
+        if let Some(reason) = &record.reason {
+            writeln!(out, "  why              {reason}")?;
+        }
+        writeln!(out, "  nothing was sent or dispatched")?;
+    }
+    Ok(())
+}
+
+pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<()> {
+    let path = settings.store_path();
+    if !path.exists() {
+        bail!(
+            "no history at {}: run a node first (tbtc-coord run), or pass the --data-dir and --devnet-seed it used",
+            path.display()
+        );
+    }
+    let store = settings.open_store()?;
+    let filter = FaultFilter {
+        wallet: args.wallet,
+        operator: args.operator,
+        fault: args.fault_type,
+        from_block: args.from,
+        to_block: args.to,
+        search: None,
+    };
+    let limit = args.limit.unwrap_or(i64::MAX as u64);
+    let rows = store.faults(&filter, FaultOrder::NewestFirst, 0, limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&rows)?)?;
+    } else if args.csv {
+        writeln!(
+            out,
+            "coordination_block,wallet,culprit,fault,leader,recorded_at"
+        )?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                r.coordination_block, r.wallet, r.culprit, r.fault, r.leader, r.recorded_at
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{:>10}  {:<40}  {:<42}  {:<19}",
+            "WINDOW", "WALLET", "CULPRIT", "FAULT"
+        )?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{:>10}  {:<40}  {:<42}  {:<19}",
+                r.coordination_block, r.wallet, r.culprit, r.fault
+            )?;
+        }
+        writeln!(out, "{} faults", rows.len())?;
+    }
+    Ok(())
+}
+
+fn window_json(w: CoordinationWindow, block: u64) -> serde_json::Value {
+    json!({
+        "coordination_block": w.coordination_block,
+        "index": w.index(),
+        "safe_block": w.safe_block(),
+        "active_phase": [w.coordination_block, w.active_phase_end() - 1],
+        "passive_phase": [w.active_phase_end(), w.end_block() - 1],
+        "end_block": w.end_block(),
+        "phase_at_block": w.phase_at(block),
+    })
+}
+
+fn window_text(label: &str, w: CoordinationWindow, block: u64) -> String {
+    let phase = match w.phase_at(block) {
+        Phase::Before => "before",
+        Phase::Active => "active",
+        Phase::Passive => "passive",
+        Phase::Ended => "ended",
+    };
+    format!(
+        "{label} window {} (#{}): safe block {}, active {}..{}, passive {}..{}, ends {}; at block {block}: {phase}",
+        w.coordination_block,
+        w.index(),
+        w.safe_block(),
+        w.coordination_block,
+        w.active_phase_end() - 1,
+        w.active_phase_end(),
+        w.end_block() - 1,
+        w.end_block()
+    )
+}
+
+pub fn inspect_command(command: &InspectCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        InspectCommand::Seed {
+            wallet,
+            safe_block_hash,
+            json,
+        } => {
+            let seed = coordination_seed(wallet, safe_block_hash);
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"wallet": wallet, "safe_block_hash": safe_block_hash, "seed": seed})
+                )?;
+            } else {
+                writeln!(out, "{seed}")?;
+            }
+        }
+        InspectCommand::Leader {
+            seed,
+            operators,
+            json,
+        } => {
+            let group = SigningGroup::new(operators.clone());
+            let Some(leader) = group.leader(seed) else {
+                bail!("--operators: expected at least one address");
+            };
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "seed": seed,
+                        "rng_seed": seed.rng_seed(),
+                        "leader": leader.operator,
+                        "member_index": leader.member_index,
+                        "candidates": group.candidates(),
+                    })
+                )?;
+            } else {
+                writeln!(out, "{}", leader.operator)?;
+            }
+        }
+        InspectCommand::Checklist { block, seed, json } => {
+            let window = CoordinationWindow::new(*block);
+            let actions = checklist(window, seed);
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"coordination_block": block, "index": window.index(), "seed": seed, "checklist": actions})
+                )?;
+            } else {
+                writeln!(out, "{}", join_names(&actions))?;
+            }
+        }
+        InspectCommand::Window { block, json } => {
+            let current = window_at_or_before(*block);
+            let next = next_window_after(*block);
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "block": block,
+                        "current": current.map(|w| window_json(w, *block)),
+                        "next": window_json(next, *block),
+                        "blocks_to_next": next.coordination_block - block,
+                    })
+                )?;
+            } else {
+                match current {
+                    Some(w) => writeln!(out, "{}", window_text("current", w, *block))?,
+                    None => writeln!(
+                        out,
+                        "current: none (block {block} is before the first window)"
+                    )?,
+                }
+                writeln!(out, "{}", window_text("next", next, *block))?;
+                writeln!(
+                    out,
+                    "blocks to next window: {}",
+                    next.coordination_block - block
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

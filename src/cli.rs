@@ -1,0 +1,259 @@
+//! The command line: what an operator and their scripts can ask of tbtc-coord.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::protocol::{Address, BlockHashRule, FaultType, Hash32, Seed, WalletPkh};
+
+const ABOUT: &str = "tBTC v2 wallet coordination (RFC 12): a node and an operator console";
+
+const LONG_ABOUT: &str = "\
+tBTC v2 wallet coordination (RFC 12): a node and an operator console.
+
+Every 900 Ethereum blocks a coordination window opens. For each wallet, a seed drawn from a \
+safe block hash picks a leader among the wallet's operators; the leader proposes one action \
+and the followers check it, recording faults against misbehaving operators. tbtc-coord runs \
+that procedure exactly as the reference Go client does, keeps a history of results and \
+faults, and shows it all.
+
+Without a command it runs a node on the embedded devnet: a simulated chain with simulated \
+peer operators and live tBTC activity.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  tbtc-coord run --headless                      watch a devnet coordinate, as text
+  tbtc-coord run --headless --json --stop-after-windows 3
+  tbtc-coord dry-run --wallet <PKH>              what would happen in the next window
+  tbtc-coord faults --type LeaderIdleness --csv  the fault history
+  tbtc-coord inspect leader --seed <HEX> --operators 0xA…,0xB…
+
+Settings come from flags, then the config file (--config, or ~/.config/tbtc-coord/config.toml),
+then defaults. History is kept in ~/.local/share/tbtc-coord/ unless --data-dir says otherwise.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tbtc-coord", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Config file (TOML). Default: the platform config dir's tbtc-coord/config.toml, if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node on the embedded devnet and print what happens.
+    Run(RunArgs),
+    /// One dry run: seed, leader, checklist and the proposal this node would make as leader.
+    /// Nothing is sent or dispatched; the dry run is kept in the history.
+    DryRun(DryRunArgs),
+    /// Query the fault history.
+    Faults(FaultsArgs),
+    /// Compute protocol values from explicit inputs (no chain needed).
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+/// Which chain and where its history lives.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ChainArgs {
+    /// Directory of the history databases (one per chain).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the embedded devnet: keys, wallets, blocks and activity all follow from it.
+    #[arg(long, value_name = "N")]
+    pub devnet_seed: Option<u64>,
+    /// Number of wallets on the devnet.
+    #[arg(long, value_name = "N")]
+    pub devnet_wallets: Option<usize>,
+    /// Number of operators on the devnet (this node is one of them).
+    #[arg(long, value_name = "N")]
+    pub devnet_operators: Option<usize>,
+    /// Which hash of the safe block seeds a window: keep-v2 (what the reference Go nodes
+    /// compute) or canonical (the chain's own block hash).
+    #[arg(long, value_name = "RULE")]
+    pub block_hash_rule: Option<BlockHashRule>,
+    /// Bitcoin fee rate for proposal fees, sat/vB.
+    #[arg(long, value_name = "SAT_PER_VB")]
+    pub btc_fee_rate: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Print events instead of opening the console.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: one JSON object per line, each with a "type" field.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print per-block and per-executor events.
+    #[arg(long)]
+    pub all_events: bool,
+    /// Time between devnet blocks, e.g. 2ms, 100ms, 1s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub block_time: Option<Duration>,
+    /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
+    #[arg(long, value_name = "0..1", value_parser = parse_rate)]
+    pub devnet_fault_rate: Option<f64>,
+    /// Exit (status 0) once this many windows have been fully processed.
+    #[arg(long, value_name = "N")]
+    pub stop_after_windows: Option<u64>,
+    /// Log filter for stderr, e.g. info or tbtc_coord=debug (default: warn).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DryRunArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The wallet's public key hash (20 bytes of hex).
+    #[arg(long, value_name = "PKH")]
+    pub wallet: WalletPkh,
+    /// The window's coordination block (a multiple of 900). Default: the next window.
+    #[arg(long, value_name = "BLOCK")]
+    pub window: Option<u64>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FaultsArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Only faults in this wallet.
+    #[arg(long, value_name = "PKH")]
+    pub wallet: Option<WalletPkh>,
+    /// Only faults blamed on this operator.
+    #[arg(long, value_name = "ADDRESS")]
+    pub operator: Option<Address>,
+    /// Only this fault type: LeaderIdleness, LeaderMistake or LeaderImpersonation.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub fault_type: Option<FaultType>,
+    /// Only windows from this coordination block on.
+    #[arg(long, value_name = "BLOCK")]
+    pub from: Option<u64>,
+    /// Only windows up to this coordination block.
+    #[arg(long, value_name = "BLOCK")]
+    pub to: Option<u64>,
+    /// At most this many faults, newest first.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// One JSON array.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with a header line.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectCommand {
+    /// The coordination seed: sha256(wallet PKH || safe block hash), as 64 hex digits.
+    Seed {
+        #[arg(long, value_name = "PKH")]
+        wallet: WalletPkh,
+        #[arg(long, value_name = "HASH")]
+        safe_block_hash: Hash32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The leader (EIP-55) for a seed and the seat holders in seat order (duplicates allowed).
+    Leader {
+        #[arg(long, value_name = "HEX")]
+        seed: Seed,
+        #[arg(
+            long,
+            value_name = "ADDR,ADDR,...",
+            value_delimiter = ',',
+            required = true
+        )]
+        operators: Vec<Address>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The actions checklist of a window, names joined by commas (empty line if none).
+    Checklist {
+        #[arg(long, value_name = "BLOCK")]
+        block: u64,
+        #[arg(long, value_name = "HEX")]
+        seed: Seed,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The window containing a block and the next one, with their phases.
+    Window {
+        #[arg(long, value_name = "N")]
+        block: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_block_time(s).map_err(|e| format!("{e:#}"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("expected a number from 0 to 1, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_the_argument() {
+        let err = Cli::try_parse_from([
+            "tbtc-coord",
+            "inspect",
+            "seed",
+            "--wallet",
+            "00",
+            "--safe-block-hash",
+            "00",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--wallet"), "{err}");
+        let err =
+            Cli::try_parse_from(["tbtc-coord", "run", "--devnet-fault-rate", "1.5"]).unwrap_err();
+        assert!(err.to_string().contains("--devnet-fault-rate"), "{err}");
+        let err = Cli::try_parse_from(["tbtc-coord", "run", "--block-time", "0ms"]).unwrap_err();
+        assert!(err.to_string().contains("--block-time"), "{err}");
+    }
+
+    #[test]
+    fn operators_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "tbtc-coord",
+            "inspect",
+            "leader",
+            "--seed",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "--operators",
+            "0x957ECF59507a6A74b8d98747f07a74De270D3CC3,5E14c0f27612fbfB7A6FE40b5A6Ec997fA62fc04",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Inspect(InspectCommand::Leader { operators, .. })) => {
+                assert_eq!(operators.len(), 2)
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}

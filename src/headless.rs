@@ -1,0 +1,255 @@
+//! Headless mode: a subscriber of the event bus that prints one line per event, as text for
+//! people or as JSON for scripts. If it falls behind the bus it says so and carries on from
+//! the node's snapshot instead of pretending nothing was lost.
+
+use std::io::Write;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::events::{Event, EventBus};
+use crate::protocol::action::join_names;
+
+/// How the printer formats events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrintOptions {
+    pub json: bool,
+    /// Include per-block and per-executor events.
+    pub all_events: bool,
+}
+
+/// Events too frequent to print by default.
+fn is_chatty(event: &Event) -> bool {
+    matches!(event, Event::Block { .. } | Event::ExecutorStarted { .. })
+}
+
+/// One human-readable line.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::NodeStarted {
+            chain,
+            operator,
+            observer,
+            block_hash_rule,
+            wallets,
+        } => format!(
+            "node started on {chain} as {operator}{}; {} wallets; block hash rule {block_hash_rule}",
+            if *observer { " (observer)" } else { "" },
+            wallets.len()
+        ),
+        Event::Block { block } => format!("block {} {}", block.number, block.hash.short()),
+        Event::WindowStarted {
+            coordination_block,
+            index,
+            late,
+            observed_block,
+            other_rule_hash,
+            ..
+        } => format!(
+            "window {coordination_block} (#{index}) started{}{}",
+            if *late {
+                format!(" late, at block {observed_block}")
+            } else {
+                String::new()
+            },
+            if other_rule_hash.is_some() {
+                "; the two block hash rules differ for its safe block"
+            } else {
+                ""
+            }
+        ),
+        Event::WindowMissed {
+            coordination_block,
+            observed_block,
+            ..
+        } => format!(
+            "window {coordination_block} MISSED: first seen at block {observed_block}, after its active phase"
+        ),
+        Event::ExecutorStarted {
+            wallet,
+            coordination_block,
+            role,
+            leader,
+            start_delay_us,
+        } => format!(
+            "executor {} window {coordination_block}: {} (leader {leader}), started after {start_delay_us} µs",
+            wallet.short(),
+            role.name()
+        ),
+        Event::ExecutorsStarted {
+            coordination_block,
+            executors,
+            max_start_delay_us,
+        } => format!(
+            "window {coordination_block}: {executors} executors started within {:.3} ms",
+            *max_start_delay_us as f64 / 1000.0
+        ),
+        Event::ExecutorBusy {
+            wallet,
+            coordination_block,
+        } => format!("executor {} BUSY: window {coordination_block} not coordinated", wallet.short()),
+        Event::ExecutorFailed {
+            wallet,
+            coordination_block,
+            error,
+        } => format!("executor {} window {coordination_block} FAILED: {error}", wallet.short()),
+        Event::LeaderForecast {
+            coordination_block,
+            leaders,
+        } => {
+            let mine = leaders.iter().filter(|l| l.is_self).count();
+            format!(
+                "window {coordination_block}: leaders known for {} wallets; this node leads {mine}",
+                leaders.len()
+            )
+        }
+        Event::CoordinationResult(r) => format!(
+            "wallet {} window {}: leader {}{} -> {} [checklist {}]{}",
+            r.wallet.short(),
+            r.coordination_block,
+            r.leader,
+            if r.role == crate::protocol::Role::Leader {
+                " (this node)"
+            } else {
+                ""
+            },
+            r.proposal.summary(),
+            join_names(&r.checklist),
+            if r.faults.is_empty() {
+                String::new()
+            } else {
+                format!(", {} faults", r.faults.len())
+            }
+        ),
+        Event::Fault {
+            wallet,
+            coordination_block,
+            culprit,
+            fault,
+        } => format!(
+            "FAULT {fault} by {culprit} in wallet {} window {coordination_block}",
+            wallet.short()
+        ),
+        Event::WindowCompleted {
+            coordination_block,
+            results,
+            faults,
+        } => format!("window {coordination_block} completed: {results} results, {faults} faults"),
+        Event::ProposalDispatched {
+            wallet,
+            coordination_block,
+            action,
+            start_block,
+            expiry_block,
+        } => format!(
+            "dispatched {action} for wallet {} (window {coordination_block}): blocks {start_block}..{expiry_block}",
+            wallet.short()
+        ),
+        Event::DispatchRejected {
+            wallet,
+            coordination_block,
+            action,
+            reason,
+        } => format!(
+            "REJECTED {action} for wallet {} (window {coordination_block}): {reason}",
+            wallet.short()
+        ),
+        Event::ActionStarted {
+            wallet,
+            action,
+            block,
+            ..
+        } => format!("{action} for wallet {} running from block {block}", wallet.short()),
+        Event::ActionFinished {
+            wallet,
+            coordination_block,
+            action,
+            outcome,
+            block,
+        } => format!(
+            "{action} for wallet {} (window {coordination_block}) {} at block {block}",
+            wallet.short(),
+            outcome.name()
+        ),
+        Event::DryRun(d) => format!(
+            "dry run: wallet {} window {}: leader {}{}",
+            d.wallet.short(),
+            d.coordination_block,
+            d.leader,
+            if d.leader_is_self { " (you)" } else { "" }
+        ),
+        Event::NodeStopped => "node stopped".to_string(),
+    }
+}
+
+/// One output line for an event, or `None` if the options leave it out.
+pub fn render(event: &Event, options: PrintOptions) -> Option<String> {
+    if is_chatty(event) && !options.all_events {
+        return None;
+    }
+    if options.json {
+        serde_json::to_string(event).ok()
+    } else {
+        Some(describe(event))
+    }
+}
+
+/// Prints events until the bus closes, `cancel` fires, or `stop_after_windows` windows have
+/// completed. Returns the number of completed windows.
+pub async fn print_events(
+    mut events: broadcast::Receiver<Event>,
+    bus: EventBus,
+    options: PrintOptions,
+    stop_after_windows: Option<u64>,
+    cancel: CancellationToken,
+) -> u64 {
+    let mut completed = 0;
+    let stdout = std::io::stdout();
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return completed,
+            e = events.recv() => e,
+        };
+        let event = match event {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                let snapshot = bus.snapshot();
+                let line = if options.json {
+                    serde_json::json!({
+                        "type": "lagged",
+                        "skipped": skipped,
+                        "head": snapshot.head.map(|h| h.number),
+                        "windows_completed": snapshot.windows_completed,
+                    })
+                    .to_string()
+                } else {
+                    format!(
+                        "(output fell behind: {skipped} events not printed; node at block {})",
+                        snapshot.head.map_or(0, |h| h.number)
+                    )
+                };
+                let _ = writeln!(stdout.lock(), "{line}");
+                // Windows that completed in the gap still count.
+                completed = completed.max(snapshot.windows_completed);
+                if stop_after_windows.is_some_and(|n| completed >= n) {
+                    return completed;
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return completed,
+        };
+        if let Some(line) = render(&event, options) {
+            let mut out = stdout.lock();
+            // A closed pipe (e.g. `| head`) ends printing, not the process with a panic.
+            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                return completed;
+            }
+        }
+        if matches!(event, Event::WindowCompleted { .. }) {
+            completed += 1;
+            if stop_after_windows.is_some_and(|n| completed >= n) {
+                return completed;
+            }
+        }
+    }
+}
