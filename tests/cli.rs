@@ -1,0 +1,530 @@
+//! The `tbtc-coord` binary as scripts use it: exact outputs, exit codes, JSON events, the
+//! history it leaves behind, and what survives a `kill -9`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tbtc_coord::store::{FaultFilter, Store};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 output")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8 output")
+}
+
+const SEED_VECTOR: [&str; 3] = [
+    "aa768412ceed10bd423c025542ca90071f9fb62d",
+    "1322996cbcbc38fc924a46f4df5f9064279d3ab43396e58386dac9b87440d64f",
+    "e55c779d6d83183409ddc90c6cd5130567f0593349a9c82494b402048ec2d03d",
+];
+
+#[test]
+fn inspect_seed_prints_the_bare_seed_with_or_without_0x() {
+    for prefix in ["", "0x"] {
+        let o = run(&[
+            "inspect",
+            "seed",
+            "--wallet",
+            &format!("{prefix}{}", SEED_VECTOR[0]),
+            "--safe-block-hash",
+            &format!("{prefix}{}", SEED_VECTOR[1]),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{}\n", SEED_VECTOR[2]));
+    }
+    let o = run(&[
+        "inspect",
+        "seed",
+        "--wallet",
+        SEED_VECTOR[0],
+        "--safe-block-hash",
+        SEED_VECTOR[1],
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["seed"], SEED_VECTOR[2]);
+}
+
+#[test]
+fn inspect_leader_prints_the_eip55_leader() {
+    let operators =
+        "957ECF59507a6A74b8d98747f07a74De270D3CC3,5E14c0f27612fbfB7A6FE40b5A6Ec997fA62fc04,\
+D2662604f8b4540336fBd3c1F48d7e9cdFbD079c,7CBD87ABC182216A7Aa0E8d19aA21abFA2511383,\
+FAc73b03884d94a08a5c6c7BB12Ac0b20571F162,705C76445651530fe0D25eeE287b6164cE2c7216,\
+7CBD87ABC182216A7Aa0E8d19aA21abFA2511383,405ad1f632b49A0617fbdc1fD427aF54BA9Bb3dd,\
+7CBD87ABC182216A7Aa0E8d19aA21abFA2511383,5E14c0f27612fbfB7A6FE40b5A6Ec997fA62fc04";
+    let o = run(&[
+        "inspect",
+        "leader",
+        "--seed",
+        "0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "--operators",
+        operators,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0xD2662604f8b4540336fBd3c1F48d7e9cdFbD079c\n");
+}
+
+fn checklist_seed(cb: u64) -> String {
+    let n = cb + 2;
+    let bytes = n.to_be_bytes();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(8);
+    hex::encode(Sha256::digest(&bytes[first..]))
+}
+
+#[test]
+fn inspect_checklist_prints_names_or_an_empty_line() {
+    let cases = [
+        (
+            3600,
+            "Redemption,DepositSweep,MovedFundsSweep,MovingFunds,Heartbeat\n",
+        ),
+        (
+            7200,
+            "Redemption,DepositSweep,MovedFundsSweep,MovingFunds\n",
+        ),
+        (900, "Redemption\n"),
+        (901, "\n"),
+        (0, "\n"),
+    ];
+    for (block, want) in cases {
+        let o = run(&[
+            "inspect",
+            "checklist",
+            "--block",
+            &block.to_string(),
+            "--seed",
+            &checklist_seed(block),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), want, "block {block}");
+    }
+}
+
+#[test]
+fn inspect_window_shows_current_and_next_with_phases() {
+    let o = run(&["inspect", "window", "--block", "1850", "--json"]);
+    assert!(o.status.success());
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["current"]["coordination_block"], 1800);
+    assert_eq!(v["current"]["phase_at_block"], "active");
+    assert_eq!(v["current"]["safe_block"], 1768);
+    assert_eq!(v["next"]["coordination_block"], 2700);
+    assert_eq!(v["blocks_to_next"], 850);
+    let text = stdout(&run(&["inspect", "window", "--block", "1885"]));
+    assert!(
+        text.contains("window 1800") && text.contains("passive"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "inspect",
+                "leader",
+                "--seed",
+                "abcd",
+                "--operators",
+                "0x957ECF59507a6A74b8d98747f07a74De270D3CC3",
+            ],
+            "--seed",
+        ),
+        (
+            &[
+                "inspect",
+                "leader",
+                "--seed",
+                &"11".repeat(32),
+                "--operators",
+                "0x957ECF59507a6A74b8d98747f07a74de270D3CC3",
+            ],
+            "--operators",
+        ),
+        (
+            &[
+                "inspect",
+                "seed",
+                "--wallet",
+                "zz",
+                "--safe-block-hash",
+                SEED_VECTOR[1],
+            ],
+            "--wallet",
+        ),
+        (
+            &[
+                "inspect",
+                "checklist",
+                "--block",
+                "ninety",
+                "--seed",
+                &"11".repeat(32),
+            ],
+            "--block",
+        ),
+        (&["run", "--devnet-fault-rate", "2"], "--devnet-fault-rate"),
+    ];
+    for (args, names) in cases {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
+    let o = run(&[
+        "inspect",
+        "leader",
+        "--seed",
+        &"11".repeat(32),
+        "--operators",
+        "0x957ECF59507a6A74b8d98747f07a74de270D3CC3",
+    ]);
+    assert!(stderr(&o).contains("checksum"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_explains_and_a_bad_config_file_is_named() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for word in [
+        "dry-run",
+        "faults",
+        "inspect",
+        "coordination window",
+        "config",
+    ] {
+        assert!(help.contains(word), "--help mentions {word}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "colour = 3\n").unwrap();
+    let o = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "inspect",
+        "window",
+        "--block",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.toml") && stderr(&o).contains("colour"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn run_headless(data_dir: &Path, windows: u64, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
+        "run",
+        "--headless",
+        "--json",
+        "--block-time",
+        "3ms",
+        "--devnet-seed",
+        "3",
+        "--devnet-fault-rate",
+        "0.5",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    let windows = windows.to_string();
+    args.extend(["--stop-after-windows", &windows]);
+    args.extend(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == t).collect()
+}
+
+#[test]
+fn headless_json_events_history_queries_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = run_headless(dir.path(), 2, &[]);
+    assert!(events.iter().all(|e| e["type"].is_string()));
+
+    let started = of_type(&events, "node_started");
+    assert_eq!(started.len(), 1);
+    let wallets = started[0]["wallets"].as_array().unwrap();
+    assert!(!wallets.is_empty());
+    for w in wallets {
+        assert_eq!(w["wallet"].as_str().unwrap().len(), 40);
+        assert!(w["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o.as_str().unwrap().starts_with("0x")));
+    }
+
+    let windows: Vec<u64> = of_type(&events, "window_started")
+        .iter()
+        .map(|e| {
+            assert!(e["index"].is_u64() && e["late"].is_boolean());
+            e["coordination_block"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(windows, vec![900, 1800]);
+
+    let results = of_type(&events, "coordination_result");
+    assert_eq!(results.len(), wallets.len() * 2);
+    for r in &results {
+        for field in [
+            "wallet",
+            "coordination_block",
+            "safe_block_hash",
+            "seed",
+            "leader",
+            "role",
+            "checklist",
+            "action",
+            "faults",
+        ] {
+            assert!(!r[field].is_null(), "coordination_result.{field} in {r}");
+        }
+        assert_eq!(r["seed"].as_str().unwrap().len(), 64);
+        assert!(["leader", "follower"].contains(&r["role"].as_str().unwrap()));
+        // The seed is what `inspect seed` computes from the reported wallet and hash.
+        let o = run(&[
+            "inspect",
+            "seed",
+            "--wallet",
+            r["wallet"].as_str().unwrap(),
+            "--safe-block-hash",
+            r["safe_block_hash"].as_str().unwrap(),
+        ]);
+        assert_eq!(stdout(&o).trim(), r["seed"].as_str().unwrap());
+    }
+
+    let faults = of_type(&events, "fault");
+    assert!(
+        !faults.is_empty(),
+        "a fault rate of 0.5 over two windows shows faults"
+    );
+    for f in &faults {
+        assert!(["LeaderIdleness", "LeaderMistake", "LeaderImpersonation"]
+            .contains(&f["fault"].as_str().unwrap()));
+        assert!(f["culprit"].as_str().unwrap().starts_with("0x"));
+    }
+    for d in of_type(&events, "proposal_dispatched") {
+        assert_eq!(
+            d["start_block"].as_u64().unwrap(),
+            d["coordination_block"].as_u64().unwrap() + 100
+        );
+        assert!(d["expiry_block"].as_u64().unwrap() > d["start_block"].as_u64().unwrap());
+    }
+
+    // The history holds exactly what was announced.
+    let data_dir = dir.path().to_str().unwrap();
+    let o = run(&[
+        "faults",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stored: Vec<Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(stored.len(), faults.len());
+    let announced: BTreeSet<(String, u64, String)> = faults
+        .iter()
+        .map(|f| {
+            (
+                f["culprit"].as_str().unwrap().to_string(),
+                f["coordination_block"].as_u64().unwrap(),
+                f["fault"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let kept: BTreeSet<(String, u64, String)> = stored
+        .iter()
+        .map(|f| {
+            (
+                f["culprit"].as_str().unwrap().to_string(),
+                f["coordination_block"].as_u64().unwrap(),
+                f["fault"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(kept, announced);
+
+    let csv = stdout(&run(&[
+        "faults",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "3",
+        "--csv",
+    ]));
+    assert_eq!(csv.lines().count(), faults.len() + 1);
+    assert!(csv.starts_with("coordination_block,wallet,culprit,fault"));
+    let one = faults[0];
+    let filtered: Vec<Value> = serde_json::from_str(&stdout(&run(&[
+        "faults",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "3",
+        "--operator",
+        one["culprit"].as_str().unwrap(),
+        "--type",
+        one["fault"].as_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    assert!(!filtered.is_empty());
+    assert!(filtered
+        .iter()
+        .all(|f| f["culprit"] == one["culprit"] && f["fault"] == one["fault"]));
+
+    // A dry run of the next window for one of the wallets, recorded as a dry run.
+    let wallet = wallets[0]["wallet"].as_str().unwrap();
+    let o = run(&[
+        "dry-run",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "3",
+        "--wallet",
+        wallet,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dry: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(dry["coordination_block"], 2700);
+    assert_eq!(dry["sent"], false);
+    assert_eq!(dry["dispatched"], false);
+    for field in ["safe_block_hash", "seed", "leader", "checklist", "proposal"] {
+        assert!(!dry[field].is_null(), "dry-run.{field}");
+    }
+    let o = run(&[
+        "dry-run",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "3",
+        "--wallet",
+        wallet,
+        "--window",
+        "901",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("901"), "{}", stderr(&o));
+
+    // A restart continues the chain where the history ends.
+    let events = run_headless(dir.path(), 1, &[]);
+    let windows: Vec<u64> = of_type(&events, "window_started")
+        .iter()
+        .map(|e| e["coordination_block"].as_u64().unwrap())
+        .collect();
+    assert_eq!(windows, vec![2700]);
+    let store = Store::open(&dir.path().join("devnet-3.sqlite3")).unwrap();
+    assert_eq!(store.dry_runs(10).unwrap().len(), 1);
+    assert!(store.count_faults(&FaultFilter::default()).unwrap() >= faults.len() as u64);
+}
+
+#[test]
+fn kill_9_loses_nothing_announced_and_the_store_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut child = bin()
+        .args([
+            "run",
+            "--headless",
+            "--json",
+            "--block-time",
+            "2ms",
+            "--devnet-seed",
+            "9",
+            "--devnet-fault-rate",
+            "0.6",
+            "--data-dir",
+            data_dir,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let mut announced_results = Vec::new();
+    let mut announced_faults = 0;
+    for line in reader.lines() {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        match v["type"].as_str() {
+            Some("coordination_result") => announced_results.push((
+                v["wallet"].as_str().unwrap().to_string(),
+                v["coordination_block"].as_u64().unwrap(),
+            )),
+            Some("fault") => announced_faults += 1,
+            _ => {}
+        }
+        // Kill in the middle of the second window's results.
+        if announced_results
+            .iter()
+            .filter(|(_, cb)| *cb == 1800)
+            .count()
+            == 2
+        {
+            break;
+        }
+    }
+    // SIGKILL: no chance to flush or clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = Store::open(&dir.path().join("devnet-9.sqlite3")).unwrap();
+    for (wallet, cb) in &announced_results {
+        let wallet = wallet.parse().unwrap();
+        assert!(
+            store.result(&wallet, *cb).unwrap().is_some(),
+            "announced result {wallet} {cb} kept"
+        );
+    }
+    assert!(store.count_faults(&FaultFilter::default()).unwrap() >= announced_faults);
+    drop(store);
+
+    // The next start reopens the history cleanly and carries on.
+    let o = run(&[
+        "run",
+        "--headless",
+        "--json",
+        "--block-time",
+        "2ms",
+        "--devnet-seed",
+        "9",
+        "--data-dir",
+        data_dir,
+        "--stop-after-windows",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"window_started\""));
+}
