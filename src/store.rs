@@ -164,7 +164,10 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("{} is an SQLite database of another program, not a tbtc-coord history store: {detail}", .path.display())]
+    #[error(
+        "{} is an SQLite database of another program, not a tbtc-coord history store: {detail}",
+        .path.display()
+    )]
     Foreign { path: PathBuf, detail: String },
     #[error(
         "{} has history schema version {found}, but this build of tbtc-coord knows versions up \
@@ -256,12 +259,21 @@ impl Columns<'_, '_> {
     }
 
     fn get<T: rusqlite::types::FromSql>(&self, column: &'static str) -> Result<T, StoreError> {
-        self.row.get::<_, T>(column).map_err(|e| {
-            let value = match self.row.get_ref(column) {
-                Ok(v) => format!("{v:?}"),
-                Err(_) => String::new(),
-            };
-            self.corrupt(column, value, e.to_string())
+        self.row.get::<_, T>(column).map_err(|e| match e {
+            // A column missing from the query is our bug, not bad data.
+            rusqlite::Error::InvalidColumnName(_) | rusqlite::Error::InvalidColumnIndex(_) => {
+                StoreError::Sqlite {
+                    op: "reading a row",
+                    source: e,
+                }
+            }
+            e => {
+                let value = match self.row.get_ref(column) {
+                    Ok(v) => format!("{v:?}"),
+                    Err(_) => String::new(),
+                };
+                self.corrupt(column, value, e.to_string())
+            }
         })
     }
 
@@ -478,7 +490,9 @@ pub struct FaultFilter {
     pub search: Option<String>,
 }
 
-/// How to order a fault list. Every order ends in the row id, so pages never overlap or skip.
+/// How to order a fault list. Every order ends in the row id, so the order is total and pages
+/// of an unchanged table never overlap or skip (faults recorded between two pages shift the
+/// offsets, as with any OFFSET paging).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultOrder {
@@ -676,22 +690,40 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql("setting the busy timeout"))?;
 
-        // The first read of the header is where a file that is not SQLite shows itself.
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|source| {
-                if source.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
-                    StoreError::NotADatabase {
-                        path: shown.clone(),
-                        source,
+        // One read transaction, so that the version, the id and the tables are one snapshot
+        // even while another process migrates the same new file. Its first read of the header
+        // is where a file that is not SQLite shows itself.
+        let (version, application_id, tables) = {
+            let tx = conn
+                .transaction()
+                .map_err(sql("starting to read the schema"))?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(|source| {
+                    if source.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+                        StoreError::NotADatabase {
+                            path: shown.clone(),
+                            source,
+                        }
+                    } else {
+                        StoreError::Sqlite {
+                            op: "reading the schema version",
+                            source,
+                        }
                     }
-                } else {
-                    StoreError::Sqlite {
-                        op: "reading the schema version",
-                        source,
-                    }
-                }
-            })?;
+                })?;
+            let application_id: i64 = tx
+                .pragma_query_value(None, "application_id", |row| row.get(0))
+                .map_err(sql("reading the application id"))?;
+            let tables: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(sql("listing tables"))?;
+            (version, application_id, tables)
+        };
         // Checked before anything is written, so a newer or foreign file is left untouched.
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
@@ -700,36 +732,35 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        let application_id: i64 = conn
-            .pragma_query_value(None, "application_id", |row| row.get(0))
-            .map_err(sql("reading the application id"))?;
         if application_id != 0 && application_id != APPLICATION_ID {
             return Err(StoreError::Foreign {
                 path: shown,
                 detail: format!("application_id is {application_id:#x}"),
             });
         }
-        if version == 0 {
-            let tables: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(sql("listing tables"))?;
-            if tables > 0 {
-                return Err(StoreError::Foreign {
-                    path: shown,
-                    detail: format!("it has {tables} tables but no tbtc-coord schema version"),
-                });
-            }
+        if version < 0 {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!("schema version {version}"),
+            });
+        }
+        if version == 0 && tables > 0 {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!("it has {tables} tables but no tbtc-coord schema version"),
+            });
         }
 
         // WAL + NORMAL: a commit is durable once in the WAL, which survives a process crash;
         // FULL would only add safety against power loss at an fsync per commit.
-        let _mode: String = conn
+        let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(sql("switching to WAL journal mode"))?;
+        // In memory there is no journal file; on disk a refusal (e.g. some network file
+        // systems) still leaves a working, if slower and less concurrent, store.
+        if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %shown.display(), mode, "history store is not in WAL mode");
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql("setting synchronous=NORMAL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -751,6 +782,14 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
                 .map_err(sql("starting a schema migration"))?;
+            // Another process opening the same new file may have migrated it while we waited
+            // for the lock; its version, read under the lock, decides.
+            let current: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(sql("reading the schema version"))?;
+            if usize::try_from(current).unwrap_or(0) > index {
+                continue;
+            }
             tx.execute_batch(migration)
                 .map_err(sql("migrating the schema"))?;
             tx.pragma_update(None, "user_version", index + 1)
@@ -2121,7 +2160,10 @@ mod tests {
         rows
     }
 
-    fn filters() -> Vec<(FaultFilter, Box<dyn Fn(&Expected) -> bool>)> {
+    /// A filter and the reference predicate it must agree with.
+    type FilterCase = (FaultFilter, Box<dyn Fn(&Expected) -> bool>);
+
+    fn filters() -> Vec<FilterCase> {
         let op3 = operator(3);
         let op3_text = op3.to_checksum();
         vec![
@@ -2200,6 +2242,29 @@ mod tests {
                 },
                 Box::new(|e| e.4 == FaultType::LeaderImpersonation),
             ),
+            // A search may hit a wallet or a culprit: either selects the fault.
+            (
+                FaultFilter {
+                    search: Some("2".into()),
+                    ..Default::default()
+                },
+                Box::new(|e| e.1 == wallet(2) || e.3 == operator(2)),
+            ),
+            // Searches that every fault matches, through its culprit or its type.
+            (
+                FaultFilter {
+                    search: Some("0x".into()),
+                    ..Default::default()
+                },
+                Box::new(|_| true),
+            ),
+            (
+                FaultFilter {
+                    search: Some("LEADER".into()),
+                    ..Default::default()
+                },
+                Box::new(|_| true),
+            ),
             // Blank search is no filter; '%' is literal.
             (
                 FaultFilter {
@@ -2240,6 +2305,19 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let all = fault_fixture(&store);
         assert!(all.len() > 100, "fixture has {} faults", all.len());
+        check_filters_and_orders(&store, &all);
+    }
+
+    #[test]
+    fn search_by_substring_per_row_gives_the_same_answers() {
+        let mut store = Store::open_in_memory().unwrap();
+        // No IN lists at all: every search that is not "everything" tests each row.
+        store.max_search_values = 0;
+        let all = fault_fixture(&store);
+        check_filters_and_orders(&store, &all);
+    }
+
+    fn check_filters_and_orders(store: &Store, all: &[Expected]) {
         for (i, (filter, keep)) in filters().into_iter().enumerate() {
             let expected: Vec<Expected> = all.iter().copied().filter(|e| keep(e)).collect();
             assert_eq!(
@@ -2437,15 +2515,15 @@ mod tests {
             let mut result = tx
                 .prepare(
                     "INSERT INTO results (wallet, coordination_block, safe_block_hash, seed,
-                             leader, leader_member_index, role, checklist, action, proposal,
-                             fault_count, recorded_at)
-                         VALUES (?1, ?2, '', '', ?3, 1, 'follower', '', 'Noop', '{}', 10, 0)",
+                         leader, leader_member_index, role, checklist, action, proposal,
+                         fault_count, recorded_at)
+                     VALUES (?1, ?2, '', '', ?3, 1, 'follower', '', 'Noop', '{}', 10, 0)",
                 )
                 .unwrap();
             let mut fault = tx
                 .prepare(
                     "INSERT INTO faults (wallet, coordination_block, culprit, fault_type,
-                             leader, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                         leader, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
                 )
                 .unwrap();
             let operators: Vec<String> = (1..=50u8).map(|n| operator(n).to_checksum()).collect();
@@ -2567,6 +2645,26 @@ mod tests {
         // Idempotency holds across restarts too.
         assert!(!store.record_result(&r).unwrap());
         assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 1);
+    }
+
+    #[test]
+    fn several_stores_may_open_a_new_file_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let stores: Vec<Store> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| Store::open(&path))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        stores[0].set_meta("k", "from the first").unwrap();
+        for store in &stores {
+            assert_eq!(
+                store.get_meta("k").unwrap().as_deref(),
+                Some("from the first")
+            );
+        }
     }
 
     #[test]

@@ -87,7 +87,9 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
     // No window missed or doubled.
     assert_eq!(windows_started(&seen), vec![900, 1800, 2700, 3600]);
     assert!(!seen.iter().any(|e| matches!(e, Event::WindowMissed { .. })));
-    assert!(seen.iter().all(|e| !matches!(e, Event::WindowStarted { late: true, .. })));
+    assert!(seen
+        .iter()
+        .all(|e| !matches!(e, Event::WindowStarted { late: true, .. })));
 
     let local = network.local.operator();
     let all_wallets = network.devnet.wallet_infos();
@@ -117,12 +119,16 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
                 let leader = group.leader(&seed).unwrap();
                 assert_eq!(row.leader, leader.operator);
                 assert_eq!(row.checklist, checklist(window, &seed));
-                plan = network.injector.plan(&info.wallet, window, &group, leader, &row.checklist);
+                plan = network
+                    .injector
+                    .plan(&info.wallet, window, &group, leader, &row.checklist);
                 let misbehaved = match plan {
                     Some(Injection::IdleLeader) | Some(Injection::WrongAction(_)) => {
                         node.operator() == leader.operator
                     }
-                    Some(Injection::Impersonation { impersonator }) => node.operator() == impersonator,
+                    Some(Injection::Impersonation { impersonator }) => {
+                        node.operator() == impersonator
+                    }
                     None => false,
                 };
                 if !misbehaved {
@@ -133,12 +139,21 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
                 kinds.insert(std::mem::discriminant(&p));
             }
             let distinct: BTreeSet<_> = views.values().collect();
-            assert_eq!(distinct.len(), 1, "disagreement on {} at {cb}: {views:?}", info.wallet);
+            assert_eq!(
+                distinct.len(),
+                1,
+                "disagreement on {} at {cb}: {views:?}",
+                info.wallet
+            );
             checked_pairs += 1;
         }
     }
     assert_eq!(checked_pairs, all_wallets.len() * windows.len());
-    assert_eq!(kinds.len(), 3, "this seed and rate exercise all three misbehaviours");
+    assert_eq!(
+        kinds.len(),
+        3,
+        "this seed and rate exercise all three misbehaviours"
+    );
 
     // The local node records exactly the injected faults: right type, right culprit, no other.
     let mut expected: Vec<(WalletPkh, u64, Fault)> = Vec::new();
@@ -150,7 +165,11 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
         if row.role == Role::Leader {
             continue; // a leader does not listen, so it records nothing
         }
-        if let Some(plan) = network.injector.plan(&row.wallet, window, &group, leader, &row.checklist) {
+        if let Some(plan) =
+            network
+                .injector
+                .plan(&row.wallet, window, &group, leader, &row.checklist)
+        {
             for fault in plan.expected_faults(leader.operator) {
                 expected.push((row.wallet, row.coordination_block, fault));
             }
@@ -160,7 +179,16 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
         .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10_000)
         .unwrap()
         .into_iter()
-        .map(|f| (f.wallet, f.coordination_block, Fault { fault: f.fault, culprit: f.culprit }))
+        .map(|f| {
+            (
+                f.wallet,
+                f.coordination_block,
+                Fault {
+                    fault: f.fault,
+                    culprit: f.culprit,
+                },
+            )
+        })
         .collect();
     expected.sort();
     recorded.sort();
@@ -169,12 +197,18 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
     assert!(recorded.iter().all(|(_, _, f)| f.culprit != local));
 
     // Fault events on the bus match the store.
-    let announced = seen.iter().filter(|e| matches!(e, Event::Fault { .. })).count();
+    let announced = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Fault { .. }))
+        .count();
     assert_eq!(announced, recorded.len());
 
     // Each local wallet has exactly one result per window.
     let local_wallets = network.local.wallets().len();
-    assert_eq!(store.results(None, 1000).unwrap().len(), local_wallets * windows.len());
+    assert_eq!(
+        store.results(None, 1000).unwrap().len(),
+        local_wallets * windows.len()
+    );
 
     // Accepted proposals were dispatched at the window's end with the action's validity.
     for e in &seen {
@@ -191,8 +225,12 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
             assert_eq!(*expiry_block, start_block + action.validity_blocks());
         }
     }
-    assert!(seen.iter().any(|e| matches!(e, Event::ProposalDispatched { .. })));
-    assert!(seen.iter().any(|e| matches!(e, Event::ActionFinished { .. })));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::ProposalDispatched { .. })));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::ActionFinished { .. })));
 
     network.shutdown().await;
 }
@@ -207,9 +245,14 @@ async fn history_survives_a_restart_and_the_chain_resumes() {
         let store = Arc::new(Store::open(&path).unwrap());
         let bus = EventBus::default();
         let mut events = bus.subscribe();
-        let network = DevnetNetwork::start(config(5, 4, 0.6), store.clone(), bus, CancellationToken::new())
-            .await
-            .unwrap();
+        let network = DevnetNetwork::start(
+            config(5, 4, 0.6),
+            store.clone(),
+            bus,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
         let seen = run_windows(&mut events, 2).await;
         assert_eq!(windows_started(&seen), vec![900, 1800]);
         first_faults = store.count_faults(&FaultFilter::default()).unwrap();
@@ -218,12 +261,20 @@ async fn history_survives_a_restart_and_the_chain_resumes() {
     assert!(first_faults > 0, "the first run records faults");
 
     let store = Arc::new(Store::open(&path).unwrap());
-    assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), first_faults);
+    assert_eq!(
+        store.count_faults(&FaultFilter::default()).unwrap(),
+        first_faults
+    );
     let bus = EventBus::default();
     let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(5, 4, 0.6), store.clone(), bus, CancellationToken::new())
-        .await
-        .unwrap();
+    let network = DevnetNetwork::start(
+        config(5, 4, 0.6),
+        store.clone(),
+        bus,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let seen = run_windows(&mut events, 2).await;
     // The chain resumed after the recorded windows: nothing replayed, nothing skipped.
     assert_eq!(windows_started(&seen), vec![2700, 3600]);
