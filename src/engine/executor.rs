@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Mutex};
 
+use super::events::Event;
 use super::misbehaviour::{Injection, SLOW_LEADER_DELAY_BLOCKS};
 use super::node::NodeContext;
 use crate::protocol::checklist::checklist;
@@ -66,15 +67,6 @@ pub struct Executor {
     inbox: Mutex<mpsc::Receiver<Inbound>>,
 }
 
-/// Clears the busy flag however the procedure ends (including cancellation).
-struct BusyGuard<'a>(&'a AtomicBool);
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
 impl Executor {
     /// A new executor and the sender that feeds its inbox.
     pub fn new(entry: WalletEntry) -> (Arc<Executor>, mpsc::Sender<Inbound>) {
@@ -93,66 +85,122 @@ impl Executor {
         self.busy.load(Ordering::Acquire)
     }
 
-    /// Runs one procedure for `window`, or reports busy at once if one is running.
-    pub async fn run(
-        &self,
+    /// Starts a procedure for `window`: claims the executor, computes seed, leader and
+    /// checklist and announces the role. Synchronous and cheap (a few microseconds), so a
+    /// window watch can start a thousand executors within milliseconds of the block; the
+    /// listening and sending happen in [`Procedure::run`]. Reports busy at once if a
+    /// procedure is running.
+    pub fn begin(
+        self: &Arc<Self>,
         ctx: &NodeContext,
         window: CoordinationWindow,
         safe_block_hash: Hash32,
-    ) -> ExecutorOutcome {
-        if self.busy.swap(true, Ordering::AcqRel) {
-            return ExecutorOutcome::Busy {
-                wallet: self.entry.wallet,
-                window,
-            };
-        }
-        let _guard = BusyGuard(&self.busy);
-        let entry = &self.entry;
-        let seed = coordination_seed(&entry.wallet, &safe_block_hash);
-        let Some(leader) = entry.group.leader(&seed) else {
-            return ExecutorOutcome::Failed {
-                wallet: entry.wallet,
+        start_delay_us: u64,
+    ) -> Result<Procedure, ExecutorOutcome> {
+        let wallet = self.entry.wallet;
+        let seed = coordination_seed(&wallet, &safe_block_hash);
+        let Some(leader) = self.entry.group.leader(&seed) else {
+            return Err(ExecutorOutcome::Failed {
+                wallet,
                 window,
                 error: "wallet has an empty signing group".into(),
-            };
+            });
         };
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(ExecutorOutcome::Busy { wallet, window });
+        }
         let checklist = checklist(window, &seed);
-        let me = ctx.identity.operator;
-        let role = if leader.operator == me {
+        let role = if leader.operator == ctx.identity.operator {
             Role::Leader
         } else {
             Role::Follower
         };
-        ctx.announce_executor_started(&entry.wallet, window, role, leader.operator);
-
         let injection = ctx
             .config
             .misbehaviour
             .as_ref()
-            .and_then(|inj| inj.plan(&entry.wallet, window, &entry.group, leader, &checklist));
-        let (proposal, faults) = match role {
+            .and_then(|inj| inj.plan(&wallet, window, &self.entry.group, leader, &checklist));
+        ctx.bus.publish(Event::ExecutorStarted {
+            wallet,
+            coordination_block: window.coordination_block,
+            role,
+            leader: leader.operator,
+            start_delay_us,
+        });
+        // From here the procedure owns the busy flag and clears it when dropped.
+        Ok(Procedure {
+            executor: self.clone(),
+            window,
+            safe_block_hash,
+            seed,
+            leader,
+            checklist,
+            role,
+            injection,
+        })
+    }
+
+    /// Begins and runs a procedure to its result.
+    pub async fn run(
+        self: &Arc<Self>,
+        ctx: &NodeContext,
+        window: CoordinationWindow,
+        safe_block_hash: Hash32,
+    ) -> ExecutorOutcome {
+        match self.begin(ctx, window, safe_block_hash, 0) {
+            Ok(procedure) => procedure.run(ctx).await,
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+/// One running coordination procedure. Holds its executor's busy flag until dropped, however
+/// the procedure ends (including cancellation).
+pub struct Procedure {
+    executor: Arc<Executor>,
+    window: CoordinationWindow,
+    safe_block_hash: Hash32,
+    seed: crate::protocol::Seed,
+    leader: Leader,
+    checklist: Vec<ActionType>,
+    role: Role,
+    injection: Option<Injection>,
+}
+
+impl Drop for Procedure {
+    fn drop(&mut self) {
+        self.executor.busy.store(false, Ordering::Release);
+    }
+}
+
+impl Procedure {
+    /// The leader or follower routine, then the result.
+    pub async fn run(self, ctx: &NodeContext) -> ExecutorOutcome {
+        let (window, leader, injection) = (self.window, self.leader, self.injection);
+        let (proposal, faults) = match self.role {
             Role::Leader => (
-                self.lead(ctx, window, leader, &checklist, injection).await,
+                self.lead(ctx, window, leader, &self.checklist, injection)
+                    .await,
                 Vec::new(),
             ),
             Role::Follower => {
                 if let Some(Injection::Impersonation { impersonator }) = injection {
-                    if impersonator == me {
+                    if impersonator == ctx.identity.operator {
                         self.impersonate(ctx, window).await;
                     }
                 }
-                self.follow(ctx, window, leader, &checklist).await
+                self.follow(ctx, window, leader, &self.checklist).await
             }
         };
         ExecutorOutcome::Result(Box::new(CoordinationResult {
-            wallet: entry.wallet,
+            wallet: self.executor.entry.wallet,
             window,
-            safe_block_hash,
-            seed,
+            safe_block_hash: self.safe_block_hash,
+            seed: self.seed,
             leader: leader.operator,
             leader_member_index: leader.member_index,
-            role,
-            checklist,
+            role: self.role,
+            checklist: self.checklist.clone(),
             proposal,
             faults,
         }))
@@ -167,7 +215,7 @@ impl Executor {
         checklist: &[ActionType],
         injection: Option<Injection>,
     ) -> Proposal {
-        let wallet = self.entry.wallet;
+        let wallet = self.executor.entry.wallet;
         let proposal = match injection {
             Some(Injection::IdleLeader) => {
                 tracing::debug!(%wallet, cb = window.coordination_block, "injected: idle leader");
@@ -215,7 +263,7 @@ impl Executor {
         window: CoordinationWindow,
         checklist: &[ActionType],
     ) -> Option<ProposalDecision> {
-        let wallet = self.entry.wallet;
+        let wallet = self.executor.entry.wallet;
         for attempt in 1..=2 {
             let head = ctx.head_number();
             match ctx.chain.wallet_snapshot(&wallet, head).await {
@@ -243,14 +291,14 @@ impl Executor {
 
     /// Injected impersonation: a valid, signed message from this node's own lowest seat.
     async fn impersonate(&self, ctx: &NodeContext, window: CoordinationWindow) {
-        let Some(&seat) = self.entry.seats.first() else {
+        let Some(&seat) = self.executor.entry.seats.first() else {
             return;
         };
-        tracing::debug!(wallet = %self.entry.wallet, cb = window.coordination_block, seat, "injected: impersonation");
+        tracing::debug!(wallet = %self.executor.entry.wallet, cb = window.coordination_block, seat, "injected: impersonation");
         let message = CoordinationMessage {
             sender_member_index: seat,
             coordination_block: window.coordination_block,
-            wallet: self.entry.wallet,
+            wallet: self.executor.entry.wallet,
             proposal: Proposal::Noop,
         };
         ctx.broadcast_with_backoff(message, window).await;
@@ -266,16 +314,16 @@ impl Executor {
     ) -> (Proposal, Vec<crate::protocol::Fault>) {
         let mut view = FollowerView {
             me: ctx.identity.operator,
-            wallet: self.entry.wallet,
+            wallet: self.executor.entry.wallet,
             window,
-            group: &self.entry.group,
+            group: &self.executor.entry.group,
             leader,
             checklist,
             seen: Default::default(),
         };
         let mut faults = Vec::new();
         let end = window.active_phase_end();
-        let mut inbox = self.inbox.lock().await;
+        let mut inbox = self.executor.inbox.lock().await;
         let mut head = ctx.head_watch();
         loop {
             tokio::select! {
@@ -287,12 +335,12 @@ impl Executor {
                     match view.classify(&inbound.message, inbound.signer, inbound.id) {
                         Verdict::Accept(proposal) => return (proposal, faults),
                         Verdict::Fault(fault) => {
-                            tracing::info!(wallet = %self.entry.wallet, cb = window.coordination_block,
+                            tracing::info!(wallet = %self.executor.entry.wallet, cb = window.coordination_block,
                                 fault = %fault.fault, culprit = %fault.culprit, "fault");
                             faults.push(fault);
                         }
                         Verdict::Ignore(reason) => {
-                            tracing::trace!(wallet = %self.entry.wallet, ?reason, "message ignored");
+                            tracing::trace!(wallet = %self.executor.entry.wallet, ?reason, "message ignored");
                         }
                     }
                 }

@@ -10,7 +10,6 @@
 //! All tasks hang off one cancellation token. Facts go to the store before the bus.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -76,16 +75,6 @@ pub struct NodeContext {
     pub config: NodeConfig,
     pub cancel: CancellationToken,
     head: watch::Sender<u64>,
-    /// Per-window launch bookkeeping, for the executor start-delay figure.
-    launch: Mutex<Option<Arc<WindowLaunch>>>,
-}
-
-struct WindowLaunch {
-    window: CoordinationWindow,
-    trigger: Instant,
-    remaining: AtomicUsize,
-    max_delay_us: AtomicU64,
-    executors: usize,
 }
 
 impl NodeContext {
@@ -106,42 +95,6 @@ impl NodeContext {
             _ = self.cancel.cancelled() => None,
             r = head.wait_for(|h| *h >= target) => r.ok().map(|h| *h),
         }
-    }
-
-    pub(crate) fn announce_executor_started(
-        &self,
-        wallet: &WalletPkh,
-        window: CoordinationWindow,
-        role: Role,
-        leader: Address,
-    ) {
-        let launch = self.launch.lock().ok().and_then(|l| l.clone());
-        let mut delay_us = 0;
-        if let Some(launch) = launch.filter(|l| l.window == window) {
-            delay_us = launch.trigger.elapsed().as_micros() as u64;
-            launch.max_delay_us.fetch_max(delay_us, Ordering::AcqRel);
-            if launch.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                let max = launch.max_delay_us.load(Ordering::Acquire);
-                tracing::debug!(
-                    cb = window.coordination_block,
-                    executors = launch.executors,
-                    max_start_delay_us = max,
-                    "all executors started"
-                );
-                self.bus.publish(Event::ExecutorsStarted {
-                    coordination_block: window.coordination_block,
-                    executors: launch.executors,
-                    max_start_delay_us: max,
-                });
-            }
-        }
-        self.bus.publish(Event::ExecutorStarted {
-            wallet: *wallet,
-            coordination_block: window.coordination_block,
-            role,
-            leader,
-            start_delay_us: delay_us,
-        });
     }
 
     /// Signs and broadcasts a message, then re-sends the identical message on the backoff
@@ -265,7 +218,6 @@ impl Node {
             config,
             cancel: cancel.clone(),
             head,
-            launch: Mutex::new(None),
         });
 
         let mut executors = HashMap::new();
@@ -712,28 +664,41 @@ async fn start_window(
         safe_block_hash: hash,
         other_rule_hash,
     });
-    if let Ok(mut launch) = ctx.launch.lock() {
-        *launch = Some(Arc::new(WindowLaunch {
-            window,
-            trigger,
-            remaining: AtomicUsize::new(executors.len()),
-            max_delay_us: AtomicU64::new(0),
-            executors: executors.len(),
-        }));
-    }
     let _ = results.send(ProcessorInput::WindowOpened {
         window,
         executors: executors.len(),
     });
+    // Begin every executor here, in one tight loop, so all of them start within
+    // milliseconds of the block; only their routines run as separate tasks.
+    let mut max_delay_us = 0;
     for ex in executors.iter() {
-        let ex = ex.clone();
-        let ctx = ctx.clone();
-        let results = results.clone();
-        tokio::spawn(async move {
-            let outcome = ex.run(&ctx, window, hash).await;
-            let _ = results.send(ProcessorInput::Outcome(outcome));
-        });
+        let delay_us = trigger.elapsed().as_micros() as u64;
+        max_delay_us = max_delay_us.max(delay_us);
+        match ex.begin(ctx, window, hash, delay_us) {
+            Ok(procedure) => {
+                let ctx = ctx.clone();
+                let results = results.clone();
+                tokio::spawn(async move {
+                    let outcome = procedure.run(&ctx).await;
+                    let _ = results.send(ProcessorInput::Outcome(outcome));
+                });
+            }
+            Err(outcome) => {
+                let _ = results.send(ProcessorInput::Outcome(outcome));
+            }
+        }
     }
+    tracing::debug!(
+        cb,
+        executors = executors.len(),
+        max_start_delay_us = max_delay_us,
+        "executors started"
+    );
+    ctx.bus.publish(Event::ExecutorsStarted {
+        coordination_block: cb,
+        executors: executors.len(),
+        max_start_delay_us: max_delay_us,
+    });
 }
 
 enum ProcessorInput {
