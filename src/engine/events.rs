@@ -555,3 +555,175 @@ impl EventBus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{FaultType, Proposal};
+
+    fn block(n: u64) -> Event {
+        Event::Block {
+            block: BlockRef {
+                number: n,
+                hash: Hash32([n as u8; 32]),
+                parent_hash: Hash32::default(),
+                timestamp: 12 * n,
+            },
+        }
+    }
+
+    fn started(wallet: WalletPkh, me: Address) -> Event {
+        Event::NodeStarted {
+            chain: "devnet-1".into(),
+            operator: me,
+            observer: false,
+            block_hash_rule: BlockHashRule::KeepV2,
+            wallets: vec![WalletInfo {
+                wallet,
+                operators: vec![Address([2; 20]), me, me],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_snapshot_follows_a_window_through_its_lifecycle() {
+        let (wallet, me) = (WalletPkh([1; 20]), Address([9; 20]));
+        let mut s = NodeSnapshot::default();
+        s.apply(&started(wallet, me));
+        assert_eq!(s.wallets[0].seats, vec![2, 3]);
+        s.apply(&block(900));
+        s.apply(&Event::LeaderForecast {
+            coordination_block: 1800,
+            leaders: vec![ForecastLeader {
+                wallet,
+                leader: me,
+                is_self: true,
+            }],
+        });
+        assert_eq!(s.wallets[0].next_leader, Some((1800, me, true)));
+        s.apply(&Event::WindowStarted {
+            coordination_block: 1800,
+            index: 2,
+            late: false,
+            observed_block: 1800,
+            safe_block: 1768,
+            safe_block_hash: Hash32([3; 32]),
+            other_rule_hash: None,
+        });
+        s.apply(&Event::ExecutorStarted {
+            wallet,
+            coordination_block: 1800,
+            role: Role::Leader,
+            leader: me,
+            start_delay_us: 5,
+        });
+        assert_eq!(
+            s.wallets[0].executor,
+            ExecutorState::Running {
+                coordination_block: 1800,
+                role: Role::Leader
+            }
+        );
+        s.apply(&Event::Fault {
+            wallet,
+            coordination_block: 1800,
+            culprit: Address([2; 20]),
+            fault: FaultType::LeaderImpersonation,
+        });
+        s.apply(&Event::CoordinationResult(CoordinationResultEvent {
+            wallet,
+            coordination_block: 1800,
+            safe_block_hash: Hash32([3; 32]),
+            seed: "00".repeat(32),
+            leader: me,
+            leader_member_index: 2,
+            role: Role::Leader,
+            checklist: vec![ActionType::Redemption],
+            action: ActionType::Noop,
+            proposal: Proposal::Noop,
+            faults: vec![],
+        }));
+        assert_eq!(
+            s.wallets[0].executor,
+            ExecutorState::Done {
+                coordination_block: 1800
+            }
+        );
+        assert_eq!(s.wallets[0].next_leader, None, "the forecast is used up");
+        s.apply(&Event::WindowCompleted {
+            coordination_block: 1800,
+            results: 1,
+            faults: 1,
+        });
+        let w = s.windows.back().unwrap();
+        assert!(w.completed);
+        assert_eq!((w.results, w.faults), (1, 1));
+        assert_eq!(s.faults_seen, 1);
+
+        s.apply(&Event::ProposalDispatched {
+            wallet,
+            coordination_block: 1800,
+            action: ActionType::Redemption,
+            start_block: 1900,
+            expiry_block: 2500,
+        });
+        s.apply(&Event::ActionStarted {
+            wallet,
+            coordination_block: 1800,
+            action: ActionType::Redemption,
+            block: 1900,
+        });
+        assert!(matches!(
+            s.wallets[0].dispatcher,
+            DispatcherState::Running {
+                start_block: 1900,
+                ..
+            }
+        ));
+        s.apply(&Event::ActionFinished {
+            wallet,
+            coordination_block: 1800,
+            action: ActionType::Redemption,
+            outcome: ActionOutcome::Completed,
+            block: 1950,
+        });
+        assert!(matches!(
+            s.wallets[0].dispatcher,
+            DispatcherState::Finished {
+                outcome: ActionOutcome::Completed,
+                ..
+            }
+        ));
+        assert_eq!(s.recent_dispatches.len(), 2);
+    }
+
+    #[test]
+    fn history_in_the_snapshot_is_bounded() {
+        let mut s = NodeSnapshot::default();
+        for cb in 1..=(SNAPSHOT_HISTORY as u64 + 10) {
+            s.apply(&Event::WindowMissed {
+                coordination_block: cb * 900,
+                index: cb,
+                observed_block: cb * 900 + 90,
+            });
+        }
+        assert_eq!(s.windows.len(), SNAPSHOT_HISTORY);
+        assert_eq!(s.windows_missed, SNAPSHOT_HISTORY as u64 + 10);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_can_resync_from_the_snapshot() {
+        let bus = EventBus::new(16);
+        let mut rx = bus.subscribe();
+        for n in 1..=100 {
+            bus.publish(block(n));
+        }
+        match rx.recv().await {
+            Err(broadcast::error::RecvError::Lagged(skipped)) => assert_eq!(skipped, 84),
+            other => panic!("expected Lagged, got {other:?}"),
+        }
+        assert_eq!(bus.snapshot().head.map(|h| h.number), Some(100));
+        // After the lag the subscriber continues with the newest events.
+        assert!(matches!(rx.recv().await, Ok(Event::Block { block }) if block.number == 85));
+    }
+}

@@ -1,0 +1,288 @@
+//! Engine behaviour on a devnet, with block-driven (paused-clock) time: the leader's re-send
+//! backoff, the retry of a failed proposal generation, late starts and missed windows.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tbtc_coord::chain::devnet::{Devnet, DevnetConfig};
+use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
+use tbtc_coord::net::local::LocalHub;
+use tbtc_coord::net::BroadcastChannel;
+use tbtc_coord::protocol::{
+    ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, WalletPkh, WalletSnapshot,
+};
+use tbtc_coord::store::{FaultFilter, Store};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// A devnet whose wallet snapshots fail a given number of times.
+struct FlakyChain {
+    devnet: Devnet,
+    snapshot_failures: AtomicUsize,
+}
+
+#[async_trait]
+impl Chain for FlakyChain {
+    fn chain_key(&self) -> String {
+        self.devnet.chain_key()
+    }
+    async fn subscribe_blocks(&self) -> Result<BlockStream, ChainError> {
+        self.devnet.subscribe_blocks().await
+    }
+    async fn latest_block(&self) -> Result<BlockRef, ChainError> {
+        self.devnet.latest_block().await
+    }
+    async fn block_hash(&self, number: u64, rule: BlockHashRule) -> Result<Hash32, ChainError> {
+        self.devnet.block_hash(number, rule).await
+    }
+    async fn wallets(&self) -> Result<Vec<WalletInfo>, ChainError> {
+        self.devnet.wallets().await
+    }
+    async fn wallet_snapshot(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<WalletSnapshot, ChainError> {
+        let failing = self
+            .snapshot_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(ChainError::Unavailable("injected snapshot failure".into()));
+        }
+        self.devnet.wallet_snapshot(wallet, block).await
+    }
+    async fn execute_action(&self, request: ActionRequest) -> Result<ActionOutcome, ChainError> {
+        self.devnet.execute_action(request).await
+    }
+}
+
+fn devnet(wallets: usize, start_block: Option<u64>) -> Devnet {
+    Devnet::new(DevnetConfig {
+        seed: 21,
+        block_time: Duration::from_millis(100),
+        operators: 6,
+        wallets,
+        start_block,
+        ..DevnetConfig::default()
+    })
+    .unwrap()
+}
+
+struct Network {
+    nodes: Vec<NodeHandle>,
+    local_events: broadcast::Receiver<Event>,
+    hub: Arc<LocalHub>,
+    cancel: CancellationToken,
+}
+
+/// Every devnet operator's node (operator 0 first), honest, on `chain`.
+async fn start_nodes(devnet: &Devnet, chain: Arc<dyn Chain>) -> Network {
+    let hub = Arc::new(LocalHub::new(4096));
+    let cancel = CancellationToken::new();
+    let mut nodes = Vec::new();
+    let mut local_events = None;
+    for op in devnet.operators() {
+        let bus = EventBus::default();
+        if local_events.is_none() {
+            local_events = Some(bus.subscribe());
+        }
+        nodes.push(
+            Node::start(
+                NodeConfig::default(),
+                Identity::signer(op.key.clone()),
+                chain.clone(),
+                hub.clone(),
+                Arc::new(Store::open_in_memory().unwrap()),
+                bus,
+                cancel.child_token(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    Network {
+        nodes,
+        local_events: local_events.unwrap(),
+        hub,
+        cancel,
+    }
+}
+
+async fn until_window_completed(events: &mut broadcast::Receiver<Event>, cb: u64) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let e = events.recv().await.expect("event");
+        let done = matches!(e, Event::WindowCompleted { coordination_block, .. } if coordination_block == cb);
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_leader_resends_the_identical_message_on_the_backoff_ticks() {
+    let devnet = devnet(1, None);
+    let mut net = start_nodes(&devnet, Arc::new(devnet.clone())).await;
+    let mut wire = net.hub.subscribe();
+    let producer = devnet.start(net.cancel.child_token());
+    until_window_completed(&mut net.local_events, 900).await;
+    // Let the passive phase pass: no re-send may come after the active phase.
+    let mut head = devnet.subscribe();
+    while head.recv().await.unwrap().number < 1000 {}
+
+    let mut sends = Vec::new();
+    while let Ok(m) = wire.try_recv() {
+        let decoded = CoordinationMessage::decode(&m.body).unwrap();
+        sends.push((decoded.coordination_block, m.encode()));
+    }
+    assert!(!sends.is_empty());
+    assert!(
+        sends
+            .iter()
+            .all(|(cb, bytes)| *cb == 900 && *bytes == sends[0].1),
+        "identical copies"
+    );
+    // The first send at block 900, then ticks 1, 3, 6, 11, 20, 37, 70: all inside the
+    // 80-block active phase.
+    assert_eq!(sends.len(), 8);
+    net.cancel.cancel();
+    let _ = producer.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_resend_schedule_follows_the_blocks() {
+    let devnet = devnet(1, None);
+    let mut net = start_nodes(&devnet, Arc::new(devnet.clone())).await;
+    let mut wire = net.hub.subscribe();
+    let probe = devnet.clone();
+    let recorder = tokio::spawn(async move {
+        let mut at = Vec::new();
+        while let Ok(m) = wire.recv().await {
+            if CoordinationMessage::decode(&m.body).is_ok() {
+                at.push(probe.head().number);
+            }
+            if at.len() == 8 {
+                break;
+            }
+        }
+        at
+    });
+    let producer = devnet.start(net.cancel.child_token());
+    until_window_completed(&mut net.local_events, 900).await;
+    let at = recorder.await.unwrap();
+    assert_eq!(at, vec![900, 901, 903, 906, 911, 920, 937, 970]);
+    net.cancel.cancel();
+    let _ = producer.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failed_generation_is_retried_and_two_leave_the_leader_idle() {
+    for (failures, expect_idle) in [(1, false), (2, true)] {
+        let devnet = devnet(1, None);
+        let chain = Arc::new(FlakyChain {
+            devnet: devnet.clone(),
+            snapshot_failures: AtomicUsize::new(failures),
+        });
+        let mut net = start_nodes(&devnet, chain).await;
+        let producer = devnet.start(net.cancel.child_token());
+        until_window_completed(&mut net.local_events, 900).await;
+        let mut head = devnet.subscribe();
+        while head.recv().await.unwrap().number < 1000 {}
+        // Every follower sees the same thing.
+        let wallet = devnet.wallet_infos()[0].wallet;
+        let mut followers = 0;
+        for node in &net.nodes {
+            let Some(row) = node.store().result(&wallet, 900).unwrap() else {
+                continue; // holds no seat
+            };
+            if row.role == tbtc_coord::protocol::Role::Leader {
+                continue;
+            }
+            followers += 1;
+            let faults = node
+                .store()
+                .faults(&FaultFilter::default(), Default::default(), 0, 10)
+                .unwrap();
+            if expect_idle {
+                assert_eq!(row.action, tbtc_coord::protocol::ActionType::Noop);
+                assert_eq!(faults.len(), 1, "failures {failures}");
+                assert_eq!(faults[0].fault, FaultType::LeaderIdleness);
+                assert_eq!(faults[0].culprit, row.leader);
+            } else {
+                assert_ne!(
+                    row.action,
+                    tbtc_coord::protocol::ActionType::Noop,
+                    "the retry produced a proposal"
+                );
+                assert!(faults.is_empty());
+            }
+        }
+        assert!(followers > 0);
+        net.cancel.cancel();
+        let _ = producer.await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_starting_inside_an_active_phase_starts_the_window_late() {
+    let devnet = devnet(3, Some(1810));
+    let mut net = start_nodes(&devnet, Arc::new(devnet.clone())).await;
+    let producer = devnet.start(net.cancel.child_token());
+    let seen = until_window_completed(&mut net.local_events, 1800).await;
+    let started: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowStarted {
+                coordination_block,
+                late,
+                observed_block,
+                ..
+            } => Some((*coordination_block, *late, *observed_block)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![(1800, true, 1811)]);
+    let results = seen
+        .iter()
+        .filter(|e| matches!(e, Event::CoordinationResult(_)))
+        .count();
+    assert_eq!(results, net.nodes[0].wallets().len());
+    // Everyone started late together, so nobody was idle.
+    let faults = net.nodes[0]
+        .store()
+        .count_faults(&FaultFilter::default())
+        .unwrap();
+    assert_eq!(faults, 0);
+    net.cancel.cancel();
+    let _ = producer.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_starting_after_the_active_phase_reports_the_window_missed() {
+    let devnet = devnet(2, Some(1885));
+    let mut net = start_nodes(&devnet, Arc::new(devnet.clone())).await;
+    let producer = devnet.start(net.cancel.child_token());
+    let seen = until_window_completed(&mut net.local_events, 2700).await;
+    let decided: Vec<(u64, &str)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowStarted {
+                coordination_block, ..
+            } => Some((*coordination_block, "started")),
+            Event::WindowMissed {
+                coordination_block, ..
+            } => Some((*coordination_block, "missed")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided, vec![(1800, "missed"), (2700, "started")]);
+    let windows = net.nodes[0].store().windows(10).unwrap();
+    assert_eq!(windows.len(), 2);
+    net.cancel.cancel();
+    let _ = producer.await;
+}
