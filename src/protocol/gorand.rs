@@ -8,8 +8,6 @@
 //! be seeded directly in three multiplications. The outputs are identical to Go's, word for
 //! word, however many values are drawn.
 
-use std::sync::OnceLock;
-
 use super::rng_cooked::RNG_COOKED;
 
 const RNG_LEN: usize = 607;
@@ -22,19 +20,34 @@ const ZERO_SEED_REPLACEMENT: i64 = 89_482_311;
 const WARM_UP_STEPS: usize = 20;
 const PARK_MILLER_A: u64 = 48_271;
 
-/// `48271^j mod (2³¹−1)` for every step `j` the seeding of 607 words can reach.
-fn park_miller_powers() -> &'static [u32] {
-    static POWERS: OnceLock<Vec<u32>> = OnceLock::new();
-    POWERS.get_or_init(|| {
-        let steps = WARM_UP_STEPS + 3 * RNG_LEN + 1;
-        let mut powers = Vec::with_capacity(steps);
-        let mut p: u64 = 1;
-        for _ in 0..steps {
-            powers.push(p as u32);
-            p = p * PARK_MILLER_A % INT32_MAX as u64;
-        }
-        powers
-    })
+/// Park–Miller steps the seeding of 607 words can reach.
+const SEEDING_STEPS: usize = WARM_UP_STEPS + 3 * RNG_LEN + 1;
+
+/// `48271^j mod (2³¹−1)` for every step `j` of the seeding, computed at compile time.
+static PARK_MILLER_POWERS: [u32; SEEDING_STEPS] = {
+    let mut powers = [0u32; SEEDING_STEPS];
+    let mut p: u64 = 1;
+    let mut j = 0;
+    while j < SEEDING_STEPS {
+        powers[j] = p as u32;
+        p = p * PARK_MILLER_A % INT32_MAX as u64;
+        j += 1;
+    }
+    powers
+};
+
+/// `x mod (2³¹−1)` without a division, for `x` a product of two values below 2³¹−1 (what
+/// seeding multiplies): `2³¹ ≡ 1`, so the high bits fold onto the low ones, and the fold is
+/// below `2·(2³¹−1)`, so one subtraction finishes it.
+#[inline]
+fn mod_mersenne31(x: u64) -> u64 {
+    const M: u64 = INT32_MAX as u64;
+    let r = (x & M) + (x >> 31);
+    if r >= M {
+        r - M
+    } else {
+        r
+    }
 }
 
 /// Reduces a Go `int64` seed as `rngSource.Seed` does (truncating `%`, negatives wrapped,
@@ -88,11 +101,13 @@ impl GoRand {
     }
 
     /// The value of the seeding sequence after `step` Park–Miller steps.
+    #[inline]
     fn seeding_value(&self, step: usize) -> i64 {
-        (self.reduced_seed * park_miller_powers()[step] as u64 % INT32_MAX as u64) as i64
+        mod_mersenne31(self.reduced_seed * u64::from(PARK_MILLER_POWERS[step])) as i64
     }
 
     /// Word `i` as `rngSource.Seed` leaves it.
+    #[inline]
     fn seeded_word(&self, i: usize) -> i64 {
         let first = WARM_UP_STEPS + 3 * i + 1;
         let mut u = self.seeding_value(first) << 40;
@@ -101,6 +116,7 @@ impl GoRand {
         u ^ RNG_COOKED[i]
     }
 
+    #[inline]
     fn word(&mut self, i: usize) -> i64 {
         let (slot, bit) = (i / 64, 1u64 << (i % 64));
         if self.ready[slot] & bit == 0 {
@@ -111,6 +127,7 @@ impl GoRand {
     }
 
     /// Go's `rngSource.Uint64`.
+    #[inline]
     pub fn uint64(&mut self) -> u64 {
         self.tap = if self.tap == 0 {
             RNG_LEN - 1
@@ -148,6 +165,7 @@ impl GoRand {
     }
 
     /// Go's unexported `Rand.int31n`: Lemire's multiply-shift with rejection.
+    #[inline]
     fn int31n(&mut self, n: u32) -> u32 {
         let mut prod = u64::from(self.uint32()) * u64::from(n);
         let mut low = prod as u32;
@@ -262,6 +280,25 @@ mod tests {
         a.seed(5);
         let again: Vec<i64> = (0..10).map(|_| a.int63()).collect();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn folding_modulo_matches_division() {
+        let m = INT32_MAX as u64;
+        for x in [
+            0,
+            1,
+            m - 1,
+            m,
+            m + 1,
+            2 * m,
+            (m - 1) * (m - 1),
+            (m - 1) * (m - 2),
+            48_271 * (m - 1),
+            (1 << 31) * (m - 1),
+        ] {
+            assert_eq!(mod_mersenne31(x), x % m, "{x}");
+        }
     }
 
     #[test]
