@@ -46,6 +46,37 @@ pub enum ChainError {
     Invalid(String),
 }
 
+/// How the connection to the chain is doing, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Connection {
+    /// In-process: nothing to lose.
+    Embedded,
+    Connecting,
+    Connected,
+    /// Lost; retrying. `error` says why.
+    Disconnected { error: String },
+}
+
+/// A chain back end's health: chain id, connection and RPC latency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainStatus {
+    pub chain_id: Option<u64>,
+    pub connection: Connection,
+    /// Round trip of the last RPC call, microseconds.
+    pub rpc_latency_us: Option<u64>,
+}
+
+impl Default for ChainStatus {
+    fn default() -> Self {
+        ChainStatus {
+            chain_id: None,
+            connection: Connection::Embedded,
+            rpc_latency_us: None,
+        }
+    }
+}
+
 /// A dispatched action, as handed to the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRequest {
@@ -60,6 +91,11 @@ pub struct ActionRequest {
 pub trait Chain: Send + Sync + 'static {
     /// Names the chain in logs and store file names: `devnet-1`, `chain-11155111`.
     fn chain_key(&self) -> String;
+
+    /// Connection health; in-process chains report [`Connection::Embedded`].
+    fn status(&self) -> ChainStatus {
+        ChainStatus::default()
+    }
 
     /// Subscribes to new heads.
     async fn subscribe_blocks(&self) -> Result<BlockStream, ChainError>;
