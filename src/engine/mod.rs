@@ -9,4 +9,4 @@ pub mod node;
 pub mod window_watch;
 
 pub use events::{Event, EventBus, NodeSnapshot};
-pub use node::{DryRunError, DryRunWindow, Identity, Node, NodeConfig, NodeHandle};
+pub use node::{DryRunError, DryRunWindow, Identity, Node, NodeCommands, NodeConfig, NodeHandle};

@@ -179,6 +179,86 @@ pub enum DryRunWindow {
     At(u64),
 }
 
+/// What a front end may ask of a running node: its events and snapshot, its history, and
+/// dry runs. Cheap to clone; the console holds one.
+#[derive(Clone)]
+pub struct NodeCommands {
+    ctx: Arc<NodeContext>,
+}
+
+impl NodeCommands {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ctx.bus.subscribe()
+    }
+
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.ctx.bus.snapshot()
+    }
+
+    pub fn chain_status(&self) -> crate::chain::ChainStatus {
+        self.ctx.chain.status()
+    }
+
+    pub fn operator(&self) -> Address {
+        self.ctx.identity.operator
+    }
+
+    pub fn block_hash_rule(&self) -> BlockHashRule {
+        self.ctx.config.block_hash_rule
+    }
+
+    /// A page of the fault history.
+    pub fn faults(
+        &self,
+        filter: &crate::store::FaultFilter,
+        order: crate::store::FaultOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<crate::store::FaultRow>, StoreError> {
+        self.ctx.store.faults(filter, order, offset, limit)
+    }
+
+    pub fn count_faults(&self, filter: &crate::store::FaultFilter) -> Result<u64, StoreError> {
+        self.ctx.store.count_faults(filter)
+    }
+
+    pub fn fault_summary(
+        &self,
+        filter: &crate::store::FaultFilter,
+    ) -> Result<Vec<crate::store::OperatorFaultSummary>, StoreError> {
+        self.ctx.store.fault_summary(filter)
+    }
+
+    pub fn dispatches(&self, limit: u64) -> Result<Vec<crate::store::DispatchRow>, StoreError> {
+        self.ctx.store.dispatches(limit)
+    }
+
+    pub fn dry_runs(&self, limit: u64) -> Result<Vec<crate::store::DryRunRow>, StoreError> {
+        self.ctx.store.dry_runs(limit)
+    }
+
+    /// A dry run (see [`dry_run`]), recorded in the history and announced.
+    pub async fn dry_run(
+        &self,
+        wallet: WalletPkh,
+        window: DryRunWindow,
+    ) -> Result<DryRunRecord, DryRunError> {
+        let ctx = &self.ctx;
+        let record = dry_run(
+            ctx.chain.as_ref(),
+            ctx.identity.operator,
+            &ctx.config,
+            ctx.head_number(),
+            wallet,
+            window,
+        )
+        .await?;
+        ctx.store.record_dry_run(&record)?;
+        ctx.bus.publish(Event::DryRun(record.clone()));
+        Ok(record)
+    }
+}
+
 /// Handle to a running node: events, snapshot, commands, shutdown.
 pub struct NodeHandle {
     ctx: Arc<NodeContext>,
@@ -296,6 +376,13 @@ impl NodeHandle {
         self.ctx.head_number()
     }
 
+    /// The command handle for front ends.
+    pub fn commands(&self) -> NodeCommands {
+        NodeCommands {
+            ctx: self.ctx.clone(),
+        }
+    }
+
     /// The whole procedure for one wallet and window — seed, leader, checklist and the
     /// proposal this node would make as leader — without sending or dispatching anything.
     /// Recorded in the history as a dry run and announced.
@@ -304,20 +391,7 @@ impl NodeHandle {
         wallet: WalletPkh,
         window: DryRunWindow,
     ) -> Result<DryRunRecord, DryRunError> {
-        let ctx = &self.ctx;
-        let head = ctx.head_number();
-        let record = dry_run(
-            ctx.chain.as_ref(),
-            ctx.identity.operator,
-            &ctx.config,
-            head,
-            wallet,
-            window,
-        )
-        .await?;
-        self.ctx.store.record_dry_run(&record)?;
-        self.ctx.bus.publish(Event::DryRun(record.clone()));
-        Ok(record)
+        self.commands().dry_run(wallet, window).await
     }
 
     /// Stops every task of this node and waits for them.

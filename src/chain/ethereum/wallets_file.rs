@@ -1,0 +1,189 @@
+//! `--wallets FILE`: the wallets to coordinate and their signing groups, written by hand
+//! instead of discovered from the contracts.
+//!
+//! ```toml
+//! [[wallet]]
+//! pkh = "0x…"                      # 20-byte wallet public key hash
+//! operators = ["0x…", "0x…"]       # seat holders in seat order (member index 1, 2, …)
+//! ```
+//!
+//! Every mistake is reported with the file, the entry and the value at fault.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::chain::WalletInfo;
+use crate::protocol::{Address, WalletPkh};
+
+/// The most seats a tBTC signing group has (SPEC §1).
+pub const MAX_SEATS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletsFileError {
+    #[error("cannot read the wallets file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("wallets file {path}: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("wallets file {path}: [[wallet]] entry {entry}: {reason}")]
+    Entry {
+        path: PathBuf,
+        /// 1-based, in file order.
+        entry: usize,
+        reason: String,
+    },
+    #[error("wallets file {path}: no [[wallet]] entries")]
+    Empty { path: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(default)]
+    wallet: Vec<EntryShape>,
+}
+
+/// Kept as strings so an error can say which value is wrong and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryShape {
+    pkh: Option<String>,
+    operators: Option<Vec<String>>,
+}
+
+/// Reads and checks a wallets file.
+pub fn load(path: &Path) -> Result<Vec<WalletInfo>, WalletsFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| WalletsFileError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    parse(&text, path)
+}
+
+/// Parses the text of a wallets file; `path` only names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<WalletInfo>, WalletsFileError> {
+    let shape: FileShape = toml::from_str(text).map_err(|e| WalletsFileError::Syntax {
+        path: path.to_path_buf(),
+        // toml's message spans several lines with a caret diagram; its first line says it.
+        reason: e.message().trim().to_string(),
+    })?;
+    if shape.wallet.is_empty() {
+        return Err(WalletsFileError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut wallets = Vec::with_capacity(shape.wallet.len());
+    for (i, entry) in shape.wallet.into_iter().enumerate() {
+        let fail = |reason: String| WalletsFileError::Entry {
+            path: path.to_path_buf(),
+            entry: i + 1,
+            reason,
+        };
+        let pkh_text = entry.pkh.ok_or_else(|| fail("missing pkh".into()))?;
+        let wallet: WalletPkh = pkh_text
+            .parse()
+            .map_err(|e| fail(format!("pkh {pkh_text:?}: {e}")))?;
+        let operator_texts = entry
+            .operators
+            .ok_or_else(|| fail(format!("wallet {wallet}: missing operators")))?;
+        if operator_texts.is_empty() || operator_texts.len() > MAX_SEATS {
+            return Err(fail(format!(
+                "wallet {wallet}: expected 1 to {MAX_SEATS} operators, got {}",
+                operator_texts.len()
+            )));
+        }
+        let mut operators = Vec::with_capacity(operator_texts.len());
+        for (seat, text) in operator_texts.iter().enumerate() {
+            let operator: Address = text.parse().map_err(|e| {
+                fail(format!(
+                    "wallet {wallet}: operator {} (seat {}) {text:?}: {e}",
+                    seat + 1,
+                    seat + 1
+                ))
+            })?;
+            operators.push(operator);
+        }
+        if !seen.insert(wallet) {
+            return Err(fail(format!("wallet {wallet} is listed twice")));
+        }
+        wallets.push(WalletInfo { wallet, operators });
+    }
+    Ok(wallets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+    const B: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
+
+    fn parse_str(text: &str) -> Result<Vec<WalletInfo>, WalletsFileError> {
+        parse(text, Path::new("w.toml"))
+    }
+
+    #[test]
+    fn a_good_file_keeps_seat_order_and_duplicates() {
+        let w = parse_str(&format!(
+            "[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\n\
+             operators = [\"{A}\", \"{B}\", \"{A}\"]\n\
+             [[wallet]]\npkh = \"bb768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [\"{B}\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].operators.len(), 3);
+        assert_eq!(w[0].operators[0], w[0].operators[2]);
+        assert_eq!(w[0].operators[1].to_checksum(), B);
+    }
+
+    #[test]
+    fn mistakes_name_file_entry_and_value() {
+        let bad_pkh = parse_str(&format!(
+            "[[wallet]]\npkh = \"0x1234\"\noperators = [\"{A}\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad_pkh.contains("w.toml") && bad_pkh.contains("entry 1") && bad_pkh.contains("0x1234"),
+            "{bad_pkh}"
+        );
+
+        let bad_checksum = A.replace("aA", "AA");
+        let bad_op = parse_str(&format!(
+            "[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [\"{A}\"]\n\
+             [[wallet]]\npkh = \"0xbb768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [\"{B}\", \"{bad_checksum}\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad_op.contains("entry 2") && bad_op.contains("seat 2") && bad_op.contains("checksum"),
+            "{bad_op}"
+        );
+
+        let missing = parse_str("[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("missing operators"), "{missing}");
+
+        let unknown = parse_str("[[wallet]]\npkh = \"00\"\noperators = []\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("colour"), "{unknown}");
+
+        assert!(matches!(
+            parse_str(""),
+            Err(WalletsFileError::Empty { .. })
+        ));
+        let twice = parse_str(&format!(
+            "[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [\"{A}\"]\n\
+             [[wallet]]\npkh = \"0xAA768412CEED10BD423C025542CA90071F9FB62D\"\noperators = [\"{A}\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(twice.contains("twice"), "{twice}");
+        let none = load(Path::new("/nonexistent/wallets.toml")).unwrap_err().to_string();
+        assert!(none.contains("/nonexistent/wallets.toml"), "{none}");
+    }
+}
