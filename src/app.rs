@@ -95,6 +95,14 @@ impl Settings {
         })
     }
 
+    pub fn network_config(&self) -> DevnetNetworkConfig {
+        DevnetNetworkConfig {
+            devnet: self.devnet.clone(),
+            fault_rate: self.fault_rate,
+            node: self.node_config(),
+        }
+    }
+
     pub fn node_config(&self) -> NodeConfig {
         let mut params = ProposalParams::default();
         if let Some(rate) = self.node.btc_fee_rate {
@@ -104,6 +112,7 @@ impl Settings {
             block_hash_rule: self.node.block_hash_rule,
             proposal_params: params,
             misbehaviour: None,
+            quiet: false,
         }
     }
 
@@ -141,11 +150,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
     let network = DevnetNetwork::start(
-        DevnetNetworkConfig {
-            devnet: settings.devnet.clone(),
-            fault_rate: settings.fault_rate,
-            node: settings.node_config(),
-        },
+        settings.network_config(),
         store,
         bus.clone(),
         cancel.clone(),
@@ -173,6 +178,25 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     }
     network.shutdown().await;
     Ok(())
+}
+
+/// The console on a devnet network's local node.
+pub async fn run_console(
+    settings: Settings,
+    theme: crate::tui::theme::Theme,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let store = settings.open_store()?;
+    let bus = EventBus::default();
+    // Subscribed before the node starts, so the console misses nothing.
+    let events = bus.subscribe();
+    let cancel = CancellationToken::new();
+    let network = DevnetNetwork::start(settings.network_config(), store, bus, cancel.clone())
+        .await
+        .context("cannot start the devnet")?;
+    let result = crate::tui::run(network.local.commands(), events, theme, cancel, started).await;
+    network.shutdown().await;
+    result
 }
 
 /// The devnet a one-off command reads: where a node with this history would be now.

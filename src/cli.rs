@@ -18,11 +18,14 @@ and the followers check it, recording faults against misbehaving operators. tbtc
 that procedure exactly as the reference Go client does, keeps a history of results and \
 faults, and shows it all.
 
-Without a command it runs a node on the embedded devnet: a simulated chain with simulated \
-peer operators and live tBTC activity.";
+Without a command it opens the operator console on the embedded devnet: a simulated chain \
+with simulated peer operators and live tBTC activity. When stdout is not a terminal it runs \
+headless instead.";
 
 const AFTER_HELP: &str = "\
 Examples:
+  tbtc-coord                                     the console on the embedded devnet
+  tbtc-coord --theme light                       the same, light colours (NO_COLOR: none)
   tbtc-coord run --headless                      watch a devnet coordinate, as text
   tbtc-coord run --headless --json --stop-after-windows 3
   tbtc-coord dry-run --wallet <PKH>              what would happen in the next window
@@ -33,11 +36,22 @@ Settings come from flags, then the config file (--config, or ~/.config/tbtc-coor
 then defaults. History is kept in ~/.local/share/tbtc-coord/ unless --data-dir says otherwise.";
 
 #[derive(Debug, Parser)]
-#[command(name = "tbtc-coord", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(
+    name = "tbtc-coord",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Config file (TOML). Default: the platform config dir's tbtc-coord/config.toml, if present.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Without a command: the flags of `run` (console by default).
+    #[command(flatten)]
+    pub run: RunArgs,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -45,7 +59,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a node on the embedded devnet and print what happens.
+    /// Open the operator console on a node (the default when stdout is a terminal).
+    Console(RunArgs),
+    /// Run a node on the embedded devnet: the console, or with --headless, printed events.
     Run(RunArgs),
     /// One dry run: seed, leader, checklist and the proposal this node would make as leader.
     /// Nothing is sent or dispatched; the dry run is kept in the history.
@@ -103,9 +119,13 @@ pub struct RunArgs {
     /// Exit (status 0) once this many windows have been fully processed.
     #[arg(long, value_name = "N")]
     pub stop_after_windows: Option<u64>,
-    /// Log filter for stderr, e.g. info or tbtc_coord=debug (default: warn).
+    /// Log filter, e.g. info or tbtc_coord=debug (default: warn headless, info in the
+    /// console's Logs tab).
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Console colours: dark or light. NO_COLOR in the environment turns colour off.
+    #[arg(long, value_name = "THEME")]
+    pub theme: Option<crate::tui::theme::ThemeName>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub btc_fee_rate: Option<u64>,
     /// A `tracing` filter such as `info` or `tbtc_coord=debug`.
     pub log_level: Option<String>,
+    /// Console colours: "dark" or "light".
+    pub theme: Option<String>,
     pub devnet: DevnetSection,
 }
 

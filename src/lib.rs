@@ -9,3 +9,4 @@ pub mod headless;
 pub mod net;
 pub mod protocol;
 pub mod store;
+pub mod tui;

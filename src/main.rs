@@ -7,6 +7,7 @@ use clap::Parser;
 use tbtc_coord::app::{self, Settings};
 use tbtc_coord::cli::{Cli, Command, RunArgs};
 use tbtc_coord::config::FileConfig;
+use tbtc_coord::tui::theme::{Theme, ThemeName};
 
 /// Exit status for bad input (flags, values, config file).
 const EXIT_USAGE: u8 = 2;
@@ -14,6 +15,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match run(cli.command, file) {
+    match run(cli.command, cli.run, file, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -52,7 +54,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Option<Command>, file: FileConfig) -> anyhow::Result<()> {
+fn run(
+    command: Option<Command>,
+    default_run: RunArgs,
+    file: FileConfig,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -68,26 +75,40 @@ fn run(command: Option<Command>, file: FileConfig) -> anyhow::Result<()> {
             let settings = Settings::resolve(&file, &args.chain, None)?;
             runtime()?.block_on(app::dry_run_command(settings, &args))
         }
-        Some(Command::Run(args)) => run_node(args, &file, runtime()?),
-        None => run_node(RunArgs::default(), &file, runtime()?),
+        Some(Command::Run(args)) | Some(Command::Console(args)) => {
+            run_node(args, &file, runtime()?, started)
+        }
+        None => run_node(default_run, &file, runtime()?, started),
     }
 }
 
 fn run_node(
-    mut args: RunArgs,
+    args: RunArgs,
     file: &FileConfig,
     runtime: tokio::runtime::Runtime,
+    started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let settings = Settings::resolve(file, &args.chain, Some(&args))?;
-    app::init_logging(&settings.log_level);
-    if !args.headless {
-        // The console needs a terminal; without one, say so and print events instead.
-        if !std::io::stdout().is_terminal() {
-            eprintln!("stdout is not a terminal: running headless");
-        } else {
-            eprintln!("the console is not available yet: running headless");
+    let theme_name = match (args.theme, &file.theme) {
+        (Some(t), _) => t,
+        (None, Some(name)) => name
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("config file: theme: {e}"))?,
+        (None, None) => ThemeName::Dark,
+    };
+    if args.headless || !std::io::stdout().is_terminal() {
+        if !args.headless {
+            eprintln!("stdout is not a terminal: running headless (as run --headless)");
         }
-        args.headless = true;
+        app::init_logging(&settings.log_level);
+        return runtime.block_on(app::run_headless(settings, &args));
     }
-    runtime.block_on(app::run_headless(settings, &args))
+    let filter = args
+        .log_level
+        .clone()
+        .or_else(|| file.log_level.clone())
+        .unwrap_or_else(|| "info".to_string());
+    tbtc_coord::tui::init_logging(&filter);
+    let theme = Theme::select(theme_name, Theme::no_color_requested());
+    runtime.block_on(app::run_console(settings, theme, started))
 }

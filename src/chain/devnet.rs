@@ -366,7 +366,7 @@ impl Devnet {
         }
         action.settled = true;
         action.outcome_tx.send_replace(Some(action.outcome));
-        tracing::info!(
+        tracing::debug!(
             wallet = %key.0,
             coordination_block = key.1,
             action = %action.request.proposal.action_type(),
@@ -417,7 +417,7 @@ impl Devnet {
             (settles_at, outcome)
         };
         let (outcome_tx, outcome_rx) = watch::channel(None);
-        tracing::info!(
+        tracing::debug!(
             wallet = %request.wallet,
             coordination_block = key.1,
             action = %request.proposal.action_type(),

@@ -89,6 +89,7 @@ impl DevnetNetwork {
         {
             let peer_config = NodeConfig {
                 misbehaviour: Some(injector.clone()),
+                quiet: true,
                 ..config.node.clone()
             };
             let peer = Node::start(
@@ -106,6 +107,7 @@ impl DevnetNetwork {
         let local = Node::start(
             NodeConfig {
                 misbehaviour: None,
+                quiet: false,
                 ..config.node.clone()
             },
             Identity::signer(local_operator.key.clone()),

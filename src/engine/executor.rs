@@ -335,7 +335,7 @@ impl Procedure {
                     match view.classify(&inbound.message, inbound.signer, inbound.id) {
                         Verdict::Accept(proposal) => return (proposal, faults),
                         Verdict::Fault(fault) => {
-                            tracing::info!(wallet = %self.executor.entry.wallet, cb = window.coordination_block,
+                            node_info!(ctx.config, wallet = %self.executor.entry.wallet, cb = window.coordination_block,
                                 fault = %fault.fault, culprit = %fault.culprit, "fault");
                             faults.push(fault);
                         }

@@ -63,6 +63,8 @@ pub struct NodeConfig {
     pub proposal_params: ProposalParams,
     /// Devnet peers only: misbehaviour to inject.
     pub misbehaviour: Option<Arc<FaultInjector>>,
+    /// Routine log lines at debug instead of info (the devnet's simulated peers).
+    pub quiet: bool,
 }
 
 /// What the node's tasks share.
@@ -329,7 +331,7 @@ impl Node {
             block_hash_rule: ctx.config.block_hash_rule,
             wallets: wallets.clone(),
         });
-        tracing::info!(operator = %identity.operator, wallets = wallets.len(),
+        node_info!(ctx.config, operator = %identity.operator, wallets = wallets.len(),
             chain = %chain.chain_key(), "node started");
 
         let (results_tx, results_rx) = mpsc::unbounded_channel();
@@ -722,7 +724,8 @@ async fn start_window(
             return;
         }
     };
-    tracing::info!(
+    node_info!(
+        ctx.config,
         cb,
         index = window.index(),
         late,
@@ -834,7 +837,8 @@ async fn process_results(
             .is_some_and(|p| p.opened && p.received >= p.expected)
         {
             if let Some(p) = pending.remove(&cb) {
-                tracing::info!(
+                node_info!(
+                    ctx.config,
                     cb,
                     results = p.results,
                     faults = p.faults,
@@ -950,7 +954,7 @@ impl Dispatcher {
         if let Err(e) = ctx.store.record_dispatch(&record) {
             tracing::error!(error = %e, "recording a dispatch failed");
         }
-        tracing::info!(%wallet, cb, %action, start_block, expiry_block, "proposal dispatched");
+        node_info!(ctx.config, %wallet, cb, %action, start_block, expiry_block, "proposal dispatched");
         ctx.bus.publish(Event::ProposalDispatched {
             wallet,
             coordination_block: cb,
@@ -1026,7 +1030,7 @@ async fn run_action(ctx: &NodeContext, request: ActionRequest) -> Option<(Action
     {
         tracing::error!(error = %e, "recording an action outcome failed");
     }
-    tracing::info!(%wallet, cb, %action, outcome = outcome.name(), block, "action finished");
+    node_info!(ctx.config, %wallet, cb, %action, outcome = outcome.name(), block, "action finished");
     Some((outcome, block))
 }
 

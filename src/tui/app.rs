@@ -1,0 +1,835 @@
+//! The console's state, as a reducer of engine events and keys. No terminal here: the run loop
+//! feeds events and keys in, carries out the [`Request`]s that come back, and draws.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::time::Instant;
+
+use super::theme::Theme;
+use crate::chain::ChainStatus;
+use crate::engine::events::{Event, NodeSnapshot};
+use crate::engine::{DryRunWindow, NodeCommands};
+use crate::protocol::window::{next_window_after, window_at_or_before};
+use crate::protocol::{CoordinationWindow, FaultType, WalletPkh};
+use crate::store::{
+    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Wallets,
+    Faults,
+    Proposals,
+    Logs,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [
+        Tab::Overview,
+        Tab::Wallets,
+        Tab::Faults,
+        Tab::Proposals,
+        Tab::Logs,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Wallets => "Wallets",
+            Tab::Faults => "Faults",
+            Tab::Proposals => "Proposals",
+            Tab::Logs => "Logs",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    fn offset(self, by: isize) -> Tab {
+        let n = Tab::ALL.len() as isize;
+        Tab::ALL[((self.index() as isize + by).rem_euclid(n)) as usize]
+    }
+}
+
+/// Which window a dry run dialog will use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRunChoice {
+    Next,
+    Current,
+    Block,
+}
+
+impl DryRunChoice {
+    pub const ALL: [DryRunChoice; 3] = [
+        DryRunChoice::Next,
+        DryRunChoice::Current,
+        DryRunChoice::Block,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunDialog {
+    pub wallet: WalletPkh,
+    pub choice: DryRunChoice,
+    /// The typed coordination block, when `choice` is `Block`.
+    pub block_input: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DryRunOutcome {
+    Pending { wallet: WalletPkh },
+    Done(Box<DryRunRecord>),
+    Failed { wallet: WalletPkh, error: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Help,
+    DryRunDialog(DryRunDialog),
+    DryRun(DryRunOutcome),
+    FaultDetail(Box<FaultRow>),
+}
+
+/// What the run loop must do for the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    DryRun {
+        wallet: WalletPkh,
+        window: DryRunWindow,
+    },
+    Quit,
+}
+
+/// A text field being edited in the Faults tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultInput {
+    Search,
+    /// `FROM-TO` coordination blocks; either side may be empty.
+    WindowRange,
+}
+
+/// Rows loaded around the selection; the store is paged, never loaded whole.
+pub const FAULT_PAGE: u64 = 200;
+
+#[derive(Debug, Clone, Default)]
+pub struct FaultsView {
+    pub filter: FaultFilter,
+    pub order: FaultOrder,
+    pub total: u64,
+    /// Absolute index of the first loaded row.
+    pub page_offset: u64,
+    pub rows: Vec<FaultRow>,
+    /// Absolute index of the selected row.
+    pub selected: u64,
+    pub summary: Vec<OperatorFaultSummary>,
+    pub show_summary: bool,
+    pub input: Option<(FaultInput, String)>,
+    pub error: Option<String>,
+    /// The store has changed, or the filter has: reload before the next frame.
+    pub stale: bool,
+}
+
+impl FaultsView {
+    pub fn selected_row(&self) -> Option<&FaultRow> {
+        self.selected
+            .checked_sub(self.page_offset)
+            .and_then(|i| self.rows.get(i as usize))
+    }
+
+    pub fn describe_filter(&self) -> String {
+        let f = &self.filter;
+        let mut parts = Vec::new();
+        if let Some(t) = f.fault {
+            parts.push(format!("type={t}"));
+        }
+        if let Some(o) = f.operator {
+            parts.push(format!("operator={}", o.short()));
+        }
+        if let Some(w) = f.wallet {
+            parts.push(format!("wallet={}", w.short()));
+        }
+        match (f.from_block, f.to_block) {
+            (None, None) => {}
+            (from, to) => parts.push(format!(
+                "windows={}-{}",
+                from.map(|b| b.to_string()).unwrap_or_default(),
+                to.map(|b| b.to_string()).unwrap_or_default()
+            )),
+        }
+        if let Some(s) = &f.search {
+            parts.push(format!("search={s:?}"));
+        }
+        if parts.is_empty() {
+            "all".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// One line of the Proposals tab: a dispatch or a dry run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProposalItem {
+    Dispatch(DispatchRow),
+    DryRun(DryRunRow),
+}
+
+impl ProposalItem {
+    pub fn coordination_block(&self) -> u64 {
+        match self {
+            ProposalItem::Dispatch(d) => d.coordination_block,
+            ProposalItem::DryRun(d) => d.coordination_block,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProposalsView {
+    pub items: Vec<ProposalItem>,
+    pub selected: usize,
+    pub error: Option<String>,
+    pub stale: bool,
+}
+
+/// How many recent block intervals the average block time is measured over.
+const BLOCK_TIME_SAMPLES: usize = 32;
+
+/// Measures block arrival: the age of the last block and the average block time.
+#[derive(Debug, Clone, Default)]
+pub struct BlockClock {
+    pub last_block_at: Option<Instant>,
+    intervals: VecDeque<Duration>,
+}
+
+impl BlockClock {
+    pub fn observe(&mut self, at: Instant) {
+        if let Some(last) = self.last_block_at {
+            if self.intervals.len() == BLOCK_TIME_SAMPLES {
+                self.intervals.pop_front();
+            }
+            self.intervals.push_back(at.saturating_duration_since(last));
+        }
+        self.last_block_at = Some(at);
+    }
+
+    pub fn average(&self) -> Option<Duration> {
+        if self.intervals.is_empty() {
+            return None;
+        }
+        Some(self.intervals.iter().sum::<Duration>() / self.intervals.len() as u32)
+    }
+
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.last_block_at.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// The last block is late: more than three average block times old (and over 2 s).
+    pub fn is_stale(&self, now: Instant) -> bool {
+        match (self.age(now), self.average()) {
+            (Some(age), Some(avg)) => age > (avg * 3).max(Duration::from_secs(2)),
+            (Some(age), None) => age > Duration::from_secs(30),
+            _ => false,
+        }
+    }
+}
+
+pub struct App {
+    pub commands: NodeCommands,
+    pub theme: Theme,
+    /// The live state, folded from events.
+    pub live: NodeSnapshot,
+    /// What is shown while the view is paused.
+    pub frozen: Option<NodeSnapshot>,
+    pub tab: Tab,
+    pub popup: Option<Popup>,
+    pub wallet_selected: usize,
+    pub faults: FaultsView,
+    pub proposals: ProposalsView,
+    pub clock: BlockClock,
+    pub chain_status: ChainStatus,
+    pub logs: tui_logger::TuiWidgetState,
+    pub should_quit: bool,
+    /// Set when an event arrived that changes what is shown.
+    pub dirty: bool,
+    /// Events missed by lagging behind the bus, resynced from the snapshot.
+    pub resyncs: u64,
+}
+
+impl App {
+    pub fn new(commands: NodeCommands, theme: Theme) -> App {
+        let live = commands.snapshot();
+        let chain_status = commands.chain_status();
+        App {
+            commands,
+            theme,
+            live,
+            frozen: None,
+            tab: Tab::Overview,
+            popup: None,
+            wallet_selected: 0,
+            faults: FaultsView {
+                stale: true,
+                ..FaultsView::default()
+            },
+            proposals: ProposalsView {
+                stale: true,
+                ..ProposalsView::default()
+            },
+            clock: BlockClock::default(),
+            chain_status,
+            logs: tui_logger::TuiWidgetState::new()
+                .set_default_display_level(tui_logger::LevelFilter::Info),
+            should_quit: false,
+            dirty: true,
+            resyncs: 0,
+        }
+    }
+
+    /// What the screen shows: the frozen state while paused, else the live one.
+    pub fn view(&self) -> &NodeSnapshot {
+        self.frozen.as_ref().unwrap_or(&self.live)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    pub fn head(&self) -> Option<u64> {
+        self.view().head.map(|h| h.number)
+    }
+
+    /// Folds one engine event in.
+    pub fn on_event(&mut self, event: &Event, now: Instant) {
+        self.live.apply(event);
+        match event {
+            Event::Block { .. } => self.clock.observe(now),
+            Event::Fault { .. } => self.faults.stale = true,
+            Event::ProposalDispatched { .. }
+            | Event::DispatchRejected { .. }
+            | Event::ActionStarted { .. }
+            | Event::ActionFinished { .. }
+            | Event::DryRun(_) => self.proposals.stale = true,
+            _ => {}
+        }
+        if !self.paused() {
+            self.dirty = true;
+        }
+    }
+
+    /// After lagging behind the bus: take the node's snapshot as the truth.
+    pub fn resync(&mut self, snapshot: NodeSnapshot) {
+        self.live = snapshot;
+        self.resyncs += 1;
+        self.faults.stale = true;
+        self.proposals.stale = true;
+        self.dirty = true;
+    }
+
+    pub fn on_chain_status(&mut self, status: ChainStatus) {
+        if status != self.chain_status {
+            self.chain_status = status;
+            self.dirty = true;
+        }
+    }
+
+    pub fn on_dry_run_result(&mut self, wallet: WalletPkh, result: Result<DryRunRecord, String>) {
+        let outcome = match result {
+            Ok(record) => DryRunOutcome::Done(Box::new(record)),
+            Err(error) => DryRunOutcome::Failed { wallet, error },
+        };
+        // Only if the operator is still waiting for it.
+        if matches!(self.popup, Some(Popup::DryRun(DryRunOutcome::Pending { wallet: w })) if w == wallet)
+        {
+            self.popup = Some(Popup::DryRun(outcome));
+        }
+        self.proposals.stale = true;
+        self.dirty = true;
+    }
+
+    /// Reloads history views that changed. Called by the run loop before drawing; cheap when
+    /// nothing is stale (and skipped while paused).
+    pub fn refresh(&mut self) {
+        if self.paused() {
+            return;
+        }
+        if self.faults.stale {
+            self.reload_faults();
+        }
+        if self.proposals.stale && self.tab != Tab::Faults {
+            self.reload_proposals();
+        }
+    }
+
+    fn reload_faults(&mut self) {
+        let f = &mut self.faults;
+        f.stale = false;
+        let result = (|| -> Result<(), crate::store::StoreError> {
+            f.total = self.commands.count_faults(&f.filter)?;
+            if f.total == 0 {
+                f.selected = 0;
+            } else if f.selected >= f.total {
+                f.selected = f.total - 1;
+            }
+            // Keep the selection inside the loaded page, with room on both sides.
+            if f.selected < f.page_offset
+                || f.selected >= f.page_offset + FAULT_PAGE
+                || f.rows.is_empty()
+            {
+                f.page_offset = f.selected.saturating_sub(FAULT_PAGE / 2);
+            }
+            f.rows = self
+                .commands
+                .faults(&f.filter, f.order, f.page_offset, FAULT_PAGE)?;
+            if f.show_summary {
+                f.summary = self.commands.fault_summary(&f.filter)?;
+            }
+            Ok(())
+        })();
+        f.error = result.err().map(|e| e.to_string());
+    }
+
+    fn reload_proposals(&mut self) {
+        let p = &mut self.proposals;
+        p.stale = false;
+        let dispatches = self.commands.dispatches(200);
+        let dry_runs = self.commands.dry_runs(100);
+        match (dispatches, dry_runs) {
+            (Ok(d), Ok(r)) => {
+                let mut items: Vec<ProposalItem> = d
+                    .into_iter()
+                    .map(ProposalItem::Dispatch)
+                    .chain(r.into_iter().map(ProposalItem::DryRun))
+                    .collect();
+                // Newest window first; within a window, dispatches before dry runs.
+                items.sort_by_key(|i| {
+                    (
+                        std::cmp::Reverse(i.coordination_block()),
+                        matches!(i, ProposalItem::DryRun(_)),
+                    )
+                });
+                p.items = items;
+                p.selected = p.selected.min(p.items.len().saturating_sub(1));
+                p.error = None;
+            }
+            (Err(e), _) | (_, Err(e)) => p.error = Some(e.to_string()),
+        }
+    }
+
+    fn move_fault_selection(&mut self, by: i64) {
+        let f = &mut self.faults;
+        if f.total == 0 {
+            return;
+        }
+        let target = (f.selected as i64 + by).clamp(0, f.total as i64 - 1) as u64;
+        f.selected = target;
+        if target < f.page_offset || target >= f.page_offset + f.rows.len() as u64 {
+            f.stale = true;
+        }
+    }
+
+    fn set_fault_filter(&mut self, change: impl FnOnce(&mut FaultFilter)) {
+        change(&mut self.faults.filter);
+        self.faults.selected = 0;
+        self.faults.page_offset = 0;
+        self.faults.rows.clear();
+        self.faults.stale = true;
+    }
+
+    /// Handles one key. Returns what the run loop must do, if anything.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Request> {
+        // Only presses: terminals that report releases and repeats would double every key.
+        if key.kind != KeyEventKind::Press {
+            return None;
+        }
+        self.dirty = true;
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.should_quit = true;
+            return Some(Request::Quit);
+        }
+        if let Some(popup) = self.popup.take() {
+            return self.on_popup_key(popup, key);
+        }
+        if self.tab == Tab::Faults && self.faults.input.is_some() {
+            self.on_fault_input_key(key);
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('q') => {
+                self.should_quit = true;
+                return Some(Request::Quit);
+            }
+            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char('p') => {
+                self.frozen = match self.frozen.take() {
+                    Some(_) => None,
+                    None => Some(self.live.clone()),
+                };
+                if !self.paused() {
+                    self.faults.stale = true;
+                    self.proposals.stale = true;
+                }
+            }
+            KeyCode::Tab => self.tab = self.tab.offset(1),
+            KeyCode::BackTab => self.tab = self.tab.offset(-1),
+            KeyCode::Char(c @ '1'..='5') => self.tab = Tab::ALL[(c as usize) - ('1' as usize)],
+            _ => return self.on_tab_key(key),
+        }
+        None
+    }
+
+    fn on_tab_key(&mut self, key: KeyEvent) -> Option<Request> {
+        match self.tab {
+            Tab::Overview | Tab::Wallets => {
+                let n = self.view().wallets.len();
+                match key.code {
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.wallet_selected = self.wallet_selected.saturating_sub(1)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.wallet_selected = (self.wallet_selected + 1).min(n.saturating_sub(1))
+                    }
+                    KeyCode::Home | KeyCode::Char('g') => self.wallet_selected = 0,
+                    KeyCode::End | KeyCode::Char('G') => self.wallet_selected = n.saturating_sub(1),
+                    KeyCode::Char('d') => {
+                        // The next window's leader is known once its safe block exists;
+                        // until then the current window is the useful default.
+                        let next_known = self
+                            .head()
+                            .is_some_and(|h| next_window_after(h).safe_block() <= h);
+                        let has_current = self.head().and_then(window_at_or_before).is_some();
+                        let choice = if next_known || !has_current {
+                            DryRunChoice::Next
+                        } else {
+                            DryRunChoice::Current
+                        };
+                        if let Some(w) = self.view().wallets.get(self.wallet_selected) {
+                            self.popup = Some(Popup::DryRunDialog(DryRunDialog {
+                                wallet: w.wallet,
+                                choice,
+                                block_input: String::new(),
+                                error: None,
+                            }));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Tab::Faults => self.on_faults_key(key),
+            Tab::Proposals => {
+                let n = self.proposals.items.len();
+                match key.code {
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.proposals.selected = self.proposals.selected.saturating_sub(1)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.proposals.selected =
+                            (self.proposals.selected + 1).min(n.saturating_sub(1))
+                    }
+                    KeyCode::Home | KeyCode::Char('g') => self.proposals.selected = 0,
+                    KeyCode::End | KeyCode::Char('G') => {
+                        self.proposals.selected = n.saturating_sub(1)
+                    }
+                    _ => {}
+                }
+            }
+            Tab::Logs => {
+                use tui_logger::TuiWidgetEvent as E;
+                let event = match key.code {
+                    KeyCode::Char('h') => Some(E::HideKey),
+                    KeyCode::Char('f') => Some(E::FocusKey),
+                    KeyCode::Up => Some(E::UpKey),
+                    KeyCode::Down => Some(E::DownKey),
+                    KeyCode::Left => Some(E::LeftKey),
+                    KeyCode::Right => Some(E::RightKey),
+                    KeyCode::Char('+') => Some(E::PlusKey),
+                    KeyCode::Char('-') => Some(E::MinusKey),
+                    KeyCode::PageUp => Some(E::PrevPageKey),
+                    KeyCode::PageDown => Some(E::NextPageKey),
+                    KeyCode::Esc => Some(E::EscapeKey),
+                    KeyCode::Char(' ') => Some(E::SpaceKey),
+                    _ => None,
+                };
+                if let Some(e) = event {
+                    self.logs.transition(e);
+                }
+            }
+        }
+        None
+    }
+
+    fn on_faults_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.move_fault_selection(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_fault_selection(1),
+            KeyCode::PageUp => self.move_fault_selection(-20),
+            KeyCode::PageDown => self.move_fault_selection(20),
+            KeyCode::Home | KeyCode::Char('g') => self.move_fault_selection(i64::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => self.move_fault_selection(i64::MAX / 2),
+            KeyCode::Enter => {
+                if let Some(row) = self.faults.selected_row() {
+                    self.popup = Some(Popup::FaultDetail(Box::new(row.clone())));
+                }
+            }
+            KeyCode::Char('/') => {
+                let current = self.faults.filter.search.clone().unwrap_or_default();
+                self.faults.input = Some((FaultInput::Search, current));
+            }
+            KeyCode::Char('r') => {
+                self.faults.input = Some((FaultInput::WindowRange, String::new()))
+            }
+            KeyCode::Char('t') => self.set_fault_filter(|f| {
+                f.fault = match f.fault {
+                    None => Some(FaultType::LeaderIdleness),
+                    Some(FaultType::LeaderIdleness) => Some(FaultType::LeaderMistake),
+                    Some(FaultType::LeaderMistake) => Some(FaultType::LeaderImpersonation),
+                    Some(FaultType::LeaderImpersonation) => None,
+                }
+            }),
+            KeyCode::Char('o') => {
+                let culprit = self.faults.selected_row().map(|r| r.culprit);
+                self.set_fault_filter(|f| {
+                    f.operator = if f.operator.is_some() { None } else { culprit }
+                });
+            }
+            KeyCode::Char('w') => {
+                let wallet = self.faults.selected_row().map(|r| r.wallet);
+                self.set_fault_filter(|f| {
+                    f.wallet = if f.wallet.is_some() { None } else { wallet }
+                });
+            }
+            KeyCode::Char('c') => self.set_fault_filter(|f| *f = FaultFilter::default()),
+            KeyCode::Char('s') => {
+                let orders = FaultOrder::ALL;
+                let i = orders
+                    .iter()
+                    .position(|o| *o == self.faults.order)
+                    .unwrap_or(0);
+                self.faults.order = orders[(i + 1) % orders.len()];
+                self.set_fault_filter(|_| {});
+            }
+            KeyCode::Char('u') => {
+                self.faults.show_summary = !self.faults.show_summary;
+                self.faults.stale = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_fault_input_key(&mut self, key: KeyEvent) {
+        let Some((kind, mut text)) = self.faults.input.take() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => return,
+            KeyCode::Enter => {
+                match kind {
+                    FaultInput::Search => {
+                        let search = (!text.trim().is_empty()).then(|| text.trim().to_string());
+                        self.set_fault_filter(|f| f.search = search);
+                    }
+                    FaultInput::WindowRange => match parse_range(&text) {
+                        Ok((from, to)) => self.set_fault_filter(|f| {
+                            f.from_block = from;
+                            f.to_block = to;
+                        }),
+                        Err(e) => {
+                            self.faults.error = Some(e);
+                            self.faults.input = Some((kind, text));
+                        }
+                    },
+                }
+                return;
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) if text.chars().count() < 64 => text.push(c),
+            _ => {}
+        }
+        self.faults.input = Some((kind, text));
+    }
+
+    fn on_popup_key(&mut self, popup: Popup, key: KeyEvent) -> Option<Request> {
+        match popup {
+            Popup::DryRunDialog(mut dialog) => match key.code {
+                KeyCode::Esc => {}
+                KeyCode::Up | KeyCode::BackTab => {
+                    let i = DryRunChoice::ALL
+                        .iter()
+                        .position(|c| *c == dialog.choice)
+                        .unwrap_or(0);
+                    dialog.choice = DryRunChoice::ALL[(i + 2) % 3];
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Down | KeyCode::Tab => {
+                    let i = DryRunChoice::ALL
+                        .iter()
+                        .position(|c| *c == dialog.choice)
+                        .unwrap_or(0);
+                    dialog.choice = DryRunChoice::ALL[(i + 1) % 3];
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Char('n') if dialog.choice != DryRunChoice::Block => {
+                    dialog.choice = DryRunChoice::Next;
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Char('c') if dialog.choice != DryRunChoice::Block => {
+                    dialog.choice = DryRunChoice::Current;
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Char('b') if dialog.choice != DryRunChoice::Block => {
+                    dialog.choice = DryRunChoice::Block;
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Char(c) if c.is_ascii_digit() => {
+                    dialog.choice = DryRunChoice::Block;
+                    if dialog.block_input.len() < 20 {
+                        dialog.block_input.push(c);
+                    }
+                    dialog.error = None;
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Backspace => {
+                    dialog.block_input.pop();
+                    self.popup = Some(Popup::DryRunDialog(dialog));
+                }
+                KeyCode::Enter => {
+                    let window = match dialog.choice {
+                        DryRunChoice::Next => DryRunWindow::Next,
+                        DryRunChoice::Current => DryRunWindow::Current,
+                        DryRunChoice::Block => match dialog.block_input.parse::<u64>() {
+                            Ok(cb) if crate::protocol::window::is_coordination_block(cb) => {
+                                DryRunWindow::At(cb)
+                            }
+                            _ => {
+                                dialog.error = Some(format!(
+                                    "{:?} is not a coordination block: expected a positive multiple of 900",
+                                    dialog.block_input
+                                ));
+                                self.popup = Some(Popup::DryRunDialog(dialog));
+                                return None;
+                            }
+                        },
+                    };
+                    self.popup = Some(Popup::DryRun(DryRunOutcome::Pending {
+                        wallet: dialog.wallet,
+                    }));
+                    return Some(Request::DryRun {
+                        wallet: dialog.wallet,
+                        window,
+                    });
+                }
+                _ => self.popup = Some(Popup::DryRunDialog(dialog)),
+            },
+            // Help, results and details: Esc (or q, Enter) closes; anything else keeps it.
+            other => {
+                if !matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+                ) {
+                    self.popup = Some(other);
+                }
+            }
+        }
+        None
+    }
+
+    /// The windows worth showing: recent ones from the snapshot, then upcoming ones.
+    pub fn upcoming_windows(&self, count: usize) -> Vec<CoordinationWindow> {
+        let Some(head) = self.head() else {
+            return Vec::new();
+        };
+        let mut w = next_window_after(head);
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            out.push(w);
+            w = w.next();
+        }
+        out
+    }
+
+    /// The window whose phases matter now: the latest started one if its window is not over,
+    /// else none.
+    pub fn current_window(&self) -> Option<CoordinationWindow> {
+        let head = self.head()?;
+        window_at_or_before(head).filter(|w| head < w.end_block())
+    }
+}
+
+/// `FROM-TO`, either side optional: "900-5400", "900-", "-5400", "1800".
+pub fn parse_range(text: &str) -> Result<(Option<u64>, Option<u64>), String> {
+    let text = text.trim();
+    let parse = |s: &str| -> Result<Option<u64>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse()
+            .map(Some)
+            .map_err(|_| format!("{s:?} is not a block number"))
+    };
+    let (from, to) = match text.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => {
+            let one = parse(text)?;
+            (one, one)
+        }
+    };
+    if let (Some(a), Some(b)) = (from, to) {
+        if a > b {
+            return Err(format!(
+                "window range {a}-{b} is empty: FROM must not exceed TO"
+            ));
+        }
+    }
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("900-5400"), Ok((Some(900), Some(5400))));
+        assert_eq!(parse_range("900-"), Ok((Some(900), None)));
+        assert_eq!(parse_range("-5400"), Ok((None, Some(5400))));
+        assert_eq!(parse_range("1800"), Ok((Some(1800), Some(1800))));
+        assert_eq!(parse_range(""), Ok((None, None)));
+        assert!(parse_range("x-1").is_err());
+        assert!(parse_range("5400-900").is_err());
+    }
+
+    #[test]
+    fn block_clock_measures_average_and_staleness() {
+        let t0 = Instant::now();
+        let mut c = BlockClock::default();
+        assert_eq!(c.average(), None);
+        for i in 0..5 {
+            c.observe(t0 + Duration::from_millis(100 * i));
+        }
+        assert_eq!(c.average(), Some(Duration::from_millis(100)));
+        let last = t0 + Duration::from_millis(400);
+        assert_eq!(
+            c.age(last + Duration::from_millis(250)),
+            Some(Duration::from_millis(250))
+        );
+        assert!(!c.is_stale(last + Duration::from_secs(1)));
+        assert!(c.is_stale(last + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn tabs_wrap_both_ways() {
+        assert_eq!(Tab::Overview.offset(-1), Tab::Logs);
+        assert_eq!(Tab::Logs.offset(1), Tab::Overview);
+        assert_eq!(
+            Tab::ALL.map(Tab::title),
+            ["Overview", "Wallets", "Faults", "Proposals", "Logs"]
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The operator console: a ratatui front end over a running node. The node runs on background
+//! tasks; the console is one subscriber of its event bus and reaches it only through the
+//! node's command handle.
+//!
+//! Drawing is event-driven: a frame is drawn when something changed (an event, a key, a
+//! countdown second), at most about 30 times a second, and not at all otherwise. The terminal
+//! is restored on every exit path, including a panic in any task.
+
+pub mod app;
+pub mod theme;
+pub mod views;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::Event as TermEvent;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::events::Event;
+use crate::engine::NodeCommands;
+use app::{App, Request};
+use theme::Theme;
+
+/// The shortest time between two frames (about 30 per second).
+pub const FRAME_BUDGET: Duration = Duration::from_millis(33);
+
+/// Set by the panic hook: some thread panicked and the terminal has been restored.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal when dropped, whichever way the console ends.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Chains a hook after ratatui's own (which restores the terminal, then prints the panic):
+/// remember that a panic happened, so the console stops instead of drawing over the message.
+fn install_panic_flag() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        previous(info);
+    }));
+}
+
+/// Reads terminal input on its own thread (crossterm's reads block) until told to stop.
+fn spawn_input_thread(stop: Arc<AtomicBool>) -> mpsc::Receiver<TermEvent> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match crossterm::event::poll(Duration::from_millis(100)) {
+                Ok(true) => match crossterm::event::read() {
+                    Ok(event) => {
+                        if tx.blocking_send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Ok(false) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+/// Runs the console until the operator quits, the node stops, or a task panics.
+/// `events` must have been subscribed before the node started, so nothing is missed.
+pub async fn run(
+    commands: NodeCommands,
+    mut events: broadcast::Receiver<Event>,
+    theme: Theme,
+    cancel: CancellationToken,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let mut app = App::new(commands.clone(), theme);
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    install_panic_flag();
+    let stop_input = Arc::new(AtomicBool::new(false));
+    let mut input = spawn_input_thread(stop_input.clone());
+    let (dry_tx, mut dry_rx) = mpsc::channel(8);
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    second.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_draw: Option<Instant> = None;
+
+    let result = loop {
+        if PANICKED.load(Ordering::SeqCst) {
+            break Err(anyhow::anyhow!(
+                "a task panicked (message above); the console stopped"
+            ));
+        }
+        if app.should_quit {
+            break Ok(());
+        }
+        let redraw_at = app
+            .dirty
+            .then(|| last_draw.map_or_else(Instant::now, |t| t + FRAME_BUDGET));
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break Ok(()),
+            _ = async { tokio::time::sleep_until(redraw_at.unwrap_or_else(Instant::now)).await }, if redraw_at.is_some() => {
+                app.refresh();
+                let now = Instant::now();
+                terminal
+                    .draw(|frame| views::render(frame, &app, now))
+                    .context("drawing the console")?;
+                if last_draw.is_none() {
+                    tracing::info!(ms = started.elapsed().as_millis() as u64, "first frame drawn");
+                }
+                last_draw = Some(now);
+                app.dirty = false;
+            }
+            event = events.recv() => match event {
+                Ok(e) => app.on_event(&e, Instant::now()),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "console fell behind the node; resynced from its snapshot");
+                    app.resync(commands.snapshot());
+                }
+                Err(broadcast::error::RecvError::Closed) => break Ok(()),
+            },
+            key = input.recv() => match key {
+                Some(TermEvent::Key(key)) => match app.on_key(key) {
+                    Some(Request::Quit) => break Ok(()),
+                    Some(Request::DryRun { wallet, window }) => {
+                        let commands = commands.clone();
+                        let tx = dry_tx.clone();
+                        tokio::spawn(async move {
+                            let result = commands.dry_run(wallet, window).await.map_err(|e| e.to_string());
+                            let _ = tx.send((wallet, result)).await;
+                        });
+                    }
+                    None => {}
+                },
+                Some(TermEvent::Resize(..)) => app.dirty = true,
+                Some(_) => {}
+                None => break Err(anyhow::anyhow!("terminal input closed")),
+            },
+            Some((wallet, result)) = dry_rx.recv() => app.on_dry_run_result(wallet, result),
+            _ = second.tick() => {
+                app.on_chain_status(commands.chain_status());
+                // Ages and countdowns move every second.
+                app.dirty = true;
+            }
+        }
+    };
+    stop_input.store(true, Ordering::Relaxed);
+    drop(terminal);
+    result
+}
+
+/// Sends `tracing` to the console's Logs tab instead of the terminal.
+pub fn init_logging(filter: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
+    tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .try_init();
+}

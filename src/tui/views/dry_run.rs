@@ -1,0 +1,138 @@
+//! The dry-run dialog (next window, current window, or a typed block) and its result.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{centered, popup_frame};
+use crate::protocol::action::join_names;
+use crate::tui::app::{App, DryRunChoice, DryRunDialog, DryRunOutcome};
+
+pub fn render_dialog(frame: &mut Frame, app: &App, dialog: &DryRunDialog, area: Rect) {
+    let t = &app.theme;
+    let option = |choice: DryRunChoice, text: String| {
+        let selected = dialog.choice == choice;
+        Line::from(vec![
+            Span::styled(if selected { "▶ " } else { "  " }, t.accent),
+            Span::styled(text, if selected { t.selected } else { t.base }),
+        ])
+    };
+    let typed = if dialog.block_input.is_empty() {
+        "type digits".to_string()
+    } else {
+        dialog.block_input.clone()
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("wallet ", t.dim),
+            Span::styled(dialog.wallet.to_string(), t.base),
+        ]),
+        Line::from(""),
+        option(DryRunChoice::Next, "n  next window".into()),
+        option(DryRunChoice::Current, "c  current window".into()),
+        option(DryRunChoice::Block, format!("b  window at block: {typed}")),
+        Line::from(""),
+    ];
+    if let Some(e) = &dialog.error {
+        lines.push(Line::from(Span::styled(e.clone(), t.critical)));
+    }
+    lines.push(Line::from(Span::styled(
+        "↑↓ choose · Enter runs · Esc cancels · nothing is sent",
+        t.dim,
+    )));
+    let inner = popup_frame(
+        frame,
+        app,
+        centered(area, 70, lines.len() as u16 + 2),
+        "Dry run",
+    );
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, area: Rect) {
+    let t = &app.theme;
+    let field =
+        |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<16}"), t.dim), v]);
+    let lines: Vec<Line> = match outcome {
+        DryRunOutcome::Pending { wallet } => vec![Line::from(Span::styled(
+            format!("running a dry run of {}…", wallet.short()),
+            t.base,
+        ))],
+        DryRunOutcome::Failed { wallet, error } => vec![
+            Line::from(Span::styled(
+                format!("dry run of {} failed:", wallet.short()),
+                t.critical,
+            )),
+            Line::from(Span::styled(error.clone(), t.base)),
+            Line::from(""),
+            Line::from(Span::styled(
+                "Nothing was sent or dispatched. Esc closes",
+                t.dim,
+            )),
+        ],
+        DryRunOutcome::Done(r) => {
+            let leader = if r.leader_is_self {
+                Span::styled(format!("{} (you)", r.leader), t.own)
+            } else {
+                Span::styled(r.leader.to_string(), t.base)
+            };
+            let checklist = if r.checklist.is_empty() {
+                "(empty)".to_string()
+            } else {
+                join_names(&r.checklist)
+            };
+            let mut lines = vec![
+                field("wallet", Span::styled(r.wallet.to_string(), t.base)),
+                field(
+                    "window",
+                    Span::styled(
+                        format!(
+                            "{} (#{}), head {}",
+                            r.coordination_block,
+                            r.coordination_block / 900,
+                            r.current_block
+                        ),
+                        t.base,
+                    ),
+                ),
+                field(
+                    "safe block",
+                    Span::styled(format!("{} (rule {})", r.safe_block, r.hash_rule), t.base),
+                ),
+                field(
+                    "safe hash",
+                    Span::styled(r.safe_block_hash.to_string(), t.base),
+                ),
+                field("seed", Span::styled(r.seed.to_string(), t.base)),
+                field("leader", leader),
+                field("checklist", Span::styled(checklist, t.accent)),
+            ];
+            let proposal = r
+                .proposal
+                .as_ref()
+                .filter(|p| **p != crate::protocol::Proposal::Noop)
+                .map(|p| p.summary());
+            match proposal {
+                Some(summary) => lines.push(field("as leader", Span::styled(summary, t.ok))),
+                None => lines.push(field("as leader", Span::styled("Noop", t.base))),
+            }
+            if let Some(reason) = &r.reason {
+                lines.push(field("why", Span::styled(reason.clone(), t.dim)));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "Nothing was sent or dispatched. Kept in history (Proposals). Esc closes",
+                t.warning,
+            )));
+            lines
+        }
+    };
+    let inner = popup_frame(
+        frame,
+        app,
+        centered(area, 96, lines.len() as u16 + 4),
+        "Dry run result",
+    );
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}

@@ -1,0 +1,90 @@
+//! Small text helpers shared by the panes.
+
+use std::time::Duration;
+
+use crate::engine::events::{DispatcherState, ExecutorState};
+use crate::protocol::Role;
+
+/// `850ms`, `12s`, `3m 05s`, `2h 10m`.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if secs < 3600 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+/// An estimate for `blocks` blocks at the measured average block time.
+pub fn eta(blocks: u64, average: Option<Duration>) -> String {
+    match average {
+        Some(avg) => format!(
+            "~{}",
+            duration(avg.saturating_mul(blocks.min(u32::MAX as u64) as u32))
+        ),
+        None => "~?".to_string(),
+    }
+}
+
+pub fn executor(state: &ExecutorState) -> String {
+    match state {
+        ExecutorState::Idle => "idle".into(),
+        ExecutorState::Running {
+            coordination_block,
+            role,
+        } => format!(
+            "{} @{coordination_block}",
+            match role {
+                Role::Leader => "leading",
+                Role::Follower => "following",
+            }
+        ),
+        ExecutorState::Busy { coordination_block } => format!("busy @{coordination_block}"),
+        ExecutorState::Done { coordination_block } => format!("done @{coordination_block}"),
+        ExecutorState::Failed { coordination_block } => format!("failed @{coordination_block}"),
+    }
+}
+
+pub fn dispatcher(state: &DispatcherState, head: Option<u64>) -> String {
+    match state {
+        DispatcherState::Idle => "idle".into(),
+        DispatcherState::Dispatched {
+            action,
+            start_block,
+            ..
+        } => match head {
+            Some(h) if h < *start_block => format!("{action} starts in {}", start_block - h),
+            _ => format!("{action} dispatched"),
+        },
+        DispatcherState::Running {
+            action,
+            expiry_block,
+            ..
+        } => match head {
+            Some(h) if h < *expiry_block => format!("{action} running, {} left", expiry_block - h),
+            _ => format!("{action} running"),
+        },
+        DispatcherState::Finished {
+            action, outcome, ..
+        } => format!("{action} {}", outcome.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(duration(Duration::from_millis(12_300)), "12.3s");
+        assert_eq!(duration(Duration::from_secs(185)), "3m 05s");
+        assert_eq!(duration(Duration::from_secs(7800)), "2h 10m");
+        assert_eq!(eta(566, Some(Duration::from_millis(100))), "~56.6s");
+        assert_eq!(eta(10, None), "~?");
+    }
+}

@@ -1,0 +1,77 @@
+//! The help overlay: every key.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{centered, popup_frame};
+use crate::tui::app::App;
+
+pub const KEYS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            ("Tab / Shift-Tab", "next / previous tab"),
+            ("1 … 5", "Overview, Wallets, Faults, Proposals, Logs"),
+            ("?", "this help"),
+            ("Esc", "close a popup or cancel an input"),
+            ("p", "pause / resume the view (the node keeps running)"),
+            ("q, Ctrl-C", "quit"),
+        ],
+    ),
+    (
+        "Overview, Wallets",
+        &[
+            ("↑ ↓  j k", "select a wallet"),
+            (
+                "d",
+                "dry run the selected wallet: next, current or a typed window",
+            ),
+        ],
+    ),
+    (
+        "Faults",
+        &[
+            ("↑ ↓  PgUp PgDn  g G", "move through the history"),
+            ("Enter", "details of the selected fault"),
+            ("/", "search wallet, operator or type"),
+            ("t", "cycle the type filter"),
+            (
+                "o / w",
+                "only the selected fault's operator / wallet (again: all)",
+            ),
+            ("r", "window range, e.g. 900-5400"),
+            ("s", "cycle the sort order"),
+            ("u", "per-operator summary"),
+            ("c", "clear all filters"),
+        ],
+    ),
+    (
+        "Logs",
+        &[
+            ("h / f", "hide targets / focus the selected target"),
+            ("↑ ↓", "select a target"),
+            ("← → / + -", "shown / captured level of the target"),
+            ("PgUp PgDn", "scroll"),
+        ],
+    ),
+];
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    for (section, keys) in KEYS {
+        lines.push(Line::from(Span::styled(*section, t.title)));
+        for (key, what) in *keys {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {key:<20}"), t.accent),
+                Span::styled(*what, t.base),
+            ]));
+        }
+    }
+    lines.push(Line::from(Span::styled("Esc closes", t.dim)));
+    let height = lines.len() as u16 + 2;
+    let inner = popup_frame(frame, app, centered(area, 78, height), "Keys");
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,251 @@
+//! The Overview tab: a timeline of recent and upcoming windows, the wallets at a glance, and
+//! the latest results, faults and proposals.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+use ratatui::Frame;
+use tokio::time::Instant;
+
+use super::format::{dispatcher, eta, executor};
+use super::pane;
+use crate::engine::events::Event;
+use crate::tui::app::App;
+
+pub fn render(frame: &mut Frame, app: &App, _now: Instant, area: Rect) {
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let [timeline, wallets] =
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
+    let [results, faults, proposals] = Layout::horizontal([
+        Constraint::Percentage(34),
+        Constraint::Percentage(33),
+        Constraint::Percentage(33),
+    ])
+    .areas(bottom);
+    render_timeline(frame, app, timeline);
+    render_wallets(frame, app, wallets);
+    render_results(frame, app, results);
+    render_faults(frame, app, faults);
+    render_proposals(frame, app, proposals);
+}
+
+fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let view = app.view();
+    let mut lines: Vec<Line> = Vec::new();
+    let avg = app.clock.average();
+    let upcoming = app.upcoming_windows(3);
+    // Upcoming first (latest at the top), then recent, newest first.
+    for w in upcoming.iter().rev() {
+        let left = app
+            .head()
+            .map_or(0, |h| w.coordination_block.saturating_sub(h));
+        let leads = view
+            .wallets
+            .iter()
+            .filter(|v| {
+                v.next_leader
+                    .is_some_and(|(cb, _, me)| cb == w.coordination_block && me)
+            })
+            .count();
+        let known = view.wallets.iter().any(|v| {
+            v.next_leader
+                .is_some_and(|(cb, _, _)| cb == w.coordination_block)
+        });
+        let mut spans = vec![
+            Span::styled(
+                format!("{:>9} #{:<6}", w.coordination_block, w.index()),
+                t.accent,
+            ),
+            Span::styled(format!("in {left} blocks ({})", eta(left, avg)), t.base),
+        ];
+        if known {
+            spans.push(Span::styled(
+                format!("  leaders known, you lead {leads}"),
+                if leads > 0 { t.own } else { t.dim },
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    let current = app.current_window().map(|w| w.coordination_block);
+    for w in view.windows.iter().rev() {
+        let (status, style) = if w.missed {
+            ("MISSED".to_string(), t.critical)
+        } else if w.completed {
+            (
+                format!("done: {} results, {} faults", w.results, w.faults),
+                if w.faults > 0 { t.warning } else { t.ok },
+            )
+        } else if Some(w.coordination_block) == current {
+            (format!("running: {} results so far", w.results), t.accent)
+        } else {
+            (format!("{} results", w.results), t.base)
+        };
+        let mut spans = vec![
+            Span::styled(
+                format!("{:>9} #{:<6}", w.coordination_block, w.index),
+                t.base,
+            ),
+            Span::styled(status, style),
+        ];
+        if w.late {
+            spans.push(Span::styled("  late", t.warning));
+        }
+        if w.other_rule_hash.is_some() {
+            spans.push(Span::styled("  rules differ", t.dim));
+        }
+        lines.push(Line::from(spans));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "waiting for the first block…",
+            t.dim,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).block(pane(app, "Windows")), area);
+}
+
+fn render_wallets(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let view = app.view();
+    let head = app.head();
+    let items: Vec<ListItem> = view
+        .wallets
+        .iter()
+        .map(|w| {
+            let next = match w.next_leader {
+                Some((_, _, true)) => Span::styled(" next: YOU", t.own),
+                Some((_, l, false)) => Span::styled(format!(" next: {}", l.short()), t.dim),
+                None => Span::raw(""),
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(w.wallet.short(), t.base),
+                Span::styled(format!("  {:<16}", executor(&w.executor)), t.accent),
+                Span::styled(format!(" {}", dispatcher(&w.dispatcher, head)), t.base),
+                next,
+            ]))
+        })
+        .collect();
+    let title = format!("Wallets ({}) · d dry run", view.wallets.len());
+    let list = List::new(items)
+        .block(pane(app, &title))
+        .highlight_style(t.selected)
+        .highlight_symbol("▶ ");
+    let mut state = ListState::default().with_selected(
+        (!view.wallets.is_empty()).then(|| app.wallet_selected.min(view.wallets.len() - 1)),
+    );
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn render_results(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let view = app.view();
+    let mut results: Vec<_> = view
+        .wallets
+        .iter()
+        .filter_map(|w| w.last_result.as_ref())
+        .collect();
+    results.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
+    let lines: Vec<Line> = results
+        .iter()
+        .map(|r| {
+            Line::from(vec![
+                Span::styled(format!("{} ", r.coordination_block), t.dim),
+                Span::styled(format!("{} ", r.wallet.short()), t.base),
+                Span::styled(
+                    r.action.name(),
+                    if r.faults.is_empty() { t.ok } else { t.warning },
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(app, "Latest results")),
+        area,
+    );
+}
+
+fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let lines: Vec<Line> = app
+        .view()
+        .recent_faults
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            Event::Fault {
+                wallet,
+                coordination_block,
+                culprit,
+                fault,
+            } => Some(Line::from(vec![
+                Span::styled(format!("{coordination_block} "), t.dim),
+                Span::styled(
+                    format!("{} ", fault.name().trim_start_matches("Leader")),
+                    t.critical,
+                ),
+                Span::styled(format!("{} ", culprit.short()), t.base),
+                Span::styled(wallet.short(), t.dim),
+            ])),
+            _ => None,
+        })
+        .collect();
+    let title = format!("Latest faults ({} seen)", app.view().faults_seen);
+    frame.render_widget(Paragraph::new(lines).block(pane(app, &title)), area);
+}
+
+fn render_proposals(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let lines: Vec<Line> = app
+        .view()
+        .recent_dispatches
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            Event::ProposalDispatched {
+                wallet,
+                coordination_block,
+                action,
+                ..
+            } => Some(Line::from(vec![
+                Span::styled(format!("{coordination_block} "), t.dim),
+                Span::styled(format!("{action} "), t.accent),
+                Span::styled(format!("{} dispatched", wallet.short()), t.base),
+            ])),
+            Event::DispatchRejected {
+                wallet,
+                coordination_block,
+                action,
+                ..
+            } => Some(Line::from(vec![
+                Span::styled(format!("{coordination_block} "), t.dim),
+                Span::styled(format!("{action} "), t.accent),
+                Span::styled(format!("{} REJECTED (busy)", wallet.short()), t.critical),
+            ])),
+            Event::ActionFinished {
+                wallet,
+                coordination_block,
+                action,
+                outcome,
+                ..
+            } => Some(Line::from(vec![
+                Span::styled(format!("{coordination_block} "), t.dim),
+                Span::styled(format!("{action} "), t.accent),
+                Span::styled(
+                    format!("{} {}", wallet.short(), outcome.name()),
+                    if *outcome == crate::protocol::ActionOutcome::Completed {
+                        t.ok
+                    } else {
+                        t.warning
+                    },
+                ),
+            ])),
+            _ => None,
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(app, "Latest proposals")),
+        area,
+    );
+}
