@@ -61,11 +61,17 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let first = selected_in_page
         .saturating_sub(visible / 2)
         .min(f.rows.len().saturating_sub(visible));
+    // Full culprit addresses when there is room for them.
+    let wide = table_area.width >= 110;
     let rows = f.rows.iter().skip(first).take(visible.max(1)).map(|r| {
         Row::new(vec![
             Cell::from(r.coordination_block.to_string()),
             Cell::from(r.wallet.short()),
-            Cell::from(r.culprit.to_string()),
+            Cell::from(if wide {
+                r.culprit.to_string()
+            } else {
+                r.culprit.short()
+            }),
             Cell::from(Span::styled(r.fault.name(), fault_style(app, r.fault))),
             Cell::from(if r.leader == r.culprit {
                 "leader".to_string()
@@ -88,7 +94,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         [
             Constraint::Length(10),
             Constraint::Length(13),
-            Constraint::Length(43),
+            Constraint::Length(if wide { 43 } else { 13 }),
             Constraint::Length(20),
             Constraint::Min(8),
         ],

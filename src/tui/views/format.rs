@@ -5,6 +5,15 @@ use std::time::Duration;
 use crate::engine::events::{DispatcherState, ExecutorState};
 use crate::protocol::Role;
 
+/// `1 fault`, `3 faults`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `850ms`, `12s`, `3m 05s`, `2h 10m`.
 pub fn duration(d: Duration) -> String {
     let secs = d.as_secs();

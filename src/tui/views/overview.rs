@@ -7,7 +7,7 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
 use tokio::time::Instant;
 
-use super::format::{dispatcher, eta, executor};
+use super::format::{count, dispatcher, eta, executor};
 use super::pane;
 use crate::engine::events::Event;
 use crate::tui::app::App;
@@ -74,13 +74,20 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
             ("MISSED".to_string(), t.critical)
         } else if w.completed {
             (
-                format!("done: {} results, {} faults", w.results, w.faults),
+                format!(
+                    "done: {}, {}",
+                    count(w.results, "result"),
+                    count(w.faults, "fault")
+                ),
                 if w.faults > 0 { t.warning } else { t.ok },
             )
         } else if Some(w.coordination_block) == current {
-            (format!("running: {} results so far", w.results), t.accent)
+            (
+                format!("running: {} so far", count(w.results, "result")),
+                t.accent,
+            )
         } else {
-            (format!("{} results", w.results), t.base)
+            (count(w.results, "result"), t.base)
         };
         let mut spans = vec![
             Span::styled(

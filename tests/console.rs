@@ -1,0 +1,393 @@
+//! The console without a terminal: the app as a reducer of events and keys, and its screens
+//! rendered on ratatui's `TestBackend` and compared with `insta` snapshots. The devnet behind
+//! it has a fixed seed and runs on tokio's paused clock, so every screen is reproducible.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use tbtc_coord::chain::devnet::DevnetConfig;
+use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeConfig};
+use tbtc_coord::protocol::FaultType;
+use tbtc_coord::store::Store;
+use tbtc_coord::tui::app::{App, DryRunChoice, DryRunOutcome, FaultInput, Popup, Request, Tab};
+use tbtc_coord::tui::theme::Theme;
+use tbtc_coord::tui::views;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+struct Fixture {
+    app: App,
+    events: broadcast::Receiver<Event>,
+    network: DevnetNetwork,
+}
+
+/// A devnet run through `windows` windows (plus a little), folded into a console app.
+async fn fixture(windows: usize, theme: Theme) -> Fixture {
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let network = DevnetNetwork::start(
+        DevnetNetworkConfig {
+            devnet: DevnetConfig {
+                seed: 7,
+                block_time: Duration::from_millis(100),
+                operators: 10,
+                wallets: 4,
+                ..DevnetConfig::default()
+            },
+            fault_rate: 0.4,
+            node: NodeConfig::default(),
+        },
+        Arc::new(Store::open_in_memory().unwrap()),
+        bus,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut app = App::new(network.local.commands(), theme);
+    let mut completed = 0;
+    // Stop at a fixed head past the last window's end, so every screen is the same.
+    let stop_at = 900 * windows as u64 + 150;
+    loop {
+        let event = events.recv().await.unwrap();
+        app.on_event(&event, Instant::now());
+        if matches!(event, Event::WindowCompleted { .. }) {
+            completed += 1;
+        }
+        if let Event::Block { block } = &event {
+            if completed >= windows && block.number >= stop_at {
+                break;
+            }
+        }
+    }
+    app.refresh();
+    Fixture {
+        app,
+        events,
+        network,
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, code: KeyCode) -> Option<Request> {
+    let r = app.on_key(key(code));
+    app.refresh();
+    r
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| views::render(f, app, Instant::now()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn tabs_switch_by_tab_shift_tab_and_digits() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    assert_eq!(app.tab, Tab::Overview);
+    press(app, KeyCode::Tab);
+    assert_eq!(app.tab, Tab::Wallets);
+    press(app, KeyCode::BackTab);
+    press(app, KeyCode::BackTab);
+    assert_eq!(app.tab, Tab::Logs);
+    for (digit, tab) in ['1', '2', '3', '4', '5'].into_iter().zip(Tab::ALL) {
+        press(app, KeyCode::Char(digit));
+        assert_eq!(app.tab, tab);
+    }
+    // Key releases are not presses.
+    let mut release = key(KeyCode::Char('1'));
+    release.kind = KeyEventKind::Release;
+    assert_eq!(app.on_key(release), None);
+    assert_eq!(app.tab, Tab::Logs);
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn help_opens_and_esc_closes_any_popup_and_q_quits() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('?'));
+    assert_eq!(app.popup, Some(Popup::Help));
+    // Other keys do not leak through a popup.
+    assert_eq!(press(app, KeyCode::Char('3')), None);
+    assert_eq!(app.tab, Tab::Overview);
+    press(app, KeyCode::Esc);
+    assert_eq!(app.popup, None);
+    assert_eq!(press(app, KeyCode::Char('q')), Some(Request::Quit));
+    assert!(app.should_quit);
+    let mut ctrl_c = App::new(fx.network.local.commands(), Theme::dark());
+    assert_eq!(
+        ctrl_c.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Request::Quit)
+    );
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_freezes_the_view_while_the_node_runs_on() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    press(&mut fx.app, KeyCode::Char('p'));
+    assert!(fx.app.paused());
+    let frozen_head = fx.app.head();
+    // Feed ten more blocks.
+    let mut blocks = 0;
+    while blocks < 10 {
+        let e = fx.events.recv().await.unwrap();
+        if matches!(e, Event::Block { .. }) {
+            blocks += 1;
+        }
+        fx.app.on_event(&e, Instant::now());
+    }
+    assert_eq!(fx.app.head(), frozen_head, "the view stays put");
+    assert!(
+        fx.app.live.head.unwrap().number >= frozen_head.unwrap() + 10,
+        "the node ran on"
+    );
+    assert!(screen(&fx.app, 120, 30).contains("PAUSED"));
+    press(&mut fx.app, KeyCode::Char('p'));
+    assert_eq!(fx.app.head(), fx.app.live.head.map(|h| h.number));
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lagging_console_resyncs_from_the_snapshot() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let before = fx.app.resyncs;
+    let snapshot = fx.network.local.snapshot();
+    fx.app.resync(snapshot.clone());
+    assert_eq!(fx.app.resyncs, before + 1);
+    assert_eq!(fx.app.live.head, snapshot.head);
+    assert_eq!(fx.app.live.windows_completed, snapshot.windows_completed);
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_dialog_flow() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('2'));
+    press(app, KeyCode::Down);
+    let wallet = app.view().wallets[1].wallet;
+    press(app, KeyCode::Char('d'));
+    let Some(Popup::DryRunDialog(d)) = &app.popup else {
+        panic!("no dialog: {:?}", app.popup)
+    };
+    assert_eq!(d.wallet, wallet);
+    // A typed block that is not a coordination block is refused in the dialog.
+    for c in "901".chars() {
+        press(app, KeyCode::Char(c));
+    }
+    assert_eq!(press(app, KeyCode::Enter), None);
+    let Some(Popup::DryRunDialog(d)) = &app.popup else {
+        panic!("dialog closed")
+    };
+    assert_eq!(d.choice, DryRunChoice::Block);
+    assert!(d.error.as_deref().unwrap_or("").contains("901"));
+    press(app, KeyCode::Backspace);
+    press(app, KeyCode::Backspace);
+    press(app, KeyCode::Backspace);
+    press(app, KeyCode::Char('9'));
+    press(app, KeyCode::Char('0'));
+    press(app, KeyCode::Char('0'));
+    let request = press(app, KeyCode::Enter);
+    assert_eq!(
+        request,
+        Some(Request::DryRun {
+            wallet,
+            window: DryRunWindow::At(900)
+        })
+    );
+    assert_eq!(
+        app.popup,
+        Some(Popup::DryRun(DryRunOutcome::Pending { wallet }))
+    );
+    // The run loop carries it out through the command handle.
+    let result = app
+        .commands
+        .dry_run(wallet, DryRunWindow::At(900))
+        .await
+        .map_err(|e| e.to_string());
+    app.on_dry_run_result(wallet, result);
+    let Some(Popup::DryRun(DryRunOutcome::Done(record))) = &app.popup else {
+        panic!("no result: {:?}", app.popup)
+    };
+    assert_eq!(record.coordination_block, 900);
+    // It is kept in the history and listed under Proposals.
+    press(app, KeyCode::Esc);
+    press(app, KeyCode::Char('4'));
+    assert!(app
+        .proposals
+        .items
+        .iter()
+        .any(|i| matches!(i, tbtc_coord::tui::app::ProposalItem::DryRun(r) if r.wallet == wallet)));
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_filters_search_sort_and_detail() {
+    let mut fx = fixture(3, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('3'));
+    let total = app.faults.total;
+    assert!(total >= 3, "the fixture has faults: {total}");
+    assert_eq!(app.faults.rows.len() as u64, total.min(200));
+
+    // Type filter cycles and narrows.
+    press(app, KeyCode::Char('t'));
+    assert_eq!(app.faults.filter.fault, Some(FaultType::LeaderIdleness));
+    assert!(app
+        .faults
+        .rows
+        .iter()
+        .all(|r| r.fault == FaultType::LeaderIdleness));
+    for _ in 0..3 {
+        press(app, KeyCode::Char('t'));
+    }
+    assert_eq!(app.faults.filter.fault, None);
+    assert_eq!(app.faults.total, total);
+
+    // Operator of the selected row.
+    let culprit = app.faults.selected_row().unwrap().culprit;
+    press(app, KeyCode::Char('o'));
+    assert_eq!(app.faults.filter.operator, Some(culprit));
+    assert!(app.faults.rows.iter().all(|r| r.culprit == culprit));
+    press(app, KeyCode::Char('o'));
+    assert_eq!(app.faults.filter.operator, None);
+
+    // Search by typing; Esc cancels an input without applying it.
+    press(app, KeyCode::Char('/'));
+    assert!(matches!(app.faults.input, Some((FaultInput::Search, _))));
+    for c in "Imperson".chars() {
+        press(app, KeyCode::Char(c));
+    }
+    press(app, KeyCode::Enter);
+    assert_eq!(app.faults.filter.search.as_deref(), Some("Imperson"));
+    assert!(app
+        .faults
+        .rows
+        .iter()
+        .all(|r| r.fault == FaultType::LeaderImpersonation));
+    press(app, KeyCode::Char('c'));
+    assert_eq!(app.faults.total, total);
+
+    // Window range; a bad one is refused and stays open.
+    press(app, KeyCode::Char('r'));
+    for c in "1800-1800".chars() {
+        press(app, KeyCode::Char(c));
+    }
+    press(app, KeyCode::Enter);
+    assert!(app.faults.rows.iter().all(|r| r.coordination_block == 1800));
+    press(app, KeyCode::Char('r'));
+    for c in "99-1".chars() {
+        press(app, KeyCode::Char(c));
+    }
+    press(app, KeyCode::Enter);
+    assert!(app.faults.input.is_some());
+    assert!(app.faults.error.is_some());
+    press(app, KeyCode::Esc);
+    press(app, KeyCode::Char('c'));
+
+    // Sorting changes the order; moving and Enter open the selected fault.
+    press(app, KeyCode::Char('s'));
+    assert_ne!(app.faults.order, Default::default());
+    press(app, KeyCode::Char('G'));
+    assert_eq!(app.faults.selected, app.faults.total - 1);
+    let last = app.faults.selected_row().unwrap().clone();
+    press(app, KeyCode::Enter);
+    assert_eq!(app.popup, Some(Popup::FaultDetail(Box::new(last))));
+    press(app, KeyCode::Esc);
+
+    // Per-operator summary adds up.
+    press(app, KeyCode::Char('u'));
+    let summed: u64 = app.faults.summary.iter().map(|s| s.total).sum();
+    assert_eq!(summed, total);
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn screens() {
+    let mut fx = fixture(2, Theme::dark()).await;
+    let app = &mut fx.app;
+    insta::assert_snapshot!("overview", screen(app, 140, 36));
+    press(app, KeyCode::Char('2'));
+    insta::assert_snapshot!("wallets", screen(app, 140, 20));
+    press(app, KeyCode::Char('3'));
+    press(app, KeyCode::Char('u'));
+    insta::assert_snapshot!("faults", screen(app, 140, 24));
+    press(app, KeyCode::Enter);
+    insta::assert_snapshot!("fault_detail", screen(app, 140, 24));
+    press(app, KeyCode::Esc);
+    press(app, KeyCode::Char('4'));
+    insta::assert_snapshot!("proposals", screen(app, 140, 20));
+    press(app, KeyCode::Char('5'));
+    insta::assert_snapshot!("logs", screen(app, 100, 16));
+    press(app, KeyCode::Char('?'));
+    insta::assert_snapshot!("help", screen(app, 100, 40));
+    press(app, KeyCode::Esc);
+    press(app, KeyCode::Char('2'));
+    press(app, KeyCode::Char('d'));
+    insta::assert_snapshot!("dry_run_dialog", screen(app, 120, 24));
+    press(app, KeyCode::Char('c'));
+    let Some(Request::DryRun { wallet, window }) = press(app, KeyCode::Enter) else {
+        panic!("no dry run requested")
+    };
+    let result = app
+        .commands
+        .dry_run(wallet, window)
+        .await
+        .map_err(|e| e.to_string());
+    app.on_dry_run_result(wallet, result);
+    insta::assert_snapshot!("dry_run_result", screen(app, 120, 24));
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tiny_terminals_say_so_and_never_panic() {
+    let fx = fixture(1, Theme::dark()).await;
+    insta::assert_snapshot!("too_small", screen(&fx.app, 20, 6));
+    // Zero-sized: drawing must not panic (TestBackend cannot print an empty buffer).
+    for (w, h) in [(0, 0), (0, 10), (10, 0)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal
+            .draw(|f| views::render(f, &fx.app, Instant::now()))
+            .unwrap();
+    }
+    for (w, h) in [(1, 1), (5, 2), (59, 40), (200, 15), (60, 16), (61, 17)] {
+        let text = screen(&fx.app, w, h);
+        if w >= 60 && h >= 16 {
+            assert!(!text.contains("too small"), "{w}x{h}");
+        }
+    }
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn light_theme_and_no_color() {
+    let fx = fixture(1, Theme::light()).await;
+    let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    terminal
+        .draw(|f| views::render(f, &fx.app, Instant::now()))
+        .unwrap();
+    insta::assert_debug_snapshot!("light_theme", terminal.backend().buffer());
+    let mono = App::new(fx.network.local.commands(), Theme::monochrome());
+    let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    terminal
+        .draw(|f| views::render(f, &mono, Instant::now()))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    assert!(buffer
+        .content()
+        .iter()
+        .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
+    fx.network.shutdown().await;
+}
