@@ -1,0 +1,194 @@
+//! The real binary in a real terminal: tmux runs the console, sends keys and reads the screen.
+//! Waits poll the screen for what must appear, with deadlines; nothing waits a fixed time.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A private tmux server, killed when the test ends however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        ensure_tmux();
+        Tmux {
+            socket: format!("tbtc-coord-e2e-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    /// Polls the screen until `test` holds; fails with the last screen after `within`.
+    fn wait_for(&self, what: &str, within: Duration, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// The test setup installs tmux if the machine lacks it.
+fn ensure_tmux() {
+    let present = || {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !present() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-test-deps");
+        let status = Command::new("bash")
+            .arg(script)
+            .status()
+            .expect("install script runs");
+        assert!(status.success(), "installing tmux failed");
+    }
+    assert!(present(), "tmux is needed for the console end-to-end test");
+}
+
+fn block_height(screen: &str) -> Option<u64> {
+    let rest = screen.split("Block ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn console_in_a_real_terminal() {
+    let tmux = Tmux::new();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let command = format!(
+        "HOME={home} {bin} --data-dir {data} --block-time 40ms --devnet-seed 4; \
+         printf 'EXITED %s\\n' $?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    // The block height advances.
+    let screen = tmux.wait_for("the header", Duration::from_secs(60), |s| {
+        block_height(s).is_some()
+    });
+    let first = block_height(&screen).unwrap();
+    tmux.wait_for("a higher block", Duration::from_secs(30), |s| {
+        block_height(s).is_some_and(|h| h > first)
+    });
+    assert!(screen.contains("Overview") && screen.contains("Logs"));
+
+    // Tabs switch.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Wallets tab", Duration::from_secs(10), |s| {
+        s.contains("Executor") && s.contains("Next leader")
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for("the Faults tab", Duration::from_secs(10), |s| {
+        s.contains("sort: newest first")
+    });
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the Proposals tab", Duration::from_secs(10), |s| {
+        s.contains("Proposals and dry runs")
+    });
+
+    // Help opens and Esc closes it.
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", Duration::from_secs(10), |s| {
+        s.contains("pause / resume the view")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help to close", Duration::from_secs(10), |s| {
+        !s.contains("pause / resume the view")
+    });
+
+    // A dry run of the current window shows a result.
+    tmux.wait_for("the first window", Duration::from_secs(60), |s| {
+        block_height(s).is_some_and(|h| h >= 905)
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Wallets tab", Duration::from_secs(10), |s| {
+        s.contains("Executor")
+    });
+    tmux.keys(&["d"]);
+    tmux.wait_for("the dry-run dialog", Duration::from_secs(10), |s| {
+        s.contains("current window")
+    });
+    tmux.keys(&["c"]);
+    tmux.keys(&["Enter"]);
+    let result = tmux.wait_for("the dry-run result", Duration::from_secs(20), |s| {
+        s.contains("Nothing was sent or dispatched")
+    });
+    assert!(
+        result.contains("checklist") && result.contains("seed"),
+        "{result}"
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the result to close", Duration::from_secs(10), |s| {
+        !s.contains("Nothing was sent")
+    });
+
+    // q exits with status 0 and a restored terminal (canonical mode back on).
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(after.contains("EXITED 0"), "{after}");
+    let restored = tmux.wait_for("stty", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
+    });
+    assert!(
+        restored.lines().any(|l| l.trim() == "icanon"),
+        "raw mode left on:\n{restored}"
+    );
+    assert!(
+        !restored.contains("Overview │"),
+        "the alternate screen was left:\n{restored}"
+    );
+}
