@@ -130,8 +130,11 @@ pub struct FaultsView {
     pub show_summary: bool,
     pub input: Option<(FaultInput, String)>,
     pub error: Option<String>,
-    /// The store has changed, or the filter has: reload before the next frame.
+    /// The loaded page no longer covers the selection: reload it before the next frame.
     pub stale: bool,
+    /// The store or the filter changed: recount (and re-summarise) too. Paging alone does
+    /// not, which keeps scrolling through a large history cheap.
+    pub counts_stale: bool,
 }
 
 impl FaultsView {
@@ -274,6 +277,7 @@ impl App {
             wallet_selected: 0,
             faults: FaultsView {
                 stale: true,
+                counts_stale: true,
                 ..FaultsView::default()
             },
             proposals: ProposalsView {
@@ -308,7 +312,10 @@ impl App {
         self.live.apply(event);
         match event {
             Event::Block { .. } => self.clock.observe(now),
-            Event::Fault { .. } => self.faults.stale = true,
+            Event::Fault { .. } => {
+                self.faults.stale = true;
+                self.faults.counts_stale = true;
+            }
             Event::ProposalDispatched { .. }
             | Event::DispatchRejected { .. }
             | Event::ActionStarted { .. }
@@ -326,6 +333,7 @@ impl App {
         self.live = snapshot;
         self.resyncs += 1;
         self.faults.stale = true;
+        self.faults.counts_stale = true;
         self.proposals.stale = true;
         self.dirty = true;
     }
@@ -368,8 +376,11 @@ impl App {
     fn reload_faults(&mut self) {
         let f = &mut self.faults;
         f.stale = false;
+        let recount = std::mem::take(&mut f.counts_stale);
         let result = (|| -> Result<(), crate::store::StoreError> {
-            f.total = self.commands.count_faults(&f.filter)?;
+            if recount {
+                f.total = self.commands.count_faults(&f.filter)?;
+            }
             if f.total == 0 {
                 f.selected = 0;
             } else if f.selected >= f.total {
@@ -385,7 +396,7 @@ impl App {
             f.rows = self
                 .commands
                 .faults(&f.filter, f.order, f.page_offset, FAULT_PAGE)?;
-            if f.show_summary {
+            if f.show_summary && recount {
                 f.summary = self.commands.fault_summary(&f.filter)?;
             }
             Ok(())
@@ -438,6 +449,7 @@ impl App {
         self.faults.page_offset = 0;
         self.faults.rows.clear();
         self.faults.stale = true;
+        self.faults.counts_stale = true;
     }
 
     /// Handles one key. Returns what the run loop must do, if anything.
@@ -471,6 +483,7 @@ impl App {
                 };
                 if !self.paused() {
                     self.faults.stale = true;
+                    self.faults.counts_stale = true;
                     self.proposals.stale = true;
                 }
             }
@@ -615,6 +628,7 @@ impl App {
             KeyCode::Char('u') => {
                 self.faults.show_summary = !self.faults.show_summary;
                 self.faults.stale = true;
+                self.faults.counts_stale = true;
             }
             _ => {}
         }

@@ -91,6 +91,7 @@ pub async fn run(
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_draw: Option<Instant> = None;
+    let mut stats = FrameStats::default();
 
     let result = loop {
         if PANICKED.load(Ordering::SeqCst) {
@@ -108,11 +109,13 @@ pub async fn run(
             biased;
             _ = cancel.cancelled() => break Ok(()),
             _ = async { tokio::time::sleep_until(redraw_at.unwrap_or_else(Instant::now)).await }, if redraw_at.is_some() => {
+                let t0 = Instant::now();
                 app.refresh();
                 let now = Instant::now();
                 terminal
                     .draw(|frame| views::render(frame, &app, now))
                     .context("drawing the console")?;
+                stats.record(t0.elapsed(), started);
                 if last_draw.is_none() {
                     tracing::info!(ms = started.elapsed().as_millis() as u64, "first frame drawn");
                 }
@@ -154,7 +157,53 @@ pub async fn run(
     };
     stop_input.store(true, Ordering::Relaxed);
     drop(terminal);
+    if let Some(path) = std::env::var_os(STATS_ENV) {
+        if let Err(e) = std::fs::write(&path, stats.to_json()) {
+            eprintln!(
+                "cannot write console stats to {}: {e}",
+                std::path::Path::new(&path).display()
+            );
+        }
+    }
     result
+}
+
+/// Names a file the console writes its frame statistics to when it exits (for measurements).
+pub const STATS_ENV: &str = "TBTC_COORD_CONSOLE_STATS";
+
+/// Draw times (refresh plus render plus terminal output) and the time to the first frame.
+#[derive(Debug, Default)]
+struct FrameStats {
+    first_frame_ms: Option<u128>,
+    draws_us: Vec<u64>,
+}
+
+impl FrameStats {
+    fn record(&mut self, took: Duration, started: std::time::Instant) {
+        self.first_frame_ms
+            .get_or_insert_with(|| started.elapsed().as_millis());
+        // Bounded: a day of drawing at full rate would otherwise grow without end.
+        if self.draws_us.len() < 1_000_000 {
+            self.draws_us.push(took.as_micros() as u64);
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let mut sorted = self.draws_us.clone();
+        sorted.sort_unstable();
+        let pick = |q: f64| {
+            sorted
+                .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
+        serde_json::json!({
+            "first_frame_ms": self.first_frame_ms,
+            "frames": sorted.len(),
+            "draw_median_us": pick(0.5),
+            "draw_p99_us": pick(0.99),
+        })
+        .to_string()
+    }
 }
 
 /// Sends `tracing` to the console's Logs tab instead of the terminal.
