@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::engine::events::{DispatcherState, ExecutorState};
-use crate::protocol::Role;
+use crate::protocol::window::{next_window_after, Phase};
+use crate::protocol::{CoordinationWindow, Role};
 
 /// `1 fault`, `3 faults`.
 pub fn count(n: usize, noun: &str) -> String {
@@ -39,22 +40,34 @@ pub fn eta(blocks: u64, average: Option<Duration>) -> String {
     }
 }
 
-pub fn executor(state: &ExecutorState) -> String {
+/// The executor's state, with the phase of the window it is working on.
+pub fn executor(state: &ExecutorState, head: Option<u64>) -> String {
     match state {
-        ExecutorState::Idle => "idle".into(),
+        ExecutorState::Idle => match head {
+            Some(h) => format!("waiting for {}", next_window_after(h).coordination_block),
+            None => "idle".into(),
+        },
         ExecutorState::Running {
             coordination_block,
             role,
-        } => format!(
-            "{} @{coordination_block}",
-            match role {
+        } => {
+            let role = match role {
                 Role::Leader => "leading",
                 Role::Follower => "following",
-            }
-        ),
-        ExecutorState::Busy { coordination_block } => format!("busy @{coordination_block}"),
-        ExecutorState::Done { coordination_block } => format!("done @{coordination_block}"),
-        ExecutorState::Failed { coordination_block } => format!("failed @{coordination_block}"),
+            };
+            let phase =
+                head.map(
+                    |h| match CoordinationWindow::new(*coordination_block).phase_at(h) {
+                        Phase::Active => " active",
+                        Phase::Passive => " passive",
+                        Phase::Before | Phase::Ended => "",
+                    },
+                );
+            format!("{role} {coordination_block}{}", phase.unwrap_or(""))
+        }
+        ExecutorState::Busy { coordination_block } => format!("BUSY at {coordination_block}"),
+        ExecutorState::Done { coordination_block } => format!("done {coordination_block}"),
+        ExecutorState::Failed { coordination_block } => format!("FAILED {coordination_block}"),
     }
 }
 

@@ -128,7 +128,7 @@ fn render_wallets(frame: &mut Frame, app: &App, area: Rect) {
             };
             ListItem::new(Line::from(vec![
                 Span::styled(w.wallet.short(), t.base),
-                Span::styled(format!("  {:<16}", executor(&w.executor)), t.accent),
+                Span::styled(format!("  {:<16}", executor(&w.executor, head)), t.accent),
                 Span::styled(format!(" {}", dispatcher(&w.dispatcher, head)), t.base),
                 next,
             ]))

@@ -79,7 +79,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Row::new(vec![
             Cell::from(w.wallet.short()),
             Cell::from(seats(w)),
-            Cell::from(executor(&w.executor)),
+            Cell::from(executor(&w.executor, head)),
             Cell::from(last),
             Cell::from(leader),
             Cell::from(action),
