@@ -55,7 +55,9 @@ pub enum Connection {
     Connecting,
     Connected,
     /// Lost; retrying. `error` says why.
-    Disconnected { error: String },
+    Disconnected {
+        error: String,
+    },
 }
 
 /// A chain back end's health: chain id, connection and RPC latency.
