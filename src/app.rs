@@ -20,7 +20,10 @@ use crate::protocol::action::join_names;
 use crate::protocol::leader::SigningGroup;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
-use crate::store::{FaultFilter, FaultOrder, Store};
+use crate::store::{DryRunRecord, FaultFilter, FaultOrder, Store};
+
+mod ethereum;
+pub use ethereum::EthereumSettings;
 
 /// Everything a command needs to know about the chain and the history.
 #[derive(Debug, Clone)]
@@ -30,6 +33,10 @@ pub struct Settings {
     pub fault_rate: f64,
     pub node: NodeConfigSettings,
     pub log_level: String,
+    /// Ethereum mode: the chain id the node must serve; names the history file.
+    pub chain_id: Option<u64>,
+    /// Ethereum mode (`--rpc-url`) instead of the devnet.
+    pub ethereum: Option<EthereumSettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +87,13 @@ impl Settings {
             .and_then(|r| r.log_level.clone())
             .or_else(|| file.log_level.clone())
             .unwrap_or_else(|| "warn".to_string());
+        let ethereum = run
+            .map(|r| EthereumSettings::from_args(&r.ethereum))
+            .transpose()?
+            .flatten();
+        if run.is_some() && ethereum.is_none() && chain.chain_id.is_some() {
+            bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
+        }
         Ok(Settings {
             data_dir,
             devnet,
@@ -92,6 +106,8 @@ impl Settings {
                 btc_fee_rate: chain.btc_fee_rate.or(file.btc_fee_rate),
             },
             log_level,
+            chain_id: chain.chain_id,
+            ethereum,
         })
     }
 
@@ -118,8 +134,12 @@ impl Settings {
 
     /// One history database per chain.
     pub fn store_path(&self) -> PathBuf {
-        self.data_dir
-            .join(format!("devnet-{}.sqlite3", self.devnet.seed))
+        match self.chain_id {
+            Some(id) => self.data_dir.join(format!("chain-{id}.sqlite3")),
+            None => self
+                .data_dir
+                .join(format!("devnet-{}.sqlite3", self.devnet.seed)),
+        }
     }
 
     pub fn open_store(&self) -> anyhow::Result<Arc<Store>> {
@@ -145,6 +165,9 @@ pub fn init_logging(filter: &str) {
 
 /// `run --headless`: a devnet network, its local node's events printed.
 pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(eth) = settings.ethereum.clone() {
+        return ethereum::run_headless(settings, eth, args).await;
+    }
     let store = settings.open_store()?;
     let bus = EventBus::default();
     let events = bus.subscribe();
@@ -186,6 +209,9 @@ pub async fn run_console(
     theme: crate::tui::theme::Theme,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
+    if let Some(eth) = settings.ethereum.clone() {
+        return ethereum::run_console(settings, eth, theme, started).await;
+    }
     let store = settings.open_store()?;
     let bus = EventBus::default();
     // Subscribed before the node starts, so the console misses nothing.
@@ -212,6 +238,12 @@ fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devn
 const MAX_FAST_FORWARD_BLOCKS: u64 = 200_000;
 
 pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::Result<()> {
+    if let Some(eth) = EthereumSettings::from_args(&args.ethereum)? {
+        return ethereum::dry_run_command(settings, eth, args).await;
+    }
+    if settings.chain_id.is_some() {
+        bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
+    }
     let store = settings.open_store()?;
     let devnet = devnet_for_command(&settings, &store)?;
     let head = devnet.head().number;
@@ -240,9 +272,14 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     .await
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
+    print_dry_run(&record, args.json)
+}
+
+/// Prints a dry run as one JSON object or as text.
+pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if args.json {
-        let mut value = serde_json::to_value(&record)?;
+    if json {
+        let mut value = serde_json::to_value(record)?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("sent".into(), json!(false));
             obj.insert("dispatched".into(), json!(false));

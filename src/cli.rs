@@ -41,8 +41,7 @@ then defaults. History is kept in ~/.local/share/tbtc-coord/ unless --data-dir s
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Config file (TOML). Default: the platform config dir's tbtc-coord/config.toml, if present.
@@ -95,12 +94,74 @@ pub struct ChainArgs {
     /// Bitcoin fee rate for proposal fees, sat/vB.
     #[arg(long, value_name = "SAT_PER_VB")]
     pub btc_fee_rate: Option<u64>,
+    /// Ethereum mode: the chain id the RPC node must serve. It also names the history
+    /// (chain-ID.sqlite3), so `faults --chain-id 1` reads mainnet's without a node.
+    #[arg(long, value_name = "ID")]
+    pub chain_id: Option<u64>,
+}
+
+/// Ethereum mode: a real JSON-RPC node instead of the embedded devnet.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Ethereum mode")]
+pub struct EthereumArgs {
+    /// Run on this Ethereum JSON-RPC node instead of the devnet: ws:// or wss:// (new heads
+    /// by subscription) or http:// or https:// (polled). URLs are shown without their path.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TBTC_COORD_RPC_URL",
+        hide_env_values = true
+    )]
+    pub rpc_url: Option<String>,
+    /// Time between polls of an http(s) node, e.g. 500ms or 2s (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+    /// The wallets to coordinate, from a TOML file of [[wallet]] entries (pkh, operators in
+    /// seat order), instead of discovering them from the contracts.
+    #[arg(long, value_name = "FILE")]
+    pub wallets: Option<PathBuf>,
+    /// The tBTC v2 contract addresses of a known network (Bridge, WalletRegistry,
+    /// SortitionPool); --bridge, --wallet-registry and --sortition-pool override them.
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<Network>,
+    /// The tBTC v2 Bridge: wallet state, redemptions and deposits for proposals.
+    #[arg(long, value_name = "ADDRESS")]
+    pub bridge: Option<Address>,
+    /// The ECDSA WalletRegistry, for wallet discovery.
+    #[arg(long, value_name = "ADDRESS")]
+    pub wallet_registry: Option<Address>,
+    /// The ECDSA SortitionPool, for wallet discovery.
+    #[arg(long, value_name = "ADDRESS")]
+    pub sortition_pool: Option<Address>,
+    /// Run as this operator without a key: the full coordination view and dry runs,
+    /// nothing signed.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "keystore")]
+    pub operator: Option<Address>,
+    /// The operator's encrypted keystore file (a signing identity). The password comes from
+    /// --password-file or the TBTC_COORD_KEYSTORE_PASSWORD environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: Option<PathBuf>,
+    /// File holding the keystore password (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE", requires = "keystore")]
+    pub password_file: Option<PathBuf>,
+    /// Bitcoin confirmations to assume for every revealed deposit: no Bitcoin client is
+    /// consulted. Default: estimated from the reveal's age (one block per 10 minutes).
+    #[arg(long, value_name = "N")]
+    pub btc_confirmations: Option<u32>,
+}
+
+/// Networks whose tBTC v2 contract addresses are built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    Mainnet,
 }
 
 #[derive(Debug, Clone, Args, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
     /// Print events instead of opening the console.
     #[arg(long)]
     pub headless: bool,
@@ -132,6 +193,8 @@ pub struct RunArgs {
 pub struct DryRunArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
     /// The wallet's public key hash (20 bytes of hex).
     #[arg(long, value_name = "PKH")]
     pub wallet: WalletPkh,

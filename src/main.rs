@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use tbtc_coord::app::{self, Settings};
 use tbtc_coord::cli::{Cli, Command, RunArgs};
 use tbtc_coord::config::FileConfig;
@@ -16,28 +17,34 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // One line that names the argument; clap's own text spans several.
-            let text = e.to_string();
+        Err(e) => return usage_error(e),
+    };
+    // The console's flags are also accepted without a command; before a command they would
+    // be silently ignored, so say so instead.
+    if matches.subcommand().is_some() {
+        let command = Cli::command();
+        let is_flag = |id: &str| command.get_arguments().any(|a| a.get_id().as_str() == id);
+        let misplaced: Vec<String> = matches
+            .ids()
+            .filter(|id| id.as_str() != "config" && is_flag(id.as_str()))
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| format!("--{}", id.as_str().replace('_', "-")))
+            .collect();
+        if !misplaced.is_empty() {
             eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: invalid arguments")
+                "error: {} must come after the command (e.g. tbtc-coord run {} …), or be used without one",
+                misplaced.join(", "),
+                misplaced[0]
             );
             return ExitCode::from(EXIT_USAGE);
         }
-    };
+    }
     let file = match FileConfig::load(cli.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -52,6 +59,27 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// Help and version go to stdout with status 0; anything else is one line naming the
+/// argument, status 2 (clap's own text spans several lines).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    eprintln!(
+        "{}",
+        text.lines().next().unwrap_or("error: invalid arguments")
+    );
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn run(

@@ -204,6 +204,18 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
 }
 
 #[test]
+fn console_flags_before_a_command_are_refused_not_ignored() {
+    let o = run(&["--data-dir", "/nonexistent", "run", "--headless"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--data-dir") && err.contains("after the command"),
+        "{err}"
+    );
+}
+
+#[test]
 fn help_explains_and_a_bad_config_file_is_named() {
     let o = run(&["--help"]);
     assert!(o.status.success());

@@ -286,3 +286,46 @@ async fn a_node_starting_after_the_active_phase_reports_the_window_missed() {
     net.cancel.cancel();
     let _ = producer.await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_node_without_peers_blames_no_leader() {
+    let devnet = devnet(3, None);
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let cancel = CancellationToken::new();
+    let op = &devnet.operators()[0];
+    let node = Node::start(
+        NodeConfig::default(),
+        Identity::signer(op.key.clone()),
+        Arc::new(devnet.clone()),
+        Arc::new(tbtc_coord::net::Unconnected::default()),
+        Arc::new(Store::open_in_memory().unwrap()),
+        bus,
+        cancel.child_token(),
+    )
+    .await
+    .unwrap();
+    let producer = devnet.start(cancel.child_token());
+    let seen = until_window_completed(&mut events, 900).await;
+    let results: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::CoordinationResult(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), node.wallets().len());
+    assert!(results
+        .iter()
+        .any(|r| r.role == tbtc_coord::protocol::Role::Follower));
+    assert!(
+        results.iter().all(|r| r.faults.is_empty()),
+        "silence is not idleness without peers"
+    );
+    assert_eq!(
+        node.store().count_faults(&FaultFilter::default()).unwrap(),
+        0
+    );
+    cancel.cancel();
+    let _ = producer.await;
+}

@@ -3,6 +3,7 @@
 //! way to carry out a dispatched action. `devnet` simulates all of it in-process.
 
 pub mod devnet;
+pub mod ethereum;
 
 use async_trait::async_trait;
 use serde::Serialize;

@@ -183,6 +183,9 @@ impl Procedure {
                     .await,
                 Vec::new(),
             ),
+            // Without peers there is nothing to hear, and silence proves nothing about the
+            // leader: no listening, no faults.
+            Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new()),
             Role::Follower => {
                 if let Some(Injection::Impersonation { impersonator }) = injection {
                     if impersonator == ctx.identity.operator {

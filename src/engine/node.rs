@@ -331,6 +331,12 @@ impl Node {
             block_hash_rule: ctx.config.block_hash_rule,
             wallets: wallets.clone(),
         });
+        if !net.reaches_peers() {
+            tracing::warn!(
+                "no peer transport: this node neither hears nor reaches other operators, \
+                 so it records no faults against leaders and its own messages go nowhere"
+            );
+        }
         node_info!(ctx.config, operator = %identity.operator, wallets = wallets.len(),
             chain = %chain.chain_key(), "node started");
 

@@ -172,7 +172,11 @@ impl<'a> Reader<'a> {
         let to = from
             .checked_add(len)
             .filter(|to| *to <= self.data.len())
-            .ok_or_else(|| self.fail(format!("bytes value {index} of length {len} runs past the end")))?;
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "bytes value {index} of length {len} runs past the end"
+                ))
+            })?;
         Ok(self.data[from..to].to_vec())
     }
 
@@ -581,7 +585,10 @@ mod tests {
     fn uints_are_range_checked() {
         assert_eq!(word_to_uint(&w(255), 8), Some(255));
         assert_eq!(word_to_uint(&w(256), 8), None);
-        assert_eq!(word_to_uint(&w(u128::from(u32::MAX)), 32), Some(u128::from(u32::MAX)));
+        assert_eq!(
+            word_to_uint(&w(u128::from(u32::MAX)), 32),
+            Some(u128::from(u32::MAX))
+        );
         assert_eq!(word_to_uint(&[0xFF; 32], 64), None);
         assert_eq!(word_to_uint(&w(u128::MAX), 128), Some(u128::MAX));
     }

@@ -190,7 +190,10 @@ mod tests {
         let mut v = anvil_genesis();
         v.as_object_mut().unwrap().remove("stateRoot");
         let err = RpcHeader::from_json(&v).unwrap_err().to_string();
-        assert!(err.contains("stateRoot") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("stateRoot") && err.contains("missing"),
+            "{err}"
+        );
         assert!(RpcHeader::from_json(&json!("garbage")).is_err());
         assert!(RpcHeader::from_json(&Value::Null).is_err());
     }

@@ -60,6 +60,7 @@ impl RecentBlocks {
         self.blocks.get(&number)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.blocks.len()
     }
@@ -75,7 +76,11 @@ impl RecentBlocks {
     /// Where `h` stands.
     pub fn link(&self, h: &RpcHeader) -> Link {
         let n = h.number();
-        if self.blocks.get(&n).is_some_and(|known| known.hash == h.hash) {
+        if self
+            .blocks
+            .get(&n)
+            .is_some_and(|known| known.hash == h.hash)
+        {
             return Link::Known;
         }
         let Some(parent_number) = n.checked_sub(1) else {
@@ -184,7 +189,10 @@ mod tests {
         assert_eq!(numbers(&r.apply(vec![c[1].clone()])), vec![101]);
         assert_eq!(r.link(&c[1]), Link::Known);
         // A short gap: 102..=105 missing before 106.
-        assert!(matches!(r.link(&c[6]), Link::NeedParent { number: 105, .. }));
+        assert!(matches!(
+            r.link(&c[6]),
+            Link::NeedParent { number: 105, .. }
+        ));
         assert_eq!(
             numbers(&r.apply(c[2..=6].to_vec())),
             vec![102, 103, 104, 105, 106]
@@ -202,7 +210,10 @@ mod tests {
         r.apply(main.clone());
         // A new branch forks after block 45 and is one block longer.
         let branch = chain(46, 51, main[45].hash, 1);
-        assert!(matches!(r.link(&branch[5]), Link::NeedParent { number: 50, .. }));
+        assert!(matches!(
+            r.link(&branch[5]),
+            Link::NeedParent { number: 50, .. }
+        ));
         assert!(matches!(r.link(&branch[0]), Link::Linked));
         let announced = r.apply(branch.clone());
         assert_eq!(numbers(&announced), vec![46, 47, 48, 49, 50, 51]);

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::protocol::{Address, Hash32};
+use crate::protocol::Hash32;
 
 /// Why a field of a JSON-RPC answer could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,10 +96,6 @@ pub fn hash(obj: &Value, field: &str) -> Result<Hash32, FieldError> {
     fixed::<32>(obj, field).map(Hash32)
 }
 
-pub fn address(obj: &Value, field: &str) -> Result<Address, FieldError> {
-    fixed::<20>(obj, field).map(Address)
-}
-
 /// A quantity as the RPC wants it: `0x` and no leading zeros.
 pub fn to_quantity(n: u64) -> String {
     format!("{n:#x}")
@@ -115,12 +111,24 @@ mod tests {
         let v = json!({"n": "0x1b4", "big": "0xffffffffffffffffff", "h": "0x00ff", "bad": 7,
                        "nohex": "12", "zz": "0xzz"});
         assert_eq!(quantity(&v, "n"), Ok(436));
-        assert!(quantity(&v, "big").unwrap_err().to_string().contains("64 bits"));
-        assert_eq!(quantity_u128(&v, "big"), Ok(0xffff_ffff_ffff_ffff_ff));
+        assert!(quantity(&v, "big")
+            .unwrap_err()
+            .to_string()
+            .contains("64 bits"));
+        assert_eq!(quantity_u128(&v, "big"), Ok(0x00ff_ffff_ffff_ffff_ffff));
         assert_eq!(bytes(&v, "h"), Ok(vec![0, 0xff]));
-        assert!(fixed::<3>(&v, "h").unwrap_err().to_string().contains("expected 3 bytes"));
-        assert!(quantity(&v, "missing").unwrap_err().to_string().contains("missing"));
-        assert!(quantity(&v, "bad").unwrap_err().to_string().starts_with("field bad"));
+        assert!(fixed::<3>(&v, "h")
+            .unwrap_err()
+            .to_string()
+            .contains("expected 3 bytes"));
+        assert!(quantity(&v, "missing")
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
+        assert!(quantity(&v, "bad")
+            .unwrap_err()
+            .to_string()
+            .starts_with("field bad"));
         assert!(quantity(&v, "nohex").is_err());
         assert!(quantity(&v, "zz").is_err());
         assert_eq!(to_quantity(0), "0x0");

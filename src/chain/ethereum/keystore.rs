@@ -98,9 +98,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let secret = [7u8; 32];
         let mut rng = rand::thread_rng();
-        let name = LocalWallet::encrypt_keystore(dir.path(), &mut rng, secret, "hunter22", Some("k"))
-            .unwrap();
-        let path = dir.path().join(name);
+        // Written to the file named "k".
+        LocalWallet::encrypt_keystore(dir.path(), &mut rng, secret, "hunter22", Some("k")).unwrap();
+        let path = dir.path().join("k");
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "hunter22\n").unwrap();
         let key = load_operator_key(&path, &PasswordSource::File(pw.clone())).unwrap();
@@ -121,9 +121,12 @@ mod tests {
             load_operator_key(&path, &PasswordSource::File(pw.clone())),
             Err(KeystoreError::EmptyPassword)
         ));
-        let missing = load_operator_key(Path::new("/nonexistent/key.json"), &PasswordSource::File(pw))
-            .unwrap_err()
-            .to_string();
+        let missing = load_operator_key(
+            Path::new("/nonexistent/key.json"),
+            &PasswordSource::File(pw),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(missing.contains("/nonexistent/key.json"), "{missing}");
 
         let garbage = dir.path().join("garbage.json");

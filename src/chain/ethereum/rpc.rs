@@ -135,13 +135,6 @@ pub enum RpcFailure {
     Timeout(Duration),
 }
 
-impl RpcFailure {
-    /// Whether the connection itself is in question (not just this request).
-    pub fn is_connection(&self) -> bool {
-        !matches!(self, RpcFailure::Node { .. })
-    }
-}
-
 impl std::fmt::Display for RpcFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -150,7 +143,9 @@ impl std::fmt::Display for RpcFailure {
             }
             RpcFailure::Garbage(e) => write!(f, "the answer is not JSON-RPC: {e}"),
             RpcFailure::Transport(e) => write!(f, "{e}"),
-            RpcFailure::Timeout(d) => write!(f, "no answer within {}", humantime::format_duration(*d)),
+            RpcFailure::Timeout(d) => {
+                write!(f, "no answer within {}", humantime::format_duration(*d))
+            }
         }
     }
 }
@@ -179,10 +174,9 @@ impl Transport {
                 .await
                 {
                     Ok(Ok(p)) => Ok(Transport::Ws(p)),
-                    Ok(Err(e)) => Err(RpcFailure::Transport(endpoint.scrub(&format!(
-                        "cannot connect to {}: {e}",
-                        endpoint.shown
-                    )))),
+                    Ok(Err(e)) => Err(RpcFailure::Transport(
+                        endpoint.scrub(&format!("cannot connect to {}: {e}", endpoint.shown)),
+                    )),
                     Err(_) => Err(RpcFailure::Timeout(timeout)),
                 }
             }
@@ -285,7 +279,9 @@ mod tests {
             let err = Endpoint::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("invalid RPC URL"), "{err}");
         }
-        let err = Endpoint::parse("ipc:///secret/path").unwrap_err().to_string();
+        let err = Endpoint::parse("ipc:///secret/path")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 }

@@ -162,9 +162,10 @@ mod tests {
             "{bad_op}"
         );
 
-        let missing = parse_str("[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\n")
-            .unwrap_err()
-            .to_string();
+        let missing =
+            parse_str("[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(missing.contains("missing operators"), "{missing}");
 
         let unknown = parse_str("[[wallet]]\npkh = \"00\"\noperators = []\ncolour = 1\n")
@@ -172,10 +173,7 @@ mod tests {
             .to_string();
         assert!(unknown.contains("colour"), "{unknown}");
 
-        assert!(matches!(
-            parse_str(""),
-            Err(WalletsFileError::Empty { .. })
-        ));
+        assert!(matches!(parse_str(""), Err(WalletsFileError::Empty { .. })));
         let twice = parse_str(&format!(
             "[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [\"{A}\"]\n\
              [[wallet]]\npkh = \"0xAA768412CEED10BD423C025542CA90071F9FB62D\"\noperators = [\"{A}\"]\n"
@@ -183,7 +181,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(twice.contains("twice"), "{twice}");
-        let none = load(Path::new("/nonexistent/wallets.toml")).unwrap_err().to_string();
+        let none = load(Path::new("/nonexistent/wallets.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(none.contains("/nonexistent/wallets.toml"), "{none}");
     }
 }

@@ -1,0 +1,273 @@
+//! Head-to-window latency in Ethereum mode: the time from a new head arriving at the node
+//! (the WebSocket notification of block `cb`) to `window_started` for `cb` on the event bus,
+//! over many windows mined on a loopback anvil.
+//!
+//! ```sh
+//! bash scripts/install-test-deps     # anvil from npm
+//! cargo run --release --example head_latency -- --windows 300 --wallets 20
+//! ```
+//!
+//! anvil's `anvil_mine` slows down as its chain grows (about a second per 900 blocks once a
+//! few thousand are kept), so a few hundred windows of 900 blocks each would take hours.
+//! Instead anvil is restarted for every window on the same port, its genesis block 40 blocks
+//! before the window (`--number`): the one node and its chain connection live through all the
+//! restarts (each looks like a chain replaced behind a dropped connection, which the head
+//! watch handles). For each window the chain is mined to `cb - 1` and the node is let catch
+//! up, then the one block `cb` is mined, so every sample is a single head on an idle,
+//! long-running node. Prints the median, p99 and maximum in microseconds (`--json` for one
+//! JSON object).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ethers_providers::{Http, Provider};
+use serde_json::{json, Value};
+use tbtc_coord::chain::ethereum::{EthereumChain, EthereumConfig, WalletSource};
+use tbtc_coord::chain::WalletInfo;
+use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig};
+use tbtc_coord::net::local::LocalHub;
+use tbtc_coord::protocol::{Address, WalletPkh};
+use tbtc_coord::store::Store;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Each anvil's genesis is this many blocks before its window.
+const LEAD_IN: u64 = 40;
+
+struct Args {
+    windows: u64,
+    wallets: usize,
+    json: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        windows: 300,
+        wallets: 20,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--windows" => args.windows = it.next().context("--windows N")?.parse()?,
+            "--wallets" => args.wallets = it.next().context("--wallets N")?.parse()?,
+            "--json" => args.json = true,
+            other => {
+                bail!("unknown argument {other:?} (expected --windows N, --wallets N, --json)")
+            }
+        }
+    }
+    if args.windows == 0 || args.wallets == 0 {
+        bail!("--windows and --wallets must be positive");
+    }
+    Ok(args)
+}
+
+fn anvil_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("TBTC_COORD_ANVIL") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join("anvil"))
+            .find(|p| p.is_file())
+        {
+            return Ok(p);
+        }
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    let p = cache.join("tbtc-coord/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        bail!("anvil not found: run `bash scripts/install-test-deps` or set TBTC_COORD_ANVIL")
+    }
+}
+
+/// anvil, killed on drop.
+struct Anvil(Child);
+
+/// Starts anvil with its genesis at `genesis` and waits until it answers.
+async fn start_anvil(binary: &PathBuf, port: u16, genesis: u64) -> anyhow::Result<Anvil> {
+    let anvil = Anvil(
+        Command::new(binary)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .args(["--number", &genesis.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting anvil")?,
+    );
+    let http = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while rpc(&http, "eth_chainId", json!([])).await.is_err() {
+        if started.elapsed() > WAIT {
+            bail!("anvil did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(anvil)
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn rpc(url: &str, method: &str, params: Value) -> anyhow::Result<Value> {
+    let provider = Provider::<Http>::try_from(url)?;
+    Ok(provider.request::<_, Value>(method, params).await?)
+}
+
+async fn mine(url: &str, n: u64) -> anyhow::Result<()> {
+    rpc(url, "anvil_mine", json!([format!("{n:#x}"), "0xc"])).await?;
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let binary = anvil_binary()?;
+    let http = format!("http://127.0.0.1:{port}");
+    let mut anvil = Some(start_anvil(&binary, port, 900 - LEAD_IN).await?);
+
+    let me = Address([0xEE; 20]);
+    let wallets: Vec<WalletInfo> = (0..args.wallets)
+        .map(|i| {
+            let mut pkh = [0u8; 20];
+            pkh[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let mut operators: Vec<Address> = (1..=9u8)
+                .map(|k| Address([k.wrapping_add(i as u8); 20]))
+                .collect();
+            operators.insert(i % 10, me);
+            WalletInfo {
+                wallet: WalletPkh(pkh),
+                operators,
+            }
+        })
+        .collect();
+    let mut config = EthereumConfig::new(format!("ws://127.0.0.1:{port}"));
+    config.wallets = WalletSource::Listed(wallets);
+    config.reconnect_min = Duration::from_millis(10);
+    config.reconnect_max = Duration::from_millis(100);
+    let chain = EthereumChain::connect(config, None).await?;
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let node = Node::start(
+        NodeConfig::default(),
+        Identity::observer(me),
+        Arc::new(chain.clone()),
+        Arc::new(LocalHub::new(64)),
+        Arc::new(Store::open_in_memory()?),
+        bus,
+        CancellationToken::new(),
+    )
+    .await?;
+
+    let mut samples = Vec::with_capacity(args.windows as usize);
+    let mut cb = 0u64;
+    for _ in 0..args.windows {
+        cb += 900;
+        let verbose = std::env::var_os("HEAD_LATENCY_VERBOSE").is_some();
+        if cb > 900 {
+            // A fresh anvil whose genesis is just before this window.
+            drop(anvil.take());
+            anvil = Some(start_anvil(&binary, port, cb - LEAD_IN).await?);
+        }
+        let waiting = Instant::now();
+        while chain.watched_head() != Some(cb - LEAD_IN) {
+            if waiting.elapsed() > WAIT {
+                bail!(
+                    "the node did not follow anvil's restart at {}",
+                    cb - LEAD_IN
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        mine(&http, LEAD_IN - 1).await?;
+        while node.head_number() < cb - 1 {
+            if waiting.elapsed() > WAIT {
+                bail!("the node did not reach block {}", cb - 1);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The previous window's followers ended (their active phase is long past on this
+        // chain): let their results be recorded first, so the node is idle.
+        let previous = cb / 900 - 1;
+        while node.snapshot().windows_completed < previous {
+            if waiting.elapsed() > WAIT {
+                bail!("window {} did not complete", cb - 900);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if verbose {
+            eprintln!("at {} after {:?}", cb - 1, waiting.elapsed());
+        }
+        // Let the backlog of earlier events go, so the sample is this head alone.
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
+        mine(&http, 1).await?;
+        let started_at = loop {
+            match tokio::time::timeout(WAIT, events.recv()).await {
+                Ok(Ok(Event::WindowStarted {
+                    coordination_block, ..
+                })) if coordination_block == cb => break Instant::now(),
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {}
+                Ok(Err(RecvError::Closed)) => bail!("the event bus closed"),
+                Err(_) => bail!("no window_started for {cb}"),
+            }
+        };
+        let arrived = chain
+            .head_arrival(cb)
+            .with_context(|| format!("no arrival time for block {cb}"))?;
+        samples.push(started_at.saturating_duration_since(arrived).as_micros() as u64);
+        if verbose {
+            eprintln!("window {cb}: {} µs", samples[samples.len() - 1]);
+        }
+    }
+    node.shutdown().await;
+    chain.stop();
+    drop(anvil);
+
+    samples.sort_unstable();
+    let (median, p99, max) = (
+        percentile(&samples, 50.0),
+        percentile(&samples, 99.0),
+        samples[samples.len() - 1],
+    );
+    if args.json {
+        println!(
+            "{}",
+            json!({"windows": args.windows, "wallets": args.wallets, "median_us": median, "p99_us": p99, "max_us": max})
+        );
+    } else {
+        println!(
+            "head → window_started over {} windows ({} wallets): median {median} µs, p99 {p99} µs, max {max} µs",
+            args.windows, args.wallets
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Ethereum-mode wiring: the `--rpc-url` family of flags into an [`EthereumChain`], an
+//! identity (observer or keystore signer) and a node, for `run` (headless or console) and
+//! `dry-run`. The history lives in `chain-<id>.sqlite3` in the data directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+use super::Settings;
+use crate::chain::ethereum::{
+    self, wallets_file, Contracts, EthereumChain, EthereumConfig, PasswordSource, WalletSource,
+};
+use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs};
+use crate::engine::node::{dry_run, DryRunWindow};
+use crate::engine::{EventBus, Identity, Node, NodeHandle};
+use crate::headless::{print_events, PrintOptions};
+use crate::net::Unconnected;
+use crate::protocol::window::next_window_after;
+use crate::protocol::Address;
+use crate::store::Store;
+
+/// What the Ethereum flags asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthereumSettings {
+    pub rpc_url: String,
+    pub poll_interval: Option<Duration>,
+    pub wallets_file: Option<PathBuf>,
+    pub network: Option<Network>,
+    pub contracts: Contracts,
+    pub operator: Option<Address>,
+    pub keystore: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub btc_confirmations: Option<u32>,
+}
+
+impl EthereumSettings {
+    /// `None` without `--rpc-url` (devnet mode); an error for Ethereum flags without it.
+    pub fn from_args(args: &EthereumArgs) -> anyhow::Result<Option<EthereumSettings>> {
+        let Some(rpc_url) = args.rpc_url.clone() else {
+            let stray = [
+                ("--wallets", args.wallets.is_some()),
+                ("--network", args.network.is_some()),
+                ("--bridge", args.bridge.is_some()),
+                ("--wallet-registry", args.wallet_registry.is_some()),
+                ("--sortition-pool", args.sortition_pool.is_some()),
+                ("--operator", args.operator.is_some()),
+                ("--keystore", args.keystore.is_some()),
+                ("--poll-interval", args.poll_interval.is_some()),
+                ("--btc-confirmations", args.btc_confirmations.is_some()),
+            ];
+            if let Some((flag, _)) = stray.iter().find(|(_, set)| *set) {
+                bail!("{flag} is an Ethereum-mode flag: pass --rpc-url too");
+            }
+            return Ok(None);
+        };
+        let base = match args.network {
+            Some(Network::Mainnet) => Contracts::mainnet(),
+            None => Contracts::default(),
+        };
+        let contracts = Contracts {
+            bridge: args.bridge.or(base.bridge),
+            wallet_registry: args.wallet_registry.or(base.wallet_registry),
+            sortition_pool: args.sortition_pool.or(base.sortition_pool),
+        };
+        Ok(Some(EthereumSettings {
+            rpc_url,
+            poll_interval: args.poll_interval,
+            wallets_file: args.wallets.clone(),
+            network: args.network,
+            contracts,
+            operator: args.operator,
+            keystore: args.keystore.clone(),
+            password_file: args.password_file.clone(),
+            btc_confirmations: args.btc_confirmations,
+        }))
+    }
+
+    /// Observer (`--operator`) or signer (`--keystore`). The key never reaches a message.
+    pub fn identity(&self) -> anyhow::Result<Identity> {
+        match (&self.keystore, self.operator) {
+            (Some(path), _) => {
+                let password = match &self.password_file {
+                    Some(p) => PasswordSource::File(p.clone()),
+                    None => PasswordSource::Environment,
+                };
+                let key = ethereum::load_operator_key(path, &password)?;
+                Ok(Identity::signer(key))
+            }
+            (None, Some(operator)) => Ok(Identity::observer(operator)),
+            (None, None) => bail!(
+                "Ethereum mode needs an identity: --operator ADDRESS (observe) or --keystore FILE (sign)"
+            ),
+        }
+    }
+
+    fn chain_config(
+        &self,
+        settings: &Settings,
+        operator: Address,
+    ) -> anyhow::Result<EthereumConfig> {
+        let mut config = EthereumConfig::new(self.rpc_url.clone());
+        if let Some(p) = self.poll_interval {
+            config.poll_interval = p;
+        }
+        config.expected_chain_id = settings.chain_id;
+        config.contracts = self.contracts;
+        config.operator = Some(operator);
+        config.deposit_confirmations = self.btc_confirmations;
+        if self.network == Some(Network::Mainnet) {
+            config.first_block = ethereum::mainnet::FIRST_BLOCK;
+        }
+        config.wallets = match &self.wallets_file {
+            Some(path) => WalletSource::Listed(wallets_file::load(path)?),
+            None => WalletSource::Discovered,
+        };
+        Ok(config)
+    }
+
+    /// Connects, and opens this chain's history (which discovery caches into).
+    async fn connect(
+        &self,
+        settings: &mut Settings,
+        operator: Address,
+    ) -> anyhow::Result<(EthereumChain, Arc<Store>)> {
+        let config = self.chain_config(settings, operator)?;
+        let chain = EthereumChain::connect(config, None).await?;
+        settings.chain_id = Some(chain.chain_id());
+        let store = settings.open_store()?;
+        chain.attach_store(store.clone());
+        tracing::info!(url = %chain.endpoint(), chain_id = chain.chain_id(), "Ethereum node connected");
+        Ok((chain, store))
+    }
+
+    async fn start_node(
+        &self,
+        settings: &mut Settings,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<(EthereumChain, NodeHandle)> {
+        let identity = self.identity()?;
+        let (chain, store) = self.connect(settings, identity.operator).await?;
+        // No peer-to-peer transport yet: coordination messages stay in this process.
+        let net = Arc::new(Unconnected::default());
+        let node = Node::start(
+            settings.node_config(),
+            identity,
+            Arc::new(chain.clone()),
+            net,
+            store,
+            bus,
+            cancel,
+        )
+        .await
+        .with_context(|| format!("cannot start the node on {}", chain.endpoint()))?;
+        if node.wallets().is_empty() {
+            tracing::warn!(operator = %node.operator(),
+                "this operator holds a seat in no wallet: nothing to coordinate");
+        }
+        Ok((chain, node))
+    }
+}
+
+/// `run --headless --rpc-url …`.
+pub async fn run_headless(
+    mut settings: Settings,
+    eth: EthereumSettings,
+    args: &RunArgs,
+) -> anyhow::Result<()> {
+    let bus = EventBus::default();
+    let events = bus.subscribe();
+    let cancel = CancellationToken::new();
+    let (chain, node) = eth
+        .start_node(&mut settings, bus.clone(), cancel.clone())
+        .await?;
+    let printer = tokio::spawn(print_events(
+        events,
+        bus,
+        PrintOptions {
+            json: args.json,
+            all_events: args.all_events,
+        },
+        args.stop_after_windows,
+        cancel.clone(),
+    ));
+    tokio::select! {
+        _ = printer => {}
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            }
+        }
+    }
+    node.shutdown().await;
+    chain.stop();
+    Ok(())
+}
+
+/// The console on an Ethereum node.
+pub async fn run_console(
+    mut settings: Settings,
+    eth: EthereumSettings,
+    theme: crate::tui::theme::Theme,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let bus = EventBus::default();
+    let events = bus.subscribe();
+    let cancel = CancellationToken::new();
+    let (chain, node) = eth.start_node(&mut settings, bus, cancel.clone()).await?;
+    let result = crate::tui::run(node.commands(), events, theme, cancel, started).await;
+    node.shutdown().await;
+    chain.stop();
+    result
+}
+
+/// `dry-run --rpc-url …`: seed, leader, checklist and proposal for one wallet and window.
+pub async fn dry_run_command(
+    mut settings: Settings,
+    eth: EthereumSettings,
+    args: &DryRunArgs,
+) -> anyhow::Result<()> {
+    let operator = eth.identity()?.operator;
+    let (chain, store) = eth.connect(&mut settings, operator).await?;
+    let head = crate::chain::Chain::latest_block(&chain)
+        .await
+        .with_context(|| format!("reading the head of {}", chain.endpoint()))?
+        .number;
+    let window = args
+        .window
+        .unwrap_or_else(|| next_window_after(head).coordination_block);
+    let record = dry_run(
+        &chain,
+        operator,
+        &settings.node_config(),
+        head,
+        args.wallet,
+        DryRunWindow::At(window),
+    )
+    .await
+    .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
+    store.record_dry_run(&record)?;
+    chain.stop();
+    super::print_dry_run(&record, args.json)
+}

@@ -1,0 +1,320 @@
+//! What the proposal generator reads of a wallet, from the Bridge (SPEC §8, §9), and the
+//! outcome of dispatched actions as the Bridge records them.
+//!
+//! - Redemption: `RedemptionRequested` events of the wallet, then `pendingRedemptions(key)`
+//!   for each (a request that was handled or timed out reads as zero), then the timeout from
+//!   `redemptionParameters()`.
+//! - DepositSweep: `DepositRevealed` events of the wallet, then `deposits(key)` for each
+//!   (swept ones have `sweptAt`). Bitcoin confirmations are not read from Bitcoin: they are
+//!   configured, or estimated from the reveal's age.
+//! - MovingFunds: the wallet's state and `movingFundsRequestedAt` from `wallets(bytes20)`,
+//!   targets from its latest `MovingFundsCommitmentSubmitted`.
+//! - MovedFundsSweep requests are not read (their listing needs the moving wallets' Bitcoin
+//!   transactions); the generator sees none.
+
+use std::collections::HashSet;
+
+use tokio::sync::broadcast;
+
+use super::contracts::{self, bytes20_topic, events, topic};
+use super::{lock, Inner};
+use crate::chain::{ActionRequest, ChainError};
+use crate::protocol::proposal::{DepositKey, PendingRedemption, RevealedDeposit, WalletState};
+use crate::protocol::{ActionOutcome, ActionType, Address, Hash32, WalletPkh, WalletSnapshot};
+
+/// Seconds per Bitcoin block, for the confirmation estimate.
+const BITCOIN_BLOCK_SECONDS: u64 = 600;
+/// An action's Bridge evidence is looked for every this many blocks (and at expiry).
+const ACTION_CHECK_BLOCKS: u64 = 5;
+
+fn invalid(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Invalid(e.to_string())
+}
+
+impl Inner {
+    pub(super) async fn snapshot(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<WalletSnapshot, ChainError> {
+        let cached = lock(&self.recent).get(block).cloned();
+        let header =
+            match cached {
+                Some(h) => h,
+                None => self.header_by_number(block).await?.ok_or_else(|| {
+                    ChainError::BlockNotFound {
+                        number: block,
+                        head: self.head_number(),
+                    }
+                })?,
+            };
+        let timestamp = header.header.timestamp;
+        let Some(bridge) = self.config.contracts.bridge else {
+            self.warn_once(
+                "no-bridge",
+                "no Bridge address (--bridge or --network): wallet state is not read, so only \
+                 heartbeats can be proposed",
+            );
+            return Ok(WalletSnapshot {
+                wallet: *wallet,
+                state: WalletState::Unknown,
+                block,
+                timestamp,
+                ..WalletSnapshot::default()
+            });
+        };
+        self.ensure_code(bridge, "Bridge", "--bridge").await?;
+
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::wallets_call(wallet),
+                block,
+                "Bridge.wallets",
+            )
+            .await?;
+        let w = contracts::BridgeWallet::decode(&data).map_err(invalid)?;
+        if w.state == 0 {
+            return Err(ChainError::UnknownWallet(*wallet));
+        }
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::redemption_parameters_call(),
+                block,
+                "Bridge.redemptionParameters",
+            )
+            .await?;
+        let redemption_timeout = contracts::decode_redemption_timeout(&data).map_err(invalid)?;
+        let from = block
+            .saturating_sub(self.config.snapshot_lookback_blocks)
+            .max(self.config.first_block);
+        let wallet_topic = Some(bytes20_topic(&wallet.0));
+
+        let pending_redemptions = self
+            .pending_redemptions(bridge, wallet, wallet_topic, from, block)
+            .await?;
+        let deposits = self
+            .unswept_deposits(bridge, wallet_topic, from, block, timestamp)
+            .await?;
+
+        let state = WalletState::from_number(w.state);
+        let moving_funds_targets = if state == WalletState::MovingFunds {
+            match self
+                .last_log(
+                    bridge,
+                    &[
+                        Some(topic(events::MOVING_FUNDS_COMMITMENT_SUBMITTED)),
+                        wallet_topic,
+                    ],
+                    from,
+                    block,
+                )
+                .await?
+            {
+                Some(log) => contracts::decode_moving_funds_targets(&log.data).map_err(invalid)?,
+                None => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        Ok(WalletSnapshot {
+            wallet: *wallet,
+            state,
+            block,
+            timestamp,
+            redemption_timeout,
+            pending_redemptions,
+            deposits,
+            moving_funds_requested_at: (w.moving_funds_requested_at != 0)
+                .then_some(w.moving_funds_requested_at),
+            moving_funds_targets,
+            moved_funds_sweep_requests: Vec::new(),
+        })
+    }
+
+    async fn pending_redemptions(
+        &self,
+        bridge: Address,
+        wallet: &WalletPkh,
+        wallet_topic: Option<Hash32>,
+        from: u64,
+        block: u64,
+    ) -> Result<Vec<PendingRedemption>, ChainError> {
+        let logs = self
+            .logs(
+                bridge,
+                &[Some(topic(events::REDEMPTION_REQUESTED)), wallet_topic],
+                from,
+                block,
+            )
+            .await?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        // Newest first: a script requested again after its first request was handled has
+        // one key, and the Bridge holds only the latest request under it.
+        for log in logs.iter().rev() {
+            let event = contracts::RedemptionRequested::decode(&log.data).map_err(invalid)?;
+            let key = contracts::redemption_key(wallet, &event.redeemer_output_script);
+            if !seen.insert(key) {
+                continue;
+            }
+            let data = self
+                .eth_call(
+                    bridge,
+                    contracts::pending_redemptions_call(&key),
+                    block,
+                    "Bridge.pendingRedemptions",
+                )
+                .await?;
+            let request = contracts::RedemptionRequest::decode(&data).map_err(invalid)?;
+            if request.requested_at == 0 {
+                continue;
+            }
+            out.push(PendingRedemption {
+                redeemer_output_script: event.redeemer_output_script,
+                requested_amount: request.requested_amount,
+                requested_at: request.requested_at,
+            });
+        }
+        out.sort_by_key(|r| r.requested_at);
+        Ok(out)
+    }
+
+    async fn unswept_deposits(
+        &self,
+        bridge: Address,
+        wallet_topic: Option<Hash32>,
+        from: u64,
+        block: u64,
+        now: u64,
+    ) -> Result<Vec<RevealedDeposit>, ChainError> {
+        // DepositRevealed indexes the depositor first, the wallet second.
+        let logs = self
+            .logs(
+                bridge,
+                &[Some(topic(events::DEPOSIT_REVEALED)), None, wallet_topic],
+                from,
+                block,
+            )
+            .await?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for log in &logs {
+            let event = contracts::DepositRevealed::decode(&log.data).map_err(invalid)?;
+            let key = contracts::deposit_key(&event.funding_tx_hash, event.funding_output_index);
+            if !seen.insert(key) {
+                continue;
+            }
+            let data = self
+                .eth_call(
+                    bridge,
+                    contracts::deposits_call(&key),
+                    block,
+                    "Bridge.deposits",
+                )
+                .await?;
+            let request = contracts::DepositRequest::decode(&data).map_err(invalid)?;
+            if request.revealed_at == 0 || request.swept_at != 0 {
+                continue;
+            }
+            let confirmations = self.config.deposit_confirmations.unwrap_or_else(|| {
+                u32::try_from(now.saturating_sub(request.revealed_at) / BITCOIN_BLOCK_SECONDS)
+                    .unwrap_or(u32::MAX)
+            });
+            out.push(RevealedDeposit {
+                key: DepositKey {
+                    funding_tx_hash: event.funding_tx_hash,
+                    output_index: event.funding_output_index,
+                },
+                amount: request.amount,
+                vault: (request.vault != Address::default()).then_some(request.vault),
+                revealed_at: request.revealed_at,
+                reveal_block: log.block_number,
+                confirmations,
+                refund_locktime: event.refund_locktime,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The Bridge event that proves an action landed, and whether it indexes the wallet.
+    fn evidence(action: ActionType) -> Option<(&'static str, bool)> {
+        match action {
+            ActionType::Redemption => Some((events::REDEMPTIONS_COMPLETED, true)),
+            ActionType::DepositSweep => Some((events::DEPOSITS_SWEPT, false)),
+            ActionType::MovingFunds => Some((events::MOVING_FUNDS_COMPLETED, true)),
+            ActionType::MovedFundsSweep => Some((events::MOVED_FUNDS_SWEPT, true)),
+            ActionType::Heartbeat | ActionType::Noop => None,
+        }
+    }
+
+    /// Whether the Bridge recorded the action between `from` and `to`.
+    async fn action_landed(
+        &self,
+        bridge: Address,
+        wallet: &WalletPkh,
+        event: &str,
+        indexed: bool,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, ChainError> {
+        let wallet_topic = indexed.then(|| bytes20_topic(&wallet.0));
+        let logs = self
+            .logs(bridge, &[Some(topic(event)), wallet_topic], from, to)
+            .await?;
+        if indexed {
+            return Ok(!logs.is_empty());
+        }
+        Ok(logs
+            .iter()
+            .any(|l| contracts::decode_deposits_swept_wallet(&l.data).is_ok_and(|w| w == *wallet)))
+    }
+
+    pub(super) async fn watch_action(
+        &self,
+        request: ActionRequest,
+    ) -> Result<ActionOutcome, ChainError> {
+        let action = request.proposal.action_type();
+        let evidence = Self::evidence(action).zip(self.config.contracts.bridge);
+        if evidence.is_none() {
+            tracing::info!(wallet = %request.wallet, %action,
+                "the outcome of this action cannot be observed on the Bridge; it will read as expired");
+        }
+        let mut heads = self.blocks.subscribe();
+        let mut checked_to = request.start_block.saturating_sub(1);
+        loop {
+            let head = self.head_number();
+            let due = head >= request.expiry_block
+                || head >= checked_to.saturating_add(ACTION_CHECK_BLOCKS);
+            if let Some(((event, indexed), bridge)) = evidence {
+                let to = head.min(request.expiry_block);
+                if due && to > checked_to {
+                    match self
+                        .action_landed(bridge, &request.wallet, event, indexed, checked_to + 1, to)
+                        .await
+                    {
+                        Ok(true) => return Ok(ActionOutcome::Completed),
+                        Ok(false) => checked_to = to,
+                        // Transient: the head watch retries the connection; check again later.
+                        Err(e) => tracing::debug!(error = %e, "action check postponed"),
+                    }
+                }
+            }
+            if head >= request.expiry_block {
+                return Ok(ActionOutcome::Expired);
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    return Err(ChainError::Unavailable("the Ethereum chain was stopped".into()))
+                }
+                r = heads.recv() => match r {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(ChainError::Unavailable("the head watch stopped".into()))
+                    }
+                },
+            }
+        }
+    }
+}

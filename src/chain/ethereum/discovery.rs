@@ -1,0 +1,284 @@
+//! Wallet discovery from the tBTC v2 contracts (SPEC §9):
+//! 1. the Bridge's `NewWalletRegistered` events name every wallet and its ECDSA wallet id;
+//! 2. the WalletRegistry's `WalletCreated` gives the id's DKG result hash, and the
+//!    `DkgResultSubmitted` with that hash gives the group: `members` without the (1-based)
+//!    misbehaved seats, order kept;
+//! 3. the SortitionPool's `getIDOperators` turns member ids into operators;
+//! 4. the Bridge's `wallets(bytes20)` drops closed and terminated wallets.
+//!
+//! Incremental: what was found, and the last block scanned, is kept in the history store
+//! (`meta` table, JSON), so a restart only scans the blocks since. Groups never change once
+//! a wallet exists, and Closed and Terminated are final, so only the states of live wallets
+//! are read again.
+
+use serde::{Deserialize, Serialize};
+
+use super::contracts::{self, events, topic, DkgResult};
+use super::Inner;
+use crate::chain::{ChainError, WalletInfo};
+use crate::protocol::{Address, Hash32, WalletPkh};
+
+/// Bridge wallet states that never change again.
+const CLOSED: u8 = 4;
+const TERMINATED: u8 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct DiscoveryCache {
+    bridge: Address,
+    wallet_registry: Address,
+    sortition_pool: Address,
+    /// The last block whose registrations are in `wallets`.
+    scanned_to: Option<u64>,
+    wallets: Vec<CachedWallet>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct CachedWallet {
+    pkh: WalletPkh,
+    ecdsa_wallet_id: Hash32,
+    registered_at: u64,
+    /// Seat holders in seat order.
+    operators: Vec<Address>,
+    /// Set once the wallet is Closed or Terminated.
+    final_state: Option<u8>,
+}
+
+impl Inner {
+    fn discovery_key(bridge: &Address) -> String {
+        format!("ethereum.discovery.v1.{}", bridge.to_checksum())
+    }
+
+    fn load_discovery(&self, fresh: &DiscoveryCache) -> DiscoveryCache {
+        let Some(store) = self.store.get() else {
+            return fresh.clone();
+        };
+        match store.get_meta(&Self::discovery_key(&fresh.bridge)) {
+            Ok(Some(text)) => match serde_json::from_str::<DiscoveryCache>(&text) {
+                Ok(c)
+                    if c.wallet_registry == fresh.wallet_registry
+                        && c.sortition_pool == fresh.sortition_pool =>
+                {
+                    c
+                }
+                Ok(_) => fresh.clone(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "discovery cache unreadable; scanning again");
+                    fresh.clone()
+                }
+            },
+            Ok(None) => fresh.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the discovery cache; scanning again");
+                fresh.clone()
+            }
+        }
+    }
+
+    fn save_discovery(&self, cache: &DiscoveryCache) {
+        let Some(store) = self.store.get() else {
+            return;
+        };
+        let result = serde_json::to_string(cache)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                store
+                    .set_meta(&Self::discovery_key(&cache.bridge), &text)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot save the discovery cache; the next start scans again");
+        }
+    }
+
+    /// Every live wallet (in which the configured operator holds a seat, if one is set).
+    pub(super) async fn discover(&self) -> Result<Vec<WalletInfo>, ChainError> {
+        let c = self.config.contracts;
+        let (Some(bridge), Some(registry), Some(pool)) =
+            (c.bridge, c.wallet_registry, c.sortition_pool)
+        else {
+            return Err(ChainError::Invalid(
+                "wallet discovery needs the Bridge, WalletRegistry and SortitionPool addresses"
+                    .into(),
+            ));
+        };
+        self.ensure_code(bridge, "Bridge", "--bridge").await?;
+        self.ensure_code(registry, "WalletRegistry", "--wallet-registry")
+            .await?;
+        self.ensure_code(pool, "SortitionPool", "--sortition-pool")
+            .await?;
+
+        let fresh = DiscoveryCache {
+            bridge,
+            wallet_registry: registry,
+            sortition_pool: pool,
+            scanned_to: None,
+            wallets: Vec::new(),
+        };
+        let mut cache = self.load_discovery(&fresh);
+        let head = self.latest_header().await?.number();
+        let from = cache
+            .scanned_to
+            .map_or(self.config.first_block, |b| b.saturating_add(1));
+        if from <= head {
+            let registered = self
+                .logs(
+                    bridge,
+                    &[Some(topic(events::NEW_WALLET_REGISTERED))],
+                    from,
+                    head,
+                )
+                .await?;
+            tracing::info!(
+                from,
+                to = head,
+                found = registered.len(),
+                "wallet discovery scanned"
+            );
+            for log in registered {
+                let wallet_id = *log.indexed(0).map_err(|e| invalid(&e))?;
+                let pkh = WalletPkh(contracts::topic_bytes20(
+                    log.indexed(1).map_err(|e| invalid(&e))?,
+                ));
+                if cache.wallets.iter().any(|w| w.pkh == pkh) {
+                    continue;
+                }
+                let operators = self
+                    .signing_group(registry, pool, &wallet_id, log.block_number, head)
+                    .await
+                    .map_err(|e| match e {
+                        ChainError::Invalid(m) => ChainError::Invalid(format!("wallet {pkh}: {m}")),
+                        other => other,
+                    })?;
+                cache.wallets.push(CachedWallet {
+                    pkh,
+                    ecdsa_wallet_id: wallet_id,
+                    registered_at: log.block_number,
+                    operators,
+                    final_state: None,
+                });
+            }
+            cache.scanned_to = Some(head);
+        }
+        for w in cache.wallets.iter_mut().filter(|w| w.final_state.is_none()) {
+            let data = self
+                .eth_call(
+                    bridge,
+                    contracts::wallets_call(&w.pkh),
+                    head,
+                    "Bridge.wallets",
+                )
+                .await?;
+            let state = contracts::BridgeWallet::decode(&data)
+                .map_err(|e| invalid(&e))?
+                .state;
+            if state == CLOSED || state == TERMINATED {
+                w.final_state = Some(state);
+            }
+        }
+        self.save_discovery(&cache);
+
+        let operator = self.config.operator;
+        let found: Vec<WalletInfo> = cache
+            .wallets
+            .iter()
+            .filter(|w| w.final_state.is_none())
+            .filter(|w| operator.is_none_or(|op| w.operators.contains(&op)))
+            .map(|w| WalletInfo {
+                wallet: w.pkh,
+                operators: w.operators.clone(),
+            })
+            .collect();
+        if found.is_empty() {
+            let total = cache.wallets.len();
+            let live = cache
+                .wallets
+                .iter()
+                .filter(|w| w.final_state.is_none())
+                .count();
+            if let Some(op) = operator {
+                tracing::warn!(%op, total, live,
+                    "discovery found no live wallet in which this operator holds a seat");
+            }
+        }
+        Ok(found)
+    }
+
+    /// The seat holders of the wallet with ECDSA id `wallet_id`, registered at `registered_at`;
+    /// `head` is where the sortition pool is read.
+    async fn signing_group(
+        &self,
+        registry: Address,
+        pool: Address,
+        wallet_id: &Hash32,
+        registered_at: u64,
+        head: u64,
+    ) -> Result<Vec<Address>, ChainError> {
+        let first = self.config.first_block;
+        let created = self
+            .last_log(
+                registry,
+                &[Some(topic(events::WALLET_CREATED)), Some(*wallet_id)],
+                first,
+                registered_at,
+            )
+            .await?
+            .ok_or_else(|| {
+                ChainError::Invalid(format!(
+                    "no WalletCreated event for ECDSA wallet 0x{wallet_id} at or before block {registered_at}"
+                ))
+            })?;
+        let result_hash = *created.indexed(1).map_err(|e| invalid(&e))?;
+        let submitted = self
+            .last_log(
+                registry,
+                &[Some(topic(events::DKG_RESULT_SUBMITTED)), Some(result_hash)],
+                first,
+                created.block_number,
+            )
+            .await?
+            .ok_or_else(|| {
+                ChainError::Invalid(format!(
+                    "no DkgResultSubmitted event for result 0x{result_hash} at or before block {}",
+                    created.block_number
+                ))
+            })?;
+        let result = DkgResult::decode(&submitted.data).map_err(|e| invalid(&e))?;
+        let ids = result.signing_members();
+        if ids.is_empty() || ids.len() > super::wallets_file::MAX_SEATS {
+            return Err(ChainError::Invalid(format!(
+                "DKG result 0x{result_hash} leaves {} signing members",
+                ids.len()
+            )));
+        }
+        let data = self
+            .eth_call(
+                pool,
+                contracts::get_id_operators_call(&ids),
+                // At the head, not at the creation block: a full (non-archive) node only
+                // answers calls on recent state, and member ids never change operator.
+                head,
+                "SortitionPool.getIDOperators",
+            )
+            .await?;
+        let operators = contracts::decode_operators(&data).map_err(|e| invalid(&e))?;
+        if operators.len() != ids.len() {
+            return Err(ChainError::Invalid(format!(
+                "getIDOperators returned {} operators for {} member ids",
+                operators.len(),
+                ids.len()
+            )));
+        }
+        if let Some(k) = operators.iter().position(|a| *a == Address::default()) {
+            return Err(ChainError::Invalid(format!(
+                "member id {} (seat {}) has no operator in the sortition pool",
+                ids[k],
+                k + 1
+            )));
+        }
+        Ok(operators)
+    }
+}
+
+fn invalid(e: &contracts::AbiError) -> ChainError {
+    ChainError::Invalid(e.to_string())
+}

@@ -1,0 +1,758 @@
+//! Ethereum mode against a real node: anvil (npm `@foundry-rs/anvil`, installed by
+//! `scripts/install-test-deps`) on a free loopback port per test, the Solidity fixtures of
+//! `tests/fixtures/contracts`, and the engine on top. Time is blocks: `anvil_mine` crosses
+//! windows in milliseconds and every wait is for a block number or an event, with a deadline.
+
+mod ethereum_support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use tbtc_coord::chain::ethereum::{
+    Contracts, EthereumChain, EthereumConfig, EthereumError, WalletSource,
+};
+use tbtc_coord::chain::{ActionRequest, Chain, ChainError, Connection, WalletInfo};
+use tbtc_coord::engine::node::dry_run;
+use tbtc_coord::engine::{DryRunWindow, Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
+use tbtc_coord::net::local::LocalHub;
+use tbtc_coord::protocol::proposal::{HexBytes, WalletState};
+use tbtc_coord::protocol::{
+    coordination_seed, ActionOutcome, ActionType, Address, BlockHashRule, CoordinationWindow,
+    Hash32, Proposal, ProposalParams, WalletPkh,
+};
+use tbtc_coord::store::Store;
+use tokio_util::sync::CancellationToken;
+
+use ethereum_support::*;
+
+const ANVIL_CHAIN_ID: u64 = 31337;
+
+fn pkh(byte: u8) -> WalletPkh {
+    WalletPkh([byte; 20])
+}
+
+/// One wallet of four seats; this node's operator holds seat 2.
+fn listed_wallets(me: Address) -> Vec<WalletInfo> {
+    vec![WalletInfo {
+        wallet: pkh(0xAA),
+        operators: vec![operator(1), me, operator(3), operator(4)],
+    }]
+}
+
+fn config(url: &str, wallets: Vec<WalletInfo>) -> EthereumConfig {
+    let mut c = EthereumConfig::new(url);
+    c.wallets = WalletSource::Listed(wallets);
+    c.poll_interval = std::time::Duration::from_millis(20);
+    c.reconnect_min = std::time::Duration::from_millis(50);
+    c.reconnect_max = std::time::Duration::from_millis(500);
+    c
+}
+
+/// A node on `chain` and every event it publishes.
+struct TestNode {
+    handle: NodeHandle,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl TestNode {
+    async fn start(chain: &EthereumChain, me: Address, rule: BlockHashRule) -> TestNode {
+        let bus = EventBus::default();
+        let mut rx = bus.subscribe();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                sink.lock().unwrap().push(e);
+            }
+        });
+        let handle = Node::start(
+            NodeConfig {
+                block_hash_rule: rule,
+                ..NodeConfig::default()
+            },
+            Identity::observer(me),
+            Arc::new(chain.clone()),
+            Arc::new(LocalHub::new(64)),
+            Arc::new(Store::open_in_memory().unwrap()),
+            bus,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("node starts");
+        TestNode { handle, events }
+    }
+
+    /// Coordination block → (started, late, missed) counts.
+    fn windows(&self) -> BTreeMap<u64, (u32, u32, u32)> {
+        let mut out: BTreeMap<u64, (u32, u32, u32)> = BTreeMap::new();
+        for e in self.events.lock().unwrap().iter() {
+            match e {
+                Event::WindowStarted {
+                    coordination_block,
+                    late,
+                    ..
+                } => {
+                    let entry = out.entry(*coordination_block).or_default();
+                    entry.0 += 1;
+                    entry.1 += u32::from(*late);
+                }
+                Event::WindowMissed {
+                    coordination_block, ..
+                } => out.entry(*coordination_block).or_default().2 += 1,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn window_started(&self, cb: u64) -> Option<Event> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| matches!(e, Event::WindowStarted { coordination_block, .. } if *coordination_block == cb))
+            .cloned()
+    }
+
+    async fn wait_head(&self, block: u64) {
+        wait_for(&format!("the node to see block {block}"), || async {
+            self.handle.head_number() >= block
+        })
+        .await;
+    }
+
+    async fn wait_window(&self, cb: u64) {
+        wait_for(&format!("window {cb} to be decided"), || async {
+            self.windows().contains_key(&cb)
+        })
+        .await;
+    }
+}
+
+async fn wait_connection(chain: &EthereumChain, want: fn(&Connection) -> bool, what: &str) {
+    wait_for(what, || async { want(&chain.status().connection) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("anvil-state.json");
+    let state_arg = state.to_str().unwrap();
+    let port = free_port();
+    let mut anvil = Anvil::start_on(port, &["--state", state_arg]).await;
+    let direct = anvil.http_url();
+    let proxy = Proxy::start(port).await;
+    let me = operator(2);
+    let mut c = config(&proxy.ws_url(), listed_wallets(me));
+    c.expected_chain_id = Some(ANVIL_CHAIN_ID);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
+
+    // On time, over the subscription.
+    mine_to(&direct, 890).await;
+    node.wait_head(890).await;
+    mine_to(&direct, 910).await;
+    node.wait_window(900).await;
+    assert_eq!(node.windows()[&900], (1, 0, 0));
+
+    // The connection drops; 1800 passes while the node is away; it comes back inside the
+    // active phase: a late start, once.
+    mine_to(&direct, 1790).await;
+    node.wait_head(1790).await;
+    proxy.cut();
+    wait_connection(
+        &chain,
+        |c| matches!(c, Connection::Disconnected { .. }),
+        "a disconnect",
+    )
+    .await;
+    mine_to(&direct, 1830).await;
+    proxy.restore();
+    node.wait_window(1800).await;
+    node.wait_head(1830).await;
+    assert_eq!(node.windows()[&1800], (1, 1, 0));
+    assert!(matches!(chain.status().connection, Connection::Connected));
+
+    // A short drop (fewer blocks than the replay limit) is filled height by height.
+    mine_to(&direct, 2690).await;
+    node.wait_head(2690).await;
+    proxy.cut();
+    wait_connection(
+        &chain,
+        |c| matches!(c, Connection::Disconnected { .. }),
+        "a disconnect",
+    )
+    .await;
+    mine_to(&direct, 2702).await;
+    proxy.restore();
+    node.wait_head(2702).await;
+    assert_eq!(
+        node.windows()[&2700],
+        (1, 0, 0),
+        "a short gap replays block 2700 itself"
+    );
+
+    // anvil restarts from its saved state; 3600 is crossed after it comes back.
+    mine_to(&direct, 3590).await;
+    node.wait_head(3590).await;
+    anvil.stop_gracefully();
+    wait_connection(
+        &chain,
+        |c| matches!(c, Connection::Disconnected { .. }),
+        "a disconnect",
+    )
+    .await;
+    let _anvil = Anvil::start_on(port, &["--state", state_arg]).await;
+    assert_eq!(block_number(&direct).await, 3590, "anvil resumed its chain");
+    mine_to(&direct, 3610).await;
+    node.wait_window(3600).await;
+    node.wait_head(3610).await;
+    // Windows far behind stay decided once; nothing is decided twice.
+    mine_to(&direct, 3700).await;
+    node.wait_head(3700).await;
+    let windows = node.windows();
+    assert_eq!(
+        windows.keys().copied().collect::<Vec<_>>(),
+        vec![900, 1800, 2700, 3600]
+    );
+    for (cb, (started, _, missed)) in &windows {
+        assert_eq!((*started, *missed), (1, 0), "window {cb}: {windows:?}");
+    }
+    chain.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_polling_crosses_windows_and_reports_a_window_missed_while_away() {
+    let anvil = Anvil::start(&[]).await;
+    let direct = anvil.http_url();
+    let proxy = Proxy::start(anvil.port).await;
+    let me = operator(2);
+    let mut c = config(&proxy.http_url(), listed_wallets(me));
+    c.expected_chain_id = Some(ANVIL_CHAIN_ID);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
+    mine_to(&direct, 895).await;
+    node.wait_head(895).await;
+    mine_to(&direct, 905).await;
+    node.wait_window(900).await;
+
+    // Away for the whole active phase of 1800: reported missed, not started.
+    proxy.cut();
+    wait_connection(
+        &chain,
+        |c| matches!(c, Connection::Disconnected { .. }),
+        "a disconnect",
+    )
+    .await;
+    let status = chain.status();
+    assert_eq!(status.chain_id, Some(ANVIL_CHAIN_ID));
+    mine_to(&direct, 1890).await;
+    proxy.restore();
+    node.wait_head(1890).await;
+    node.wait_window(1800).await;
+    assert_eq!(node.windows()[&900].0, 1);
+    assert_eq!(node.windows()[&1800], (0, 0, 1));
+    assert!(chain.status().rpc_latency_us.is_some());
+    chain.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_across_a_coordination_block_does_not_start_its_window_again() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let me = operator(2);
+    let chain = EthereumChain::connect(config(&anvil.ws_url(), listed_wallets(me)), None)
+        .await
+        .unwrap();
+    let node = TestNode::start(&chain, me, BlockHashRule::Canonical).await;
+    mine_to(&url, 880).await;
+    node.wait_head(880).await;
+    let snapshot = rpc(&url, "evm_snapshot", json!([])).await;
+    mine_to(&url, 905).await;
+    node.wait_window(900).await;
+    node.wait_head(905).await;
+    let old_900 = chain
+        .block_hash(900, BlockHashRule::Canonical)
+        .await
+        .unwrap();
+
+    // Back to 880 and a different branch (other timestamps, so other hashes) to 910.
+    rpc(&url, "evm_revert", json!([snapshot])).await;
+    mine(&url, 30, 13).await;
+    wait_for("the new branch", || async {
+        chain
+            .block_hash(900, BlockHashRule::Canonical)
+            .await
+            .is_ok_and(|h| h != old_900)
+            && node.handle.head_number() >= 910
+    })
+    .await;
+    let new_900 = rpc(&url, "eth_getBlockByNumber", json!(["0x384", false])).await;
+    assert_eq!(
+        format!(
+            "0x{}",
+            chain
+                .block_hash(900, BlockHashRule::Canonical)
+                .await
+                .unwrap()
+        ),
+        new_900["hash"].as_str().unwrap()
+    );
+    assert_eq!(node.windows()[&900], (1, 0, 0), "{:?}", node.windows());
+    chain.stop();
+}
+
+/// Seeds for both hash rules, on a Prague-style chain (anvil's default hardfork has
+/// `requestsHash`) and a Cancun one (no post-go-ethereum-1.13 fields).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_match_for_both_hash_rules_and_the_canonical_hash_is_recomputed() {
+    for (hardfork, rules_differ) in [
+        (None, true),
+        (Some("prague"), true),
+        (Some("cancun"), false),
+    ] {
+        let args: Vec<&str> = match hardfork {
+            Some(h) => vec!["--hardfork", h],
+            None => vec![],
+        };
+        let anvil = Anvil::start(&args).await;
+        let url = anvil.http_url();
+        let me = operator(2);
+        let wallet = pkh(0xAA);
+        let chain = EthereumChain::connect(config(&anvil.ws_url(), listed_wallets(me)), None)
+            .await
+            .unwrap();
+        let node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
+        mine_to(&url, 890).await;
+        node.wait_head(890).await;
+
+        let header = rpc(&url, "eth_getBlockByNumber", json!(["0x364", false])).await;
+        assert_eq!(
+            header.get("requestsHash").is_some(),
+            rules_differ,
+            "{hardfork:?}"
+        );
+        let rpc_hash: Hash32 = header["hash"].as_str().unwrap().parse().unwrap();
+        let canonical = chain
+            .block_hash(868, BlockHashRule::Canonical)
+            .await
+            .unwrap();
+        let keep_v2 = chain.block_hash(868, BlockHashRule::KeepV2).await.unwrap();
+        assert_eq!(
+            canonical, rpc_hash,
+            "the full field set reproduces the node's hash"
+        );
+        assert_eq!(keep_v2 != canonical, rules_differ, "{hardfork:?}");
+
+        for (rule, hash) in [
+            (BlockHashRule::KeepV2, keep_v2),
+            (BlockHashRule::Canonical, canonical),
+        ] {
+            let node_config = NodeConfig {
+                block_hash_rule: rule,
+                ..NodeConfig::default()
+            };
+            let record = dry_run(&chain, me, &node_config, 0, wallet, DryRunWindow::At(900))
+                .await
+                .unwrap();
+            assert_eq!(record.safe_block, 868);
+            assert_eq!(record.safe_block_hash, hash);
+            assert_eq!(record.seed, coordination_seed(&wallet, &hash));
+            assert_eq!(record.hash_rule, rule.name());
+        }
+
+        mine_to(&url, 905).await;
+        node.wait_window(900).await;
+        match node.window_started(900) {
+            Some(Event::WindowStarted {
+                safe_block_hash,
+                other_rule_hash,
+                ..
+            }) => {
+                assert_eq!(safe_block_hash, keep_v2);
+                assert_eq!(other_rule_hash, rules_differ.then_some(canonical));
+            }
+            other => panic!("no window_started for 900: {other:?}"),
+        }
+        chain.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cache() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    f.set_operators(&(1..=12).collect::<Vec<_>>()).await;
+    let me = operator(2);
+
+    // A: plain group with me in seat 2.
+    f.create_wallet(pkh(0xA1), &[1, 2, 3, 4, 5], &[]).await;
+    // B: a first, rejected DKG result, then the approved one with seats 2 and 5 misbehaving:
+    // members [2, 6, 7, 8, 9] minus seats 2 and 5 leaves ids [2, 7, 8].
+    f.submit_dkg_result(&[10, 11, 12], &[], 1).await;
+    f.create_wallet(pkh(0xB2), &[2, 6, 7, 8, 9], &[2, 5]).await;
+    // C: without me.
+    f.create_wallet(pkh(0xC3), &[6, 7, 8], &[]).await;
+    // D: with me, but closed; E: with me, terminated.
+    f.create_wallet(pkh(0xD4), &[2, 3], &[]).await;
+    f.set_wallet_state(pkh(0xD4), 4).await;
+    f.create_wallet(pkh(0xE5), &[1, 2], &[]).await;
+    f.set_wallet_state(pkh(0xE5), 5).await;
+    // F: me only in a misbehaved seat: not in the signing group.
+    f.create_wallet(pkh(0xF6), &[2, 3, 4], &[1]).await;
+
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let discovery_config = |operator: Option<Address>| {
+        let mut c = EthereumConfig::new(url.clone());
+        c.contracts = Contracts {
+            bridge: Some(f.bridge),
+            wallet_registry: Some(f.registry),
+            sortition_pool: Some(f.pool),
+        };
+        c.operator = operator;
+        c
+    };
+    let chain = EthereumChain::connect(discovery_config(Some(me)), Some(store.clone()))
+        .await
+        .unwrap();
+    let wallets = chain.wallets().await.unwrap();
+    assert_eq!(
+        wallets,
+        vec![
+            WalletInfo {
+                wallet: pkh(0xA1),
+                operators: (1..=5).map(operator).collect(),
+            },
+            WalletInfo {
+                wallet: pkh(0xB2),
+                operators: vec![operator(2), operator(7), operator(8)],
+            },
+        ]
+    );
+
+    // Without an operator filter every live wallet is listed, in registration order.
+    let all = EthereumChain::connect(discovery_config(None), Some(store.clone()))
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap();
+    let names: Vec<WalletPkh> = all.iter().map(|w| w.wallet).collect();
+    assert_eq!(names, vec![pkh(0xA1), pkh(0xB2), pkh(0xC3), pkh(0xF6)]);
+    assert_eq!(all[3].operators, vec![operator(3), operator(4)]);
+
+    // The cache: the scan resumes after the last block seen.
+    let head = block_number(&url).await;
+    let key = format!("ethereum.discovery.v1.{}", f.bridge.to_checksum());
+    let cached: serde_json::Value =
+        serde_json::from_str(&store.get_meta(&key).unwrap().unwrap()).unwrap();
+    assert_eq!(cached["scanned_to"], json!(head));
+    assert_eq!(cached["wallets"].as_array().unwrap().len(), 6);
+
+    // New activity: a new wallet with me, and A closes. A new process with the same store
+    // finds both changes.
+    f.create_wallet(pkh(0x77), &[4, 2], &[]).await;
+    f.set_wallet_state(pkh(0xA1), 4).await;
+    let again = EthereumChain::connect(discovery_config(Some(me)), Some(store.clone()))
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap();
+    let names: Vec<WalletPkh> = again.iter().map(|w| w.wallet).collect();
+    assert_eq!(names, vec![pkh(0xB2), pkh(0x77)]);
+    assert_eq!(again[1].operators, vec![operator(4), operator(2)]);
+    let cached: serde_json::Value =
+        serde_json::from_str(&store.get_meta(&key).unwrap().unwrap()).unwrap();
+    assert_eq!(cached["scanned_to"], json!(block_number(&url).await));
+
+    // A registration whose WalletCreated is missing is an error naming the wallet.
+    f.register_wallet([0x99; 32], pkh(0x99)).await;
+    let err = EthereumChain::connect(discovery_config(Some(me)), Some(store))
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Invalid(m) if m.contains(&pkh(0x99).to_string()) && m.contains("WalletCreated")),
+        "{err}"
+    );
+}
+
+/// A P2WPKH output script with a recognisable payload.
+fn script(tag: u8) -> Vec<u8> {
+    let mut s = vec![0x00, 0x14];
+    s.extend_from_slice(&[tag; 20]);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_observed() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    f.set_operators(&[1, 2, 3]).await;
+    let wallet = pkh(0xAB);
+    let me = operator(2);
+    f.create_wallet(wallet, &[1, 2, 3], &[]).await;
+
+    // Four requests; the third is handled (removed) before the window.
+    for tag in 1..=4u8 {
+        f.request_redemption(wallet, &script(tag), 1_000_000 + u64::from(tag))
+            .await;
+        mine(&url, 10, 12).await;
+    }
+    f.complete_redemption(wallet, &script(3)).await;
+    let deposit_tx = [0x5D; 32];
+    f.reveal_deposit(wallet, deposit_tx, 1, 1_900_000_000).await;
+    mine_to(&url, 900).await;
+    // A request made now is too young for this window.
+    f.request_redemption(wallet, &script(9), 5_000_000).await;
+
+    let mut c = EthereumConfig::new(anvil.ws_url());
+    c.wallets = WalletSource::Listed(vec![WalletInfo {
+        wallet,
+        operators: vec![operator(1), me, operator(3)],
+    }]);
+    c.contracts.bridge = Some(f.bridge);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+
+    let head = block_number(&url).await;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    assert_eq!(snapshot.state, WalletState::Live);
+    assert_eq!(snapshot.redemption_timeout, 5 * 86_400);
+    let scripts: Vec<Vec<u8>> = snapshot
+        .pending_redemptions
+        .iter()
+        .map(|r| r.redeemer_output_script.clone())
+        .collect();
+    assert_eq!(scripts, vec![script(1), script(2), script(4), script(9)]);
+    assert_eq!(snapshot.pending_redemptions[0].requested_amount, 1_000_001);
+    assert_eq!(snapshot.deposits.len(), 1);
+    let deposit = &snapshot.deposits[0];
+    assert_eq!(deposit.key.funding_tx_hash, Hash32(deposit_tx));
+    assert_eq!(deposit.key.output_index, 1);
+    assert_eq!(deposit.refund_locktime, 1_900_000_000);
+    assert_eq!(
+        u64::from(deposit.confirmations),
+        (snapshot.timestamp - deposit.revealed_at) / 600,
+        "confirmations are estimated from the reveal's age"
+    );
+
+    let node_config = NodeConfig {
+        proposal_params: ProposalParams {
+            btc_fee_rate: 10,
+            ..ProposalParams::default()
+        },
+        ..NodeConfig::default()
+    };
+    let record = dry_run(&chain, me, &node_config, 0, wallet, DryRunWindow::At(900))
+        .await
+        .unwrap();
+    assert_eq!(record.checklist[0], ActionType::Redemption);
+    let expected_fee = (11 + 68 + 31 + 3 * (9 + 22)) * 10;
+    assert_eq!(
+        record.proposal,
+        Some(Proposal::Redemption {
+            redeemers_output_scripts: vec![
+                HexBytes(script(1)),
+                HexBytes(script(2)),
+                HexBytes(script(4))
+            ],
+            redemption_tx_fee: expected_fee,
+        })
+    );
+    let window = CoordinationWindow::new(900);
+    assert_eq!(record.safe_block, window.safe_block());
+
+    // The completion of a dispatched redemption is seen on the Bridge; a heartbeat's is not.
+    chain.subscribe_blocks().await.unwrap();
+    let start = block_number(&url).await;
+    let redemption = {
+        let chain = chain.clone();
+        let request = ActionRequest {
+            wallet,
+            window,
+            proposal: record.proposal.clone().unwrap(),
+            start_block: start,
+            expiry_block: start + 600,
+        };
+        tokio::spawn(async move { chain.execute_action(request).await })
+    };
+    let heartbeat = {
+        let chain = chain.clone();
+        let request = ActionRequest {
+            wallet,
+            window,
+            proposal: Proposal::Heartbeat {
+                message: HexBytes(vec![0xFF; 16]),
+            },
+            start_block: start,
+            expiry_block: start + 30,
+        };
+        tokio::spawn(async move { chain.execute_action(request).await })
+    };
+    mine(&url, 3, 12).await;
+    f.complete_redemption(wallet, &script(1)).await;
+    mine(&url, 40, 12).await;
+    assert_eq!(redemption.await.unwrap(), Ok(ActionOutcome::Completed));
+    assert_eq!(heartbeat.await.unwrap(), Ok(ActionOutcome::Expired));
+    chain.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_url_is_a_clear_error_or_a_disconnected_status_that_recovers() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let me = operator(2);
+    let err = EthereumChain::connect(config(&url, listed_wallets(me)), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EthereumError::Unreachable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("--chain-id"),
+        "{text}"
+    );
+
+    // With the chain id given, the node starts anyway and keeps retrying.
+    let mut c = config(&format!("ws://127.0.0.1:{port}"), listed_wallets(me));
+    c.expected_chain_id = Some(ANVIL_CHAIN_ID);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    assert_eq!(chain.status().chain_id, Some(ANVIL_CHAIN_ID));
+    assert!(matches!(
+        chain.status().connection,
+        Connection::Disconnected { .. }
+    ));
+    let node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
+    assert!(matches!(
+        chain.latest_block().await,
+        Err(ChainError::Unavailable(_))
+    ));
+    assert!(matches!(
+        chain.block_hash(1, BlockHashRule::KeepV2).await,
+        Err(ChainError::Unavailable(_))
+    ));
+    let anvil = Anvil::start_on(port, &[]).await;
+    wait_connection(&chain, |c| *c == Connection::Connected, "a connection").await;
+    mine_to(&anvil.http_url(), 905).await;
+    node.wait_window(900).await;
+    assert_eq!(node.windows()[&900].0, 1);
+    chain.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_chain_and_missing_contracts_are_named() {
+    let anvil = Anvil::start(&[]).await;
+    let me = operator(2);
+    let mut c = config(&anvil.http_url(), listed_wallets(me));
+    c.expected_chain_id = Some(1);
+    let err = EthereumChain::connect(c, None).await.unwrap_err();
+    assert_eq!(
+        err,
+        EthereumError::WrongChain {
+            url: anvil.http_url(),
+            expected: 1,
+            got: ANVIL_CHAIN_ID
+        }
+    );
+    assert!(err.to_string().contains("31337"), "{err}");
+
+    // Mainnet's addresses on a chain where nothing is deployed.
+    let mut c = EthereumConfig::new(anvil.http_url());
+    c.contracts = Contracts::mainnet();
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let err = chain.wallets().await.unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Invalid(m) if m.contains("no Bridge contract at 0x5e4861a80B55f035D899f66772117F00FA0E8e7B") && m.contains("31337")),
+        "{err}"
+    );
+    // The same for a snapshot, and for an unknown wallet on a real Bridge.
+    let mut c = config(&anvil.http_url(), listed_wallets(me));
+    c.contracts = Contracts::mainnet();
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let err = chain.wallet_snapshot(&pkh(0xAA), 0).await.unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Invalid(m) if m.contains("Bridge")),
+        "{err}"
+    );
+    let f = Fixtures::deploy(&anvil.http_url()).await;
+    let mut c = config(&anvil.http_url(), listed_wallets(me));
+    c.contracts.bridge = Some(f.bridge);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let head = block_number(&anvil.http_url()).await;
+    assert_eq!(
+        chain.wallet_snapshot(&pkh(0xAA), head).await,
+        Err(ChainError::UnknownWallet(pkh(0xAA)))
+    );
+    assert!(matches!(
+        chain.block_hash(head + 1000, BlockHashRule::KeepV2).await,
+        Err(ChainError::BlockNotFound { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_a_fake_node_is_reported_and_retried_without_a_panic() {
+    let me = operator(2);
+    // Not JSON at all.
+    let garbage =
+        FakeNode::start(|_| "<html>this is not an Ethereum node</html>".to_string()).await;
+    let err = EthereumChain::connect(config(&garbage.http_url(), listed_wallets(me)), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not JSON-RPC"), "{err}");
+    // JSON-RPC, but the chain id is not a number.
+    let banana = FakeNode::start(|req| {
+        json!({"jsonrpc": "2.0", "id": req["id"], "result": "banana"}).to_string()
+    })
+    .await;
+    let err = EthereumChain::connect(config(&banana.http_url(), listed_wallets(me)), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EthereumError::BadChainId { .. }), "{err}");
+    // A WebSocket URL at a server that speaks no WebSocket.
+    let err = EthereumChain::connect(
+        config(
+            &format!("ws://127.0.0.1:{}", garbage.port),
+            listed_wallets(me),
+        ),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, EthereumError::Unreachable { .. }), "{err}");
+
+    // A node that knows its chain id but sends broken headers: shown in the status, retried.
+    let broken = FakeNode::start(|req| {
+        let result = match req["method"].as_str() {
+            Some("eth_chainId") => json!("0x7a69"),
+            Some("eth_getBlockByNumber") => {
+                json!({"number": "0x10", "hash": "0x1234", "logsBloom": "0xzz"})
+            }
+            _ => json!(null),
+        };
+        json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string()
+    })
+    .await;
+    let chain = EthereumChain::connect(config(&broken.http_url(), listed_wallets(me)), None)
+        .await
+        .unwrap();
+    let _node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
+    wait_connection(
+        &chain,
+        |c| matches!(c, Connection::Disconnected { error } if error.contains("parentHash")),
+        "the broken header to be reported",
+    )
+    .await;
+    let seen = broken.requests.load(std::sync::atomic::Ordering::SeqCst);
+    wait_for("the watch to retry", || async {
+        broken.requests.load(std::sync::atomic::Ordering::SeqCst) > seen + 2
+    })
+    .await;
+    let err = chain.latest_block().await.unwrap_err();
+    assert!(matches!(err, ChainError::Invalid(_)), "{err}");
+    chain.stop();
+}

@@ -1,0 +1,263 @@
+//! The binary in Ethereum mode, against anvil: `dry-run --rpc-url … --json` from fixture
+//! Bridge state, and `run --headless --rpc-url …` with an observer and a keystore signer.
+
+mod ethereum_support;
+
+use std::process::{Command, Stdio};
+
+use ethers_signers::LocalWallet;
+use serde_json::Value;
+use tbtc_coord::net::signing::OperatorKey;
+use tbtc_coord::protocol::WalletPkh;
+
+use ethereum_support::*;
+
+fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tbtc-coord"));
+    c.env_remove("TBTC_COORD_RPC_URL")
+        .env_remove("TBTC_COORD_KEYSTORE_PASSWORD")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn wallets_file(dir: &std::path::Path, wallet: WalletPkh, operators: &[String]) -> String {
+    let path = dir.join("wallets.toml");
+    let ops: Vec<String> = operators.iter().map(|o| format!("\"{o}\"")).collect();
+    std::fs::write(
+        &path,
+        format!(
+            "[[wallet]]\npkh = \"0x{wallet}\"\noperators = [{}]\n",
+            ops.join(", ")
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_seed_leader_checklist_and_a_redemption_proposal() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    let wallet = WalletPkh([0xAB; 20]);
+    let me = operator(2);
+    f.set_operators(&[1, 2, 3]).await;
+    f.create_wallet(wallet, &[1, 2, 3], &[]).await;
+    let script = [vec![0x00, 0x14], vec![0x42; 20]].concat();
+    f.request_redemption(wallet, &script, 3_000_000).await;
+    mine_to(&url, 900).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ops: Vec<String> = [1, 2, 3]
+        .iter()
+        .map(|i| operator(*i).to_checksum())
+        .collect();
+    let wallets = wallets_file(dir.path(), wallet, &ops);
+    let data = dir.path().join("data");
+    let out = binary()
+        .args(["dry-run", "--rpc-url", &url, "--wallets", &wallets])
+        .args(["--wallet", &wallet.to_hex(), "--window", "900"])
+        .args([
+            "--operator",
+            &me.to_checksum(),
+            "--bridge",
+            &f.bridge.to_checksum(),
+        ])
+        .args([
+            "--block-hash-rule",
+            "canonical",
+            "--btc-fee-rate",
+            "2",
+            "--json",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rpc_868 = rpc(
+        &url,
+        "eth_getBlockByNumber",
+        serde_json::json!(["0x364", false]),
+    )
+    .await;
+    assert_eq!(
+        format!("0x{}", v["safe_block_hash"].as_str().unwrap()),
+        rpc_868["hash"].as_str().unwrap()
+    );
+    assert_eq!(v["hash_rule"], "canonical");
+    assert_eq!(v["seed"].as_str().unwrap().len(), 64);
+    assert!(ops.contains(&v["leader"].as_str().unwrap().to_string()));
+    assert_eq!(v["checklist"][0], "Redemption");
+    assert_eq!(v["proposal"]["action"], "Redemption");
+    assert_eq!(
+        v["proposal"]["redeemers_output_scripts"],
+        serde_json::json!([hex::encode(&script)])
+    );
+    assert_eq!(
+        v["proposal"]["redemption_tx_fee"],
+        (11 + 68 + 31 + 9 + 22) * 2
+    );
+    assert_eq!(
+        (v["sent"].clone(), v["dispatched"].clone()),
+        (false.into(), false.into())
+    );
+    assert!(data.join("chain-31337.sqlite3").exists());
+
+    // A wallet the file does not list, and a bad wallets file, are one-line errors.
+    let out = binary()
+        .args(["dry-run", "--rpc-url", &url, "--wallets", &wallets])
+        .args(["--wallet", &"cd".repeat(20), "--window", "900"])
+        .args(["--operator", &me.to_checksum()])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&"cd".repeat(20)) && err.contains("not known"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[wallet]]\npkh = \"0x12\"\noperators = []\n",
+    )
+    .unwrap();
+    let out = binary()
+        .args(["dry-run", "--rpc-url", &url, "--wallets"])
+        .arg(dir.path().join("bad.toml"))
+        .args([
+            "--wallet",
+            &wallet.to_hex(),
+            "--operator",
+            &me.to_checksum(),
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("entry 1") && err.contains("0x12"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_run_follows_windows_as_observer_and_as_keystore_signer() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = WalletPkh([0xAA; 20]);
+
+    // The signer's key, in an encrypted keystore; its address holds seat 2.
+    let secret = [0x42u8; 32];
+    let signer = OperatorKey::from_secret(&secret).unwrap().address();
+    LocalWallet::encrypt_keystore(
+        dir.path(),
+        &mut rand::thread_rng(),
+        secret,
+        "pw-123",
+        Some("key.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("password"), "pw-123\n").unwrap();
+    let ops = vec![
+        operator(1).to_checksum(),
+        signer.to_checksum(),
+        operator(3).to_checksum(),
+    ];
+    let wallets = wallets_file(dir.path(), wallet, &ops);
+
+    for (identity, observer, window) in [
+        (
+            vec!["--operator".to_string(), operator(1).to_checksum()],
+            true,
+            900u64,
+        ),
+        (
+            vec![
+                "--keystore".to_string(),
+                dir.path().join("key.json").to_str().unwrap().to_string(),
+                "--password-file".to_string(),
+                dir.path().join("password").to_str().unwrap().to_string(),
+            ],
+            false,
+            1800,
+        ),
+    ] {
+        mine_to(&url, window - 20).await;
+        let child = binary()
+            .args(["run", "--headless", "--json", "--stop-after-windows", "1"])
+            .args(["--rpc-url", &anvil.ws_url(), "--wallets", &wallets])
+            .args(&identity)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The node is up once its history exists; then the window is crossed, and the
+        // active phase ended so the window completes.
+        let history = dir.path().join("data/chain-31337.sqlite3");
+        wait_for("the node's history", || async { history.exists() }).await;
+        mine_to(&url, window + 85).await;
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("pw-123") && !stderr.contains(&hex::encode(secret)));
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let started = &events[0];
+        assert_eq!(started["type"], "node_started");
+        assert_eq!(started["chain"], "chain-31337");
+        assert_eq!(started["observer"], observer);
+        if !observer {
+            assert_eq!(started["operator"], signer.to_checksum());
+        }
+        assert!(events
+            .iter()
+            .any(|e| e["type"] == "window_started" && e["coordination_block"] == window));
+        assert!(events
+            .iter()
+            .any(|e| e["type"] == "window_completed" && e["coordination_block"] == window));
+    }
+
+    // A wrong password is a one-line error that does not show it.
+    std::fs::write(dir.path().join("password"), "not-it\n").unwrap();
+    let out = binary()
+        .args([
+            "run",
+            "--headless",
+            "--rpc-url",
+            &url,
+            "--wallets",
+            &wallets,
+        ])
+        .arg("--keystore")
+        .arg(dir.path().join("key.json"))
+        .arg("--password-file")
+        .arg(dir.path().join("password"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrong password") && !err.contains("not-it"),
+        "{err}"
+    );
+}

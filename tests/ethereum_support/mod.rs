@@ -1,0 +1,683 @@
+//! Shared helpers of the Ethereum-mode tests: a real anvil on a free loopback port (killed on
+//! drop), JSON-RPC calls, the Solidity fixtures (committed artifacts, see
+//! `scripts/build-fixtures`), a cuttable TCP proxy and bounded waits. All traffic stays on
+//! 127.0.0.1. Time is blocks: tests mine with `anvil_mine` and wait for block numbers with
+//! deadlines, never for fixed sleeps.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ethers_core::abi::{Contract, Token};
+use ethers_providers::{Http, Provider};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use tbtc_coord::protocol::{Address, WalletPkh};
+
+/// anvil's first development account (unlocked: `eth_sendTransaction` needs no key).
+pub const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// Generous: a loaded CI machine can be slow, and every wait ends as soon as its condition
+/// holds.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Where `scripts/install-test-deps` puts anvil.
+fn tools_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("TBTC_COORD_TOOLS") {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("tbtc-coord/npm")
+}
+
+fn installed_anvil() -> PathBuf {
+    tools_dir().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// anvil: `$TBTC_COORD_ANVIL`, then PATH, then the install location; installed there by
+/// `scripts/install-test-deps` when missing.
+pub fn anvil_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("TBTC_COORD_ANVIL") {
+                return PathBuf::from(p);
+            }
+            if let Some(p) = on_path("anvil") {
+                return p;
+            }
+            let installed = installed_anvil();
+            if !installed.is_file() {
+                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+                let status = Command::new("bash")
+                    .arg(root.join("scripts/install-test-deps"))
+                    .status()
+                    .expect("running scripts/install-test-deps");
+                assert!(status.success(), "scripts/install-test-deps failed");
+            }
+            assert!(
+                installed.is_file(),
+                "anvil not found at {}",
+                installed.display()
+            );
+            installed
+        })
+        .clone()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running anvil, killed when dropped.
+pub struct Anvil {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Anvil {
+    pub async fn start(args: &[&str]) -> Anvil {
+        Anvil::start_on(free_port(), args).await
+    }
+
+    pub async fn start_on(port: u16, args: &[&str]) -> Anvil {
+        let child = Command::new(anvil_binary())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting anvil");
+        let anvil = Anvil {
+            child: Some(child),
+            port,
+        };
+        let url = anvil.http_url();
+        wait_for("anvil to answer", || {
+            let url = url.clone();
+            async move { try_rpc(&url, "eth_chainId", json!([])).await.is_ok() }
+        })
+        .await;
+        anvil
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM, so anvil writes its `--state` file, then waits for it to exit.
+    pub fn stop_gracefully(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub async fn try_rpc(url: &str, method: &str, params: Value) -> Result<Value, String> {
+    let provider = Provider::<Http>::try_from(url).map_err(|e| e.to_string())?;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        provider.request::<_, Value>(method, params),
+    )
+    .await
+    .map_err(|_| "timeout".to_string())?
+    .map_err(|e| e.to_string())
+}
+
+pub async fn rpc(url: &str, method: &str, params: Value) -> Value {
+    match try_rpc(url, method, params.clone()).await {
+        Ok(v) => v,
+        Err(e) => panic!("{method} {params}: {e}"),
+    }
+}
+
+pub fn quantity(v: &Value) -> u64 {
+    let s = v.as_str().expect("a quantity");
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex quantity")
+}
+
+pub async fn block_number(url: &str) -> u64 {
+    quantity(&rpc(url, "eth_blockNumber", json!([])).await)
+}
+
+/// Mines `n` blocks, `interval` seconds of chain time apart.
+pub async fn mine(url: &str, n: u64, interval: u64) {
+    rpc(
+        url,
+        "anvil_mine",
+        json!([format!("{n:#x}"), format!("{interval:#x}")]),
+    )
+    .await;
+}
+
+/// Mines up to block `target` (12 s apart, like mainnet).
+pub async fn mine_to(url: &str, target: u64) {
+    let head = block_number(url).await;
+    if target > head {
+        mine(url, target - head, 12).await;
+    }
+}
+
+/// Polls `check` until it holds; panics naming `what` at the deadline.
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The compiled fixtures.
+pub struct Artifacts {
+    value: Value,
+}
+
+impl Artifacts {
+    pub fn load() -> Artifacts {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contracts/artifacts.json");
+        let text = std::fs::read_to_string(&path).expect("reading the fixture artifacts");
+        Artifacts {
+            value: serde_json::from_str(&text).expect("artifacts JSON"),
+        }
+    }
+
+    pub fn abi(&self, name: &str) -> Contract {
+        serde_json::from_value(self.value["contracts"][name]["abi"].clone()).expect("fixture ABI")
+    }
+
+    pub fn bytecode(&self, name: &str) -> String {
+        self.value["contracts"][name]["bytecode"]
+            .as_str()
+            .expect("fixture bytecode")
+            .to_string()
+    }
+}
+
+/// Sends a transaction from the development account (anvil mines it at once) and returns
+/// its receipt.
+pub async fn send(url: &str, to: Option<&str>, data: &[u8]) -> Value {
+    let mut tx = json!({"from": DEV_ACCOUNT, "data": format!("0x{}", hex::encode(data)), "gas": "0x1c9c380"});
+    if let Some(to) = to {
+        tx["to"] = json!(to);
+    }
+    let hash = rpc(url, "eth_sendTransaction", json!([tx])).await;
+    // anvil mines it at once, but the receipt may show up a moment later.
+    let deadline = Instant::now() + DEADLINE;
+    let receipt = loop {
+        let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash.clone()])).await;
+        if !receipt.is_null() {
+            break receipt;
+        }
+        assert!(Instant::now() < deadline, "no receipt for {hash}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        receipt["status"],
+        json!("0x1"),
+        "transaction failed: {receipt}"
+    );
+    receipt
+}
+
+/// The three fixtures, deployed.
+pub struct Fixtures {
+    pub url: String,
+    pub bridge: Address,
+    pub registry: Address,
+    pub pool: Address,
+    bridge_abi: Contract,
+    registry_abi: Contract,
+    pool_abi: Contract,
+}
+
+fn address_of(receipt: &Value) -> Address {
+    receipt["contractAddress"]
+        .as_str()
+        .expect("a contract address")
+        .parse()
+        .expect("an address")
+}
+
+pub fn token_address(a: &Address) -> Token {
+    Token::Address(a.0.into())
+}
+
+pub fn token_bytes20(b: &[u8; 20]) -> Token {
+    Token::FixedBytes(b.to_vec())
+}
+
+pub fn token_u(v: u64) -> Token {
+    Token::Uint(v.into())
+}
+
+/// A deterministic operator address for sortition pool member id `id`.
+pub fn operator(id: u32) -> Address {
+    let mut a = [0u8; 20];
+    a[0] = 0x0A;
+    a[16..].copy_from_slice(&id.to_be_bytes());
+    Address(a)
+}
+
+impl Fixtures {
+    pub async fn deploy(url: &str) -> Fixtures {
+        let artifacts = Artifacts::load();
+        let deploy = |name: &'static str| {
+            let code = artifacts.bytecode(name);
+            let url = url.to_string();
+            async move {
+                let data = hex::decode(code.trim_start_matches("0x")).expect("bytecode hex");
+                address_of(&send(&url, None, &data).await)
+            }
+        };
+        let bridge = deploy("FixtureBridge").await;
+        let registry = deploy("FixtureWalletRegistry").await;
+        let pool = deploy("FixtureSortitionPool").await;
+        Fixtures {
+            url: url.to_string(),
+            bridge,
+            registry,
+            pool,
+            bridge_abi: artifacts.abi("FixtureBridge"),
+            registry_abi: artifacts.abi("FixtureWalletRegistry"),
+            pool_abi: artifacts.abi("FixtureSortitionPool"),
+        }
+    }
+
+    async fn call(
+        &self,
+        contract: &Contract,
+        to: &Address,
+        function: &str,
+        args: &[Token],
+    ) -> Value {
+        let data = contract
+            .function(function)
+            .and_then(|f| f.encode_input(args))
+            .unwrap_or_else(|e| panic!("encoding {function}: {e}"));
+        send(&self.url, Some(&to.to_checksum()), &data).await
+    }
+
+    /// Sortition pool: member id `id` is held by `operator(id)` for every id given.
+    pub async fn set_operators(&self, ids: &[u32]) {
+        let tokens = vec![
+            Token::Array(ids.iter().map(|i| token_u(u64::from(*i))).collect()),
+            Token::Array(ids.iter().map(|i| token_address(&operator(*i))).collect()),
+        ];
+        self.call(&self.pool_abi, &self.pool, "setOperators", &tokens)
+            .await;
+    }
+
+    /// Submits a DKG result; returns its hash (topic 1 of the event).
+    pub async fn submit_dkg_result(
+        &self,
+        members: &[u32],
+        misbehaved: &[u8],
+        seed: u64,
+    ) -> [u8; 32] {
+        let result = Token::Tuple(vec![
+            token_u(1),
+            Token::Bytes(vec![0x04; 64]),
+            Token::Array(misbehaved.iter().map(|m| token_u(u64::from(*m))).collect()),
+            Token::Bytes(vec![0xAA; 65]),
+            Token::Array(vec![token_u(1), token_u(2)]),
+            Token::Array(members.iter().map(|m| token_u(u64::from(*m))).collect()),
+            Token::FixedBytes(vec![0x11; 32]),
+        ]);
+        let receipt = self
+            .call(
+                &self.registry_abi,
+                &self.registry,
+                "submitDkgResult",
+                &[result, token_u(seed)],
+            )
+            .await;
+        let topic = receipt["logs"][0]["topics"][1]
+            .as_str()
+            .expect("result hash topic");
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(topic.trim_start_matches("0x"), &mut out).expect("hex topic");
+        out
+    }
+
+    pub async fn approve_dkg_result(&self, wallet_id: [u8; 32], result_hash: [u8; 32]) {
+        self.call(
+            &self.registry_abi,
+            &self.registry,
+            "approveDkgResult",
+            &[
+                Token::FixedBytes(wallet_id.to_vec()),
+                Token::FixedBytes(result_hash.to_vec()),
+            ],
+        )
+        .await;
+    }
+
+    /// A whole wallet: DKG result, approval and Bridge registration.
+    pub async fn create_wallet(
+        &self,
+        pkh: WalletPkh,
+        members: &[u32],
+        misbehaved: &[u8],
+    ) -> [u8; 32] {
+        let mut wallet_id = [0u8; 32];
+        wallet_id[..20].copy_from_slice(&pkh.0);
+        wallet_id[31] = 0x1D;
+        let result_hash = self.submit_dkg_result(members, misbehaved, 7).await;
+        self.approve_dkg_result(wallet_id, result_hash).await;
+        self.register_wallet(wallet_id, pkh).await;
+        wallet_id
+    }
+
+    pub async fn register_wallet(&self, wallet_id: [u8; 32], pkh: WalletPkh) {
+        self.call(
+            &self.bridge_abi,
+            &self.bridge,
+            "registerWallet",
+            &[Token::FixedBytes(wallet_id.to_vec()), token_bytes20(&pkh.0)],
+        )
+        .await;
+    }
+
+    pub async fn set_wallet_state(&self, pkh: WalletPkh, state: u8) {
+        self.call(
+            &self.bridge_abi,
+            &self.bridge,
+            "setWalletState",
+            &[token_bytes20(&pkh.0), token_u(u64::from(state))],
+        )
+        .await;
+    }
+
+    pub async fn request_redemption(&self, pkh: WalletPkh, script: &[u8], amount: u64) {
+        self.call(
+            &self.bridge_abi,
+            &self.bridge,
+            "requestRedemption",
+            &[
+                token_bytes20(&pkh.0),
+                Token::Bytes(script.to_vec()),
+                token_u(amount),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn complete_redemption(&self, pkh: WalletPkh, script: &[u8]) {
+        self.call(
+            &self.bridge_abi,
+            &self.bridge,
+            "completeRedemption",
+            &[
+                token_bytes20(&pkh.0),
+                Token::Bytes(script.to_vec()),
+                Token::FixedBytes(vec![0x77; 32]),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn reveal_deposit(
+        &self,
+        pkh: WalletPkh,
+        funding_tx: [u8; 32],
+        index: u32,
+        refund_locktime: u32,
+    ) {
+        self.call(
+            &self.bridge_abi,
+            &self.bridge,
+            "revealDeposit",
+            &[
+                Token::FixedBytes(funding_tx.to_vec()),
+                token_u(u64::from(index)),
+                token_u(2_000_000),
+                token_bytes20(&pkh.0),
+                Token::FixedBytes(refund_locktime.to_le_bytes().to_vec()),
+                token_address(&Address::default()),
+            ],
+        )
+        .await;
+    }
+}
+
+/// A loopback TCP proxy in front of a node: `cut` drops every open connection, and while
+/// `down` it refuses new ones, so a test can take the network away and give it back.
+pub struct Proxy {
+    pub port: u16,
+    down: Arc<AtomicBool>,
+    generation: Arc<std::sync::Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl Proxy {
+    pub async fn start(upstream_port: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy bind");
+        let port = listener.local_addr().expect("proxy address").port();
+        let down = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let stop = CancellationToken::new();
+        let (d, g, s) = (down.clone(), generation.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = s.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                let Ok((mut client, _)) = accepted else {
+                    continue;
+                };
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown().await;
+                    continue;
+                }
+                let token = g.lock().expect("proxy lock").clone();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            down,
+            generation,
+            stop,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        let mut g = self.generation.lock().expect("proxy lock");
+        g.cancel();
+        *g = CancellationToken::new();
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.cut();
+    }
+}
+
+/// A loopback HTTP server that answers each JSON-RPC request with whatever `respond` returns
+/// for it (the whole HTTP body; the request is given parsed, `Null` if it was not JSON). It stands in for a broken or hostile node.
+pub struct FakeNode {
+    pub port: u16,
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    stop: CancellationToken,
+}
+
+impl FakeNode {
+    pub async fn start<F>(respond: F) -> FakeNode
+    where
+        F: Fn(&Value) -> String + Send + Sync + 'static,
+    {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake node bind");
+        let port = listener.local_addr().expect("fake node address").port();
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let respond = Arc::new(respond);
+        let (count, s) = (requests.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = s.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                let Ok((mut socket, _)) = accepted else {
+                    continue;
+                };
+                let respond = respond.clone();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    // One request per connection is enough for these tests: keep reading
+                    // requests until the client closes.
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        let Some(split) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..split]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())
+                                    .flatten()
+                            })
+                            .unwrap_or(0);
+                        if buf.len() < split + 4 + length {
+                            continue;
+                        }
+                        let body = String::from_utf8_lossy(&buf[split + 4..split + 4 + length])
+                            .to_string();
+                        buf.drain(..split + 4 + length);
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let request = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+                        let answer = respond(&request);
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                            answer.len(),
+                            answer
+                        );
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FakeNode {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeNode {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
