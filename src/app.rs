@@ -181,6 +181,18 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     .await
     .context("cannot start the devnet")?;
 
+    print_until_done(events, bus, args, cancel).await;
+    network.shutdown().await;
+    Ok(())
+}
+
+/// Prints a node's events until `--stop-after-windows` is reached, the bus closes, or Ctrl-C.
+pub(crate) async fn print_until_done(
+    events: tokio::sync::broadcast::Receiver<crate::engine::Event>,
+    bus: EventBus,
+    args: &RunArgs,
+    cancel: CancellationToken,
+) {
     let printer = tokio::spawn(print_events(
         events,
         bus,
@@ -189,7 +201,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
             all_events: args.all_events,
         },
         args.stop_after_windows,
-        cancel.clone(),
+        cancel,
     ));
     tokio::select! {
         _ = printer => {}
@@ -199,8 +211,6 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
             }
         }
     }
-    network.shutdown().await;
-    Ok(())
 }
 
 /// The console on a devnet network's local node.

@@ -16,7 +16,6 @@ use crate::chain::ethereum::{
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs};
 use crate::engine::node::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
-use crate::headless::{print_events, PrintOptions};
 use crate::net::Unconnected;
 use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
@@ -175,24 +174,7 @@ pub async fn run_headless(
     let (chain, node) = eth
         .start_node(&mut settings, bus.clone(), cancel.clone())
         .await?;
-    let printer = tokio::spawn(print_events(
-        events,
-        bus,
-        PrintOptions {
-            json: args.json,
-            all_events: args.all_events,
-        },
-        args.stop_after_windows,
-        cancel.clone(),
-    ));
-    tokio::select! {
-        _ = printer => {}
-        r = tokio::signal::ctrl_c() => {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            }
-        }
-    }
+    super::print_until_done(events, bus, args, cancel).await;
     node.shutdown().await;
     chain.stop();
     Ok(())

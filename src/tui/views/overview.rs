@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::format::{count, dispatcher, eta, executor};
 use super::pane;
 use crate::engine::events::Event;
+use crate::protocol::{ActionOutcome, ActionType};
 use crate::tui::app::App;
 
 pub fn render(frame: &mut Frame, app: &App, _now: Instant, area: Rect) {
@@ -204,6 +205,13 @@ fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
 
 fn render_proposals(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    let line = |cb: u64, action: ActionType, text: String, style| {
+        Line::from(vec![
+            Span::styled(format!("{cb} "), t.dim),
+            Span::styled(format!("{action} "), t.accent),
+            Span::styled(text, style),
+        ])
+    };
     let lines: Vec<Line> = app
         .view()
         .recent_dispatches
@@ -215,39 +223,39 @@ fn render_proposals(frame: &mut Frame, app: &App, area: Rect) {
                 coordination_block,
                 action,
                 ..
-            } => Some(Line::from(vec![
-                Span::styled(format!("{coordination_block} "), t.dim),
-                Span::styled(format!("{action} "), t.accent),
-                Span::styled(format!("{} dispatched", wallet.short()), t.base),
-            ])),
+            } => Some(line(
+                *coordination_block,
+                *action,
+                format!("{} dispatched", wallet.short()),
+                t.base,
+            )),
             Event::DispatchRejected {
                 wallet,
                 coordination_block,
                 action,
                 ..
-            } => Some(Line::from(vec![
-                Span::styled(format!("{coordination_block} "), t.dim),
-                Span::styled(format!("{action} "), t.accent),
-                Span::styled(format!("{} REJECTED (busy)", wallet.short()), t.critical),
-            ])),
+            } => Some(line(
+                *coordination_block,
+                *action,
+                format!("{} REJECTED (busy)", wallet.short()),
+                t.critical,
+            )),
             Event::ActionFinished {
                 wallet,
                 coordination_block,
                 action,
                 outcome,
                 ..
-            } => Some(Line::from(vec![
-                Span::styled(format!("{coordination_block} "), t.dim),
-                Span::styled(format!("{action} "), t.accent),
-                Span::styled(
-                    format!("{} {}", wallet.short(), outcome.name()),
-                    if *outcome == crate::protocol::ActionOutcome::Completed {
-                        t.ok
-                    } else {
-                        t.warning
-                    },
-                ),
-            ])),
+            } => Some(line(
+                *coordination_block,
+                *action,
+                format!("{} {}", wallet.short(), outcome.name()),
+                if *outcome == ActionOutcome::Completed {
+                    t.ok
+                } else {
+                    t.warning
+                },
+            )),
             _ => None,
         })
         .collect();
