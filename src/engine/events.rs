@@ -302,13 +302,7 @@ impl NodeSnapshot {
                     .map(|w| WalletView {
                         wallet: w.wallet,
                         operators: w.operators.clone(),
-                        seats: w
-                            .operators
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, a)| *a == operator)
-                            .map(|(i, _)| (i + 1) as u8)
-                            .collect(),
+                        seats: crate::protocol::leader::seats_held(&w.operators, operator),
                         executor: ExecutorState::Idle,
                         last_result: None,
                         next_leader: None,

@@ -41,12 +41,7 @@ impl SigningGroup {
 
     /// Every member index an operator holds, ascending.
     pub fn seats_of(&self, operator: &Address) -> Vec<u8> {
-        self.seats
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| *a == operator)
-            .map(|(i, _)| (i + 1) as u8)
-            .collect()
+        seats_held(&self.seats, operator)
     }
 
     /// The lowest member index an operator holds.
@@ -71,6 +66,16 @@ impl SigningGroup {
             member_index,
         })
     }
+}
+
+/// The member indices (1-based) that `operator` holds among `seats`, ascending.
+pub fn seats_held(seats: &[Address], operator: &Address) -> Vec<u8> {
+    seats
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == operator)
+        .map(|(i, _)| (i + 1) as u8)
+        .collect()
 }
 
 /// A window's leader and the seat it speaks through.
