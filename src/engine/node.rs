@@ -302,9 +302,13 @@ impl Node {
             head,
         });
 
-        let mut executors = HashMap::new();
+        let mut executors = Vec::with_capacity(wallets.len());
         let mut inboxes = HashMap::new();
         for w in &wallets {
+            // One executor per wallet, even if the chain lists a wallet twice.
+            if inboxes.contains_key(&w.wallet) {
+                continue;
+            }
             let group = SigningGroup::new(w.operators.clone());
             let seats = group.seats_of(&identity.operator);
             let (executor, inbox) = Executor::new(WalletEntry {
@@ -312,17 +316,10 @@ impl Node {
                 group,
                 seats,
             });
-            executors.insert(w.wallet, executor);
+            executors.push(executor);
             inboxes.insert(w.wallet, inbox);
         }
-        let executors: Arc<Vec<Arc<Executor>>> = Arc::new({
-            let mut list: Vec<_> = wallets
-                .iter()
-                .filter_map(|w| executors.get(&w.wallet).cloned())
-                .collect();
-            list.shrink_to_fit();
-            list
-        });
+        let executors = Arc::new(executors);
 
         bus.publish(Event::NodeStarted {
             chain: chain.chain_key(),
