@@ -45,14 +45,16 @@ impl Tab {
         }
     }
 
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-
     fn offset(self, by: isize) -> Tab {
-        let n = Tab::ALL.len() as isize;
-        Tab::ALL[((self.index() as isize + by).rem_euclid(n)) as usize]
+        cycle(&Tab::ALL, self, by)
     }
+}
+
+/// The item `by` steps from `current` in `all`, wrapping around both ends.
+fn cycle<T: Copy + PartialEq>(all: &[T], current: T, by: isize) -> T {
+    let n = all.len() as isize;
+    let i = all.iter().position(|x| *x == current).unwrap_or(0) as isize;
+    all[(i + by).rem_euclid(n) as usize]
 }
 
 /// Which window a dry run dialog will use.
@@ -359,17 +361,17 @@ impl App {
         self.dirty = true;
     }
 
-    /// Reloads history views that changed. Called by the run loop before drawing; cheap when
-    /// nothing is stale (and skipped while paused).
+    /// Reloads the shown history view if it changed. Called by the run loop before drawing;
+    /// cheap when nothing is stale (and skipped while paused).
     pub fn refresh(&mut self) {
         if self.paused() {
             return;
         }
-        if self.faults.stale {
-            self.reload_faults();
-        }
-        if self.proposals.stale && self.tab != Tab::Faults {
-            self.reload_proposals();
+        // Only the visible history is read; the other stays stale until its tab is shown.
+        match self.tab {
+            Tab::Faults if self.faults.stale => self.reload_faults(),
+            Tab::Proposals if self.proposals.stale => self.reload_proposals(),
+            _ => {}
         }
     }
 
@@ -617,12 +619,7 @@ impl App {
             }
             KeyCode::Char('c') => self.set_fault_filter(|f| *f = FaultFilter::default()),
             KeyCode::Char('s') => {
-                let orders = FaultOrder::ALL;
-                let i = orders
-                    .iter()
-                    .position(|o| *o == self.faults.order)
-                    .unwrap_or(0);
-                self.faults.order = orders[(i + 1) % orders.len()];
+                self.faults.order = cycle(&FaultOrder::ALL, self.faults.order, 1);
                 self.set_fault_filter(|_| {});
             }
             KeyCode::Char('u') => {
@@ -673,19 +670,11 @@ impl App {
             Popup::DryRunDialog(mut dialog) => match key.code {
                 KeyCode::Esc => {}
                 KeyCode::Up | KeyCode::BackTab => {
-                    let i = DryRunChoice::ALL
-                        .iter()
-                        .position(|c| *c == dialog.choice)
-                        .unwrap_or(0);
-                    dialog.choice = DryRunChoice::ALL[(i + 2) % 3];
+                    dialog.choice = cycle(&DryRunChoice::ALL, dialog.choice, -1);
                     self.popup = Some(Popup::DryRunDialog(dialog));
                 }
                 KeyCode::Down | KeyCode::Tab => {
-                    let i = DryRunChoice::ALL
-                        .iter()
-                        .position(|c| *c == dialog.choice)
-                        .unwrap_or(0);
-                    dialog.choice = DryRunChoice::ALL[(i + 1) % 3];
+                    dialog.choice = cycle(&DryRunChoice::ALL, dialog.choice, 1);
                     self.popup = Some(Popup::DryRunDialog(dialog));
                 }
                 KeyCode::Char('n') if dialog.choice != DryRunChoice::Block => {
