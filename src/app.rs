@@ -13,7 +13,7 @@ use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs};
 use crate::config::{default_data_dir, parse_block_time, FileConfig};
 use crate::engine::devnet_network::{resume_block, DevnetNetwork, DevnetNetworkConfig};
-use crate::engine::node::{dry_run, DryRunWindow};
+use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};
 use crate::headless::{print_events, PrintOptions};
 use crate::protocol::action::join_names;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::EventBus;
 use super::misbehaviour::FaultInjector;
-use super::node::{Identity, Node, NodeConfig, NodeHandle};
+use super::{Identity, Node, NodeConfig, NodeHandle};
 use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
 use crate::chain::{Chain, ChainError};
 use crate::net::local::LocalHub;

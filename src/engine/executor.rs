@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Mutex};
 
+use super::context::NodeContext;
 use super::events::Event;
 use super::misbehaviour::{Injection, SLOW_LEADER_DELAY_BLOCKS};
-use super::node::NodeContext;
 use crate::protocol::checklist::checklist;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::message::CoordinationMessage;
