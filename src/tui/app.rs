@@ -13,7 +13,7 @@ use crate::engine::events::{Event, NodeSnapshot};
 use crate::engine::{DryRunWindow, NodeCommands};
 use crate::protocol::window::{next_window_after, window_at_or_before};
 use crate::protocol::{CoordinationWindow, FaultType, WalletPkh};
-use crate::store::{
+use crate::engine::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
 
