@@ -20,6 +20,8 @@ use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtensio
 // transitional: engine/node.rs still imports these from here
 pub use crate::engine::records::*;
 
+use crate::engine::history::{HistoryError, HistoryReader, HistoryWriter};
+
 use crate::protocol::action::join_names;
 use crate::protocol::{ActionType, CoordinationResult, FaultType, Role, WalletPkh};
 
@@ -355,7 +357,6 @@ fn collect_rows<T>(
     }
     Ok(out)
 }
-
 
 /// The history store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
@@ -1313,11 +1314,167 @@ impl FaultConditions {
     }
 }
 
+impl StoreError {
+    /// This error as the engine sees it: `write` says whether a write failed.
+    pub fn into_history(self, write: bool) -> HistoryError {
+        let message = self.to_string();
+        if write {
+            HistoryError::Write(message)
+        } else {
+            HistoryError::Read(message)
+        }
+    }
+}
+
+/// A failed read (queries are what converts implicitly; writes go through
+/// [`StoreError::into_history`] with `write: true`, as the [`HistoryWriter`] impl does).
+impl From<StoreError> for HistoryError {
+    fn from(e: StoreError) -> Self {
+        e.into_history(false)
+    }
+}
+
+fn write_failed(e: StoreError) -> HistoryError {
+    e.into_history(true)
+}
+
+impl HistoryWriter for Store {
+    fn record_window(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        late: bool,
+        observed_block: u64,
+    ) -> Result<(), HistoryError> {
+        Store::record_window(self, coordination_block, status, late, observed_block)
+            .map_err(write_failed)
+    }
+
+    fn last_window(&self) -> Result<Option<u64>, HistoryError> {
+        Ok(Store::last_window(self)?)
+    }
+
+    fn record_result(&self, result: &CoordinationResult) -> Result<bool, HistoryError> {
+        Store::record_result(self, result).map_err(write_failed)
+    }
+
+    fn record_dispatch(&self, dispatch: &DispatchRecord) -> Result<(), HistoryError> {
+        Store::record_dispatch(self, dispatch).map_err(write_failed)
+    }
+
+    fn set_dispatch_status(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+        status: DispatchStatus,
+        block: u64,
+    ) -> Result<(), HistoryError> {
+        Store::set_dispatch_status(self, wallet, coordination_block, status, block)
+            .map_err(write_failed)
+    }
+
+    fn set_dispatch_status_with_reason(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+        status: DispatchStatus,
+        block: u64,
+        reason: &str,
+    ) -> Result<(), HistoryError> {
+        Store::set_dispatch_status_with_reason(
+            self,
+            wallet,
+            coordination_block,
+            status,
+            block,
+            reason,
+        )
+        .map_err(write_failed)
+    }
+
+    fn open_dispatches(&self) -> Result<Vec<DispatchRow>, HistoryError> {
+        Ok(Store::open_dispatches(self)?)
+    }
+
+    fn record_dry_run(&self, dry_run: &DryRunRecord) -> Result<i64, HistoryError> {
+        Store::record_dry_run(self, dry_run).map_err(write_failed)
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<String>, HistoryError> {
+        Ok(Store::get_meta(self, key)?)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), HistoryError> {
+        Store::set_meta(self, key, value).map_err(write_failed)
+    }
+}
+
+impl HistoryReader for Store {
+    fn faults(
+        &self,
+        filter: &FaultFilter,
+        order: FaultOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<FaultRow>, HistoryError> {
+        Ok(Store::faults(self, filter, order, offset, limit)?)
+    }
+
+    fn count_faults(&self, filter: &FaultFilter) -> Result<u64, HistoryError> {
+        Ok(Store::count_faults(self, filter)?)
+    }
+
+    fn fault_summary(
+        &self,
+        filter: &FaultFilter,
+    ) -> Result<Vec<OperatorFaultSummary>, HistoryError> {
+        Ok(Store::fault_summary(self, filter)?)
+    }
+
+    fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        Ok(Store::dispatches(self, limit)?)
+    }
+
+    fn dispatch(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+    ) -> Result<Option<DispatchRow>, HistoryError> {
+        Ok(Store::dispatch(self, wallet, coordination_block)?)
+    }
+
+    fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        Ok(Store::dry_runs(self, limit)?)
+    }
+
+    fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError> {
+        Ok(Store::windows(self, limit)?)
+    }
+
+    fn results(
+        &self,
+        wallet: Option<&WalletPkh>,
+        limit: u64,
+    ) -> Result<Vec<ResultRow>, HistoryError> {
+        Ok(Store::results(self, wallet, limit)?)
+    }
+
+    fn result(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+    ) -> Result<Option<ResultRow>, HistoryError> {
+        Ok(Store::result(self, wallet, coordination_block)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::proposal::HexBytes;
-    use crate::protocol::{CoordinationWindow, Fault};
+    use crate::protocol::{
+        ActionOutcome, Address, CoordinationWindow, Fault, Hash32, Proposal, Seed,
+    };
 
     /// Wallet bytes differ from operator bytes so that a search for one never hits the other.
     fn wallet(n: u8) -> WalletPkh {
@@ -2596,5 +2753,37 @@ mod tests {
                 .starts_with("history store: writing a meta value:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn history_traits_are_object_safe_and_keep_the_store_message() {
+        use crate::engine::history::History;
+        let history: std::sync::Arc<dyn History> =
+            std::sync::Arc::new(Store::open_in_memory().unwrap());
+        assert!(HistoryWriter::record_result(&*history, &result_for(1, 900, 3, vec![])).unwrap());
+        assert_eq!(
+            HistoryReader::results(&*history, None, 10).unwrap().len(),
+            1
+        );
+        // A write that does not take says so, with the store's own words.
+        let err = HistoryWriter::set_dispatch_status(
+            &*history,
+            &wallet(1),
+            900,
+            DispatchStatus::Running,
+            901,
+        )
+        .unwrap_err();
+        assert!(err.is_write());
+        let store_message = StoreError::NoSuchDispatch {
+            wallet: wallet(1),
+            coordination_block: 900,
+        }
+        .to_string();
+        assert_eq!(err.message(), store_message);
+        assert_eq!(err.to_string(), store_message);
+        // Queries convert as reads.
+        let read: HistoryError = StoreError::Poisoned.into();
+        assert!(!read.is_write());
     }
 }

@@ -16,6 +16,7 @@ macro_rules! node_info {
 pub mod devnet_network;
 pub mod events;
 pub mod executor;
+pub mod history;
 pub mod misbehaviour;
 pub mod node;
 pub mod records;
