@@ -47,11 +47,26 @@ pub trait HistoryWriter: Send + Sync {
         observed_block: u64,
     ) -> Result<(), HistoryError>;
 
+    /// Moves a recorded window to `status` (completed, interrupted, missed), replacing its
+    /// reason; records it if it was not (with `late` false and the observed block unknown,
+    /// stored as its coordination block).
+    fn set_window_status(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        reason: Option<&str>,
+    ) -> Result<(), HistoryError>;
+
     /// The highest coordination block recorded, whatever its status.
     fn last_window(&self) -> Result<Option<u64>, HistoryError>;
 
-    /// Records a result and its faults in one transaction. Returns `false` (writing
-    /// nothing) if this wallet's result for this window is already stored.
+    /// Windows that started but never completed (status started or interrupted), oldest
+    /// first: what a restarted node resumes or reports missed.
+    fn unfinished_windows(&self) -> Result<Vec<WindowRow>, HistoryError>;
+
+    /// Records a result and its faults in one transaction, one fault per (wallet, window,
+    /// culprit, fault type). Returns `false` (writing nothing) if this wallet's result for
+    /// this window is already stored.
     fn record_result(&self, result: &CoordinationResult) -> Result<bool, HistoryError>;
 
     /// Records a dispatch (or a rejection). The first record of (wallet, window) wins.

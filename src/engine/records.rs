@@ -17,6 +17,10 @@ use crate::protocol::{
 pub enum WindowStatus {
     Started,
     Missed,
+    /// Its procedures ran to their end (every wallet's result is in).
+    Completed,
+    /// Cut off by a shutdown or a crash before it completed.
+    Interrupted,
 }
 
 impl WindowStatus {
@@ -24,13 +28,20 @@ impl WindowStatus {
         match self {
             WindowStatus::Started => "started",
             WindowStatus::Missed => "missed",
+            WindowStatus::Completed => "completed",
+            WindowStatus::Interrupted => "interrupted",
         }
     }
 
+    pub const ALL: [WindowStatus; 4] = [
+        WindowStatus::Started,
+        WindowStatus::Missed,
+        WindowStatus::Completed,
+        WindowStatus::Interrupted,
+    ];
+
     pub fn from_name(name: &str) -> Option<WindowStatus> {
-        [WindowStatus::Started, WindowStatus::Missed]
-            .into_iter()
-            .find(|s| s.name() == name)
+        WindowStatus::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -278,5 +289,7 @@ pub struct WindowRow {
     pub late: bool,
     /// The block at which the node noticed the window.
     pub observed_block: u64,
+    /// Why it was missed or interrupted, if known.
+    pub reason: Option<String>,
     pub recorded_at: i64,
 }

@@ -44,8 +44,21 @@ impl HistoryWriter for Store {
             .map_err(write_failed)
     }
 
+    fn set_window_status(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        reason: Option<&str>,
+    ) -> Result<(), HistoryError> {
+        Store::set_window_status(self, coordination_block, status, reason).map_err(write_failed)
+    }
+
     fn last_window(&self) -> Result<Option<u64>, HistoryError> {
         Ok(Store::last_window(self)?)
+    }
+
+    fn unfinished_windows(&self) -> Result<Vec<WindowRow>, HistoryError> {
+        Ok(Store::unfinished_windows(self)?)
     }
 
     fn record_result(&self, result: &CoordinationResult) -> Result<bool, HistoryError> {

@@ -101,7 +101,7 @@ fn sql(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite { op, source }
 }
 
-/// See the note on [`SCHEMA_V1`]: a bijective cast, order-preserving below 2^63.
+/// See the note on `SCHEMA_V1` in `schema.rs`: a bijective cast, order-preserving below 2^63.
 fn block_to_sql(block: u64) -> i64 {
     block as i64
 }

@@ -169,23 +169,47 @@ impl Store {
             &conn,
             "listing windows",
             "windows",
-            "SELECT coordination_block, status, late, observed_block, recorded_at
-             FROM windows ORDER BY coordination_block DESC LIMIT ?1",
+            &format!(
+                "SELECT {WINDOW_COLUMNS} FROM windows
+                 ORDER BY coordination_block DESC LIMIT ?1"
+            ),
             params![count_to_sql(limit)],
-            |c| {
-                Ok(WindowRow {
-                    coordination_block: c.block("coordination_block")?,
-                    status: c.with("status", |s| {
-                        WindowStatus::from_name(s)
-                            .ok_or_else(|| "expected started or missed".into())
-                    })?,
-                    late: c.boolean("late")?,
-                    observed_block: c.block("observed_block")?,
-                    recorded_at: c.int("recorded_at")?,
-                })
-            },
+            window_row,
         )
     }
+
+    /// Windows that started but never completed (started or interrupted), oldest first.
+    pub fn unfinished_windows(&self) -> Result<Vec<WindowRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing unfinished windows",
+            "windows",
+            &format!(
+                "SELECT {WINDOW_COLUMNS} FROM windows
+                 WHERE status IN ('started', 'interrupted')
+                 ORDER BY coordination_block ASC"
+            ),
+            [],
+            window_row,
+        )
+    }
+}
+
+const WINDOW_COLUMNS: &str =
+    "coordination_block, status, late, observed_block, reason, recorded_at";
+
+fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
+    Ok(WindowRow {
+        coordination_block: c.block("coordination_block")?,
+        status: c.with("status", |s| {
+            WindowStatus::from_name(s).ok_or_else(|| "unknown window status".into())
+        })?,
+        late: c.boolean("late")?,
+        observed_block: c.block("observed_block")?,
+        reason: c.opt_text("reason")?,
+        recorded_at: c.int("recorded_at")?,
+    })
 }
 
 const RESULT_COLUMNS: &str = "wallet, coordination_block, safe_block_hash, seed, leader, \

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{sql, StoreError};
 
 /// The schema version this build writes; `PRAGMA user_version` of an up-to-date file.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of our files ("tbtc" in ASCII), so that another program's SQLite
 /// file is recognised as such instead of being migrated into.
@@ -19,13 +19,13 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations by version: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// Block numbers are u64 but SQLite integers are i64: every block number is stored as
 /// `b as i64` and read back as `v as u64`. The cast is a bijection, so any u64 round-trips,
 /// and it keeps the order (which the indexes and ORDER BY rely on) for every height below
 /// 2^63 — far beyond any real chain.
-const SCHEMA_V1: &str = r#"
+pub(super) const SCHEMA_V1: &str = r#"
 CREATE TABLE windows (
     coordination_block INTEGER PRIMARY KEY,
     status             TEXT    NOT NULL CHECK (status IN ('started', 'missed')),
@@ -114,6 +114,45 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+"#;
+
+/// Version 2: windows that completed or were interrupted, with a reason; one fault per
+/// (wallet, window, culprit, fault type).
+///
+/// SQLite cannot alter a CHECK constraint, so `windows` is rebuilt (no table refers to it).
+/// Version 1 never recorded completion: every started window but the newest went by long
+/// ago, so those are marked completed (their results are what was kept), and only the newest
+/// stays for a restarted node to resume or report. Duplicate faults keep their first row,
+/// and each result's fault_count becomes what it now has.
+pub(super) const SCHEMA_V2: &str = r#"
+CREATE TABLE windows_v2 (
+    coordination_block INTEGER PRIMARY KEY,
+    status             TEXT    NOT NULL CHECK (status IN
+        ('started', 'missed', 'completed', 'interrupted')),
+    late               INTEGER NOT NULL CHECK (late IN (0, 1)),
+    observed_block     INTEGER NOT NULL,
+    reason             TEXT,
+    recorded_at        INTEGER NOT NULL
+);
+INSERT INTO windows_v2 (coordination_block, status, late, observed_block, reason, recorded_at)
+    SELECT coordination_block,
+           CASE WHEN status = 'started'
+                     AND coordination_block < (SELECT max(coordination_block) FROM windows)
+                THEN 'completed' ELSE status END,
+           late, observed_block, NULL, recorded_at
+    FROM windows;
+DROP TABLE windows;
+ALTER TABLE windows_v2 RENAME TO windows;
+
+DELETE FROM faults WHERE id NOT IN (
+    SELECT min(id) FROM faults GROUP BY wallet, coordination_block, culprit, fault_type);
+CREATE UNIQUE INDEX faults_once ON faults (wallet, coordination_block, culprit, fault_type);
+UPDATE results SET fault_count = (
+    SELECT count(*) FROM faults AS f
+    WHERE f.wallet = results.wallet AND f.coordination_block = results.coordination_block)
+WHERE fault_count != (
+    SELECT count(*) FROM faults AS f
+    WHERE f.wallet = results.wallet AND f.coordination_block = results.coordination_block);
 "#;
 
 /// Applies every migration after `from`, each in its own transaction with its version

@@ -1142,7 +1142,7 @@ fn a_newer_schema_is_refused_clearly() {
             err,
             StoreError::NewerSchema {
                 found: 7,
-                supported: 1,
+                supported: SCHEMA_VERSION,
                 ..
             }
         ),
@@ -1151,7 +1151,7 @@ fn a_newer_schema_is_refused_clearly() {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("version 7"), "{msg}");
-    assert!(msg.contains("up to 1"), "{msg}");
+    assert!(msg.contains(&format!("up to {SCHEMA_VERSION}")), "{msg}");
 }
 
 #[test]
@@ -1312,4 +1312,263 @@ fn history_traits_are_object_safe_and_keep_the_store_message() {
     // Queries convert as reads.
     let read: HistoryError = StoreError::Poisoned.into();
     assert!(!read.is_write());
+}
+
+#[test]
+fn window_status_changes_with_reason_and_unfinished_windows() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .record_window(900, WindowStatus::Started, false, 900)
+        .unwrap();
+    store
+        .record_window(1800, WindowStatus::Started, true, 1810)
+        .unwrap();
+    store
+        .record_window(2700, WindowStatus::Missed, false, 2800)
+        .unwrap();
+    store
+        .set_window_status(900, WindowStatus::Completed, None)
+        .unwrap();
+    store
+        .set_window_status(1800, WindowStatus::Interrupted, Some("node stopped"))
+        .unwrap();
+    // Not recorded before: recorded now.
+    HistoryWriter::set_window_status(&store, 3600, WindowStatus::Interrupted, Some("crash"))
+        .unwrap();
+    let unfinished: Vec<_> = HistoryWriter::unfinished_windows(&store)
+        .unwrap()
+        .into_iter()
+        .map(|w| {
+            (
+                w.coordination_block,
+                w.status,
+                w.late,
+                w.observed_block,
+                w.reason,
+            )
+        })
+        .collect();
+    assert_eq!(
+        unfinished,
+        vec![
+            (
+                1800,
+                WindowStatus::Interrupted,
+                true,
+                1810,
+                Some("node stopped".to_string())
+            ),
+            (
+                3600,
+                WindowStatus::Interrupted,
+                false,
+                3600,
+                Some("crash".to_string())
+            ),
+        ]
+    );
+    // A resumed window that completes is no longer unfinished, and loses its reason.
+    store
+        .set_window_status(1800, WindowStatus::Completed, None)
+        .unwrap();
+    let rows = store.windows(10).unwrap();
+    let w1800 = rows.iter().find(|w| w.coordination_block == 1800).unwrap();
+    assert_eq!(
+        (w1800.status, w1800.reason.as_deref()),
+        (WindowStatus::Completed, None)
+    );
+    let w900 = rows.iter().find(|w| w.coordination_block == 900).unwrap();
+    assert_eq!(w900.status, WindowStatus::Completed);
+    assert_eq!(
+        store
+            .unfinished_windows()
+            .unwrap()
+            .iter()
+            .map(|w| w.coordination_block)
+            .collect::<Vec<_>>(),
+        vec![3600]
+    );
+    assert_eq!(store.last_window().unwrap(), Some(3600));
+}
+
+#[test]
+fn a_fault_repeated_in_one_result_is_stored_once() {
+    let store = Store::open_in_memory().unwrap();
+    let twice = result_for(
+        1,
+        900,
+        3,
+        vec![
+            fault(FaultType::LeaderIdleness, 3),
+            fault(FaultType::LeaderIdleness, 3),
+            fault(FaultType::LeaderImpersonation, 5),
+        ],
+    );
+    assert!(store.record_result(&twice).unwrap());
+    assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 2);
+    let row = store.result(&wallet(1), 900).unwrap().unwrap();
+    assert_eq!(row.fault_count, 2, "fault_count counts what was stored");
+    // The same fault of another wallet or window is another fault.
+    assert!(store
+        .record_result(&result_for(
+            2,
+            900,
+            3,
+            vec![fault(FaultType::LeaderIdleness, 3)]
+        ))
+        .unwrap());
+    assert!(store
+        .record_result(&result_for(
+            1,
+            1800,
+            3,
+            vec![fault(FaultType::LeaderIdleness, 3)]
+        ))
+        .unwrap());
+    assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 4);
+}
+
+/// A file as version 1 of this program wrote it.
+fn v1_file(path: &std::path::Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(schema::SCHEMA_V1).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    conn
+}
+
+#[test]
+fn a_version_1_file_migrates_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    {
+        let conn = v1_file(&path);
+        conn.execute_batch(&format!(
+            "INSERT INTO windows VALUES (900, 'started', 0, 900, 1);
+             INSERT INTO windows VALUES (1800, 'missed', 0, 1900, 2);
+             INSERT INTO windows VALUES (2700, 'started', 1, 2705, 3);
+             INSERT INTO results (wallet, coordination_block, safe_block_hash, seed, leader,
+                 leader_member_index, role, checklist, action, proposal, fault_count,
+                 recorded_at)
+             VALUES ('{w}', 900, '{h}', '{h}', '{l}', 1, 'follower', 'Heartbeat', 'Heartbeat',
+                 '{{}}', 3, 4);
+             INSERT INTO faults (wallet, coordination_block, culprit, fault_type, leader,
+                 recorded_at)
+             VALUES ('{w}', 900, '{l}', 'LeaderIdleness', '{l}', 5),
+                    ('{w}', 900, '{l}', 'LeaderIdleness', '{l}', 6),
+                    ('{w}', 900, '{c}', 'LeaderImpersonation', '{l}', 7);",
+            w = wallet(1).to_hex(),
+            h = Hash32([0xab; 32]).to_hex(),
+            l = operator(3).to_checksum(),
+            c = operator(5).to_checksum(),
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let version: i64 = store
+        .conn()
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // Windows kept; v1 never recorded completion, so only the newest started one is open.
+    let windows: Vec<_> = store
+        .windows(10)
+        .unwrap()
+        .into_iter()
+        .map(|w| {
+            (
+                w.coordination_block,
+                w.status,
+                w.late,
+                w.observed_block,
+                w.reason,
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        vec![
+            (2700, WindowStatus::Started, true, 2705, None),
+            (1800, WindowStatus::Missed, false, 1900, None),
+            (900, WindowStatus::Completed, false, 900, None),
+        ]
+    );
+    assert_eq!(
+        store
+            .unfinished_windows()
+            .unwrap()
+            .iter()
+            .map(|w| w.coordination_block)
+            .collect::<Vec<_>>(),
+        vec![2700]
+    );
+    // The new statuses are accepted by the rebuilt table.
+    store
+        .set_window_status(2700, WindowStatus::Interrupted, Some("node stopped"))
+        .unwrap();
+
+    // Duplicate faults became one, the first; the result counts what is left.
+    let faults = store
+        .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10)
+        .unwrap();
+    let kept: Vec<_> = faults.iter().map(|f| (f.fault, f.recorded_at)).collect();
+    assert_eq!(
+        kept,
+        vec![
+            (FaultType::LeaderIdleness, 5),
+            (FaultType::LeaderImpersonation, 7)
+        ]
+    );
+    assert_eq!(
+        store.result(&wallet(1), 900).unwrap().unwrap().fault_count,
+        2
+    );
+    // And the unique key holds from now on.
+    let dup = store.conn().unwrap().execute(
+        "INSERT INTO faults (wallet, coordination_block, culprit, fault_type, leader, recorded_at)
+         SELECT wallet, coordination_block, culprit, fault_type, leader, 8 FROM faults LIMIT 1",
+        [],
+    );
+    assert!(dup.is_err(), "{dup:?}");
+    drop(store);
+    // Reopening an up-to-date file changes nothing.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 2);
+    assert_eq!(store.windows(10).unwrap().len(), 3);
+}
+
+#[test]
+fn the_failure_reason_of_an_action_is_stored_through_the_history_trait() {
+    let store = Store::open_in_memory().unwrap();
+    let history: &dyn HistoryWriter = &store;
+    history
+        .record_dispatch(&DispatchRecord {
+            wallet: wallet(4),
+            coordination_block: 900,
+            proposal: sweep(),
+            start_block: 910,
+            expiry_block: 1500,
+            status: DispatchStatus::Running,
+            reason: None,
+        })
+        .unwrap();
+    history
+        .set_dispatch_status_with_reason(
+            &wallet(4),
+            900,
+            DispatchStatus::Expired,
+            1500,
+            "node was down",
+        )
+        .unwrap();
+    let row = HistoryReader::dispatch(&store, &wallet(4), 900)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, DispatchStatus::Expired);
+    assert_eq!(row.finished_block, Some(1500));
+    assert_eq!(row.reason.as_deref(), Some("node was down"));
+    assert!(history.open_dispatches().unwrap().is_empty());
 }

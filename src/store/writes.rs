@@ -9,7 +9,8 @@ use crate::protocol::action::join_names;
 use crate::protocol::{CoordinationResult, WalletPkh};
 
 impl Store {
-    /// Records that a window started or was missed. The first record of a window wins.
+    /// Records that a window started or was missed. The first record of a window wins; later
+    /// changes go through [`Store::set_window_status`].
     pub fn record_window(
         &self,
         coordination_block: u64,
@@ -33,6 +34,34 @@ impl Store {
             ])
         })
         .map_err(sql("recording a window"))?;
+        Ok(())
+    }
+
+    /// Moves a window to `status` with `reason` (replacing the one it had). A window not yet
+    /// recorded is recorded, not late, as observed at its coordination block.
+    pub fn set_window_status(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO windows
+                 (coordination_block, status, late, observed_block, reason, recorded_at)
+             VALUES (?1, ?2, 0, ?1, ?3, ?4)
+             ON CONFLICT (coordination_block) DO UPDATE
+                 SET status = excluded.status, reason = excluded.reason",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                block_to_sql(coordination_block),
+                status.name(),
+                reason,
+                now_unix(),
+            ])
+        })
+        .map_err(sql("updating a window"))?;
         Ok(())
     }
 
@@ -79,25 +108,36 @@ impl Store {
             // Dropping the transaction rolls back; nothing was written anyway.
             return Ok(false);
         }
+        // One fault per (wallet, window, culprit, type), whatever the result repeats: the
+        // unique index drops the repeats, and fault_count counts what was kept.
+        let mut stored = 0usize;
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO faults
+                    "INSERT OR IGNORE INTO faults
                          (wallet, coordination_block, culprit, fault_type, leader, recorded_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(sql("recording a fault"))?;
             for fault in &result.faults {
-                stmt.execute(params![
-                    wallet,
-                    cb,
-                    fault.culprit.to_checksum(),
-                    fault.fault.name(),
-                    leader,
-                    now,
-                ])
-                .map_err(sql("recording a fault"))?;
+                stored += stmt
+                    .execute(params![
+                        wallet,
+                        cb,
+                        fault.culprit.to_checksum(),
+                        fault.fault.name(),
+                        leader,
+                        now,
+                    ])
+                    .map_err(sql("recording a fault"))?;
             }
+        }
+        if stored != result.faults.len() {
+            tx.prepare_cached(
+                "UPDATE results SET fault_count = ?3 WHERE wallet = ?1 AND coordination_block = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![wallet, cb, count_to_sql(stored as u64)]))
+            .map_err(sql(op))?;
         }
         tx.commit().map_err(sql(op))?;
         Ok(true)
