@@ -8,13 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tbtc_coord::chain::devnet::{Devnet, DevnetConfig};
 use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::net::BroadcastChannel;
 use tbtc_coord::protocol::{
     ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, WalletPkh, WalletSnapshot,
 };
-use tbtc_coord::store::{FaultFilter, Store};
+use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
