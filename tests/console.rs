@@ -391,3 +391,34 @@ async fn light_theme_and_no_color() {
         .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
     fx.network.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn window_range_bounds_above_i64_max_do_not_wrap() {
+    let mut fx = fixture(3, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('3'));
+    let total = app.faults.total;
+    assert!(total > 0, "the fixture has faults");
+    let range = |app: &mut App, text: &str| {
+        press(app, KeyCode::Char('r'));
+        for c in text.chars() {
+            press(app, KeyCode::Char(c));
+        }
+        press(app, KeyCode::Enter);
+        assert_eq!(app.faults.error, None, "{text}");
+    };
+    // From above i64::MAX: no stored window is that high.
+    range(app, "9223372036854775808-");
+    assert_eq!(app.faults.filter.from_block, Some(1 << 63));
+    assert_eq!(app.faults.total, 0);
+    assert!(app.faults.rows.is_empty());
+    range(app, "18446744073709551615");
+    assert_eq!(app.faults.total, 0);
+    // To above i64::MAX: no upper bound.
+    range(app, "0-18446744073709551615");
+    assert_eq!(app.faults.total, total);
+    assert_eq!(app.faults.rows.len() as u64, total.min(200));
+    range(app, "-9223372036854775808");
+    assert_eq!(app.faults.total, total);
+    fx.network.shutdown().await;
+}

@@ -1712,3 +1712,52 @@ fn a_read_only_open_neither_creates_nor_migrates() {
     drop(Store::open(&old).unwrap());
     assert!(Store::open_read_only(&old).is_ok());
 }
+
+#[test]
+fn fault_block_bounds_above_i64_max_do_not_wrap() {
+    let store = Store::open_in_memory().unwrap();
+    for cb in [900, 1800] {
+        store
+            .record_result(&result_for(
+                1,
+                cb,
+                3,
+                vec![fault(FaultType::LeaderIdleness, 3)],
+            ))
+            .unwrap();
+    }
+    let above = i64::MAX as u64 + 1;
+    let cases = [
+        (Some(above), None, 0),
+        (Some(u64::MAX), None, 0),
+        (Some(above), Some(u64::MAX), 0),
+        (None, Some(above), 2),
+        (None, Some(u64::MAX), 2),
+        (Some(900), Some(u64::MAX), 2),
+        (Some(1000), Some(above), 1),
+        (Some(0), Some(i64::MAX as u64), 2),
+    ];
+    for (from_block, to_block, expected) in cases {
+        let filter = FaultFilter {
+            from_block,
+            to_block,
+            ..Default::default()
+        };
+        let what = format!("{from_block:?}..={to_block:?}");
+        assert_eq!(store.count_faults(&filter).unwrap(), expected, "{what}");
+        for order in FaultOrder::ALL {
+            assert_eq!(
+                store.faults(&filter, order, 0, 10).unwrap().len() as u64,
+                expected,
+                "{what} {order:?}"
+            );
+        }
+        let summed: u64 = store
+            .fault_summary(&filter)
+            .unwrap()
+            .iter()
+            .map(|s| s.total)
+            .sum();
+        assert_eq!(summed, expected, "{what}");
+    }
+}
