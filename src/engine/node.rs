@@ -309,7 +309,7 @@ impl Node {
             if inboxes.contains_key(&w.wallet) {
                 continue;
             }
-            let group = SigningGroup::new(w.operators.clone());
+            let group = SigningGroup::new(w.operators.clone())?;
             let seats = group.seats_of(&identity.operator);
             let (executor, inbox) = Executor::new(WalletEntry {
                 wallet: w.wallet,
@@ -441,7 +441,7 @@ pub async fn dry_run(
         .into_iter()
         .find(|w| w.wallet == wallet)
         .ok_or(DryRunError::UnknownWallet(wallet))?;
-    let group = SigningGroup::new(info.operators);
+    let group = SigningGroup::new(info.operators).map_err(ChainError::from)?;
     let rule = config.block_hash_rule;
     let safe_block_hash = chain.block_hash(safe_block, rule).await?;
     let seed = crate::protocol::coordination_seed(&wallet, &safe_block_hash);
@@ -1083,7 +1083,7 @@ mod tests {
     async fn a_second_procedure_on_a_busy_executor_is_reported_busy() {
         let (ctx, devnet) = context();
         let info = devnet.wallet_infos().remove(0);
-        let group = SigningGroup::new(info.operators.clone());
+        let group = SigningGroup::new(info.operators.clone()).unwrap();
         let seats = group.seats_of(&ctx.identity.operator);
         let (executor, _inbox) = Executor::new(WalletEntry {
             wallet: info.wallet,

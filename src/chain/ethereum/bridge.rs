@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 use super::contracts::{self, bytes20_topic, events, topic};
 use super::{lock, Inner};
 use crate::chain::{ActionRequest, ChainError};
-use crate::protocol::proposal::{DepositKey, PendingRedemption, RevealedDeposit, WalletState};
+use crate::protocol::proposal::{
+    DepositKey, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
+};
 use crate::protocol::{ActionOutcome, ActionType, Address, Hash32, WalletPkh, WalletSnapshot};
 
-/// Seconds per Bitcoin block, for the confirmation estimate.
-const BITCOIN_BLOCK_SECONDS: u64 = 600;
 /// An action's Bridge evidence is looked for every this many blocks (and at expiry).
 const ACTION_CHECK_BLOCKS: u64 = 5;
 

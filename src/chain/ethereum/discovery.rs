@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::contracts::{self, events, topic, DkgResult};
 use super::Inner;
 use crate::chain::{ChainError, WalletInfo};
+use crate::protocol::leader::check_seat_count;
 use crate::protocol::{Address, Hash32, WalletPkh};
 
 /// Bridge wallet states that never change again.
@@ -244,12 +245,13 @@ impl Inner {
             })?;
         let result = DkgResult::decode(&submitted.data).map_err(|e| invalid(&e))?;
         let ids = result.signing_members();
-        if ids.is_empty() || ids.len() > super::wallets_file::MAX_SEATS {
+        if ids.is_empty() {
             return Err(ChainError::Invalid(format!(
-                "DKG result 0x{result_hash} leaves {} signing members",
-                ids.len()
+                "DKG result 0x{result_hash} leaves no signing members"
             )));
         }
+        check_seat_count(ids.len())
+            .map_err(|e| ChainError::Invalid(format!("DKG result 0x{result_hash}: {e}")))?;
         let data = self
             .eth_call(
                 pool,
