@@ -852,3 +852,46 @@ async fn get_logs_halves_on_refused_ranges_backs_off_on_rate_limits_and_grows_ba
     // two retries; 92 today). A chunk stuck at 1024 blocks would take about 200.
     assert!(seen.len() <= 110, "{} requests: {seen:?}", seen.len());
 }
+
+/// Member indices are one byte: discovery reads a 255-seat group and refuses a 256-seat one,
+/// naming the DKG result, the size and the limit, instead of wrapping seat 256 to seat 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    let ids: Vec<u32> = (1..=256).collect();
+    f.set_operators(&ids).await;
+    let discovery_config = || {
+        let mut c = EthereumConfig::new(url.clone());
+        c.contracts = Contracts {
+            bridge: Some(f.bridge),
+            wallet_registry: Some(f.registry),
+            sortition_pool: Some(f.pool),
+        };
+        c
+    };
+    f.create_wallet(pkh(0x55), &ids[..255], &[]).await;
+    let wallets = EthereumChain::connect(discovery_config(), None)
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap();
+    assert_eq!(wallets.len(), 1);
+    assert_eq!(wallets[0].operators.len(), 255);
+    assert_eq!(wallets[0].operators[254], operator(255));
+
+    f.create_wallet(pkh(0x56), &ids, &[]).await;
+    let err = EthereumChain::connect(discovery_config(), None)
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Invalid(m)
+            if m.contains(&pkh(0x56).to_string()) && m.contains("256 seats") && m.contains("255")),
+        "{err}"
+    );
+}
