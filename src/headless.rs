@@ -61,10 +61,45 @@ pub fn describe(event: &Event) -> String {
         Event::WindowMissed {
             coordination_block,
             observed_block,
+            reason,
+            ..
+        } => format!("window {coordination_block} MISSED at block {observed_block}: {reason}"),
+        Event::WindowInterrupted {
+            coordination_block,
+            results,
+            interrupted,
+            reason,
             ..
         } => format!(
-            "window {coordination_block} MISSED: first seen at block {observed_block}, after its active phase"
+            "window {coordination_block} INTERRUPTED: {reason}; {results} results kept, \
+             {interrupted} procedures cut off (they recorded nothing)"
         ),
+        Event::ActionRestored {
+            wallet,
+            coordination_block,
+            action,
+            expiry_block,
+            ..
+        } => format!(
+            "wallet {} window {coordination_block}: {action} restored after a restart, expires at block {expiry_block}",
+            wallet.short()
+        ),
+        Event::HistoryError { what, error } => {
+            format!("HISTORY ERROR {what}: {error} (not announced as kept)")
+        }
+        Event::MessagesDropped {
+            wallet,
+            coordination_block,
+            reason,
+            total,
+        } => format!(
+            "wallet {} window {coordination_block}: {total} coordination messages dropped so far ({})",
+            wallet.short(),
+            reason.name()
+        ),
+        Event::MessagesLost { count } => {
+            format!("{count} coordination messages LOST: the message stream overflowed")
+        }
         Event::ExecutorStarted {
             wallet,
             coordination_block,

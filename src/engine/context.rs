@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::events::EventBus;
+use super::events::{Event, EventBus};
 use super::executor::RESEND_TICKS;
+use super::history::{History, HistoryError, HistoryReader};
 use super::misbehaviour::FaultInjector;
 use crate::chain::Chain;
 use crate::net::signing::OperatorKey;
 use crate::net::BroadcastChannel;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{Address, BlockHashRule, CoordinationWindow, ProposalParams};
-use crate::store::Store;
 
 /// Who this node is. Without a key it observes: it computes everything and signs nothing.
 #[derive(Clone)]
@@ -49,19 +50,85 @@ pub struct NodeConfig {
     pub quiet: bool,
 }
 
+/// The history a node writes, and the one its front ends read. The reader may be a second
+/// connection, so that paging through the fault history never waits on the writer.
+#[derive(Clone)]
+pub struct HistoryHandles {
+    pub writer: Arc<dyn History>,
+    pub reader: Arc<dyn HistoryReader>,
+}
+
+impl<T: History + 'static> From<Arc<T>> for HistoryHandles {
+    /// One handle for both: writes and reads share it.
+    fn from(history: Arc<T>) -> Self {
+        HistoryHandles {
+            writer: history.clone(),
+            reader: history,
+        }
+    }
+}
+
 /// What the node's tasks share.
 pub struct NodeContext {
     pub chain: Arc<dyn Chain>,
     pub net: Arc<dyn BroadcastChannel>,
-    pub store: Arc<Store>,
+    pub history: HistoryHandles,
     pub bus: EventBus,
     pub identity: Identity,
     pub config: NodeConfig,
     pub cancel: CancellationToken,
+    /// Every task the node spawns, so that a shutdown can wait for all of them.
+    pub(crate) tasks: TaskTracker,
     pub(crate) head: watch::Sender<u64>,
 }
 
 impl NodeContext {
+    /// A context for a node's tasks; the head starts at `head`.
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        net: Arc<dyn BroadcastChannel>,
+        history: HistoryHandles,
+        bus: EventBus,
+        identity: Identity,
+        config: NodeConfig,
+        cancel: CancellationToken,
+        head: u64,
+    ) -> NodeContext {
+        NodeContext {
+            chain,
+            net,
+            history,
+            bus,
+            identity,
+            config,
+            cancel,
+            tasks: TaskTracker::new(),
+            head: watch::channel(head).0,
+        }
+    }
+
+    /// Runs a history write off the async workers. A write that fails is logged at error
+    /// level and announced as a [`Event::HistoryError`]; the caller gets `None` and must then
+    /// not announce the fact as kept.
+    pub(crate) async fn write<T, F>(&self, what: &'static str, write: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn History) -> Result<T, HistoryError> + Send + 'static,
+    {
+        let history = self.history.writer.clone();
+        let error = match tokio::task::spawn_blocking(move || write(history.as_ref())).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the write panicked or was cancelled: {e}"),
+        };
+        tracing::error!(what, %error, "history write failed; the fact is not announced");
+        self.bus.publish(Event::HistoryError {
+            what: what.to_string(),
+            error,
+        });
+        None
+    }
+
     /// The highest block seen so far.
     pub fn head_number(&self) -> u64 {
         *self.head.borrow()
@@ -109,7 +176,7 @@ impl NodeContext {
         let net = self.net.clone();
         let cancel = self.cancel.clone();
         let mut head = self.head.subscribe();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             for tick in RESEND_TICKS {
                 let target = sent_at.saturating_add(tick);
                 if target >= end {

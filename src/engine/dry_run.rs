@@ -2,12 +2,13 @@
 //! proposal this node would make as leader — without sending or dispatching anything.
 
 use super::context::NodeConfig;
+use super::history::HistoryError;
+use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
 use crate::protocol::checklist::checklist;
 use crate::protocol::proposal::generate_proposal;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
-use crate::store::{DryRunRecord, StoreError};
 
 /// Why a dry run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,7 @@ pub enum DryRunError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    History(#[from] HistoryError),
 }
 
 /// Which window a dry run is for.

@@ -53,6 +53,17 @@ pub enum Event {
         coordination_block: u64,
         index: u64,
         observed_block: u64,
+        /// Why: the node saw it too late, or a shutdown or crash cut it off.
+        reason: String,
+    },
+    /// A shutdown cut the window off: some of its procedures ended without a result (and
+    /// recorded nothing). A restart inside the active phase resumes it late.
+    WindowInterrupted {
+        coordination_block: u64,
+        index: u64,
+        results: usize,
+        interrupted: usize,
+        reason: String,
     },
     ExecutorStarted {
         wallet: WalletPkh,
@@ -117,7 +128,33 @@ pub enum Event {
         outcome: ActionOutcome,
         block: u64,
     },
+    /// An action dispatched before a restart, running again (or still waiting for its
+    /// start block).
+    ActionRestored {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        action: ActionType,
+        start_block: u64,
+        expiry_block: u64,
+        running: bool,
+    },
     DryRun(DryRunRecord),
+    /// The router dropped messages for a wallet (counted; announced at the 1st, 10th, 100th…).
+    MessagesDropped {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        reason: crate::engine::router::DropReason,
+        total: u64,
+    },
+    /// The node's message stream overflowed before routing: `count` messages were lost.
+    MessagesLost {
+        count: u64,
+    },
+    /// A fact could not be written to the history, so it was not announced.
+    HistoryError {
+        what: String,
+        error: String,
+    },
     NodeStopped,
 }
 
@@ -163,6 +200,7 @@ impl Event {
             Event::Block { .. } => "block",
             Event::WindowStarted { .. } => "window_started",
             Event::WindowMissed { .. } => "window_missed",
+            Event::WindowInterrupted { .. } => "window_interrupted",
             Event::ExecutorStarted { .. } => "executor_started",
             Event::ExecutorsStarted { .. } => "executors_started",
             Event::ExecutorBusy { .. } => "executor_busy",
@@ -175,7 +213,11 @@ impl Event {
             Event::DispatchRejected { .. } => "dispatch_rejected",
             Event::ActionStarted { .. } => "action_started",
             Event::ActionFinished { .. } => "action_finished",
+            Event::ActionRestored { .. } => "action_restored",
             Event::DryRun(_) => "dry_run",
+            Event::HistoryError { .. } => "history_error",
+            Event::MessagesDropped { .. } => "messages_dropped",
+            Event::MessagesLost { .. } => "messages_lost",
             Event::NodeStopped => "node_stopped",
         }
     }
@@ -236,6 +278,7 @@ pub struct WindowView {
     pub late: bool,
     pub missed: bool,
     pub completed: bool,
+    pub interrupted: bool,
     pub results: usize,
     pub faults: usize,
     pub safe_block_hash: Option<Hash32>,
@@ -260,6 +303,12 @@ pub struct NodeSnapshot {
     pub windows_started: u64,
     pub windows_missed: u64,
     pub windows_completed: u64,
+    pub windows_interrupted: u64,
+    /// History writes that failed (each also an error event and log line).
+    pub history_errors: u64,
+    /// Drop announcements of the router (see [`Event::MessagesDropped`]).
+    pub messages_dropped: u64,
+    pub messages_lost: u64,
     pub faults_seen: u64,
     pub stopped: bool,
 }
@@ -328,6 +377,7 @@ impl NodeSnapshot {
                         late: *late,
                         missed: false,
                         completed: false,
+                        interrupted: false,
                         results: 0,
                         faults: 0,
                         safe_block_hash: Some(*safe_block_hash),
@@ -349,6 +399,7 @@ impl NodeSnapshot {
                         late: false,
                         missed: true,
                         completed: false,
+                        interrupted: false,
                         results: 0,
                         faults: 0,
                         safe_block_hash: None,
@@ -433,6 +484,45 @@ impl NodeSnapshot {
                     window.completed = true;
                 }
             }
+            Event::WindowInterrupted {
+                coordination_block, ..
+            } => {
+                self.windows_interrupted += 1;
+                if let Some(window) = self.window_mut(*coordination_block) {
+                    window.interrupted = true;
+                }
+            }
+            Event::ActionRestored {
+                wallet,
+                coordination_block,
+                action,
+                start_block,
+                expiry_block,
+                running,
+            } => {
+                if let Some(w) = self.wallet_mut(wallet) {
+                    let (coordination_block, action, start_block, expiry_block) =
+                        (*coordination_block, *action, *start_block, *expiry_block);
+                    w.dispatcher = if *running {
+                        DispatcherState::Running {
+                            coordination_block,
+                            action,
+                            start_block,
+                            expiry_block,
+                        }
+                    } else {
+                        DispatcherState::Dispatched {
+                            coordination_block,
+                            action,
+                            start_block,
+                            expiry_block,
+                        }
+                    };
+                }
+            }
+            Event::HistoryError { .. } => self.history_errors += 1,
+            Event::MessagesDropped { .. } => self.messages_dropped += 1,
+            Event::MessagesLost { count } => self.messages_lost += count,
             Event::ProposalDispatched {
                 wallet,
                 coordination_block,

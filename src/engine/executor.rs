@@ -59,6 +59,23 @@ pub enum ExecutorOutcome {
         window: CoordinationWindow,
         error: String,
     },
+    /// The node stopped while the procedure ran: no result, and nothing to record.
+    Interrupted {
+        wallet: WalletPkh,
+        window: CoordinationWindow,
+    },
+}
+
+impl ExecutorOutcome {
+    /// The window the outcome is for.
+    pub fn window(&self) -> CoordinationWindow {
+        match self {
+            ExecutorOutcome::Result(r) => r.window,
+            ExecutorOutcome::Busy { window, .. }
+            | ExecutorOutcome::Failed { window, .. }
+            | ExecutorOutcome::Interrupted { window, .. } => *window,
+        }
+    }
 }
 
 pub struct Executor {

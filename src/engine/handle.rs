@@ -4,21 +4,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::context::HistoryHandles;
 use super::context::{Identity, NodeConfig, NodeContext};
+use super::dispatcher::Dispatcher;
 use super::dry_run::{dry_run, DryRunError, DryRunWindow};
 use super::events::{Event, EventBus, NodeSnapshot};
 use super::executor::{Executor, WalletEntry};
+use super::history::{History, HistoryError};
+use super::records::{
+    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
+};
 use super::results::process_results;
 use super::router::route_messages;
 use super::watch::watch_windows;
 use crate::chain::{Chain, ChainError, WalletInfo};
 use crate::net::BroadcastChannel;
 use crate::protocol::{Address, BlockHashRule, SigningGroup, WalletPkh};
-use crate::store::{DryRunRecord, Store, StoreError};
 
 /// What a front end may ask of a running node: its events and snapshot, its history, and
 /// dry runs. Cheap to clone; the console holds one.
@@ -51,31 +55,31 @@ impl NodeCommands {
     /// A page of the fault history.
     pub fn faults(
         &self,
-        filter: &crate::store::FaultFilter,
-        order: crate::store::FaultOrder,
+        filter: &FaultFilter,
+        order: FaultOrder,
         offset: u64,
         limit: u64,
-    ) -> Result<Vec<crate::store::FaultRow>, StoreError> {
-        self.ctx.store.faults(filter, order, offset, limit)
+    ) -> Result<Vec<FaultRow>, HistoryError> {
+        self.ctx.history.reader.faults(filter, order, offset, limit)
     }
 
-    pub fn count_faults(&self, filter: &crate::store::FaultFilter) -> Result<u64, StoreError> {
-        self.ctx.store.count_faults(filter)
+    pub fn count_faults(&self, filter: &FaultFilter) -> Result<u64, HistoryError> {
+        self.ctx.history.reader.count_faults(filter)
     }
 
     pub fn fault_summary(
         &self,
-        filter: &crate::store::FaultFilter,
-    ) -> Result<Vec<crate::store::OperatorFaultSummary>, StoreError> {
-        self.ctx.store.fault_summary(filter)
+        filter: &FaultFilter,
+    ) -> Result<Vec<OperatorFaultSummary>, HistoryError> {
+        self.ctx.history.reader.fault_summary(filter)
     }
 
-    pub fn dispatches(&self, limit: u64) -> Result<Vec<crate::store::DispatchRow>, StoreError> {
-        self.ctx.store.dispatches(limit)
+    pub fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        self.ctx.history.reader.dispatches(limit)
     }
 
-    pub fn dry_runs(&self, limit: u64) -> Result<Vec<crate::store::DryRunRow>, StoreError> {
-        self.ctx.store.dry_runs(limit)
+    pub fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        self.ctx.history.reader.dry_runs(limit)
     }
 
     /// A dry run (see [`dry_run`]), recorded in the history and announced.
@@ -94,7 +98,11 @@ impl NodeCommands {
             window,
         )
         .await?;
-        ctx.store.record_dry_run(&record)?;
+        let history = ctx.history.writer.clone();
+        let kept = record.clone();
+        tokio::task::spawn_blocking(move || history.record_dry_run(&kept))
+            .await
+            .map_err(|e| HistoryError::Write(format!("recording a dry run: {e}")))??;
         ctx.bus.publish(Event::DryRun(record.clone()));
         Ok(record)
     }
@@ -104,7 +112,6 @@ impl NodeCommands {
 pub struct NodeHandle {
     ctx: Arc<NodeContext>,
     wallets: Vec<WalletInfo>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 pub struct Node;
@@ -117,7 +124,7 @@ impl Node {
         identity: Identity,
         chain: Arc<dyn Chain>,
         net: Arc<dyn BroadcastChannel>,
-        store: Arc<Store>,
+        history: impl Into<HistoryHandles>,
         bus: EventBus,
         cancel: CancellationToken,
     ) -> Result<NodeHandle, ChainError> {
@@ -129,17 +136,16 @@ impl Node {
             .filter(|w| w.operators.contains(&identity.operator))
             .collect();
 
-        let (head, _) = watch::channel(head_now);
-        let ctx = Arc::new(NodeContext {
-            chain: chain.clone(),
-            net: net.clone(),
-            store,
-            bus: bus.clone(),
-            identity: identity.clone(),
+        let ctx = Arc::new(NodeContext::new(
+            chain.clone(),
+            net.clone(),
+            history.into(),
+            bus.clone(),
+            identity.clone(),
             config,
-            cancel: cancel.clone(),
-            head,
-        });
+            cancel.clone(),
+            head_now,
+        ));
 
         let mut executors = Vec::with_capacity(wallets.len());
         let mut inboxes = HashMap::new();
@@ -176,17 +182,18 @@ impl Node {
         node_info!(ctx.config, operator = %identity.operator, wallets = wallets.len(),
             chain = %chain.chain_key(), "node started");
 
+        // Actions dispatched before a restart are still this node's to finish.
+        let dispatcher = Arc::new(Dispatcher::default());
+        dispatcher.restore(&ctx).await;
+
         let (results_tx, results_rx) = mpsc::unbounded_channel();
-        let tasks = vec![
-            tokio::spawn(route_messages(ctx.clone(), net.subscribe(), inboxes)),
-            tokio::spawn(process_results(ctx.clone(), results_rx)),
-            tokio::spawn(watch_windows(ctx.clone(), blocks, executors, results_tx)),
-        ];
-        Ok(NodeHandle {
-            ctx,
-            wallets,
-            tasks,
-        })
+        ctx.tasks
+            .spawn(route_messages(ctx.clone(), net.subscribe(), inboxes));
+        ctx.tasks
+            .spawn(process_results(ctx.clone(), dispatcher, results_rx));
+        ctx.tasks
+            .spawn(watch_windows(ctx.clone(), blocks, executors, results_tx));
+        Ok(NodeHandle { ctx, wallets })
     }
 }
 
@@ -212,8 +219,9 @@ impl NodeHandle {
         &self.wallets
     }
 
-    pub fn store(&self) -> &Arc<Store> {
-        &self.ctx.store
+    /// The history this node writes (and may read).
+    pub fn history(&self) -> &Arc<dyn History> {
+        &self.ctx.history.writer
     }
 
     pub fn head_number(&self) -> u64 {
@@ -238,12 +246,12 @@ impl NodeHandle {
         self.commands().dry_run(wallet, window).await
     }
 
-    /// Stops every task of this node and waits for them.
+    /// Stops every task of this node and waits for all of them, including the procedures,
+    /// re-sends and actions they spawned; then announces the stop.
     pub async fn shutdown(self) {
         self.ctx.cancel.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.ctx.tasks.close();
+        self.ctx.tasks.wait().await;
         self.ctx.bus.publish(Event::NodeStopped);
     }
 }

@@ -21,6 +21,18 @@ macro_rules! node_info {
     };
 }
 
+/// Warn for this operator's own node, debug for the devnet's simulated peers, which would
+/// otherwise repeat the same warning once each.
+macro_rules! node_warn {
+    ($config:expr, $($arg:tt)+) => {
+        if $config.quiet {
+            tracing::debug!($($arg)+)
+        } else {
+            tracing::warn!($($arg)+)
+        }
+    };
+}
+
 pub mod context;
 pub mod devnet_network;
 mod dispatcher;
@@ -32,7 +44,7 @@ pub mod history;
 pub mod misbehaviour;
 pub mod records;
 mod results;
-mod router;
+pub mod router;
 mod watch;
 pub mod window_tracker;
 

@@ -7,7 +7,7 @@
 //! reached before a shutdown is still kept, and a procedure that was cut off is recorded as
 //! what it is — an interruption — never as a fault.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -16,7 +16,8 @@ use super::context::NodeContext;
 use super::dispatcher::Dispatcher;
 use super::events::{CoordinationResultEvent, Event};
 use super::executor::ExecutorOutcome;
-use crate::protocol::CoordinationWindow;
+use super::records::WindowStatus;
+use crate::protocol::{CoordinationWindow, Proposal};
 
 pub(super) enum ProcessorInput {
     WindowOpened {
@@ -33,19 +34,19 @@ struct PendingWindow {
     received: usize,
     results: usize,
     faults: usize,
+    interrupted: usize,
 }
+
+/// Why a window that a shutdown cut off is marked interrupted.
+const SHUTDOWN_REASON: &str = "the node stopped during the window";
 
 pub(super) async fn process_results(
     ctx: Arc<NodeContext>,
+    dispatcher: Arc<Dispatcher>,
     mut inputs: mpsc::UnboundedReceiver<ProcessorInput>,
 ) {
-    let dispatcher = Arc::new(Dispatcher::default());
-    let mut pending: HashMap<u64, PendingWindow> = HashMap::new();
-    loop {
-        let input = tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
-            i = inputs.recv() => match i { Some(i) => i, None => return },
-        };
+    let mut pending: BTreeMap<u64, PendingWindow> = BTreeMap::new();
+    while let Some(input) = inputs.recv().await {
         let cb = match input {
             ProcessorInput::WindowOpened { window, executors } => {
                 let cb = window.coordination_block;
@@ -55,20 +56,18 @@ pub(super) async fn process_results(
                 cb
             }
             ProcessorInput::Outcome(outcome) => {
-                let (cb, faults, is_result) = match &outcome {
-                    ExecutorOutcome::Result(r) => {
-                        (r.window.coordination_block, r.faults.len(), true)
-                    }
-                    ExecutorOutcome::Busy { window, .. }
-                    | ExecutorOutcome::Failed { window, .. } => {
-                        (window.coordination_block, 0, false)
-                    }
-                };
-                process_outcome(&ctx, &dispatcher, outcome).await;
+                let cb = outcome.window().coordination_block;
+                let recorded = process_outcome(&ctx, &dispatcher, outcome).await;
                 let p = pending.entry(cb).or_default();
                 p.received += 1;
-                p.faults += faults;
-                p.results += usize::from(is_result);
+                match recorded {
+                    Recorded::Result { faults } => {
+                        p.results += 1;
+                        p.faults += faults;
+                    }
+                    Recorded::Interrupted => p.interrupted += 1,
+                    Recorded::Other => {}
+                }
                 cb
             }
         };
@@ -77,32 +76,100 @@ pub(super) async fn process_results(
             .is_some_and(|p| p.opened && p.received >= p.expected)
         {
             if let Some(p) = pending.remove(&cb) {
-                node_info!(
-                    ctx.config,
-                    cb,
-                    results = p.results,
-                    faults = p.faults,
-                    "window completed"
-                );
-                ctx.bus.publish(Event::WindowCompleted {
-                    coordination_block: cb,
-                    results: p.results,
-                    faults: p.faults,
-                });
+                finish_window(&ctx, cb, &p).await;
             }
         }
     }
+    // Every sender is gone: whatever window is still open was cut off by the shutdown.
+    for (cb, mut p) in pending {
+        if p.opened {
+            p.interrupted = p.interrupted.max(1);
+            finish_window(&ctx, cb, &p).await;
+        }
+    }
+}
+
+/// Records a window as completed, or as interrupted if a procedure of it was cut off, and
+/// announces it.
+async fn finish_window(ctx: &NodeContext, cb: u64, p: &PendingWindow) {
+    let window = CoordinationWindow::new(cb);
+    if p.interrupted > 0 {
+        let reason = SHUTDOWN_REASON;
+        let stored = ctx
+            .write("recording an interrupted window", move |h| {
+                h.set_window_status(cb, WindowStatus::Interrupted, Some(reason))
+            })
+            .await;
+        if stored.is_some() {
+            tracing::warn!(
+                cb,
+                results = p.results,
+                interrupted = p.interrupted,
+                "window interrupted: {reason}"
+            );
+            ctx.bus.publish(Event::WindowInterrupted {
+                coordination_block: cb,
+                index: window.index(),
+                results: p.results,
+                interrupted: p.interrupted,
+                reason: reason.to_string(),
+            });
+        }
+        return;
+    }
+    let stored = ctx
+        .write("recording a completed window", move |h| {
+            h.set_window_status(cb, WindowStatus::Completed, None)
+        })
+        .await;
+    if stored.is_some() {
+        node_info!(
+            ctx.config,
+            cb,
+            results = p.results,
+            faults = p.faults,
+            "window completed"
+        );
+        ctx.bus.publish(Event::WindowCompleted {
+            coordination_block: cb,
+            results: p.results,
+            faults: p.faults,
+        });
+    }
+}
+
+/// What processing one outcome amounted to, for the window's tally.
+enum Recorded {
+    /// A result (and its faults) stored now.
+    Result { faults: usize },
+    /// A procedure cut off by the shutdown.
+    Interrupted,
+    /// Busy, failed, not stored, or stored before (a resumed window).
+    Other,
 }
 
 async fn process_outcome(
     ctx: &Arc<NodeContext>,
     dispatcher: &Arc<Dispatcher>,
     outcome: ExecutorOutcome,
-) {
+) -> Recorded {
     match outcome {
         ExecutorOutcome::Result(result) => {
-            if let Err(e) = ctx.store.record_result(&result) {
-                tracing::error!(error = %e, wallet = %result.wallet, "recording a result failed");
+            let stored = {
+                let result = result.clone();
+                ctx.write("recording a result", move |h| h.record_result(&result))
+                    .await
+            };
+            match stored {
+                // The write failed: reported by `write`; nothing is announced or dispatched.
+                None => return Recorded::Other,
+                // Already stored: a window resumed after a restart re-ran this wallet.
+                Some(false) => {
+                    tracing::debug!(wallet = %result.wallet, cb = result.window.coordination_block,
+                        "result already in the history; not announced again");
+                    return Recorded::Other;
+                }
+                Some(true) => {}
             }
             for fault in &result.faults {
                 ctx.bus.publish(Event::Fault {
@@ -116,9 +183,16 @@ async fn process_outcome(
                 .publish(Event::CoordinationResult(CoordinationResultEvent::from(
                     &*result,
                 )));
-            if result.proposal != crate::protocol::Proposal::Noop {
-                dispatcher.dispatch(ctx, &result);
+            if result.proposal != Proposal::Noop {
+                dispatcher.dispatch(ctx, &result).await;
             }
+            Recorded::Result {
+                faults: result.faults.len(),
+            }
+        }
+        ExecutorOutcome::Interrupted { wallet, window } => {
+            tracing::debug!(%wallet, cb = window.coordination_block, "procedure interrupted by the shutdown");
+            Recorded::Interrupted
         }
         ExecutorOutcome::Busy { wallet, window } => {
             tracing::warn!(%wallet, cb = window.coordination_block, "executor busy: window not coordinated");
@@ -126,6 +200,7 @@ async fn process_outcome(
                 wallet,
                 coordination_block: window.coordination_block,
             });
+            Recorded::Other
         }
         ExecutorOutcome::Failed {
             wallet,
@@ -138,6 +213,7 @@ async fn process_outcome(
                 coordination_block: window.coordination_block,
                 error,
             });
+            Recorded::Other
         }
     }
 }

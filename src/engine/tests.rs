@@ -2,36 +2,40 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Identity, NodeConfig, NodeContext};
 use super::dispatcher::Dispatcher;
+use super::dispatcher::NODE_WAS_DOWN;
 use super::events::{Event, EventBus};
 use super::executor::{Executor, ExecutorOutcome, WalletEntry};
+use super::history::{HistoryReader, HistoryWriter};
+use super::records::{DispatchRecord, DispatchStatus};
 use crate::chain::devnet::{Devnet, DevnetConfig};
+use crate::chain::{ActionRequest, Chain, ChainError};
 use crate::net::local::LocalHub;
+use crate::protocol::message::CoordinationMessage;
 use crate::protocol::proposal::HexBytes;
+use crate::protocol::ActionOutcome;
 use crate::protocol::{
     Address, CoordinationResult, CoordinationWindow, Role, SigningGroup, WalletPkh,
 };
 use crate::protocol::{Hash32, Proposal, Seed};
-use crate::store::{DispatchStatus, Store};
+use crate::store::Store;
 
 fn context() -> (Arc<NodeContext>, Devnet) {
     let devnet = Devnet::new(DevnetConfig::default()).unwrap();
     let key = devnet.local_operator().key.clone();
-    let (head, _) = watch::channel(devnet.head().number);
-    let ctx = Arc::new(NodeContext {
-        chain: Arc::new(devnet.clone()),
-        net: Arc::new(LocalHub::new(16)),
-        store: Arc::new(Store::open_in_memory().unwrap()),
-        bus: EventBus::default(),
-        identity: Identity::signer(key),
-        config: NodeConfig::default(),
-        cancel: CancellationToken::new(),
-        head,
-    });
+    let ctx = Arc::new(NodeContext::new(
+        Arc::new(devnet.clone()),
+        Arc::new(LocalHub::new(16)),
+        Arc::new(Store::open_in_memory().unwrap()).into(),
+        EventBus::default(),
+        Identity::signer(key),
+        NodeConfig::default(),
+        CancellationToken::new(),
+        devnet.head().number,
+    ));
     (ctx, devnet)
 }
 
@@ -90,11 +94,17 @@ async fn a_proposal_for_a_wallet_with_a_running_action_is_rejected_and_reported(
     let wallet = devnet.wallet_infos()[0].wallet;
     let mut events = ctx.bus.subscribe();
     let dispatcher = Arc::new(Dispatcher::default());
-    dispatcher.dispatch(&ctx, &heartbeat_result(wallet, 900));
-    dispatcher.dispatch(&ctx, &heartbeat_result(wallet, 1800));
+    dispatcher
+        .dispatch(&ctx, &heartbeat_result(wallet, 900))
+        .await;
+    dispatcher
+        .dispatch(&ctx, &heartbeat_result(wallet, 1800))
+        .await;
     // Another wallet is not affected.
     let other = devnet.wallet_infos()[1].wallet;
-    dispatcher.dispatch(&ctx, &heartbeat_result(other, 1800));
+    dispatcher
+        .dispatch(&ctx, &heartbeat_result(other, 1800))
+        .await;
 
     let mut kinds = Vec::new();
     for _ in 0..3 {
@@ -131,7 +141,7 @@ async fn a_proposal_for_a_wallet_with_a_running_action_is_rejected_and_reported(
             ..
         }
     ));
-    let rows = ctx.store.dispatches(10).unwrap();
+    let rows = ctx.history.reader.dispatches(10).unwrap();
     let rejected = rows
         .iter()
         .find(|r| r.wallet == wallet && r.coordination_block == 1800)
@@ -146,7 +156,9 @@ async fn a_dispatched_action_runs_from_its_start_block_until_it_finishes() {
     let (ctx, devnet) = context();
     let wallet = devnet.wallet_infos()[0].wallet;
     let mut events = ctx.bus.subscribe();
-    Arc::new(Dispatcher::default()).dispatch(&ctx, &heartbeat_result(wallet, 900));
+    Arc::new(Dispatcher::default())
+        .dispatch(&ctx, &heartbeat_result(wallet, 900))
+        .await;
     // Drive the head block by block, as the window watch would.
     let producer = {
         let ctx = ctx.clone();
@@ -169,8 +181,224 @@ async fn a_dispatched_action_runs_from_its_start_block_until_it_finishes() {
     };
     assert_eq!(started, Some(1000));
     assert!(finished.1 >= 1000 && finished.1 <= 1600, "{finished:?}");
-    let row = ctx.store.dispatch(&wallet, 900).unwrap().unwrap();
+    let row = ctx.history.reader.dispatch(&wallet, 900).unwrap().unwrap();
     assert_eq!(row.status, DispatchStatus::from(finished.0));
     ctx.cancel.cancel();
     producer.abort();
+}
+
+fn open_dispatch(wallet: WalletPkh, cb: u64) -> DispatchRecord {
+    let start_block = cb + 100;
+    DispatchRecord {
+        wallet,
+        coordination_block: cb,
+        proposal: Proposal::Heartbeat {
+            message: HexBytes(vec![0xFF; 16]),
+        },
+        start_block,
+        expiry_block: start_block + 600,
+        status: DispatchStatus::Dispatched,
+        reason: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_expires_the_actions_it_was_down_for_and_keeps_the_others_busy() {
+    let (ctx, devnet) = context();
+    let wallets = devnet.wallet_infos();
+    let (stale, open) = (wallets[0].wallet, wallets[1].wallet);
+    // Expiry 1600, passed while the node was down; and expiry 2900, still ahead.
+    ctx.history
+        .writer
+        .record_dispatch(&open_dispatch(stale, 900))
+        .unwrap();
+    ctx.history
+        .writer
+        .record_dispatch(&open_dispatch(open, 2200))
+        .unwrap();
+    ctx.history
+        .writer
+        .set_dispatch_status(&open, 2200, DispatchStatus::Running, 2300)
+        .unwrap();
+    ctx.head.send_replace(2400);
+    let mut events = ctx.bus.subscribe();
+
+    let dispatcher = Arc::new(Dispatcher::default());
+    dispatcher.restore(&ctx).await;
+
+    let row = ctx.history.reader.dispatch(&stale, 900).unwrap().unwrap();
+    assert_eq!(row.status, DispatchStatus::Expired);
+    assert_eq!(row.reason.as_deref(), Some(NODE_WAS_DOWN));
+    assert_eq!(row.finished_block, Some(2400));
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        Event::ActionFinished {
+            coordination_block: 900,
+            outcome: ActionOutcome::Expired,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        Event::ActionRestored {
+            coordination_block: 2200,
+            running: true,
+            ..
+        }
+    ));
+    // The restored action keeps its wallet busy: the next proposal is rejected.
+    dispatcher
+        .dispatch(&ctx, &heartbeat_result(open, 3600))
+        .await;
+    let rejected = ctx.history.reader.dispatch(&open, 3600).unwrap().unwrap();
+    assert_eq!(rejected.status, DispatchStatus::Rejected);
+    assert!(rejected.reason.unwrap().contains("from window 2200"));
+    ctx.cancel.cancel();
+}
+
+/// A chain whose Bridge check finds the action's proof only once the head reaches the
+/// expiry block, as a real node does when the action lands in the last blocks.
+struct LandsAtExpiry {
+    devnet: Devnet,
+    head: tokio::sync::watch::Receiver<u64>,
+}
+
+#[async_trait::async_trait]
+impl Chain for LandsAtExpiry {
+    fn chain_key(&self) -> String {
+        self.devnet.chain_key()
+    }
+    fn status(&self) -> crate::chain::ChainStatus {
+        self.devnet.status()
+    }
+    async fn wallets(&self) -> Result<Vec<crate::chain::WalletInfo>, ChainError> {
+        self.devnet.wallets().await
+    }
+    async fn latest_block(&self) -> Result<crate::chain::BlockRef, ChainError> {
+        self.devnet.latest_block().await
+    }
+    async fn subscribe_blocks(&self) -> Result<crate::chain::BlockStream, ChainError> {
+        self.devnet.subscribe_blocks().await
+    }
+    async fn block_hash(
+        &self,
+        number: u64,
+        rule: crate::protocol::BlockHashRule,
+    ) -> Result<Hash32, ChainError> {
+        self.devnet.block_hash(number, rule).await
+    }
+    async fn wallet_snapshot(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<crate::protocol::WalletSnapshot, ChainError> {
+        self.devnet.wallet_snapshot(wallet, block).await
+    }
+    async fn execute_action(&self, request: ActionRequest) -> Result<ActionOutcome, ChainError> {
+        let mut head = self.head.clone();
+        let _ = head.wait_for(|h| *h >= request.expiry_block).await;
+        Ok(ActionOutcome::Completed)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_that_lands_at_its_expiry_block_is_completed_not_expired() {
+    let (base, devnet) = context();
+    let head = base.head_watch();
+    let ctx = Arc::new(NodeContext::new(
+        Arc::new(LandsAtExpiry {
+            devnet: devnet.clone(),
+            head,
+        }),
+        base.net.clone(),
+        base.history.clone(),
+        base.bus.clone(),
+        base.identity.clone(),
+        NodeConfig::default(),
+        CancellationToken::new(),
+        1000,
+    ));
+    // The test drives the same head watch the dispatcher waits on.
+    let wallet = devnet.wallet_infos()[0].wallet;
+    let mut events = ctx.bus.subscribe();
+    Arc::new(Dispatcher::default())
+        .dispatch(&ctx, &heartbeat_result(wallet, 900))
+        .await;
+    for block in 1001..=1600 {
+        ctx.head.send_replace(block);
+        base.head.send_replace(block);
+        tokio::task::yield_now().await;
+    }
+    let outcome = loop {
+        if let Event::ActionFinished { outcome, .. } = events.recv().await.unwrap() {
+            break outcome;
+        }
+    };
+    assert_eq!(outcome, ActionOutcome::Completed);
+    let row = ctx.history.reader.dispatch(&wallet, 900).unwrap().unwrap();
+    assert_eq!(row.status, DispatchStatus::Completed);
+    ctx.cancel.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
+    let (base, devnet) = context();
+    let ctx = Arc::new(NodeContext::new(
+        base.chain.clone(),
+        Arc::new(LocalHub::new(256)),
+        base.history.clone(),
+        base.bus.clone(),
+        base.identity.clone(),
+        NodeConfig::default(),
+        CancellationToken::new(),
+        905,
+    ));
+    let info = devnet.wallet_infos().remove(0);
+    let peer = devnet
+        .operators()
+        .iter()
+        .find(|o| info.operators.contains(&o.address))
+        .unwrap()
+        .clone();
+    let (tx, mut inbox) = tokio::sync::mpsc::channel(super::executor::INBOX_CAPACITY);
+    let inboxes = std::collections::HashMap::from([(info.wallet, tx)]);
+    let mut events = ctx.bus.subscribe();
+    let router = tokio::spawn(super::router::route_messages(
+        ctx.clone(),
+        ctx.net.subscribe(),
+        inboxes,
+    ));
+    // 20 distinct, validly signed messages from one member for one wallet and window, each
+    // sent twice (a re-send is a copy and costs nothing).
+    for i in 0..20u8 {
+        let message = CoordinationMessage {
+            sender_member_index: 1,
+            coordination_block: 900,
+            wallet: info.wallet,
+            proposal: Proposal::Heartbeat {
+                message: HexBytes(vec![i; 16]),
+            },
+        };
+        let signed = peer.key.sign(&message).unwrap();
+        ctx.net.send(signed.clone()).await.unwrap();
+        ctx.net.send(signed).await.unwrap();
+    }
+    let mut totals = Vec::new();
+    while totals.last() != Some(&10) {
+        if let Event::MessagesDropped { reason, total, .. } = events.recv().await.unwrap() {
+            assert_eq!(reason, super::router::DropReason::SenderCap);
+            totals.push(total);
+        }
+    }
+    assert_eq!(totals, vec![1, 10]);
+    let mut delivered = 0;
+    while inbox.try_recv().is_ok() {
+        delivered += 1;
+    }
+    assert_eq!(
+        delivered,
+        super::router::MAX_MESSAGES_PER_SENDER_PER_WINDOW as usize
+    );
+    ctx.cancel.cancel();
+    router.await.unwrap();
 }

@@ -8,13 +8,13 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::context::NodeContext;
 use super::events::{Event, ForecastLeader};
-use super::executor::{Executor, ExecutorOutcome};
+use super::executor::{Executor, ExecutorOutcome, Procedure};
+use super::records::WindowStatus;
 use super::results::ProcessorInput;
 use super::window_tracker::{WindowDecision, WindowTracker};
 use crate::chain::{BlockRef, ChainError};
-use crate::protocol::window::next_window_after;
-use crate::protocol::{BlockHashRule, CoordinationWindow, Hash32};
-use crate::store::WindowStatus;
+use crate::protocol::window::{next_window_after, COORDINATION_FREQUENCY_BLOCKS};
+use crate::protocol::{BlockHashRule, CoordinationWindow, Hash32, WalletPkh};
 
 pub(super) async fn watch_windows(
     ctx: Arc<NodeContext>,
@@ -22,13 +22,9 @@ pub(super) async fn watch_windows(
     executors: Arc<Vec<Arc<Executor>>>,
     results: mpsc::UnboundedSender<ProcessorInput>,
 ) {
-    let mut tracker = match ctx.store.last_window() {
-        Ok(Some(cb)) => WindowTracker::resume_after(cb),
-        Ok(None) => WindowTracker::new(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the last window from the store; starting fresh");
-            WindowTracker::new()
-        }
+    let Some((mut tracker, resumed)) = resume_tracker(&ctx).await else {
+        tracing::error!("cannot read the window history; the window watch does not start");
+        return;
     };
     let mut forecast_for = 0u64;
     loop {
@@ -77,24 +73,13 @@ pub(super) async fn watch_windows(
                     window,
                     observed_block,
                 } => {
-                    tracing::warn!(
-                        cb = window.coordination_block,
-                        observed_block,
-                        "window missed: its active phase was over when the node saw it"
-                    );
-                    if let Err(e) = ctx.store.record_window(
-                        window.coordination_block,
-                        WindowStatus::Missed,
-                        false,
-                        observed_block,
-                    ) {
-                        tracing::error!(error = %e, "recording a missed window failed");
-                    }
-                    ctx.bus.publish(Event::WindowMissed {
-                        coordination_block: window.coordination_block,
-                        index: window.index(),
-                        observed_block,
-                    });
+                    let reason = match &resumed {
+                        Some(r) if r.coordination_block == window.coordination_block => {
+                            r.missed_reason()
+                        }
+                        _ => "its active phase was over when the node saw it".to_string(),
+                    };
+                    record_missed(&ctx, window, observed_block, reason).await;
                 }
             }
         }
@@ -173,12 +158,14 @@ async fn start_window(
 ) {
     let cb = window.coordination_block;
     let hashes = safe_block_hashes(ctx, window).await;
-    if let Err(e) = ctx
-        .store
-        .record_window(cb, WindowStatus::Started, late, observed_block)
-    {
-        tracing::error!(error = %e, "recording a started window failed");
-    }
+    let recorded = ctx
+        .write("recording a started window", move |h| {
+            h.record_window(cb, WindowStatus::Started, late, observed_block)?;
+            // A window resumed after a restart already has a row: it is running again.
+            h.set_window_status(cb, WindowStatus::Started, None)
+        })
+        .await
+        .is_some();
     let (hash, other_rule_hash) = match hashes {
         Ok(h) => h,
         Err(e) => {
@@ -205,15 +192,17 @@ async fn start_window(
         observed_block,
         "window started"
     );
-    ctx.bus.publish(Event::WindowStarted {
-        coordination_block: cb,
-        index: window.index(),
-        late,
-        observed_block,
-        safe_block: window.safe_block(),
-        safe_block_hash: hash,
-        other_rule_hash,
-    });
+    if recorded {
+        ctx.bus.publish(Event::WindowStarted {
+            coordination_block: cb,
+            index: window.index(),
+            late,
+            observed_block,
+            safe_block: window.safe_block(),
+            safe_block_hash: hash,
+            other_rule_hash,
+        });
+    }
     let _ = results.send(ProcessorInput::WindowOpened {
         window,
         executors: executors.len(),
@@ -225,14 +214,7 @@ async fn start_window(
         let delay_us = trigger.elapsed().as_micros() as u64;
         max_delay_us = max_delay_us.max(delay_us);
         match ex.begin(ctx, window, hash, delay_us) {
-            Ok(procedure) => {
-                let ctx = ctx.clone();
-                let results = results.clone();
-                tokio::spawn(async move {
-                    let outcome = procedure.run(&ctx).await;
-                    let _ = results.send(ProcessorInput::Outcome(outcome));
-                });
-            }
+            Ok(procedure) => spawn_procedure(ctx, procedure, ex.entry.wallet, window, results),
             Err(outcome) => {
                 let _ = results.send(ProcessorInput::Outcome(outcome));
             }
@@ -249,4 +231,140 @@ async fn start_window(
         executors: executors.len(),
         max_start_delay_us: max_delay_us,
     });
+}
+
+/// Runs a procedure as a tracked task, so that its window always gets an outcome for it: the
+/// procedure's own, `Interrupted` if the node is stopping (a cut-off procedure records
+/// nothing), or `Failed` if it panicked.
+fn spawn_procedure(
+    ctx: &Arc<NodeContext>,
+    procedure: Procedure,
+    wallet: WalletPkh,
+    window: CoordinationWindow,
+    results: &mpsc::UnboundedSender<ProcessorInput>,
+) {
+    let run = {
+        let ctx = ctx.clone();
+        ctx.tasks.clone().spawn(async move {
+            tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => ExecutorOutcome::Interrupted { wallet, window },
+                outcome = procedure.run(&ctx) => outcome,
+            }
+        })
+    };
+    let results = results.clone();
+    ctx.tasks.spawn(async move {
+        let outcome = match run.await {
+            Ok(outcome) => outcome,
+            Err(e) => ExecutorOutcome::Failed {
+                wallet,
+                window,
+                error: if e.is_panic() {
+                    format!("the procedure panicked: {}", panic_message(e.into_panic()))
+                } else {
+                    "the procedure was cancelled".to_string()
+                },
+            },
+        };
+        let _ = results.send(ProcessorInput::Outcome(outcome));
+    });
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Records and announces a missed window, with the reason.
+async fn record_missed(
+    ctx: &NodeContext,
+    window: CoordinationWindow,
+    observed_block: u64,
+    reason: String,
+) {
+    let cb = window.coordination_block;
+    node_warn!(ctx.config, cb, observed_block, %reason, "window missed");
+    let stored = {
+        let reason = reason.clone();
+        ctx.write("recording a missed window", move |h| {
+            h.record_window(cb, WindowStatus::Missed, false, observed_block)?;
+            h.set_window_status(cb, WindowStatus::Missed, Some(&reason))
+        })
+        .await
+    };
+    if stored.is_some() {
+        ctx.bus.publish(Event::WindowMissed {
+            coordination_block: cb,
+            index: window.index(),
+            observed_block,
+            reason,
+        });
+    }
+}
+
+/// The last window in the history that a crash or a shutdown cut off, to be decided again.
+struct ResumedWindow {
+    coordination_block: u64,
+    status: WindowStatus,
+}
+
+impl ResumedWindow {
+    fn missed_reason(&self) -> String {
+        let how = match self.status {
+            WindowStatus::Interrupted => "the node was stopped during the window",
+            _ => "the node crashed or was killed during the window",
+        };
+        format!("{how}, and came back after its active phase")
+    }
+}
+
+/// Where the window watch picks up after a restart: after the last window in the history, or
+/// at that window itself if it was cut off (a shutdown or a crash), so that it is resumed
+/// late while its active phase lasts and reported missed, with the reason, after it.
+/// `None` if the history cannot be read.
+async fn resume_tracker(ctx: &NodeContext) -> Option<(WindowTracker, Option<ResumedWindow>)> {
+    let (last, unfinished) = ctx
+        .write("reading the window history", |h| {
+            Ok((h.last_window()?, h.unfinished_windows()?))
+        })
+        .await?;
+    let Some(last) = last else {
+        return Some((WindowTracker::new(), None));
+    };
+    // Older unfinished windows are long over; a crash left them `started`.
+    for row in unfinished.iter().filter(|w| w.coordination_block < last) {
+        if row.status == WindowStatus::Started {
+            let cb = row.coordination_block;
+            ctx.write("closing an unfinished window", move |h| {
+                h.set_window_status(
+                    cb,
+                    WindowStatus::Interrupted,
+                    Some("the node crashed or was killed during the window"),
+                )
+            })
+            .await;
+        }
+    }
+    let resumed = unfinished
+        .iter()
+        .find(|w| w.coordination_block == last)
+        .map(|w| ResumedWindow {
+            coordination_block: w.coordination_block,
+            status: w.status,
+        });
+    let tracker = match &resumed {
+        Some(r) => match r
+            .coordination_block
+            .checked_sub(COORDINATION_FREQUENCY_BLOCKS)
+        {
+            Some(before) if before > 0 => WindowTracker::resume_after(before),
+            _ => WindowTracker::new(),
+        },
+        None => WindowTracker::resume_after(last),
+    };
+    Some((tracker, resumed))
 }

@@ -2,7 +2,7 @@
 //! generator that walks a checklist against a wallet's chain state.
 
 use rlp::{Rlp, RlpStream};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::action::ActionType;
@@ -22,15 +22,25 @@ impl Serialize for HexBytes {
     }
 }
 
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text.trim_start_matches("0x"))
+            .map(HexBytes)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A deposit named by its funding output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DepositKey {
     pub funding_tx_hash: Hash32,
     pub output_index: u32,
 }
 
-/// A leader's proposal: an action and its payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A leader's proposal: an action and its payload. The JSON form (the history keeps it)
+/// reads back to the same value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action")]
 pub enum Proposal {
     Noop,

@@ -17,9 +17,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
-// transitional: engine/node.rs still imports these from here
-pub use crate::engine::records::*;
-
 use crate::protocol::{ActionType, Role, WalletPkh};
 
 mod faults;

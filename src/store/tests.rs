@@ -7,6 +7,7 @@ use rusqlite::{params, params_from_iter};
 
 use super::*;
 use crate::engine::history::{HistoryError, HistoryReader, HistoryWriter};
+use crate::engine::records::*;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::{
     ActionOutcome, ActionType, Address, CoordinationResult, CoordinationWindow, Fault, FaultType,
