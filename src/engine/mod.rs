@@ -18,6 +18,7 @@ pub mod events;
 pub mod executor;
 pub mod misbehaviour;
 pub mod node;
+pub mod pace;
 pub mod window_watch;
 
 pub use events::{Event, EventBus, NodeSnapshot};
