@@ -16,7 +16,6 @@ macro_rules! node_info {
 pub mod devnet_network;
 pub mod events;
 pub mod executor;
-pub mod misbehaviour;
 pub mod node;
 pub mod pace;
 pub mod window_watch;
