@@ -13,14 +13,15 @@ use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs};
 use crate::config::{default_data_dir, parse_block_time, FileConfig};
 use crate::engine::devnet_network::{resume_block, DevnetNetwork, DevnetNetworkConfig};
-use crate::engine::node::{dry_run, DryRunWindow};
+use crate::engine::records::{DryRunRecord, FaultFilter, FaultOrder};
+use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};
 use crate::headless::{print_events, PrintOptions};
 use crate::protocol::action::join_names;
 use crate::protocol::leader::SigningGroup;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
-use crate::store::{DryRunRecord, FaultFilter, FaultOrder, Store};
+use crate::store::Store;
 
 mod ethereum;
 pub use ethereum::EthereumSettings;

@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tbtc_coord::store::{FaultFilter, Store};
+use tbtc_coord::engine::records::FaultFilter;
+use tbtc_coord::store::Store;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))

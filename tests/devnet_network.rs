@@ -11,13 +11,14 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::checklist::checklist;
 use tbtc_coord::protocol::{
     ActionType, Address, CoordinationWindow, Fault, FaultType, Leader, Role, SigningGroup,
     WalletPkh,
 };
-use tbtc_coord::store::{FaultFilter, FaultOrder, Store};
+use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 

@@ -13,7 +13,7 @@ use tbtc_coord::chain::ethereum::{
     Contracts, EthereumChain, EthereumConfig, EthereumError, WalletSource,
 };
 use tbtc_coord::chain::{ActionRequest, Chain, ChainError, Connection, WalletInfo};
-use tbtc_coord::engine::node::dry_run;
+use tbtc_coord::engine::dry_run;
 use tbtc_coord::engine::{DryRunWindow, Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::protocol::proposal::{HexBytes, WalletState};

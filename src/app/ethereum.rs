@@ -14,7 +14,7 @@ use crate::chain::ethereum::{
     self, wallets_file, Contracts, EthereumChain, EthereumConfig, PasswordSource, WalletSource,
 };
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs};
-use crate::engine::node::{dry_run, DryRunWindow};
+use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
 use crate::net::Unconnected;
 use crate::protocol::window::next_window_after;

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::EventBus;
 use super::executor::Honest;
-use super::node::{Identity, Node, NodeConfig, NodeHandle};
 use super::pace::Activity;
+use super::{Identity, Node, NodeConfig, NodeHandle};
 use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
 use crate::chain::{Chain, ChainError};
 use crate::net::local::LocalHub;

@@ -9,12 +9,12 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::records::DryRunRecord;
 use crate::chain::{BlockRef, WalletInfo};
 use crate::protocol::{
     ActionOutcome, ActionType, Address, BlockHashRule, CoordinationResult, Fault, FaultType,
     Hash32, Role, WalletPkh,
 };
-use crate::store::DryRunRecord;
 
 /// A wallet's leader for an upcoming window, known once its safe block exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

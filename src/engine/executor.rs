@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError
 use async_trait::async_trait;
 use tokio::sync::{mpsc, Mutex};
 
+use super::context::NodeContext;
 use super::events::Event;
-use super::node::NodeContext;
 use super::pace::ActivityGuard;
 use crate::protocol::checklist::checklist;
 use crate::protocol::follower::{FollowerView, Verdict};
@@ -503,4 +503,109 @@ impl Drop for Ear<'_> {
 fn lock<T>(m: &StdMutex<T>) -> StdMutexGuard<'_, T> {
     // Every critical section is a short step that leaves the data whole.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::watch;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::chain::devnet::{Devnet, DevnetConfig};
+    use crate::engine::context::{Identity, NodeConfig};
+    use crate::engine::events::EventBus;
+    use crate::net::local::LocalHub;
+    use crate::store::Store;
+
+    /// A leader that keeps its message to itself until long after the window.
+    struct Hesitant;
+
+    #[async_trait]
+    impl Behaviour for Hesitant {
+        async fn lead(&self, turn: &Turn<'_>) -> Proposal {
+            turn.wait_for_block(u64::MAX).await;
+            Proposal::Noop
+        }
+    }
+
+    fn context(behaviour: Arc<dyn Behaviour>) -> (Arc<NodeContext>, Devnet) {
+        let devnet = Devnet::new(DevnetConfig::default()).unwrap();
+        let key = devnet.local_operator().key.clone();
+        let (head, _) = watch::channel(devnet.head().number);
+        let ctx = Arc::new(NodeContext {
+            chain: Arc::new(devnet.clone()),
+            net: Arc::new(LocalHub::new(16)),
+            store: Arc::new(Store::open_in_memory().unwrap()),
+            bus: EventBus::default(),
+            identity: Identity::signer(key),
+            config: NodeConfig {
+                behaviour,
+                ..NodeConfig::default()
+            },
+            cancel: CancellationToken::new(),
+            head,
+        });
+        (ctx, devnet)
+    }
+
+    /// Begins a procedure for the local operator in `role` at window 900, trying safe block
+    /// hashes until the leader draw gives that role. Returns its inbox's sender too: a closed
+    /// inbox ends the listening.
+    fn procedure_in(ctx: &NodeContext, devnet: &Devnet, role: Role) -> (Procedure, InboxSender) {
+        let info = devnet
+            .wallet_infos()
+            .into_iter()
+            .find(|w| w.operators.contains(&ctx.identity.operator))
+            .unwrap();
+        let group = SigningGroup::new(info.operators.clone());
+        let seats = group.seats_of(&ctx.identity.operator);
+        let (executor, inbox) = Executor::new(WalletEntry {
+            wallet: info.wallet,
+            group,
+            seats,
+        });
+        let procedure = (0..=255u8)
+            .find_map(|i| {
+                let p = executor
+                    .begin(ctx, CoordinationWindow::new(900), Hash32([i; 32]), 0)
+                    .ok()?;
+                (p.role() == role).then_some(p)
+            })
+            .unwrap();
+        (procedure, inbox)
+    }
+
+    /// The node stops while the procedure is in the active phase: no result, no fault.
+    async fn interrupted_in(role: Role) {
+        let (ctx, devnet) = context(Arc::new(Hesitant));
+        let (procedure, _inbox) = procedure_in(&ctx, &devnet, role);
+        ctx.head.send_replace(900);
+        let running = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { procedure.run(&ctx).await })
+        };
+        // Into the active phase, silence from the leader so far; then the node stops.
+        for block in 901..=910 {
+            ctx.head.send_replace(block);
+            tokio::task::yield_now().await;
+        }
+        assert!(!running.is_finished(), "still listening (or leading)");
+        ctx.cancel.cancel();
+        match running.await.unwrap() {
+            ExecutorOutcome::Interrupted { window, .. } => {
+                assert_eq!(window.coordination_block, 900)
+            }
+            other => panic!("{role:?}: expected an interrupted procedure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_cancelled_in_the_active_phase_is_interrupted_and_blames_no_one() {
+        interrupted_in(Role::Follower).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_cancelled_in_the_active_phase_is_interrupted() {
+        interrupted_in(Role::Leader).await;
+    }
 }

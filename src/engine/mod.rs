@@ -1,5 +1,13 @@
-//! The coordination layer: window watch, executors, result processor, dispatcher, event bus,
-//! and the orchestration of a node (and of a whole devnet of nodes).
+//! The coordination layer, one file per component:
+//!
+//! - `context`: what a node's tasks share (identity, settings, chain, network, history, bus);
+//! - `router`: decodes and authenticates coordination messages, one inbox per wallet;
+//! - `watch` (with the pure `window_tracker`): follows heads and begins the executors;
+//! - `executor`: one per wallet, the leader and follower routines;
+//! - `results`: records each outcome, then hands accepted proposals to the `dispatcher`;
+//! - `dry_run`, `events` (the bus and the folded snapshot), `handle` (start, commands).
+//!
+//! All tasks hang off one cancellation token. Facts go to the history before the bus.
 
 /// Info for this operator's own node, debug for the devnet's simulated peers, whose routine
 /// lines would drown the operator's own in the same log.
@@ -13,12 +21,25 @@ macro_rules! node_info {
     };
 }
 
+pub mod context;
 pub mod devnet_network;
+mod dispatcher;
+pub mod dry_run;
 pub mod events;
 pub mod executor;
-pub mod node;
+pub mod handle;
+pub mod history;
 pub mod pace;
-pub mod window_watch;
+pub mod records;
+mod results;
+mod router;
+mod watch;
+pub mod window_tracker;
 
+#[cfg(test)]
+mod tests;
+
+pub use context::{Identity, NodeConfig, NodeContext};
+pub use dry_run::{dry_run, DryRunError, DryRunWindow};
 pub use events::{Event, EventBus, NodeSnapshot};
-pub use node::{DryRunError, DryRunWindow, Identity, Node, NodeCommands, NodeConfig, NodeHandle};
+pub use handle::{Node, NodeCommands, NodeHandle};

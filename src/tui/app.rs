@@ -10,12 +10,13 @@ use tokio::time::Instant;
 use super::theme::Theme;
 use crate::chain::ChainStatus;
 use crate::engine::events::{Event, NodeSnapshot};
+use crate::engine::history::HistoryError;
+use crate::engine::records::{
+    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
+};
 use crate::engine::{DryRunWindow, NodeCommands};
 use crate::protocol::window::{next_window_after, window_at_or_before};
 use crate::protocol::{CoordinationWindow, FaultType, WalletPkh};
-use crate::store::{
-    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -379,7 +380,7 @@ impl App {
         let f = &mut self.faults;
         f.stale = false;
         let recount = std::mem::take(&mut f.counts_stale);
-        let result = (|| -> Result<(), crate::store::StoreError> {
+        let result = (|| -> Result<(), HistoryError> {
             if recount {
                 f.total = self.commands.count_faults(&f.filter)?;
             }

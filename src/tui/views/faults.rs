@@ -7,8 +7,8 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{centered, pane, popup_frame};
+use crate::engine::records::FaultRow;
 use crate::protocol::FaultType;
-use crate::store::FaultRow;
 use crate::tui::app::{App, FaultInput};
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::pane;
-use crate::store::DispatchStatus;
+use crate::engine::records::DispatchStatus;
 use crate::tui::app::{App, ProposalItem};
 
 fn action_of(json: Option<&str>) -> String {

@@ -1,0 +1,148 @@
+//! What a node's tasks share: who the node is, its settings, the chain, the network, the
+//! history and the bus, the highest head seen, and the root cancellation token.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::events::EventBus;
+use super::executor::{Behaviour, Honest, RESEND_TICKS};
+use super::pace::Pace;
+use crate::chain::Chain;
+use crate::net::signing::OperatorKey;
+use crate::net::BroadcastChannel;
+use crate::protocol::message::CoordinationMessage;
+use crate::protocol::{Address, BlockHashRule, CoordinationWindow, ProposalParams};
+use crate::store::Store;
+
+/// Who this node is. Without a key it observes: it computes everything and signs nothing.
+#[derive(Clone)]
+pub struct Identity {
+    pub operator: Address,
+    pub key: Option<OperatorKey>,
+}
+
+impl Identity {
+    pub fn signer(key: OperatorKey) -> Self {
+        Identity {
+            operator: key.address(),
+            key: Some(key),
+        }
+    }
+
+    pub fn observer(operator: Address) -> Self {
+        Identity {
+            operator,
+            key: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct NodeConfig {
+    pub block_hash_rule: BlockHashRule,
+    pub proposal_params: ProposalParams,
+    /// How this node acts where the protocol leaves a choice: [`Honest`], except for the
+    /// devnet's simulated peers (`crate::sim`).
+    pub behaviour: Arc<dyn Behaviour>,
+    /// Devnet only: this node's share of the back-pressure gauge (`engine::pace`), one per
+    /// node; `None` in production.
+    pub pace: Option<Pace>,
+    /// Routine log lines at debug instead of info (the devnet's simulated peers).
+    pub quiet: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            block_hash_rule: BlockHashRule::default(),
+            proposal_params: ProposalParams::default(),
+            behaviour: Arc::new(Honest),
+            pace: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What the node's tasks share.
+pub struct NodeContext {
+    pub chain: Arc<dyn Chain>,
+    pub net: Arc<dyn BroadcastChannel>,
+    pub store: Arc<Store>,
+    pub bus: EventBus,
+    pub identity: Identity,
+    pub config: NodeConfig,
+    pub cancel: CancellationToken,
+    pub(crate) head: watch::Sender<u64>,
+}
+
+impl NodeContext {
+    /// The highest block seen so far.
+    pub fn head_number(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    pub fn head_watch(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Waits until the head reaches `target`; `None` if the node is stopping.
+    pub async fn wait_for_block(&self, target: u64) -> Option<u64> {
+        let mut head = self.head.subscribe();
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => None,
+            r = head.wait_for(|h| *h >= target) => r.ok().map(|h| *h),
+        }
+    }
+
+    /// Signs and broadcasts a message, then re-sends the identical message on the backoff
+    /// ticks until the active phase ends. `false` if nothing could be sent.
+    pub(crate) async fn broadcast_with_backoff(
+        &self,
+        message: CoordinationMessage,
+        window: CoordinationWindow,
+    ) -> bool {
+        let Some(key) = &self.identity.key else {
+            tracing::warn!(wallet = %message.wallet, cb = window.coordination_block,
+                "this node leads but runs as an observer without a key: nothing sent");
+            return false;
+        };
+        let signed = match key.sign(&message) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "signing the coordination message failed");
+                return false;
+            }
+        };
+        if let Err(e) = self.net.send(signed.clone()).await {
+            tracing::error!(error = %e, "broadcasting the coordination message failed");
+            return false;
+        }
+        let sent_at = self.head_number();
+        let end = window.active_phase_end();
+        let net = self.net.clone();
+        let cancel = self.cancel.clone();
+        let mut head = self.head.subscribe();
+        tokio::spawn(async move {
+            for tick in RESEND_TICKS {
+                let target = sent_at.saturating_add(tick);
+                if target >= end {
+                    break;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = head.wait_for(|h| *h >= target) => if r.is_err() { return },
+                }
+                if *head.borrow() >= end {
+                    return;
+                }
+                if net.send(signed.clone()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        true
+    }
+}

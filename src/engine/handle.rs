@@ -1,0 +1,249 @@
+//! Starting a node, and the handles front ends hold: [`NodeHandle`] owns the node's tasks,
+//! [`NodeCommands`] is the cloneable command and query handle the console uses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{Identity, NodeConfig, NodeContext};
+use super::dry_run::{dry_run, DryRunError, DryRunWindow};
+use super::events::{Event, EventBus, NodeSnapshot};
+use super::executor::{Executor, WalletEntry};
+use super::results::process_results;
+use super::router::route_messages;
+use super::watch::watch_windows;
+use crate::chain::{Chain, ChainError, WalletInfo};
+use crate::net::BroadcastChannel;
+use crate::protocol::{Address, BlockHashRule, SigningGroup, WalletPkh};
+use crate::store::{DryRunRecord, Store, StoreError};
+
+/// What a front end may ask of a running node: its events and snapshot, its history, and
+/// dry runs. Cheap to clone; the console holds one.
+#[derive(Clone)]
+pub struct NodeCommands {
+    ctx: Arc<NodeContext>,
+}
+
+impl NodeCommands {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ctx.bus.subscribe()
+    }
+
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.ctx.bus.snapshot()
+    }
+
+    pub fn chain_status(&self) -> crate::chain::ChainStatus {
+        self.ctx.chain.status()
+    }
+
+    pub fn operator(&self) -> Address {
+        self.ctx.identity.operator
+    }
+
+    pub fn block_hash_rule(&self) -> BlockHashRule {
+        self.ctx.config.block_hash_rule
+    }
+
+    /// A page of the fault history.
+    pub fn faults(
+        &self,
+        filter: &crate::store::FaultFilter,
+        order: crate::store::FaultOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<crate::store::FaultRow>, StoreError> {
+        self.ctx.store.faults(filter, order, offset, limit)
+    }
+
+    pub fn count_faults(&self, filter: &crate::store::FaultFilter) -> Result<u64, StoreError> {
+        self.ctx.store.count_faults(filter)
+    }
+
+    pub fn fault_summary(
+        &self,
+        filter: &crate::store::FaultFilter,
+    ) -> Result<Vec<crate::store::OperatorFaultSummary>, StoreError> {
+        self.ctx.store.fault_summary(filter)
+    }
+
+    pub fn dispatches(&self, limit: u64) -> Result<Vec<crate::store::DispatchRow>, StoreError> {
+        self.ctx.store.dispatches(limit)
+    }
+
+    pub fn dry_runs(&self, limit: u64) -> Result<Vec<crate::store::DryRunRow>, StoreError> {
+        self.ctx.store.dry_runs(limit)
+    }
+
+    /// A dry run (see [`dry_run`]), recorded in the history and announced.
+    pub async fn dry_run(
+        &self,
+        wallet: WalletPkh,
+        window: DryRunWindow,
+    ) -> Result<DryRunRecord, DryRunError> {
+        let ctx = &self.ctx;
+        let record = dry_run(
+            ctx.chain.as_ref(),
+            ctx.identity.operator,
+            &ctx.config,
+            ctx.head_number(),
+            wallet,
+            window,
+        )
+        .await?;
+        ctx.store.record_dry_run(&record)?;
+        ctx.bus.publish(Event::DryRun(record.clone()));
+        Ok(record)
+    }
+}
+
+/// Handle to a running node: events, snapshot, commands, shutdown.
+pub struct NodeHandle {
+    ctx: Arc<NodeContext>,
+    wallets: Vec<WalletInfo>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub struct Node;
+
+impl Node {
+    /// Starts a node's tasks. Fails only on what makes running pointless: no wallet list, no
+    /// block stream.
+    pub async fn start(
+        config: NodeConfig,
+        identity: Identity,
+        chain: Arc<dyn Chain>,
+        net: Arc<dyn BroadcastChannel>,
+        store: Arc<Store>,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> Result<NodeHandle, ChainError> {
+        let all_wallets = chain.wallets().await?;
+        let blocks = chain.subscribe_blocks().await?;
+        let head_now = chain.latest_block().await.map(|b| b.number).unwrap_or(0);
+        let wallets: Vec<WalletInfo> = all_wallets
+            .into_iter()
+            .filter(|w| w.operators.contains(&identity.operator))
+            .collect();
+
+        let (head, _) = watch::channel(head_now);
+        let ctx = Arc::new(NodeContext {
+            chain: chain.clone(),
+            net: net.clone(),
+            store,
+            bus: bus.clone(),
+            identity: identity.clone(),
+            config,
+            cancel: cancel.clone(),
+            head,
+        });
+
+        let mut executors = Vec::with_capacity(wallets.len());
+        let mut inboxes = HashMap::new();
+        for w in &wallets {
+            // One executor per wallet, even if the chain lists a wallet twice.
+            if inboxes.contains_key(&w.wallet) {
+                continue;
+            }
+            let group = SigningGroup::new(w.operators.clone());
+            let seats = group.seats_of(&identity.operator);
+            let (executor, inbox) = Executor::new(WalletEntry {
+                wallet: w.wallet,
+                group,
+                seats,
+            });
+            executors.push(executor);
+            inboxes.insert(w.wallet, inbox);
+        }
+        let executors = Arc::new(executors);
+
+        bus.publish(Event::NodeStarted {
+            chain: chain.chain_key(),
+            operator: identity.operator,
+            observer: identity.key.is_none(),
+            block_hash_rule: ctx.config.block_hash_rule,
+            wallets: wallets.clone(),
+        });
+        if !net.reaches_peers() {
+            tracing::warn!(
+                "no peer transport: this node neither hears nor reaches other operators, \
+                 so it records no faults against leaders and its own messages go nowhere"
+            );
+        }
+        node_info!(ctx.config, operator = %identity.operator, wallets = wallets.len(),
+            chain = %chain.chain_key(), "node started");
+
+        let (results_tx, results_rx) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(route_messages(ctx.clone(), net.subscribe(), inboxes)),
+            tokio::spawn(process_results(ctx.clone(), results_rx)),
+            tokio::spawn(watch_windows(ctx.clone(), blocks, executors, results_tx)),
+        ];
+        Ok(NodeHandle {
+            ctx,
+            wallets,
+            tasks,
+        })
+    }
+}
+
+impl NodeHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ctx.bus.subscribe()
+    }
+
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.ctx.bus.snapshot()
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.ctx.bus
+    }
+
+    pub fn operator(&self) -> Address {
+        self.ctx.identity.operator
+    }
+
+    /// The wallets this node coordinates.
+    pub fn wallets(&self) -> &[WalletInfo] {
+        &self.wallets
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.ctx.store
+    }
+
+    pub fn head_number(&self) -> u64 {
+        self.ctx.head_number()
+    }
+
+    /// The command handle for front ends.
+    pub fn commands(&self) -> NodeCommands {
+        NodeCommands {
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// The whole procedure for one wallet and window — seed, leader, checklist and the
+    /// proposal this node would make as leader — without sending or dispatching anything.
+    /// Recorded in the history as a dry run and announced.
+    pub async fn dry_run(
+        &self,
+        wallet: WalletPkh,
+        window: DryRunWindow,
+    ) -> Result<DryRunRecord, DryRunError> {
+        self.commands().dry_run(wallet, window).await
+    }
+
+    /// Stops every task of this node and waits for them.
+    pub async fn shutdown(self) {
+        self.ctx.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.ctx.bus.publish(Event::NodeStopped);
+    }
+}

@@ -1,0 +1,401 @@
+//! The history store (SPEC §7.1, §10): every coordination window seen, every result, every
+//! fault, every dispatched action and every dry run, kept in one SQLite file so that the fault
+//! history and the proposal history survive restarts and can be queried by the console.
+//!
+//! One connection behind a mutex: writes are small and rare (a few per window), and the engine
+//! writes a fact here *before* announcing it, so a crash never loses what the operator saw.
+//! The file runs in WAL mode with `synchronous=NORMAL`, which keeps every committed transaction
+//! across a process crash (kill -9); only an OS crash or power loss may drop the last commits.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, Row};
+
+// transitional: engine/node.rs still imports these from here
+pub use crate::engine::records::*;
+
+use crate::protocol::{ActionType, Role, WalletPkh};
+
+mod faults;
+mod history;
+mod queries;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod writes;
+
+use faults::MAX_SEARCH_VALUES;
+pub use schema::SCHEMA_VERSION;
+use schema::{APPLICATION_ID, BUSY_TIMEOUT};
+
+/// Why the history store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("history store: {op}: {source}")]
+    Sqlite {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("history store {}: cannot open: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("history store {}: {op}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not a tbtc-coord history store: expected an SQLite database file ({source})",
+        .path.display()
+    )]
+    NotADatabase {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{} is an SQLite database of another program, not a tbtc-coord history store: {detail}",
+        .path.display()
+    )]
+    Foreign { path: PathBuf, detail: String },
+    #[error(
+        "{} has history schema version {found}, but this build of tbtc-coord knows versions up \
+         to {supported}: use a newer tbtc-coord, or another data directory",
+        .path.display()
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("history store holds corrupt data: {table}.{column} = {value:?}: {detail}")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        value: String,
+        detail: String,
+    },
+    #[error("no dispatch recorded for wallet {wallet} at coordination block {coordination_block}")]
+    NoSuchDispatch {
+        wallet: WalletPkh,
+        coordination_block: u64,
+    },
+    #[error("encoding a proposal as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("history store is unusable: a thread panicked while holding its lock")]
+    Poisoned,
+}
+
+/// Wraps an SQLite error with the operation that failed.
+fn sql(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}
+
+/// See the note on `SCHEMA_V1` in `schema.rs`: a bijective cast, order-preserving below 2^63.
+fn block_to_sql(block: u64) -> i64 {
+    block as i64
+}
+
+/// The inverse of [`block_to_sql`].
+fn block_from_sql(value: i64) -> u64 {
+    value as u64
+}
+
+/// Limits and offsets beyond i64 mean "all": clamp rather than fail.
+fn count_to_sql(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn now_unix() -> i64 {
+    // A clock before 1970 is a misconfigured host; 0 still sorts and displays sensibly.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn parse_checklist(text: &str) -> Result<Vec<ActionType>, String> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|name| name.parse::<ActionType>().map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn role_from_name(name: &str) -> Result<Role, String> {
+    [Role::Leader, Role::Follower]
+        .into_iter()
+        .find(|r| r.name() == name)
+        .ok_or_else(|| "expected leader or follower".to_string())
+}
+
+/// Reads typed columns of one row of `table`, turning anything unexpected into
+/// [`StoreError::Corrupt`] naming the column, instead of a panic.
+struct Columns<'a, 'r> {
+    row: &'a Row<'r>,
+    table: &'static str,
+}
+
+impl Columns<'_, '_> {
+    fn corrupt(&self, column: &'static str, value: String, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table,
+            column,
+            value,
+            detail,
+        }
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, column: &'static str) -> Result<T, StoreError> {
+        self.row.get::<_, T>(column).map_err(|e| match e {
+            // A column missing from the query is our bug, not bad data.
+            rusqlite::Error::InvalidColumnName(_) | rusqlite::Error::InvalidColumnIndex(_) => {
+                StoreError::Sqlite {
+                    op: "reading a row",
+                    source: e,
+                }
+            }
+            e => {
+                let value = match self.row.get_ref(column) {
+                    Ok(v) => format!("{v:?}"),
+                    Err(_) => String::new(),
+                };
+                self.corrupt(column, value, e.to_string())
+            }
+        })
+    }
+
+    fn text(&self, column: &'static str) -> Result<String, StoreError> {
+        self.get::<String>(column)
+    }
+
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
+        self.get::<Option<String>>(column)
+    }
+
+    fn int(&self, column: &'static str) -> Result<i64, StoreError> {
+        self.get::<i64>(column)
+    }
+
+    fn block(&self, column: &'static str) -> Result<u64, StoreError> {
+        self.int(column).map(block_from_sql)
+    }
+
+    fn opt_block(&self, column: &'static str) -> Result<Option<u64>, StoreError> {
+        Ok(self.get::<Option<i64>>(column)?.map(block_from_sql))
+    }
+
+    fn count(&self, column: &'static str) -> Result<u64, StoreError> {
+        let n = self.int(column)?;
+        u64::try_from(n).map_err(|_| self.corrupt(column, n.to_string(), "negative count".into()))
+    }
+
+    fn boolean(&self, column: &'static str) -> Result<bool, StoreError> {
+        match self.int(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            n => Err(self.corrupt(column, n.to_string(), "expected 0 or 1".into())),
+        }
+    }
+
+    /// A text column parsed with `FromStr` (addresses, hashes, action and fault names).
+    fn parse<T>(&self, column: &'static str) -> Result<T, StoreError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        let text = self.text(column)?;
+        text.parse::<T>()
+            .map_err(|e| self.corrupt(column, text.clone(), e.to_string()))
+    }
+
+    fn with<T>(
+        &self,
+        column: &'static str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        f(&text).map_err(|detail| self.corrupt(column, text.clone(), detail))
+    }
+
+    fn checklist(&self, column: &'static str) -> Result<Vec<ActionType>, StoreError> {
+        self.with(column, parse_checklist)
+    }
+
+    fn role(&self, column: &'static str) -> Result<Role, StoreError> {
+        self.with(column, role_from_name)
+    }
+}
+
+/// Runs a query and converts every row, stopping at the first bad one.
+fn collect_rows<T>(
+    conn: &Connection,
+    op: &'static str,
+    table: &'static str,
+    query: &str,
+    params: impl rusqlite::Params,
+    convert: impl Fn(&Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(query).map_err(sql(op))?;
+    let mut rows = stmt.query(params).map_err(sql(op))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql(op))? {
+        out.push(convert(&Columns { row, table })?);
+    }
+    Ok(out)
+}
+
+/// The history store. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+    /// [`MAX_SEARCH_VALUES`]; a field so that tests can force the per-row search.
+    max_search_values: usize,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// How the store names its file in errors; in-memory stores have none.
+fn display_path(path: Option<&Path>) -> PathBuf {
+    path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, with its parent directories, and brings
+    /// its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                op: "creating the data directory",
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::init(conn, Some(path.to_path_buf()))
+    }
+
+    /// A store that lives only as long as this value: for tests and throwaway runs.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(sql("opening an in-memory database"))?;
+        Store::init(conn, None)
+    }
+
+    /// The file behind the store, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        let shown = display_path(path.as_deref());
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql("setting the busy timeout"))?;
+
+        // One read transaction, so that the version, the id and the tables are one snapshot
+        // even while another process migrates the same new file. Its first read of the header
+        // is where a file that is not SQLite shows itself.
+        let (version, application_id, tables) = {
+            let tx = conn
+                .transaction()
+                .map_err(sql("starting to read the schema"))?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(|source| {
+                    if source.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+                        StoreError::NotADatabase {
+                            path: shown.clone(),
+                            source,
+                        }
+                    } else {
+                        StoreError::Sqlite {
+                            op: "reading the schema version",
+                            source,
+                        }
+                    }
+                })?;
+            let application_id: i64 = tx
+                .pragma_query_value(None, "application_id", |row| row.get(0))
+                .map_err(sql("reading the application id"))?;
+            let tables: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(sql("listing tables"))?;
+            (version, application_id, tables)
+        };
+        // Checked before anything is written, so a newer or foreign file is left untouched.
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: shown,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if application_id != 0 && application_id != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!("application_id is {application_id:#x}"),
+            });
+        }
+        if version < 0 {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!("schema version {version}"),
+            });
+        }
+        if version == 0 && tables > 0 {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!("it has {tables} tables but no tbtc-coord schema version"),
+            });
+        }
+
+        // WAL + NORMAL: a commit is durable once in the WAL, which survives a process crash;
+        // FULL would only add safety against power loss at an fsync per commit.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql("switching to WAL journal mode"))?;
+        // In memory there is no journal file; on disk a refusal (e.g. some network file
+        // systems) still leaves a working, if slower and less concurrent, store.
+        if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %shown.display(), mode, "history store is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql("setting synchronous=NORMAL"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql("enabling foreign keys"))?;
+
+        schema::migrate(&mut conn, version)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+            max_search_values: MAX_SEARCH_VALUES,
+        })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        // A panic while the lock was held may have left a statement half done; refuse rather
+        // than guess. (SQLite itself rolls back an unfinished transaction.)
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+}

@@ -1,0 +1,261 @@
+//! The other queries: windows, results, dispatches and dry runs.
+
+use rusqlite::params;
+
+use super::{
+    block_from_sql, block_to_sql, collect_rows, count_to_sql, sql, Columns, Store, StoreError,
+};
+use crate::engine::records::{
+    DispatchRow, DispatchStatus, DryRunRow, ResultRow, WindowRow, WindowStatus,
+};
+use crate::protocol::WalletPkh;
+
+impl Store {
+    /// The highest coordination block recorded (started or missed).
+    pub fn last_window(&self) -> Result<Option<u64>, StoreError> {
+        let conn = self.conn()?;
+        let max: Option<i64> = conn
+            .query_row("SELECT max(coordination_block) FROM windows", [], |row| {
+                row.get(0)
+            })
+            .map_err(sql("reading the last window"))?;
+        Ok(max.map(block_from_sql))
+    }
+
+    /// Results, newest window first (ties by wallet), optionally of one wallet.
+    pub fn results(
+        &self,
+        wallet: Option<&WalletPkh>,
+        limit: u64,
+    ) -> Result<Vec<ResultRow>, StoreError> {
+        let conn = self.conn()?;
+        let limit = count_to_sql(limit);
+        match wallet {
+            Some(w) => collect_rows(
+                &conn,
+                "listing results",
+                "results",
+                &format!(
+                    "SELECT {RESULT_COLUMNS} FROM results WHERE wallet = ?1
+                     ORDER BY coordination_block DESC LIMIT ?2"
+                ),
+                params![w.to_hex(), limit],
+                result_row,
+            ),
+            None => collect_rows(
+                &conn,
+                "listing results",
+                "results",
+                &format!(
+                    "SELECT {RESULT_COLUMNS} FROM results
+                     ORDER BY coordination_block DESC, wallet ASC LIMIT ?1"
+                ),
+                params![limit],
+                result_row,
+            ),
+        }
+    }
+
+    /// One wallet's result for one window.
+    pub fn result(&self, wallet: &WalletPkh, cb: u64) -> Result<Option<ResultRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut rows = collect_rows(
+            &conn,
+            "reading a result",
+            "results",
+            &format!(
+                "SELECT {RESULT_COLUMNS} FROM results
+                 WHERE wallet = ?1 AND coordination_block = ?2"
+            ),
+            params![wallet.to_hex(), block_to_sql(cb)],
+            result_row,
+        )?;
+        Ok(rows.pop())
+    }
+
+    /// Dispatches, newest window first.
+    pub fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing dispatches",
+            "dispatches",
+            &format!(
+                "SELECT {DISPATCH_COLUMNS} FROM dispatches
+                 ORDER BY coordination_block DESC, id DESC LIMIT ?1"
+            ),
+            params![count_to_sql(limit)],
+            dispatch_row,
+        )
+    }
+
+    /// One wallet's dispatch for one window.
+    pub fn dispatch(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+    ) -> Result<Option<DispatchRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut rows = collect_rows(
+            &conn,
+            "reading a dispatch",
+            "dispatches",
+            &format!(
+                "SELECT {DISPATCH_COLUMNS} FROM dispatches
+                 WHERE wallet = ?1 AND coordination_block = ?2"
+            ),
+            params![wallet.to_hex(), block_to_sql(coordination_block)],
+            dispatch_row,
+        )?;
+        Ok(rows.pop())
+    }
+
+    /// Dispatches not yet finished (dispatched or running), oldest first: what a restarted
+    /// dispatcher must pick up again, and which wallets are busy.
+    pub fn open_dispatches(&self) -> Result<Vec<DispatchRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing open dispatches",
+            "dispatches",
+            &format!(
+                "SELECT {DISPATCH_COLUMNS} FROM dispatches
+                 WHERE status IN ('dispatched', 'running')
+                 ORDER BY coordination_block ASC, id ASC"
+            ),
+            [],
+            dispatch_row,
+        )
+    }
+
+    /// Dry runs, newest first.
+    pub fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing dry runs",
+            "dry_runs",
+            "SELECT id, wallet, coordination_block, current_block, safe_block, safe_block_hash,
+                    hash_rule, seed, leader, leader_is_self, role, checklist, proposal, reason,
+                    recorded_at
+             FROM dry_runs ORDER BY id DESC LIMIT ?1",
+            params![count_to_sql(limit)],
+            |c| {
+                Ok(DryRunRow {
+                    id: c.int("id")?,
+                    wallet: c.parse("wallet")?,
+                    coordination_block: c.block("coordination_block")?,
+                    current_block: c.block("current_block")?,
+                    safe_block: c.block("safe_block")?,
+                    safe_block_hash: c.parse("safe_block_hash")?,
+                    hash_rule: c.text("hash_rule")?,
+                    seed: c.parse("seed")?,
+                    leader: c.parse("leader")?,
+                    leader_is_self: c.boolean("leader_is_self")?,
+                    role: c.role("role")?,
+                    checklist: c.checklist("checklist")?,
+                    proposal_json: c.opt_text("proposal")?,
+                    reason: c.opt_text("reason")?,
+                    recorded_at: c.int("recorded_at")?,
+                })
+            },
+        )
+    }
+
+    /// Windows, newest first.
+    pub fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing windows",
+            "windows",
+            &format!(
+                "SELECT {WINDOW_COLUMNS} FROM windows
+                 ORDER BY coordination_block DESC LIMIT ?1"
+            ),
+            params![count_to_sql(limit)],
+            window_row,
+        )
+    }
+
+    /// Windows that started but never completed (started or interrupted), oldest first.
+    pub fn unfinished_windows(&self) -> Result<Vec<WindowRow>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing unfinished windows",
+            "windows",
+            &format!(
+                "SELECT {WINDOW_COLUMNS} FROM windows
+                 WHERE status IN ('started', 'interrupted')
+                 ORDER BY coordination_block ASC"
+            ),
+            [],
+            window_row,
+        )
+    }
+}
+
+const WINDOW_COLUMNS: &str =
+    "coordination_block, status, late, observed_block, reason, recorded_at";
+
+fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
+    Ok(WindowRow {
+        coordination_block: c.block("coordination_block")?,
+        status: c.with("status", |s| {
+            WindowStatus::from_name(s).ok_or_else(|| "unknown window status".into())
+        })?,
+        late: c.boolean("late")?,
+        observed_block: c.block("observed_block")?,
+        reason: c.opt_text("reason")?,
+        recorded_at: c.int("recorded_at")?,
+    })
+}
+
+const RESULT_COLUMNS: &str = "wallet, coordination_block, safe_block_hash, seed, leader, \
+     leader_member_index, role, checklist, action, proposal, fault_count, recorded_at";
+
+fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
+    let index = c.int("leader_member_index")?;
+    Ok(ResultRow {
+        wallet: c.parse("wallet")?,
+        coordination_block: c.block("coordination_block")?,
+        safe_block_hash: c.parse("safe_block_hash")?,
+        seed: c.parse("seed")?,
+        leader: c.parse("leader")?,
+        leader_member_index: u8::try_from(index).map_err(|_| {
+            c.corrupt(
+                "leader_member_index",
+                index.to_string(),
+                "expected a member index 0..=255".into(),
+            )
+        })?,
+        role: c.role("role")?,
+        checklist: c.checklist("checklist")?,
+        action: c.parse("action")?,
+        proposal_json: c.text("proposal")?,
+        fault_count: c.count("fault_count")?,
+        recorded_at: c.int("recorded_at")?,
+    })
+}
+
+const DISPATCH_COLUMNS: &str = "wallet, coordination_block, action, proposal, start_block, \
+     expiry_block, status, reason, finished_block, recorded_at, updated_at";
+
+fn dispatch_row(c: &Columns) -> Result<DispatchRow, StoreError> {
+    Ok(DispatchRow {
+        wallet: c.parse("wallet")?,
+        coordination_block: c.block("coordination_block")?,
+        action: c.parse("action")?,
+        proposal_json: c.text("proposal")?,
+        start_block: c.block("start_block")?,
+        expiry_block: c.block("expiry_block")?,
+        status: c.with("status", |s| {
+            DispatchStatus::from_name(s).ok_or_else(|| "unknown dispatch status".into())
+        })?,
+        reason: c.opt_text("reason")?,
+        finished_block: c.opt_block("finished_block")?,
+        recorded_at: c.int("recorded_at")?,
+        updated_at: c.int("updated_at")?,
+    })
+}

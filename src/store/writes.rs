@@ -1,0 +1,289 @@
+//! What the engine writes: windows, results with their faults, dispatches, dry runs and meta
+//! values. Each write is one statement or one transaction.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{block_to_sql, count_to_sql, now_unix, sql, Store, StoreError};
+use crate::engine::records::{DispatchRecord, DispatchStatus, DryRunRecord, WindowStatus};
+use crate::protocol::action::join_names;
+use crate::protocol::{CoordinationResult, WalletPkh};
+
+impl Store {
+    /// Records that a window started or was missed. The first record of a window wins; later
+    /// changes go through [`Store::set_window_status`].
+    pub fn record_window(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        late: bool,
+        observed_block: u64,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO windows
+                 (coordination_block, status, late, observed_block, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                block_to_sql(coordination_block),
+                status.name(),
+                late,
+                block_to_sql(observed_block),
+                now_unix(),
+            ])
+        })
+        .map_err(sql("recording a window"))?;
+        Ok(())
+    }
+
+    /// Moves a window to `status` with `reason` (replacing the one it had). A window not yet
+    /// recorded is recorded, not late, as observed at its coordination block.
+    pub fn set_window_status(
+        &self,
+        coordination_block: u64,
+        status: WindowStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO windows
+                 (coordination_block, status, late, observed_block, reason, recorded_at)
+             VALUES (?1, ?2, 0, ?1, ?3, ?4)
+             ON CONFLICT (coordination_block) DO UPDATE
+                 SET status = excluded.status, reason = excluded.reason",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                block_to_sql(coordination_block),
+                status.name(),
+                reason,
+                now_unix(),
+            ])
+        })
+        .map_err(sql("updating a window"))?;
+        Ok(())
+    }
+
+    /// Records a result and its faults in one transaction. Returns `false` (writing nothing)
+    /// if this wallet's result for this window is already stored.
+    pub fn record_result(&self, result: &CoordinationResult) -> Result<bool, StoreError> {
+        let proposal = serde_json::to_string(&result.proposal)?;
+        let wallet = result.wallet.to_hex();
+        let cb = block_to_sql(result.window.coordination_block);
+        let leader = result.leader.to_checksum();
+        let now = now_unix();
+        let op = "recording a result";
+
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql(op))?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO results
+                     (wallet, coordination_block, safe_block_hash, seed, leader,
+                      leader_member_index, role, checklist, action, proposal, fault_count,
+                      recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    wallet,
+                    cb,
+                    result.safe_block_hash.to_hex(),
+                    result.seed.to_hex(),
+                    leader,
+                    result.leader_member_index,
+                    result.role.name(),
+                    join_names(&result.checklist),
+                    result.proposal.action_type().name(),
+                    proposal,
+                    count_to_sql(result.faults.len() as u64),
+                    now,
+                ])
+            })
+            .map_err(sql(op))?;
+        if inserted == 0 {
+            // Dropping the transaction rolls back; nothing was written anyway.
+            return Ok(false);
+        }
+        // One fault per (wallet, window, culprit, type), whatever the result repeats: the
+        // unique index drops the repeats, and fault_count counts what was kept.
+        let mut stored = 0usize;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO faults
+                         (wallet, coordination_block, culprit, fault_type, leader, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql("recording a fault"))?;
+            for fault in &result.faults {
+                stored += stmt
+                    .execute(params![
+                        wallet,
+                        cb,
+                        fault.culprit.to_checksum(),
+                        fault.fault.name(),
+                        leader,
+                        now,
+                    ])
+                    .map_err(sql("recording a fault"))?;
+            }
+        }
+        if stored != result.faults.len() {
+            tx.prepare_cached(
+                "UPDATE results SET fault_count = ?3 WHERE wallet = ?1 AND coordination_block = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![wallet, cb, count_to_sql(stored as u64)]))
+            .map_err(sql(op))?;
+        }
+        tx.commit().map_err(sql(op))?;
+        Ok(true)
+    }
+
+    /// Records a dispatch (or a rejection). The first record of (wallet, window) wins; later
+    /// changes go through [`Store::set_dispatch_status`].
+    pub fn record_dispatch(&self, d: &DispatchRecord) -> Result<(), StoreError> {
+        let proposal = serde_json::to_string(&d.proposal)?;
+        let now = now_unix();
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO dispatches
+                 (wallet, coordination_block, action, proposal, start_block, expiry_block,
+                  status, reason, finished_block, recorded_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                d.wallet.to_hex(),
+                block_to_sql(d.coordination_block),
+                d.proposal.action_type().name(),
+                proposal,
+                block_to_sql(d.start_block),
+                block_to_sql(d.expiry_block),
+                d.status.name(),
+                d.reason,
+                now,
+            ])
+        })
+        .map_err(sql("recording a dispatch"))?;
+        Ok(())
+    }
+
+    /// Moves a dispatch to `status` as of `block`. A finished status (completed, failed,
+    /// expired, rejected) sets the finished block; an unfinished one clears it. The reason is
+    /// kept.
+    pub fn set_dispatch_status(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+        status: DispatchStatus,
+        block: u64,
+    ) -> Result<(), StoreError> {
+        self.update_dispatch(wallet, coordination_block, status, block, None)
+    }
+
+    /// [`Store::set_dispatch_status`], also replacing the reason (e.g. why it failed).
+    pub fn set_dispatch_status_with_reason(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+        status: DispatchStatus,
+        block: u64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.update_dispatch(wallet, coordination_block, status, block, Some(reason))
+    }
+
+    fn update_dispatch(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+        status: DispatchStatus,
+        block: u64,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let finished = status.is_finished().then_some(block_to_sql(block));
+        let conn = self.conn()?;
+        let changed = conn
+            .prepare_cached(
+                "UPDATE dispatches
+                 SET status = ?3, finished_block = ?4, reason = coalesce(?5, reason),
+                     updated_at = ?6
+                 WHERE wallet = ?1 AND coordination_block = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    wallet.to_hex(),
+                    block_to_sql(coordination_block),
+                    status.name(),
+                    finished,
+                    reason,
+                    now_unix(),
+                ])
+            })
+            .map_err(sql("updating a dispatch"))?;
+        if changed == 0 {
+            return Err(StoreError::NoSuchDispatch {
+                wallet: *wallet,
+                coordination_block,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a dry run; returns its id.
+    pub fn record_dry_run(&self, r: &DryRunRecord) -> Result<i64, StoreError> {
+        let proposal = r.proposal.as_ref().map(serde_json::to_string).transpose()?;
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO dry_runs
+                 (wallet, coordination_block, current_block, safe_block, safe_block_hash,
+                  hash_rule, seed, leader, leader_is_self, role, checklist, proposal, reason,
+                  recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                r.wallet.to_hex(),
+                block_to_sql(r.coordination_block),
+                block_to_sql(r.current_block),
+                block_to_sql(r.safe_block),
+                r.safe_block_hash.to_hex(),
+                r.hash_rule,
+                r.seed.to_hex(),
+                r.leader.to_checksum(),
+                r.leader_is_self,
+                r.role.name(),
+                join_names(&r.checklist),
+                proposal,
+                r.reason,
+                now_unix(),
+            ])
+        })
+        .map_err(sql("recording a dry run"))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(sql("reading a meta value"))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+        .map_err(sql("writing a meta value"))?;
+        Ok(())
+    }
+}
