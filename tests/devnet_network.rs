@@ -389,7 +389,6 @@ async fn an_honest_fast_devnet_records_no_fault(block_time: Duration) {
     let mut events = bus.subscribe();
     let mut config = config(3, 200, 0.0);
     config.devnet.block_time = block_time;
-    config.devnet.operators = 20;
     let network = DevnetNetwork::start(config, store.clone(), bus, CancellationToken::new())
         .await
         .unwrap();

@@ -3,8 +3,9 @@
 //! Its world (operators, wallets, seats, block headers, deposits, redemptions, the fate of
 //! every dispatched action) is a pure function of the configuration and the block height; only
 //! the effects of completed actions depend on what the nodes proposed. Time is blocks: a
-//! producer mines one block per `block_time` on tokio's clock, `mine` fast-forwards, and every
-//! wait is for a block, never for wall-clock time.
+//! producer mines one block per `block_time` on tokio's clock (and, gated by in-process nodes,
+//! never before they have handled the last one), `mine` fast-forwards, and every wait is for
+//! a block, never for wall-clock time.
 
 mod activity;
 mod world;
@@ -59,7 +60,8 @@ const ACTION_MEMORY_BLOCKS: u64 = 2_000;
 pub struct DevnetConfig {
     /// Seeds everything: keys, wallets, headers, activity and action outcomes.
     pub seed: u64,
-    /// Wall-clock (tokio) time between two mined blocks.
+    /// Wall-clock (tokio) time between two mined blocks; with a gate (see
+    /// [`Devnet::start_gated`]) the least time between them.
     pub block_time: Duration,
     pub operators: usize,
     pub wallets: usize,
