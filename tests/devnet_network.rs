@@ -162,11 +162,24 @@ fn windows_started(events: &[Event]) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
+    every_injected_fault_is_recorded_exactly(Duration::from_millis(100)).await;
+}
+
+/// The same misbehaving devnet in real time with blocks as fast as the nodes allow: a slow
+/// leader or an impersonator that waits for blocks is not outrun by the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_one_nanosecond_blocks_every_injected_fault_is_still_recorded_exactly() {
+    every_injected_fault_is_recorded_exactly(Duration::from_nanos(1)).await;
+}
+
+async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
     let cancel = CancellationToken::new();
     let store = Arc::new(Store::open_in_memory().unwrap());
     let bus = EventBus::default();
     let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(11, 8, 0.5), store.clone(), bus, cancel.clone())
+    let mut config = config(11, 8, 0.5);
+    config.devnet.block_time = block_time;
+    let network = DevnetNetwork::start(config, store.clone(), bus, cancel.clone())
         .await
         .unwrap();
     let seen = run_windows(&mut events, 4).await;
