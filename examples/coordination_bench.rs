@@ -144,7 +144,7 @@ fn pass_naive(inputs: &Inputs, out: &mut Vec<Outcome>) -> Result<()> {
     for &(window, hash) in &inputs.windows {
         for (pkh, seats) in inputs.wallets.iter().zip(&inputs.seats) {
             let seed = coordination_seed(pkh, &hash);
-            let group = SigningGroup::new(seats.clone());
+            let group = SigningGroup::new(seats.clone())?;
             let Some(leader) = group.leader(&seed) else {
                 bail!("wallet {pkh} has no leader");
             };
@@ -383,7 +383,7 @@ fn main() -> Result<()> {
         .seats
         .iter()
         .map(|s| SigningGroup::new(s.clone()))
-        .collect();
+        .collect::<Result<_, _>>()?;
 
     let mut rng = GoRand::new(0);
     let mut erng = EagerGoRand::new();

@@ -438,7 +438,7 @@ pub fn inspect_command(command: &InspectCommand) -> anyhow::Result<()> {
             operators,
             json,
         } => {
-            let group = SigningGroup::new(operators.clone());
+            let group = SigningGroup::new(operators.clone()).context("--operators")?;
             let Some(leader) = group.leader(seed) else {
                 bail!("--operators: expected at least one address");
             };

@@ -161,14 +161,62 @@ async fn pause_freezes_the_view_while_the_node_runs_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lagging_console_resyncs_from_the_snapshot() {
-    let mut fx = fixture(1, Theme::dark()).await;
-    let before = fx.app.resyncs;
-    let snapshot = fx.network.local.snapshot();
-    fx.app.resync(snapshot.clone());
-    assert_eq!(fx.app.resyncs, before + 1);
-    assert_eq!(fx.app.live.head, snapshot.head);
-    assert_eq!(fx.app.live.windows_completed, snapshot.windows_completed);
-    fx.network.shutdown().await;
+    // A bus far smaller than what one window publishes, and a console that does not read
+    // while the node runs: its receiver lags for real.
+    let bus = EventBus::new(16);
+    let mut events = bus.subscribe();
+    let mut driver = bus.subscribe();
+    let network = DevnetNetwork::start(
+        DevnetNetworkConfig {
+            devnet: DevnetConfig {
+                seed: 7,
+                block_time: Duration::from_millis(100),
+                operators: 10,
+                wallets: 4,
+                ..DevnetConfig::default()
+            },
+            fault_rate: 0.4,
+            node: NodeConfig::default(),
+        },
+        Arc::new(Store::open_in_memory().unwrap()),
+        bus.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut app = App::new(network.local.commands(), Theme::dark());
+    // Run the node through a window; stop right after it completes, so the events the
+    // console's receiver still holds include counted ones (results, the completion).
+    loop {
+        match driver.recv().await {
+            Ok(Event::WindowCompleted { .. }) => break,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => panic!("the node stopped early"),
+        }
+    }
+    network.shutdown().await;
+
+    // The console's own loop: fold what arrives, catch up after a lag.
+    let mut lagged = 0;
+    loop {
+        match events.try_recv() {
+            Ok(e) => app.on_event(&e, Instant::now()),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                lagged += 1;
+                app.catch_up(&mut events, n);
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(lagged, 1, "the receiver lagged");
+    assert_eq!(app.resyncs, 1);
+    let snapshot = bus.snapshot();
+    assert!(snapshot.windows_completed >= 1);
+    assert!(snapshot.stopped);
+    assert_eq!(
+        app.live, snapshot,
+        "the console shows what the node has, nothing twice"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -389,5 +437,36 @@ async fn light_theme_and_no_color() {
         .content()
         .iter()
         .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_range_bounds_above_i64_max_do_not_wrap() {
+    let mut fx = fixture(3, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('3'));
+    let total = app.faults.total;
+    assert!(total > 0, "the fixture has faults");
+    let range = |app: &mut App, text: &str| {
+        press(app, KeyCode::Char('r'));
+        for c in text.chars() {
+            press(app, KeyCode::Char(c));
+        }
+        press(app, KeyCode::Enter);
+        assert_eq!(app.faults.error, None, "{text}");
+    };
+    // From above i64::MAX: no stored window is that high.
+    range(app, "9223372036854775808-");
+    assert_eq!(app.faults.filter.from_block, Some(1 << 63));
+    assert_eq!(app.faults.total, 0);
+    assert!(app.faults.rows.is_empty());
+    range(app, "18446744073709551615");
+    assert_eq!(app.faults.total, 0);
+    // To above i64::MAX: no upper bound.
+    range(app, "0-18446744073709551615");
+    assert_eq!(app.faults.total, total);
+    assert_eq!(app.faults.rows.len() as u64, total.min(200));
+    range(app, "-9223372036854775808");
+    assert_eq!(app.faults.total, total);
     fx.network.shutdown().await;
 }

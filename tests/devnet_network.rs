@@ -205,7 +205,7 @@ async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
     let mut kinds = std::collections::HashSet::new();
     let mut checked_pairs = 0;
     for info in &all_wallets {
-        let group = SigningGroup::new(info.operators.clone());
+        let group = SigningGroup::new(info.operators.clone()).unwrap();
         for &cb in &windows {
             let mut views: BTreeMap<Address, (Address, String)> = BTreeMap::new();
             let mut plan = None;
@@ -262,7 +262,7 @@ async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
     let mut expected: Vec<(WalletPkh, u64, Fault)> = Vec::new();
     for row in store.results(None, 1000).unwrap() {
         let info = all_wallets.iter().find(|w| w.wallet == row.wallet).unwrap();
-        let group = SigningGroup::new(info.operators.clone());
+        let group = SigningGroup::new(info.operators.clone()).unwrap();
         let leader = group.leader(&row.seed).unwrap();
         if row.role == Role::Leader {
             continue; // a leader does not listen, so it records nothing

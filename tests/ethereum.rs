@@ -8,9 +8,9 @@ mod ethereum_support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tbtc_coord::chain::ethereum::{
-    Contracts, EthereumChain, EthereumConfig, EthereumError, WalletSource,
+    Contracts, DiscoveryCache, EthereumChain, EthereumConfig, EthereumError, WalletSource,
 };
 use tbtc_coord::chain::{ActionRequest, Chain, ChainError, Connection, WalletInfo};
 use tbtc_coord::engine::dry_run;
@@ -403,7 +403,8 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     // F: me only in a misbehaved seat: not in the signing group.
     f.create_wallet(pkh(0xF6), &[2, 3, 4], &[1]).await;
 
-    let store = Arc::new(Store::open_in_memory().unwrap());
+    let memory = Arc::new(MemoryCache::default());
+    let cache: Arc<dyn DiscoveryCache> = memory.clone();
     let discovery_config = |operator: Option<Address>| {
         let mut c = EthereumConfig::new(url.clone());
         c.contracts = Contracts {
@@ -414,7 +415,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         c.operator = operator;
         c
     };
-    let chain = EthereumChain::connect(discovery_config(Some(me)), Some(store.clone()))
+    let chain = EthereumChain::connect(discovery_config(Some(me)), Some(cache.clone()))
         .await
         .unwrap();
     let wallets = chain.wallets().await.unwrap();
@@ -433,7 +434,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     );
 
     // Without an operator filter every live wallet is listed, in registration order.
-    let all = EthereumChain::connect(discovery_config(None), Some(store.clone()))
+    let all = EthereumChain::connect(discovery_config(None), Some(cache.clone()))
         .await
         .unwrap()
         .wallets()
@@ -446,8 +447,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     // The cache: the scan resumes after the last block seen.
     let head = block_number(&url).await;
     let key = format!("ethereum.discovery.v1.{}", f.bridge.to_checksum());
-    let cached: serde_json::Value =
-        serde_json::from_str(&store.get_meta(&key).unwrap().unwrap()).unwrap();
+    let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(head));
     assert_eq!(cached["wallets"].as_array().unwrap().len(), 6);
 
@@ -455,7 +455,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     // finds both changes.
     f.create_wallet(pkh(0x77), &[4, 2], &[]).await;
     f.set_wallet_state(pkh(0xA1), 4).await;
-    let again = EthereumChain::connect(discovery_config(Some(me)), Some(store.clone()))
+    let again = EthereumChain::connect(discovery_config(Some(me)), Some(cache.clone()))
         .await
         .unwrap()
         .wallets()
@@ -464,13 +464,12 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     let names: Vec<WalletPkh> = again.iter().map(|w| w.wallet).collect();
     assert_eq!(names, vec![pkh(0xB2), pkh(0x77)]);
     assert_eq!(again[1].operators, vec![operator(4), operator(2)]);
-    let cached: serde_json::Value =
-        serde_json::from_str(&store.get_meta(&key).unwrap().unwrap()).unwrap();
+    let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(block_number(&url).await));
 
     // A registration whose WalletCreated is missing is an error naming the wallet.
     f.register_wallet([0x99; 32], pkh(0x99)).await;
-    let err = EthereumChain::connect(discovery_config(Some(me)), Some(store))
+    let err = EthereumChain::connect(discovery_config(Some(me)), Some(cache))
         .await
         .unwrap()
         .wallets()
@@ -755,4 +754,144 @@ async fn garbage_from_a_fake_node_is_reported_and_retried_without_a_panic() {
     let err = chain.latest_block().await.unwrap_err();
     assert!(matches!(err, ChainError::Invalid(_)), "{err}");
     chain.stop();
+}
+
+/// A provider that refuses wide ranges where logs are dense (below block 50 000, more than
+/// 1024 blocks) and rate-limits twice (an HTTP 429 with a text body, then a JSON-RPC -32005
+/// "limit exceeded"): discovery covers every block exactly once, retries the rate-limited
+/// ranges instead of narrowing them, grows the chunk back to its maximum where logs are
+/// sparse, and stays within a bounded number of requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_logs_halves_on_refused_ranges_backs_off_on_rate_limits_and_grows_back() {
+    const HEAD: u64 = 200_000;
+    const MAX_CHUNK: u64 = 8192;
+    const DENSE_BELOW: u64 = 50_000;
+    const DENSE_SPAN: u64 = 1024;
+    let hex = |v: &Value| {
+        v.as_str()
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+    };
+    // (from, to, answered with logs) of every eth_getLogs request, in order.
+    let seen: Arc<Mutex<Vec<(u64, u64, bool)>>> = Arc::default();
+    let log = seen.clone();
+    let node = FakeNode::start_with_status(move |req| {
+        let ok = |result: Value| {
+            (
+                200,
+                json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string(),
+            )
+        };
+        match req["method"].as_str() {
+            Some("eth_chainId") => ok(json!("0x7a69")),
+            Some("eth_getCode") => ok(json!("0x6000")),
+            Some("eth_getBlockByNumber") => ok(fake_header(HEAD)),
+            Some("eth_getLogs") => {
+                let filter = &req["params"][0];
+                let (Some(from), Some(to)) = (hex(&filter["fromBlock"]), hex(&filter["toBlock"]))
+                else {
+                    return (400, "bad filter".to_string());
+                };
+                let mut log = log.lock().unwrap();
+                let n = log.len();
+                let refused = from < DENSE_BELOW && to - from + 1 > DENSE_SPAN;
+                log.push((from, to, !refused && n != 5 && n != 20));
+                if n == 5 {
+                    (429, "Too Many Requests".to_string())
+                } else if n == 20 {
+                    let e = json!({"code": -32005, "message": "limit exceeded"});
+                    (200, json!({"jsonrpc": "2.0", "id": req["id"], "error": e}).to_string())
+                } else if refused {
+                    let e = json!({"code": -32005, "message": "query returned more than 10000 results"});
+                    (200, json!({"jsonrpc": "2.0", "id": req["id"], "error": e}).to_string())
+                } else {
+                    ok(json!([]))
+                }
+            }
+            _ => ok(Value::Null),
+        }
+    })
+    .await;
+
+    let mut c = EthereumConfig::new(node.http_url());
+    c.contracts = Contracts {
+        bridge: Some(operator(100)),
+        wallet_registry: Some(operator(101)),
+        sortition_pool: Some(operator(102)),
+    };
+    c.log_chunk_blocks = MAX_CHUNK;
+    c.rate_limit_backoff_min = std::time::Duration::from_millis(1);
+    c.rate_limit_backoff_max = std::time::Duration::from_millis(5);
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    assert_eq!(chain.wallets().await.unwrap(), Vec::new());
+
+    let seen = seen.lock().unwrap().clone();
+    // Every block once, in order, by the answered requests.
+    let answered: Vec<(u64, u64)> = seen.iter().filter(|r| r.2).map(|r| (r.0, r.1)).collect();
+    assert_eq!(answered.first().map(|r| r.0), Some(0));
+    assert_eq!(answered.last().map(|r| r.1), Some(HEAD));
+    for pair in answered.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1 + 1, "a gap or overlap: {pair:?}");
+    }
+    // A rate-limited range is asked again as it was, not narrowed.
+    for n in [5, 20] {
+        assert_eq!(
+            (seen[n + 1].0, seen[n + 1].1),
+            (seen[n].0, seen[n].1),
+            "after request {n}"
+        );
+    }
+    // Where logs are sparse the chunk is back at its maximum.
+    assert!(
+        answered
+            .iter()
+            .any(|(from, to)| *from >= DENSE_BELOW && to - from + 1 == MAX_CHUNK),
+        "{answered:?}"
+    );
+    // Bounded: the dense part at ~1024 blocks a request, with one refused growth attempt per
+    // few successes, then the sparse part at up to 8192 (about 49 + 49/4 + 3 + 12 + 19, plus
+    // two retries; 92 today). A chunk stuck at 1024 blocks would take about 200.
+    assert!(seen.len() <= 110, "{} requests: {seen:?}", seen.len());
+}
+
+/// Member indices are one byte: discovery reads a 255-seat group and refuses a 256-seat one,
+/// naming the DKG result, the size and the limit, instead of wrapping seat 256 to seat 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    let ids: Vec<u32> = (1..=256).collect();
+    f.set_operators(&ids).await;
+    let discovery_config = || {
+        let mut c = EthereumConfig::new(url.clone());
+        c.contracts = Contracts {
+            bridge: Some(f.bridge),
+            wallet_registry: Some(f.registry),
+            sortition_pool: Some(f.pool),
+        };
+        c
+    };
+    f.create_wallet(pkh(0x55), &ids[..255], &[]).await;
+    let wallets = EthereumChain::connect(discovery_config(), None)
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap();
+    assert_eq!(wallets.len(), 1);
+    assert_eq!(wallets[0].operators.len(), 255);
+    assert_eq!(wallets[0].operators[254], operator(255));
+
+    f.create_wallet(pkh(0x56), &ids, &[]).await;
+    let err = EthereumChain::connect(discovery_config(), None)
+        .await
+        .unwrap()
+        .wallets()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Invalid(m)
+            if m.contains(&pkh(0x56).to_string()) && m.contains("256 seats") && m.contains("255")),
+        "{err}"
+    );
 }

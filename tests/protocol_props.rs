@@ -138,7 +138,7 @@ proptest! {
         prop_assert_ne!(seed_a, seed_b);
         prop_assert_eq!(seed_a.rng_seed(), i64::from_be_bytes(head));
 
-        let group = SigningGroup::new(seats.clone());
+        let group = SigningGroup::new(seats.clone()).expect("at most 255 seats");
         let leader_a = group.leader(&seed_a).expect("a non-empty group has a leader");
         let leader_b = group.leader(&seed_b).expect("a non-empty group has a leader");
         prop_assert_eq!(leader_a, leader_b);
@@ -163,8 +163,8 @@ proptest! {
         seed in arb_seed(),
     ) {
         prop_assert_eq!(leader_candidates(&seats), leader_candidates(&permuted));
-        let a = SigningGroup::new(seats).leader(&seed).unwrap();
-        let b = SigningGroup::new(permuted.clone()).leader(&seed).unwrap();
+        let a = SigningGroup::new(seats).unwrap().leader(&seed).unwrap();
+        let b = SigningGroup::new(permuted.clone()).unwrap().leader(&seed).unwrap();
         prop_assert_eq!(a.operator, b.operator);
         prop_assert_eq!(
             usize::from(b.member_index),

@@ -151,7 +151,7 @@ fn leaders() {
         assert_eq!(seed.rng_seed(), case.rng_seed, "{}", case.name);
         let seats = addresses(&case.operators);
         assert_eq!(leader_candidates(&seats).len(), case.unique_operators);
-        let group = SigningGroup::new(seats);
+        let group = SigningGroup::new(seats).expect("at most 255 seats");
         let leader = group.leader(&seed).expect("non-empty group");
         assert_eq!(leader.operator.to_checksum(), case.leader, "{}", case.name);
         assert_eq!(
@@ -195,7 +195,7 @@ fn end_to_end() {
         assert_eq!(window.safe_block(), case.safe_block_number);
         let seed = coordination_seed(&wallet, &hash);
         assert_eq!(seed.to_hex(), case.seed);
-        let group = SigningGroup::new(addresses(&case.operators));
+        let group = SigningGroup::new(addresses(&case.operators)).expect("at most 255 seats");
         assert_eq!(
             group.leader(&seed).unwrap().operator.to_checksum(),
             case.leader

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Settings;
 use crate::chain::ethereum::{
-    self, wallets_file, Contracts, EthereumChain, EthereumConfig, PasswordSource, WalletSource,
+    self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
+    PasswordSource, WalletSource,
 };
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs};
 use crate::engine::{dry_run, DryRunWindow};
@@ -20,6 +21,28 @@ use crate::net::Unconnected;
 use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
 use crate::store::Store;
+
+/// Ethereum discovery's cache in the history store's `meta` table, off the async workers.
+struct StoreDiscoveryCache(Arc<Store>);
+
+#[async_trait::async_trait]
+impl DiscoveryCache for StoreDiscoveryCache {
+    async fn load(&self, key: &str) -> Result<Option<String>, CacheError> {
+        let (store, key) = (self.0.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || store.get_meta(&key))
+            .await
+            .map_err(|e| CacheError(e.to_string()))?
+            .map_err(|e| CacheError(e.to_string()))
+    }
+
+    async fn save(&self, key: &str, value: &str) -> Result<(), CacheError> {
+        let (store, key, value) = (self.0.clone(), key.to_string(), value.to_string());
+        tokio::task::spawn_blocking(move || store.set_meta(&key, &value))
+            .await
+            .map_err(|e| CacheError(e.to_string()))?
+            .map_err(|e| CacheError(e.to_string()))
+    }
+}
 
 /// What the Ethereum flags asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +151,7 @@ impl EthereumSettings {
         let chain = EthereumChain::connect(config, None).await?;
         settings.chain_id = Some(chain.chain_id());
         let store = settings.open_store()?;
-        chain.attach_store(store.clone());
+        chain.attach_cache(Arc::new(StoreDiscoveryCache(store.clone())));
         tracing::info!(url = %chain.endpoint(), chain_id = chain.chain_id(), "Ethereum node connected");
         Ok((chain, store))
     }

@@ -6,7 +6,7 @@
 //!   (the window watch never starts a window twice);
 //! - safe block hashes under both rules of SPEC §3, hashed here from the header fields;
 //! - wallets from a hand-written file or discovered from the tBTC v2 contracts (SPEC §9),
-//!   incrementally, with the result cached in the history store;
+//!   incrementally, with the result cached through a [`DiscoveryCache`] the wiring hands in;
 //! - the wallet state the proposal generator reads, from the Bridge;
 //! - the outcome of dispatched actions, as far as an Ethereum observer can tell.
 //!
@@ -20,11 +20,12 @@ mod header;
 mod heads;
 mod json;
 pub mod keystore;
+mod logs;
 mod rpc;
 pub mod wallets_file;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,12 +39,12 @@ use super::{
     ActionRequest, BlockRef, BlockStream, Chain, ChainError, ChainStatus, Connection, WalletInfo,
 };
 use crate::protocol::{ActionOutcome, Address, BlockHashRule, Hash32, WalletPkh, WalletSnapshot};
-use crate::store::Store;
 use header::RpcHeader;
 use heads::{Link, RecentBlocks, MAX_BACKFILL};
 use rpc::{RpcFailure, Transport};
 
 pub use contracts::mainnet;
+pub use discovery::{CacheError, DiscoveryCache};
 pub use keystore::{load_operator_key, KeystoreError, PasswordSource, PASSWORD_ENV};
 pub use rpc::{Endpoint, EndpointError, EndpointKind};
 pub use wallets_file::WalletsFileError;
@@ -108,8 +109,13 @@ pub struct EthereumConfig {
     pub reconnect_max: Duration,
     /// A WebSocket that delivered no head for this long is probed, and reconnected if dead.
     pub stale_head_after: Duration,
-    /// Block range of one `eth_getLogs` request; halved when a node refuses a range.
+    /// Largest block range of one `eth_getLogs` request: halved when a node refuses a
+    /// range, grown back after a few successes (see `logs`).
     pub log_chunk_blocks: u64,
+    /// Rate-limited `eth_getLogs` backoff: first wait, doubled (with jitter) up to
+    /// `rate_limit_backoff_max`, for a bounded number of attempts.
+    pub rate_limit_backoff_min: Duration,
+    pub rate_limit_backoff_max: Duration,
 }
 
 impl EthereumConfig {
@@ -129,6 +135,8 @@ impl EthereumConfig {
             reconnect_max: Duration::from_secs(30),
             stale_head_after: Duration::from_secs(60),
             log_chunk_blocks: 10_000,
+            rate_limit_backoff_min: Duration::from_millis(500),
+            rate_limit_backoff_max: Duration::from_secs(10),
         }
     }
 }
@@ -176,8 +184,9 @@ struct Inner {
     watching: AtomicBool,
     cancel: CancellationToken,
     /// Where discovery caches what it found (see `discovery`).
-    store: OnceLock<Arc<Store>>,
-    log_chunk: AtomicU64,
+    cache: OnceLock<Arc<dyn DiscoveryCache>>,
+    /// The block span of the next `eth_getLogs` request, shared by every scan.
+    log_chunk: Mutex<logs::ChunkSize>,
     /// Contract addresses already seen to hold code.
     has_code: Mutex<HashSet<Address>>,
     /// Warnings given once.
@@ -202,11 +211,11 @@ impl std::fmt::Debug for EthereumChain {
 impl EthereumChain {
     /// Checks the configuration and the node's chain id. An unreachable node is an error
     /// unless `expected_chain_id` is set; then the chain starts disconnected and keeps
-    /// retrying. The head watch starts with the first [`Chain::subscribe_blocks`]. `store`
-    /// caches discovery results between runs.
+    /// retrying. The head watch starts with the first [`Chain::subscribe_blocks`]. `cache`
+    /// keeps discovery results between runs.
     pub async fn connect(
         config: EthereumConfig,
-        store: Option<Arc<Store>>,
+        cache: Option<Arc<dyn DiscoveryCache>>,
     ) -> Result<EthereumChain, EthereumError> {
         let endpoint = Endpoint::parse(&config.rpc_url)?;
         if config.wallets == WalletSource::Discovered {
@@ -275,7 +284,7 @@ impl EthereumChain {
             },
         };
         let (blocks, _) = broadcast::channel(BLOCK_CHANNEL_CAPACITY);
-        let log_chunk = AtomicU64::new(config.log_chunk_blocks.max(1));
+        let log_chunk = Mutex::new(logs::ChunkSize::new(config.log_chunk_blocks));
         Ok(EthereumChain {
             inner: Arc::new(Inner {
                 endpoint,
@@ -293,7 +302,7 @@ impl EthereumChain {
                 arrivals: Mutex::new(VecDeque::new()),
                 watching: AtomicBool::new(false),
                 cancel: CancellationToken::new(),
-                store: store.map(OnceLock::from).unwrap_or_default(),
+                cache: cache.map(OnceLock::from).unwrap_or_default(),
                 log_chunk,
                 has_code: Mutex::new(HashSet::new()),
                 warned: Mutex::new(HashSet::new()),
@@ -315,11 +324,10 @@ impl EthereumChain {
         &self.inner.config
     }
 
-    /// Gives discovery a store to cache its results in, when none was given to `connect`
-    /// (the history file is named after the chain id, known only once connected). A store
-    /// already set stays.
-    pub fn attach_store(&self, store: Arc<Store>) {
-        let _ = self.inner.store.set(store);
+    /// Gives discovery a cache, when none was given to `connect` (the history file it lives
+    /// in is named after the chain id, known only once connected). A cache already set stays.
+    pub fn attach_cache(&self, cache: Arc<dyn DiscoveryCache>) {
+        let _ = self.inner.cache.set(cache);
     }
 
     /// Stops the head watch and every pending action wait.
@@ -808,9 +816,14 @@ impl Inner {
             .collect();
         let mut out = Vec::new();
         let mut start = from;
+        let mut backoff = logs::Backoff::new(
+            self.config.rate_limit_backoff_min,
+            self.config.rate_limit_backoff_max,
+        );
         while start <= to {
-            let chunk = self.log_chunk.load(Ordering::Relaxed).max(1);
+            let chunk = lock(&self.log_chunk).current();
             let end = start.saturating_add(chunk - 1).min(to);
+            let span = end - start + 1;
             let filter = json!([{
                 "address": address.to_checksum(),
                 "topics": topics_json,
@@ -824,6 +837,11 @@ impl Inner {
                             ChainError::Invalid(format!("{}: eth_getLogs: {e}", self.endpoint))
                         })?);
                     }
+                    lock(&self.log_chunk).succeeded(span);
+                    backoff = logs::Backoff::new(
+                        self.config.rate_limit_backoff_min,
+                        self.config.rate_limit_backoff_max,
+                    );
                     let Some(next) = end.checked_add(1) else {
                         break;
                     };
@@ -836,12 +854,28 @@ impl Inner {
                         json::shown(&other)
                     )))
                 }
-                // Providers refuse wide ranges or many results with a JSON-RPC error:
-                // narrow the range and try again.
-                Err(RpcFailure::Node { .. }) if chunk > 1 => {
-                    self.log_chunk.store(chunk / 2, Ordering::Relaxed);
-                }
-                Err(f) => return Err(self.chain_error("eth_getLogs", f)),
+                Err(f) => match logs::classify(&f) {
+                    // Narrow the range and ask again at once: this is not about pace.
+                    logs::LogsFailure::RangeTooLarge if lock(&self.log_chunk).refused(span) => {
+                        tracing::debug!(span, error = %f, "eth_getLogs range refused; halving");
+                    }
+                    logs::LogsFailure::RateLimited => {
+                        let Some(wait) = backoff.next_delay(&mut rand::rngs::OsRng) else {
+                            return Err(self.chain_error("eth_getLogs", f));
+                        };
+                        tracing::debug!(?wait, error = %f, "eth_getLogs rate limited; backing off");
+                        tokio::select! {
+                            _ = self.cancel.cancelled() => {
+                                return Err(ChainError::Unavailable(format!(
+                                    "{}: eth_getLogs: stopped while rate limited",
+                                    self.endpoint
+                                )));
+                            }
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    _ => return Err(self.chain_error("eth_getLogs", f)),
+                },
             }
         }
         out.sort_by_key(|l| (l.block_number, l.log_index));
@@ -859,7 +893,7 @@ impl Inner {
     ) -> Result<Option<contracts::Log>, ChainError> {
         let mut end = to;
         loop {
-            let chunk = self.log_chunk.load(Ordering::Relaxed).max(1);
+            let chunk = lock(&self.log_chunk).current();
             let start = end.saturating_sub(chunk - 1).max(from);
             if let Some(log) = self.logs(address, topics, start, end).await?.pop() {
                 return Ok(Some(log));

@@ -47,6 +47,14 @@ pub enum ChainError {
     Invalid(String),
 }
 
+/// A chain that lists a group no wallet can have (the back ends refuse such groups when they
+/// read them; this covers any that does not).
+impl From<crate::protocol::leader::SigningGroupError> for ChainError {
+    fn from(e: crate::protocol::leader::SigningGroupError) -> Self {
+        ChainError::Invalid(e.to_string())
+    }
+}
+
 /// How the connection to the chain is doing, as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]

@@ -73,7 +73,7 @@ pub async fn dry_run(
         .into_iter()
         .find(|w| w.wallet == wallet)
         .ok_or(DryRunError::UnknownWallet(wallet))?;
-    let group = SigningGroup::new(info.operators);
+    let group = SigningGroup::new(info.operators).map_err(ChainError::from)?;
     let rule = config.block_hash_rule;
     let safe_block_hash = chain.block_hash(safe_block, rule).await?;
     let seed = crate::protocol::coordination_seed(&wallet, &safe_block_hash);

@@ -557,7 +557,7 @@ mod tests {
             .into_iter()
             .find(|w| w.operators.contains(&ctx.identity.operator))
             .unwrap();
-        let group = SigningGroup::new(info.operators.clone());
+        let group = SigningGroup::new(info.operators.clone()).unwrap();
         let seats = group.seats_of(&ctx.identity.operator);
         let (executor, inbox) = Executor::new(WalletEntry {
             wallet: info.wallet,

@@ -148,7 +148,7 @@ impl Node {
             if inboxes.contains_key(&w.wallet) {
                 continue;
             }
-            let group = SigningGroup::new(w.operators.clone());
+            let group = SigningGroup::new(w.operators.clone())?;
             let seats = group.seats_of(&identity.operator);
             let (executor, inbox) = Executor::new(WalletEntry {
                 wallet: w.wallet,

@@ -56,7 +56,7 @@ fn heartbeat_result(wallet: WalletPkh, cb: u64) -> CoordinationResult {
 async fn a_second_procedure_on_a_busy_executor_is_reported_busy() {
     let (ctx, devnet) = context();
     let info = devnet.wallet_infos().remove(0);
-    let group = SigningGroup::new(info.operators.clone());
+    let group = SigningGroup::new(info.operators.clone()).unwrap();
     let seats = group.seats_of(&ctx.identity.operator);
     let (executor, _inbox) = Executor::new(WalletEntry {
         wallet: info.wallet,

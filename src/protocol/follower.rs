@@ -111,7 +111,8 @@ mod tests {
         fn new() -> Self {
             // Seats 1..=5: operators 1, 2, 3, 2, 4. The leader is operator 2, seat 2.
             Fixture {
-                group: SigningGroup::new(vec![addr(1), addr(2), addr(3), addr(2), addr(4)]),
+                group: SigningGroup::new(vec![addr(1), addr(2), addr(3), addr(2), addr(4)])
+                    .unwrap(),
                 checklist: vec![ActionType::Redemption, ActionType::Heartbeat],
             }
         }

@@ -5,6 +5,22 @@
 use super::gorand::GoRand;
 use super::types::{Address, Seed};
 
+/// The most seats a signing group can have. Member indices are one byte (`u8`) on the wire,
+/// and the reference client's member indices (`senderID`) run 1..=255, so seat 256 has no
+/// index. The one definition of the seat limit: the wallets file, discovery and the CLI use it.
+pub const MAX_SEATS: usize = 255;
+
+/// The size of a tBTC v2 signing group (keep-core's `GroupSize`): what mainnet wallets have,
+/// and the largest group the devnet draws.
+pub const GROUP_SIZE: usize = 100;
+
+/// Why a list of seat holders is not a signing group.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningGroupError {
+    #[error("a signing group of {size} seats is too large: at most {limit} seats have a member index (1..={limit})")]
+    TooManySeats { size: usize, limit: usize },
+}
+
 /// A wallet's signing group: seat `k` (member index `k`, 1-based) is held by `seats[k-1]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningGroup {
@@ -15,9 +31,11 @@ pub struct SigningGroup {
 }
 
 impl SigningGroup {
-    pub fn new(seats: Vec<Address>) -> Self {
+    /// A group of at most [`MAX_SEATS`] seats (an empty one has no leader).
+    pub fn new(seats: Vec<Address>) -> Result<Self, SigningGroupError> {
+        check_seat_count(seats.len())?;
         let candidates = leader_candidates(&seats);
-        SigningGroup { seats, candidates }
+        Ok(SigningGroup { seats, candidates })
     }
 
     pub fn seats(&self) -> &[Address] {
@@ -49,7 +67,7 @@ impl SigningGroup {
         self.seats
             .iter()
             .position(|a| a == operator)
-            .map(|i| (i + 1) as u8)
+            .and_then(member_index)
     }
 
     /// The leader of a window with this seed.
@@ -68,13 +86,31 @@ impl SigningGroup {
     }
 }
 
-/// The member indices (1-based) that `operator` holds among `seats`, ascending.
+/// Refuses a seat count above [`MAX_SEATS`].
+pub fn check_seat_count(size: usize) -> Result<(), SigningGroupError> {
+    if size > MAX_SEATS {
+        return Err(SigningGroupError::TooManySeats {
+            size,
+            limit: MAX_SEATS,
+        });
+    }
+    Ok(())
+}
+
+/// The member index of the seat at position `i` (0-based); none past [`MAX_SEATS`], rather
+/// than a wrapped one.
+fn member_index(i: usize) -> Option<u8> {
+    u8::try_from(i.checked_add(1)?).ok()
+}
+
+/// The member indices (1-based) that `operator` holds among `seats`, ascending. Seats past
+/// [`MAX_SEATS`] have no index and are left out.
 pub fn seats_held(seats: &[Address], operator: &Address) -> Vec<u8> {
     seats
         .iter()
         .enumerate()
         .filter(|(_, a)| *a == operator)
-        .map(|(i, _)| (i + 1) as u8)
+        .filter_map(|(i, _)| member_index(i))
         .collect()
 }
 
@@ -99,9 +135,9 @@ fn shuffled_first(candidates: &[Address], seed: &Seed, rng: &mut GoRand) -> Opti
         return None;
     }
     rng.seed(seed.rng_seed());
-    // Shuffle positions, not addresses: the swaps are the same and cheaper. Wallets have at
-    // most 100 seats, so the positions fit on the stack; larger lists (the CLI accepts any)
-    // take the heap.
+    // Shuffle positions, not addresses: the swaps are the same and cheaper. A signing group
+    // has at most MAX_SEATS (255) seats, so the positions fit on the stack; larger lists
+    // (`select_leader` takes any slice) take the heap.
     let n = candidates.len();
     let first = if n <= 256 {
         let mut order = [0u8; 256];
@@ -147,7 +183,7 @@ mod tests {
         let seed: Seed = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
             .parse()
             .unwrap();
-        let group = SigningGroup::new(seats);
+        let group = SigningGroup::new(seats).unwrap();
         let leader = group.leader(&seed).unwrap();
         assert_eq!(
             leader.operator.to_checksum(),
@@ -181,5 +217,38 @@ mod tests {
             leader_candidates(&[lower, upper, digit, upper]),
             vec![digit, upper, lower]
         );
+    }
+
+    #[test]
+    fn a_group_of_255_seats_works_and_256_is_refused() {
+        let seats = |n: usize| -> Vec<Address> {
+            (0..n)
+                .map(|i| {
+                    let mut a = [0u8; 20];
+                    a[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+                    Address(a)
+                })
+                .collect()
+        };
+        let full = SigningGroup::new(seats(MAX_SEATS)).unwrap();
+        let last = seats(MAX_SEATS)[MAX_SEATS - 1];
+        assert_eq!(full.lowest_seat(&last), Some(255));
+        assert_eq!(full.seats_of(&last), vec![255]);
+        assert_eq!(full.holder(255), Some(last));
+        let err = SigningGroup::new(seats(MAX_SEATS + 1)).unwrap_err();
+        assert_eq!(
+            err,
+            SigningGroupError::TooManySeats {
+                size: 256,
+                limit: 255
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("256") && text.contains("255"), "{text}");
+        // A raw slice past the limit: seat 256 has no index, instead of index 0.
+        let mut long = seats(MAX_SEATS);
+        let me = Address([0xEE; 20]);
+        long.push(me);
+        assert_eq!(seats_held(&long, &me), Vec::<u8>::new());
     }
 }

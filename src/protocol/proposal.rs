@@ -8,6 +8,10 @@ use sha2::{Digest, Sha256};
 use super::action::ActionType;
 use super::types::{Address, Hash32, WalletPkh};
 
+/// Average Bitcoin block interval, seconds: deposit confirmations are estimated as whole
+/// intervals since the reveal (the one definition; the devnet and the Bridge reader use it).
+pub const BITCOIN_BLOCK_SECONDS: u64 = 600;
+
 /// Bytes shown as lowercase hex in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct HexBytes(pub Vec<u8>);
@@ -380,6 +384,14 @@ mod vsize {
     }
 }
 
+/// A transaction's fee, `vsize * rate`, or why it has none: a fee rate so large that the fee
+/// overflows a u64 is refused rather than wrapped into a small (or zero) fee.
+fn fee(vsize: u64, rate: u64) -> Result<u64, String> {
+    vsize.checked_mul(rate).ok_or_else(|| {
+        format!("the fee of {vsize} vB at a fee rate of {rate} sat/vB overflows a 64-bit amount")
+    })
+}
+
 /// The 16-byte heartbeat message: eight 0xFF, then the first 8 bytes of
 /// `sha256(pkh || block as u64 BE)`.
 pub fn heartbeat_message(wallet: &WalletPkh, block: u64) -> [u8; 16] {
@@ -488,7 +500,7 @@ pub fn propose(
                     .iter()
                     .map(|r| HexBytes(r.redeemer_output_script.clone()))
                     .collect(),
-                redemption_tx_fee: size * rate,
+                redemption_tx_fee: fee(size, rate)?,
             })
         }
         ActionType::DepositSweep => {
@@ -513,7 +525,7 @@ pub fn propose(
                 + vsize::DEPOSIT_INPUT * mature.len() as u64;
             Ok(Proposal::DepositSweep {
                 deposits: mature.iter().map(|d| d.key).collect(),
-                sweep_tx_fee: size * rate,
+                sweep_tx_fee: fee(size, rate)?,
                 reveal_blocks: mature.iter().map(|d| d.reveal_block).collect(),
             })
         }
@@ -542,7 +554,7 @@ pub fn propose(
                 + vsize::P2WPKH_OUTPUT * snapshot.moving_funds_targets.len() as u64;
             Ok(Proposal::MovingFunds {
                 target_wallets: snapshot.moving_funds_targets.clone(),
-                moving_funds_tx_fee: size * rate,
+                moving_funds_tx_fee: fee(size, rate)?,
             })
         }
         ActionType::MovedFundsSweep => {
@@ -558,7 +570,7 @@ pub fn propose(
             Ok(Proposal::MovedFundsSweep {
                 moving_funds_tx_hash: request.moving_funds_tx_hash,
                 moving_funds_tx_output_index: request.output_index,
-                sweep_tx_fee: size * rate,
+                sweep_tx_fee: fee(size, rate)?,
             })
         }
     }
@@ -790,5 +802,55 @@ mod tests {
             p,
             Proposal::MovedFundsSweep { moving_funds_tx_hash, .. } if moving_funds_tx_hash == Hash32([2; 32])
         ));
+    }
+
+    #[test]
+    fn a_fee_rate_whose_fee_overflows_is_refused_naming_the_rate() {
+        let huge = ProposalParams {
+            btc_fee_rate: u64::MAX,
+            ..ProposalParams::default()
+        };
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = vec![request(1, now - 700)];
+        snap.deposits = vec![deposit(1, now - 8000, None)];
+        snap.moved_funds_sweep_requests = vec![MovedFundsSweepRequest {
+            moving_funds_tx_hash: Hash32([1; 32]),
+            output_index: 0,
+            value: 10,
+            created_at: 0,
+        }];
+        for action in [
+            ActionType::Redemption,
+            ActionType::DepositSweep,
+            ActionType::MovedFundsSweep,
+        ] {
+            let reason = propose(action, &snap, &huge).unwrap_err();
+            assert!(
+                reason.contains(&u64::MAX.to_string()) && reason.contains("overflow"),
+                "{action:?}: {reason}"
+            );
+            // At an ordinary rate the same action is proposed.
+            assert!(propose(action, &snap, &ProposalParams::default()).is_ok());
+        }
+        let mut moving = snapshot();
+        moving.state = WalletState::MovingFunds;
+        moving.moving_funds_requested_at = Some(moving.timestamp - 2 * 86_400);
+        moving.moving_funds_targets = vec![WalletPkh([2; 20])];
+        let reason = propose(ActionType::MovingFunds, &moving, &huge).unwrap_err();
+        assert!(reason.contains("fee rate"), "{reason}");
+
+        // The generator passes over the action with that reason, and the heartbeat wins.
+        let d = generate_proposal(
+            &[ActionType::Redemption, ActionType::Heartbeat],
+            &snap,
+            &huge,
+        );
+        assert_eq!(d.proposal.action_type(), ActionType::Heartbeat);
+        assert!(
+            d.passed_over[0].1.contains("fee rate"),
+            "{:?}",
+            d.passed_over
+        );
     }
 }

@@ -141,6 +141,11 @@ pub struct Address(pub [u8; 20]);
 impl Address {
     /// EIP-55: a hex letter is upper case when the matching nibble of
     /// `keccak256(lowercase hex)` is 8 or more.
+    ///
+    /// Our own, not ethers' `to_checksum`: the protocol module uses std, sha2/sha3 and codec
+    /// crates only (ARCHITECTURE), and leader selection sorts by these strings, so they must
+    /// not depend on a back end. Everything else (the Ethereum back end included) calls this
+    /// one rather than a second implementation.
     pub fn to_checksum(&self) -> String {
         let lower = hex::encode(self.0);
         let hash = keccak256(lower.as_bytes());

@@ -136,7 +136,7 @@ mod tests {
     use super::*;
 
     fn group() -> SigningGroup {
-        SigningGroup::new((1..=6).map(|n| Address([n; 20])).collect())
+        SigningGroup::new((1..=6).map(|n| Address([n; 20])).collect()).unwrap()
     }
 
     fn leader(n: u8) -> Leader {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
-use super::{block_to_sql, collect_rows, count_to_sql, sql, Store, StoreError};
+use super::{collect_rows, count_to_sql, sql, Store, StoreError};
 use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary};
 use crate::protocol::FaultType;
 
@@ -250,13 +250,21 @@ impl FaultConditions {
         } else {
             "+coordination_block"
         };
+        // Bounds are compared as stored (`b as i64`), which keeps the order only below 2^63:
+        // a bound above i64::MAX would wrap to a negative one. No stored height gets there,
+        // so a `from` above it matches nothing and a `to` above it bounds nothing.
         if let Some(from) = filter.from_block {
-            terms.push(format!("{block} >= ?"));
-            values.push(Value::Integer(block_to_sql(from)));
+            match i64::try_from(from) {
+                Ok(from) => {
+                    terms.push(format!("{block} >= ?"));
+                    values.push(Value::Integer(from));
+                }
+                Err(_) => terms.push("0".into()),
+            }
         }
-        if let Some(to) = filter.to_block {
+        if let Some(to) = filter.to_block.and_then(|to| i64::try_from(to).ok()) {
             terms.push(format!("{block} <= ?"));
-            values.push(Value::Integer(block_to_sql(to)));
+            values.push(Value::Integer(to));
         }
         let needle = filter
             .search

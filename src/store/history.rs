@@ -1,6 +1,6 @@
 //! The store as the engine's history: the trait impls, and its errors as the engine sees them.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, StoreReader};
 use crate::engine::history::{HistoryError, HistoryReader, HistoryWriter};
 use crate::engine::records::{
     DispatchRecord, DispatchRow, DispatchStatus, DryRunRecord, DryRunRow, FaultFilter, FaultOrder,
@@ -172,5 +172,65 @@ impl HistoryReader for Store {
         coordination_block: u64,
     ) -> Result<Option<ResultRow>, HistoryError> {
         Ok(Store::result(self, wallet, coordination_block)?)
+    }
+}
+
+/// The same queries on the reader's own connection.
+impl HistoryReader for StoreReader {
+    fn faults(
+        &self,
+        filter: &FaultFilter,
+        order: FaultOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<FaultRow>, HistoryError> {
+        Ok(Store::faults(&self.store, filter, order, offset, limit)?)
+    }
+
+    fn count_faults(&self, filter: &FaultFilter) -> Result<u64, HistoryError> {
+        Ok(Store::count_faults(&self.store, filter)?)
+    }
+
+    fn fault_summary(
+        &self,
+        filter: &FaultFilter,
+    ) -> Result<Vec<OperatorFaultSummary>, HistoryError> {
+        Ok(Store::fault_summary(&self.store, filter)?)
+    }
+
+    fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        Ok(Store::dispatches(&self.store, limit)?)
+    }
+
+    fn dispatch(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+    ) -> Result<Option<DispatchRow>, HistoryError> {
+        Ok(Store::dispatch(&self.store, wallet, coordination_block)?)
+    }
+
+    fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        Ok(Store::dry_runs(&self.store, limit)?)
+    }
+
+    fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError> {
+        Ok(Store::windows(&self.store, limit)?)
+    }
+
+    fn results(
+        &self,
+        wallet: Option<&WalletPkh>,
+        limit: u64,
+    ) -> Result<Vec<ResultRow>, HistoryError> {
+        Ok(Store::results(&self.store, wallet, limit)?)
+    }
+
+    fn result(
+        &self,
+        wallet: &WalletPkh,
+        coordination_block: u64,
+    ) -> Result<Option<ResultRow>, HistoryError> {
+        Ok(Store::result(&self.store, wallet, coordination_block)?)
     }
 }

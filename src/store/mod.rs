@@ -2,18 +2,20 @@
 //! fault, every dispatched action and every dry run, kept in one SQLite file so that the fault
 //! history and the proposal history survive restarts and can be queried by the console.
 //!
-//! One connection behind a mutex: writes are small and rare (a few per window), and the engine
-//! writes a fact here *before* announcing it, so a crash never loses what the operator saw.
+//! One write connection behind a mutex: writes are small and rare (a few per window), and the
+//! engine writes a fact here *before* announcing it, so a crash never loses what the operator
+//! saw. Queries that must not wait behind it (the console's pages) use a [`StoreReader`], a
+//! read-only connection of their own.
 //! The file runs in WAL mode with `synchronous=NORMAL`, which keeps every committed transaction
 //! across a process crash (kill -9); only an OS crash or power loss may drop the last commits.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, Row};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
 // transitional: engine/node.rs still imports these from here
 pub use crate::engine::records::*;
@@ -74,6 +76,16 @@ pub enum StoreError {
         .path.display()
     )]
     NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{} has history schema version {found}, older than this build's {supported}; it \
+         cannot be upgraded read-only: start the node once with this build of tbtc-coord",
+        .path.display()
+    )]
+    OlderSchema {
         path: PathBuf,
         found: i64,
         supported: i64,
@@ -258,7 +270,8 @@ fn collect_rows<T>(
 
 /// The history store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// Shared with the readers of an in-memory store, which have no file to open.
+    conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
     /// [`MAX_SEARCH_VALUES`]; a field so that tests can force the per-row search.
     max_search_values: usize,
@@ -268,6 +281,13 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
+}
+
+/// A read connection of a [`Store`] (see [`Store::reader`]): queries only, through
+/// [`crate::engine::history::HistoryReader`].
+#[derive(Debug)]
+pub struct StoreReader {
+    store: Store,
 }
 
 /// How the store names its file in errors; in-memory stores have none.
@@ -290,13 +310,46 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        Store::init(conn, Some(path.to_path_buf()))
+        Store::init(conn, Some(path.to_path_buf()), false)
+    }
+
+    /// Opens the store at `path` for reading only, beside a node that may be writing it (WAL
+    /// lets a reader read while the writer writes). Nothing is created or migrated: a file
+    /// of an older schema is refused, and every write through this store fails.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::init(conn, Some(path.to_path_buf()), true)
+    }
+
+    /// A read connection of its own to the same file, for queries that must not wait behind
+    /// the writer (the console's fault pages). In memory there is no file to open again, so
+    /// the reader shares this store's connection.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        let store = match &self.path {
+            Some(path) => Store {
+                max_search_values: self.max_search_values,
+                ..Store::open_read_only(path)?
+            },
+            None => Store {
+                conn: Arc::clone(&self.conn),
+                path: None,
+                max_search_values: self.max_search_values,
+            },
+        };
+        Ok(StoreReader { store })
     }
 
     /// A store that lives only as long as this value: for tests and throwaway runs.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(sql("opening an in-memory database"))?;
-        Store::init(conn, None)
+        Store::init(conn, None, false)
     }
 
     /// The file behind the store, or `None` in memory.
@@ -304,7 +357,11 @@ impl Store {
         self.path.as_deref()
     }
 
-    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+    fn init(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        read_only: bool,
+    ) -> Result<Store, StoreError> {
         let shown = display_path(path.as_deref());
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql("setting the busy timeout"))?;
@@ -370,6 +427,22 @@ impl Store {
             });
         }
 
+        if read_only {
+            // A reader cannot migrate, and the queries expect the current schema.
+            if version != SCHEMA_VERSION {
+                return Err(StoreError::OlderSchema {
+                    path: shown,
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            return Ok(Store {
+                conn: Arc::new(Mutex::new(conn)),
+                path,
+                max_search_values: MAX_SEARCH_VALUES,
+            });
+        }
+
         // WAL + NORMAL: a commit is durable once in the WAL, which survives a process crash;
         // FULL would only add safety against power loss at an fsync per commit.
         let mode: String = conn
@@ -387,7 +460,7 @@ impl Store {
 
         schema::migrate(&mut conn, version)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             path,
             max_search_values: MAX_SEARCH_VALUES,
         })

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::theme::Theme;
@@ -339,6 +340,20 @@ impl App {
         self.faults.counts_stale = true;
         self.proposals.stale = true;
         self.dirty = true;
+    }
+
+    /// After `events` lagged behind the bus by `skipped` events: start over from the node's
+    /// snapshot, on a fresh receiver. What the old receiver still holds is already in the
+    /// snapshot (the bus folds an event in before sending it), so folding it again would
+    /// count it twice. (An event published between the two steps below is folded twice:
+    /// an atomic subscribe-with-snapshot on the bus would close that gap.)
+    pub fn catch_up(&mut self, events: &mut broadcast::Receiver<Event>, skipped: u64) {
+        tracing::warn!(
+            skipped,
+            "console fell behind the node; resynced from its snapshot"
+        );
+        *events = events.resubscribe();
+        self.resync(self.commands.snapshot());
     }
 
     pub fn on_chain_status(&mut self, status: ChainStatus) {

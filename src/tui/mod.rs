@@ -124,10 +124,7 @@ pub async fn run(
             }
             event = events.recv() => match event {
                 Ok(e) => app.on_event(&e, Instant::now()),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "console fell behind the node; resynced from its snapshot");
-                    app.resync(commands.snapshot());
-                }
+                Err(broadcast::error::RecvError::Lagged(n)) => app.catch_up(&mut events, n),
                 Err(broadcast::error::RecvError::Closed) => break Ok(()),
             },
             key = input.recv() => match key {

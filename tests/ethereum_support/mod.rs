@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use tbtc_coord::chain::ethereum::{CacheError, DiscoveryCache};
 use tbtc_coord::protocol::{Address, WalletPkh};
 
 /// anvil's first development account (unlocked: `eth_sendTransaction` needs no key).
@@ -585,7 +586,8 @@ impl Drop for Proxy {
 }
 
 /// A loopback HTTP server that answers each JSON-RPC request with whatever `respond` returns
-/// for it (the whole HTTP body; the request is given parsed, `Null` if it was not JSON). It stands in for a broken or hostile node.
+/// for it (the whole HTTP body; the request is given parsed, `Null` if it was not JSON). It
+/// stands in for a broken, hostile or rate-limiting node.
 pub struct FakeNode {
     pub port: u16,
     pub requests: Arc<std::sync::atomic::AtomicUsize>,
@@ -593,9 +595,18 @@ pub struct FakeNode {
 }
 
 impl FakeNode {
+    /// Answers with status 200 and `respond`'s body.
     pub async fn start<F>(respond: F) -> FakeNode
     where
         F: Fn(&Value) -> String + Send + Sync + 'static,
+    {
+        FakeNode::start_with_status(move |req| (200, respond(req))).await
+    }
+
+    /// Answers with `respond`'s HTTP status (e.g. 429) and body.
+    pub async fn start_with_status<F>(respond: F) -> FakeNode
+    where
+        F: Fn(&Value) -> (u16, String) + Send + Sync + 'static,
     {
         use tokio::io::AsyncReadExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -651,9 +662,10 @@ impl FakeNode {
                         buf.drain(..split + 4 + length);
                         count.fetch_add(1, Ordering::SeqCst);
                         let request = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
-                        let answer = respond(&request);
+                        let (status, answer) = respond(&request);
+                        let reason = if status == 200 { "OK" } else { "Error" };
                         let response = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
                             answer.len(),
                             answer
                         );
@@ -680,4 +692,55 @@ impl Drop for FakeNode {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// A discovery cache in memory, standing in for the history store's.
+#[derive(Default)]
+pub struct MemoryCache {
+    values: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl MemoryCache {
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.values.lock().unwrap().get(key).cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl DiscoveryCache for MemoryCache {
+    async fn load(&self, key: &str) -> Result<Option<String>, CacheError> {
+        Ok(self.get(key))
+    }
+
+    async fn save(&self, key: &str, value: &str) -> Result<(), CacheError> {
+        self.values
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
+/// A well-formed block header (hashes are not checked by the latest-block read).
+pub fn fake_header(number: u64) -> Value {
+    let word = format!("0x{}", "11".repeat(32));
+    json!({
+        "number": format!("0x{number:x}"),
+        "hash": word,
+        "parentHash": word,
+        "sha3Uncles": word,
+        "miner": format!("0x{}", "22".repeat(20)),
+        "stateRoot": word,
+        "transactionsRoot": word,
+        "receiptsRoot": word,
+        "logsBloom": format!("0x{}", "00".repeat(256)),
+        "difficulty": "0x0",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "timestamp": "0x6553f100",
+        "extraData": "0x",
+        "mixHash": word,
+        "nonce": "0x0000000000000000",
+        "baseFeePerGas": "0x7",
+    })
 }

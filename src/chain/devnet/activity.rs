@@ -18,8 +18,7 @@ use crate::protocol::{Address, Hash32, Proposal, WalletPkh, WalletSnapshot};
 pub const REDEMPTION_TIMEOUT_SECONDS: u64 = 5 * 86_400;
 /// A deposit's refund locktime is its reveal time plus 30 days.
 pub const DEPOSIT_REFUND_LOCKTIME_SECONDS: u64 = 30 * 86_400;
-/// Average Bitcoin block interval: confirmations are whole intervals since the reveal.
-pub const BITCOIN_BLOCK_SECONDS: u64 = 600;
+pub use crate::protocol::proposal::BITCOIN_BLOCK_SECONDS;
 /// Per Live wallet and block, a deposit is revealed with probability 1/300 and, independently,
 /// a redemption is requested with probability 1/300: about 3 of each per 900-block window.
 pub const DEPOSIT_ONE_IN: u32 = 300;

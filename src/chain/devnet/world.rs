@@ -20,7 +20,7 @@ pub const GENESIS_TIME: u64 = 1_700_000_000;
 pub const BLOCK_SECONDS: u64 = 12;
 /// Seat counts are drawn in this range; one wallet always has the maximum.
 pub const MIN_SEATS: usize = 20;
-pub const MAX_SEATS: usize = 100;
+pub use crate::protocol::leader::GROUP_SIZE as MAX_SEATS;
 /// Sortition stake units per operator are drawn in `1..=MAX_STAKE_UNITS`, so seats are
 /// stake-weighted and heavy operators hold several seats of a group, as on mainnet.
 const MAX_STAKE_UNITS: u32 = 10;

@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 use super::contracts::{self, bytes20_topic, events, topic};
 use super::{lock, Inner};
 use crate::chain::{ActionRequest, ChainError};
-use crate::protocol::proposal::{DepositKey, PendingRedemption, RevealedDeposit, WalletState};
+use crate::protocol::proposal::{
+    DepositKey, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
+};
 use crate::protocol::{ActionOutcome, ActionType, Address, Hash32, WalletPkh, WalletSnapshot};
 
-/// Seconds per Bitcoin block, for the confirmation estimate.
-const BITCOIN_BLOCK_SECONDS: u64 = 600;
 /// An action's Bridge evidence is looked for every this many blocks (and at expiry).
 const ACTION_CHECK_BLOCKS: u64 = 5;
 
@@ -238,13 +238,13 @@ impl Inner {
         Ok(out)
     }
 
-    /// The Bridge event that proves an action landed, and whether it indexes the wallet.
-    fn evidence(action: ActionType) -> Option<(&'static str, bool)> {
+    /// The Bridge event that proves an action landed.
+    fn evidence(action: ActionType) -> Option<&'static str> {
         match action {
-            ActionType::Redemption => Some((events::REDEMPTIONS_COMPLETED, true)),
-            ActionType::DepositSweep => Some((events::DEPOSITS_SWEPT, false)),
-            ActionType::MovingFunds => Some((events::MOVING_FUNDS_COMPLETED, true)),
-            ActionType::MovedFundsSweep => Some((events::MOVED_FUNDS_SWEPT, true)),
+            ActionType::Redemption => Some(events::REDEMPTIONS_COMPLETED),
+            ActionType::DepositSweep => Some(events::DEPOSITS_SWEPT),
+            ActionType::MovingFunds => Some(events::MOVING_FUNDS_COMPLETED),
+            ActionType::MovedFundsSweep => Some(events::MOVED_FUNDS_SWEPT),
             ActionType::Heartbeat | ActionType::Noop => None,
         }
     }
@@ -255,10 +255,11 @@ impl Inner {
         bridge: Address,
         wallet: &WalletPkh,
         event: &str,
-        indexed: bool,
         from: u64,
         to: u64,
     ) -> Result<bool, ChainError> {
+        // DepositsSwept does not index the wallet: its data names it.
+        let indexed = contracts::first_argument_indexed(event);
         let wallet_topic = indexed.then(|| bytes20_topic(&wallet.0));
         let logs = self
             .logs(bridge, &[Some(topic(event)), wallet_topic], from, to)
@@ -287,11 +288,11 @@ impl Inner {
             let head = self.head_number();
             let due = head >= request.expiry_block
                 || head >= checked_to.saturating_add(ACTION_CHECK_BLOCKS);
-            if let Some(((event, indexed), bridge)) = evidence {
+            if let Some((event, bridge)) = evidence {
                 let to = head.min(request.expiry_block);
                 if due && to > checked_to {
                     match self
-                        .action_landed(bridge, &request.wallet, event, indexed, checked_to + 1, to)
+                        .action_landed(bridge, &request.wallet, event, checked_to + 1, to)
                         .await
                     {
                         Ok(true) => return Ok(ActionOutcome::Completed),

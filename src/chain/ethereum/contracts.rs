@@ -1,11 +1,14 @@
 //! The tBTC v2 contract interface this node reads (SPEC §9): event topics, call data and the
-//! decoding of logs and return data.
+//! decoding of logs and return data, through `ethers_core::abi` from the human-readable
+//! declarations below.
 //!
-//! The ABI coding is done here by hand, for the few shapes these contracts use (words, `bytes`,
-//! arrays of words, one dynamic tuple), with checked arithmetic on every offset and length: an
-//! RPC node is outside data, and a general decoder that trusts its offsets can be made to
-//! panic by a hostile or broken node.
+//! An RPC node is outside data. ethabi's decoder checks every offset and length against the
+//! data, and on top of it a decoded value must re-encode to exactly the bytes it came from
+//! (no dirty padding, no address with high bytes set, no odd offsets) and every integer must
+//! fit its declared width, so a hostile or broken node gets an error, never a panic or a
+//! wrapped value.
 
+use ethers_core::abi::{self, Event, Function, HumanReadableParser, ParamType, Token};
 use serde_json::Value;
 
 use super::json;
@@ -23,41 +26,56 @@ pub mod mainnet {
     pub const FIRST_BLOCK: u64 = 16_000_000;
 }
 
-/// Event signatures, as hashed into topic 0.
+/// Events, as the contracts declare them (`indexed` decides what is in the data).
 pub mod events {
-    pub const NEW_WALLET_REGISTERED: &str = "NewWalletRegistered(bytes32,bytes20)";
-    pub const WALLET_CREATED: &str = "WalletCreated(bytes32,bytes32)";
-    pub const DKG_RESULT_SUBMITTED: &str =
-        "DkgResultSubmitted(bytes32,uint256,(uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32))";
-    pub const REDEMPTION_REQUESTED: &str =
-        "RedemptionRequested(bytes20,bytes,address,uint64,uint64,uint64)";
-    pub const DEPOSIT_REVEALED: &str =
-        "DepositRevealed(bytes32,uint32,address,uint64,bytes8,bytes20,bytes20,bytes4,address)";
-    pub const MOVING_FUNDS_COMMITMENT_SUBMITTED: &str =
-        "MovingFundsCommitmentSubmitted(bytes20,bytes20[],address)";
-    pub const REDEMPTIONS_COMPLETED: &str = "RedemptionsCompleted(bytes20,bytes32)";
-    pub const DEPOSITS_SWEPT: &str = "DepositsSwept(bytes20,bytes32)";
-    pub const MOVING_FUNDS_COMPLETED: &str = "MovingFundsCompleted(bytes20,bytes32)";
-    pub const MOVED_FUNDS_SWEPT: &str = "MovedFundsSwept(bytes20,bytes32)";
+    pub const NEW_WALLET_REGISTERED: &str =
+        "event NewWalletRegistered(bytes32 indexed ecdsaWalletID, bytes20 indexed walletPubKeyHash)";
+    pub const WALLET_CREATED: &str =
+        "event WalletCreated(bytes32 indexed walletID, bytes32 indexed dkgResultHash)";
+    pub const DKG_RESULT_SUBMITTED: &str = "event DkgResultSubmitted(bytes32 indexed resultHash, uint256 indexed seed, (uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32) result)";
+    pub const REDEMPTION_REQUESTED: &str = "event RedemptionRequested(bytes20 indexed walletPubKeyHash, bytes redeemerOutputScript, address indexed redeemer, uint64 requestedAmount, uint64 treasuryFee, uint64 txMaxFee)";
+    pub const DEPOSIT_REVEALED: &str = "event DepositRevealed(bytes32 fundingTxHash, uint32 fundingOutputIndex, address indexed depositor, uint64 amount, bytes8 blindingFactor, bytes20 indexed walletPubKeyHash, bytes20 refundPubKeyHash, bytes4 refundLocktime, address vault)";
+    pub const MOVING_FUNDS_COMMITMENT_SUBMITTED: &str = "event MovingFundsCommitmentSubmitted(bytes20 indexed walletPubKeyHash, bytes20[] targetWallets, address submitter)";
+    pub const REDEMPTIONS_COMPLETED: &str =
+        "event RedemptionsCompleted(bytes20 indexed walletPubKeyHash, bytes32 redemptionTxHash)";
+    pub const DEPOSITS_SWEPT: &str =
+        "event DepositsSwept(bytes20 walletPubKeyHash, bytes32 sweepTxHash)";
+    pub const MOVING_FUNDS_COMPLETED: &str =
+        "event MovingFundsCompleted(bytes20 indexed walletPubKeyHash, bytes32 movingFundsTxHash)";
+    pub const MOVED_FUNDS_SWEPT: &str =
+        "event MovedFundsSwept(bytes20 indexed walletPubKeyHash, bytes32 sweepTxHash)";
 }
 
-/// Function signatures, as hashed into selectors.
+/// Views. A returned struct is declared up to the last field this node reads: the decoder
+/// ignores what follows, so a Bridge version that appends fields (`extraData` in
+/// `DepositRequest`) reads the same.
 pub mod functions {
-    pub const WALLETS: &str = "wallets(bytes20)";
-    pub const PENDING_REDEMPTIONS: &str = "pendingRedemptions(uint256)";
-    pub const DEPOSITS: &str = "deposits(uint256)";
-    pub const REDEMPTION_PARAMETERS: &str = "redemptionParameters()";
-    pub const GET_ID_OPERATORS: &str = "getIDOperators(uint32[])";
+    pub const WALLETS: &str = "function wallets(bytes20 walletPubKeyHash) view returns ((bytes32,bytes32,uint64,uint32,uint32,uint32,uint32,uint8))";
+    pub const PENDING_REDEMPTIONS: &str = "function pendingRedemptions(uint256 redemptionKey) view returns ((address,uint64,uint64,uint64,uint32))";
+    pub const DEPOSITS: &str = "function deposits(uint256 depositKey) view returns ((address,uint64,uint32,address,uint64,uint32))";
+    pub const REDEMPTION_PARAMETERS: &str =
+        "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)";
+    pub const GET_ID_OPERATORS: &str =
+        "function getIDOperators(uint32[] ids) view returns (address[])";
+}
+
+/// A declaration of this file, parsed. They are constants, and a unit test parses each one.
+fn event(declaration: &str) -> Event {
+    HumanReadableParser::parse_event(declaration).expect("the event declarations here parse")
+}
+
+fn function(declaration: &str) -> Function {
+    HumanReadableParser::parse_function(declaration).expect("the function declarations here parse")
 }
 
 /// topic 0 of an event.
-pub fn topic(signature: &str) -> Hash32 {
-    Hash32(keccak256(signature.as_bytes()))
+pub fn topic(declaration: &str) -> Hash32 {
+    Hash32(event(declaration).signature().0)
 }
 
-fn selector(signature: &str) -> [u8; 4] {
-    let h = keccak256(signature.as_bytes());
-    [h[0], h[1], h[2], h[3]]
+/// Whether an event's first argument (the wallet, for the Bridge's events) is indexed.
+pub fn first_argument_indexed(declaration: &str) -> bool {
+    event(declaration).inputs.first().is_some_and(|p| p.indexed)
 }
 
 /// A `bytes20` as an indexed topic: left-aligned, zero-padded.
@@ -75,17 +93,59 @@ pub struct AbiError {
     pub problem: String,
 }
 
-type Word = [u8; 32];
-
-/// ABI data, read with bounds and overflow checks.
-struct Reader<'a> {
-    data: &'a [u8],
-    what: &'static str,
+/// Decodes `data` as `types`, strictly (see the module comment).
+fn decode(types: &[ParamType], data: &[u8], what: &'static str) -> Result<Fields, AbiError> {
+    let fail = |problem: String| AbiError { what, problem };
+    let tokens =
+        abi::decode(types, data).map_err(|e| fail(format!("{} bytes of data: {e}", data.len())))?;
+    let canonical = abi::encode(&tokens);
+    if data.get(..canonical.len()) != Some(&canonical[..]) {
+        return Err(fail(
+            "not in the canonical ABI encoding (dirty padding or unusual offsets)".into(),
+        ));
+    }
+    Ok(Fields::new(tokens, what))
 }
 
-impl<'a> Reader<'a> {
-    fn new(data: &'a [u8], what: &'static str) -> Self {
-        Reader { data, what }
+/// A view's return data.
+fn decode_output(declaration: &str, data: &[u8], what: &'static str) -> Result<Fields, AbiError> {
+    let types: Vec<ParamType> = function(declaration)
+        .outputs
+        .into_iter()
+        .map(|p| p.kind)
+        .collect();
+    decode(&types, data, what)
+}
+
+/// An event's data: its arguments that are not indexed.
+fn decode_event_data(
+    declaration: &str,
+    data: &[u8],
+    what: &'static str,
+) -> Result<Fields, AbiError> {
+    let types: Vec<ParamType> = event(declaration)
+        .inputs
+        .into_iter()
+        .filter(|p| !p.indexed)
+        .map(|p| p.kind)
+        .collect();
+    decode(&types, data, what)
+}
+
+/// Decoded values, taken in order and checked against what they should be.
+struct Fields {
+    tokens: std::vec::IntoIter<Token>,
+    what: &'static str,
+    taken: usize,
+}
+
+impl Fields {
+    fn new(tokens: Vec<Token>, what: &'static str) -> Fields {
+        Fields {
+            tokens: tokens.into_iter(),
+            what,
+            taken: 0,
+        }
     }
 
     fn fail(&self, problem: impl Into<String>) -> AbiError {
@@ -95,160 +155,110 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn word(&self, offset: usize) -> Result<&'a Word, AbiError> {
-        let end = offset
-            .checked_add(32)
-            .ok_or_else(|| self.fail("offset overflow"))?;
-        self.data
-            .get(offset..end)
-            .and_then(|s| <&Word>::try_from(s).ok())
-            .ok_or_else(|| {
-                self.fail(format!(
-                    "{} bytes of data, word at {offset} is past the end",
-                    self.data.len()
-                ))
-            })
+    fn next(&mut self) -> Result<Token, AbiError> {
+        self.taken += 1;
+        let n = self.taken;
+        self.tokens
+            .next()
+            .ok_or_else(|| self.fail(format!("value {n} is missing")))
     }
 
-    /// Head word `index` of a sequence starting at `base`.
-    fn head(&self, base: usize, index: usize) -> Result<&'a Word, AbiError> {
-        let offset = index
-            .checked_mul(32)
-            .and_then(|o| o.checked_add(base))
-            .ok_or_else(|| self.fail("offset overflow"))?;
-        self.word(offset)
-    }
-
-    fn uint(&self, base: usize, index: usize, bits: u32) -> Result<u128, AbiError> {
-        let w = self.head(base, index)?;
-        word_to_uint(w, bits).ok_or_else(|| self.fail(format!("word {index} is not a uint{bits}")))
-    }
-
-    fn u64(&self, base: usize, index: usize, bits: u32) -> Result<u64, AbiError> {
-        self.uint(base, index, bits).map(|v| v as u64)
-    }
-
-    fn usize_at(&self, offset: usize) -> Result<usize, AbiError> {
-        let w = self.word(offset)?;
-        word_to_uint(w, 64)
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| self.fail(format!("offset or length at {offset} is too large")))
-    }
-
-    fn address(&self, base: usize, index: usize) -> Result<Address, AbiError> {
-        let w = self.head(base, index)?;
-        if w[..12].iter().any(|b| *b != 0) {
-            return Err(self.fail(format!("word {index} is not an address")));
+    fn skip(&mut self, n: usize) -> Result<(), AbiError> {
+        for _ in 0..n {
+            self.next()?;
         }
-        let mut a = [0u8; 20];
-        a.copy_from_slice(&w[12..]);
-        Ok(Address(a))
+        Ok(())
     }
 
-    /// `bytesN`: left-aligned.
-    fn fixed<const N: usize>(&self, base: usize, index: usize) -> Result<[u8; N], AbiError> {
-        let w = self.head(base, index)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(&w[..N]);
-        Ok(out)
-    }
-
-    /// Where a dynamic value whose head is word `index` of the sequence at `base` starts.
-    fn tail(&self, base: usize, index: usize) -> Result<usize, AbiError> {
-        let head_offset = index
-            .checked_mul(32)
-            .and_then(|o| o.checked_add(base))
-            .ok_or_else(|| self.fail("offset overflow"))?;
-        let relative = self.usize_at(head_offset)?;
-        base.checked_add(relative)
-            .filter(|start| *start <= self.data.len())
-            .ok_or_else(|| self.fail(format!("dynamic value {index} points past the end")))
-    }
-
-    fn bytes(&self, base: usize, index: usize) -> Result<Vec<u8>, AbiError> {
-        let start = self.tail(base, index)?;
-        let len = self.usize_at(start)?;
-        let from = start + 32;
-        let to = from
-            .checked_add(len)
-            .filter(|to| *to <= self.data.len())
-            .ok_or_else(|| {
-                self.fail(format!(
-                    "bytes value {index} of length {len} runs past the end"
-                ))
-            })?;
-        Ok(self.data[from..to].to_vec())
-    }
-
-    /// An array of one-word elements.
-    fn words(&self, base: usize, index: usize) -> Result<Vec<&'a Word>, AbiError> {
-        let start = self.tail(base, index)?;
-        let len = self.usize_at(start)?;
-        let room = (self.data.len() - start - 32) / 32;
-        if len > room {
-            return Err(self.fail(format!(
-                "array {index} claims {len} elements, the data holds at most {room}"
-            )));
+    /// An unsigned integer of at most `bits` bits.
+    fn uint(&mut self, bits: usize) -> Result<u128, AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::Uint(v) if v.bits() <= bits.min(128) => Ok(v.as_u128()),
+            _ => Err(self.fail(format!("value {n} is not a uint{bits}"))),
         }
-        (0..len).map(|k| self.head(start + 32, k)).collect()
+    }
+
+    fn u64(&mut self, bits: usize) -> Result<u64, AbiError> {
+        self.uint(bits.min(64)).map(|v| v as u64)
+    }
+
+    fn address(&mut self) -> Result<Address, AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::Address(a) => Ok(Address(a.0)),
+            _ => Err(self.fail(format!("value {n} is not an address"))),
+        }
+    }
+
+    /// `bytesN`.
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::FixedBytes(b) => b.try_into().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| self.fail(format!("value {n} is not a bytes{N}")))
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::Bytes(b) => Ok(b),
+            _ => Err(self.fail(format!("value {n} is not bytes"))),
+        }
+    }
+
+    /// An array or a tuple, as fields of its own.
+    fn nested(&mut self) -> Result<Fields, AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::Array(items) | Token::Tuple(items) => Ok(Fields::new(items, self.what)),
+            _ => Err(self.fail(format!("value {n} is not an array or a tuple"))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.tokens.len()
     }
 }
 
-/// A word as an unsigned integer of at most `bits` bits.
-fn word_to_uint(w: &Word, bits: u32) -> Option<u128> {
-    let significant = (bits as usize).div_ceil(8);
-    if significant > 16 || w[..32 - significant].iter().any(|b| *b != 0) {
-        return None;
-    }
-    let mut buf = [0u8; 16];
-    buf[16 - significant..].copy_from_slice(&w[32 - significant..]);
-    let v = u128::from_be_bytes(buf);
-    if bits < 128 && v >> bits != 0 {
-        return None;
-    }
-    Some(v)
-}
-
-fn uint_word(v: u128) -> Word {
-    let mut w = [0u8; 32];
-    w[16..].copy_from_slice(&v.to_be_bytes());
-    w
+/// Call data: a function's selector and its encoded arguments.
+fn call(declaration: &str, arguments: &[Token]) -> Vec<u8> {
+    let mut data = function(declaration).short_signature().to_vec();
+    data.extend_from_slice(&abi::encode(arguments));
+    data
 }
 
 /// `wallets(bytes20)`.
 pub fn wallets_call(wallet: &WalletPkh) -> Vec<u8> {
-    let mut data = selector(functions::WALLETS).to_vec();
-    data.extend_from_slice(&bytes20_topic(&wallet.0).0);
-    data
+    call(functions::WALLETS, &[Token::FixedBytes(wallet.0.to_vec())])
 }
 
 /// `pendingRedemptions(uint256)`.
 pub fn pending_redemptions_call(key: &Hash32) -> Vec<u8> {
-    let mut data = selector(functions::PENDING_REDEMPTIONS).to_vec();
-    data.extend_from_slice(&key.0);
-    data
+    call(
+        functions::PENDING_REDEMPTIONS,
+        &[Token::Uint(abi::Uint::from_big_endian(&key.0))],
+    )
 }
 
 /// `deposits(uint256)`.
 pub fn deposits_call(key: &Hash32) -> Vec<u8> {
-    let mut data = selector(functions::DEPOSITS).to_vec();
-    data.extend_from_slice(&key.0);
-    data
+    call(
+        functions::DEPOSITS,
+        &[Token::Uint(abi::Uint::from_big_endian(&key.0))],
+    )
 }
 
 pub fn redemption_parameters_call() -> Vec<u8> {
-    selector(functions::REDEMPTION_PARAMETERS).to_vec()
+    call(functions::REDEMPTION_PARAMETERS, &[])
 }
 
 /// `getIDOperators(uint32[])`.
 pub fn get_id_operators_call(ids: &[u32]) -> Vec<u8> {
-    let mut data = selector(functions::GET_ID_OPERATORS).to_vec();
-    data.extend_from_slice(&uint_word(32));
-    data.extend_from_slice(&uint_word(ids.len() as u128));
-    for id in ids {
-        data.extend_from_slice(&uint_word(u128::from(*id)));
-    }
-    data
+    let ids = ids.iter().map(|id| Token::Uint((*id).into())).collect();
+    call(functions::GET_ID_OPERATORS, &[Token::Array(ids)])
 }
 
 /// The Bridge's key of a redemption request:
@@ -327,20 +337,22 @@ pub struct DkgResult {
 
 impl DkgResult {
     pub fn decode(data: &[u8]) -> Result<DkgResult, AbiError> {
-        let r = Reader::new(data, "DkgResultSubmitted result");
-        let tuple = r.tail(0, 0)?;
-        let misbehaved = r
-            .words(tuple, 2)?
-            .into_iter()
-            .map(|w| word_to_uint(w, 8).map(|v| v as u8))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| r.fail("a misbehaved member index is not a uint8"))?;
-        let members = r
-            .words(tuple, 5)?
-            .into_iter()
-            .map(|w| word_to_uint(w, 32).map(|v| v as u32))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| r.fail("a member id is not a uint32"))?;
+        let mut result = decode_event_data(
+            events::DKG_RESULT_SUBMITTED,
+            data,
+            "DkgResultSubmitted result",
+        )?
+        .nested()?;
+        result.skip(2)?;
+        let mut misbehaved_list = result.nested()?;
+        let misbehaved = (0..misbehaved_list.len())
+            .map(|_| misbehaved_list.uint(8).map(|v| v as u8))
+            .collect::<Result<Vec<_>, _>>()?;
+        result.skip(2)?;
+        let mut member_list = result.nested()?;
+        let members = (0..member_list.len())
+            .map(|_| member_list.uint(32).map(|v| v as u32))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(DkgResult {
             members,
             misbehaved,
@@ -360,10 +372,9 @@ impl DkgResult {
 
 /// `getIDOperators` return data.
 pub fn decode_operators(data: &[u8]) -> Result<Vec<Address>, AbiError> {
-    let r = Reader::new(data, "getIDOperators result");
-    let start = r.tail(0, 0)?;
-    let words = r.words(0, 0)?;
-    (0..words.len()).map(|k| r.address(start + 32, k)).collect()
+    let mut list =
+        decode_output(functions::GET_ID_OPERATORS, data, "getIDOperators result")?.nested()?;
+    (0..list.len()).map(|_| list.address()).collect()
 }
 
 /// The parts of `Bridge.wallets(bytes20)` this node uses.
@@ -379,13 +390,18 @@ pub struct BridgeWallet {
 
 impl BridgeWallet {
     pub fn decode(data: &[u8]) -> Result<BridgeWallet, AbiError> {
-        let r = Reader::new(data, "Bridge.wallets result");
+        let mut w = decode_output(functions::WALLETS, data, "Bridge.wallets result")?.nested()?;
+        let ecdsa_wallet_id = Hash32(w.fixed::<32>()?);
+        w.skip(2)?;
+        let created_at = w.u64(32)?;
+        let moving_funds_requested_at = w.u64(32)?;
+        w.skip(1)?;
         Ok(BridgeWallet {
-            ecdsa_wallet_id: Hash32(r.fixed::<32>(0, 0)?),
-            created_at: r.u64(0, 3, 32)?,
-            moving_funds_requested_at: r.u64(0, 4, 32)?,
-            pending_moved_funds_sweep_requests: r.u64(0, 6, 32)?,
-            state: r.uint(0, 7, 8)? as u8,
+            ecdsa_wallet_id,
+            created_at,
+            moving_funds_requested_at,
+            pending_moved_funds_sweep_requests: w.u64(32)?,
+            state: w.uint(8)? as u8,
         })
     }
 }
@@ -400,11 +416,18 @@ pub struct RedemptionRequest {
 
 impl RedemptionRequest {
     pub fn decode(data: &[u8]) -> Result<RedemptionRequest, AbiError> {
-        let r = Reader::new(data, "Bridge.pendingRedemptions result");
-        r.address(0, 0)?;
+        let mut r = decode_output(
+            functions::PENDING_REDEMPTIONS,
+            data,
+            "Bridge.pendingRedemptions result",
+        )?
+        .nested()?;
+        r.address()?;
+        let requested_amount = r.u64(64)?;
+        r.skip(2)?;
         Ok(RedemptionRequest {
-            requested_amount: r.u64(0, 1, 64)?,
-            requested_at: r.u64(0, 4, 32)?,
+            requested_amount,
+            requested_at: r.u64(32)?,
         })
     }
 }
@@ -422,20 +445,30 @@ pub struct DepositRequest {
 
 impl DepositRequest {
     pub fn decode(data: &[u8]) -> Result<DepositRequest, AbiError> {
-        let r = Reader::new(data, "Bridge.deposits result");
-        r.address(0, 0)?;
+        let mut d = decode_output(functions::DEPOSITS, data, "Bridge.deposits result")?.nested()?;
+        d.address()?;
+        let amount = d.u64(64)?;
+        let revealed_at = d.u64(32)?;
+        let vault = d.address()?;
+        d.skip(1)?;
         Ok(DepositRequest {
-            amount: r.u64(0, 1, 64)?,
-            revealed_at: r.u64(0, 2, 32)?,
-            vault: r.address(0, 3)?,
-            swept_at: r.u64(0, 5, 32)?,
+            amount,
+            revealed_at,
+            vault,
+            swept_at: d.u64(32)?,
         })
     }
 }
 
 /// `Bridge.redemptionParameters()`: the redemption timeout, seconds.
 pub fn decode_redemption_timeout(data: &[u8]) -> Result<u64, AbiError> {
-    Reader::new(data, "Bridge.redemptionParameters result").u64(0, 4, 32)
+    let mut p = decode_output(
+        functions::REDEMPTION_PARAMETERS,
+        data,
+        "Bridge.redemptionParameters result",
+    )?;
+    p.skip(4)?;
+    p.u64(32)
 }
 
 /// `RedemptionRequested`'s data.
@@ -447,10 +480,14 @@ pub struct RedemptionRequested {
 
 impl RedemptionRequested {
     pub fn decode(data: &[u8]) -> Result<RedemptionRequested, AbiError> {
-        let r = Reader::new(data, "RedemptionRequested data");
+        let mut e = decode_event_data(
+            events::REDEMPTION_REQUESTED,
+            data,
+            "RedemptionRequested data",
+        )?;
         Ok(RedemptionRequested {
-            redeemer_output_script: r.bytes(0, 0)?,
-            requested_amount: r.u64(0, 1, 64)?,
+            redeemer_output_script: e.bytes()?,
+            requested_amount: e.u64(64)?,
         })
     }
 }
@@ -468,32 +505,39 @@ pub struct DepositRevealed {
 
 impl DepositRevealed {
     pub fn decode(data: &[u8]) -> Result<DepositRevealed, AbiError> {
-        let r = Reader::new(data, "DepositRevealed data");
-        let locktime = r.fixed::<4>(0, 5)?;
+        let mut e = decode_event_data(events::DEPOSIT_REVEALED, data, "DepositRevealed data")?;
+        let funding_tx_hash = Hash32(e.fixed::<32>()?);
+        let funding_output_index = e.u64(32)? as u32;
+        let amount = e.u64(64)?;
+        e.skip(2)?;
+        let locktime = e.fixed::<4>()?;
         Ok(DepositRevealed {
-            funding_tx_hash: Hash32(r.fixed::<32>(0, 0)?),
-            funding_output_index: r.u64(0, 1, 32)? as u32,
-            amount: r.u64(0, 2, 64)?,
+            funding_tx_hash,
+            funding_output_index,
+            amount,
             refund_locktime: u64::from(u32::from_le_bytes(locktime)),
-            vault: r.address(0, 6)?,
+            vault: e.address()?,
         })
     }
 }
 
 /// `MovingFundsCommitmentSubmitted`'s target wallets.
 pub fn decode_moving_funds_targets(data: &[u8]) -> Result<Vec<WalletPkh>, AbiError> {
-    let r = Reader::new(data, "MovingFundsCommitmentSubmitted data");
-    let start = r.tail(0, 0)?;
-    let n = r.words(0, 0)?.len();
-    (0..n)
-        .map(|k| r.fixed::<20>(start + 32, k).map(WalletPkh))
+    let mut targets = decode_event_data(
+        events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
+        data,
+        "MovingFundsCommitmentSubmitted data",
+    )?
+    .nested()?;
+    (0..targets.len())
+        .map(|_| targets.fixed::<20>().map(WalletPkh))
         .collect()
 }
 
 /// `DepositsSwept`'s wallet (not indexed in the Bridge).
 pub fn decode_deposits_swept_wallet(data: &[u8]) -> Result<WalletPkh, AbiError> {
-    Reader::new(data, "DepositsSwept data")
-        .fixed::<20>(0, 0)
+    decode_event_data(events::DEPOSITS_SWEPT, data, "DepositsSwept data")?
+        .fixed::<20>()
         .map(WalletPkh)
 }
 
@@ -501,8 +545,74 @@ pub fn decode_deposits_swept_wallet(data: &[u8]) -> Result<WalletPkh, AbiError> 
 mod tests {
     use super::*;
 
+    type Word = [u8; 32];
+
     fn w(v: u128) -> Word {
-        uint_word(v)
+        let mut word = [0u8; 32];
+        word[16..].copy_from_slice(&v.to_be_bytes());
+        word
+    }
+
+    /// The declarations give the topics and selectors of the canonical signatures (what the
+    /// hand-written interface hashed before).
+    #[test]
+    fn declarations_parse_to_the_canonical_topics_and_selectors() {
+        let topics = [
+            (events::NEW_WALLET_REGISTERED, "NewWalletRegistered(bytes32,bytes20)"),
+            (events::WALLET_CREATED, "WalletCreated(bytes32,bytes32)"),
+            (
+                events::DKG_RESULT_SUBMITTED,
+                "DkgResultSubmitted(bytes32,uint256,(uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32))",
+            ),
+            (
+                events::REDEMPTION_REQUESTED,
+                "RedemptionRequested(bytes20,bytes,address,uint64,uint64,uint64)",
+            ),
+            (
+                events::DEPOSIT_REVEALED,
+                "DepositRevealed(bytes32,uint32,address,uint64,bytes8,bytes20,bytes20,bytes4,address)",
+            ),
+            (
+                events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
+                "MovingFundsCommitmentSubmitted(bytes20,bytes20[],address)",
+            ),
+            (events::REDEMPTIONS_COMPLETED, "RedemptionsCompleted(bytes20,bytes32)"),
+            (events::DEPOSITS_SWEPT, "DepositsSwept(bytes20,bytes32)"),
+            (events::MOVING_FUNDS_COMPLETED, "MovingFundsCompleted(bytes20,bytes32)"),
+            (events::MOVED_FUNDS_SWEPT, "MovedFundsSwept(bytes20,bytes32)"),
+        ];
+        for (declaration, canonical) in topics {
+            assert_eq!(
+                topic(declaration),
+                Hash32(keccak256(canonical.as_bytes())),
+                "{canonical}"
+            );
+        }
+        assert!(first_argument_indexed(events::REDEMPTIONS_COMPLETED));
+        assert!(!first_argument_indexed(events::DEPOSITS_SWEPT));
+        let selectors = [
+            (functions::WALLETS, "wallets(bytes20)"),
+            (
+                functions::PENDING_REDEMPTIONS,
+                "pendingRedemptions(uint256)",
+            ),
+            (functions::DEPOSITS, "deposits(uint256)"),
+            (functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
+            (functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
+        ];
+        for (declaration, canonical) in selectors {
+            assert_eq!(
+                function(declaration).short_signature(),
+                keccak256(canonical.as_bytes())[..4],
+                "{canonical}"
+            );
+        }
+        let wallet = WalletPkh([0x42; 20]);
+        let call = wallets_call(&wallet);
+        assert_eq!(call.len(), 4 + 32);
+        assert_eq!(&call[4..24], &wallet.0);
+        assert_eq!(&call[24..], &[0u8; 12]);
+        assert_eq!(&pending_redemptions_call(&Hash32([7; 32]))[4..], &[7u8; 32]);
     }
 
     #[test]
@@ -583,13 +693,28 @@ mod tests {
 
     #[test]
     fn uints_are_range_checked() {
-        assert_eq!(word_to_uint(&w(255), 8), Some(255));
-        assert_eq!(word_to_uint(&w(256), 8), None);
-        assert_eq!(
-            word_to_uint(&w(u128::from(u32::MAX)), 32),
-            Some(u128::from(u32::MAX))
-        );
-        assert_eq!(word_to_uint(&[0xFF; 32], 64), None);
-        assert_eq!(word_to_uint(&w(u128::MAX), 128), Some(u128::MAX));
+        // Bridge.wallets: 8 words, the state (uint8) last.
+        let wallet = |state: u128, created_at: u128| -> Vec<u8> {
+            [
+                [0xAB; 32],
+                [0; 32],
+                w(0),
+                w(created_at),
+                w(0),
+                w(0),
+                w(3),
+                w(state),
+            ]
+            .concat()
+        };
+        let ok = BridgeWallet::decode(&wallet(4, 1_700_000_000)).unwrap();
+        assert_eq!((ok.state, ok.created_at), (4, 1_700_000_000));
+        assert_eq!(ok.pending_moved_funds_sweep_requests, 3);
+        assert!(BridgeWallet::decode(&wallet(256, 0)).is_err());
+        assert!(BridgeWallet::decode(&wallet(0, 1 << 32)).is_err());
+        // A trailing field a newer Bridge appends is ignored.
+        let mut longer = wallet(1, 5);
+        longer.extend_from_slice(&[0xCD; 32]);
+        assert_eq!(BridgeWallet::decode(&longer).unwrap().state, 1);
     }
 }

@@ -6,24 +6,41 @@
 //! 3. the SortitionPool's `getIDOperators` turns member ids into operators;
 //! 4. the Bridge's `wallets(bytes20)` drops closed and terminated wallets.
 //!
-//! Incremental: what was found, and the last block scanned, is kept in the history store
-//! (`meta` table, JSON), so a restart only scans the blocks since. Groups never change once
+//! Incremental: what was found, and the last block scanned, is kept (JSON) in the
+//! [`DiscoveryCache`] the wiring hands in (the history store's `meta` table in the app), so a
+//! restart only scans the blocks since. Groups never change once
 //! a wallet exists, and Closed and Terminated are final, so only the states of live wallets
 //! are read again.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::contracts::{self, events, topic, DkgResult};
 use super::Inner;
 use crate::chain::{ChainError, WalletInfo};
+use crate::protocol::leader::check_seat_count;
 use crate::protocol::{Address, Hash32, WalletPkh};
 
 /// Bridge wallet states that never change again.
 const CLOSED: u8 = 4;
 const TERMINATED: u8 = 5;
 
+/// Where discovery keeps what it found between runs: text values under text keys. Without
+/// one, every start scans from the first block.
+#[async_trait]
+pub trait DiscoveryCache: Send + Sync {
+    async fn load(&self, key: &str) -> Result<Option<String>, CacheError>;
+    async fn save(&self, key: &str, value: &str) -> Result<(), CacheError>;
+}
+
+/// A cache that could not be read or written; discovery then scans again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CacheError(pub String);
+
+/// What discovery found, as cached.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct DiscoveryCache {
+struct DiscoveryState {
     bridge: Address,
     wallet_registry: Address,
     sortition_pool: Address,
@@ -48,12 +65,12 @@ impl Inner {
         format!("ethereum.discovery.v1.{}", bridge.to_checksum())
     }
 
-    fn load_discovery(&self, fresh: &DiscoveryCache) -> DiscoveryCache {
-        let Some(store) = self.store.get() else {
+    async fn load_discovery(&self, fresh: &DiscoveryState) -> DiscoveryState {
+        let Some(cache) = self.cache.get() else {
             return fresh.clone();
         };
-        match store.get_meta(&Self::discovery_key(&fresh.bridge)) {
-            Ok(Some(text)) => match serde_json::from_str::<DiscoveryCache>(&text) {
+        match cache.load(&Self::discovery_key(&fresh.bridge)).await {
+            Ok(Some(text)) => match serde_json::from_str::<DiscoveryState>(&text) {
                 Ok(c)
                     if c.wallet_registry == fresh.wallet_registry
                         && c.sortition_pool == fresh.sortition_pool =>
@@ -74,17 +91,17 @@ impl Inner {
         }
     }
 
-    fn save_discovery(&self, cache: &DiscoveryCache) {
-        let Some(store) = self.store.get() else {
+    async fn save_discovery(&self, state: &DiscoveryState) {
+        let Some(cache) = self.cache.get() else {
             return;
         };
-        let result = serde_json::to_string(cache)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                store
-                    .set_meta(&Self::discovery_key(&cache.bridge), &text)
-                    .map_err(|e| e.to_string())
-            });
+        let result = match serde_json::to_string(state) {
+            Ok(text) => cache
+                .save(&Self::discovery_key(&state.bridge), &text)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot save the discovery cache; the next start scans again");
         }
@@ -107,14 +124,14 @@ impl Inner {
         self.ensure_code(pool, "SortitionPool", "--sortition-pool")
             .await?;
 
-        let fresh = DiscoveryCache {
+        let fresh = DiscoveryState {
             bridge,
             wallet_registry: registry,
             sortition_pool: pool,
             scanned_to: None,
             wallets: Vec::new(),
         };
-        let mut cache = self.load_discovery(&fresh);
+        let mut cache = self.load_discovery(&fresh).await;
         let head = self.latest_header().await?.number();
         let from = cache
             .scanned_to
@@ -175,7 +192,7 @@ impl Inner {
                 w.final_state = Some(state);
             }
         }
-        self.save_discovery(&cache);
+        self.save_discovery(&cache).await;
 
         let operator = self.config.operator;
         let found: Vec<WalletInfo> = cache
@@ -244,12 +261,13 @@ impl Inner {
             })?;
         let result = DkgResult::decode(&submitted.data).map_err(|e| invalid(&e))?;
         let ids = result.signing_members();
-        if ids.is_empty() || ids.len() > super::wallets_file::MAX_SEATS {
+        if ids.is_empty() {
             return Err(ChainError::Invalid(format!(
-                "DKG result 0x{result_hash} leaves {} signing members",
-                ids.len()
+                "DKG result 0x{result_hash} leaves no signing members"
             )));
         }
+        check_seat_count(ids.len())
+            .map_err(|e| ChainError::Invalid(format!("DKG result 0x{result_hash}: {e}")))?;
         let data = self
             .eth_call(
                 pool,

@@ -219,8 +219,10 @@ fn classify(endpoint: &Endpoint, e: ProviderError) -> RpcFailure {
             message: clip(&err.message, 200),
         };
     }
-    if let Some(err) = RpcError::as_serde_error(&e) {
-        return RpcFailure::Garbage(endpoint.scrub(&err.to_string()));
+    if RpcError::as_serde_error(&e).is_some() {
+        // The whole message: over HTTP it quotes the body ("Response: Too Many Requests"),
+        // which is all there is to tell a rate limit from a stranger (ethers drops the status).
+        return RpcFailure::Garbage(endpoint.scrub(&e.to_string()));
     }
     if let ProviderError::HTTPError(http) = &e {
         // A status without a body we could read, e.g. 404 or 502 from a proxy.

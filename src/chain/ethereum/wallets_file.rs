@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::chain::WalletInfo;
+use crate::protocol::leader::check_seat_count;
 use crate::protocol::{Address, WalletPkh};
-
-/// The most seats a tBTC signing group has (SPEC §1).
-pub const MAX_SEATS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WalletsFileError {
@@ -88,12 +86,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<WalletInfo>, WalletsFileErro
         let operator_texts = entry
             .operators
             .ok_or_else(|| fail(format!("wallet {wallet}: missing operators")))?;
-        if operator_texts.is_empty() || operator_texts.len() > MAX_SEATS {
-            return Err(fail(format!(
-                "wallet {wallet}: expected 1 to {MAX_SEATS} operators, got {}",
-                operator_texts.len()
-            )));
+        if operator_texts.is_empty() {
+            return Err(fail(format!("wallet {wallet}: no operators")));
         }
+        check_seat_count(operator_texts.len())
+            .map_err(|e| fail(format!("wallet {wallet}: {e}")))?;
         let mut operators = Vec::with_capacity(operator_texts.len());
         for (seat, text) in operator_texts.iter().enumerate() {
             let operator: Address = text.parse().map_err(|e| {
@@ -185,5 +182,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(none.contains("/nonexistent/wallets.toml"), "{none}");
+    }
+
+    #[test]
+    fn a_group_of_255_seats_loads_and_256_is_refused() {
+        let file = |seats: usize| {
+            let ops = vec![format!("\"{A}\""); seats].join(", ");
+            format!(
+                "[[wallet]]\npkh = \"0xaa768412ceed10bd423c025542ca90071f9fb62d\"\noperators = [{ops}]\n"
+            )
+        };
+        assert_eq!(parse_str(&file(255)).unwrap()[0].operators.len(), 255);
+        let err = parse_str(&file(256)).unwrap_err().to_string();
+        assert!(
+            err.contains("entry 1") && err.contains("256 seats") && err.contains("255"),
+            "{err}"
+        );
     }
 }
