@@ -128,8 +128,8 @@ impl Settings {
         NodeConfig {
             block_hash_rule: self.node.block_hash_rule,
             proposal_params: params,
-            misbehaviour: None,
             quiet: false,
+            ..NodeConfig::default()
         }
     }
 

@@ -8,5 +8,6 @@ pub mod engine;
 pub mod headless;
 pub mod net;
 pub mod protocol;
+pub mod sim;
 pub mod store;
 pub mod tui;

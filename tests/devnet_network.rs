@@ -1,24 +1,110 @@
 //! A whole devnet — simulated chain, in-process hub, every peer operator's node and ours —
 //! runs several windows. Time is block-driven: tokio's clock is paused and only advances when
 //! every task is idle, so each block is mined after all nodes have dealt with the previous
-//! one. That makes these runs fast and exactly repeatable.
+//! one. That makes these runs fast and exactly repeatable. The devnet's own back-pressure
+//! gives the same rule in real time, which the fast-chain tests check.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
-use tbtc_coord::engine::misbehaviour::Injection;
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::checklist::checklist;
 use tbtc_coord::protocol::{
-    ActionType, Address, CoordinationWindow, Fault, Role, SigningGroup, WalletPkh,
+    ActionType, Address, CoordinationWindow, Fault, FaultType, Leader, Role, SigningGroup,
+    WalletPkh,
 };
 use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+
+/// A misbehaviour the devnet's fault plan calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Planned {
+    IdleLeader,
+    WrongAction,
+    Impersonation { impersonator: Address },
+}
+
+/// The devnet's fault plan, computed here from its documented rule rather than asked of the
+/// injector under test: a (wallet, window) misbehaves if sha256("tbtc-coord devnet fault" ‖
+/// seed ‖ wallet ‖ cb) draws below the rate; byte 8 picks the kind (idle leader, wrong action,
+/// impersonation), byte 9 the impersonator among the members other than the leader and our
+/// own operator, who never misbehaves.
+struct Plan {
+    seed: u64,
+    rate: f64,
+    honest: Address,
+}
+
+impl Plan {
+    fn of(
+        &self,
+        wallet: &WalletPkh,
+        cb: u64,
+        group: &SigningGroup,
+        leader: Leader,
+        checklist: &[ActionType],
+    ) -> Option<Planned> {
+        let Plan { seed, rate, honest } = *self;
+        let digest = Sha256::new()
+            .chain_update(b"tbtc-coord devnet fault")
+            .chain_update(seed.to_be_bytes())
+            .chain_update(wallet.0)
+            .chain_update(cb.to_be_bytes())
+            .finalize();
+        let draw = u64::from_be_bytes(digest[..8].try_into().unwrap());
+        if rate <= 0.0 || (draw as f64) / (u64::MAX as f64) >= rate {
+            return None;
+        }
+        let leader_may_misbehave = leader.operator != honest;
+        let impersonators: Vec<Address> = group
+            .candidates()
+            .iter()
+            .copied()
+            .filter(|a| *a != leader.operator && *a != honest)
+            .collect();
+        let impersonation = (!impersonators.is_empty()).then(|| Planned::Impersonation {
+            impersonator: impersonators[usize::from(digest[9]) % impersonators.len()],
+        });
+        // A wrong leader needs an action off the checklist; with all of them on it, it is idle.
+        let all_on_checklist = [
+            ActionType::MovingFunds,
+            ActionType::Heartbeat,
+            ActionType::MovedFundsSweep,
+            ActionType::DepositSweep,
+            ActionType::Redemption,
+        ]
+        .iter()
+        .all(|a| checklist.contains(a));
+        match digest[8] % 3 {
+            0 if leader_may_misbehave => Some(Planned::IdleLeader),
+            1 if leader_may_misbehave && all_on_checklist => Some(Planned::IdleLeader),
+            1 if leader_may_misbehave => Some(Planned::WrongAction),
+            _ => impersonation.or(leader_may_misbehave.then_some(Planned::IdleLeader)),
+        }
+    }
+}
+
+/// What an honest follower records when `plan` is carried out.
+fn faults_of(plan: Planned, leader: Address) -> Vec<Fault> {
+    let fault = |fault, culprit| Fault { fault, culprit };
+    match plan {
+        Planned::IdleLeader => vec![fault(FaultType::LeaderIdleness, leader)],
+        // The mistaken message is ignored, so the phase also ends with nothing accepted.
+        Planned::WrongAction => vec![
+            fault(FaultType::LeaderMistake, leader),
+            fault(FaultType::LeaderIdleness, leader),
+        ],
+        Planned::Impersonation { impersonator } => {
+            vec![fault(FaultType::LeaderImpersonation, impersonator)]
+        }
+    }
+}
 
 fn config(seed: u64, wallets: usize, fault_rate: f64) -> DevnetNetworkConfig {
     DevnetNetworkConfig {
@@ -76,11 +162,24 @@ fn windows_started(events: &[Event]) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
+    every_injected_fault_is_recorded_exactly(Duration::from_millis(100)).await;
+}
+
+/// The same misbehaving devnet in real time with blocks as fast as the nodes allow: a slow
+/// leader or an impersonator that waits for blocks is not outrun by the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_one_nanosecond_blocks_every_injected_fault_is_still_recorded_exactly() {
+    every_injected_fault_is_recorded_exactly(Duration::from_nanos(1)).await;
+}
+
+async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
     let cancel = CancellationToken::new();
     let store = Arc::new(Store::open_in_memory().unwrap());
     let bus = EventBus::default();
     let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(11, 8, 0.5), store.clone(), bus, cancel.clone())
+    let mut config = config(11, 8, 0.5);
+    config.devnet.block_time = block_time;
+    let network = DevnetNetwork::start(config, store.clone(), bus, cancel.clone())
         .await
         .unwrap();
     let seen = run_windows(&mut events, 4).await;
@@ -93,6 +192,11 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
         .all(|e| !matches!(e, Event::WindowStarted { late: true, .. })));
 
     let local = network.local.operator();
+    let test_plan = Plan {
+        seed: 11,
+        rate: 0.5,
+        honest: local,
+    };
     let all_wallets = network.devnet.wallet_infos();
     let windows: Vec<u64> = vec![900, 1800, 2700, 3600];
 
@@ -106,7 +210,7 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
             let mut views: BTreeMap<Address, (Address, String)> = BTreeMap::new();
             let mut plan = None;
             for node in std::iter::once(&network.local).chain(network.peers.iter()) {
-                let Some(row) = node.store().result(&info.wallet, cb).unwrap() else {
+                let Some(row) = node.history().result(&info.wallet, cb).unwrap() else {
                     assert!(
                         !info.operators.contains(&node.operator()),
                         "node {} holds a seat in {} but has no result for {cb}",
@@ -120,14 +224,12 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
                 let leader = group.leader(&seed).unwrap();
                 assert_eq!(row.leader, leader.operator);
                 assert_eq!(row.checklist, checklist(window, &seed));
-                plan = network
-                    .injector
-                    .plan(&info.wallet, window, &group, leader, &row.checklist);
+                plan = test_plan.of(&info.wallet, cb, &group, leader, &row.checklist);
                 let misbehaved = match plan {
-                    Some(Injection::IdleLeader) | Some(Injection::WrongAction(_)) => {
+                    Some(Planned::IdleLeader) | Some(Planned::WrongAction) => {
                         node.operator() == leader.operator
                     }
-                    Some(Injection::Impersonation { impersonator }) => {
+                    Some(Planned::Impersonation { impersonator }) => {
                         node.operator() == impersonator
                     }
                     None => false,
@@ -161,17 +263,18 @@ async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
     for row in store.results(None, 1000).unwrap() {
         let info = all_wallets.iter().find(|w| w.wallet == row.wallet).unwrap();
         let group = SigningGroup::new(info.operators.clone()).unwrap();
-        let window = CoordinationWindow::new(row.coordination_block);
         let leader = group.leader(&row.seed).unwrap();
         if row.role == Role::Leader {
             continue; // a leader does not listen, so it records nothing
         }
-        if let Some(plan) =
-            network
-                .injector
-                .plan(&row.wallet, window, &group, leader, &row.checklist)
-        {
-            for fault in plan.expected_faults(leader.operator) {
+        if let Some(p) = test_plan.of(
+            &row.wallet,
+            row.coordination_block,
+            &group,
+            leader,
+            &row.checklist,
+        ) {
+            for fault in faults_of(p, leader.operator) {
                 expected.push((row.wallet, row.coordination_block, fault));
             }
         }
@@ -289,4 +392,83 @@ async fn history_survives_a_restart_and_the_chain_resumes() {
     assert_eq!(windows, BTreeSet::from([900, 1800, 2700, 3600]));
     assert!(store.count_faults(&FaultFilter::default()).unwrap() >= first_faults);
     network.shutdown().await;
+}
+
+/// An honest devnet of 200 wallets in real time (no paused clock, several worker threads)
+/// at `block_time`: the chain must wait for its nodes, so no leader is ever late.
+async fn an_honest_fast_devnet_records_no_fault(block_time: Duration) {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let mut config = config(3, 200, 0.0);
+    config.devnet.block_time = block_time;
+    let network = DevnetNetwork::start(config, store.clone(), bus, CancellationToken::new())
+        .await
+        .unwrap();
+    let seen = run_windows(&mut events, 3).await;
+    assert_eq!(windows_started(&seen), vec![900, 1800, 2700]);
+    let results = seen
+        .iter()
+        .filter(|e| matches!(e, Event::CoordinationResult(_)))
+        .count();
+    assert_eq!(results, network.local.wallets().len() * 3);
+    let announced: Vec<&Event> = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Fault { .. }))
+        .collect();
+    assert!(announced.is_empty(), "{announced:?}");
+    for node in std::iter::once(&network.local).chain(network.peers.iter()) {
+        let faults = node
+            .history()
+            .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10)
+            .unwrap();
+        assert!(faults.is_empty(), "node {}: {faults:?}", node.operator());
+    }
+    network.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_honest_devnet_at_one_nanosecond_blocks_records_no_fault() {
+    an_honest_fast_devnet_records_no_fault(Duration::from_nanos(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_honest_devnet_at_two_millisecond_blocks_records_no_fault() {
+    an_honest_fast_devnet_records_no_fault(Duration::from_millis(2)).await;
+}
+
+#[test]
+fn the_binary_at_one_nanosecond_blocks_prints_no_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
+        .args([
+            "run",
+            "--headless",
+            "--json",
+            "--block-time",
+            "1ns",
+            "--devnet-fault-rate",
+            "0",
+            "--stop-after-windows",
+            "3",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of_type = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(of_type("window_completed"), 3, "{stdout}");
+    assert!(of_type("coordination_result") > 0);
+    assert_eq!(of_type("fault"), 0, "{stdout}");
 }

@@ -8,12 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tbtc_coord::chain::devnet::{Devnet, DevnetConfig};
 use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use tbtc_coord::engine::executor::{Behaviour, Turn};
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::net::BroadcastChannel;
 use tbtc_coord::protocol::{
-    ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, WalletPkh, WalletSnapshot,
+    ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal, WalletPkh,
+    WalletSnapshot,
 };
 use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
@@ -198,7 +200,7 @@ async fn one_failed_generation_is_retried_and_two_leave_the_leader_idle() {
         let wallet = devnet.wallet_infos()[0].wallet;
         let mut followers = 0;
         for node in &net.nodes {
-            let Some(row) = node.store().result(&wallet, 900).unwrap() else {
+            let Some(row) = node.history().result(&wallet, 900).unwrap() else {
                 continue; // holds no seat
             };
             if row.role == tbtc_coord::protocol::Role::Leader {
@@ -206,7 +208,7 @@ async fn one_failed_generation_is_retried_and_two_leave_the_leader_idle() {
             }
             followers += 1;
             let faults = node
-                .store()
+                .history()
                 .faults(&FaultFilter::default(), Default::default(), 0, 10)
                 .unwrap();
             if expect_idle {
@@ -255,7 +257,7 @@ async fn a_node_starting_inside_an_active_phase_starts_the_window_late() {
     assert_eq!(results, net.nodes[0].wallets().len());
     // Everyone started late together, so nobody was idle.
     let faults = net.nodes[0]
-        .store()
+        .history()
         .count_faults(&FaultFilter::default())
         .unwrap();
     assert_eq!(faults, 0);
@@ -282,7 +284,7 @@ async fn a_node_starting_after_the_active_phase_reports_the_window_missed() {
         })
         .collect();
     assert_eq!(decided, vec![(1800, "missed"), (2700, "started")]);
-    let windows = net.nodes[0].store().windows(10).unwrap();
+    let windows = net.nodes[0].history().windows(10).unwrap();
     assert_eq!(windows.len(), 2);
     net.cancel.cancel();
     let _ = producer.await;
@@ -324,9 +326,82 @@ async fn a_node_without_peers_blames_no_leader() {
         "silence is not idleness without peers"
     );
     assert_eq!(
-        node.store().count_faults(&FaultFilter::default()).unwrap(),
+        node.history()
+            .count_faults(&FaultFilter::default())
+            .unwrap(),
         0
     );
     cancel.cancel();
     let _ = producer.await;
+}
+
+/// A leader that says nothing until long after the window.
+struct Hesitant;
+
+#[async_trait]
+impl Behaviour for Hesitant {
+    async fn lead(&self, turn: &Turn<'_>) -> Proposal {
+        turn.wait_for_block(u64::MAX).await;
+        Proposal::Noop
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_in_the_active_phase_records_no_fault() {
+    let devnet = devnet(3, None);
+    let cancel = CancellationToken::new();
+    let hub = Arc::new(LocalHub::new(4096));
+    let mut nodes = Vec::new();
+    let mut started = 0;
+    for op in devnet.operators() {
+        let bus = EventBus::default();
+        let mut events = bus.subscribe();
+        let node = Node::start(
+            NodeConfig {
+                behaviour: Arc::new(Hesitant),
+                ..NodeConfig::default()
+            },
+            Identity::signer(op.key.clone()),
+            Arc::new(devnet.clone()),
+            hub.clone(),
+            Arc::new(Store::open_in_memory().unwrap()),
+            bus,
+            cancel.child_token(),
+        )
+        .await
+        .unwrap();
+        nodes.push((
+            node,
+            tokio::spawn(async move {
+                // Every follower is listening once its node has started its executors.
+                while let Ok(e) = events.recv().await {
+                    if matches!(e, Event::ExecutorsStarted { .. }) {
+                        return true;
+                    }
+                }
+                false
+            }),
+        ));
+    }
+    let mut head = devnet.subscribe();
+    let producer = devnet.start(cancel.child_token());
+    while head.recv().await.unwrap().number < 920 {}
+    let mut running = Vec::new();
+    for (node, listening) in nodes {
+        started += usize::from(listening.await.unwrap());
+        running.push(node);
+    }
+    assert_eq!(started, devnet.operators().len());
+    // Silence so far, 60 blocks of the phase to go: then the whole network stops.
+    cancel.cancel();
+    let _ = producer.await;
+    for node in running {
+        let store = node.history().clone();
+        let mut events = node.subscribe();
+        node.shutdown().await;
+        assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 0);
+        while let Ok(e) = events.try_recv() {
+            assert!(!matches!(e, Event::Fault { .. }), "{e:?}");
+        }
+    }
 }

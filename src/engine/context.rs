@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::events::{Event, EventBus};
-use super::executor::RESEND_TICKS;
+use super::executor::{Behaviour, Honest, RESEND_TICKS};
 use super::history::{History, HistoryError, HistoryReader};
-use super::misbehaviour::FaultInjector;
+use super::pace::Pace;
 use crate::chain::Chain;
 use crate::net::signing::OperatorKey;
 use crate::net::BroadcastChannel;
@@ -40,14 +40,30 @@ impl Identity {
     }
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct NodeConfig {
     pub block_hash_rule: BlockHashRule,
     pub proposal_params: ProposalParams,
-    /// Devnet peers only: misbehaviour to inject.
-    pub misbehaviour: Option<Arc<FaultInjector>>,
+    /// How this node acts where the protocol leaves a choice: [`Honest`], except for the
+    /// devnet's simulated peers (`crate::sim`).
+    pub behaviour: Arc<dyn Behaviour>,
+    /// Devnet only: this node's share of the back-pressure gauge (`engine::pace`), one per
+    /// node; `None` in production.
+    pub pace: Option<Pace>,
     /// Routine log lines at debug instead of info (the devnet's simulated peers).
     pub quiet: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            block_hash_rule: BlockHashRule::default(),
+            proposal_params: ProposalParams::default(),
+            behaviour: Arc::new(Honest),
+            pace: None,
+            quiet: false,
+        }
+    }
 }
 
 /// The history a node writes, and the one its front ends read. The reader may be a second

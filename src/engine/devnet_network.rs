@@ -1,20 +1,26 @@
 //! The embedded devnet as a network: the simulated chain, an in-process broadcast hub, one
-//! node per simulated peer operator (with injected misbehaviour) and this operator's node.
-//! The protocol really runs between the nodes; only the chain and the wire are simulated.
+//! node per simulated peer operator (misbehaving where the fault plan says so, see
+//! `crate::sim`) and this operator's node. The protocol really runs between the nodes; only
+//! the chain and the wire are simulated. The chain mines a block only once every node has
+//! handled the previous one (`engine::pace`), so no block time makes an honest leader late.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::events::EventBus;
-use super::misbehaviour::FaultInjector;
+use super::executor::Honest;
+use super::pace::Activity;
 use super::{Identity, Node, NodeConfig, NodeHandle};
 use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
 use crate::chain::{Chain, ChainError};
 use crate::net::local::LocalHub;
-use crate::net::BroadcastChannel;
+use crate::net::{BroadcastChannel, MessageStream, NetError};
 use crate::protocol::window::next_window_after;
+use crate::protocol::SignedMessage;
+use crate::sim::{FaultInjector, Scripted};
 use crate::store::{Store, StoreError};
 
 /// Blocks between the devnet's start and its first window, when resuming from history.
@@ -46,6 +52,8 @@ pub struct DevnetNetwork {
     pub local: NodeHandle,
     pub peers: Vec<NodeHandle>,
     pub injector: Arc<FaultInjector>,
+    /// The back-pressure gauge every node and the chain share.
+    pub activity: Arc<Activity>,
     producer: JoinHandle<()>,
     cancel: CancellationToken,
 }
@@ -73,13 +81,19 @@ impl DevnetNetwork {
         }
         let devnet = Devnet::new(config.devnet.clone())?;
         let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
-        let hub: Arc<dyn BroadcastChannel> = Arc::new(LocalHub::new(HUB_CAPACITY));
+        let activity = Activity::new();
+        let hub: Arc<dyn BroadcastChannel> = Arc::new(PacedHub {
+            hub: LocalHub::new(HUB_CAPACITY),
+            activity: activity.clone(),
+        });
         let local_operator = devnet.local_operator().clone();
         let injector = Arc::new(FaultInjector::new(
             config.devnet.seed,
             config.fault_rate,
             local_operator.address,
         ));
+        let head = devnet.head().number;
+        let peer_behaviour = Arc::new(Scripted::new(injector.clone()));
 
         let mut peers = Vec::new();
         for operator in devnet
@@ -88,7 +102,8 @@ impl DevnetNetwork {
             .filter(|o| o.index != local_operator.index)
         {
             let peer_config = NodeConfig {
-                misbehaviour: Some(injector.clone()),
+                behaviour: peer_behaviour.clone(),
+                pace: Some(activity.join(head)),
                 quiet: true,
                 ..config.node.clone()
             };
@@ -106,7 +121,8 @@ impl DevnetNetwork {
         }
         let local = Node::start(
             NodeConfig {
-                misbehaviour: None,
+                behaviour: Arc::new(Honest),
+                pace: Some(activity.join(head)),
                 quiet: false,
                 ..config.node.clone()
             },
@@ -118,12 +134,13 @@ impl DevnetNetwork {
             cancel.child_token(),
         )
         .await?;
-        let producer = devnet.start(cancel.child_token());
+        let producer = devnet.start_gated(cancel.child_token(), activity.clone());
         Ok(DevnetNetwork {
             devnet,
             local,
             peers,
             injector,
+            activity,
             producer,
             cancel,
         })
@@ -137,5 +154,32 @@ impl DevnetNetwork {
             peer.shutdown().await;
         }
         self.local.shutdown().await;
+    }
+}
+
+/// The in-process hub, counting every message once per subscriber until that node's router
+/// has routed or dropped it (it adopts the count, see `engine::pace`).
+struct PacedHub {
+    hub: LocalHub,
+    activity: Arc<Activity>,
+}
+
+#[async_trait]
+impl BroadcastChannel for PacedHub {
+    async fn send(&self, message: SignedMessage) -> Result<(), NetError> {
+        // Counted before it is sent, so a fast router never releases what is not counted yet.
+        let expected = self.hub.receiver_count();
+        self.activity.add(expected);
+        let reached = self.hub.publish(message);
+        if reached < expected {
+            self.activity.forget(expected - reached);
+        } else {
+            self.activity.add(reached - expected);
+        }
+        Ok(())
+    }
+
+    fn subscribe(&self) -> MessageStream {
+        self.hub.subscribe()
     }
 }

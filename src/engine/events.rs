@@ -786,6 +786,7 @@ mod tests {
         let mut s = NodeSnapshot::default();
         for cb in 1..=(SNAPSHOT_HISTORY as u64 + 10) {
             s.apply(&Event::WindowMissed {
+                reason: "test".into(),
                 coordination_block: cb * 900,
                 index: cb,
                 observed_block: cb * 900 + 90,

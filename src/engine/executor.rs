@@ -1,23 +1,26 @@
 //! One executor per wallet (SPEC §6): runs at most one coordination procedure at a time. A
 //! procedure computes the window's seed, leader and checklist, then runs the leader routine
 //! (generate, broadcast, re-send with backoff) or the follower routine (listen, filter, record
-//! faults) and yields exactly one result.
+//! faults) and yields exactly one result. Where a member has a choice (what a leader sends,
+//! whether a follower speaks), the procedure asks its node's [`Behaviour`]: [`Honest`] in
+//! production; the devnet's simulated peers are handed misbehaving strategies (`crate::sim`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 
+use async_trait::async_trait;
 use tokio::sync::{mpsc, Mutex};
 
 use super::context::NodeContext;
 use super::events::Event;
-use super::misbehaviour::{Injection, SLOW_LEADER_DELAY_BLOCKS};
+use super::pace::ActivityGuard;
 use crate::protocol::checklist::checklist;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::message::CoordinationMessage;
-use crate::protocol::proposal::{generate_proposal, propose, HexBytes, ProposalDecision};
+use crate::protocol::proposal::generate_proposal;
 use crate::protocol::{
-    coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Hash32, Leader,
-    Proposal, Role, SigningGroup, WalletPkh,
+    coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Fault, Hash32,
+    Leader, Proposal, Role, SigningGroup, WalletPkh,
 };
 
 /// The leader re-sends its message this many blocks after the first send, while the active
@@ -38,12 +41,42 @@ pub struct WalletEntry {
 }
 
 /// A message that passed decoding and signature recovery, on its way to a follower.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Inbound {
     pub message: CoordinationMessage,
     pub signer: Address,
     /// keccak256 of the message body: identical for re-sent copies.
     pub id: [u8; 32],
+    /// Devnet back-pressure: the message counts as work until a follower has classified it
+    /// (see `engine::pace`); `None` in production.
+    pub work: Option<ActivityGuard>,
+}
+
+/// The router's end of a wallet's inbox.
+#[derive(Debug, Clone)]
+pub struct InboxSender {
+    tx: mpsc::Sender<Inbound>,
+    listening: Arc<StdMutex<bool>>,
+}
+
+impl InboxSender {
+    /// Queues a message for the wallet's follower, or hands it back if the inbox is full.
+    // The error hands the message back, as `mpsc::Sender::try_send` does.
+    #[allow(clippy::result_large_err)]
+    pub fn try_send(&self, mut inbound: Inbound) -> Result<(), mpsc::error::TrySendError<Inbound>> {
+        if inbound.work.is_none() {
+            return self.tx.try_send(inbound);
+        }
+        // Checked and sent under the lock the follower takes to start and stop listening, so
+        // a counted message is always one a follower will classify soon.
+        let listening = lock(&self.listening);
+        if !*listening {
+            // Nobody is listening (this node leads, or the window is over): the message
+            // waits for the next procedure without holding the chain back.
+            inbound.work = None;
+        }
+        self.tx.try_send(inbound)
+    }
 }
 
 /// What one executor run produced.
@@ -59,7 +92,8 @@ pub enum ExecutorOutcome {
         window: CoordinationWindow,
         error: String,
     },
-    /// The node stopped while the procedure ran: no result, and nothing to record.
+    /// The node stopped while the procedure ran: it observed nothing it could stand by, so
+    /// there is no result and no fault.
     Interrupted {
         wallet: WalletPkh,
         window: CoordinationWindow,
@@ -78,23 +112,179 @@ impl ExecutorOutcome {
     }
 }
 
+/// How a member acts where the protocol leaves it a choice. A procedure asks its node's
+/// behaviour what to send as the leader and whether to speak before it listens as a follower;
+/// listening and judging are never up to the behaviour.
+#[async_trait]
+pub trait Behaviour: Send + Sync {
+    /// The leader routine: sends this window's message and returns the proposal this node
+    /// stands by (Noop if it sent none).
+    async fn lead(&self, turn: &Turn<'_>) -> Proposal {
+        turn.lead_honestly().await
+    }
+
+    /// Runs before a follower starts listening. An honest member has nothing to say.
+    async fn before_listening(&self, _turn: &Turn<'_>) {}
+}
+
+/// The protocol as written: what every production node does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Honest;
+
+impl Behaviour for Honest {}
+
+/// One procedure as its behaviour sees it: the window's facts and the moves a member can make.
+pub struct Turn<'a> {
+    ctx: &'a NodeContext,
+    entry: &'a WalletEntry,
+    window: CoordinationWindow,
+    leader: Leader,
+    checklist: &'a [ActionType],
+    /// Devnet back-pressure: held while the procedure works, released while it parks.
+    work: StdMutex<Option<ActivityGuard>>,
+}
+
+impl Turn<'_> {
+    pub fn wallet(&self) -> WalletPkh {
+        self.entry.wallet
+    }
+
+    pub fn window(&self) -> CoordinationWindow {
+        self.window
+    }
+
+    pub fn group(&self) -> &SigningGroup {
+        &self.entry.group
+    }
+
+    /// The member indices this node holds.
+    pub fn seats(&self) -> &[u8] {
+        &self.entry.seats
+    }
+
+    pub fn leader(&self) -> Leader {
+        self.leader
+    }
+
+    pub fn checklist(&self) -> &[ActionType] {
+        self.checklist
+    }
+
+    /// This node's operator.
+    pub fn me(&self) -> Address {
+        self.ctx.identity.operator
+    }
+
+    /// Waits `blocks` blocks from the head; `None` if the node is stopping.
+    pub async fn wait_blocks(&self, blocks: u64) -> Option<u64> {
+        let target = self.ctx.head_number().saturating_add(blocks);
+        self.wait_for_block(target).await
+    }
+
+    /// Waits for block `target`; `None` if the node is stopping. On the devnet the procedure
+    /// stops counting as work while it waits and counts again from the block on, so the chain
+    /// does not run past what it does next.
+    pub async fn wait_for_block(&self, target: u64) -> Option<u64> {
+        self.park();
+        let Some(pace) = &self.ctx.config.pace else {
+            return self.ctx.wait_for_block(target).await;
+        };
+        let work = tokio::select! {
+            biased;
+            _ = self.ctx.cancel.cancelled() => return None,
+            w = pace.until_block(target) => w?,
+        };
+        *lock(&self.work) = Some(work);
+        Some(self.ctx.head_number())
+    }
+
+    fn park(&self) {
+        lock(&self.work).take();
+    }
+
+    /// The protocol's proposal for this window, generated from the chain at the head; on
+    /// failure tried once more after a short delay in blocks. `None` if both attempts failed.
+    pub async fn generate(&self) -> Option<Proposal> {
+        let wallet = self.entry.wallet;
+        let cb = self.window.coordination_block;
+        for attempt in 1..=2 {
+            let head = self.ctx.head_number();
+            match self.ctx.chain.wallet_snapshot(&wallet, head).await {
+                Ok(snapshot) => {
+                    let decision = generate_proposal(
+                        self.checklist,
+                        &snapshot,
+                        &self.ctx.config.proposal_params,
+                    );
+                    return Some(decision.proposal);
+                }
+                Err(e) if attempt == 1 => {
+                    tracing::warn!(%wallet, cb, error = %e,
+                        "proposal generation failed; retrying in {GENERATION_RETRY_DELAY_BLOCKS} blocks");
+                    self.wait_for_block(head + GENERATION_RETRY_DELAY_BLOCKS)
+                        .await?;
+                }
+                Err(e) => {
+                    tracing::error!(%wallet, cb, error = %e,
+                        "proposal generation failed twice; sending nothing this window");
+                }
+            }
+        }
+        None
+    }
+
+    /// Signs and broadcasts `proposal` from `member_index`, then re-sends it on the backoff
+    /// ticks while the active phase lasts. `false` if nothing could be sent.
+    pub async fn send(&self, member_index: u8, proposal: Proposal) -> bool {
+        let message = CoordinationMessage {
+            sender_member_index: member_index,
+            coordination_block: self.window.coordination_block,
+            wallet: self.entry.wallet,
+            proposal,
+        };
+        self.ctx.broadcast_with_backoff(message, self.window).await
+    }
+
+    /// The honest leader: generates the proposal and sends it from the leader's seat.
+    pub async fn lead_honestly(&self) -> Proposal {
+        let Some(proposal) = self.generate().await else {
+            return Proposal::Noop;
+        };
+        if self.send(self.leader.member_index, proposal.clone()).await {
+            proposal
+        } else {
+            Proposal::Noop
+        }
+    }
+}
+
 pub struct Executor {
     pub entry: Arc<WalletEntry>,
     busy: AtomicBool,
     inbox: Mutex<mpsc::Receiver<Inbound>>,
+    /// Whether a follower is listening to the inbox (see [`InboxSender::try_send`]).
+    listening: Arc<StdMutex<bool>>,
 }
 
 impl Executor {
+    /// Messages waiting in the inbox (tests of the router).
+    #[cfg(test)]
+    pub(crate) fn queued_messages(&self) -> usize {
+        self.inbox.try_lock().map(|rx| rx.len()).unwrap_or(0)
+    }
+
     /// A new executor and the sender that feeds its inbox.
-    pub fn new(entry: WalletEntry) -> (Arc<Executor>, mpsc::Sender<Inbound>) {
+    pub fn new(entry: WalletEntry) -> (Arc<Executor>, InboxSender) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let listening = Arc::new(StdMutex::new(false));
         (
             Arc::new(Executor {
                 entry: Arc::new(entry),
                 busy: AtomicBool::new(false),
                 inbox: Mutex::new(rx),
+                listening: listening.clone(),
             }),
-            tx,
+            InboxSender { tx, listening },
         )
     }
 
@@ -132,11 +322,8 @@ impl Executor {
         } else {
             Role::Follower
         };
-        let injection = ctx
-            .config
-            .misbehaviour
-            .as_ref()
-            .and_then(|inj| inj.plan(&wallet, window, &self.entry.group, leader, &checklist));
+        // Counted from here, before the task that runs it exists, until it parks.
+        let work = ctx.config.pace.as_ref().map(|p| p.begin());
         ctx.bus.publish(Event::ExecutorStarted {
             wallet,
             coordination_block: window.coordination_block,
@@ -153,7 +340,7 @@ impl Executor {
             leader,
             checklist,
             role,
-            injection,
+            work,
         })
     }
 
@@ -181,7 +368,7 @@ pub struct Procedure {
     leader: Leader,
     checklist: Vec<ActionType>,
     role: Role,
-    injection: Option<Injection>,
+    work: Option<ActivityGuard>,
 }
 
 impl Drop for Procedure {
@@ -191,214 +378,250 @@ impl Drop for Procedure {
 }
 
 impl Procedure {
-    /// The leader or follower routine, then the result.
-    pub async fn run(self, ctx: &NodeContext) -> ExecutorOutcome {
-        let (window, leader, injection) = (self.window, self.leader, self.injection);
-        let (proposal, faults) = match self.role {
-            Role::Leader => (
-                self.lead(ctx, window, leader, &self.checklist, injection)
-                    .await,
-                Vec::new(),
-            ),
-            // Without peers there is nothing to hear, and silence proves nothing about the
-            // leader: no listening, no faults.
-            Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new()),
-            Role::Follower => {
-                if let Some(Injection::Impersonation { impersonator }) = injection {
-                    if impersonator == ctx.identity.operator {
-                        self.impersonate(ctx, window).await;
-                    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The leader or follower routine, then the result. If the node's cancellation token
+    /// fires meanwhile, the procedure records nothing: what it would conclude from a routine
+    /// cut short (a silent leader, a wait that gave up) is not an observation.
+    pub async fn run(mut self, ctx: &NodeContext) -> ExecutorOutcome {
+        let wallet = self.executor.entry.wallet;
+        let window = self.window;
+        let turn = Turn {
+            ctx,
+            entry: &self.executor.entry,
+            window,
+            leader: self.leader,
+            checklist: &self.checklist,
+            work: StdMutex::new(self.work.take()),
+        };
+        let routine = async {
+            match self.role {
+                Role::Leader => (ctx.config.behaviour.lead(&turn).await, Vec::new()),
+                // Without peers there is nothing to hear, and silence proves nothing about the
+                // leader: no listening, no faults.
+                Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new()),
+                Role::Follower => {
+                    ctx.config.behaviour.before_listening(&turn).await;
+                    follow(&turn, &self.executor).await
                 }
-                self.follow(ctx, window, leader, &self.checklist).await
             }
         };
+        let (proposal, faults) = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return ExecutorOutcome::Interrupted { wallet, window },
+            r = routine => r,
+        };
+        if ctx.cancel.is_cancelled() {
+            return ExecutorOutcome::Interrupted { wallet, window };
+        }
+        drop(turn);
         ExecutorOutcome::Result(Box::new(CoordinationResult {
-            wallet: self.executor.entry.wallet,
+            wallet,
             window,
             safe_block_hash: self.safe_block_hash,
             seed: self.seed,
-            leader: leader.operator,
-            leader_member_index: leader.member_index,
+            leader: self.leader.operator,
+            leader_member_index: self.leader.member_index,
             role: self.role,
             checklist: self.checklist.clone(),
             proposal,
             faults,
         }))
     }
+}
 
-    /// The leader routine. Returns the proposal this node stands by (Noop if it sent none).
-    async fn lead(
-        &self,
-        ctx: &NodeContext,
-        window: CoordinationWindow,
-        leader: Leader,
-        checklist: &[ActionType],
-        injection: Option<Injection>,
-    ) -> Proposal {
-        let wallet = self.executor.entry.wallet;
-        let proposal = match injection {
-            Some(Injection::IdleLeader) => {
-                tracing::debug!(%wallet, cb = window.coordination_block, "injected: idle leader");
-                return Proposal::Noop;
-            }
-            Some(Injection::WrongAction(action)) => {
-                tracing::debug!(%wallet, cb = window.coordination_block, %action, "injected: wrong action");
-                wrong_proposal(action, &wallet, window)
-            }
-            Some(Injection::Impersonation { .. }) => {
-                let start = ctx.head_number();
-                ctx.wait_for_block(start + SLOW_LEADER_DELAY_BLOCKS).await;
-                match self.generate_with_retry(ctx, window, checklist).await {
-                    Some(decision) => decision.proposal,
-                    None => return Proposal::Noop,
+/// The follower routine: listens until the first acceptable message or the end of the active
+/// phase, recording the faults it sees; a phase that ends with nothing accepted is the
+/// leader's idleness.
+async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) {
+    let ctx = turn.ctx;
+    let wallet = turn.entry.wallet;
+    let cb = turn.window.coordination_block;
+    let mut view = FollowerView {
+        me: ctx.identity.operator,
+        wallet,
+        window: turn.window,
+        group: &turn.entry.group,
+        leader: turn.leader,
+        checklist: turn.checklist,
+        seen: Default::default(),
+    };
+    let mut faults = Vec::new();
+    let end = turn.window.active_phase_end();
+    let mut ear = Ear::open(executor.inbox.lock().await, &executor.listening);
+    let mut head = ctx.head_watch();
+    loop {
+        if *head.borrow_and_update() >= end {
+            break;
+        }
+        // What is queued already is classified before the procedure parks, so the devnet's
+        // chain waits for it.
+        let inbound = match ear.inbox.try_recv() {
+            Ok(inbound) => inbound,
+            Err(mpsc::error::TryRecvError::Disconnected) => return ear.deaf(faults),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                turn.park();
+                tokio::select! {
+                    biased;
+                    _ = head.wait_for(|h| *h >= end) => break,
+                    inbound = ear.inbox.recv() => match inbound {
+                        Some(inbound) => inbound,
+                        None => return ear.deaf(faults),
+                    },
                 }
             }
-            None => match self.generate_with_retry(ctx, window, checklist).await {
-                Some(decision) => decision.proposal,
-                None => return Proposal::Noop,
-            },
         };
-        let message = CoordinationMessage {
-            sender_member_index: leader.member_index,
-            coordination_block: window.coordination_block,
-            wallet,
-            proposal: proposal.clone(),
-        };
-        if !ctx.broadcast_with_backoff(message, window).await {
-            return Proposal::Noop;
-        }
-        // A leader that misbehaved on purpose does not stand by what it sent. (An
-        // impersonation is another member's misbehaviour: the leader is honest then.)
-        if matches!(injection, Some(Injection::WrongAction(_))) {
-            Proposal::Noop
-        } else {
-            proposal
+        match view.classify(&inbound.message, inbound.signer, inbound.id) {
+            Verdict::Accept(proposal) => return (proposal, faults),
+            Verdict::Fault(fault) => {
+                node_info!(ctx.config, %wallet, cb, fault = %fault.fault, culprit = %fault.culprit, "fault");
+                faults.push(fault);
+            }
+            Verdict::Ignore(reason) => {
+                tracing::trace!(%wallet, ?reason, "message ignored");
+            }
         }
     }
+    faults.push(view.idleness());
+    (Proposal::Noop, faults)
+}
 
-    /// Generates the proposal; on failure tries once more after a short delay in blocks.
-    async fn generate_with_retry(
-        &self,
-        ctx: &NodeContext,
-        window: CoordinationWindow,
-        checklist: &[ActionType],
-    ) -> Option<ProposalDecision> {
-        let wallet = self.executor.entry.wallet;
-        for attempt in 1..=2 {
-            let head = ctx.head_number();
-            match ctx.chain.wallet_snapshot(&wallet, head).await {
-                Ok(snapshot) => {
-                    return Some(generate_proposal(
-                        checklist,
-                        &snapshot,
-                        &ctx.config.proposal_params,
-                    ))
-                }
-                Err(e) if attempt == 1 => {
-                    tracing::warn!(%wallet, cb = window.coordination_block, error = %e,
-                        "proposal generation failed; retrying in {GENERATION_RETRY_DELAY_BLOCKS} blocks");
-                    ctx.wait_for_block(head + GENERATION_RETRY_DELAY_BLOCKS)
-                        .await?;
-                }
-                Err(e) => {
-                    tracing::error!(%wallet, cb = window.coordination_block, error = %e,
-                        "proposal generation failed twice; sending nothing this window");
-                }
-            }
-        }
-        None
+/// A follower's hold on its inbox while it listens. Dropped however the routine ends: then
+/// nobody listens, and what is still queued (late copies of this window's messages) is let go.
+struct Ear<'a> {
+    inbox: tokio::sync::MutexGuard<'a, mpsc::Receiver<Inbound>>,
+    listening: &'a StdMutex<bool>,
+}
+
+impl<'a> Ear<'a> {
+    fn open(
+        inbox: tokio::sync::MutexGuard<'a, mpsc::Receiver<Inbound>>,
+        listening: &'a StdMutex<bool>,
+    ) -> Self {
+        *lock(listening) = true;
+        Ear { inbox, listening }
     }
 
-    /// Injected impersonation: a valid, signed message from this node's own lowest seat.
-    async fn impersonate(&self, ctx: &NodeContext, window: CoordinationWindow) {
-        let Some(&seat) = self.executor.entry.seats.first() else {
-            return;
-        };
-        tracing::debug!(wallet = %self.executor.entry.wallet, cb = window.coordination_block, seat, "injected: impersonation");
-        let message = CoordinationMessage {
-            sender_member_index: seat,
-            coordination_block: window.coordination_block,
-            wallet: self.executor.entry.wallet,
-            proposal: Proposal::Noop,
-        };
-        ctx.broadcast_with_backoff(message, window).await;
-    }
-
-    /// The follower routine: listens until the active phase ends.
-    async fn follow(
-        &self,
-        ctx: &NodeContext,
-        window: CoordinationWindow,
-        leader: Leader,
-        checklist: &[ActionType],
-    ) -> (Proposal, Vec<crate::protocol::Fault>) {
-        let mut view = FollowerView {
-            me: ctx.identity.operator,
-            wallet: self.executor.entry.wallet,
-            window,
-            group: &self.executor.entry.group,
-            leader,
-            checklist,
-            seen: Default::default(),
-        };
-        let mut faults = Vec::new();
-        let end = window.active_phase_end();
-        let mut inbox = self.executor.inbox.lock().await;
-        let mut head = ctx.head_watch();
-        loop {
-            tokio::select! {
-                biased;
-                _ = ctx.cancel.cancelled() => break,
-                _ = head.wait_for(|h| *h >= end) => break,
-                inbound = inbox.recv() => {
-                    let Some(inbound) = inbound else { break };
-                    match view.classify(&inbound.message, inbound.signer, inbound.id) {
-                        Verdict::Accept(proposal) => return (proposal, faults),
-                        Verdict::Fault(fault) => {
-                            node_info!(ctx.config, wallet = %self.executor.entry.wallet, cb = window.coordination_block,
-                                fault = %fault.fault, culprit = %fault.culprit, "fault");
-                            faults.push(fault);
-                        }
-                        Verdict::Ignore(reason) => {
-                            tracing::trace!(wallet = %self.executor.entry.wallet, ?reason, "message ignored");
-                        }
-                    }
-                }
-            }
-        }
-        faults.push(view.idleness());
+    /// The inbox closed: this node cannot hear any more, and its deafness is no one's fault.
+    fn deaf(&self, faults: Vec<Fault>) -> (Proposal, Vec<Fault>) {
+        tracing::warn!("a wallet's inbox closed while its follower listened; no idleness recorded");
         (Proposal::Noop, faults)
     }
 }
 
-/// A well-formed proposal of an action the leader should not propose.
-fn wrong_proposal(action: ActionType, wallet: &WalletPkh, window: CoordinationWindow) -> Proposal {
-    let snapshot = crate::protocol::WalletSnapshot {
-        wallet: *wallet,
-        block: window.coordination_block,
-        ..Default::default()
-    };
-    propose(action, &snapshot, &Default::default()).unwrap_or(match action {
-        ActionType::MovingFunds => Proposal::MovingFunds {
-            target_wallets: vec![*wallet],
-            moving_funds_tx_fee: 1,
-        },
-        ActionType::MovedFundsSweep => Proposal::MovedFundsSweep {
-            moving_funds_tx_hash: Hash32([0xAB; 32]),
-            moving_funds_tx_output_index: 0,
-            sweep_tx_fee: 1,
-        },
-        ActionType::DepositSweep => Proposal::DepositSweep {
-            deposits: Vec::new(),
-            sweep_tx_fee: 1,
-            reveal_blocks: Vec::new(),
-        },
-        ActionType::Redemption => Proposal::Redemption {
-            redeemers_output_scripts: vec![HexBytes(vec![0x00, 0x14])],
-            redemption_tx_fee: 1,
-        },
-        ActionType::Heartbeat | ActionType::Noop => Proposal::Heartbeat {
-            message: HexBytes(vec![0xFF; 16]),
-        },
-    })
+impl Drop for Ear<'_> {
+    fn drop(&mut self) {
+        *lock(self.listening) = false;
+        while self.inbox.try_recv().is_ok() {}
+    }
+}
+
+fn lock<T>(m: &StdMutex<T>) -> StdMutexGuard<'_, T> {
+    // Every critical section is a short step that leaves the data whole.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::chain::devnet::{Devnet, DevnetConfig};
+    use crate::engine::context::{Identity, NodeConfig};
+    use crate::engine::events::EventBus;
+    use crate::net::local::LocalHub;
+    use crate::store::Store;
+
+    /// A leader that keeps its message to itself until long after the window.
+    struct Hesitant;
+
+    #[async_trait]
+    impl Behaviour for Hesitant {
+        async fn lead(&self, turn: &Turn<'_>) -> Proposal {
+            turn.wait_for_block(u64::MAX).await;
+            Proposal::Noop
+        }
+    }
+
+    fn context(behaviour: Arc<dyn Behaviour>) -> (Arc<NodeContext>, Devnet) {
+        let devnet = Devnet::new(DevnetConfig::default()).unwrap();
+        let key = devnet.local_operator().key.clone();
+        let ctx = Arc::new(NodeContext::new(
+            Arc::new(devnet.clone()),
+            Arc::new(LocalHub::new(16)),
+            Arc::new(Store::open_in_memory().unwrap()).into(),
+            EventBus::default(),
+            Identity::signer(key),
+            NodeConfig {
+                behaviour,
+                ..NodeConfig::default()
+            },
+            CancellationToken::new(),
+            devnet.head().number,
+        ));
+        (ctx, devnet)
+    }
+
+    /// Begins a procedure for the local operator in `role` at window 900, trying safe block
+    /// hashes until the leader draw gives that role. Returns its inbox's sender too: a closed
+    /// inbox ends the listening.
+    fn procedure_in(ctx: &NodeContext, devnet: &Devnet, role: Role) -> (Procedure, InboxSender) {
+        let info = devnet
+            .wallet_infos()
+            .into_iter()
+            .find(|w| w.operators.contains(&ctx.identity.operator))
+            .unwrap();
+        let group = SigningGroup::new(info.operators.clone()).unwrap();
+        let seats = group.seats_of(&ctx.identity.operator);
+        let (executor, inbox) = Executor::new(WalletEntry {
+            wallet: info.wallet,
+            group,
+            seats,
+        });
+        let procedure = (0..=255u8)
+            .find_map(|i| {
+                let p = executor
+                    .begin(ctx, CoordinationWindow::new(900), Hash32([i; 32]), 0)
+                    .ok()?;
+                (p.role() == role).then_some(p)
+            })
+            .unwrap();
+        (procedure, inbox)
+    }
+
+    /// The node stops while the procedure is in the active phase: no result, no fault.
+    async fn interrupted_in(role: Role) {
+        let (ctx, devnet) = context(Arc::new(Hesitant));
+        let (procedure, _inbox) = procedure_in(&ctx, &devnet, role);
+        ctx.head.send_replace(900);
+        let running = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { procedure.run(&ctx).await })
+        };
+        // Into the active phase, silence from the leader so far; then the node stops.
+        for block in 901..=910 {
+            ctx.head.send_replace(block);
+            tokio::task::yield_now().await;
+        }
+        assert!(!running.is_finished(), "still listening (or leading)");
+        ctx.cancel.cancel();
+        match running.await.unwrap() {
+            ExecutorOutcome::Interrupted { window, .. } => {
+                assert_eq!(window.coordination_block, 900)
+            }
+            other => panic!("{role:?}: expected an interrupted procedure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_cancelled_in_the_active_phase_is_interrupted_and_blames_no_one() {
+        interrupted_in(Role::Follower).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_cancelled_in_the_active_phase_is_interrupted() {
+        interrupted_in(Role::Leader).await;
+    }
 }

@@ -41,7 +41,7 @@ pub mod events;
 pub mod executor;
 pub mod handle;
 pub mod history;
-pub mod misbehaviour;
+pub mod pace;
 pub mod records;
 mod results;
 pub mod router;

@@ -8,7 +8,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::context::NodeContext;
 use super::events::Event;
-use super::executor::Inbound;
+use super::executor::{Inbound, InboxSender};
+use super::pace::Pace;
 use crate::net::signing::recover_signer;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::window::{
@@ -107,7 +108,7 @@ fn is_power_of_ten(mut n: u64) -> bool {
 pub(super) async fn route_messages(
     ctx: Arc<NodeContext>,
     mut messages: crate::net::MessageStream,
-    inboxes: HashMap<WalletPkh, mpsc::Sender<Inbound>>,
+    inboxes: HashMap<WalletPkh, InboxSender>,
 ) {
     let mut seen: HashSet<[u8; 32]> = HashSet::new();
     let mut seen_order: VecDeque<[u8; 32]> = VecDeque::new();
@@ -120,11 +121,17 @@ pub(super) async fn route_messages(
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::error!(skipped = n, "message stream lagged: {n} coordination messages were lost before routing");
                     ctx.bus.publish(Event::MessagesLost { count: n });
+                    if let Some(pace) = &ctx.config.pace {
+                        pace.forget(usize::try_from(n).unwrap_or(usize::MAX));
+                    }
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
+        // Devnet back-pressure: the message counts until it is dropped here or, routed, until
+        // its follower has classified it.
+        let work = ctx.config.pace.as_ref().map(Pace::adopt);
         let message = match CoordinationMessage::decode(&signed.body) {
             Ok(m) => m,
             Err(e) => {
@@ -165,6 +172,7 @@ pub(super) async fn route_messages(
             id: keccak256(&signed.body),
             message,
             signer,
+            work,
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(inbound) {
             admission.dropped(&ctx, wallet, cb, DropReason::InboxFull);

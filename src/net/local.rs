@@ -19,13 +19,23 @@ impl LocalHub {
         let (sender, _) = broadcast::channel(capacity.max(1));
         LocalHub { sender }
     }
+
+    /// How many subscribers a message sent now would reach.
+    pub fn receiver_count(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Sends to every subscriber; returns how many it reached.
+    pub fn publish(&self, message: SignedMessage) -> usize {
+        // No subscriber is not an error: nobody is listening yet.
+        self.sender.send(Arc::new(message)).unwrap_or(0)
+    }
 }
 
 #[async_trait]
 impl BroadcastChannel for LocalHub {
     async fn send(&self, message: SignedMessage) -> Result<(), NetError> {
-        // No subscriber is not an error: nobody is listening yet.
-        let _ = self.sender.send(Arc::new(message));
+        self.publish(message);
         Ok(())
     }
 
@@ -47,8 +57,15 @@ mod tests {
             body: vec![1, 2],
             signature: vec![0; 65],
         };
+        assert_eq!(hub.receiver_count(), 2);
         hub.send(m.clone()).await.unwrap();
         assert_eq!(*a.recv().await.unwrap(), m);
         assert_eq!(*b.recv().await.unwrap(), m);
+        drop(b);
+        assert_eq!(
+            hub.publish(m),
+            1,
+            "a message reaches the subscribers there are"
+        );
     }
 }

@@ -1,7 +1,7 @@
-//! Injected misbehaviour for the devnet's simulated peers: an idle leader, a leader proposing
-//! an action off the checklist, or a member impersonating the leader. The plan for a
-//! (wallet, window) is a pure function of the devnet seed, so tests can compute exactly which
-//! faults honest followers must record.
+//! The devnet's fault plan: for every (wallet, window), whether and how a simulated peer
+//! misbehaves — an idle leader, a leader proposing an action off the checklist, or a member
+//! impersonating the leader. A pure function of the devnet seed and the fault rate, so a test
+//! can compute from the same rule which faults honest followers must record.
 
 use sha2::{Digest, Sha256};
 
