@@ -994,3 +994,20 @@ fn log_lines_have_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(stderr(&o).contains("INFO"), "{}", stderr(&o));
     assert!(!o.stderr.contains(&0x1b), "ESC in {}", stderr(&o));
 }
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = node_on(dir.path(), "13");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = lines.map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap());
+    assert!(lines.any(|v| v["type"] == "window_started"));
+    // Two kinds, so they cannot merge into one delivery: the second is always a second.
+    signal(child.id(), libc::SIGTERM);
+    signal(child.id(), libc::SIGINT);
+    for _ in lines {}
+    let o = wait_or_kill(&mut child, std::time::Duration::from_secs(60));
+    let code = o.status.code();
+    assert!(code == Some(130) || code == Some(143), "{code:?}");
+    assert!(stderr(&o).contains("again"), "{}", stderr(&o));
+}
