@@ -10,13 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::Chain;
-use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs};
-use crate::config::{default_data_dir, parse_block_time, FileConfig};
+use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs, UsageError};
+use crate::config::{default_data_dir, no_color_requested, parse_block_time, FileConfig};
+use crate::engine::context::HistoryHandles;
 use crate::engine::devnet_network::{resume_block, DevnetNetwork, DevnetNetworkConfig};
 use crate::engine::records::{DryRunRecord, FaultFilter, FaultOrder};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};
-use crate::headless::{print_events, PrintOptions};
+use crate::headless::{print_events, PrintEnd, PrintOptions};
 use crate::protocol::action::join_names;
 use crate::protocol::leader::SigningGroup;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
@@ -24,7 +25,10 @@ use crate::protocol::{checklist, coordination_seed, CoordinationWindow, Proposal
 use crate::store::Store;
 
 mod ethereum;
+mod lock;
+mod signals;
 pub use ethereum::EthereumSettings;
+pub use lock::{lock_history, lock_path, HistoryLock, LockError};
 
 /// Everything a command needs to know about the chain and the history.
 #[derive(Debug, Clone)]
@@ -33,7 +37,6 @@ pub struct Settings {
     pub devnet: DevnetConfig,
     pub fault_rate: f64,
     pub node: NodeConfigSettings,
-    pub log_level: String,
     /// Ethereum mode: the chain id the node must serve; names the history file.
     pub chain_id: Option<u64>,
     /// Ethereum mode (`--rpc-url`) instead of the devnet.
@@ -84,10 +87,6 @@ impl Settings {
             .and_then(|r| r.devnet_fault_rate)
             .or(file.devnet.fault_rate)
             .unwrap_or(DEFAULT_FAULT_RATE);
-        let log_level = run
-            .and_then(|r| r.log_level.clone())
-            .or_else(|| file.log_level.clone())
-            .unwrap_or_else(|| "warn".to_string());
         let ethereum = run
             .map(|r| EthereumSettings::from_args(&r.ethereum))
             .transpose()?
@@ -106,7 +105,6 @@ impl Settings {
                     .unwrap_or_default(),
                 btc_fee_rate: chain.btc_fee_rate.or(file.btc_fee_rate),
             },
-            log_level,
             chain_id: chain.chain_id,
             ethereum,
         })
@@ -143,6 +141,11 @@ impl Settings {
         }
     }
 
+    /// Takes the history's lock, for a node: see [`lock_history`].
+    pub fn lock_history(&self) -> anyhow::Result<HistoryLock> {
+        Ok(lock_history(&self.store_path())?)
+    }
+
     pub fn open_store(&self) -> anyhow::Result<Arc<Store>> {
         let path = self.store_path();
         Ok(Arc::new(Store::open(&path).with_context(|| {
@@ -154,13 +157,43 @@ impl Settings {
 /// A little misbehaviour by default, so the devnet shows what faults look like.
 pub const DEFAULT_FAULT_RATE: f64 = 0.05;
 
-pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// The log filter: `--log-level`, else `RUST_LOG`, else the config file's `log_level`, else
+/// `default`. A filter that does not parse is bad input, named with where it came from.
+pub fn log_filter(
+    flag: Option<&str>,
+    file: Option<&str>,
+    default: &str,
+) -> Result<tracing_subscriber::EnvFilter, UsageError> {
+    let env = match std::env::var("RUST_LOG") {
+        Ok(v) if v.trim().is_empty() => None,
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(UsageError("RUST_LOG: not valid UTF-8".into()))
+        }
+    };
+    let (source, text) = match (flag, env, file) {
+        (Some(f), _, _) => ("--log-level", f.to_string()),
+        (None, Some(e), _) => ("RUST_LOG", e),
+        (None, None, Some(f)) => ("config file log_level", f.to_string()),
+        (None, None, None) => ("the default log filter", default.to_string()),
+    };
+    tracing_subscriber::EnvFilter::builder()
+        .parse(&text)
+        .map_err(|e| UsageError(format!("{source}: invalid log filter {text:?}: {e}")))
+}
+
+/// Headless logging: to stderr, coloured only for a terminal and never with `NO_COLOR`.
+pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color_requested())
+        // Its report of a failed write is an `eprintln!`, which panics (in whichever task
+        // was logging) once stderr is a closed pipe: a log line that cannot be written is
+        // dropped instead.
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -169,10 +202,12 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     if let Some(eth) = settings.ethereum.clone() {
         return ethereum::run_headless(settings, eth, args).await;
     }
+    let _lock = settings.lock_history()?;
     let store = settings.open_store()?;
     let bus = EventBus::default();
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
+    signals::spawn_listener(cancel.clone(), || {}).context("cannot listen for signals")?;
     let network = DevnetNetwork::start(
         settings.network_config(),
         store,
@@ -182,19 +217,20 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     .await
     .context("cannot start the devnet")?;
 
-    print_until_done(events, bus, args, cancel).await;
-    network.shutdown().await;
-    Ok(())
+    print_until_done(events, bus, args, cancel, network.shutdown()).await
 }
 
-/// Prints a node's events until `--stop-after-windows` is reached, the bus closes, or Ctrl-C.
+/// Prints a node's events until it has stopped. The node is stopped (`shutdown`) when
+/// `--stop-after-windows` is reached, on SIGINT or SIGTERM (both cancel `cancel`), or when
+/// the output goes away; the printer then drains the bus up to `node_stopped`.
 pub(crate) async fn print_until_done(
     events: tokio::sync::broadcast::Receiver<crate::engine::Event>,
     bus: EventBus,
     args: &RunArgs,
     cancel: CancellationToken,
-) {
-    let printer = tokio::spawn(print_events(
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut printer = tokio::spawn(print_events(
         events,
         bus,
         PrintOptions {
@@ -202,15 +238,21 @@ pub(crate) async fn print_until_done(
             all_events: args.all_events,
         },
         args.stop_after_windows,
-        cancel,
+        cancel.clone(),
     ));
-    tokio::select! {
-        _ = printer => {}
-        r = tokio::signal::ctrl_c() => {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            }
-        }
+    let ended_early = tokio::select! {
+        r = &mut printer => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    shutdown.await;
+    let printed = match ended_early {
+        Some(r) => r,
+        None => printer.await,
+    };
+    match printed {
+        Ok(Ok(PrintEnd::NodeStopped | PrintEnd::BusClosed | PrintEnd::OutputClosed)) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context("cannot write the events to stdout")),
+        Err(e) => Err(anyhow::anyhow!("the event printer failed: {e}")),
     }
 }
 
@@ -223,24 +265,44 @@ pub async fn run_console(
     if let Some(eth) = settings.ethereum.clone() {
         return ethereum::run_console(settings, eth, theme, started).await;
     }
+    let _lock = settings.lock_history()?;
     let store = settings.open_store()?;
     let bus = EventBus::default();
     // Subscribed before the node starts, so the console misses nothing.
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
-    let network = DevnetNetwork::start(settings.network_config(), store, bus, cancel.clone())
-        .await
-        .context("cannot start the devnet")?;
+    signals::spawn_listener(cancel.clone(), crate::tui::restore_terminal)
+        .context("cannot listen for signals")?;
+    let network = DevnetNetwork::start(
+        settings.network_config(),
+        console_history(&store)?,
+        bus,
+        cancel.clone(),
+    )
+    .await
+    .context("cannot start the devnet")?;
     let result = crate::tui::run(network.local.commands(), events, theme, cancel, started).await;
     network.shutdown().await;
     result
+}
+
+/// The node writes through `store`; the console reads through a connection of its own, so
+/// that paging through the fault history never waits behind (or holds up) a write.
+pub(crate) fn console_history(store: &Arc<Store>) -> anyhow::Result<HistoryHandles> {
+    let reader = store
+        .reader()
+        .context("cannot open a read connection to the history")?;
+    Ok(HistoryHandles {
+        writer: store.clone(),
+        reader: Arc::new(reader),
+    })
 }
 
 /// The devnet a one-off command reads: where a node with this history would be now.
 fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devnet> {
     let mut config = settings.devnet.clone();
     if config.start_block.is_none() {
-        config.start_block = resume_block(store)?;
+        config.start_block = resume_block(store as &dyn crate::engine::history::HistoryWriter)?;
     }
     Ok(Devnet::new(config)?)
 }
@@ -338,7 +400,14 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
             path.display()
         );
     }
-    let store = settings.open_store()?;
+    // Read-only beside a running node; a history of an older schema is migrated first.
+    let store = match Store::open_read_only(&path) {
+        Ok(store) => Arc::new(store),
+        Err(crate::store::StoreError::OlderSchema { .. }) => settings.open_store()?,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the history at {}", path.display()))
+        }
+    };
     let filter = FaultFilter {
         wallet: args.wallet,
         operator: args.operator,
@@ -353,17 +422,7 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&rows)?)?;
     } else if args.csv {
-        writeln!(
-            out,
-            "coordination_block,wallet,culprit,fault,leader,recorded_at"
-        )?;
-        for r in &rows {
-            writeln!(
-                out,
-                "{},{},{},{},{},{}",
-                r.coordination_block, r.wallet, r.culprit, r.fault, r.leader, r.recorded_at
-            )?;
-        }
+        write_faults_csv(&mut out, &rows)?;
     } else {
         writeln!(
             out,
@@ -379,6 +438,43 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
         }
         writeln!(out, "{} faults", rows.len())?;
     }
+    Ok(())
+}
+
+/// `faults --csv`: a header line, then one record per fault.
+fn write_faults_csv(
+    out: impl Write,
+    rows: &[crate::engine::records::FaultRow],
+) -> anyhow::Result<()> {
+    // A write error stays an `io::Error`, so a closed pipe is still told apart.
+    let io = |e: csv::Error| -> anyhow::Error {
+        match e.into_kind() {
+            csv::ErrorKind::Io(e) => e.into(),
+            other => anyhow::anyhow!("writing CSV: {other:?}"),
+        }
+    };
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record([
+        "coordination_block",
+        "wallet",
+        "culprit",
+        "fault",
+        "leader",
+        "recorded_at",
+    ])
+    .map_err(io)?;
+    for r in rows {
+        csv.write_record([
+            r.coordination_block.to_string(),
+            r.wallet.to_string(),
+            r.culprit.to_string(),
+            r.fault.to_string(),
+            r.leader.to_string(),
+            r.recorded_at.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    csv.flush()?;
     Ok(())
 }
 

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
+use crate::config::{ThemeName, BLOCK_TIME_RANGE, POLL_INTERVAL_RANGE};
+use crate::protocol::window::{
+    is_coordination_block, COORDINATION_FREQUENCY_BLOCKS, WINDOW_DURATION_BLOCKS,
+};
 use crate::protocol::{Address, BlockHashRule, FaultType, Hash32, Seed, WalletPkh};
 
 const ABOUT: &str = "tBTC v2 wallet coordination (RFC 12): a node and an operator console";
@@ -79,24 +84,28 @@ pub struct ChainArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Seed of the embedded devnet: keys, wallets, blocks and activity all follow from it.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = uint::<u64>(0, u64::MAX))]
     pub devnet_seed: Option<u64>,
-    /// Number of wallets on the devnet.
-    #[arg(long, value_name = "N")]
+    /// Number of wallets on the devnet (1 to 10000).
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = uint::<usize>(1, MAX_WALLETS as u64))]
     pub devnet_wallets: Option<usize>,
-    /// Number of operators on the devnet (this node is one of them).
-    #[arg(long, value_name = "N")]
+    /// Number of operators on the devnet, this node being one of them (2 to 1000).
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = uint::<usize>(MIN_OPERATORS as u64, MAX_OPERATORS as u64))]
     pub devnet_operators: Option<usize>,
     /// Which hash of the safe block seeds a window: keep-v2 (what the reference Go nodes
     /// compute) or canonical (the chain's own block hash).
     #[arg(long, value_name = "RULE")]
     pub block_hash_rule: Option<BlockHashRule>,
     /// Bitcoin fee rate for proposal fees, sat/vB.
-    #[arg(long, value_name = "SAT_PER_VB")]
+    #[arg(long, value_name = "SAT_PER_VB", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
     pub btc_fee_rate: Option<u64>,
     /// Ethereum mode: the chain id the RPC node must serve. It also names the history
     /// (chain-ID.sqlite3), so `faults --chain-id 1` reads mainnet's without a node.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
     pub chain_id: Option<u64>,
 }
 
@@ -113,8 +122,9 @@ pub struct EthereumArgs {
         hide_env_values = true
     )]
     pub rpc_url: Option<String>,
-    /// Time between polls of an http(s) node, e.g. 500ms or 2s (default 2s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Time between polls of an http(s) node, e.g. 500ms or 2s (default 2s; 1ms to 1h).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
     /// The wallets to coordinate, from a TOML file of [[wallet]] entries (pkh, operators in
     /// seat order), instead of discovering them from the contracts.
@@ -146,7 +156,8 @@ pub struct EthereumArgs {
     pub password_file: Option<PathBuf>,
     /// Bitcoin confirmations to assume for every revealed deposit: no Bitcoin client is
     /// consulted. Default: estimated from the reveal's age (one block per 10 minutes).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = uint::<u32>(0, u32::MAX as u64))]
     pub btc_confirmations: Option<u32>,
 }
 
@@ -171,14 +182,16 @@ pub struct RunArgs {
     /// Also print per-block and per-executor events.
     #[arg(long)]
     pub all_events: bool,
-    /// Time between devnet blocks, e.g. 2ms, 100ms, 1s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Time between devnet blocks, e.g. 2ms, 100ms, 1s (at most 1h).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = parse_block_time)]
     pub block_time: Option<Duration>,
     /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
-    #[arg(long, value_name = "0..1", value_parser = parse_rate)]
+    #[arg(long, value_name = "0..1", allow_negative_numbers = true, value_parser = parse_rate)]
     pub devnet_fault_rate: Option<f64>,
-    /// Exit (status 0) once this many windows have been fully processed.
-    #[arg(long, value_name = "N")]
+    /// Exit (status 0) once this many windows (at least 1) have been fully processed.
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = uint::<u64>(1, u64::MAX))]
     pub stop_after_windows: Option<u64>,
     /// Log filter, e.g. info or tbtc_coord=debug (default: warn headless, info in the
     /// console's Logs tab).
@@ -186,7 +199,7 @@ pub struct RunArgs {
     pub log_level: Option<String>,
     /// Console colours: dark or light. NO_COLOR in the environment turns colour off.
     #[arg(long, value_name = "THEME")]
-    pub theme: Option<crate::tui::theme::ThemeName>,
+    pub theme: Option<ThemeName>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -199,7 +212,8 @@ pub struct DryRunArgs {
     #[arg(long, value_name = "PKH")]
     pub wallet: WalletPkh,
     /// The window's coordination block (a multiple of 900). Default: the next window.
-    #[arg(long, value_name = "BLOCK")]
+    #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
+          value_parser = parse_coordination_block)]
     pub window: Option<u64>,
     /// One JSON object instead of text.
     #[arg(long)]
@@ -220,13 +234,16 @@ pub struct FaultsArgs {
     #[arg(long = "type", value_name = "TYPE")]
     pub fault_type: Option<FaultType>,
     /// Only windows from this coordination block on.
-    #[arg(long, value_name = "BLOCK")]
+    #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
     pub from: Option<u64>,
     /// Only windows up to this coordination block.
-    #[arg(long, value_name = "BLOCK")]
+    #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
     pub to: Option<u64>,
     /// At most this many faults, newest first.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
     pub limit: Option<u64>,
     /// One JSON array.
     #[arg(long, conflicts_with = "csv")]
@@ -261,9 +278,11 @@ pub enum InspectCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The actions checklist of a window, names joined by commas (empty line if none).
+    /// The actions checklist of a window, names joined by commas.
     Checklist {
-        #[arg(long, value_name = "BLOCK")]
+        /// The window's coordination block (a positive multiple of 900).
+        #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
+              value_parser = parse_coordination_block)]
         block: u64,
         #[arg(long, value_name = "HEX")]
         seed: Seed,
@@ -272,15 +291,67 @@ pub enum InspectCommand {
     },
     /// The window containing a block and the next one, with their phases.
     Window {
-        #[arg(long, value_name = "N")]
+        /// Any block whose next window still fits in 64 bits.
+        #[arg(long, value_name = "N", allow_negative_numbers = true,
+              value_parser = uint::<u64>(0, MAX_INSPECT_BLOCK))]
         block: u64,
         #[arg(long)]
         json: bool,
     },
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::parse_block_time(s).map_err(|e| format!("{e:#}"))
+/// Bad input found after the command line parsed (a config value, a combination of
+/// flags, a log filter): reported like clap's errors, with exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The last coordination block whose window ends inside `u64`.
+const LAST_WINDOW: u64 = (u64::MAX - WINDOW_DURATION_BLOCKS) / COORDINATION_FREQUENCY_BLOCKS
+    * COORDINATION_FREQUENCY_BLOCKS;
+/// The highest block `inspect window` shows: its next window is [`LAST_WINDOW`].
+pub const MAX_INSPECT_BLOCK: u64 = LAST_WINDOW - 1;
+
+/// An unsigned integer from `min` to `max`. Negative numbers reach it (with
+/// `allow_negative_numbers`) instead of being taken for a flag, so they are named as such.
+fn uint<T>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |s: &str| {
+        if s.starts_with('-') {
+            return Err(format!("expected a non-negative integer, got {s:?}"));
+        }
+        let expected = match (min, max) {
+            (0, u64::MAX) => "expected a non-negative integer".to_string(),
+            (min, u64::MAX) => format!("expected an integer of at least {min}"),
+            (min, max) => format!("expected an integer from {min} to {max}"),
+        };
+        match s.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => {
+                T::try_from(n).map_err(|_| format!("{expected}, got {s:?}"))
+            }
+            _ => Err(format!("{expected}, got {s:?}")),
+        }
+    }
+}
+
+fn parse_coordination_block(s: &str) -> Result<u64, String> {
+    let n = uint::<u64>(0, u64::MAX)(s)?;
+    if !is_coordination_block(n) {
+        return Err(format!(
+            "{n} is not a coordination block: expected a positive multiple of 900"
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_block_time(s: &str) -> Result<Duration, String> {
+    BLOCK_TIME_RANGE.parse(s)
+}
+
+fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    POLL_INTERVAL_RANGE.parse(s)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -5,6 +5,7 @@
 //! (`~/.config/tbtc-coord/config.toml` on Linux) if it exists. History goes to the platform's
 //! data directory (`~/.local/share/tbtc-coord/` on Linux) unless `--data-dir` says otherwise.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +13,79 @@ use anyhow::{bail, Context};
 use directories::ProjectDirs;
 use serde::Deserialize;
 
+use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::protocol::BlockHashRule;
+
+/// A config file is a few hundred bytes; anything past this is not one (e.g. `/dev/zero`).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Devnet block times: anything positive, up to an hour (the chain must still move).
+pub const BLOCK_TIME_RANGE: DurationRange = DurationRange {
+    min: Duration::from_nanos(1),
+    max: Duration::from_secs(3600),
+};
+
+/// Polls of an http(s) Ethereum node: not a busy loop, and at least once an hour.
+pub const POLL_INTERVAL_RANGE: DurationRange = DurationRange {
+    min: Duration::from_millis(1),
+    max: Duration::from_secs(3600),
+};
+
+/// The bounds of a duration setting. Durations are added to instants, so an unbounded one
+/// overflows (`--block-time 18446744073709551615s` used to panic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl DurationRange {
+    /// Parses a duration such as `100ms` or `2s` and checks it is in range; the error says
+    /// what was given and what is expected, in one line.
+    pub fn parse(&self, s: &str) -> Result<Duration, String> {
+        let expected = format!(
+            "expected a duration from {} to {} such as 100ms or 2s",
+            humantime::format_duration(self.min),
+            humantime::format_duration(self.max)
+        );
+        match humantime::parse_duration(s) {
+            Ok(d) if (self.min..=self.max).contains(&d) => Ok(d),
+            _ => Err(format!("{expected}, got {s:?}")),
+        }
+    }
+}
+
+/// Console colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ThemeName {
+    Dark,
+    Light,
+}
+
+impl std::str::FromStr for ThemeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dark" => Ok(ThemeName::Dark),
+            "light" => Ok(ThemeName::Light),
+            other => Err(format!("unknown theme {other:?}: expected dark or light")),
+        }
+    }
+}
+
+impl TryFrom<String> for ThemeName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// Whether the environment asks for no colour (<https://no-color.org>): `NO_COLOR` set to
+/// anything but the empty string.
+pub fn no_color_requested() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
 
 /// The `[devnet]` section.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -39,7 +112,7 @@ pub struct FileConfig {
     /// A `tracing` filter such as `info` or `tbtc_coord=debug`.
     pub log_level: Option<String>,
     /// Console colours: "dark" or "light".
-    pub theme: Option<String>,
+    pub theme: Option<ThemeName>,
     pub devnet: DevnetSection,
 }
 
@@ -67,13 +140,13 @@ impl FileConfig {
                 _ => return Ok(FileConfig::default()),
             },
         };
-        let text = std::fs::read_to_string(&path)
+        let text = read_config_text(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
     pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
-        let config: FileConfig = toml::from_str(text)?;
+        let config: FileConfig = toml::from_str(text).map_err(|e| one_line(text, &e))?;
         if let Some(rate) = config.devnet.fault_rate {
             if !(0.0..=1.0).contains(&rate) {
                 bail!("devnet.fault_rate: expected a number from 0 to 1, got {rate}");
@@ -82,18 +155,58 @@ impl FileConfig {
         if let Some(bt) = &config.devnet.block_time {
             parse_block_time(bt).context("devnet.block_time")?;
         }
+        if let Some(w) = config.devnet.wallets {
+            check_count(w, 1, MAX_WALLETS).context("devnet.wallets")?;
+        }
+        if let Some(o) = config.devnet.operators {
+            check_count(o, MIN_OPERATORS, MAX_OPERATORS).context("devnet.operators")?;
+        }
         Ok(config)
     }
 }
 
-/// Parses a block time such as `2ms` or `1s`; it must be positive.
-pub fn parse_block_time(s: &str) -> anyhow::Result<Duration> {
-    let d = humantime::parse_duration(s)
-        .with_context(|| format!("expected a duration such as 100ms or 2s, got {s:?}"))?;
-    if d.is_zero() {
-        bail!("expected a positive duration, got {s:?}");
+/// A regular file of at most [`MAX_CONFIG_BYTES`]. Checked before opening, because opening
+/// a FIFO blocks until someone writes to it.
+fn read_config_text(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        bail!("not a regular file");
     }
-    Ok(d)
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    // One byte more than allowed tells a file at the limit from one past it.
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        bail!("larger than the limit of {MAX_CONFIG_BYTES} bytes (1 MiB)");
+    }
+    String::from_utf8(bytes).context("not UTF-8 text")
+}
+
+/// toml's own message spans several lines (a snippet of the file); errors here are one.
+fn one_line(text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(1, |before| before.matches('\n').count() + 1);
+            anyhow::anyhow!("line {line}: {message}")
+        }
+        None => anyhow::anyhow!("{message}"),
+    }
+}
+
+/// Checks a count setting against its range, naming both in the error.
+pub fn check_count(n: usize, min: usize, max: usize) -> anyhow::Result<usize> {
+    if !(min..=max).contains(&n) {
+        bail!("expected a number from {min} to {max}, got {n}");
+    }
+    Ok(n)
+}
+
+/// Parses a devnet block time such as `2ms` or `1s`, within [`BLOCK_TIME_RANGE`].
+pub fn parse_block_time(s: &str) -> anyhow::Result<Duration> {
+    BLOCK_TIME_RANGE.parse(s).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]
@@ -147,5 +260,22 @@ mod tests {
         assert_eq!(parse_block_time("2ms").unwrap(), Duration::from_millis(2));
         assert!(parse_block_time("0s").is_err());
         assert!(parse_block_time("fast").is_err());
+        let huge = parse_block_time("18446744073709551615s").unwrap_err();
+        assert!(format!("{huge}").contains("1h"), "{huge}");
+    }
+
+    #[test]
+    fn config_errors_are_one_line() {
+        for text in ["theme = \"neon\"", "colour = 1", "[devnet]\nwallets = 0"] {
+            let e = format!("{:#}", FileConfig::parse(text).unwrap_err());
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        let theme = format!("{:#}", FileConfig::parse("theme = \"neon\"").unwrap_err());
+        assert!(
+            theme.contains("neon") && theme.contains("dark or light"),
+            "{theme}"
+        );
+        let c = FileConfig::parse("theme = \"light\"").unwrap();
+        assert_eq!(c.theme, Some(ThemeName::Light));
     }
 }

@@ -229,23 +229,45 @@ pub fn render(event: &Event, options: PrintOptions) -> Option<String> {
     }
 }
 
-/// Prints events until the bus closes, `cancel` fires, or `stop_after_windows` windows have
-/// completed. Returns the number of completed windows.
+/// Why printing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintEnd {
+    /// `node_stopped` was printed: everything the node announced before it was too.
+    NodeStopped,
+    /// The bus closed.
+    BusClosed,
+    /// The reader went away (e.g. `| head`): there is no one left to print for.
+    OutputClosed,
+}
+
+/// Prints events until `node_stopped` (which it prints) or the bus closes. Stopping is not
+/// the printer's call: when `stop_after_windows` windows have completed it cancels `stop`
+/// and goes on printing until the node has stopped, so what the node announced while
+/// stopping is printed too. A write error other than a closed pipe is returned.
 pub async fn print_events(
     mut events: broadcast::Receiver<Event>,
     bus: EventBus,
     options: PrintOptions,
     stop_after_windows: Option<u64>,
-    cancel: CancellationToken,
-) -> u64 {
+    stop: CancellationToken,
+) -> std::io::Result<PrintEnd> {
     let mut completed = 0;
     let stdout = std::io::stdout();
+    let print = |line: &str| -> std::io::Result<bool> {
+        let mut out = stdout.lock();
+        match writeln!(out, "{line}").and_then(|_| out.flush()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let count_window = |completed: u64| {
+        if stop_after_windows.is_some_and(|n| completed >= n) {
+            stop.cancel();
+        }
+    };
     loop {
-        let event = tokio::select! {
-            _ = cancel.cancelled() => return completed,
-            e = events.recv() => e,
-        };
-        let event = match event {
+        let event = match events.recv().await {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(skipped)) => {
                 let snapshot = bus.snapshot();
@@ -263,28 +285,28 @@ pub async fn print_events(
                         snapshot.head.map_or(0, |h| h.number)
                     )
                 };
-                let _ = writeln!(stdout.lock(), "{line}");
+                if !print(&line)? {
+                    return Ok(PrintEnd::OutputClosed);
+                }
                 // Windows that completed in the gap still count.
                 completed = completed.max(snapshot.windows_completed);
-                if stop_after_windows.is_some_and(|n| completed >= n) {
-                    return completed;
-                }
+                count_window(completed);
                 continue;
             }
-            Err(broadcast::error::RecvError::Closed) => return completed,
+            Err(broadcast::error::RecvError::Closed) => return Ok(PrintEnd::BusClosed),
         };
         if let Some(line) = render(&event, options) {
-            let mut out = stdout.lock();
-            // A closed pipe (e.g. `| head`) ends printing, not the process with a panic.
-            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                return completed;
+            if !print(&line)? {
+                return Ok(PrintEnd::OutputClosed);
             }
         }
-        if matches!(event, Event::WindowCompleted { .. }) {
-            completed += 1;
-            if stop_after_windows.is_some_and(|n| completed >= n) {
-                return completed;
+        match event {
+            Event::WindowCompleted { .. } => {
+                completed += 1;
+                count_window(completed);
             }
+            Event::NodeStopped => return Ok(PrintEnd::NodeStopped),
+            _ => {}
         }
     }
 }

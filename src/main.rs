@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use tbtc_coord::app::{self, Settings};
-use tbtc_coord::cli::{Cli, Command, RunArgs};
-use tbtc_coord::config::FileConfig;
-use tbtc_coord::tui::theme::{Theme, ThemeName};
+use tbtc_coord::cli::{Cli, Command, RunArgs, UsageError};
+use tbtc_coord::config::{FileConfig, ThemeName};
+use tbtc_coord::tui::theme::Theme;
 
 /// Exit status for bad input (flags, values, config file).
 const EXIT_USAGE: u8 = 2;
@@ -54,11 +54,29 @@ fn main() -> ExitCode {
     };
     match run(cli.command, cli.run, file, started) {
         Ok(()) => ExitCode::SUCCESS,
+        // `tbtc-coord faults | head -1`: the reader has all it wanted.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Settings that do not add up are bad input, like a bad flag.
+fn usage(e: anyhow::Error) -> anyhow::Error {
+    UsageError(format!("{e:#}")).into()
 }
 
 /// Help and version go to stdout with status 0; anything else is one line naming the
@@ -96,11 +114,11 @@ fn run(
     match command {
         Some(Command::Inspect(inspect)) => app::inspect_command(&inspect),
         Some(Command::Faults(args)) => {
-            let settings = Settings::resolve(&file, &args.chain, None)?;
+            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             app::faults_command(settings, &args)
         }
         Some(Command::DryRun(args)) => {
-            let settings = Settings::resolve(&file, &args.chain, None)?;
+            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             runtime()?.block_on(app::dry_run_command(settings, &args))
         }
         Some(Command::Run(args)) | Some(Command::Console(args)) => {
@@ -116,27 +134,19 @@ fn run_node(
     runtime: tokio::runtime::Runtime,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
-    let settings = Settings::resolve(file, &args.chain, Some(&args))?;
-    let theme_name = match (args.theme, &file.theme) {
-        (Some(t), _) => t,
-        (None, Some(name)) => name
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("config file: theme: {e}"))?,
-        (None, None) => ThemeName::Dark,
-    };
+    let settings = Settings::resolve(file, &args.chain, Some(&args)).map_err(usage)?;
+    let theme_name = args.theme.or(file.theme).unwrap_or(ThemeName::Dark);
+    let log_level = args.log_level.as_deref();
     if args.headless || !std::io::stdout().is_terminal() {
+        let filter = app::log_filter(log_level, file.log_level.as_deref(), "warn")?;
         if !args.headless {
             eprintln!("stdout is not a terminal: running headless (as run --headless)");
         }
-        app::init_logging(&settings.log_level);
+        app::init_logging(filter);
         return runtime.block_on(app::run_headless(settings, &args));
     }
-    let filter = args
-        .log_level
-        .clone()
-        .or_else(|| file.log_level.clone())
-        .unwrap_or_else(|| "info".to_string());
-    tbtc_coord::tui::init_logging(&filter);
+    let filter = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
+    tbtc_coord::tui::init_logging(filter);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
     runtime.block_on(app::run_console(settings, theme, started))
 }

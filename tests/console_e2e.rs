@@ -11,10 +11,11 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Tmux {
+    /// `name` tells apart the servers of the tests of one run.
+    fn new(name: &str) -> Tmux {
         ensure_tmux();
         Tmux {
-            socket: format!("tbtc-coord-e2e-{}", std::process::id()),
+            socket: format!("tbtc-coord-e2e-{name}-{}", std::process::id()),
         }
     }
 
@@ -86,7 +87,7 @@ fn block_height(screen: &str) -> Option<u64> {
 
 #[test]
 fn console_in_a_real_terminal() {
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("keys");
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let command = format!(
@@ -190,5 +191,96 @@ fn console_in_a_real_terminal() {
     assert!(
         !restored.contains("Overview │"),
         "the alternate screen was left:\n{restored}"
+    );
+}
+
+/// The pid of the console: the one child of the pane's shell.
+fn console_pid(tmux: &Tmux) -> u32 {
+    let out = tmux.cmd(&["list-panes", "-t", "main", "-F", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let pid = children
+        .split_whitespace()
+        .next()
+        .expect("the console runs");
+    pid.parse().expect("a pid")
+}
+
+#[test]
+fn sigterm_stops_the_console_gracefully() {
+    let tmux = Tmux::new("sigterm");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let command = format!(
+        "HOME={home} {bin} --data-dir {data} --block-time 40ms --devnet-seed 4; \
+         printf 'EXITED %s\\n' $?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(started.status.success());
+    tmux.wait_for("the header", Duration::from_secs(60), |s| {
+        block_height(s).is_some()
+    });
+    let pid = console_pid(&tmux);
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(after.contains("EXITED 0"), "{after}");
+    let restored = tmux.wait_for("stty", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
+    });
+    assert!(
+        restored.lines().any(|l| l.trim() == "icanon"),
+        "raw mode left on:\n{restored}"
+    );
+}
+
+#[test]
+fn the_console_reads_rust_log_and_refuses_a_bad_one() {
+    let tmux = Tmux::new("rust-log");
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "HOME={home} RUST_LOG=tbtc_coord=loud {bin} --data-dir {home}/data; \
+         printf 'EXITED %s\\n' $?; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(started.status.success());
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(
+        after.contains("EXITED 2") && after.contains("RUST_LOG"),
+        "{after}"
     );
 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::executor::{Behaviour, Turn};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder, WindowStatus};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::FaultType;
+use tbtc_coord::protocol::Proposal;
 use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -298,4 +300,83 @@ async fn a_history_that_cannot_be_written_announces_errors_and_no_facts() {
         "facts announced although not kept: {announced_facts:?}"
     );
     assert!(history_errors as usize >= errors);
+}
+
+/// Runs window 900 of a devnet whose leaders all misbehave, with every node starting at
+/// `start_block`; returns the idleness faults the local node recorded for it.
+async fn idleness_when_joining_at(start_block: u64) -> usize {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let cancel = CancellationToken::new();
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let network = DevnetNetwork::start(config(1.0, Some(start_block)), store.clone(), bus, cancel)
+        .await
+        .unwrap();
+    until(&mut events, |e| {
+        matches!(
+            e,
+            Event::WindowCompleted {
+                coordination_block: 900,
+                ..
+            }
+        )
+    })
+    .await;
+    network.shutdown().await;
+    faults_in(&store, 900, true)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_that_joins_after_the_leaders_last_resend_blames_no_leader() {
+    // Joining early, the silent leaders are blamed: the control.
+    assert!(idleness_when_joining_at(905).await > 0);
+    // Joining at 975, after the last re-send an honest leader makes (block 970), silence
+    // proves nothing.
+    assert_eq!(idleness_when_joining_at(975).await, 0);
+}
+
+/// Leads by panicking: a bug in a procedure.
+struct PanickingLeader;
+
+#[async_trait::async_trait]
+impl Behaviour for PanickingLeader {
+    async fn lead(&self, _turn: &Turn<'_>) -> Proposal {
+        panic!("a bug in the leader routine");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_procedure_is_reported_failed_and_its_window_still_completes() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut network_config = config(0.0, None);
+    network_config.node.behaviour = Arc::new(PanickingLeader);
+    let cancel = CancellationToken::new();
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let network = DevnetNetwork::start(network_config, store, bus, cancel)
+        .await
+        .unwrap();
+    // Within a few windows this node leads some wallet.
+    let seen = until(&mut events, |e| {
+        matches!(e, Event::ExecutorFailed { .. })
+            || matches!(e, Event::Block { block } if block.number > 20 * 900)
+    })
+    .await;
+    let Some(Event::ExecutorFailed {
+        coordination_block,
+        error,
+        ..
+    }) = seen.last().cloned()
+    else {
+        panic!("this node never led a wallet in 20 windows");
+    };
+    assert!(
+        error.contains("panicked") && error.contains("a bug in the leader routine"),
+        "{error}"
+    );
+    until(&mut events, |e| {
+        matches!(e, Event::WindowCompleted { coordination_block: cb, .. } if *cb == coordination_block)
+    })
+    .await;
+    network.shutdown().await;
 }

@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
-use super::Settings;
+use super::{signals, HistoryLock, Settings};
 use crate::chain::ethereum::{
     self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
     PasswordSource, WalletSource,
 };
-use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs};
+use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs, UsageError};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
 use crate::net::Unconnected;
@@ -74,7 +74,10 @@ impl EthereumSettings {
                 ("--btc-confirmations", args.btc_confirmations.is_some()),
             ];
             if let Some((flag, _)) = stray.iter().find(|(_, set)| *set) {
-                bail!("{flag} is an Ethereum-mode flag: pass --rpc-url too");
+                return Err(UsageError(format!(
+                    "{flag} is an Ethereum-mode flag: pass --rpc-url too"
+                ))
+                .into());
             }
             return Ok(None);
         };
@@ -141,19 +144,22 @@ impl EthereumSettings {
         Ok(config)
     }
 
-    /// Connects, and opens this chain's history (which discovery caches into).
+    /// Connects, and opens this chain's history (which discovery caches into). A node
+    /// (`lock`) first takes the history's lock, known only once the chain id is.
     async fn connect(
         &self,
         settings: &mut Settings,
         operator: Address,
-    ) -> anyhow::Result<(EthereumChain, Arc<Store>)> {
+        lock: bool,
+    ) -> anyhow::Result<(EthereumChain, Arc<Store>, Option<HistoryLock>)> {
         let config = self.chain_config(settings, operator)?;
         let chain = EthereumChain::connect(config, None).await?;
         settings.chain_id = Some(chain.chain_id());
+        let lock = lock.then(|| settings.lock_history()).transpose()?;
         let store = settings.open_store()?;
         chain.attach_cache(Arc::new(StoreDiscoveryCache(store.clone())));
         tracing::info!(url = %chain.endpoint(), chain_id = chain.chain_id(), "Ethereum node connected");
-        Ok((chain, store))
+        Ok((chain, store, lock))
     }
 
     async fn start_node(
@@ -161,9 +167,9 @@ impl EthereumSettings {
         settings: &mut Settings,
         bus: EventBus,
         cancel: CancellationToken,
-    ) -> anyhow::Result<(EthereumChain, NodeHandle)> {
+    ) -> anyhow::Result<(EthereumChain, NodeHandle, Option<HistoryLock>)> {
         let identity = self.identity()?;
-        let (chain, store) = self.connect(settings, identity.operator).await?;
+        let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
         // No peer-to-peer transport yet: coordination messages stay in this process.
         let net = Arc::new(Unconnected::default());
         let node = Node::start(
@@ -171,7 +177,7 @@ impl EthereumSettings {
             identity,
             Arc::new(chain.clone()),
             net,
-            store,
+            super::console_history(&store)?,
             bus,
             cancel,
         )
@@ -181,7 +187,7 @@ impl EthereumSettings {
             tracing::warn!(operator = %node.operator(),
                 "this operator holds a seat in no wallet: nothing to coordinate");
         }
-        Ok((chain, node))
+        Ok((chain, node, lock))
     }
 }
 
@@ -194,13 +200,15 @@ pub async fn run_headless(
     let bus = EventBus::default();
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
-    let (chain, node) = eth
+    signals::spawn_listener(cancel.clone(), || {}).context("cannot listen for signals")?;
+    let (chain, node, _lock) = eth
         .start_node(&mut settings, bus.clone(), cancel.clone())
         .await?;
-    super::print_until_done(events, bus, args, cancel).await;
-    node.shutdown().await;
-    chain.stop();
-    Ok(())
+    let shutdown = async {
+        node.shutdown().await;
+        chain.stop();
+    };
+    super::print_until_done(events, bus, args, cancel, shutdown).await
 }
 
 /// The console on an Ethereum node.
@@ -213,7 +221,9 @@ pub async fn run_console(
     let bus = EventBus::default();
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
-    let (chain, node) = eth.start_node(&mut settings, bus, cancel.clone()).await?;
+    signals::spawn_listener(cancel.clone(), crate::tui::restore_terminal)
+        .context("cannot listen for signals")?;
+    let (chain, node, _lock) = eth.start_node(&mut settings, bus, cancel.clone()).await?;
     let result = crate::tui::run(node.commands(), events, theme, cancel, started).await;
     node.shutdown().await;
     chain.stop();
@@ -227,7 +237,7 @@ pub async fn dry_run_command(
     args: &DryRunArgs,
 ) -> anyhow::Result<()> {
     let operator = eth.identity()?.operator;
-    let (chain, store) = eth.connect(&mut settings, operator).await?;
+    let (chain, store, _) = eth.connect(&mut settings, operator, false).await?;
     let head = crate::chain::Chain::latest_block(&chain)
         .await
         .with_context(|| format!("reading the head of {}", chain.endpoint()))?

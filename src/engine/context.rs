@@ -99,7 +99,7 @@ pub struct NodeContext {
 }
 
 impl NodeContext {
-    /// A context for a node's tasks; the head starts at `head`.
+    /// A context for a node's tasks; the head starts at 0 until the node sets it.
     pub fn new(
         chain: Arc<dyn Chain>,
         net: Arc<dyn BroadcastChannel>,
@@ -108,7 +108,6 @@ impl NodeContext {
         identity: Identity,
         config: NodeConfig,
         cancel: CancellationToken,
-        head: u64,
     ) -> NodeContext {
         NodeContext {
             chain,
@@ -119,7 +118,7 @@ impl NodeContext {
             config,
             cancel,
             tasks: TaskTracker::new(),
-            head: watch::channel(head).0,
+            head: watch::channel(0).0,
         }
     }
 

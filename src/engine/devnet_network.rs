@@ -11,7 +11,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::events::EventBus;
-use super::executor::Honest;
 use super::pace::Activity;
 use super::{Identity, Node, NodeConfig, NodeHandle};
 use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
@@ -21,6 +20,10 @@ use crate::net::{BroadcastChannel, MessageStream, NetError};
 use crate::protocol::window::next_window_after;
 use crate::protocol::SignedMessage;
 use crate::sim::{FaultInjector, Scripted};
+// The one engine file that names the store: the devnet's simulated peers keep their
+// histories in memory.
+use super::context::HistoryHandles;
+use super::history::{HistoryError, HistoryWriter};
 use crate::store::{Store, StoreError};
 
 /// Blocks between the devnet's start and its first window, when resuming from history.
@@ -34,6 +37,8 @@ pub enum DevnetNetworkError {
     Devnet(#[from] DevnetError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -60,8 +65,8 @@ pub struct DevnetNetwork {
 
 /// Where a devnet resumes: a little before the window after the last one in the history, so
 /// a restart continues the chain instead of replaying windows already recorded.
-pub fn resume_block(store: &Store) -> Result<Option<u64>, StoreError> {
-    Ok(store.last_window()?.map(|cb| {
+pub fn resume_block(history: &dyn HistoryWriter) -> Result<Option<u64>, HistoryError> {
+    Ok(history.last_window()?.map(|cb| {
         next_window_after(cb)
             .coordination_block
             .saturating_sub(RESUME_LEAD_IN_BLOCKS)
@@ -72,12 +77,13 @@ impl DevnetNetwork {
     /// Builds the devnet, starts every node, then starts mining.
     pub async fn start(
         mut config: DevnetNetworkConfig,
-        store: Arc<Store>,
+        history: impl Into<HistoryHandles>,
         bus: EventBus,
         cancel: CancellationToken,
     ) -> Result<DevnetNetwork, DevnetNetworkError> {
+        let history: HistoryHandles = history.into();
         if config.devnet.start_block.is_none() {
-            config.devnet.start_block = resume_block(&store)?;
+            config.devnet.start_block = resume_block(history.writer.as_ref())?;
         }
         let devnet = Devnet::new(config.devnet.clone())?;
         let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
@@ -120,8 +126,8 @@ impl DevnetNetwork {
             peers.push(peer);
         }
         let local = Node::start(
+            // The local node acts as its config says: honest unless a test says otherwise.
             NodeConfig {
-                behaviour: Arc::new(Honest),
                 pace: Some(activity.join(head)),
                 quiet: false,
                 ..config.node.clone()
@@ -129,7 +135,7 @@ impl DevnetNetwork {
             Identity::signer(local_operator.key.clone()),
             chain,
             hub,
-            store,
+            history,
             bus,
             cancel.child_token(),
         )

@@ -632,6 +632,18 @@ impl EventBus {
         self.sender.subscribe()
     }
 
+    /// A new receiver and the snapshot of everything published before it, taken together:
+    /// no event is in both, and none falls between them.
+    pub fn subscribe_with_snapshot(&self) -> (broadcast::Receiver<Event>, NodeSnapshot) {
+        // `publish` folds and sends under the write lock, so nothing is published while
+        // the read lock is held.
+        let snapshot = match self.snapshot.read() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (self.sender.subscribe(), snapshot.clone())
+    }
+
     pub fn snapshot(&self) -> NodeSnapshot {
         match self.snapshot.read() {
             Ok(s) => s.clone(),

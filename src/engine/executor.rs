@@ -450,6 +450,7 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
     };
     let mut faults = Vec::new();
     let end = turn.window.active_phase_end();
+    let joined = ctx.head_number();
     let mut ear = Ear::open(executor.inbox.lock().await, &executor.listening);
     let mut head = ctx.head_watch();
     loop {
@@ -484,8 +485,21 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
             }
         }
     }
+    if joined > last_send_heard_by_all(cb) {
+        // Joined (a late start, a restart) after the leader's last re-send: silence says
+        // nothing about the leader, so it is not blamed.
+        node_warn!(ctx.config, %wallet, cb, joined,
+            "nothing heard, but this follower joined after the leader's last re-send: no idleness recorded");
+        return (Proposal::Noop, faults);
+    }
     faults.push(view.idleness());
     (Proposal::Noop, faults)
+}
+
+/// The last block at which an honest leader that sent on time still re-sends (SPEC §6): a
+/// follower listening from then on hears it, if it spoke at all.
+pub fn last_send_heard_by_all(coordination_block: u64) -> u64 {
+    coordination_block.saturating_add(RESEND_TICKS[RESEND_TICKS.len() - 1])
 }
 
 /// A follower's hold on its inbox while it listens. Dropped however the routine ends: then
@@ -559,8 +573,8 @@ mod tests {
                 ..NodeConfig::default()
             },
             CancellationToken::new(),
-            devnet.head().number,
         ));
+        ctx.head.send_replace(devnet.head().number);
         (ctx, devnet)
     }
 

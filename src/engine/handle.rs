@@ -40,6 +40,12 @@ impl NodeCommands {
         self.ctx.bus.snapshot()
     }
 
+    /// A fresh receiver and the snapshot it continues from (see
+    /// [`EventBus::subscribe_with_snapshot`]).
+    pub fn subscribe_with_snapshot(&self) -> (broadcast::Receiver<Event>, NodeSnapshot) {
+        self.ctx.bus.subscribe_with_snapshot()
+    }
+
     pub fn chain_status(&self) -> crate::chain::ChainStatus {
         self.ctx.chain.status()
     }
@@ -144,8 +150,8 @@ impl Node {
             identity.clone(),
             config,
             cancel.clone(),
-            head_now,
         ));
+        ctx.head.send_replace(head_now);
 
         let mut executors = Vec::with_capacity(wallets.len());
         let mut inboxes = HashMap::new();

@@ -33,8 +33,8 @@ fn context() -> (Arc<NodeContext>, Devnet) {
         Identity::signer(key),
         NodeConfig::default(),
         CancellationToken::new(),
-        devnet.head().number,
     ));
+    ctx.head.send_replace(devnet.head().number);
     (ctx, devnet)
 }
 
@@ -315,8 +315,8 @@ async fn an_action_that_lands_at_its_expiry_block_is_completed_not_expired() {
         base.identity.clone(),
         NodeConfig::default(),
         CancellationToken::new(),
-        1000,
     ));
+    ctx.head.send_replace(1000);
     // The test drives the same head watch the dispatcher waits on.
     let wallet = devnet.wallet_infos()[0].wallet;
     let mut events = ctx.bus.subscribe();
@@ -350,8 +350,8 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
         base.identity.clone(),
         NodeConfig::default(),
         CancellationToken::new(),
-        905,
     ));
+    ctx.head.send_replace(905);
     let info = devnet.wallet_infos().remove(0);
     let peer = devnet
         .operators()

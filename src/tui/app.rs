@@ -345,15 +345,16 @@ impl App {
     /// After `events` lagged behind the bus by `skipped` events: start over from the node's
     /// snapshot, on a fresh receiver. What the old receiver still holds is already in the
     /// snapshot (the bus folds an event in before sending it), so folding it again would
-    /// count it twice. (An event published between the two steps below is folded twice:
-    /// an atomic subscribe-with-snapshot on the bus would close that gap.)
+    /// count it twice. The new receiver and the snapshot are taken together, so no event
+    /// falls between them or is in both.
     pub fn catch_up(&mut self, events: &mut broadcast::Receiver<Event>, skipped: u64) {
         tracing::warn!(
             skipped,
             "console fell behind the node; resynced from its snapshot"
         );
-        *events = events.resubscribe();
-        self.resync(self.commands.snapshot());
+        let (fresh, snapshot) = self.commands.subscribe_with_snapshot();
+        *events = fresh;
+        self.resync(snapshot);
     }
 
     pub fn on_chain_status(&mut self, status: ChainStatus) {

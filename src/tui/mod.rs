@@ -203,16 +203,21 @@ impl FrameStats {
     }
 }
 
-/// Sends `tracing` to the console's Logs tab instead of the terminal.
-pub fn init_logging(filter: &str) {
+/// Sends `tracing` to the console's Logs tab instead of the terminal. The filter is the
+/// one headless mode would use (`--log-level`, `RUST_LOG`, the config file), already checked.
+pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(tui_logger::TuiTracingSubscriberLayer)
         .try_init();
+}
+
+/// Leaves raw mode and the alternate screen. For a forced exit (a second signal), which
+/// skips the console's own guard.
+pub fn restore_terminal() {
+    ratatui::restore();
 }

@@ -3,22 +3,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ThemeName {
-    Dark,
-    Light,
-}
-
-impl std::str::FromStr for ThemeName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "dark" => Ok(ThemeName::Dark),
-            "light" => Ok(ThemeName::Light),
-            other => Err(format!("unknown theme {other:?}: expected dark or light")),
-        }
-    }
-}
+use crate::config::ThemeName;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Theme {
@@ -120,7 +105,7 @@ impl Theme {
 
     /// Whether the environment asks for no colour (<https://no-color.org>).
     pub fn no_color_requested() -> bool {
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        crate::config::no_color_requested()
     }
 }
 

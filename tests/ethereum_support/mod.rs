@@ -168,10 +168,15 @@ impl Drop for Anvil {
     }
 }
 
+/// How long a test waits for one of its own RPC calls. Mining hundreds of blocks while
+/// several anvils and nodes share two loaded cores can take tens of seconds; this bounds a
+/// hang, it measures nothing.
+const TEST_RPC_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub async fn try_rpc(url: &str, method: &str, params: Value) -> Result<Value, String> {
     let provider = Provider::<Http>::try_from(url).map_err(|e| e.to_string())?;
     tokio::time::timeout(
-        Duration::from_secs(10),
+        TEST_RPC_TIMEOUT,
         provider.request::<_, Value>(method, params),
     )
     .await

@@ -1,0 +1,118 @@
+//! One node per history. Two nodes on one data directory would interleave their facts in one
+//! history, so a node holds an OS file lock (`flock`, released by the kernel however the
+//! process ends) on `<history stem>.lock` beside the database for as long as it runs, with
+//! its pid written inside for the error the next one gets. Read-only commands take no lock.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use fs4::FileExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another node (pid {pid}) is running on the data directory {}: one node per history \
+         (lock file {})",
+        dir.display(),
+        lock.display()
+    )]
+    Held {
+        dir: PathBuf,
+        lock: PathBuf,
+        pid: String,
+    },
+    #[error("cannot lock the history with {}: {source}", lock.display())]
+    Io {
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Held for the node's lifetime; dropping it (or the process ending) releases the lock.
+#[derive(Debug)]
+pub struct HistoryLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl HistoryLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The lock file of a history database: `devnet-3.sqlite3` → `devnet-3.lock`.
+pub fn lock_path(store_path: &Path) -> PathBuf {
+    store_path.with_extension("lock")
+}
+
+/// Takes the lock of the history at `store_path`, or says who holds it.
+pub fn lock_history(store_path: &Path) -> Result<HistoryLock, LockError> {
+    let lock = lock_path(store_path);
+    let io = |source| LockError::Io {
+        lock: lock.clone(),
+        source,
+    };
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    // Not truncated on open: until the lock is ours, the pid inside is the holder's.
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .map_err(io)?;
+    // Called through the trait: std's inherent `File::try_lock` is newer than our MSRV.
+    match FileExt::try_lock(&file) {
+        Ok(()) => {}
+        Err(fs4::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(LockError::Held {
+                dir: lock.parent().map(Path::to_path_buf).unwrap_or_default(),
+                lock: lock.clone(),
+                pid: if pid.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pid.to_string()
+                },
+            });
+        }
+        Err(fs4::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id())
+        .and_then(|_| file.flush())
+        .map_err(io)?;
+    Ok(HistoryLock {
+        _file: file,
+        path: lock,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("devnet-1.sqlite3");
+        let first = lock_history(&store).unwrap();
+        assert_eq!(first.path(), dir.path().join("devnet-1.lock"));
+        let err = lock_history(&store).unwrap_err().to_string();
+        assert!(
+            err.contains(&std::process::id().to_string())
+                && err.contains(&dir.path().display().to_string()),
+            "{err}"
+        );
+        drop(first);
+        assert!(lock_history(&store).is_ok());
+    }
+}
