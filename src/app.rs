@@ -534,7 +534,8 @@ pub fn inspect_command(command: &InspectCommand) -> anyhow::Result<()> {
             operators,
             json,
         } => {
-            let group = SigningGroup::new(operators.clone()).context("--operators")?;
+            let group = SigningGroup::new(operators.clone())
+                .map_err(|e| crate::cli::UsageError(format!("--operators: {e}")))?;
             let Some(leader) = group.leader(seed) else {
                 bail!("--operators: expected at least one address");
             };

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::records::DryRunRecord;
-use crate::chain::{BlockRef, WalletInfo};
+use super::records::{BlockRef, WalletInfo};
 use crate::protocol::{
     ActionOutcome, ActionType, Address, BlockHashRule, CoordinationResult, Fault, FaultType,
     Hash32, Role, WalletPkh,

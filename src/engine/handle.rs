@@ -46,7 +46,7 @@ impl NodeCommands {
         self.ctx.bus.subscribe_with_snapshot()
     }
 
-    pub fn chain_status(&self) -> crate::chain::ChainStatus {
+    pub fn chain_status(&self) -> super::records::ChainStatus {
         self.ctx.chain.status()
     }
 

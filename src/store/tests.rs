@@ -13,6 +13,7 @@ use crate::protocol::{
     ActionOutcome, ActionType, Address, CoordinationResult, CoordinationWindow, Fault, FaultType,
     Hash32, Proposal, Role, Seed, WalletPkh,
 };
+use rusqlite::Connection;
 
 /// Wallet bytes differ from operator bytes so that a search for one never hits the other.
 fn wallet(n: u8) -> WalletPkh {

@@ -9,9 +9,9 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::theme::Theme;
-use crate::chain::ChainStatus;
 use crate::engine::events::{Event, NodeSnapshot};
 use crate::engine::history::HistoryError;
+use crate::engine::records::ChainStatus;
 use crate::engine::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };

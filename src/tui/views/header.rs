@@ -9,7 +9,7 @@ use ratatui::Frame;
 use tokio::time::Instant;
 
 use super::format::{duration, eta};
-use crate::chain::Connection;
+use crate::engine::records::Connection;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::tui::app::App;
 
