@@ -122,9 +122,9 @@ impl NodeContext {
         }
     }
 
-    /// Runs a history write off the async workers. A write that fails is logged at error
-    /// level and announced as a [`Event::HistoryError`]; the caller gets `None` and must then
-    /// not announce the fact as kept.
+    /// Runs a history write (or a read the node needs, such as what to resume) off the async
+    /// workers. A failure is logged at error level and announced as a [`Event::HistoryError`];
+    /// the caller gets `None` and must then not announce the fact as kept.
     pub(crate) async fn write<T, F>(&self, what: &'static str, write: F) -> Option<T>
     where
         T: Send + 'static,
@@ -136,7 +136,7 @@ impl NodeContext {
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("the write panicked or was cancelled: {e}"),
         };
-        tracing::error!(what, %error, "history write failed; the fact is not announced");
+        tracing::error!(what, %error, "the history failed; nothing is announced for it");
         self.bus.publish(Event::HistoryError {
             what: what.to_string(),
             error,
