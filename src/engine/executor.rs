@@ -539,14 +539,9 @@ fn lock<T>(m: &StdMutex<T>) -> StdMutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
-    use crate::chain::devnet::{Devnet, DevnetConfig};
-    use crate::engine::context::{Identity, NodeConfig};
-    use crate::engine::events::EventBus;
-    use crate::net::local::LocalHub;
-    use crate::store::Store;
+    use crate::chain::devnet::Devnet;
+    use crate::engine::context::NodeConfig;
 
     /// A leader that keeps its message to itself until long after the window.
     struct Hesitant;
@@ -560,22 +555,10 @@ mod tests {
     }
 
     fn context(behaviour: Arc<dyn Behaviour>) -> (Arc<NodeContext>, Devnet) {
-        let devnet = Devnet::new(DevnetConfig::default()).unwrap();
-        let key = devnet.local_operator().key.clone();
-        let ctx = Arc::new(NodeContext::new(
-            Arc::new(devnet.clone()),
-            Arc::new(LocalHub::new(16)),
-            Arc::new(Store::open_in_memory().unwrap()).into(),
-            EventBus::default(),
-            Identity::signer(key),
-            NodeConfig {
-                behaviour,
-                ..NodeConfig::default()
-            },
-            CancellationToken::new(),
-        ));
-        ctx.head.send_replace(devnet.head().number);
-        (ctx, devnet)
+        crate::engine::tests::context_with(NodeConfig {
+            behaviour,
+            ..NodeConfig::default()
+        })
     }
 
     /// Begins a procedure for the local operator in `role` at window 900, trying safe block

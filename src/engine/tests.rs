@@ -23,6 +23,11 @@ use crate::protocol::{Hash32, Proposal, Seed};
 use crate::store::Store;
 
 fn context() -> (Arc<NodeContext>, Devnet) {
+    context_with(NodeConfig::default())
+}
+
+/// A node context on the default devnet, with an in-memory history, at the devnet's head.
+pub(super) fn context_with(config: NodeConfig) -> (Arc<NodeContext>, Devnet) {
     let devnet = Devnet::new(DevnetConfig::default()).unwrap();
     let key = devnet.local_operator().key.clone();
     let ctx = Arc::new(NodeContext::new(
@@ -31,7 +36,7 @@ fn context() -> (Arc<NodeContext>, Devnet) {
         Arc::new(Store::open_in_memory().unwrap()).into(),
         EventBus::default(),
         Identity::signer(key),
-        NodeConfig::default(),
+        config,
         CancellationToken::new(),
     ));
     ctx.head.send_replace(devnet.head().number);
