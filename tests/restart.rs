@@ -32,6 +32,19 @@ fn config(fault_rate: f64, start_block: Option<u64>) -> DevnetNetworkConfig {
     }
 }
 
+/// Starts a devnet network on `store`, subscribed before its first event.
+async fn start(
+    config: DevnetNetworkConfig,
+    store: Arc<Store>,
+) -> (DevnetNetwork, broadcast::Receiver<Event>) {
+    let bus = EventBus::default();
+    let events = bus.subscribe();
+    let network = DevnetNetwork::start(config, store, bus, CancellationToken::new())
+        .await
+        .unwrap();
+    (network, events)
+}
+
 async fn next(events: &mut broadcast::Receiver<Event>) -> Event {
     match events.recv().await {
         Ok(e) => e,
@@ -84,12 +97,7 @@ fn window_status(store: &Store, cb: u64) -> Option<(WindowStatus, Option<String>
 /// phase) until block `cb + 10`, then shuts it down. Returns what the local node announced
 /// from the shutdown on.
 async fn shut_down_inside_the_active_phase(store: Arc<Store>, cb: u64) -> Vec<Event> {
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(1.0, None), store, bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(1.0, None), store).await;
     until(
         &mut events,
         |e| matches!(e, Event::Block { block } if block.number >= cb + 10),
@@ -141,12 +149,7 @@ async fn a_restart_after_the_active_phase_reports_the_interrupted_window_missed_
 
     // The devnet resumes shortly before the next window: 900's active phase is over.
     let store = Arc::new(Store::open(&path).unwrap());
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(0.0, None), store.clone(), bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(0.0, None), store.clone()).await;
     let seen = until(&mut events, |e| matches!(e, Event::WindowStarted { .. })).await;
     let reason = seen
         .iter()
@@ -183,12 +186,7 @@ async fn a_restart_inside_the_active_phase_resumes_the_interrupted_window_late()
     shut_down_inside_the_active_phase(store, 900).await;
 
     let store = Arc::new(Store::open(&path).unwrap());
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(0.0, Some(930)), store.clone(), bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(0.0, Some(930)), store.clone()).await;
     let wallets = network.local.wallets().len();
     let seen = until(&mut events, |e| {
         matches!(
@@ -237,12 +235,7 @@ async fn a_window_left_started_by_a_crash_is_reported_missed_as_such() {
             .unwrap();
     }
     let store = Arc::new(Store::open(&path).unwrap());
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(0.0, Some(1000)), store.clone(), bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(0.0, Some(1000)), store.clone()).await;
     let seen = until(&mut events, |e| matches!(e, Event::WindowMissed { .. })).await;
     match seen.last() {
         Some(Event::WindowMissed {
@@ -263,12 +256,7 @@ async fn a_history_that_cannot_be_written_announces_errors_and_no_facts() {
     drop(Store::open(&path).unwrap());
     // Every write through this connection fails, as on a full or read-only disk.
     let store = Arc::new(Store::open_read_only(&path).unwrap());
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(0.5, None), store.clone(), bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(0.5, None), store.clone()).await;
     let seen = until(
         &mut events,
         |e| matches!(e, Event::Block { block } if block.number >= 1000),
@@ -306,12 +294,7 @@ async fn a_history_that_cannot_be_written_announces_errors_and_no_facts() {
 /// `start_block`; returns the idleness faults the local node recorded for it.
 async fn idleness_when_joining_at(start_block: u64) -> usize {
     let store = Arc::new(Store::open_in_memory().unwrap());
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(config(1.0, Some(start_block)), store.clone(), bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(config(1.0, Some(start_block)), store.clone()).await;
     until(&mut events, |e| {
         matches!(
             e,
@@ -350,12 +333,7 @@ async fn a_panicking_procedure_is_reported_failed_and_its_window_still_completes
     let store = Arc::new(Store::open_in_memory().unwrap());
     let mut network_config = config(0.0, None);
     network_config.node.behaviour = Arc::new(PanickingLeader);
-    let cancel = CancellationToken::new();
-    let bus = EventBus::default();
-    let mut events = bus.subscribe();
-    let network = DevnetNetwork::start(network_config, store, bus, cancel)
-        .await
-        .unwrap();
+    let (network, mut events) = start(network_config, store).await;
     // Within a few windows this node leads some wallet.
     let seen = until(&mut events, |e| {
         matches!(e, Event::ExecutorFailed { .. })
