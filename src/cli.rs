@@ -189,7 +189,8 @@ pub struct RunArgs {
     /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
     #[arg(long, value_name = "0..1", allow_negative_numbers = true, value_parser = parse_rate)]
     pub devnet_fault_rate: Option<f64>,
-    /// Exit (status 0) once this many windows (at least 1) have been fully processed.
+    /// Exit (status 0) once this many windows (at least 1) have been fully processed or
+    /// reported missed.
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = uint::<u64>(1, u64::MAX))]
     pub stop_after_windows: Option<u64>,

@@ -241,7 +241,8 @@ pub enum PrintEnd {
 }
 
 /// Prints events until `node_stopped` (which it prints) or the bus closes. Stopping is not
-/// the printer's call: when `stop_after_windows` windows have completed it cancels `stop`
+/// the printer's call: when `stop_after_windows` windows have been decided (completed or
+/// missed: a missed window has gone by too, and waiting for it would wait forever) it cancels `stop`
 /// and goes on printing until the node has stopped, so what the node announced while
 /// stopping is printed too. A write error other than a closed pipe is returned.
 pub async fn print_events(
@@ -288,8 +289,8 @@ pub async fn print_events(
                 if !print(&line)? {
                     return Ok(PrintEnd::OutputClosed);
                 }
-                // Windows that completed in the gap still count.
-                completed = completed.max(snapshot.windows_completed);
+                // Windows decided in the gap still count.
+                completed = completed.max(snapshot.windows_completed + snapshot.windows_missed);
                 count_window(completed);
                 continue;
             }
@@ -301,12 +302,44 @@ pub async fn print_events(
             }
         }
         match event {
-            Event::WindowCompleted { .. } => {
+            Event::WindowCompleted { .. } | Event::WindowMissed { .. } => {
                 completed += 1;
                 count_window(completed);
             }
             Event::NodeStopped => return Ok(PrintEnd::NodeStopped),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missed_window_counts_towards_stop_after_windows() {
+        let bus = EventBus::default();
+        let events = bus.subscribe();
+        let stop = CancellationToken::new();
+        let printer = tokio::spawn(print_events(
+            events,
+            bus.clone(),
+            PrintOptions {
+                json: true,
+                all_events: false,
+            },
+            Some(1),
+            stop.clone(),
+        ));
+        bus.publish(Event::WindowMissed {
+            coordination_block: 900,
+            index: 1,
+            observed_block: 985,
+            reason: "its active phase was over when the node saw it".into(),
+        });
+        bus.publish(Event::NodeStopped);
+        assert!(matches!(printer.await.unwrap(), Ok(PrintEnd::NodeStopped)));
+        // The printer reads in order: the missed window asked the node to stop.
+        assert!(stop.is_cancelled());
     }
 }
