@@ -273,6 +273,20 @@ impl Executor {
         self.inbox.try_lock().map(|rx| rx.len()).unwrap_or(0)
     }
 
+    /// The executor of `wallet` for `operator` (the seats it holds), and its inbox's sender.
+    pub fn for_wallet(
+        wallet: &crate::chain::WalletInfo,
+        operator: &Address,
+    ) -> Result<(Arc<Executor>, InboxSender), crate::protocol::leader::SigningGroupError> {
+        let group = SigningGroup::new(wallet.operators.clone())?;
+        let seats = group.seats_of(operator);
+        Ok(Executor::new(WalletEntry {
+            wallet: wallet.wallet,
+            group,
+            seats,
+        }))
+    }
+
     /// A new executor and the sender that feeds its inbox.
     pub fn new(entry: WalletEntry) -> (Arc<Executor>, InboxSender) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
@@ -570,13 +584,7 @@ mod tests {
             .into_iter()
             .find(|w| w.operators.contains(&ctx.identity.operator))
             .unwrap();
-        let group = SigningGroup::new(info.operators.clone()).unwrap();
-        let seats = group.seats_of(&ctx.identity.operator);
-        let (executor, inbox) = Executor::new(WalletEntry {
-            wallet: info.wallet,
-            group,
-            seats,
-        });
+        let (executor, inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
         let procedure = (0..=255u8)
             .find_map(|i| {
                 let p = executor

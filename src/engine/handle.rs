@@ -12,7 +12,7 @@ use super::context::{Identity, NodeConfig, NodeContext};
 use super::dispatcher::Dispatcher;
 use super::dry_run::{dry_run, DryRunError, DryRunWindow};
 use super::events::{Event, EventBus, NodeSnapshot};
-use super::executor::{Executor, WalletEntry};
+use super::executor::Executor;
 use super::history::{History, HistoryError};
 use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
@@ -22,7 +22,7 @@ use super::router::route_messages;
 use super::watch::watch_windows;
 use crate::chain::{Chain, ChainError, WalletInfo};
 use crate::net::BroadcastChannel;
-use crate::protocol::{Address, BlockHashRule, SigningGroup, WalletPkh};
+use crate::protocol::{Address, BlockHashRule, WalletPkh};
 
 /// What a front end may ask of a running node: its events and snapshot, its history, and
 /// dry runs. Cheap to clone; the console holds one.
@@ -160,13 +160,7 @@ impl Node {
             if inboxes.contains_key(&w.wallet) {
                 continue;
             }
-            let group = SigningGroup::new(w.operators.clone())?;
-            let seats = group.seats_of(&identity.operator);
-            let (executor, inbox) = Executor::new(WalletEntry {
-                wallet: w.wallet,
-                group,
-                seats,
-            });
+            let (executor, inbox) = Executor::for_wallet(w, &identity.operator)?;
             executors.push(executor);
             inboxes.insert(w.wallet, inbox);
         }

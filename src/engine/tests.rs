@@ -8,7 +8,7 @@ use super::context::{Identity, NodeConfig, NodeContext};
 use super::dispatcher::Dispatcher;
 use super::dispatcher::NODE_WAS_DOWN;
 use super::events::{Event, EventBus};
-use super::executor::{Executor, ExecutorOutcome, WalletEntry};
+use super::executor::{Executor, ExecutorOutcome};
 use super::records::{DispatchRecord, DispatchStatus};
 use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::{ActionRequest, Chain, ChainError};
@@ -16,9 +16,7 @@ use crate::net::local::LocalHub;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::ActionOutcome;
-use crate::protocol::{
-    Address, CoordinationResult, CoordinationWindow, Role, SigningGroup, WalletPkh,
-};
+use crate::protocol::{Address, CoordinationResult, CoordinationWindow, Role, WalletPkh};
 use crate::protocol::{Hash32, Proposal, Seed};
 use crate::store::Store;
 
@@ -64,13 +62,7 @@ fn heartbeat_result(wallet: WalletPkh, cb: u64) -> CoordinationResult {
 async fn a_second_procedure_on_a_busy_executor_is_reported_busy() {
     let (ctx, devnet) = context();
     let info = devnet.wallet_infos().remove(0);
-    let group = SigningGroup::new(info.operators.clone()).unwrap();
-    let seats = group.seats_of(&ctx.identity.operator);
-    let (executor, _inbox) = Executor::new(WalletEntry {
-        wallet: info.wallet,
-        group,
-        seats,
-    });
+    let (executor, _inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
     let window = CoordinationWindow::new(900);
     let first = executor.begin(&ctx, window, Hash32([1; 32]), 0).unwrap();
     assert!(executor.is_busy());
@@ -364,13 +356,7 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
         .find(|o| info.operators.contains(&o.address))
         .unwrap()
         .clone();
-    let group = SigningGroup::new(info.operators.clone()).unwrap();
-    let seats = group.seats_of(&ctx.identity.operator);
-    let (executor, inbox) = Executor::new(WalletEntry {
-        wallet: info.wallet,
-        group,
-        seats,
-    });
+    let (executor, inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
     let inboxes = std::collections::HashMap::from([(info.wallet, inbox)]);
     let mut events = ctx.bus.subscribe();
     let router = tokio::spawn(super::router::route_messages(
