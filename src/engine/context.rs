@@ -125,16 +125,16 @@ impl NodeContext {
     /// Runs a history write (or a read the node needs, such as what to resume) off the async
     /// workers. A failure is logged at error level and announced as a [`Event::HistoryError`];
     /// the caller gets `None` and must then not announce the fact as kept.
-    pub(crate) async fn write<T, F>(&self, what: &'static str, write: F) -> Option<T>
+    pub(crate) async fn with_history<T, F>(&self, what: &'static str, call: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn History) -> Result<T, HistoryError> + Send + 'static,
     {
         let history = self.history.writer.clone();
-        let error = match tokio::task::spawn_blocking(move || write(history.as_ref())).await {
+        let error = match tokio::task::spawn_blocking(move || call(history.as_ref())).await {
             Ok(Ok(value)) => return Some(value),
             Ok(Err(e)) => e.to_string(),
-            Err(e) => format!("the write panicked or was cancelled: {e}"),
+            Err(e) => format!("the history call panicked or was cancelled: {e}"),
         };
         tracing::error!(what, %error, "the history failed; nothing is announced for it");
         self.bus.publish(Event::HistoryError {

@@ -83,7 +83,7 @@ impl Dispatcher {
             record.status = DispatchStatus::Rejected;
             record.reason = Some(reason.clone());
             if ctx
-                .write("recording a rejected dispatch", move |h| {
+                .with_history("recording a rejected dispatch", move |h| {
                     h.record_dispatch(&record)
                 })
                 .await
@@ -99,7 +99,7 @@ impl Dispatcher {
             return;
         }
         if ctx
-            .write("recording a dispatch", move |h| h.record_dispatch(&record))
+            .with_history("recording a dispatch", move |h| h.record_dispatch(&record))
             .await
             .is_none()
         {
@@ -132,7 +132,7 @@ impl Dispatcher {
     /// run again and keep their wallet busy.
     pub(super) async fn restore(self: &Arc<Self>, ctx: &Arc<NodeContext>) {
         let Some(open) = ctx
-            .write("reading open dispatches", |h| h.open_dispatches())
+            .with_history("reading open dispatches", |h| h.open_dispatches())
             .await
         else {
             return;
@@ -144,7 +144,7 @@ impl Dispatcher {
             let action = row.action;
             if head >= row.expiry_block {
                 let stored = ctx
-                    .write("expiring an action the node was down for", move |h| {
+                    .with_history("expiring an action the node was down for", move |h| {
                         h.set_dispatch_status_with_reason(
                             &wallet,
                             cb,
@@ -174,7 +174,7 @@ impl Dispatcher {
                     tracing::error!(%wallet, cb, %reason, "action not restored");
                     let stored = {
                         let reason = reason.clone();
-                        ctx.write("failing an unreadable action", move |h| {
+                        ctx.with_history("failing an unreadable action", move |h| {
                             h.set_dispatch_status_with_reason(
                                 &wallet,
                                 cb,
@@ -261,7 +261,7 @@ async fn run_action(ctx: &NodeContext, request: ActionRequest) -> Option<(Action
     let give_up = request.expiry_block.saturating_add(EXPIRY_GRACE_BLOCKS);
     let started = ctx.wait_for_block(request.start_block).await?;
     let stored = ctx
-        .write("recording a running action", move |h| {
+        .with_history("recording a running action", move |h| {
             h.set_dispatch_status(&wallet, cb, DispatchStatus::Running, started)
         })
         .await;
@@ -295,7 +295,7 @@ async fn run_action(ctx: &NodeContext, request: ActionRequest) -> Option<(Action
     }
     let block = ctx.head_number();
     let status = DispatchStatus::from(outcome);
-    ctx.write("recording an action outcome", move |h| match &reason {
+    ctx.with_history("recording an action outcome", move |h| match &reason {
         Some(reason) => h.set_dispatch_status_with_reason(&wallet, cb, status, block, reason),
         None => h.set_dispatch_status(&wallet, cb, status, block),
     })

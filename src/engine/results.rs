@@ -96,7 +96,7 @@ async fn finish_window(ctx: &NodeContext, cb: u64, p: &PendingWindow) {
     if p.interrupted > 0 {
         let reason = SHUTDOWN_REASON;
         let stored = ctx
-            .write("recording an interrupted window", move |h| {
+            .with_history("recording an interrupted window", move |h| {
                 h.set_window_status(cb, WindowStatus::Interrupted, Some(reason))
             })
             .await;
@@ -118,7 +118,7 @@ async fn finish_window(ctx: &NodeContext, cb: u64, p: &PendingWindow) {
         return;
     }
     let stored = ctx
-        .write("recording a completed window", move |h| {
+        .with_history("recording a completed window", move |h| {
             h.set_window_status(cb, WindowStatus::Completed, None)
         })
         .await;
@@ -157,11 +157,11 @@ async fn process_outcome(
         ExecutorOutcome::Result(result) => {
             let stored = {
                 let result = result.clone();
-                ctx.write("recording a result", move |h| h.record_result(&result))
+                ctx.with_history("recording a result", move |h| h.record_result(&result))
                     .await
             };
             match stored {
-                // The write failed: reported by `write`; nothing is announced or dispatched.
+                // The write failed: reported by `with_history`; nothing is announced or dispatched.
                 None => return Recorded::Other,
                 // Already stored: a window resumed after a restart re-ran this wallet.
                 Some(false) => {

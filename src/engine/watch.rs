@@ -163,7 +163,7 @@ async fn start_window(
     let cb = window.coordination_block;
     let hashes = safe_block_hashes(ctx, window).await;
     let recorded = ctx
-        .write("recording a started window", move |h| {
+        .with_history("recording a started window", move |h| {
             h.record_window(cb, WindowStatus::Started, late, observed_block)?;
             // A window resumed after a restart already has a row: it is running again.
             h.set_window_status(cb, WindowStatus::Started, None)
@@ -294,7 +294,7 @@ async fn record_missed(
     node_warn!(ctx.config, cb, observed_block, %reason, "window missed");
     let stored = {
         let reason = reason.clone();
-        ctx.write("recording a missed window", move |h| {
+        ctx.with_history("recording a missed window", move |h| {
             h.record_window(cb, WindowStatus::Missed, false, observed_block)?;
             h.set_window_status(cb, WindowStatus::Missed, Some(&reason))
         })
@@ -332,7 +332,7 @@ impl ResumedWindow {
 /// `None` if the history cannot be read.
 async fn resume_tracker(ctx: &NodeContext) -> Option<(WindowTracker, Option<ResumedWindow>)> {
     let (last, unfinished) = ctx
-        .write("reading the window history", |h| {
+        .with_history("reading the window history", |h| {
             Ok((h.last_window()?, h.unfinished_windows()?))
         })
         .await?;
@@ -343,7 +343,7 @@ async fn resume_tracker(ctx: &NodeContext) -> Option<(WindowTracker, Option<Resu
     for row in unfinished.iter().filter(|w| w.coordination_block < last) {
         if row.status == WindowStatus::Started {
             let cb = row.coordination_block;
-            ctx.write("closing an unfinished window", move |h| {
+            ctx.with_history("closing an unfinished window", move |h| {
                 h.set_window_status(
                     cb,
                     WindowStatus::Interrupted,
