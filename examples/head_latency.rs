@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             operators.insert(i % 10, me);
             WalletInfo {
                 wallet: WalletPkh(pkh),
+                public_key: None,
                 operators,
             }
         })
@@ -181,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         NodeConfig::default(),
         Identity::observer(me),
         Arc::new(chain.clone()),
-        Arc::new(LocalHub::new(64)),
+        Arc::new(LocalHub::new(64).endpoint(None)),
         Arc::new(Store::open_in_memory()?),
         bus,
         CancellationToken::new(),

@@ -97,6 +97,10 @@ pub fn describe(event: &Event) -> String {
             wallet.short(),
             reason.name()
         ),
+        Event::MessagesRejected { reason, total } => format!(
+            "{total} invalid coordination messages rejected so far ({})",
+            reason.name()
+        ),
         Event::MessagesLost { count } => {
             format!("{count} coordination messages LOST: the message stream overflowed")
         }

@@ -12,7 +12,7 @@ use tbtc_coord::engine::executor::{Behaviour, Turn};
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::local::LocalHub;
-use tbtc_coord::net::BroadcastChannel;
+use tbtc_coord::net::envelope::Envelope;
 use tbtc_coord::protocol::{
     ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal, WalletPkh,
     WalletSnapshot,
@@ -98,7 +98,7 @@ async fn start_nodes(devnet: &Devnet, chain: Arc<dyn Chain>) -> Network {
                 NodeConfig::default(),
                 Identity::signer(op.key.clone()),
                 chain.clone(),
-                hub.clone(),
+                Arc::new(hub.endpoint(Some(op.key.clone()))),
                 Arc::new(Store::open_in_memory().unwrap()),
                 bus,
                 cancel.child_token(),
@@ -140,15 +140,17 @@ async fn the_leader_resends_the_identical_message_on_the_backoff_ticks() {
 
     let mut sends = Vec::new();
     while let Ok(m) = wire.try_recv() {
-        let decoded = CoordinationMessage::decode(&m.body).unwrap();
-        sends.push((decoded.coordination_block, m.encode()));
+        // Every copy is a new pubsub message (its own seqno) around the same envelope.
+        let envelope = Envelope::decode(m.message.data()).unwrap();
+        let decoded = CoordinationMessage::decode(&envelope.payload).unwrap();
+        sends.push((decoded.coordination_block, m.message.data().to_vec()));
     }
     assert!(!sends.is_empty());
     assert!(
         sends
             .iter()
             .all(|(cb, bytes)| *cb == 900 && *bytes == sends[0].1),
-        "identical copies"
+        "identical envelopes, sequence number included"
     );
     // The first send at block 900, then ticks 1, 3, 6, 11, 20, 37, 70: all inside the
     // 80-block active phase.
@@ -166,7 +168,7 @@ async fn the_resend_schedule_follows_the_blocks() {
     let recorder = tokio::spawn(async move {
         let mut at = Vec::new();
         while let Ok(m) = wire.recv().await {
-            if CoordinationMessage::decode(&m.body).is_ok() {
+            if Envelope::decode(m.message.data()).is_ok() {
                 at.push(probe.head().number);
             }
             if at.len() == 8 {
@@ -363,7 +365,7 @@ async fn a_shutdown_in_the_active_phase_records_no_fault() {
             },
             Identity::signer(op.key.clone()),
             Arc::new(devnet.clone()),
-            hub.clone(),
+            Arc::new(hub.endpoint(Some(op.key.clone()))),
             Arc::new(Store::open_in_memory().unwrap()),
             bus,
             cancel.child_token(),

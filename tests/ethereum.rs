@@ -36,6 +36,7 @@ fn pkh(byte: u8) -> WalletPkh {
 fn listed_wallets(me: Address) -> Vec<WalletInfo> {
     vec![WalletInfo {
         wallet: pkh(0xAA),
+        public_key: None,
         operators: vec![operator(1), me, operator(3), operator(4)],
     }]
 }
@@ -73,7 +74,7 @@ impl TestNode {
             },
             Identity::observer(me),
             Arc::new(chain.clone()),
-            Arc::new(LocalHub::new(64)),
+            Arc::new(LocalHub::new(64).endpoint(None)),
             Arc::new(Store::open_in_memory().unwrap()),
             bus,
             CancellationToken::new(),
@@ -424,10 +425,12 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         vec![
             WalletInfo {
                 wallet: pkh(0xA1),
+                public_key: None,
                 operators: (1..=5).map(operator).collect(),
             },
             WalletInfo {
                 wallet: pkh(0xB2),
+                public_key: None,
                 operators: vec![operator(2), operator(7), operator(8)],
             },
         ]
@@ -514,6 +517,7 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
     let mut c = EthereumConfig::new(anvil.ws_url());
     c.wallets = WalletSource::Listed(vec![WalletInfo {
         wallet,
+        public_key: None,
         operators: vec![operator(1), me, operator(3)],
     }]);
     c.contracts.bridge = Some(f.bridge);

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::protocol::{
     ActionOutcome, Address, BlockHashRule, CoordinationWindow, Hash32, Proposal, WalletPkh,
-    WalletSnapshot,
+    WalletPublicKey, WalletSnapshot,
 };
 
 /// A new head as the chain announced it.
@@ -28,7 +28,24 @@ pub struct BlockRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WalletInfo {
     pub wallet: WalletPkh,
+    /// The group's public key, which names the wallet's coordination topic. Required to
+    /// coordinate over the network; a wallets file may leave it out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<WalletPublicKey>,
     pub operators: Vec<Address>,
+}
+
+impl WalletInfo {
+    /// The wallet's coordination pubsub topic, named after its public key (SPEC §11). A
+    /// wallet listed without its key gets a topic named after its PKH instead: no keep-client
+    /// node listens there, and networked nodes refuse such wallets at start, so it only
+    /// ever carries the in-process hub's messages.
+    pub fn coordination_topic(&self) -> String {
+        match &self.public_key {
+            Some(key) => key.coordination_topic(),
+            None => format!("tbtc-pkh-{}-coordination", self.wallet),
+        }
+    }
 }
 
 /// New heads. A receiver that falls behind sees `Lagged` and skips ahead; the window watch

@@ -1,6 +1,7 @@
 //! What a node's tasks share: who the node is, its settings, the chain, the network, the
 //! history and the bus, the highest head seen, and the root cancellation token.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -13,6 +14,7 @@ use super::history::{History, HistoryError, HistoryReader};
 use super::pace::Pace;
 use crate::chain::Chain;
 use crate::net::signing::OperatorKey;
+use crate::net::envelope::Envelope;
 use crate::net::BroadcastChannel;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{Address, BlockHashRule, CoordinationWindow, ProposalParams};
@@ -96,6 +98,7 @@ pub struct NodeContext {
     /// Every task the node spawns, so that a shutdown can wait for all of them.
     pub(crate) tasks: TaskTracker,
     pub(crate) head: watch::Sender<u64>,
+    sequence_numbers: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl NodeContext {
@@ -119,6 +122,7 @@ impl NodeContext {
             cancel,
             tasks: TaskTracker::new(),
             head: watch::channel(0).0,
+            sequence_numbers: Default::default(),
         }
     }
 
@@ -149,6 +153,18 @@ impl NodeContext {
         *self.head.borrow()
     }
 
+    /// The next envelope sequence number on `topic`: counted per topic from 1, as
+    /// keep-client does.
+    fn next_sequence_number(&self, topic: &str) -> u64 {
+        let mut counters = self
+            .sequence_numbers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counter = counters.entry(topic.to_owned()).or_insert(0);
+        *counter += 1;
+        *counter
+    }
+
     pub fn head_watch(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
     }
@@ -163,10 +179,12 @@ impl NodeContext {
         }
     }
 
-    /// Signs and broadcasts a message, then re-sends the identical message on the backoff
-    /// ticks until the active phase ends. `false` if nothing could be sent.
+    /// Puts a message in its envelope and broadcasts it on `topic`, then re-sends the same
+    /// envelope bytes, sequence number included, on the backoff ticks until the active phase
+    /// ends. `false` if nothing could be sent.
     pub(crate) async fn broadcast_with_backoff(
         &self,
+        topic: &str,
         message: CoordinationMessage,
         window: CoordinationWindow,
     ) -> bool {
@@ -175,20 +193,20 @@ impl NodeContext {
                 "this node leads but runs as an observer without a key: nothing sent");
             return false;
         };
-        let signed = match key.sign(&message) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "signing the coordination message failed");
-                return false;
-            }
-        };
-        if let Err(e) = self.net.send(signed.clone()).await {
+        let envelope = Envelope {
+            sender: key.keypair().public(),
+            payload: message.encode(),
+            sequence_number: self.next_sequence_number(topic),
+        }
+        .encode();
+        if let Err(e) = self.net.publish(topic, envelope.clone()).await {
             tracing::error!(error = %e, "broadcasting the coordination message failed");
             return false;
         }
         let sent_at = self.head_number();
         let end = window.active_phase_end();
         let net = self.net.clone();
+        let topic = topic.to_owned();
         let cancel = self.cancel.clone();
         let mut head = self.head.subscribe();
         self.tasks.spawn(async move {
@@ -204,7 +222,7 @@ impl NodeContext {
                 if *head.borrow() >= end {
                     return;
                 }
-                if net.send(signed.clone()).await.is_err() {
+                if net.publish(&topic, envelope.clone()).await.is_err() {
                     return;
                 }
             }

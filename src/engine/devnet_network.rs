@@ -15,10 +15,10 @@ use super::pace::Activity;
 use super::{Identity, Node, NodeConfig, NodeHandle};
 use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
 use crate::chain::{Chain, ChainError};
-use crate::net::local::LocalHub;
+use crate::net::local::{HubEndpoint, LocalHub};
+use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, MessageStream, NetError};
 use crate::protocol::window::next_window_after;
-use crate::protocol::SignedMessage;
 use crate::sim::{FaultInjector, Scripted};
 // The one engine file that names the store: the devnet's simulated peers keep their
 // histories in memory.
@@ -88,10 +88,13 @@ impl DevnetNetwork {
         let devnet = Devnet::new(config.devnet.clone())?;
         let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
         let activity = Activity::new();
-        let hub: Arc<dyn BroadcastChannel> = Arc::new(PacedHub {
-            hub: LocalHub::new(HUB_CAPACITY),
-            activity: activity.clone(),
-        });
+        let hub = LocalHub::new(HUB_CAPACITY);
+        let endpoint = |key: &OperatorKey| -> Arc<dyn BroadcastChannel> {
+            Arc::new(PacedHub {
+                endpoint: hub.endpoint(Some(key.clone())),
+                activity: activity.clone(),
+            })
+        };
         let local_operator = devnet.local_operator().clone();
         let injector = Arc::new(FaultInjector::new(
             config.devnet.seed,
@@ -117,7 +120,7 @@ impl DevnetNetwork {
                 peer_config,
                 Identity::signer(operator.key.clone()),
                 chain.clone(),
-                hub.clone(),
+                endpoint(&operator.key),
                 Arc::new(Store::open_in_memory()?),
                 EventBus::new(4096),
                 cancel.child_token(),
@@ -134,7 +137,7 @@ impl DevnetNetwork {
             },
             Identity::signer(local_operator.key.clone()),
             chain,
-            hub,
+            endpoint(&local_operator.key),
             history,
             bus,
             cancel.child_token(),
@@ -166,17 +169,19 @@ impl DevnetNetwork {
 /// The in-process hub, counting every message once per subscriber until that node's router
 /// has routed or dropped it (it adopts the count, see `engine::pace`).
 struct PacedHub {
-    hub: LocalHub,
+    endpoint: HubEndpoint,
     activity: Arc<Activity>,
 }
 
 #[async_trait]
 impl BroadcastChannel for PacedHub {
-    async fn send(&self, message: SignedMessage) -> Result<(), NetError> {
+    async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), NetError> {
+        let message = self.endpoint.sign(topic, data)?;
+        let hub = self.endpoint.hub();
         // Counted before it is sent, so a fast router never releases what is not counted yet.
-        let expected = self.hub.receiver_count();
+        let expected = hub.receiver_count();
         self.activity.add(expected);
-        let reached = self.hub.publish(message);
+        let reached = hub.publish(message);
         if reached < expected {
             self.activity.forget(expected - reached);
         } else {
@@ -186,6 +191,6 @@ impl BroadcastChannel for PacedHub {
     }
 
     fn subscribe(&self) -> MessageStream {
-        self.hub.subscribe()
+        self.endpoint.subscribe()
     }
 }

@@ -146,6 +146,12 @@ pub enum Event {
         reason: crate::engine::router::DropReason,
         total: u64,
     },
+    /// The router rejected an invalid message; announced at the 1st, 10th, 100th, … of
+    /// each reason.
+    MessagesRejected {
+        reason: crate::engine::router::RejectReason,
+        total: u64,
+    },
     /// The node's message stream overflowed before routing: `count` messages were lost.
     MessagesLost {
         count: u64,
@@ -217,6 +223,7 @@ impl Event {
             Event::DryRun(_) => "dry_run",
             Event::HistoryError { .. } => "history_error",
             Event::MessagesDropped { .. } => "messages_dropped",
+            Event::MessagesRejected { .. } => "messages_rejected",
             Event::MessagesLost { .. } => "messages_lost",
             Event::NodeStopped => "node_stopped",
         }
@@ -308,6 +315,8 @@ pub struct NodeSnapshot {
     pub history_errors: u64,
     /// Drop announcements of the router (see [`Event::MessagesDropped`]).
     pub messages_dropped: u64,
+    /// Rejection announcements of the router (see [`Event::MessagesRejected`]).
+    pub messages_rejected: u64,
     pub messages_lost: u64,
     pub faults_seen: u64,
     pub stopped: bool,
@@ -522,6 +531,7 @@ impl NodeSnapshot {
             }
             Event::HistoryError { .. } => self.history_errors += 1,
             Event::MessagesDropped { .. } => self.messages_dropped += 1,
+            Event::MessagesRejected { .. } => self.messages_rejected += 1,
             Event::MessagesLost { count } => self.messages_lost += count,
             Event::ProposalDispatched {
                 wallet,
@@ -676,6 +686,7 @@ mod tests {
             block_hash_rule: BlockHashRule::KeepV2,
             wallets: vec![WalletInfo {
                 wallet,
+                public_key: None,
                 operators: vec![Address([2; 20]), me, me],
             }],
         }

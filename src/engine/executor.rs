@@ -38,6 +38,8 @@ pub struct WalletEntry {
     pub group: SigningGroup,
     /// Member indices this node holds.
     pub seats: Vec<u8>,
+    /// The wallet's coordination pubsub topic.
+    pub topic: String,
 }
 
 /// A message that passed decoding and signature recovery, on its way to a follower.
@@ -242,7 +244,9 @@ impl Turn<'_> {
             wallet: self.entry.wallet,
             proposal,
         };
-        self.ctx.broadcast_with_backoff(message, self.window).await
+        self.ctx
+            .broadcast_with_backoff(&self.entry.topic, message, self.window)
+            .await
     }
 
     /// The honest leader: generates the proposal and sends it from the leader's seat.
@@ -284,6 +288,7 @@ impl Executor {
             wallet: wallet.wallet,
             group,
             seats,
+            topic: wallet.coordination_topic(),
         }))
     }
 

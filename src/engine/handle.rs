@@ -18,7 +18,7 @@ use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
 use super::results::process_results;
-use super::router::route_messages;
+use super::router::{route_messages, Route};
 use super::watch::watch_windows;
 use crate::chain::{Chain, ChainError, WalletInfo};
 use crate::net::BroadcastChannel;
@@ -154,15 +154,23 @@ impl Node {
         ctx.head.send_replace(head_now);
 
         let mut executors = Vec::with_capacity(wallets.len());
-        let mut inboxes = HashMap::new();
+        let mut routes = HashMap::new();
         for w in &wallets {
             // One executor per wallet, even if the chain lists a wallet twice.
-            if inboxes.contains_key(&w.wallet) {
+            if routes.contains_key(&w.wallet) {
                 continue;
             }
             let (executor, inbox) = Executor::for_wallet(w, &identity.operator)?;
+            let route = Route {
+                inbox,
+                group: executor.entry.group.clone(),
+                topic: executor.entry.topic.clone(),
+            };
+            if let Err(e) = net.join(&route.topic).await {
+                tracing::error!(wallet = %w.wallet, error = %e, "joining the wallet's coordination topic failed");
+            }
             executors.push(executor);
-            inboxes.insert(w.wallet, inbox);
+            routes.insert(w.wallet, route);
         }
         let executors = Arc::new(executors);
 
@@ -188,7 +196,7 @@ impl Node {
 
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         ctx.tasks
-            .spawn(route_messages(ctx.clone(), net.subscribe(), inboxes));
+            .spawn(route_messages(ctx.clone(), net.subscribe(), routes));
         ctx.tasks
             .spawn(process_results(ctx.clone(), dispatcher, results_rx));
         ctx.tasks

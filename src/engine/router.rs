@@ -1,5 +1,9 @@
-//! The router: decodes and authenticates coordination messages from the network and hands
-//! each to its wallet's executor, once per distinct message.
+//! The router: authenticates coordination messages from the network (SPEC §11) and hands
+//! each to its wallet's executor, once per distinct message. Every received pubsub message
+//! passes the same checks, on the in-process hub as on libp2p: the StrictSign signature, the
+//! envelope's sender against the pubsub author, the author against the wallet's operators,
+//! the claimed seat against the author, the topic and window against the wallet. The
+//! transport hears the verdict, so only messages that passed are forwarded to other peers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -10,15 +14,17 @@ use super::context::NodeContext;
 use super::events::Event;
 use super::executor::{Inbound, InboxSender};
 use super::pace::Pace;
-use crate::net::signing::recover_signer;
+use crate::net::envelope::Envelope;
+use crate::net::{Received, Verdict};
+use crate::protocol::leader::SigningGroup;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::window::{
     is_coordination_block, next_window_after, COORDINATION_FREQUENCY_BLOCKS,
 };
 use crate::protocol::{types::keccak256, Address, WalletPkh};
 
-/// How many recently routed message ids the router remembers, so re-sent copies skip the
-/// signature check.
+/// How many recently routed (sender, sequence number) pairs the router remembers, so re-sent
+/// copies are processed once.
 const ROUTER_SEEN_CAPACITY: usize = 16_384;
 
 /// Distinct messages one sender may have routed to one wallet in one window. An honest
@@ -49,12 +55,55 @@ impl DropReason {
     }
 }
 
+/// Why the router rejected a message as invalid: not forwarded, never shown to a follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Unsigned, or its StrictSign signature does not verify.
+    Signature,
+    /// The pubsub data is not a coordination message's envelope.
+    MalformedEnvelope,
+    /// The envelope names a sender other than the pubsub author.
+    SenderNotAuthor,
+    /// The envelope's payload is not a coordination message.
+    MalformedMessage,
+    /// The message names a wallet other than its topic's.
+    WrongTopic,
+    /// The author is not one of the wallet's operators.
+    NotAMember,
+    /// The author does not hold the seat the message claims.
+    NotSeatHolder,
+}
+
+impl RejectReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Signature => "signature",
+            RejectReason::MalformedEnvelope => "malformed_envelope",
+            RejectReason::SenderNotAuthor => "sender_not_author",
+            RejectReason::MalformedMessage => "malformed_message",
+            RejectReason::WrongTopic => "wrong_topic",
+            RejectReason::NotAMember => "not_a_member",
+            RejectReason::NotSeatHolder => "not_seat_holder",
+        }
+    }
+}
+
+/// Where the router sends one wallet's messages, and what it checks them against.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub inbox: InboxSender,
+    pub group: SigningGroup,
+    pub topic: String,
+}
+
 /// Per-sender quotas and drop counters. Nothing a peer sends is dropped silently: every drop
 /// is counted, and logged and announced at the 1st, 10th, 100th, … drop of its kind.
 #[derive(Default)]
 struct Admission {
     per_sender: HashMap<(WalletPkh, u64, Address), u32>,
     dropped: HashMap<(WalletPkh, DropReason), u64>,
+    rejected: HashMap<RejectReason, u64>,
 }
 
 impl Admission {
@@ -97,6 +146,20 @@ impl Admission {
     }
 }
 
+impl Admission {
+    fn rejected(&mut self, ctx: &NodeContext, reason: RejectReason, detail: &dyn std::fmt::Display) {
+        let total = self.rejected.entry(reason).or_insert(0);
+        *total += 1;
+        let total = *total;
+        tracing::debug!(reason = reason.name(), %detail, "coordination message rejected");
+        if is_power_of_ten(total) {
+            node_warn!(ctx.config, reason = reason.name(), total, %detail,
+                "coordination message rejected");
+            ctx.bus.publish(Event::MessagesRejected { reason, total });
+        }
+    }
+}
+
 /// 1, 10, 100, …
 fn is_power_of_ten(mut n: u64) -> bool {
     while n >= 10 && n.is_multiple_of(10) {
@@ -105,16 +168,50 @@ fn is_power_of_ten(mut n: u64) -> bool {
     n == 1
 }
 
+/// Remembers what was routed, oldest forgotten first.
+struct Seen {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Seen {
+    /// `false` if `id` was seen already.
+    fn insert(&mut self, id: [u8; 32]) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > ROUTER_SEEN_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// A message's identity for duplicate detection: its sender and sequence number, scoped to
+/// the wallet and window it names (a restarted sender counts from 1 again).
+fn message_id(envelope: &Envelope, message: &CoordinationMessage) -> [u8; 32] {
+    let mut data = envelope.sender.encode_protobuf();
+    data.extend_from_slice(&message.wallet.0);
+    data.extend_from_slice(&message.coordination_block.to_be_bytes());
+    data.extend_from_slice(&envelope.sequence_number.to_be_bytes());
+    keccak256(&data)
+}
+
 pub(super) async fn route_messages(
     ctx: Arc<NodeContext>,
     mut messages: crate::net::MessageStream,
-    inboxes: HashMap<WalletPkh, InboxSender>,
+    routes: HashMap<WalletPkh, Route>,
 ) {
-    let mut seen: HashSet<[u8; 32]> = HashSet::new();
-    let mut seen_order: VecDeque<[u8; 32]> = VecDeque::new();
+    let mut seen = Seen {
+        set: HashSet::new(),
+        order: VecDeque::new(),
+    };
     let mut admission = Admission::default();
     loop {
-        let signed = tokio::select! {
+        let received = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
             m = messages.recv() => match m {
                 Ok(m) => m,
@@ -132,50 +229,84 @@ pub(super) async fn route_messages(
         // Devnet back-pressure: the message counts until it is dropped here or, routed, until
         // its follower has classified it.
         let work = ctx.config.pace.as_ref().map(Pace::adopt);
-        let message = match CoordinationMessage::decode(&signed.body) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed coordination message ignored");
-                continue;
-            }
-        };
-        let Some(inbox) = inboxes.get(&message.wallet) else {
-            continue;
-        };
-        let (wallet, cb) = (message.wallet, message.coordination_block);
-        if !Admission::window_is_live(cb, ctx.head_number()) {
-            admission.dropped(&ctx, wallet, cb, DropReason::StaleWindow);
-            continue;
-        }
-        let envelope_id = signed.id();
-        if !seen.insert(envelope_id) {
-            continue;
-        }
-        seen_order.push_back(envelope_id);
-        if seen_order.len() > ROUTER_SEEN_CAPACITY {
-            if let Some(old) = seen_order.pop_front() {
-                seen.remove(&old);
-            }
-        }
-        let signer = match recover_signer(&signed) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::debug!(error = %e, "coordination message with a bad signature ignored");
-                continue;
-            }
-        };
-        if !admission.admit(wallet, cb, signer, ctx.head_number()) {
-            admission.dropped(&ctx, wallet, cb, DropReason::SenderCap);
-            continue;
-        }
-        let inbound = Inbound {
-            id: keccak256(&signed.body),
-            message,
-            signer,
-            work,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(inbound) {
-            admission.dropped(&ctx, wallet, cb, DropReason::InboxFull);
-        }
+        let verdict = route_one(&ctx, &received, &routes, &mut seen, &mut admission, work);
+        ctx.net.report(&received, verdict);
     }
+}
+
+/// Checks one message and, if it passes, queues it for its wallet's follower.
+fn route_one(
+    ctx: &NodeContext,
+    received: &Received,
+    routes: &HashMap<WalletPkh, Route>,
+    seen: &mut Seen,
+    admission: &mut Admission,
+    work: Option<super::pace::ActivityGuard>,
+) -> Verdict {
+    let pubsub = &received.message;
+    let author = match pubsub.verify() {
+        Ok(author) => author,
+        Err(e) => {
+            admission.rejected(ctx, RejectReason::Signature, &e);
+            return Verdict::Reject;
+        }
+    };
+    let envelope = match Envelope::decode(pubsub.data()) {
+        Ok(e) => e,
+        Err(e) => {
+            admission.rejected(ctx, RejectReason::MalformedEnvelope, &e);
+            return Verdict::Reject;
+        }
+    };
+    if envelope.sender != author.key {
+        admission.rejected(ctx, RejectReason::SenderNotAuthor, &author.peer);
+        return Verdict::Reject;
+    }
+    let message = match CoordinationMessage::decode(&envelope.payload) {
+        Ok(m) => m,
+        Err(e) => {
+            admission.rejected(ctx, RejectReason::MalformedMessage, &e);
+            return Verdict::Reject;
+        }
+    };
+    let Some(route) = routes.get(&message.wallet) else {
+        // Another wallet's message (on a topic we share a mesh on): not ours to judge.
+        return Verdict::Ignore;
+    };
+    let (wallet, cb) = (message.wallet, message.coordination_block);
+    if pubsub.topic() != route.topic {
+        admission.rejected(ctx, RejectReason::WrongTopic, &wallet);
+        return Verdict::Reject;
+    }
+    if !Admission::window_is_live(cb, ctx.head_number()) {
+        admission.dropped(ctx, wallet, cb, DropReason::StaleWindow);
+        return Verdict::Ignore;
+    }
+    if route.group.seats_of(&author.address).is_empty() {
+        admission.rejected(ctx, RejectReason::NotAMember, &author.address);
+        return Verdict::Reject;
+    }
+    if route.group.holder(message.sender_member_index) != Some(author.address) {
+        admission.rejected(ctx, RejectReason::NotSeatHolder, &author.address);
+        return Verdict::Reject;
+    }
+    let id = message_id(&envelope, &message);
+    if !seen.insert(id) {
+        return Verdict::Ignore;
+    }
+    if !admission.admit(wallet, cb, author.address, ctx.head_number()) {
+        admission.dropped(ctx, wallet, cb, DropReason::SenderCap);
+        return Verdict::Ignore;
+    }
+    let inbound = Inbound {
+        id,
+        message,
+        signer: author.address,
+        work,
+    };
+    if let Err(mpsc::error::TrySendError::Full(_)) = route.inbox.try_send(inbound) {
+        admission.dropped(ctx, wallet, cb, DropReason::InboxFull);
+    }
+    // Valid, so other members should have it, whether or not this node had room for it.
+    Verdict::Accept
 }

@@ -12,7 +12,9 @@ use super::executor::{Executor, ExecutorOutcome};
 use super::records::{DispatchRecord, DispatchStatus};
 use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::{ActionRequest, Chain, ChainError};
+use crate::net::envelope::Envelope;
 use crate::net::local::LocalHub;
+use crate::net::BroadcastChannel;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::ActionOutcome;
@@ -30,7 +32,7 @@ pub(super) fn context_with(config: NodeConfig) -> (Arc<NodeContext>, Devnet) {
     let key = devnet.local_operator().key.clone();
     let ctx = Arc::new(NodeContext::new(
         Arc::new(devnet.clone()),
-        Arc::new(LocalHub::new(16)),
+        Arc::new(LocalHub::new(16).endpoint(Some(key.clone()))),
         Arc::new(Store::open_in_memory().unwrap()).into(),
         EventBus::default(),
         Identity::signer(key),
@@ -336,12 +338,20 @@ async fn an_action_that_lands_at_its_expiry_block_is_completed_not_expired() {
     ctx.cancel.cancel();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
+/// A router on a fresh hub for the devnet's first wallet at block 905, and the hub.
+fn router_on_hub() -> (
+    Arc<NodeContext>,
+    crate::chain::WalletInfo,
+    Arc<Executor>,
+    LocalHub,
+    tokio::task::JoinHandle<()>,
+    Devnet,
+) {
     let (base, devnet) = context();
+    let hub = LocalHub::new(256);
     let ctx = Arc::new(NodeContext::new(
         base.chain.clone(),
-        Arc::new(LocalHub::new(256)),
+        Arc::new(hub.endpoint(None)),
         base.history.clone(),
         base.bus.clone(),
         base.identity.clone(),
@@ -350,34 +360,65 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
     ));
     ctx.head.send_replace(905);
     let info = devnet.wallet_infos().remove(0);
-    let peer = devnet
-        .operators()
-        .iter()
-        .find(|o| info.operators.contains(&o.address))
-        .unwrap()
-        .clone();
     let (executor, inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
-    let inboxes = std::collections::HashMap::from([(info.wallet, inbox)]);
-    let mut events = ctx.bus.subscribe();
+    let route = super::router::Route {
+        inbox,
+        group: executor.entry.group.clone(),
+        topic: info.coordination_topic(),
+    };
+    let routes = std::collections::HashMap::from([(info.wallet, route)]);
     let router = tokio::spawn(super::router::route_messages(
         ctx.clone(),
         ctx.net.subscribe(),
-        inboxes,
+        routes,
     ));
+    (ctx, info, executor, hub, router, devnet)
+}
+
+/// The operator key of `address` on the devnet.
+fn key_of(devnet: &Devnet, address: Address) -> crate::net::signing::OperatorKey {
+    devnet
+        .operators()
+        .iter()
+        .find(|o| o.address == address)
+        .unwrap()
+        .key
+        .clone()
+}
+
+fn heartbeat_from(seat: u8, wallet: WalletPkh, fill: u8) -> CoordinationMessage {
+    CoordinationMessage {
+        sender_member_index: seat,
+        coordination_block: 900,
+        wallet,
+        proposal: Proposal::Heartbeat {
+            message: HexBytes(vec![fill; 16]),
+        },
+    }
+}
+
+fn sealed(key: &crate::net::signing::OperatorKey, message: &CoordinationMessage, seq: u64) -> Vec<u8> {
+    Envelope {
+        sender: key.keypair().public(),
+        payload: message.encode(),
+        sequence_number: seq,
+    }
+    .encode()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
+    let (ctx, info, executor, hub, router, devnet) = router_on_hub();
+    let peer = hub.endpoint(Some(key_of(&devnet, info.operators[0])));
+    let topic = info.coordination_topic();
+    let mut events = ctx.bus.subscribe();
     // 20 distinct, validly signed messages from one member for one wallet and window, each
     // sent twice (a re-send is a copy and costs nothing).
     for i in 0..20u8 {
-        let message = CoordinationMessage {
-            sender_member_index: 1,
-            coordination_block: 900,
-            wallet: info.wallet,
-            proposal: Proposal::Heartbeat {
-                message: HexBytes(vec![i; 16]),
-            },
-        };
-        let signed = peer.key.sign(&message).unwrap();
-        ctx.net.send(signed.clone()).await.unwrap();
-        ctx.net.send(signed).await.unwrap();
+        let message = heartbeat_from(1, info.wallet, i);
+        let envelope = sealed(&key_of(&devnet, info.operators[0]), &message, u64::from(i) + 1);
+        peer.publish(&topic, envelope.clone()).await.unwrap();
+        peer.publish(&topic, envelope).await.unwrap();
     }
     let mut totals = Vec::new();
     while totals.last() != Some(&10) {
@@ -393,4 +434,97 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
         executor.queued_messages(),
         super::router::MAX_MESSAGES_PER_SENDER_PER_WINDOW as usize
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_follower() {
+    use super::router::RejectReason;
+    let (ctx, info, executor, hub, router, devnet) = router_on_hub();
+    let topic = info.coordination_topic();
+    let seat_holder = key_of(&devnet, info.operators[0]);
+    let outsider = devnet
+        .operators()
+        .iter()
+        .find(|o| !info.operators.contains(&o.address))
+        .map(|o| o.key.clone())
+        .unwrap_or_else(crate::net::signing::OperatorKey::generate);
+    let other_seat = (1..=info.operators.len())
+        .find(|&i| info.operators[i - 1] != info.operators[0])
+        .unwrap() as u8;
+    let good = heartbeat_from(1, info.wallet, 1);
+    let mut events = ctx.bus.subscribe();
+
+    let as_holder = hub.endpoint(Some(seat_holder.clone()));
+    // Signed, but not an envelope.
+    as_holder.publish(&topic, vec![0xff, 0x01]).await.unwrap();
+    // An envelope naming someone other than the author.
+    as_holder
+        .publish(&topic, sealed(&outsider, &good, 1))
+        .await
+        .unwrap();
+    // An envelope around something that is not a coordination message.
+    let mut not_a_message = Envelope::decode(&sealed(&seat_holder, &good, 1)).unwrap();
+    not_a_message.payload = vec![0x08];
+    as_holder
+        .publish(&topic, not_a_message.encode())
+        .await
+        .unwrap();
+    // The right wallet on another wallet's topic.
+    as_holder
+        .publish("tbtc-elsewhere-coordination", sealed(&seat_holder, &good, 2))
+        .await
+        .unwrap();
+    // A seat its author does not hold.
+    as_holder
+        .publish(
+            &topic,
+            sealed(&seat_holder, &heartbeat_from(other_seat, info.wallet, 1), 3),
+        )
+        .await
+        .unwrap();
+    // An author who is no member at all.
+    hub.endpoint(Some(outsider.clone()))
+        .publish(&topic, sealed(&outsider, &good, 1))
+        .await
+        .unwrap();
+    // A wrong signature: a valid message whose data was changed after signing.
+    let mut forged = as_holder.sign(&topic, sealed(&seat_holder, &good, 4)).unwrap();
+    forged.data = Some(sealed(&seat_holder, &heartbeat_from(1, info.wallet, 2), 4));
+    hub.publish(forged);
+    // Unsigned.
+    let mut unsigned = as_holder.sign(&topic, sealed(&seat_holder, &good, 5)).unwrap();
+    unsigned.signature = None;
+    hub.publish(unsigned);
+
+    // Announced at the 1st, 10th, 100th… of each reason: the second signature failure is
+    // counted, not announced.
+    let mut reasons = Vec::new();
+    while reasons.len() < 7 {
+        if let Event::MessagesRejected { reason, total } = events.recv().await.unwrap() {
+            reasons.push((reason, total));
+        }
+    }
+    assert_eq!(
+        reasons,
+        vec![
+            (RejectReason::MalformedEnvelope, 1),
+            (RejectReason::SenderNotAuthor, 1),
+            (RejectReason::MalformedMessage, 1),
+            (RejectReason::WrongTopic, 1),
+            (RejectReason::NotSeatHolder, 1),
+            (RejectReason::NotAMember, 1),
+            (RejectReason::Signature, 1),
+        ]
+    );
+    // The one valid message, sent last, is the only one queued.
+    as_holder
+        .publish(&topic, sealed(&seat_holder, &good, 6))
+        .await
+        .unwrap();
+    while executor.queued_messages() == 0 {
+        tokio::task::yield_now().await;
+    }
+    ctx.cancel.cancel();
+    router.await.unwrap();
+    assert_eq!(executor.queued_messages(), 1);
 }

@@ -1,27 +1,24 @@
-//! Operator identities and message signatures (secp256k1, Ethereum addresses), through
-//! ethers' signing types. A key's secret never leaves this module: it has no `Debug` or
-//! `Display` that could print it.
+//! Operator identities: the operator's secp256k1 Ethereum key is also its libp2p key
+//! (SPEC §11). This module turns one into the other: the Ethereum address, the libp2p
+//! keypair and peer ID, and the address behind a peer's public key. A key's secret never
+//! leaves this module: it has no `Debug` or `Display` that could print it.
 
-use ethers_core::types::{Signature, H256};
 use ethers_signers::{LocalWallet, Signer};
+use libp2p_identity::{Keypair, PeerId, PublicKey};
 
-use crate::protocol::message::{CoordinationMessage, SignedMessage};
+use crate::protocol::types::keccak256;
 use crate::protocol::Address;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningError {
     #[error("invalid operator key: {0}")]
     InvalidKey(String),
-    #[error("signing failed: {0}")]
-    Sign(String),
-    #[error("bad signature: {0}")]
-    BadSignature(String),
 }
 
 /// An operator's signing key.
 #[derive(Clone)]
 pub struct OperatorKey {
-    wallet: LocalWallet,
+    keypair: Keypair,
     address: Address,
 }
 
@@ -36,70 +33,88 @@ impl std::fmt::Debug for OperatorKey {
 impl OperatorKey {
     /// A key from its 32 secret bytes.
     pub fn from_secret(secret: &[u8; 32]) -> Result<Self, SigningError> {
-        let wallet = LocalWallet::from_bytes(secret)
+        let mut bytes = *secret;
+        let secret = libp2p_identity::secp256k1::SecretKey::try_from_bytes(&mut bytes)
             .map_err(|_| SigningError::InvalidKey("not a valid secp256k1 scalar".into()))?;
-        Ok(Self::from_wallet(wallet))
+        let keypair = Keypair::from(libp2p_identity::secp256k1::Keypair::from(secret));
+        let address = operator_address(&keypair.public())
+            .ok_or_else(|| SigningError::InvalidKey("not a secp256k1 key".into()))?;
+        Ok(OperatorKey { keypair, address })
     }
 
     /// Wraps an ethers wallet (e.g. decrypted from a keystore).
-    pub fn from_wallet(wallet: LocalWallet) -> Self {
-        let address = Address(wallet.address().0);
-        OperatorKey { wallet, address }
+    pub fn from_wallet(wallet: LocalWallet) -> Result<Self, SigningError> {
+        let secret: [u8; 32] = wallet.signer().to_bytes().into();
+        let key = Self::from_secret(&secret)?;
+        debug_assert_eq!(key.address.0, wallet.address().0);
+        Ok(key)
+    }
+
+    /// A fresh random key: an observer's throwaway identity, or `key new`.
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        loop {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            // All but about 2^-128 of 32-byte strings are valid scalars.
+            if let Ok(key) = Self::from_secret(&secret) {
+                return key;
+            }
+        }
     }
 
     pub fn address(&self) -> Address {
         self.address
     }
 
-    /// Signs an encoded message body.
-    pub fn sign_body(&self, body: Vec<u8>) -> Result<SignedMessage, SigningError> {
-        let digest = CoordinationMessage::signing_digest(&body);
-        let signature = self
-            .wallet
-            .sign_hash(H256(digest))
-            .map_err(|e| SigningError::Sign(e.to_string()))?;
-        Ok(SignedMessage {
-            body,
-            signature: signature.to_vec(),
-        })
+    /// The libp2p keypair: the same secp256k1 key.
+    pub fn keypair(&self) -> &Keypair {
+        &self.keypair
     }
 
-    pub fn sign(&self, message: &CoordinationMessage) -> Result<SignedMessage, SigningError> {
-        self.sign_body(message.encode())
+    pub fn peer_id(&self) -> PeerId {
+        self.keypair.public().to_peer_id()
+    }
+
+    /// A libp2p signature of `data`: ECDSA over sha256(data), DER-encoded, low S (RFC 6979).
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        // Signing with a secp256k1 key cannot fail; only RSA keys can.
+        self.keypair.sign(data).unwrap_or_default()
+    }
+
+    /// The secret's 32 bytes, for writing a keystore.
+    pub(crate) fn secret_bytes(&self) -> Option<[u8; 32]> {
+        self.keypair
+            .clone()
+            .try_into_secp256k1()
+            .ok()
+            .map(|k| k.secret().to_bytes())
     }
 }
 
-/// The operator whose key signed a message.
-pub fn recover_signer(message: &SignedMessage) -> Result<Address, SigningError> {
-    let signature = Signature::try_from(message.signature.as_slice())
-        .map_err(|e| SigningError::BadSignature(e.to_string()))?;
-    // One byte form per signature: only the 27/28 recovery ids `sign_hash` produces.
-    if signature.v != 27 && signature.v != 28 {
-        return Err(SigningError::BadSignature(format!(
-            "recovery id {} is not 27 or 28",
-            signature.v
-        )));
+/// The Ethereum address of a secp256k1 libp2p public key: the last 20 bytes of keccak256 of
+/// the uncompressed point without its `04` prefix. `None` for any other key type.
+pub fn operator_address(key: &PublicKey) -> Option<Address> {
+    let key = key.clone().try_into_secp256k1().ok()?;
+    let hash = keccak256(&key.to_bytes_uncompressed()[1..]);
+    let mut address = [0u8; 20];
+    address.copy_from_slice(&hash[12..]);
+    Some(Address(address))
+}
+
+/// The public key a peer ID inlines, as secp256k1 peer IDs (identity multihashes) do.
+pub fn peer_public_key(peer: &PeerId) -> Option<PublicKey> {
+    let multihash = peer.as_ref();
+    // 0x00 is the identity hash: the digest is the protobuf-encoded public key itself.
+    if multihash.code() != 0 {
+        return None;
     }
-    let digest = CoordinationMessage::signing_digest(&message.body);
-    signature
-        .recover(H256(digest))
-        .map(|a| Address(a.0))
-        .map_err(|e| SigningError::BadSignature(e.to_string()))
+    PublicKey::try_decode_protobuf(multihash.digest()).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Proposal, WalletPkh};
-
-    fn message() -> CoordinationMessage {
-        CoordinationMessage {
-            sender_member_index: 3,
-            coordination_block: 900,
-            wallet: WalletPkh([1; 20]),
-            proposal: Proposal::Noop,
-        }
-    }
 
     #[test]
     fn known_key_has_known_address() {
@@ -115,30 +130,19 @@ mod tests {
             "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
         );
         assert!(!format!("{key:?}").contains("ac0974"));
+        assert_eq!(key.secret_bytes(), Some(secret));
+        let public = peer_public_key(&key.peer_id()).unwrap();
+        assert_eq!(operator_address(&public), Some(key.address()));
     }
 
     #[test]
-    fn signatures_recover_the_signer_and_tampering_is_caught() {
+    fn signatures_verify_and_tampering_is_caught() {
         let key = OperatorKey::from_secret(&[7; 32]).unwrap();
-        let signed = key.sign(&message()).unwrap();
-        assert_eq!(recover_signer(&signed).unwrap(), key.address());
-
-        let mut tampered = signed.clone();
-        tampered.body = CoordinationMessage {
-            sender_member_index: 4,
-            ..message()
-        }
-        .encode();
-        assert_ne!(recover_signer(&tampered).ok(), Some(key.address()));
-
-        let mut bad_v = signed.clone();
-        bad_v.signature[64] = 0;
-        assert!(recover_signer(&bad_v).is_err());
-        let short = SignedMessage {
-            body: signed.body.clone(),
-            signature: vec![0; 10],
-        };
-        assert!(recover_signer(&short).is_err());
+        let signature = key.sign(b"data");
+        let public = key.keypair().public();
+        assert!(public.verify(b"data", &signature));
+        assert!(!public.verify(b"date", &signature));
+        assert_eq!(key.sign(b"data"), signature, "RFC 6979: deterministic");
     }
 
     #[test]

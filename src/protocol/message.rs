@@ -1,17 +1,15 @@
-//! The coordination message (SPEC §6) and its stable binary encoding: RLP of
-//! `[version, sender member index, coordination block, wallet PKH, action type, payload]`,
-//! wrapped with the sender operator's secp256k1 signature as `[body, signature]`.
-//! Decoding is strict: a message re-encodes to exactly the bytes it came from.
+//! The coordination message (SPEC §6) in keep-client's wire form (SPEC §11): the protobuf
+//! `CoordinationMessage{senderID, coordinationBlock, walletPublicKeyHash, proposal}`.
+//! Decoding is strict: a message re-encodes to exactly the bytes it came from. Who sent it is
+//! not part of the message; the envelope and the pubsub signature around it say that
+//! (`crate::net::envelope`, `crate::net::pubsub`).
 
-use rlp::{Rlp, RlpStream};
+use prost::Message;
 
 use super::action::ActionType;
-use super::proposal::{PayloadError, Proposal};
-use super::types::{keccak256, WalletPkh};
-
-pub const MESSAGE_VERSION: u8 = 1;
-/// Domain separation, so a coordination signature can never be replayed as anything else.
-const SIGNING_DOMAIN: &[u8] = b"\x19tbtc-coord coordination message v1\n";
+use super::proposal::Proposal;
+use super::types::WalletPkh;
+use super::wire::{self, CoordinationMessagePb, CoordinationProposalPb, WireError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoordinationMessage {
@@ -24,133 +22,51 @@ pub struct CoordinationMessage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
     #[error("malformed message: {0}")]
-    Malformed(String),
-    #[error("unsupported message version {0}")]
-    Version(u8),
+    Malformed(#[from] WireError),
     #[error("unknown action type {0}")]
-    UnknownAction(u8),
-    #[error("sender member index 0 is not a seat")]
-    NoSeat,
-    #[error("payload: {0}")]
-    Payload(#[from] PayloadError),
-}
-
-impl From<rlp::DecoderError> for MessageError {
-    fn from(e: rlp::DecoderError) -> Self {
-        MessageError::Malformed(e.to_string())
-    }
-}
-
-/// Rejects trailing bytes after the outer item.
-fn whole<'a>(bytes: &'a [u8]) -> Result<Rlp<'a>, MessageError> {
-    let rlp = Rlp::new(bytes);
-    let info = rlp.payload_info()?;
-    if info.total() != bytes.len() {
-        return Err(MessageError::Malformed(format!(
-            "{} trailing bytes",
-            bytes.len().saturating_sub(info.total())
-        )));
-    }
-    if !rlp.is_list() {
-        return Err(MessageError::Malformed("not a list".into()));
-    }
-    Ok(rlp)
+    UnknownAction(u32),
+    #[error("sender ID {0} is not a seat (seats are 1 to 255)")]
+    NoSeat(u32),
+    #[error("the message has no proposal")]
+    NoProposal,
+    #[error("wallet public key hash is {0} bytes, expected 20")]
+    WalletLength(usize),
 }
 
 impl CoordinationMessage {
     pub fn encode(&self) -> Vec<u8> {
-        let mut s = RlpStream::new_list(6);
-        s.append(&MESSAGE_VERSION)
-            .append(&self.sender_member_index)
-            .append(&self.coordination_block)
-            .append(&&self.wallet.0[..])
-            .append(&self.proposal.action_type().number());
-        self.proposal.append_payload(&mut s);
-        s.out().to_vec()
+        CoordinationMessagePb {
+            sender_id: u32::from(self.sender_member_index),
+            coordination_block: self.coordination_block,
+            wallet_public_key_hash: self.wallet.0.to_vec(),
+            proposal: Some(CoordinationProposalPb {
+                action_type: u32::from(self.proposal.action_type().number()),
+                payload: wire::encode_payload(&self.proposal),
+            }),
+        }
+        .encode_to_vec()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
-        let rlp = whole(bytes)?;
-        if rlp.item_count()? != 6 {
-            return Err(MessageError::Malformed("expected 6 fields".into()));
-        }
-        let version: u8 = rlp.val_at(0)?;
-        if version != MESSAGE_VERSION {
-            return Err(MessageError::Version(version));
-        }
-        let sender_member_index: u8 = rlp.val_at(1)?;
-        if sender_member_index == 0 {
-            return Err(MessageError::NoSeat);
-        }
-        let wallet_bytes = rlp.at(3)?.data()?.to_vec();
-        let wallet = WalletPkh(
-            wallet_bytes
-                .try_into()
-                .map_err(|_| MessageError::Malformed("wallet PKH is not 20 bytes".into()))?,
-        );
-        let action_number: u8 = rlp.val_at(4)?;
-        let action = ActionType::from_number(action_number)
-            .ok_or(MessageError::UnknownAction(action_number))?;
-        let message = CoordinationMessage {
+        let pb: CoordinationMessagePb = wire::decode_canonical(bytes)?;
+        let sender_member_index = u8::try_from(pb.sender_id)
+            .ok()
+            .filter(|seat| *seat != 0)
+            .ok_or(MessageError::NoSeat(pb.sender_id))?;
+        let wallet = <[u8; 20]>::try_from(pb.wallet_public_key_hash.as_slice())
+            .map(WalletPkh)
+            .map_err(|_| MessageError::WalletLength(pb.wallet_public_key_hash.len()))?;
+        let proposal = pb.proposal.ok_or(MessageError::NoProposal)?;
+        let action = u8::try_from(proposal.action_type)
+            .ok()
+            .and_then(ActionType::from_number)
+            .ok_or(MessageError::UnknownAction(proposal.action_type))?;
+        Ok(CoordinationMessage {
             sender_member_index,
-            coordination_block: rlp.val_at(2)?,
+            coordination_block: pb.coordination_block,
             wallet,
-            proposal: Proposal::decode_payload(action, &rlp.at(5)?)?,
-        };
-        // Non-canonical encodings (leading zeros, long forms) would let one message have
-        // many byte forms and defeat duplicate detection.
-        if message.encode() != bytes {
-            return Err(MessageError::Malformed("non-canonical encoding".into()));
-        }
-        Ok(message)
-    }
-
-    /// The digest the sender's operator key signs.
-    pub fn signing_digest(body: &[u8]) -> [u8; 32] {
-        let mut data = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
-        data.extend_from_slice(SIGNING_DOMAIN);
-        data.extend_from_slice(body);
-        keccak256(&data)
-    }
-}
-
-/// A message body with the sender's 65-byte recoverable signature `(r, s, v)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SignedMessage {
-    pub body: Vec<u8>,
-    pub signature: Vec<u8>,
-}
-
-impl SignedMessage {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut s = RlpStream::new_list(2);
-        s.append(&self.body).append(&self.signature);
-        s.out().to_vec()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
-        let rlp = whole(bytes)?;
-        if rlp.item_count()? != 2 {
-            return Err(MessageError::Malformed(
-                "expected body and signature".into(),
-            ));
-        }
-        let signature: Vec<u8> = rlp.val_at(1)?;
-        if signature.len() != 65 {
-            return Err(MessageError::Malformed(format!(
-                "signature is {} bytes, expected 65",
-                signature.len()
-            )));
-        }
-        Ok(SignedMessage {
-            body: rlp.val_at(0)?,
-            signature,
+            proposal: wire::decode_payload(action, &proposal.payload)?,
         })
-    }
-
-    /// Identifies re-sent copies: identical bytes, identical id.
-    pub fn id(&self) -> [u8; 32] {
-        keccak256(&self.encode())
     }
 }
 
@@ -171,20 +87,9 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_stable_bytes() {
-        let m = message();
-        let bytes = m.encode();
-        assert_eq!(CoordinationMessage::decode(&bytes).unwrap(), m);
-        // The encoding is part of the wire contract: pin its exact bytes.
-        assert_eq!(
-            hex::encode(&bytes),
-            "ed011182070894aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01d190ffffffffffffffffffffffffffffffff"
-        );
-    }
-
-    #[test]
     fn garbage_is_rejected_not_panicked_on() {
         let good = message().encode();
+        assert_eq!(CoordinationMessage::decode(&good).unwrap(), message());
         for cut in 0..good.len() {
             assert!(
                 CoordinationMessage::decode(&good[..cut]).is_err(),
@@ -202,43 +107,50 @@ mod tests {
                 assert_eq!(m.encode(), flipped);
             }
         }
-        assert!(matches!(
-            CoordinationMessage::decode(&[0xc0]),
-            Err(MessageError::Malformed(_))
-        ));
     }
 
     #[test]
-    fn zero_seat_and_unknown_action_are_rejected() {
-        let mut m = message();
-        m.sender_member_index = 0;
+    fn zero_and_oversized_seats_unknown_actions_and_missing_proposals_are_rejected() {
+        let with = |pb: CoordinationMessagePb| CoordinationMessage::decode(&pb.encode_to_vec());
+        let base = CoordinationMessagePb {
+            sender_id: 3,
+            coordination_block: 900,
+            wallet_public_key_hash: vec![1; 20],
+            proposal: Some(CoordinationProposalPb::default()),
+        };
+        assert!(with(base.clone()).is_ok());
+        for seat in [0, 256, u32::MAX] {
+            assert_eq!(
+                with(CoordinationMessagePb {
+                    sender_id: seat,
+                    ..base.clone()
+                }),
+                Err(MessageError::NoSeat(seat))
+            );
+        }
         assert_eq!(
-            CoordinationMessage::decode(&m.encode()),
-            Err(MessageError::NoSeat)
-        );
-        let mut bytes = message().encode();
-        let pos = bytes.len() - 19; // the action type byte before the 18-byte payload list
-        assert_eq!(bytes[pos], 0x01);
-        bytes[pos] = 0x09;
-        assert_eq!(
-            CoordinationMessage::decode(&bytes),
+            with(CoordinationMessagePb {
+                proposal: Some(CoordinationProposalPb {
+                    action_type: 9,
+                    payload: vec![],
+                }),
+                ..base.clone()
+            }),
             Err(MessageError::UnknownAction(9))
         );
-    }
-
-    #[test]
-    fn signed_envelope_round_trip() {
-        let signed = SignedMessage {
-            body: message().encode(),
-            signature: vec![3; 65],
-        };
-        let back = SignedMessage::decode(&signed.encode()).unwrap();
-        assert_eq!(back, signed);
-        assert_eq!(back.id(), signed.id());
-        let short = SignedMessage {
-            body: vec![],
-            signature: vec![1; 64],
-        };
-        assert!(SignedMessage::decode(&short.encode()).is_err());
+        assert_eq!(
+            with(CoordinationMessagePb {
+                proposal: None,
+                ..base.clone()
+            }),
+            Err(MessageError::NoProposal)
+        );
+        assert_eq!(
+            with(CoordinationMessagePb {
+                wallet_public_key_hash: vec![1; 19],
+                ..base
+            }),
+            Err(MessageError::WalletLength(19))
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Proposals (SPEC §8): what a leader proposes, how its payload is encoded, and the pure
 //! generator that walks a checklist against a wallet's chain state.
 
-use rlp::{Rlp, RlpStream};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -67,44 +66,6 @@ pub enum Proposal {
     },
 }
 
-/// Why a payload could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PayloadError {
-    #[error("malformed RLP: {0}")]
-    Rlp(String),
-    #[error("field {field}: expected {expected} bytes, got {got}")]
-    Length {
-        field: &'static str,
-        expected: usize,
-        got: usize,
-    },
-    #[error("{0} items where {1} were expected")]
-    Arity(usize, usize),
-}
-
-impl From<rlp::DecoderError> for PayloadError {
-    fn from(e: rlp::DecoderError) -> Self {
-        PayloadError::Rlp(e.to_string())
-    }
-}
-
-fn fixed<const N: usize>(rlp: &Rlp, field: &'static str) -> Result<[u8; N], PayloadError> {
-    let data = rlp.data()?;
-    <[u8; N]>::try_from(data).map_err(|_| PayloadError::Length {
-        field,
-        expected: N,
-        got: data.len(),
-    })
-}
-
-fn expect_items(rlp: &Rlp, n: usize) -> Result<(), PayloadError> {
-    let count = rlp.item_count()?;
-    if count != n {
-        return Err(PayloadError::Arity(count, n));
-    }
-    Ok(())
-}
-
 impl Proposal {
     pub fn action_type(&self) -> ActionType {
         match self {
@@ -115,128 +76,6 @@ impl Proposal {
             Proposal::MovingFunds { .. } => ActionType::MovingFunds,
             Proposal::MovedFundsSweep { .. } => ActionType::MovedFundsSweep,
         }
-    }
-
-    /// The payload as an RLP list (the action type travels beside it).
-    pub fn append_payload(&self, s: &mut RlpStream) {
-        match self {
-            Proposal::Noop => {
-                s.begin_list(0);
-            }
-            Proposal::Heartbeat { message } => {
-                s.begin_list(1).append(&message.0);
-            }
-            Proposal::DepositSweep {
-                deposits,
-                sweep_tx_fee,
-                reveal_blocks,
-            } => {
-                s.begin_list(3);
-                s.begin_list(deposits.len());
-                for d in deposits {
-                    s.begin_list(2)
-                        .append(&&d.funding_tx_hash.0[..])
-                        .append(&d.output_index);
-                }
-                s.append(sweep_tx_fee);
-                s.append_list::<u64, u64>(reveal_blocks);
-            }
-            Proposal::Redemption {
-                redeemers_output_scripts,
-                redemption_tx_fee,
-            } => {
-                s.begin_list(2);
-                s.begin_list(redeemers_output_scripts.len());
-                for script in redeemers_output_scripts {
-                    s.append(&script.0);
-                }
-                s.append(redemption_tx_fee);
-            }
-            Proposal::MovingFunds {
-                target_wallets,
-                moving_funds_tx_fee,
-            } => {
-                s.begin_list(2);
-                s.begin_list(target_wallets.len());
-                for w in target_wallets {
-                    s.append(&&w.0[..]);
-                }
-                s.append(moving_funds_tx_fee);
-            }
-            Proposal::MovedFundsSweep {
-                moving_funds_tx_hash,
-                moving_funds_tx_output_index,
-                sweep_tx_fee,
-            } => {
-                s.begin_list(3)
-                    .append(&&moving_funds_tx_hash.0[..])
-                    .append(moving_funds_tx_output_index)
-                    .append(sweep_tx_fee);
-            }
-        }
-    }
-
-    /// Decodes a payload of the given action type; rejects anything not exactly as encoded.
-    pub fn decode_payload(action: ActionType, rlp: &Rlp) -> Result<Proposal, PayloadError> {
-        if !rlp.is_list() {
-            return Err(PayloadError::Rlp("payload is not a list".into()));
-        }
-        Ok(match action {
-            ActionType::Noop => {
-                expect_items(rlp, 0)?;
-                Proposal::Noop
-            }
-            ActionType::Heartbeat => {
-                expect_items(rlp, 1)?;
-                let message: [u8; 16] = fixed(&rlp.at(0)?, "heartbeat message")?;
-                Proposal::Heartbeat {
-                    message: HexBytes(message.to_vec()),
-                }
-            }
-            ActionType::DepositSweep => {
-                expect_items(rlp, 3)?;
-                let mut deposits = Vec::new();
-                for d in rlp.at(0)?.iter() {
-                    expect_items(&d, 2)?;
-                    deposits.push(DepositKey {
-                        funding_tx_hash: Hash32(fixed(&d.at(0)?, "funding tx hash")?),
-                        output_index: d.val_at(1)?,
-                    });
-                }
-                Proposal::DepositSweep {
-                    deposits,
-                    sweep_tx_fee: rlp.val_at(1)?,
-                    reveal_blocks: rlp.list_at(2)?,
-                }
-            }
-            ActionType::Redemption => {
-                expect_items(rlp, 2)?;
-                let scripts = rlp.list_at::<Vec<u8>>(0)?;
-                Proposal::Redemption {
-                    redeemers_output_scripts: scripts.into_iter().map(HexBytes).collect(),
-                    redemption_tx_fee: rlp.val_at(1)?,
-                }
-            }
-            ActionType::MovingFunds => {
-                expect_items(rlp, 2)?;
-                let mut target_wallets = Vec::new();
-                for w in rlp.at(0)?.iter() {
-                    target_wallets.push(WalletPkh(fixed(&w, "target wallet")?));
-                }
-                Proposal::MovingFunds {
-                    target_wallets,
-                    moving_funds_tx_fee: rlp.val_at(1)?,
-                }
-            }
-            ActionType::MovedFundsSweep => {
-                expect_items(rlp, 3)?;
-                Proposal::MovedFundsSweep {
-                    moving_funds_tx_hash: Hash32(fixed(&rlp.at(0)?, "moving funds tx hash")?),
-                    moving_funds_tx_output_index: rlp.val_at(1)?,
-                    sweep_tx_fee: rlp.val_at(2)?,
-                }
-            }
-        })
     }
 
     /// A one-line summary for logs and the console.
@@ -621,41 +460,6 @@ mod tests {
             reveal_block: u64::from(n),
             confirmations: 6,
             refund_locktime: revealed_at + 30 * 86_400,
-        }
-    }
-
-    #[test]
-    fn payloads_round_trip_through_rlp() {
-        let proposals = vec![
-            Proposal::Noop,
-            Proposal::Heartbeat {
-                message: HexBytes(heartbeat_message(&WalletPkh([1; 20]), 42).to_vec()),
-            },
-            Proposal::DepositSweep {
-                deposits: vec![deposit(1, 0, None).key, deposit(2, 0, None).key],
-                sweep_tx_fee: 1234,
-                reveal_blocks: vec![10, 11],
-            },
-            Proposal::Redemption {
-                redeemers_output_scripts: vec![HexBytes(vec![1, 2, 3]), HexBytes(vec![])],
-                redemption_tx_fee: 99,
-            },
-            Proposal::MovingFunds {
-                target_wallets: vec![WalletPkh([3; 20])],
-                moving_funds_tx_fee: 5,
-            },
-            Proposal::MovedFundsSweep {
-                moving_funds_tx_hash: Hash32([9; 32]),
-                moving_funds_tx_output_index: 3,
-                sweep_tx_fee: 0,
-            },
-        ];
-        for p in proposals {
-            let mut s = RlpStream::new();
-            p.append_payload(&mut s);
-            let bytes = s.out();
-            let back = Proposal::decode_payload(p.action_type(), &Rlp::new(&bytes)).unwrap();
-            assert_eq!(back, p);
         }
     }
 

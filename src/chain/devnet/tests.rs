@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use sha2::{Digest, Sha256};
+
 use super::*;
 use crate::protocol::proposal::{generate_proposal, propose, ProposalParams, WalletState};
 use crate::protocol::{ActionType, CoordinationWindow, Proposal};
@@ -151,7 +153,21 @@ fn operator_keys_follow_the_documented_derivation() {
         b"tbtc-coord devnet wallet",
         &[&7u64.to_be_bytes(), &2u64.to_be_bytes()],
     );
-    assert_eq!(d.wallet_infos()[2].wallet.0[..], digest[..20]);
+    // The wallet's key is the point of that scalar; its name is HASH160 of the compressed
+    // point (here through the libp2p key type, an independent implementation).
+    let point = OperatorKey::from_secret(&digest)
+        .unwrap()
+        .keypair()
+        .public()
+        .try_into_secp256k1()
+        .unwrap();
+    let info = &d.wallet_infos()[2];
+    assert_eq!(
+        info.public_key.unwrap().uncompressed()[..],
+        point.to_bytes_uncompressed()[..]
+    );
+    let hash160 = ripemd::Ripemd160::digest(Sha256::digest(point.to_bytes()));
+    assert_eq!(info.wallet.0[..], hash160[..]);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::{DevnetConfig, DevnetError, DevnetOperator};
 use crate::chain::WalletInfo;
 use crate::net::signing::OperatorKey;
 use crate::protocol::types::keccak256;
-use crate::protocol::{BlockHeader, Hash32, WalletPkh};
+use crate::protocol::{BlockHeader, Hash32, WalletPkh, WalletPublicKey};
 
 /// Timestamp of block 0. Block `n` is `GENESIS_TIME + BLOCK_SECONDS * n`, so ages in seconds
 /// (redemption timeouts, deposit ages) mean what they mean on mainnet.
@@ -137,15 +137,25 @@ fn operator_key(seed: u64, index: usize) -> Result<OperatorKey, DevnetError> {
     Err(DevnetError::OperatorKey { index })
 }
 
-/// Wallet `index`'s public key hash.
-pub fn wallet_pkh(seed: u64, index: usize) -> WalletPkh {
-    let digest = sha256_of(
+/// Wallet `index`'s group public key: a real secp256k1 key, from sha256 of the label, seed
+/// and index, re-hashed until it is a valid scalar. Its name is the key's HASH160.
+pub fn wallet_key(seed: u64, index: usize) -> WalletPublicKey {
+    let mut secret = sha256_of(
         b"tbtc-coord devnet wallet",
         &[&seed.to_be_bytes(), &(index as u64).to_be_bytes()],
     );
-    let mut pkh = [0u8; 20];
-    pkh.copy_from_slice(&digest[..20]);
-    WalletPkh(pkh)
+    loop {
+        // An invalid scalar has probability about 2^-128: re-hashing ends at once.
+        if let Some(key) = WalletPublicKey::of_secret(&secret) {
+            return key;
+        }
+        secret = Sha256::digest(secret).into();
+    }
+}
+
+/// Wallet `index`'s public key hash.
+pub fn wallet_pkh(seed: u64, index: usize) -> WalletPkh {
+    wallet_key(seed, index).pkh()
 }
 
 /// Whether the local operator (index 0) deliberately has no seat in wallet `index`.
@@ -210,8 +220,10 @@ impl World {
                     let seat = rng.gen_range(0..seats as u32) as usize;
                     holders[seat] = 0;
                 }
+                let key = wallet_key(config.seed, index);
                 WalletInfo {
-                    wallet: wallet_pkh(config.seed, index),
+                    wallet: key.pkh(),
+                    public_key: Some(key),
                     operators: holders.iter().map(|&i| operators[i].address).collect(),
                 }
             })

@@ -202,6 +202,7 @@ impl Inner {
             .filter(|w| operator.is_none_or(|op| w.operators.contains(&op)))
             .map(|w| WalletInfo {
                 wallet: w.pkh,
+                public_key: None,
                 operators: w.operators.clone(),
             })
             .collect();

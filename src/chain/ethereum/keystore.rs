@@ -86,7 +86,10 @@ pub fn load_operator_key(
             reason: other.to_string(),
         },
     })?;
-    Ok(OperatorKey::from_wallet(wallet))
+    OperatorKey::from_wallet(wallet).map_err(|e| KeystoreError::Invalid {
+        path: keystore.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! ```toml
 //! [[wallet]]
 //! pkh = "0x…"                      # 20-byte wallet public key hash
+//! public_key = "0x04…"              # 65-byte uncompressed group key: needed on the network
 //! operators = ["0x…", "0x…"]       # seat holders in seat order (member index 1, 2, …)
 //! ```
 //!
@@ -16,7 +17,7 @@ use serde::Deserialize;
 
 use crate::chain::WalletInfo;
 use crate::protocol::leader::check_seat_count;
-use crate::protocol::{Address, WalletPkh};
+use crate::protocol::{Address, WalletPkh, WalletPublicKey};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WalletsFileError {
@@ -47,6 +48,7 @@ struct FileShape {
 #[serde(deny_unknown_fields)]
 struct EntryShape {
     pkh: Option<String>,
+    public_key: Option<String>,
     operators: Option<Vec<String>>,
 }
 
@@ -79,10 +81,29 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<WalletInfo>, WalletsFileErro
             entry: i + 1,
             reason,
         };
-        let pkh_text = entry.pkh.ok_or_else(|| fail("missing pkh".into()))?;
-        let wallet: WalletPkh = pkh_text
-            .parse()
-            .map_err(|e| fail(format!("pkh {pkh_text:?}: {e}")))?;
+        let public_key = entry
+            .public_key
+            .as_deref()
+            .map(|text| {
+                text.parse::<WalletPublicKey>()
+                    .map_err(|e| fail(format!("public_key {text:?}: {e}")))
+            })
+            .transpose()?;
+        let wallet: WalletPkh = match (&entry.pkh, public_key) {
+            (Some(text), _) => text
+                .parse()
+                .map_err(|e| fail(format!("pkh {text:?}: {e}")))?,
+            (None, Some(key)) => key.pkh(),
+            (None, None) => return Err(fail("missing pkh (or public_key)".into())),
+        };
+        if let Some(key) = public_key {
+            if key.pkh() != wallet {
+                return Err(fail(format!(
+                    "wallet {wallet}: public_key hashes to {}, not to the pkh",
+                    key.pkh()
+                )));
+            }
+        }
         let operator_texts = entry
             .operators
             .ok_or_else(|| fail(format!("wallet {wallet}: missing operators")))?;
@@ -105,7 +126,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<WalletInfo>, WalletsFileErro
         if !seen.insert(wallet) {
             return Err(fail(format!("wallet {wallet} is listed twice")));
         }
-        wallets.push(WalletInfo { wallet, operators });
+        wallets.push(WalletInfo {
+            wallet,
+            public_key,
+            operators,
+        });
     }
     Ok(wallets)
 }
