@@ -2,6 +2,7 @@
 //! `local` is the in-process hub the devnet's nodes share.
 
 pub mod local;
+pub mod p2p;
 pub mod signing;
 
 use async_trait::async_trait;

@@ -1,0 +1,140 @@
+//! The composed libp2p behaviour (gossipsub with floodsub support, identify, ping) and the
+//! gossipsub transform that keeps each message whole, signature included, for our own
+//! validation: rust-libp2p's `Event::Message` drops `signature` and `key`.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, DataTransform, MessageAuthenticity, TopicHash, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{identify, ping};
+use prost::Message;
+
+/// keep-client leaves go-libp2p's identify protocol version at its default.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
+/// go-libp2p-pubsub's seen-messages window.
+pub const SEEN_FOR: Duration = Duration::from_secs(300);
+/// At most 1 MiB per pubsub frame.
+pub const MAX_TRANSMIT: usize = 1 << 20;
+
+/// A pubsub message exactly as it arrived: `Message{from=1, data=2, seqno=3, topic=4,
+/// signature=5, key=6}`. The engine checks `signature` over the first four itself.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RawPubsub {
+    #[prost(bytes = "vec", tag = "1")]
+    pub from: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub data: Vec<u8>,
+    /// 8 bytes, big-endian.
+    #[prost(bytes = "vec", tag = "3")]
+    pub seqno: Vec<u8>,
+    #[prost(string, tag = "4")]
+    pub topic: String,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signature: Vec<u8>,
+    #[prost(bytes = "vec", optional, tag = "6")]
+    pub key: Option<Vec<u8>>,
+}
+
+impl RawPubsub {
+    pub fn new(
+        from: Vec<u8>,
+        data: Vec<u8>,
+        seqno: Vec<u8>,
+        topic: String,
+        signature: Vec<u8>,
+        key: Option<Vec<u8>>,
+    ) -> Self {
+        RawPubsub {
+            from,
+            data,
+            seqno,
+            topic,
+            signature,
+            key,
+        }
+    }
+}
+
+/// Hands the application the whole message: the transformed `data` is the protobuf of the
+/// [`RawPubsub`]. Forwarding uses the raw message, so peers still get the original bytes.
+#[derive(Default, Clone)]
+pub struct KeepWhole;
+
+impl DataTransform for KeepWhole {
+    fn inbound_transform(
+        &self,
+        raw: gossipsub::RawMessage,
+    ) -> Result<gossipsub::Message, std::io::Error> {
+        let whole = RawPubsub {
+            from: raw.source.map(|p| p.to_bytes()).unwrap_or_default(),
+            data: raw.data,
+            seqno: raw
+                .sequence_number
+                .map(|s| s.to_be_bytes().to_vec())
+                .unwrap_or_default(),
+            topic: raw.topic.to_string(),
+            signature: raw.signature.unwrap_or_default(),
+            key: raw.key,
+        };
+        Ok(gossipsub::Message {
+            source: raw.source,
+            data: whole.encode_to_vec(),
+            sequence_number: raw.sequence_number,
+            topic: raw.topic,
+        })
+    }
+
+    fn outbound_transform(
+        &self,
+        _topic: &TopicHash,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, std::io::Error> {
+        Ok(data)
+    }
+}
+
+/// The message id is `from ‖ seqno`, as go-libp2p-pubsub's default.
+pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut id = message.source.map(|p| p.to_bytes()).unwrap_or_default();
+    if let Some(seqno) = message.sequence_number {
+        id.extend_from_slice(&seqno.to_be_bytes());
+    }
+    gossipsub::MessageId::new(&id)
+}
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour<KeepWhole>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+}
+
+impl Behaviour {
+    pub fn new(keypair: &Keypair) -> Result<Self, String> {
+        let config = gossipsub::ConfigBuilder::default()
+            .support_floodsub()
+            .validation_mode(ValidationMode::Strict)
+            .validate_messages()
+            .message_id_fn(message_id)
+            .duplicate_cache_time(SEEN_FOR)
+            .max_transmit_size(MAX_TRANSMIT)
+            .build()
+            .map_err(|e| format!("gossipsub config: {e}"))?;
+        let gossipsub = gossipsub::Behaviour::new_with_transform(
+            MessageAuthenticity::Signed(keypair.clone()),
+            config,
+            KeepWhole,
+        )
+        .map_err(|e| format!("gossipsub: {e}"))?;
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
+                .with_agent_version(format!("tbtc-coord/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        Ok(Behaviour {
+            gossipsub,
+            identify,
+            ping: ping::Behaviour::default(),
+        })
+    }
+}

@@ -1,0 +1,411 @@
+//! Real swarms on 127.0.0.1: the full upgrade, pubsub delivery and signatures, manual
+//! validation, the firewall, listen errors and bootstrap redial. Every wait is for an event;
+//! the timeout is only a hang guard.
+
+use std::future::Future;
+use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use prost::Message;
+use tokio::task::JoinHandle;
+
+use super::firewall::{members_from, AdmitAll, Rules};
+use super::*;
+
+const GUARD: Duration = Duration::from_secs(30);
+const TOPIC: &str = "tbtc-test-coordination";
+
+async fn guard<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(GUARD, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("hang guard: {what} did not happen within {GUARD:?}"),
+    }
+}
+
+struct Node {
+    net: P2pNetwork,
+    task: JoinHandle<()>,
+    cancel: CancellationToken,
+    received: broadcast::Receiver<Arc<Received>>,
+    events: broadcast::Receiver<PeerEvent>,
+}
+
+impl Node {
+    async fn start(keypair: Keypair, listen: Multiaddr, peers: Vec<Multiaddr>) -> Node {
+        Node::with_firewall(keypair, listen, peers, Arc::new(AdmitAll)).await
+    }
+
+    async fn with_firewall(
+        keypair: Keypair,
+        listen: Multiaddr,
+        peers: Vec<Multiaddr>,
+        firewall: Arc<dyn Firewall>,
+    ) -> Node {
+        let cancel = CancellationToken::new();
+        let config = P2pConfig {
+            listen: vec![listen],
+            peers,
+            allow: vec![],
+            firewall,
+        };
+        let (net, task) = P2pNetwork::start(keypair, config, cancel.clone())
+            .await
+            .expect("start");
+        Node {
+            received: net.subscribe(),
+            events: net.peer_events(),
+            net,
+            task,
+            cancel,
+        }
+    }
+
+    /// This node's address for a bootstrap list.
+    fn addr(&self) -> Multiaddr {
+        self.net.listen_addrs()[0]
+            .clone()
+            .with(Protocol::P2p(self.net.local_peer_id()))
+    }
+
+    async fn event(&mut self, what: &str, wanted: impl Fn(&PeerEvent) -> bool) -> PeerEvent {
+        guard(what, async {
+            loop {
+                match self.events.recv().await {
+                    Ok(event) if wanted(&event) => return event,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("peer events closed: {e}"),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits until each of `peers` has joined the topic, in any order.
+    async fn joined(&mut self, peers: &[PeerId]) {
+        let mut waiting: std::collections::HashSet<PeerId> = peers.iter().copied().collect();
+        while !waiting.is_empty() {
+            let event = self
+                .event(
+                    "peers joining the topic",
+                    |e| matches!(e, PeerEvent::Joined { topic, .. } if topic == TOPIC),
+                )
+                .await;
+            if let PeerEvent::Joined { peer, .. } = event {
+                waiting.remove(&peer);
+            }
+        }
+    }
+
+    async fn message(&mut self) -> Arc<Received> {
+        guard("a message", async {
+            self.received.recv().await.expect("received")
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        guard("the task to end", self.task).await.expect("task");
+    }
+}
+
+fn localhost() -> Multiaddr {
+    "/ip4/127.0.0.1/tcp/0".parse().unwrap()
+}
+
+fn key() -> Keypair {
+    Keypair::generate_secp256k1()
+}
+
+/// `Message{from=1, data=2, seqno=3, topic=4}`: what a pubsub signature covers.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SignedPart {
+    #[prost(bytes = "vec", tag = "1")]
+    from: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    data: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    seqno: Vec<u8>,
+    #[prost(string, tag = "4")]
+    topic: String,
+}
+
+/// The check the engine's validation will make: `"libp2p-pubsub:" ‖ protobuf` signed by the
+/// key `from` inlines.
+fn pubsub_signature_verifies(raw: &RawPubsub) -> bool {
+    let signed = SignedPart {
+        from: raw.from.clone(),
+        data: raw.data.clone(),
+        seqno: raw.seqno.clone(),
+        topic: raw.topic.clone(),
+    };
+    let mut bytes = b"libp2p-pubsub:".to_vec();
+    bytes.extend(signed.encode_to_vec());
+    let Ok(author) = PeerId::from_bytes(&raw.from) else {
+        return false;
+    };
+    handshake::inlined_key(&author).is_some_and(|k| k.verify(&bytes, &raw.signature))
+}
+
+#[test]
+fn the_signature_check_accepts_the_vectors() {
+    for case in handshake::tests::vectors().pubsub_messages {
+        let raw = RawPubsub::decode(handshake::tests::unhex(&case.message_bytes).as_slice())
+            .expect("vector message decodes");
+        assert_eq!(hex::encode(&raw.seqno), case.seqno);
+        assert_eq!(raw.topic, case.topic);
+        assert_eq!(hex::encode(&raw.signature), case.signature);
+        let mut bytes = b"libp2p-pubsub:".to_vec();
+        bytes.extend(
+            SignedPart {
+                from: raw.from.clone(),
+                data: raw.data.clone(),
+                seqno: raw.seqno.clone(),
+                topic: raw.topic.clone(),
+            }
+            .encode_to_vec(),
+        );
+        assert_eq!(hex::encode(&bytes), case.signed_bytes);
+        assert!(pubsub_signature_verifies(&raw));
+    }
+}
+
+#[test]
+fn bootstrap_addresses_accept_p2p_and_ipfs() {
+    let peer = key().public().to_peer_id();
+    for prefix in ["p2p", "ipfs"] {
+        let addr: Multiaddr = format!("/ip4/10.0.0.1/tcp/3919/{prefix}/{peer}")
+            .parse()
+            .unwrap();
+        let (id, dial) = split_peer(&addr).unwrap();
+        assert_eq!(id, peer);
+        assert_eq!(dial, "/ip4/10.0.0.1/tcp/3919".parse::<Multiaddr>().unwrap());
+    }
+    let bare: Multiaddr = "/ip4/10.0.0.1/tcp/3919".parse().unwrap();
+    assert_eq!(split_peer(&bare), Err(P2pError::BootstrapAddress(bare)));
+}
+
+#[tokio::test]
+async fn two_nodes_connect_and_a_signed_message_arrives_whole() {
+    let a_key = key();
+    let mut b = Node::start(key(), localhost(), vec![]).await;
+    let mut a = Node::start(a_key.clone(), localhost(), vec![b.addr()]).await;
+    let (a_id, b_id) = (a.net.local_peer_id(), b.net.local_peer_id());
+
+    let connected = a
+        .event("A connecting", |e| matches!(e, PeerEvent::Connected { .. }))
+        .await;
+    assert_eq!(
+        connected,
+        PeerEvent::Connected {
+            peer: b_id,
+            admitted: "allowlisted".into()
+        }
+    );
+    b.event("B admitting A", |e| {
+        matches!(e, PeerEvent::Connected { peer, admitted } if *peer == a_id && admitted == "admit-all firewall")
+    })
+    .await;
+    assert_eq!(a.net.connected_peers(), vec![b_id]);
+
+    a.net.join(TOPIC.into()).await.unwrap();
+    b.net.join(TOPIC.into()).await.unwrap();
+    a.joined(&[b_id]).await;
+    a.net
+        .publish(TOPIC.into(), b"hello".to_vec())
+        .await
+        .unwrap();
+
+    let got = b.message().await;
+    assert_eq!(got.raw.from, a_id.to_bytes());
+    assert_eq!(got.raw.data, b"hello");
+    assert_eq!(got.raw.topic, TOPIC);
+    assert_eq!(got.raw.seqno.len(), 8);
+    assert_ne!(got.raw.seqno[0], 0, "seqno starts from the clock");
+    assert_eq!(got.raw.key, None, "a secp256k1 key is inlined in `from`");
+    assert!(pubsub_signature_verifies(&got.raw));
+    assert_eq!(got.receipt.propagation_source, a_id);
+    let mut id = a_id.to_bytes();
+    id.extend(&got.raw.seqno);
+    assert_eq!(got.receipt.message_id.0, id, "message id is from ‖ seqno");
+    b.net.report(&got.receipt, Verdict::Accept);
+
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A—B—C in a line: B forwards to C only what B accepted, when B accepts it.
+#[tokio::test]
+async fn only_accepted_messages_are_forwarded() {
+    let mut b = Node::start(key(), localhost(), vec![]).await;
+    let mut a = Node::start(key(), localhost(), vec![b.addr()]).await;
+    let mut c = Node::start(key(), localhost(), vec![b.addr()]).await;
+    let (a_id, b_id, c_id) = (
+        a.net.local_peer_id(),
+        b.net.local_peer_id(),
+        c.net.local_peer_id(),
+    );
+    for node in [&a, &b, &c] {
+        node.net.join(TOPIC.into()).await.unwrap();
+    }
+    a.joined(&[b_id]).await;
+    b.joined(&[a_id, c_id]).await;
+    c.joined(&[b_id]).await;
+
+    let publish = |data: &'static [u8]| a.net.publish(TOPIC.into(), data.to_vec());
+    publish(b"one").await.unwrap();
+    let one = b.message().await;
+    assert_eq!(one.raw.data, b"one");
+    publish(b"two").await.unwrap();
+    let two = b.message().await;
+    assert_eq!(two.raw.data, b"two");
+
+    // "one" awaits B's verdict; "two" is accepted and is the first C hears.
+    b.net.report(&two.receipt, Verdict::Accept);
+    let first = c.message().await;
+    assert_eq!(first.raw.data, b"two");
+    assert_eq!(
+        first.raw.from,
+        a_id.to_bytes(),
+        "the author, not the forwarder"
+    );
+    assert_eq!(first.receipt.propagation_source, b_id);
+    assert!(pubsub_signature_verifies(&first.raw));
+
+    b.net.report(&one.receipt, Verdict::Accept);
+    assert_eq!(c.message().await.raw.data, b"one");
+
+    // A rejected message never reaches C: the next C hears is the one after it.
+    publish(b"three").await.unwrap();
+    let three = b.message().await;
+    b.net.report(&three.receipt, Verdict::Reject);
+    publish(b"four").await.unwrap();
+    let four = b.message().await;
+    assert_eq!(four.raw.data, b"four");
+    b.net.report(&four.receipt, Verdict::Accept);
+    assert_eq!(c.message().await.raw.data, b"four");
+
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_peer_the_firewall_refuses_does_not_connect() {
+    // A admits only operators of its wallets, and B is none; B has A as bootstrap.
+    let wallet_member = handshake::tests::vectors().operators[0].address.clone();
+    let members = members_from(
+        [(
+            handshake::tests::unhex(&wallet_member).try_into().unwrap(),
+            "0x01".into(),
+        )]
+        .into(),
+    );
+    let mut a = Node::with_firewall(
+        key(),
+        localhost(),
+        vec![],
+        Arc::new(Rules::new([], members)),
+    )
+    .await;
+    let mut b = Node::start(key(), localhost(), vec![a.addr()]).await;
+    let (a_id, b_id) = (a.net.local_peer_id(), b.net.local_peer_id());
+
+    let refused = a
+        .event("A refusing B", |e| !matches!(e, PeerEvent::Dialing { .. }))
+        .await;
+    assert_eq!(
+        refused,
+        PeerEvent::Refused {
+            peer: b_id,
+            reason: "not an operator of any wallet this node knows".into()
+        }
+    );
+    // B dials, fails, and dials again: it never counted A as connected in between.
+    b.event("B's first dial", |e| matches!(e, PeerEvent::Dialing { .. }))
+        .await;
+    let next = b
+        .event("B's next dial or a connection", |e| {
+            matches!(e, PeerEvent::Dialing { .. } | PeerEvent::Connected { .. })
+        })
+        .await;
+    assert!(
+        matches!(next, PeerEvent::Dialing { peer, .. } if peer == a_id),
+        "{next:?}"
+    );
+    assert!(a.net.connected_peers().is_empty());
+    assert!(b.net.connected_peers().is_empty());
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_listen_address_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let config = P2pConfig {
+        listen: vec![addr.clone()],
+        peers: vec![],
+        allow: vec![],
+        firewall: Arc::new(AdmitAll),
+    };
+    let Err(err) = P2pNetwork::start(key(), config, CancellationToken::new()).await else {
+        panic!("listening on a taken port succeeded");
+    };
+    match &err {
+        P2pError::Listen {
+            addr: named,
+            reason,
+        } => {
+            assert_eq!(*named, addr);
+            assert!(reason.contains("port in use"), "{reason}");
+        }
+        other => panic!("expected a listen error, got {other}"),
+    }
+    assert!(err.to_string().contains(&addr.to_string()));
+}
+
+/// Two tbtc-coord nodes on one port would split the connections between them (libp2p's TCP
+/// listeners set SO_REUSEPORT); the second is refused.
+#[tokio::test]
+async fn a_second_node_on_the_same_port_is_refused() {
+    let a = Node::start(key(), localhost(), vec![]).await;
+    let config = P2pConfig {
+        listen: a.net.listen_addrs(),
+        peers: vec![],
+        allow: vec![],
+        firewall: Arc::new(AdmitAll),
+    };
+    let result = P2pNetwork::start(key(), config, CancellationToken::new()).await;
+    assert!(matches!(result, Err(P2pError::Listen { .. })));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn the_bootstrap_peer_is_redialled_after_it_restarts() {
+    let b_key = key();
+    let b = Node::start(b_key.clone(), localhost(), vec![]).await;
+    let b_addr = b.addr();
+    let b_listen = b.net.listen_addrs()[0].clone();
+    let b_id = b.net.local_peer_id();
+    let mut a = Node::start(key(), localhost(), vec![b_addr]).await;
+    let connected = |e: &PeerEvent| matches!(e, PeerEvent::Connected { peer, .. } if *peer == b_id);
+    a.event("A connecting to B", connected).await;
+
+    b.stop().await;
+    a.event(
+        "A losing B",
+        |e| matches!(e, PeerEvent::Disconnected { peer } if *peer == b_id),
+    )
+    .await;
+    assert!(a.net.connected_peers().is_empty());
+
+    let b = Node::start(b_key, b_listen, vec![]).await;
+    a.event("A reconnecting to B", connected).await;
+    assert_eq!(a.net.connected_peers(), vec![b_id]);
+
+    a.stop().await;
+    b.stop().await;
+}
