@@ -1,11 +1,15 @@
-//! The composed libp2p behaviour (gossipsub with floodsub support, identify, ping) and the
+//! The composed libp2p behaviour (gossipsub with floodsub support, identify, ping, Kademlia
+//! for discovery, connection limits) and the
 //! gossipsub transform that keeps each message whole, signature included, for our own
 //! validation: rust-libp2p's `Event::Message` drops `signature` and `key`.
 
 use std::time::Duration;
 
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, DataTransform, MessageAuthenticity, TopicHash, ValidationMode};
 use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, ping};
 use prost::Message;
@@ -103,15 +107,30 @@ pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::new(&id)
 }
 
+/// keep-client's connection manager keeps up to 900 connections; a peer needs one (two
+/// while a simultaneous dial settles).
+fn limits() -> ConnectionLimits {
+    ConnectionLimits::default()
+        .with_max_pending_incoming(Some(64))
+        .with_max_pending_outgoing(Some(64))
+        .with_max_established(Some(900))
+        .with_max_established_per_peer(Some(4))
+}
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour<KeepWhole>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
+    /// `/ipfs/kad/1.0.0` in server mode, as keep-client runs it: how a node finds the other
+    /// members of its wallets beyond the bootstrap peers (pubsub reaches only peers that
+    /// are connected and subscribed).
+    pub kad: Toggle<kad::Behaviour<MemoryStore>>,
 }
 
 impl Behaviour {
-    pub fn new(keypair: &Keypair) -> Result<Self, String> {
+    pub fn new(keypair: &Keypair, discovery: bool) -> Result<Self, String> {
         let config = gossipsub::ConfigBuilder::default()
             .support_floodsub()
             .validation_mode(ValidationMode::Strict)
@@ -131,10 +150,22 @@ impl Behaviour {
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
                 .with_agent_version(format!("tbtc-coord/{}", env!("CARGO_PKG_VERSION"))),
         );
+        let local = keypair.public().to_peer_id();
+        let kad = discovery.then(|| {
+            let mut kad = kad::Behaviour::with_config(
+                local,
+                MemoryStore::new(local),
+                kad::Config::new(kad::PROTOCOL_NAME),
+            );
+            kad.set_mode(Some(kad::Mode::Server));
+            kad
+        });
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits()),
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),
+            kad: kad.into(),
         })
     }
 }

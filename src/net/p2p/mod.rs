@@ -30,6 +30,21 @@ pub struct P2pConfig {
     /// Further allowlisted peers (`--p2p-allow`).
     pub allow: Vec<PeerId>,
     pub firewall: Arc<dyn Firewall>,
+    /// Kademlia discovery of further peers (on in production; off to pin a test topology).
+    pub discovery: bool,
+}
+
+impl P2pConfig {
+    /// A configuration with no extra allowlisted peers and discovery on.
+    pub fn new(listen: Vec<Multiaddr>, peers: Vec<Multiaddr>, firewall: Arc<dyn Firewall>) -> Self {
+        P2pConfig {
+            listen,
+            peers,
+            allow: Vec::new(),
+            firewall,
+            discovery: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,7 +14,7 @@ use libp2p::identity::{Keypair, PeerId};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{Swarm, SwarmEvent};
-use libp2p::{dns, tcp, yamux, Multiaddr};
+use libp2p::{dns, identify, tcp, yamux, Multiaddr};
 use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -136,7 +136,12 @@ impl Task {
             .multiplex(yamux::Config::default())
             .timeout(UPGRADE_TIMEOUT)
             .boxed();
-        let behaviour = Behaviour::new(&keypair).map_err(P2pError::Setup)?;
+        let mut behaviour = Behaviour::new(&keypair, config.discovery).map_err(P2pError::Setup)?;
+        if let Some(kad) = behaviour.kad.as_mut() {
+            for (peer, entry) in &bootstrap {
+                kad.add_address(peer, entry.addr.clone());
+            }
+        }
         let mut swarm = Swarm::new(
             transport,
             behaviour,
@@ -325,8 +330,26 @@ impl Task {
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                // Peers that serve the DHT go into the routing table under the addresses
+                // they listen on; that is how the others learn of them.
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    if info.protocols.contains(&libp2p::kad::PROTOCOL_NAME) {
+                        for addr in info.listen_addrs {
+                            kad.add_address(&peer_id, addr);
+                        }
+                    }
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
                 tracing::trace!(?event, "identify");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
+                tracing::trace!(?event, "kademlia");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 tracing::trace!(?event, "ping");

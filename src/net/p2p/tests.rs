@@ -31,23 +31,17 @@ struct Node {
 }
 
 impl Node {
+    /// A node without discovery: it connects to its bootstrap peers and whoever dials it.
     async fn start(keypair: Keypair, listen: Multiaddr, peers: Vec<Multiaddr>) -> Node {
-        Node::with_firewall(keypair, listen, peers, Arc::new(AdmitAll)).await
+        let config = P2pConfig {
+            discovery: false,
+            ..P2pConfig::new(vec![listen], peers, Arc::new(AdmitAll))
+        };
+        Node::with(keypair, config).await
     }
 
-    async fn with_firewall(
-        keypair: Keypair,
-        listen: Multiaddr,
-        peers: Vec<Multiaddr>,
-        firewall: Arc<dyn Firewall>,
-    ) -> Node {
+    async fn with(keypair: Keypair, config: P2pConfig) -> Node {
         let cancel = CancellationToken::new();
-        let config = P2pConfig {
-            listen: vec![listen],
-            peers,
-            allow: vec![],
-            firewall,
-        };
         let (net, task) = P2pNetwork::start(keypair, config, cancel.clone())
             .await
             .expect("start");
@@ -301,13 +295,8 @@ async fn a_peer_the_firewall_refuses_does_not_connect() {
         )]
         .into(),
     );
-    let mut a = Node::with_firewall(
-        key(),
-        localhost(),
-        vec![],
-        Arc::new(Rules::new([], members)),
-    )
-    .await;
+    let config = P2pConfig::new(vec![localhost()], vec![], Arc::new(Rules::new([], members)));
+    let mut a = Node::with(key(), config).await;
     let mut b = Node::start(key(), localhost(), vec![a.addr()]).await;
     let (a_id, b_id) = (a.net.local_peer_id(), b.net.local_peer_id());
 
@@ -345,12 +334,7 @@ async fn a_listen_address_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    let config = P2pConfig {
-        listen: vec![addr.clone()],
-        peers: vec![],
-        allow: vec![],
-        firewall: Arc::new(AdmitAll),
-    };
+    let config = P2pConfig::new(vec![addr.clone()], vec![], Arc::new(AdmitAll));
     let Err(err) = P2pNetwork::start(key(), config, CancellationToken::new()).await else {
         panic!("listening on a taken port succeeded");
     };
@@ -372,12 +356,7 @@ async fn a_listen_address_in_use_is_named() {
 #[tokio::test]
 async fn a_second_node_on_the_same_port_is_refused() {
     let a = Node::start(key(), localhost(), vec![]).await;
-    let config = P2pConfig {
-        listen: a.net.listen_addrs(),
-        peers: vec![],
-        allow: vec![],
-        firewall: Arc::new(AdmitAll),
-    };
+    let config = P2pConfig::new(a.net.listen_addrs(), vec![], Arc::new(AdmitAll));
     let result = P2pNetwork::start(key(), config, CancellationToken::new()).await;
     assert!(matches!(result, Err(P2pError::Listen { .. })));
     a.stop().await;
@@ -408,4 +387,36 @@ async fn the_bootstrap_peer_is_redialled_after_it_restarts() {
 
     a.stop().await;
     b.stop().await;
+}
+
+/// A and C know only B; Kademlia through B introduces them, and they connect directly.
+#[tokio::test]
+async fn discovery_connects_peers_that_share_a_bootstrap_peer() {
+    let discovering = |peers| P2pConfig::new(vec![localhost()], peers, Arc::new(AdmitAll));
+    let mut b = Node::with(key(), discovering(vec![])).await;
+    let mut a = Node::with(key(), discovering(vec![b.addr()])).await;
+    let a_id = a.net.local_peer_id();
+    b.event(
+        "B admitting A",
+        |e| matches!(e, PeerEvent::Connected { peer, .. } if *peer == a_id),
+    )
+    .await;
+    let c = Node::with(key(), discovering(vec![b.addr()])).await;
+    let c_id = c.net.local_peer_id();
+    let met = a
+        .event(
+            "A meeting C",
+            |e| matches!(e, PeerEvent::Connected { peer, .. } if *peer == c_id),
+        )
+        .await;
+    assert_eq!(
+        met,
+        PeerEvent::Connected {
+            peer: c_id,
+            admitted: "admit-all firewall".into()
+        }
+    );
+    for node in [a, b, c] {
+        node.stop().await;
+    }
 }
