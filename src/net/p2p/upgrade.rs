@@ -78,6 +78,21 @@ impl KeepHandshake {
         self
     }
 
+    /// Logs a failed handshake; a TLS-authenticated peer that broke the protocol (rather than
+    /// hung up) is announced as refused, so the console can say why.
+    fn failed(&self, peer: PeerId, error: &HandshakeError, direction: &str) {
+        tracing::info!(%peer, %error, direction, "keep handshake failed");
+        if matches!(error, HandshakeError::Io(_)) {
+            return;
+        }
+        if let Some(events) = &self.events {
+            let _ = events.send(PeerEvent::Refused {
+                peer,
+                reason: error.to_string(),
+            });
+        }
+    }
+
     /// Runs the firewall on the authenticated peer, announcing a refusal.
     async fn admit(&self, peer: PeerId) -> Result<(), HandshakeError> {
         let key = handshake::inlined_key(&peer).ok_or(HandshakeError::WrongSignature(peer))?;
@@ -203,7 +218,7 @@ where
             let (peer, mut stream) =
                 InboundConnectionUpgrade::upgrade_inbound(tls, socket, "/tls/1.0.0").await?;
             if let Err(e) = respond(&mut stream, &self.keypair, &peer).await {
-                tracing::info!(%peer, error = %e, "inbound keep handshake failed");
+                self.failed(peer, &e, "inbound");
                 return Err(e);
             }
             self.admit(peer).await?;
@@ -227,7 +242,7 @@ where
             let (peer, mut stream) =
                 OutboundConnectionUpgrade::upgrade_outbound(tls, socket, "/tls/1.0.0").await?;
             if let Err(e) = initiate(&mut stream, &self.keypair, &peer).await {
-                tracing::info!(%peer, error = %e, "outbound keep handshake failed");
+                self.failed(peer, &e, "outbound");
                 return Err(e);
             }
             self.admit(peer).await?;
@@ -238,29 +253,4 @@ where
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use libp2p::futures::io::Cursor;
-
-    #[tokio::test]
-    async fn a_frame_over_1024_bytes_is_refused_before_its_body() {
-        let mut bytes = Vec::new();
-        prost::encoding::encode_varint(1025, &mut bytes);
-        bytes.extend(std::iter::repeat_n(0u8, 1025));
-        let err = receive(&mut Cursor::new(bytes)).await.unwrap_err();
-        assert!(matches!(err, HandshakeError::OversizedFrame(1025)), "{err}");
-        assert!(err.to_string().contains("oversized frame"));
-    }
-
-    #[tokio::test]
-    async fn a_frame_of_1024_bytes_is_read() {
-        let envelope = handshake::HandshakeEnvelope {
-            message: vec![7; 1021],
-            ..Default::default()
-        };
-        let frame = envelope.encode_length_delimited_to_vec();
-        assert_eq!(envelope.encoded_len(), 1024);
-        let read = receive(&mut Cursor::new(frame)).await.unwrap();
-        assert_eq!(read, envelope);
-    }
-}
+mod tests;
