@@ -6,6 +6,7 @@
 pub mod behaviour;
 pub mod firewall;
 pub mod handshake;
+mod redial;
 mod swarm;
 pub mod upgrade;
 

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::behaviour::{Behaviour, BehaviourEvent, RawPubsub};
 use super::firewall::{self, Allowlist, Firewall, Gate, Refused};
+use super::redial::Redial;
 use super::upgrade::{KeepHandshake, Reasons};
 use super::{Command, P2pConfig, P2pError, PeerEvent, Receipt, Received, Shared, Verdict};
 
@@ -29,8 +30,6 @@ use super::{Command, P2pConfig, P2pError, PeerEvent, Receipt, Received, Shared, 
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pubsub peers are quiet for long stretches; they should stay connected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
-const FIRST_REDIAL: Duration = Duration::from_secs(1);
-const MAX_REDIAL: Duration = Duration::from_secs(60);
 
 pub(crate) struct Channels {
     pub commands: mpsc::Receiver<Command>,
@@ -39,11 +38,10 @@ pub(crate) struct Channels {
     pub shared: Arc<RwLock<Shared>>,
 }
 
-/// A bootstrap peer's redial state: exponential backoff, reset on a connection.
+/// A bootstrap peer: where to dial it, and when.
 struct Bootstrap {
     addr: Multiaddr,
-    delay: Duration,
-    due: Option<Instant>,
+    redial: Redial,
 }
 
 pub(crate) struct Task {
@@ -105,8 +103,7 @@ impl Task {
                 peer,
                 Bootstrap {
                     addr: dial,
-                    delay: FIRST_REDIAL,
-                    due: Some(Instant::now()),
+                    redial: Redial::now(),
                 },
             );
         }
@@ -215,7 +212,7 @@ impl Task {
         ));
         loop {
             self.redial_due();
-            let next = self.bootstrap.values().filter_map(|b| b.due).min();
+            let next = self.bootstrap.values().filter_map(|b| b.redial.due()).min();
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 event = self.swarm.select_next_some() => self.on_swarm(event),
@@ -248,14 +245,14 @@ impl Task {
         let due: Vec<PeerId> = self
             .bootstrap
             .iter()
-            .filter(|(_, b)| b.due.is_some_and(|t| t <= now))
+            .filter(|(_, b)| b.redial.is_due(now))
             .map(|(p, _)| *p)
             .collect();
         for peer in due {
             let Some(entry) = self.bootstrap.get_mut(&peer) else {
                 continue;
             };
-            entry.due = None;
+            entry.redial.dialing();
             let addr = entry.addr.clone();
             let opts = DialOpts::peer_id(peer)
                 .addresses(vec![addr.clone()])
@@ -278,8 +275,7 @@ impl Task {
             return;
         }
         if let Some(entry) = self.bootstrap.get_mut(peer) {
-            entry.due = Some(Instant::now() + entry.delay);
-            entry.delay = (entry.delay * 2).min(MAX_REDIAL);
+            entry.redial.failed(Instant::now());
         }
     }
 
@@ -361,8 +357,7 @@ impl Task {
             } => {
                 let reason = self.reasons.take(&peer_id);
                 if let Some(entry) = self.bootstrap.get_mut(&peer_id) {
-                    entry.delay = FIRST_REDIAL;
-                    entry.due = None;
+                    entry.redial.connected();
                 }
                 if num_established.get() == 1 {
                     let admitted = reason.unwrap_or_else(|| "admitted".into());
