@@ -39,7 +39,11 @@ impl Redial {
     }
 
     /// The dial failed or the connection closed: try again after the delay, then wait longer.
+    /// A second report before that dial (say, another connection closing) changes nothing.
     pub fn failed(&mut self, now: Instant) {
+        if self.due.is_some() {
+            return;
+        }
         self.due = Some(now + self.delay);
         self.delay = (self.delay * 2).min(MAX);
     }
@@ -74,6 +78,14 @@ mod tests {
             redial.dialing();
         }
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
+        let now = Instant::now();
+        redial.failed(now);
+        redial.failed(now);
+        assert_eq!(
+            redial.due(),
+            Some(now + MAX),
+            "a second report does not push it back"
+        );
         redial.connected();
         assert_eq!(redial.due(), None);
         let now = Instant::now();

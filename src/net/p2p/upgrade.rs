@@ -116,7 +116,10 @@ impl KeepHandshake {
     }
 }
 
-/// Writes `envelope` as an unsigned-varint length-prefixed frame.
+/// Writes `envelope` as an unsigned-varint length-prefixed frame, in one write and flushed,
+/// so each act is a TLS record of its own. keep-client reads the acts through a buffered
+/// reader it drops after Act3: bytes of the muxer negotiation sharing Act3's record could be
+/// lost to it.
 async fn send<S: AsyncWrite + Unpin>(
     stream: &mut S,
     envelope: &handshake::HandshakeEnvelope,
