@@ -25,7 +25,11 @@ use crate::protocol::{checklist, coordination_seed, CoordinationWindow, Proposal
 use crate::store::Store;
 
 mod ethereum;
+mod key;
 mod lock;
+mod network;
+
+pub use key::key_command;
 mod signals;
 pub use ethereum::EthereumSettings;
 pub use lock::{lock_history, lock_path, HistoryLock, LockError};
@@ -41,6 +45,8 @@ pub struct Settings {
     pub chain_id: Option<u64>,
     /// Ethereum mode (`--rpc-url`) instead of the devnet.
     pub ethereum: Option<EthereumSettings>,
+    /// The peer network, if the node joins one.
+    pub peer_network: Option<network::PeerNetworkSettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,6 +100,19 @@ impl Settings {
         if run.is_some() && ethereum.is_none() && chain.chain_id.is_some() {
             bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
         }
+        let peer_network = match run {
+            Some(r) if ethereum.is_some() => {
+                network::PeerNetworkSettings::resolve(&r.network, &file.network)?
+            }
+            Some(r) => {
+                let n = &r.network;
+                if n.p2p_listen.is_some() || !n.p2p_peers.is_empty() || !n.p2p_allow.is_empty() {
+                    bail!("--p2p-listen, --p2p-peers and --p2p-allow are for Ethereum mode: pass --rpc-url too");
+                }
+                None
+            }
+            None => None,
+        };
         Ok(Settings {
             data_dir,
             devnet,
@@ -107,6 +126,7 @@ impl Settings {
             },
             chain_id: chain.chain_id,
             ethereum,
+            peer_network,
         })
     }
 

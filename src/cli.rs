@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 
 use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::config::{ThemeName, BLOCK_TIME_RANGE, POLL_INTERVAL_RANGE};
@@ -75,6 +77,50 @@ pub enum Command {
     /// Compute protocol values from explicit inputs (no chain needed).
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Operator keys: the Ethereum key that is also the node's libp2p identity.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a new operator key in an encrypted keystore (never overwrites), and print its
+    /// address and peer ID.
+    New(KeyArgs),
+    /// Print the address and peer ID of the key in a keystore.
+    Show(KeyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// The encrypted keystore file (the JSON V3 format geth and keep-client use).
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// File holding the keystore password; default: the TBTC_COORD_KEYSTORE_PASSWORD
+    /// environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The peer network (SPEC §11): keep-client's libp2p protocol.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Peer network")]
+pub struct NetworkArgs {
+    /// Listen for peers on this multiaddr (default /ip4/0.0.0.0/tcp/3919). This, --p2p-peers
+    /// or a [network] config section joins the peer network; without any, Ethereum mode hears
+    /// no peer and records no fault against leaders.
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_listen_addr)]
+    pub p2p_listen: Option<Multiaddr>,
+    /// Bootstrap peers, /ip4/HOST/tcp/PORT/p2p/PEER_ID (or /ipfs/PEER_ID), comma-separated.
+    /// They are allowlisted and redialled while disconnected.
+    #[arg(long, value_name = "ADDR,…", value_delimiter = ',', value_parser = parse_peer_addr)]
+    pub p2p_peers: Vec<Multiaddr>,
+    /// Further peers admitted whatever the firewall says, by peer ID, comma-separated.
+    #[arg(long, value_name = "PEER_ID,…", value_delimiter = ',', value_parser = parse_operator_peer_id)]
+    pub p2p_allow: Vec<PeerId>,
 }
 
 /// Which chain and where its history lives.
@@ -143,6 +189,10 @@ pub struct EthereumArgs {
     /// The ECDSA SortitionPool, for wallet discovery.
     #[arg(long, value_name = "ADDRESS")]
     pub sortition_pool: Option<Address>,
+    /// The Threshold TokenStaking contract: with --wallet-registry, the peer firewall admits
+    /// operators the chain recognises as staked, as keep-client does.
+    #[arg(long, value_name = "ADDRESS")]
+    pub token_staking: Option<Address>,
     /// Run as this operator without a key: the full coordination view and dry runs,
     /// nothing signed.
     #[arg(long, value_name = "ADDRESS", conflicts_with = "keystore")]
@@ -173,6 +223,8 @@ pub struct RunArgs {
     pub chain: ChainArgs,
     #[command(flatten)]
     pub ethereum: EthereumArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Print events instead of opening the console.
     #[arg(long)]
     pub headless: bool,
@@ -353,6 +405,55 @@ fn parse_block_time(s: &str) -> Result<Duration, String> {
 
 fn parse_poll_interval(s: &str) -> Result<Duration, String> {
     POLL_INTERVAL_RANGE.parse(s)
+}
+
+/// A listen address: a multiaddr of an IP and a TCP port.
+pub(crate) fn parse_listen_addr(s: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = s.parse().map_err(|e| {
+        format!("expected a multiaddr such as /ip4/0.0.0.0/tcp/3919, got {s:?}: {e}")
+    })?;
+    let tcp = addr.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+    if !tcp {
+        return Err(format!(
+            "expected a multiaddr with a TCP port such as /ip4/0.0.0.0/tcp/3919, got {s:?}"
+        ));
+    }
+    Ok(addr)
+}
+
+/// A bootstrap peer: an address that ends in the peer's ID, which must be an operator's key.
+pub(crate) fn parse_peer_addr(s: &str) -> Result<Multiaddr, String> {
+    let expected = "expected /ip4/HOST/tcp/PORT/p2p/PEER_ID";
+    let addr: Multiaddr = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{expected}, got {s:?}: {e}"))?;
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => {
+            operator_peer_id(&peer).map_err(|e| format!("{s:?}: {e}"))?;
+            Ok(addr)
+        }
+        _ => Err(format!("{expected} (the peer ID is missing), got {s:?}")),
+    }
+}
+
+pub(crate) fn parse_operator_peer_id(s: &str) -> Result<PeerId, String> {
+    let peer: PeerId = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("expected a peer ID such as 16Uiu2HA…, got {s:?}: {e}"))?;
+    operator_peer_id(&peer).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok(peer)
+}
+
+/// Operators' peer IDs inline their secp256k1 key; any other peer ID cannot be an operator.
+fn operator_peer_id(peer: &PeerId) -> Result<(), String> {
+    match crate::net::signing::peer_public_key(peer)
+        .and_then(|k| crate::net::signing::operator_address(&k))
+    {
+        Some(_) => Ok(()),
+        None => Err("not the peer ID of a secp256k1 operator key (those start 16Uiu2HA)".into()),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -101,6 +101,25 @@ pub struct DevnetSection {
     pub prague: Option<bool>,
 }
 
+/// The `[network]` section: the peer network, as `--p2p-listen`, `--p2p-peers` and
+/// `--p2p-allow` set it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// A multiaddr such as `/ip4/0.0.0.0/tcp/3919`.
+    pub listen: Option<String>,
+    /// Bootstrap peers, `/ip4/HOST/tcp/PORT/p2p/PEER_ID`.
+    pub peers: Vec<String>,
+    /// Peer IDs admitted whatever the firewall says.
+    pub allow: Vec<String>,
+}
+
+impl NetworkSection {
+    pub fn is_empty(&self) -> bool {
+        self.listen.is_none() && self.peers.is_empty() && self.allow.is_empty()
+    }
+}
+
 /// Everything the file may set.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -114,6 +133,7 @@ pub struct FileConfig {
     /// Console colours: "dark" or "light".
     pub theme: Option<ThemeName>,
     pub devnet: DevnetSection,
+    pub network: NetworkSection,
 }
 
 fn project_dirs() -> Option<ProjectDirs> {
@@ -160,6 +180,21 @@ impl FileConfig {
         }
         if let Some(o) = config.devnet.operators {
             check_count(o, MIN_OPERATORS, MAX_OPERATORS).context("devnet.operators")?;
+        }
+        if let Some(listen) = &config.network.listen {
+            crate::cli::parse_listen_addr(listen)
+                .map_err(anyhow::Error::msg)
+                .context("network.listen")?;
+        }
+        for peer in &config.network.peers {
+            crate::cli::parse_peer_addr(peer)
+                .map_err(anyhow::Error::msg)
+                .context("network.peers")?;
+        }
+        for peer in &config.network.allow {
+            crate::cli::parse_operator_peer_id(peer)
+                .map_err(anyhow::Error::msg)
+                .context("network.allow")?;
         }
         Ok(config)
     }
@@ -235,6 +270,30 @@ mod tests {
         assert_eq!(c.devnet.seed, Some(7));
         assert_eq!(c.devnet.block_time.as_deref(), Some("250ms"));
         assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/tbtc-coord")));
+    }
+
+    #[test]
+    fn the_network_section_is_checked_like_the_flags() {
+        let c = FileConfig::parse(
+            "[network]\nlisten = \"/ip4/127.0.0.1/tcp/4000\"\n\
+             peers = [\"/ip4/10.0.0.1/tcp/3919/p2p/16Uiu2HAmJuxkkaoswvUaZcQdDFyvYVBzve1sZ4ZXGt8r9yzotWgD\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.network.peers.len(), 1);
+        for (text, named) in [
+            ("[network]\nlisten = \"tcp:4000\"", "network.listen"),
+            (
+                "[network]\npeers = [\"/ip4/10.0.0.1/tcp/3919\"]",
+                "network.peers",
+            ),
+            (
+                "[network]\nallow = [\"QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N\"]",
+                "network.allow",
+            ),
+        ] {
+            let e = format!("{:#}", FileConfig::parse(text).unwrap_err());
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]

@@ -113,6 +113,7 @@ fn run(
     };
     match command {
         Some(Command::Inspect(inspect)) => app::inspect_command(&inspect),
+        Some(Command::Key(key)) => app::key_command(&key),
         Some(Command::Faults(args)) => {
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             app::faults_command(settings, &args)

@@ -1026,3 +1026,101 @@ fn a_second_signal_exits_at_once() {
     assert!(code == Some(130) || code == Some(143), "{code:?}");
     assert!(stderr(&o).contains("again"), "{}", stderr(&o));
 }
+
+#[test]
+fn key_new_writes_a_keystore_whose_address_and_peer_id_belong_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = dir.path().join("operator.json");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "correct horse\n").unwrap();
+    let (ks, pw) = (keystore.to_str().unwrap(), password.to_str().unwrap());
+    let made = run(&[
+        "key",
+        "new",
+        "--keystore",
+        ks,
+        "--password-file",
+        pw,
+        "--json",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let made: Value = serde_json::from_str(&stdout(&made)).unwrap();
+    let address = made["address"].as_str().unwrap().to_string();
+    let peer_id = made["peer_id"].as_str().unwrap().to_string();
+
+    // The keystore decrypts, through ethers itself, to the key of that address.
+    let wallet = ethers_signers::LocalWallet::decrypt_keystore(&keystore, "correct horse").unwrap();
+    assert_eq!(
+        ethers_core::utils::to_checksum(&ethers_signers::Signer::address(&wallet), None),
+        address
+    );
+    // The peer ID inlines the key whose Ethereum address that is.
+    let peer: libp2p::PeerId = peer_id.parse().unwrap();
+    let key = tbtc_coord::net::signing::peer_public_key(&peer).unwrap();
+    assert_eq!(
+        tbtc_coord::net::signing::operator_address(&key)
+            .unwrap()
+            .to_checksum(),
+        address
+    );
+
+    let shown = run(&["key", "show", "--keystore", ks, "--password-file", pw]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert_eq!(
+        stdout(&shown),
+        format!("address: {address}\npeer_id: {peer_id}\n")
+    );
+    // Never overwritten: exit 2, naming the file, and the key is unchanged.
+    let again = run(&["key", "new", "--keystore", ks, "--password-file", pw]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("operator.json"),
+        "{}",
+        stderr(&again)
+    );
+    let shown = run(&["key", "show", "--keystore", ks, "--password-file", pw]);
+    assert!(stdout(&shown).contains(&peer_id));
+}
+
+#[test]
+fn peer_network_flags_name_the_value_and_what_was_expected() {
+    let operator = "0x15BD7743A6CDE001b0F0643C62e67389db530Cf6";
+    let cases: [(&[&str], &str); 4] = [
+        (&["--p2p-listen", "tcp:3919"], "/ip4/0.0.0.0/tcp/3919"),
+        (
+            &["--p2p-peers", "/ip4/10.0.0.1/tcp/3919"],
+            "peer ID is missing",
+        ),
+        (
+            &[
+                "--p2p-peers",
+                "/ip4/10.0.0.1/tcp/3919/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+            ],
+            "secp256k1 operator key",
+        ),
+        (&["--p2p-allow", "16Uiu2HAnot-a-peer"], "16Uiu2HAnot-a-peer"),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec![
+            "run",
+            "--headless",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--operator",
+            operator,
+        ];
+        args.extend_from_slice(flags);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{flags:?}: {err}");
+    }
+    let devnet = run(&["run", "--headless", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+    assert_eq!(devnet.status.code(), Some(2));
+    assert!(
+        stderr(&devnet).contains("Ethereum mode"),
+        "{}",
+        stderr(&devnet)
+    );
+}

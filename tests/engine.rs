@@ -11,8 +11,8 @@ use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError,
 use tbtc_coord::engine::executor::{Behaviour, Turn};
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
-use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::net::envelope::Envelope;
+use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::protocol::{
     ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal, WalletPkh,
     WalletSnapshot,

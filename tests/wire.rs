@@ -86,11 +86,15 @@ fn key(v: &OperatorVector) -> OperatorKey {
 }
 
 fn text<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}"))
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
 fn number(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| panic!("{field} in {v}"))
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
 /// The vector's proposal, read field by field from its JSON (the vectors name fields as
@@ -157,13 +161,7 @@ fn operator_keys_give_the_vectors_libp2p_keys_peer_ids_and_addresses() {
         let public = key.keypair().public();
         assert_eq!(hex::encode(public.encode_protobuf()), v.libp2p_public_key);
         assert_eq!(
-            hex::encode(
-                public
-                    .clone()
-                    .try_into_secp256k1()
-                    .unwrap()
-                    .to_bytes()
-            ),
+            hex::encode(public.clone().try_into_secp256k1().unwrap().to_bytes()),
             v.public_key_compressed
         );
         assert_eq!(hex::encode(key.peer_id().to_bytes()), v.peer_id_bytes);
@@ -188,7 +186,10 @@ fn coordination_messages_encode_and_decode_byte_for_byte() {
     assert_eq!(vectors.coordination_messages.len(), 18);
     for v in &vectors.coordination_messages {
         let message = message_of(v);
-        assert_eq!(hex::encode(wire::encode_payload(&message.proposal)), v.payload);
+        assert_eq!(
+            hex::encode(wire::encode_payload(&message.proposal)),
+            v.payload
+        );
         assert_eq!(hex::encode(message.encode()), v.bytes, "{:?}", message);
         assert_eq!(CoordinationMessage::decode(&unhex(&v.bytes)), Ok(message));
     }
@@ -228,7 +229,10 @@ fn pubsub_messages_are_signed_as_strictsign_does_and_verify() {
         assert_eq!(author.peer.to_base58(), operator.peer_id);
         assert_eq!(author.address.to_checksum(), operator.address);
         assert_eq!(theirs.data.as_deref(), Some(&unhex(&envelope.bytes)[..]));
-        assert!(theirs.seqno.as_deref().unwrap()[0] != 0, "js-libp2p drops a leading zero");
+        assert!(
+            theirs.seqno.as_deref().unwrap()[0] != 0,
+            "js-libp2p drops a leading zero"
+        );
     }
 }
 
@@ -254,8 +258,11 @@ fn arb_proposal() -> impl Strategy<Value = Proposal> {
         any::<[u8; 16]>().prop_map(|m| Proposal::Heartbeat {
             message: HexBytes(m.to_vec())
         }),
-        (vec((hash.clone(), any::<u32>(), any::<u64>()), 0..5), any::<u64>()).prop_map(
-            |(deposits, fee)| Proposal::DepositSweep {
+        (
+            vec((hash.clone(), any::<u32>(), any::<u64>()), 0..5),
+            any::<u64>()
+        )
+            .prop_map(|(deposits, fee)| Proposal::DepositSweep {
                 reveal_blocks: deposits.iter().map(|d| d.2).collect(),
                 deposits: deposits
                     .into_iter()
@@ -265,8 +272,7 @@ fn arb_proposal() -> impl Strategy<Value = Proposal> {
                     })
                     .collect(),
                 sweep_tx_fee: fee,
-            }
-        ),
+            }),
         (vec(vec(any::<u8>(), 0..40), 0..5), any::<u64>()).prop_map(|(scripts, fee)| {
             Proposal::Redemption {
                 redeemers_output_scripts: scripts.into_iter().map(HexBytes).collect(),

@@ -17,7 +17,8 @@ use crate::chain::ethereum::{
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs, UsageError};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
-use crate::net::Unconnected;
+use crate::net::signing::OperatorKey;
+use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
 use crate::store::Store;
@@ -68,6 +69,7 @@ impl EthereumSettings {
                 ("--bridge", args.bridge.is_some()),
                 ("--wallet-registry", args.wallet_registry.is_some()),
                 ("--sortition-pool", args.sortition_pool.is_some()),
+                ("--token-staking", args.token_staking.is_some()),
                 ("--operator", args.operator.is_some()),
                 ("--keystore", args.keystore.is_some()),
                 ("--poll-interval", args.poll_interval.is_some()),
@@ -170,8 +172,19 @@ impl EthereumSettings {
     ) -> anyhow::Result<(EthereumChain, NodeHandle, Option<HistoryLock>)> {
         let identity = self.identity()?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
-        // No peer-to-peer transport yet: coordination messages stay in this process.
-        let net = Arc::new(Unconnected::default());
+        let net: Arc<dyn BroadcastChannel> = match &settings.peer_network {
+            Some(peer_network) => {
+                let wallets = crate::chain::Chain::wallets(&chain)
+                    .await
+                    .with_context(|| format!("reading the wallets from {}", chain.endpoint()))?;
+                // An observer is admitted where peers let it in, under a key of its own that
+                // names no operator; it never sends.
+                let key = identity.key.clone().unwrap_or_else(OperatorKey::generate);
+                super::network::start(peer_network, &key, &wallets, None, cancel.child_token())
+                    .await?
+            }
+            None => Arc::new(Unconnected::default()),
+        };
         let node = Node::start(
             settings.node_config(),
             identity,

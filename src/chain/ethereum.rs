@@ -45,7 +45,9 @@ use rpc::{RpcFailure, Transport};
 
 pub use contracts::mainnet;
 pub use discovery::{CacheError, DiscoveryCache};
-pub use keystore::{load_operator_key, KeystoreError, PasswordSource, PASSWORD_ENV};
+pub use keystore::{
+    load_operator_key, new_operator_key, KeystoreError, PasswordSource, PASSWORD_ENV,
+};
 pub use rpc::{Endpoint, EndpointError, EndpointKind};
 pub use wallets_file::WalletsFileError;
 

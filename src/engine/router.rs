@@ -147,7 +147,12 @@ impl Admission {
 }
 
 impl Admission {
-    fn rejected(&mut self, ctx: &NodeContext, reason: RejectReason, detail: &dyn std::fmt::Display) {
+    fn rejected(
+        &mut self,
+        ctx: &NodeContext,
+        reason: RejectReason,
+        detail: &dyn std::fmt::Display,
+    ) {
         let total = self.rejected.entry(reason).or_insert(0);
         *total += 1;
         let total = *total;

@@ -397,7 +397,11 @@ fn heartbeat_from(seat: u8, wallet: WalletPkh, fill: u8) -> CoordinationMessage 
     }
 }
 
-fn sealed(key: &crate::net::signing::OperatorKey, message: &CoordinationMessage, seq: u64) -> Vec<u8> {
+fn sealed(
+    key: &crate::net::signing::OperatorKey,
+    message: &CoordinationMessage,
+    seq: u64,
+) -> Vec<u8> {
     Envelope {
         sender: key.keypair().public(),
         payload: message.encode(),
@@ -416,7 +420,11 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
     // sent twice (a re-send is a copy and costs nothing).
     for i in 0..20u8 {
         let message = heartbeat_from(1, info.wallet, i);
-        let envelope = sealed(&key_of(&devnet, info.operators[0]), &message, u64::from(i) + 1);
+        let envelope = sealed(
+            &key_of(&devnet, info.operators[0]),
+            &message,
+            u64::from(i) + 1,
+        );
         peer.publish(&topic, envelope.clone()).await.unwrap();
         peer.publish(&topic, envelope).await.unwrap();
     }
@@ -471,7 +479,10 @@ async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_
         .unwrap();
     // The right wallet on another wallet's topic.
     as_holder
-        .publish("tbtc-elsewhere-coordination", sealed(&seat_holder, &good, 2))
+        .publish(
+            "tbtc-elsewhere-coordination",
+            sealed(&seat_holder, &good, 2),
+        )
         .await
         .unwrap();
     // A seat its author does not hold.
@@ -488,11 +499,15 @@ async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_
         .await
         .unwrap();
     // A wrong signature: a valid message whose data was changed after signing.
-    let mut forged = as_holder.sign(&topic, sealed(&seat_holder, &good, 4)).unwrap();
+    let mut forged = as_holder
+        .sign(&topic, sealed(&seat_holder, &good, 4))
+        .unwrap();
     forged.data = Some(sealed(&seat_holder, &heartbeat_from(1, info.wallet, 2), 4));
     hub.publish(forged);
     // Unsigned.
-    let mut unsigned = as_holder.sign(&topic, sealed(&seat_holder, &good, 5)).unwrap();
+    let mut unsigned = as_holder
+        .sign(&topic, sealed(&seat_holder, &good, 5))
+        .unwrap();
     unsigned.signature = None;
     hub.publish(unsigned);
 

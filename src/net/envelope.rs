@@ -2,7 +2,7 @@
 //! `BroadcastNetworkMessage{sender: Identity{pub_key}, payload, type, sequenceNumber}`.
 //! The sender's key is repeated inside so a receiver can tie the payload to the pubsub author.
 
-use libp2p_identity::PublicKey;
+use libp2p::identity::PublicKey;
 use prost::Message;
 
 use crate::protocol::wire::{decode_canonical, WireError};

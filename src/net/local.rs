@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(*b.recv().await.unwrap(), *got);
         assert_eq!(got.message.verify().unwrap().address, key.address());
         assert_eq!(got.message.data(), &[1, 2]);
-        assert_eq!(got.message.seqno.as_deref(), Some(&FIRST_SEQNO.to_be_bytes()[..]));
+        assert_eq!(
+            got.message.seqno.as_deref(),
+            Some(&FIRST_SEQNO.to_be_bytes()[..])
+        );
         drop(b);
         assert_eq!(
             hub.publish(got.message.clone()),

@@ -4,13 +4,14 @@
 
 pub mod envelope;
 pub mod local;
+pub mod p2p;
 pub mod pubsub;
 pub mod signing;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use libp2p_identity::PeerId;
+use libp2p::identity::PeerId;
 use tokio::sync::broadcast;
 
 use pubsub::PubsubMessage;

@@ -3,7 +3,7 @@
 //! The in-process hub carries these very messages, so the devnet and the network share one
 //! validation path and one form of evidence.
 
-use libp2p_identity::{PeerId, PublicKey};
+use libp2p::identity::{PeerId, PublicKey};
 use prost::Message;
 
 use super::signing::{operator_address, peer_public_key, OperatorKey};

@@ -4,7 +4,7 @@
 //! leaves this module: it has no `Debug` or `Display` that could print it.
 
 use ethers_signers::{LocalWallet, Signer};
-use libp2p_identity::{Keypair, PeerId, PublicKey};
+use libp2p::identity::{Keypair, PeerId, PublicKey};
 
 use crate::protocol::types::keccak256;
 use crate::protocol::Address;
@@ -34,9 +34,9 @@ impl OperatorKey {
     /// A key from its 32 secret bytes.
     pub fn from_secret(secret: &[u8; 32]) -> Result<Self, SigningError> {
         let mut bytes = *secret;
-        let secret = libp2p_identity::secp256k1::SecretKey::try_from_bytes(&mut bytes)
+        let secret = libp2p::identity::secp256k1::SecretKey::try_from_bytes(&mut bytes)
             .map_err(|_| SigningError::InvalidKey("not a valid secp256k1 scalar".into()))?;
-        let keypair = Keypair::from(libp2p_identity::secp256k1::Keypair::from(secret));
+        let keypair = Keypair::from(libp2p::identity::secp256k1::Keypair::from(secret));
         let address = operator_address(&keypair.public())
             .ok_or_else(|| SigningError::InvalidKey("not a secp256k1 key".into()))?;
         Ok(OperatorKey { keypair, address })
@@ -81,15 +81,6 @@ impl OperatorKey {
         // Signing with a secp256k1 key cannot fail; only RSA keys can.
         self.keypair.sign(data).unwrap_or_default()
     }
-
-    /// The secret's 32 bytes, for writing a keystore.
-    pub(crate) fn secret_bytes(&self) -> Option<[u8; 32]> {
-        self.keypair
-            .clone()
-            .try_into_secp256k1()
-            .ok()
-            .map(|k| k.secret().to_bytes())
-    }
 }
 
 /// The Ethereum address of a secp256k1 libp2p public key: the last 20 bytes of keccak256 of
@@ -130,7 +121,6 @@ mod tests {
             "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
         );
         assert!(!format!("{key:?}").contains("ac0974"));
-        assert_eq!(key.secret_bytes(), Some(secret));
         let public = peer_public_key(&key.peer_id()).unwrap();
         assert_eq!(operator_address(&public), Some(key.address()));
     }

@@ -16,8 +16,8 @@ pub mod rng_cooked;
 pub mod seed;
 pub mod types;
 pub mod wallet_key;
-pub mod wire;
 pub mod window;
+pub mod wire;
 
 pub use action::ActionType;
 pub use checklist::checklist;

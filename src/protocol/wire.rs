@@ -87,7 +87,9 @@ struct MovedFundsSweepProposalPb {
 pub enum WireError {
     #[error("not protobuf: {0}")]
     Protobuf(String),
-    #[error("not in canonical form (unknown, repeated or misordered fields, or non-minimal varints)")]
+    #[error(
+        "not in canonical form (unknown, repeated or misordered fields, or non-minimal varints)"
+    )]
     NonCanonical,
     #[error("{field}: expected {expected} bytes, got {got}")]
     Length {

@@ -92,6 +92,33 @@ pub fn load_operator_key(
     })
 }
 
+/// Writes a new random operator key to `keystore`, encrypted with the password; refuses to
+/// overwrite a file that exists.
+pub fn new_operator_key(
+    keystore: &Path,
+    password: &PasswordSource,
+) -> Result<OperatorKey, KeystoreError> {
+    let fail = |reason: String| KeystoreError::Invalid {
+        path: keystore.to_path_buf(),
+        reason,
+    };
+    if keystore.exists() {
+        return Err(fail("the file exists; a key is never overwritten".into()));
+    }
+    let password = read_password(password)?;
+    let name = keystore
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| fail("not a file name".into()))?;
+    let dir = match keystore.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (wallet, _) = LocalWallet::new_keystore(dir, &mut rand::rngs::OsRng, password, Some(name))
+        .map_err(|e| fail(e.to_string()))?;
+    OperatorKey::from_wallet(wallet).map_err(|e| fail(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
