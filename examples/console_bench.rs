@@ -81,6 +81,7 @@ fn fill(store: &Store, faults: u64) {
                 checklist: vec![],
                 proposal: Proposal::Noop,
                 faults,
+                members_connected: None,
             })
             .expect("record");
     }

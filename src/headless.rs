@@ -154,10 +154,11 @@ pub fn describe(event: &Event) -> String {
             },
             r.proposal.summary(),
             join_names(&r.checklist),
-            if r.faults.is_empty() {
-                String::new()
-            } else {
-                format!(", {} faults", r.faults.len())
+            match (r.unheard, r.faults.len(), r.members_connected) {
+                (true, _, _) => ", UNHEARD: connected to no other member".to_string(),
+                (false, 0, _) => String::new(),
+                (false, n, Some(m)) => format!(", {n} faults ({m} other members connected)"),
+                (false, n, None) => format!(", {n} faults"),
             }
         ),
         Event::Fault {

@@ -178,6 +178,12 @@ pub struct CoordinationResultEvent {
     pub action: ActionType,
     pub proposal: crate::protocol::Proposal,
     pub faults: Vec<Fault>,
+    /// How many of the wallet's other members a follower on the peer network was connected
+    /// to; absent where not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members_connected: Option<u32>,
+    /// Connected to none of them: nothing could be heard, so no idleness was recorded.
+    pub unheard: bool,
 }
 
 impl From<&CoordinationResult> for CoordinationResultEvent {
@@ -194,6 +200,8 @@ impl From<&CoordinationResult> for CoordinationResultEvent {
             action: r.proposal.action_type(),
             proposal: r.proposal.clone(),
             faults: r.faults.clone(),
+            members_connected: r.members_connected,
+            unheard: r.unheard(),
         }
     }
 }
@@ -749,6 +757,8 @@ mod tests {
             action: ActionType::Noop,
             proposal: Proposal::Noop,
             faults: vec![],
+            members_connected: None,
+            unheard: false,
         }));
         assert_eq!(
             s.wallets[0].executor,

@@ -5,6 +5,7 @@
 //! whether a follower speaks), the procedure asks its node's [`Behaviour`]: [`Honest`] in
 //! production; the devnet's simulated peers are handed misbehaving strategies (`crate::sim`).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 
@@ -14,6 +15,7 @@ use tokio::sync::{mpsc, Mutex};
 use super::context::NodeContext;
 use super::events::Event;
 use super::pace::ActivityGuard;
+use crate::net::signing::{operator_address, peer_public_key};
 use crate::protocol::checklist::checklist;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::message::CoordinationMessage;
@@ -417,17 +419,17 @@ impl Procedure {
         };
         let routine = async {
             match self.role {
-                Role::Leader => (ctx.config.behaviour.lead(&turn).await, Vec::new()),
+                Role::Leader => (ctx.config.behaviour.lead(&turn).await, Vec::new(), None),
                 // Without peers there is nothing to hear, and silence proves nothing about the
                 // leader: no listening, no faults.
-                Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new()),
+                Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new(), None),
                 Role::Follower => {
                     ctx.config.behaviour.before_listening(&turn).await;
                     follow(&turn, &self.executor).await
                 }
             }
         };
-        let (proposal, faults) = tokio::select! {
+        let (proposal, faults, members_connected) = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return ExecutorOutcome::Interrupted { wallet, window },
             r = routine => r,
@@ -447,14 +449,35 @@ impl Procedure {
             checklist: self.checklist.clone(),
             proposal,
             faults,
+            members_connected,
         }))
     }
 }
 
+/// How many of the wallet's other members this node is connected to now; `None` on a
+/// channel where every member is reachable (the in-process hub).
+fn members_connected(ctx: &NodeContext, entry: &WalletEntry) -> Option<u32> {
+    let peers = ctx.net.connected_peers()?;
+    let connected: HashSet<Address> = peers
+        .iter()
+        .filter_map(|peer| peer_public_key(peer).and_then(|key| operator_address(&key)))
+        .collect();
+    let members: HashSet<&Address> = entry
+        .group
+        .seats()
+        .iter()
+        .filter(|operator| **operator != ctx.identity.operator)
+        .collect();
+    let count = members.iter().filter(|m| connected.contains(m)).count();
+    Some(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
 /// The follower routine: listens until the first acceptable message or the end of the active
 /// phase, recording the faults it sees; a phase that ends with nothing accepted is the
-/// leader's idleness.
-async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) {
+/// leader's idleness, unless this node was connected to none of the wallet's other members
+/// (then the window is unheard). Returns the members connected, the most seen at the start
+/// and at the end of listening, where the channel measures it.
+async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, Option<u32>) {
     let ctx = turn.ctx;
     let wallet = turn.entry.wallet;
     let cb = turn.window.coordination_block;
@@ -470,6 +493,7 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
     let mut faults = Vec::new();
     let end = turn.window.active_phase_end();
     let joined = ctx.head_number();
+    let connected_at_start = members_connected(ctx, turn.entry);
     let mut ear = Ear::open(executor.inbox.lock().await, &executor.listening);
     let mut head = ctx.head_watch();
     loop {
@@ -480,7 +504,9 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
         // chain waits for it.
         let inbound = match ear.inbox.try_recv() {
             Ok(inbound) => inbound,
-            Err(mpsc::error::TryRecvError::Disconnected) => return ear.deaf(faults),
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                return ear.deaf(faults, connected_at_start)
+            }
             Err(mpsc::error::TryRecvError::Empty) => {
                 turn.park();
                 tokio::select! {
@@ -488,13 +514,16 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
                     _ = head.wait_for(|h| *h >= end) => break,
                     inbound = ear.inbox.recv() => match inbound {
                         Some(inbound) => inbound,
-                        None => return ear.deaf(faults),
+                        None => return ear.deaf(faults, connected_at_start),
                     },
                 }
             }
         };
         match view.classify(&inbound.message, inbound.signer, inbound.id) {
-            Verdict::Accept(proposal) => return (proposal, faults),
+            Verdict::Accept(proposal) => {
+                let connected = connected_at_start.max(members_connected(ctx, turn.entry));
+                return (proposal, faults, connected);
+            }
             Verdict::Fault(fault) => {
                 node_info!(ctx.config, %wallet, cb, fault = %fault.fault, culprit = %fault.culprit, "fault");
                 faults.push(fault);
@@ -504,15 +533,22 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>) 
             }
         }
     }
+    let connected = connected_at_start.max(members_connected(ctx, turn.entry));
     if joined > last_send_heard_by_all(cb) {
         // Joined (a late start, a restart) after the leader's last re-send: silence says
         // nothing about the leader, so it is not blamed.
         node_warn!(ctx.config, %wallet, cb, joined,
             "nothing heard, but this follower joined after the leader's last re-send: no idleness recorded");
-        return (Proposal::Noop, faults);
+        return (Proposal::Noop, faults, connected);
+    }
+    if connected == Some(0) {
+        tracing::warn!(%wallet, cb, leader = %turn.leader.operator,
+            "window unheard: connected to none of the wallet's other members, so silence \
+             cannot be told from this node's isolation; no idleness recorded");
+        return (Proposal::Noop, faults, connected);
     }
     faults.push(view.idleness());
-    (Proposal::Noop, faults)
+    (Proposal::Noop, faults, connected)
 }
 
 /// The last block at which an honest leader that sent on time still re-sends (SPEC §6): a
@@ -538,9 +574,13 @@ impl<'a> Ear<'a> {
     }
 
     /// The inbox closed: this node cannot hear any more, and its deafness is no one's fault.
-    fn deaf(&self, faults: Vec<Fault>) -> (Proposal, Vec<Fault>) {
+    fn deaf(
+        &self,
+        faults: Vec<Fault>,
+        connected: Option<u32>,
+    ) -> (Proposal, Vec<Fault>, Option<u32>) {
         tracing::warn!("a wallet's inbox closed while its follower listened; no idleness recorded");
-        (Proposal::Noop, faults)
+        (Proposal::Noop, faults, connected)
     }
 }
 
@@ -633,5 +673,90 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_leader_cancelled_in_the_active_phase_is_interrupted() {
         interrupted_in(Role::Leader).await;
+    }
+
+    /// A peer network on which this node is connected to exactly `peers`, and hears nothing.
+    struct Connected(Vec<libp2p::PeerId>, crate::net::local::LocalHub);
+
+    #[async_trait]
+    impl crate::net::BroadcastChannel for Connected {
+        async fn publish(&self, _: &str, _: Vec<u8>) -> Result<(), crate::net::NetError> {
+            Ok(())
+        }
+        fn subscribe(&self) -> crate::net::MessageStream {
+            self.1.subscribe()
+        }
+        fn connected_peers(&self) -> Option<Vec<libp2p::PeerId>> {
+            Some(self.0.clone())
+        }
+    }
+
+    /// A follower's window 900 under a silent leader, connected to the peers `connect` names
+    /// (given the leader's operator).
+    async fn silent_window(
+        connect: impl Fn(&Devnet, Address) -> Vec<libp2p::PeerId>,
+    ) -> CoordinationResult {
+        let (base, devnet) = context(Arc::new(Hesitant));
+        let (probe, _) = procedure_in(&base, &devnet, Role::Follower);
+        let peers = connect(&devnet, probe.leader.operator);
+        let ctx = Arc::new(NodeContext::new(
+            base.chain.clone(),
+            Arc::new(Connected(peers, crate::net::local::LocalHub::new(4))),
+            base.history.clone(),
+            base.bus.clone(),
+            base.identity.clone(),
+            NodeConfig::default(),
+            tokio_util::sync::CancellationToken::new(),
+        ));
+        let (procedure, _inbox) = procedure_in(&ctx, &devnet, Role::Follower);
+        ctx.head.send_replace(900);
+        let running = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { procedure.run(&ctx).await })
+        };
+        for block in 901..=985 {
+            ctx.head.send_replace(block);
+            tokio::task::yield_now().await;
+        }
+        match running.await.unwrap() {
+            ExecutorOutcome::Result(result) => *result,
+            other => panic!("expected a result, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_connected_to_no_member_records_the_window_unheard_and_blames_no_one() {
+        let result = silent_window(|_, _| Vec::new()).await;
+        assert_eq!(result.members_connected, Some(0));
+        assert!(result.unheard());
+        assert_eq!(result.faults, Vec::new());
+        assert_eq!(result.proposal, Proposal::Noop);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_connected_to_the_leader_blames_its_silence_and_says_how_many_it_heard() {
+        let result = silent_window(|devnet, leader| {
+            let key = &devnet
+                .operators()
+                .iter()
+                .find(|o| o.address == leader)
+                .unwrap()
+                .key;
+            // The leader, and a peer that is no member, which does not count.
+            vec![
+                key.peer_id(),
+                crate::net::signing::OperatorKey::generate().peer_id(),
+            ]
+        })
+        .await;
+        assert_eq!(result.members_connected, Some(1));
+        assert!(!result.unheard());
+        assert_eq!(
+            result.faults,
+            vec![Fault {
+                fault: crate::protocol::FaultType::LeaderIdleness,
+                culprit: result.leader,
+            }]
+        );
     }
 }

@@ -246,6 +246,8 @@ pub struct ResultRow {
     pub proposal_json: String,
     pub fault_count: u64,
     pub recorded_at: i64,
+    /// See [`CoordinationResult::members_connected`](crate::protocol::CoordinationResult).
+    pub members_connected: Option<u32>,
 }
 
 /// One stored dispatch.

@@ -57,6 +57,7 @@ fn heartbeat_result(wallet: WalletPkh, cb: u64) -> CoordinationResult {
             message: HexBytes(vec![0xFF; 16]),
         },
         faults: Vec::new(),
+        members_connected: None,
     }
 }
 

@@ -39,6 +39,18 @@ pub struct CoordinationResult {
     pub checklist: Vec<ActionType>,
     pub proposal: Proposal,
     pub faults: Vec<Fault>,
+    /// A follower on a peer network: how many of the wallet's other members it was connected
+    /// to during the active phase. `None` where that is not measured (a leader, the
+    /// in-process hub, where every member is reachable).
+    pub members_connected: Option<u32>,
+}
+
+impl CoordinationResult {
+    /// A follower that was connected to none of the wallet's other members heard nothing
+    /// because it could not: it cannot tell the leader's idleness from its own isolation.
+    pub fn unheard(&self) -> bool {
+        self.members_connected == Some(0)
+    }
 }
 
 /// How a dispatched action ended.

@@ -213,7 +213,8 @@ fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
 }
 
 const RESULT_COLUMNS: &str = "wallet, coordination_block, safe_block_hash, seed, leader, \
-     leader_member_index, role, checklist, action, proposal, fault_count, recorded_at";
+     leader_member_index, role, checklist, action, proposal, fault_count, recorded_at, \
+     members_connected";
 
 fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
     let index = c.int("leader_member_index")?;
@@ -236,6 +237,18 @@ fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
         proposal_json: c.text("proposal")?,
         fault_count: c.count("fault_count")?,
         recorded_at: c.int("recorded_at")?,
+        members_connected: c
+            .get::<Option<i64>>("members_connected")?
+            .map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    c.corrupt(
+                        "members_connected",
+                        n.to_string(),
+                        "expected a count".into(),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 

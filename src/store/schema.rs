@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{sql, StoreError};
 
 /// The schema version this build writes; `PRAGMA user_version` of an up-to-date file.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of our files ("tbtc" in ASCII), so that another program's SQLite
 /// file is recognised as such instead of being migrated into.
@@ -19,7 +19,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations by version: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Block numbers are u64 but SQLite integers are i64: every block number is stored as
 /// `b as i64` and read back as `v as u64`. The cast is a bijection, so any u64 round-trips,
@@ -153,6 +153,13 @@ UPDATE results SET fault_count = (
 WHERE fault_count != (
     SELECT count(*) FROM faults AS f
     WHERE f.wallet = results.wallet AND f.coordination_block = results.coordination_block);
+"#;
+
+/// Version 3: how many of the wallet's other members a follower on the peer network was
+/// connected to (NULL where not measured: leaders, the in-process hub, and every result
+/// recorded before the peer network existed). Zero is an unheard window.
+pub(super) const SCHEMA_V3: &str = r#"
+ALTER TABLE results ADD COLUMN members_connected INTEGER CHECK (members_connected >= 0);
 "#;
 
 /// Applies every migration after `from`, each in its own transaction with its version

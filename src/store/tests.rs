@@ -42,6 +42,7 @@ fn result_for(w: u8, cb: u64, leader: u8, faults: Vec<Fault>) -> CoordinationRes
         checklist: vec![ActionType::Redemption, ActionType::Heartbeat],
         proposal: heartbeat(),
         faults,
+        members_connected: None,
     }
 }
 
@@ -1474,7 +1475,7 @@ fn a_version_1_file_migrates_in_place() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "through versions 2 and 3");
 
     // Windows kept; v1 never recorded completion, so only the newest started one is open.
     let windows: Vec<_> = store
@@ -1762,4 +1763,25 @@ fn fault_block_bounds_above_i64_max_do_not_wrap() {
             .sum();
         assert_eq!(summed, expected, "{what}");
     }
+}
+
+#[test]
+fn members_connected_is_kept_with_the_result_and_none_stays_none() {
+    let store = Store::open_in_memory().unwrap();
+    let measured = CoordinationResult {
+        members_connected: Some(0),
+        ..result_for(1, 900, 2, Vec::new())
+    };
+    let idle = CoordinationResult {
+        members_connected: Some(4),
+        ..result_for(2, 900, 2, vec![fault(FaultType::LeaderIdleness, 2)])
+    };
+    for r in [&measured, &idle, &result_for(3, 900, 2, Vec::new())] {
+        assert!(store.record_result(r).unwrap());
+    }
+    let read = |w: u8| store.result(&wallet(w), 900).unwrap().unwrap();
+    assert_eq!(read(1).members_connected, Some(0), "an unheard window");
+    assert_eq!(read(2).members_connected, Some(4));
+    assert_eq!(read(2).fault_count, 1);
+    assert_eq!(read(3).members_connected, None, "not measured");
 }

@@ -84,8 +84,8 @@ impl Store {
                 "INSERT OR IGNORE INTO results
                      (wallet, coordination_block, safe_block_hash, seed, leader,
                       leader_member_index, role, checklist, action, proposal, fault_count,
-                      recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      recorded_at, members_connected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -101,6 +101,7 @@ impl Store {
                     proposal,
                     count_to_sql(result.faults.len() as u64),
                     now,
+                    result.members_connected,
                 ])
             })
             .map_err(sql(op))?;
