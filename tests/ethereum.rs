@@ -412,6 +412,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
             bridge: Some(f.bridge),
             wallet_registry: Some(f.registry),
             sortition_pool: Some(f.pool),
+            ..Contracts::default()
         };
         c.operator = operator;
         c
@@ -821,6 +822,7 @@ async fn get_logs_halves_on_refused_ranges_backs_off_on_rate_limits_and_grows_ba
         bridge: Some(operator(100)),
         wallet_registry: Some(operator(101)),
         sortition_pool: Some(operator(102)),
+        ..Contracts::default()
     };
     c.log_chunk_blocks = MAX_CHUNK;
     c.rate_limit_backoff_min = std::time::Duration::from_millis(1);
@@ -872,6 +874,7 @@ async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
             bridge: Some(f.bridge),
             wallet_registry: Some(f.registry),
             sortition_pool: Some(f.pool),
+            ..Contracts::default()
         };
         c
     };
@@ -898,4 +901,41 @@ async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
             if m.contains(&pkh(0x56).to_string()) && m.contains("256 seats") && m.contains("255")),
         "{err}"
     );
+}
+
+/// keep-client's firewall rule, read from the fixtures: a staking provider for the operator
+/// in the WalletRegistry, and a stake owner for that provider in TokenStaking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    let (staked, unowned, stranger) = (operator(1), operator(2), operator(3));
+    f.register_operator(&staked, &operator(201)).await;
+    f.set_stake_owner(&operator(201), &operator(301)).await;
+    f.register_operator(&unowned, &operator(202)).await;
+
+    let mut c = EthereumConfig::new(url.clone());
+    c.contracts = Contracts {
+        wallet_registry: Some(f.registry),
+        token_staking: Some(f.staking),
+        ..Contracts::default()
+    };
+    c.wallets = WalletSource::Listed(listed_wallets(staked));
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    assert_eq!(chain.operator_is_staked(staked).await, Ok(true));
+    assert_eq!(
+        chain.operator_is_staked(unowned).await,
+        Ok(false),
+        "a provider without a stake owner"
+    );
+    assert_eq!(
+        chain.operator_is_staked(stranger).await,
+        Ok(false),
+        "no provider"
+    );
+    // The stake goes: the answer follows the chain.
+    f.set_stake_owner(&operator(201), &Address::default()).await;
+    assert_eq!(chain.operator_is_staked(staked).await, Ok(false));
+    chain.stop();
 }

@@ -17,6 +17,7 @@ use crate::chain::ethereum::{
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs, UsageError};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
+use crate::net::p2p::firewall::{EthAddress, OnChainCheck};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::window::next_window_after;
@@ -42,6 +43,19 @@ impl DiscoveryCache for StoreDiscoveryCache {
             .await
             .map_err(|e| CacheError(e.to_string()))?
             .map_err(|e| CacheError(e.to_string()))
+    }
+}
+
+/// keep-client's on-chain firewall rule, asked of the chain (the transport caches answers).
+struct StakedOperators(EthereumChain);
+
+#[async_trait::async_trait]
+impl OnChainCheck for StakedOperators {
+    async fn is_recognised(&self, operator: EthAddress) -> Result<bool, String> {
+        self.0
+            .operator_is_staked(Address(operator))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -87,10 +101,17 @@ impl EthereumSettings {
             Some(Network::Mainnet) => Contracts::mainnet(),
             None => Contracts::default(),
         };
+        if args.token_staking.is_some() && args.wallet_registry.or(base.wallet_registry).is_none() {
+            return Err(UsageError(
+                "--token-staking needs --wallet-registry (or --network mainnet): the firewall reads an operator's staking provider there".into(),
+            )
+            .into());
+        }
         let contracts = Contracts {
             bridge: args.bridge.or(base.bridge),
             wallet_registry: args.wallet_registry.or(base.wallet_registry),
             sortition_pool: args.sortition_pool.or(base.sortition_pool),
+            token_staking: args.token_staking.or(base.token_staking),
         };
         Ok(Some(EthereumSettings {
             rpc_url,
@@ -180,7 +201,11 @@ impl EthereumSettings {
                 // An observer is admitted where peers let it in, under a key of its own that
                 // names no operator; it never sends.
                 let key = identity.key.clone().unwrap_or_else(OperatorKey::generate);
-                super::network::start(peer_network, &key, &wallets, None, cancel.child_token())
+                let contracts = chain.config().contracts;
+                let on_chain = (contracts.wallet_registry.is_some()
+                    && contracts.token_staking.is_some())
+                .then(|| Arc::new(StakedOperators(chain.clone())) as Arc<dyn OnChainCheck>);
+                super::network::start(peer_network, &key, &wallets, on_chain, cancel.child_token())
                     .await?
             }
             None => Arc::new(Unconnected::default()),

@@ -22,6 +22,7 @@ mod json;
 pub mod keystore;
 mod logs;
 mod rpc;
+mod staking;
 pub mod wallets_file;
 
 use std::collections::{HashSet, VecDeque};
@@ -60,6 +61,8 @@ pub struct Contracts {
     pub bridge: Option<Address>,
     pub wallet_registry: Option<Address>,
     pub sortition_pool: Option<Address>,
+    /// Threshold's TokenStaking: the peer firewall's on-chain rule reads stakes there.
+    pub token_staking: Option<Address>,
 }
 
 impl Contracts {
@@ -70,6 +73,7 @@ impl Contracts {
             bridge: parse(mainnet::BRIDGE),
             wallet_registry: parse(mainnet::WALLET_REGISTRY),
             sortition_pool: parse(mainnet::SORTITION_POOL),
+            token_staking: parse(mainnet::TOKEN_STAKING),
         }
     }
 }

@@ -287,15 +287,17 @@ pub async fn send(url: &str, to: Option<&str>, data: &[u8]) -> Value {
     receipt
 }
 
-/// The three fixtures, deployed.
+/// The fixtures, deployed.
 pub struct Fixtures {
     pub url: String,
     pub bridge: Address,
     pub registry: Address,
     pub pool: Address,
+    pub staking: Address,
     bridge_abi: Contract,
     registry_abi: Contract,
     pool_abi: Contract,
+    staking_abi: Contract,
 }
 
 fn address_of(receipt: &Value) -> Address {
@@ -340,15 +342,42 @@ impl Fixtures {
         let bridge = deploy("FixtureBridge").await;
         let registry = deploy("FixtureWalletRegistry").await;
         let pool = deploy("FixtureSortitionPool").await;
+        let staking = deploy("FixtureTokenStaking").await;
         Fixtures {
             url: url.to_string(),
             bridge,
             registry,
             pool,
+            staking,
             bridge_abi: artifacts.abi("FixtureBridge"),
             registry_abi: artifacts.abi("FixtureWalletRegistry"),
             pool_abi: artifacts.abi("FixtureSortitionPool"),
+            staking_abi: artifacts.abi("FixtureTokenStaking"),
         }
+    }
+
+    /// WalletRegistry: `operator` works for `provider`'s stake.
+    pub async fn register_operator(&self, operator: &Address, provider: &Address) {
+        let args = [token_address(operator), token_address(provider)];
+        self.call(
+            &self.registry_abi,
+            &self.registry,
+            "registerOperator",
+            &args,
+        )
+        .await;
+    }
+
+    /// TokenStaking: the stake of `provider` has `owner` (zero: no stake).
+    pub async fn set_stake_owner(&self, provider: &Address, owner: &Address) {
+        let args = [
+            token_address(provider),
+            token_address(owner),
+            token_address(owner),
+            token_address(owner),
+        ];
+        self.call(&self.staking_abi, &self.staking, "setRoles", &args)
+            .await;
     }
 
     async fn call(

@@ -21,6 +21,8 @@ pub mod mainnet {
     pub const WALLET_REGISTRY: &str = "0x46d52E41C2F300BC82217Ce22b920c34995204eb";
     pub const SORTITION_POOL: &str = "0xc2731fb2823af3Efc2694c9bC86F444d5c5bb4Dc";
     pub const WALLET_PROPOSAL_VALIDATOR: &str = "0x30019D85a86ABD3cDA1167F4C052690c32FBDEc2";
+    /// Threshold Network's TokenStaking.
+    pub const TOKEN_STAKING: &str = "0x01B67b1194C75264d06F808A921228a95C765dd7";
     /// No tBTC v2 event predates this block (the Bridge was deployed after it), so scans
     /// start here rather than at genesis.
     pub const FIRST_BLOCK: u64 = 16_000_000;
@@ -57,6 +59,10 @@ pub mod functions {
         "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)";
     pub const GET_ID_OPERATORS: &str =
         "function getIDOperators(uint32[] ids) view returns (address[])";
+    pub const OPERATOR_TO_STAKING_PROVIDER: &str =
+        "function operatorToStakingProvider(address operator) view returns (address)";
+    pub const ROLES_OF: &str =
+        "function rolesOf(address stakingProvider) view returns (address,address,address)";
 }
 
 /// A declaration of this file, parsed. They are constants, and a unit test parses each one.
@@ -377,6 +383,37 @@ pub fn decode_operators(data: &[u8]) -> Result<Vec<Address>, AbiError> {
     (0..list.len()).map(|_| list.address()).collect()
 }
 
+/// `WalletRegistry.operatorToStakingProvider(address)`.
+pub fn operator_to_staking_provider_call(operator: &Address) -> Vec<u8> {
+    call(
+        functions::OPERATOR_TO_STAKING_PROVIDER,
+        &[Token::Address(operator.0.into())],
+    )
+}
+
+/// The staking provider (zero if the operator has none).
+pub fn decode_staking_provider(data: &[u8]) -> Result<Address, AbiError> {
+    decode_output(
+        functions::OPERATOR_TO_STAKING_PROVIDER,
+        data,
+        "operatorToStakingProvider result",
+    )?
+    .address()
+}
+
+/// `TokenStaking.rolesOf(address)`.
+pub fn roles_of_call(staking_provider: &Address) -> Vec<u8> {
+    call(
+        functions::ROLES_OF,
+        &[Token::Address(staking_provider.0.into())],
+    )
+}
+
+/// The stake's owner, the first of the roles (zero if there is no stake).
+pub fn decode_stake_owner(data: &[u8]) -> Result<Address, AbiError> {
+    decode_output(functions::ROLES_OF, data, "rolesOf result")?.address()
+}
+
 /// The parts of `Bridge.wallets(bytes20)` this node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgeWallet {
@@ -599,6 +636,11 @@ mod tests {
             (functions::DEPOSITS, "deposits(uint256)"),
             (functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
             (functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
+            (
+                functions::OPERATOR_TO_STAKING_PROVIDER,
+                "operatorToStakingProvider(address)",
+            ),
+            (functions::ROLES_OF, "rolesOf(address)"),
         ];
         for (declaration, canonical) in selectors {
             assert_eq!(
