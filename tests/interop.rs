@@ -225,6 +225,20 @@ impl JsPeer {
         }
     }
 
+    /// Stops it and returns every diagnostic it printed.
+    async fn finish(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (stderr, seen) = (&mut self.stderr, &mut self.seen);
+        guard("the js peer's stderr to end", async {
+            while let Some(line) = stderr.recv().await {
+                seen.push(line);
+            }
+        })
+        .await;
+        std::mem::take(&mut self.seen)
+    }
+
     /// Waits for the next coordination message it accepted (stdout).
     async fn accepted(&mut self) -> Value {
         let what = format!("js peer {} accepting a coordination message", self.name);
@@ -592,6 +606,81 @@ async fn we_dial_the_js_peer_and_messages_cross_both_ways() {
 
     send_and_check(&mut node, &mut js, &ours, &topic, OURS).await;
     drop(js);
+    node.stop().await;
+}
+
+/// Floodsub through our node: what we accept from one js peer reaches another js peer that
+/// hears only us, signed by its author, not by us.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_forward_what_we_accept_to_other_js_peers() {
+    let v = vectors();
+    let topic = topic(&v);
+    let ours = operator_key(&v.operators[0]);
+    let (author, listener) = (operator_key(&v.operators[1]), operator_key(&v.operators[2]));
+    let mut node = Node::start(&ours, &[&v.operators[1], &v.operators[2]], vec![]).await;
+    guard("joining", node.net.join(topic.clone()))
+        .await
+        .expect("join");
+    let addr = node.addr().to_string();
+    let mut c = JsPeer::spawn(
+        "C",
+        &[
+            "--key",
+            &v.operators[2].private_key,
+            "--dial",
+            &addr,
+            "--topic",
+            &topic,
+        ],
+    );
+    // C must be subscribed before we forward: floodsub sends to the subscribers it knows.
+    node.joined(listener.peer_id(), &topic).await;
+
+    let file = send_file(&v, THEIRS);
+    let b = JsPeer::spawn(
+        "B",
+        &[
+            "--key",
+            &v.operators[1].private_key,
+            "--dial",
+            &addr,
+            "--topic",
+            &topic,
+            "--send-json",
+            file.path().to_str().expect("utf-8 path"),
+        ],
+    );
+    let got = node.message().await;
+    let expected = message_bytes(&v, THEIRS);
+    check_received(&got, &author, &topic, &expected);
+    let receipt = got.receipt.as_ref().expect("a receipt");
+    assert_eq!(receipt.propagation_source, author.peer_id());
+    node.net.report(receipt, Verdict::Accept);
+
+    let line = c.accepted().await;
+    let by = author.peer_id().to_string();
+    drop(b);
+    assert_eq!(line["from"], by.as_str(), "the author, not the forwarder");
+    assert_eq!(line["sender"], by.as_str());
+    assert_eq!(line["bytes"], hex::encode(&expected).as_str());
+    assert_eq!(line["envelope"], hex::encode(got.message.data()).as_str());
+    assert_eq!(
+        line["signature"],
+        hex::encode(got.message.signature.as_deref().expect("signed")).as_str(),
+        "forwarded with the author's signature, untouched"
+    );
+    // C heard it through us: it never connected to B.
+    let b_id = author.peer_id().to_string();
+    let connections: Vec<Value> = c
+        .finish()
+        .await
+        .into_iter()
+        .filter(|l| l["event"] == "connected")
+        .collect();
+    assert!(
+        !connections.is_empty() && connections.iter().all(|l| l["peer"] != b_id.as_str()),
+        "{connections:?}"
+    );
     node.stop().await;
 }
 
