@@ -450,14 +450,16 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
 
     // The cache: the scan resumes after the last block seen.
     let head = block_number(&url).await;
-    let key = format!("ethereum.discovery.v1.{}", f.bridge.to_checksum());
+    let key = format!("ethereum.discovery.v2.{}", f.bridge.to_checksum());
     let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(head));
     assert_eq!(cached["wallets"].as_array().unwrap().len(), 6);
 
     // New activity: a new wallet with me, and A closes. A new process with the same store
-    // finds both changes.
-    f.create_wallet(pkh(0x77), &[4, 2], &[]).await;
+    // finds both changes. The new wallet's DKG result carries its real group key, which
+    // discovery reads as the wallet's public key (the fixtures' others are not points).
+    let group_key = tbtc_coord::protocol::WalletPublicKey::of_secret(&[0x77; 32]).unwrap();
+    f.create_wallet_with_key(&group_key, &[4, 2]).await;
     f.set_wallet_state(pkh(0xA1), 4).await;
     let again = EthereumChain::connect(discovery_config(Some(me)), Some(cache.clone()))
         .await
@@ -466,8 +468,10 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         .await
         .unwrap();
     let names: Vec<WalletPkh> = again.iter().map(|w| w.wallet).collect();
-    assert_eq!(names, vec![pkh(0xB2), pkh(0x77)]);
+    assert_eq!(names, vec![pkh(0xB2), group_key.pkh()]);
     assert_eq!(again[1].operators, vec![operator(4), operator(2)]);
+    assert_eq!(again[1].public_key, Some(group_key));
+    assert_eq!(again[0].public_key, None);
     let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(block_number(&url).await));
 

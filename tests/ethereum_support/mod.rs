@@ -411,9 +411,22 @@ impl Fixtures {
         misbehaved: &[u8],
         seed: u64,
     ) -> [u8; 32] {
+        // Not a point: such a wallet has no public key.
+        self.submit_dkg_result_with_key(vec![0x04; 64], members, misbehaved, seed)
+            .await
+    }
+
+    /// Submits a DKG result whose group key is the 64 bytes `group_key`.
+    pub async fn submit_dkg_result_with_key(
+        &self,
+        group_key: Vec<u8>,
+        members: &[u32],
+        misbehaved: &[u8],
+        seed: u64,
+    ) -> [u8; 32] {
         let result = Token::Tuple(vec![
             token_u(1),
-            Token::Bytes(vec![0x04; 64]),
+            Token::Bytes(group_key),
             Token::Array(misbehaved.iter().map(|m| token_u(u64::from(*m))).collect()),
             Token::Bytes(vec![0xAA; 65]),
             Token::Array(vec![token_u(1), token_u(2)]),
@@ -460,6 +473,24 @@ impl Fixtures {
         wallet_id[..20].copy_from_slice(&pkh.0);
         wallet_id[31] = 0x1D;
         let result_hash = self.submit_dkg_result(members, misbehaved, 7).await;
+        self.approve_dkg_result(wallet_id, result_hash).await;
+        self.register_wallet(wallet_id, pkh).await;
+        wallet_id
+    }
+
+    /// A wallet whose DKG result carries its real group key (its PKH is the key's HASH160).
+    pub async fn create_wallet_with_key(
+        &self,
+        key: &tbtc_coord::protocol::WalletPublicKey,
+        members: &[u32],
+    ) -> [u8; 32] {
+        let pkh = key.pkh();
+        let mut wallet_id = [0u8; 32];
+        wallet_id[..20].copy_from_slice(&pkh.0);
+        wallet_id[31] = 0x1E;
+        let result_hash = self
+            .submit_dkg_result_with_key(key.uncompressed()[1..].to_vec(), members, &[], 8)
+            .await;
         self.approve_dkg_result(wallet_id, result_hash).await;
         self.register_wallet(wallet_id, pkh).await;
         wallet_id

@@ -339,6 +339,8 @@ pub struct DkgResult {
     pub members: Vec<u32>,
     /// 1-based seats that misbehaved during DKG.
     pub misbehaved: Vec<u8>,
+    /// The group's public key as the registry keeps it: the 64 bytes `x ‖ y`.
+    pub group_pub_key: Vec<u8>,
 }
 
 impl DkgResult {
@@ -349,7 +351,8 @@ impl DkgResult {
             "DkgResultSubmitted result",
         )?
         .nested()?;
-        result.skip(2)?;
+        result.skip(1)?;
+        let group_pub_key = result.bytes()?;
         let mut misbehaved_list = result.nested()?;
         let misbehaved = (0..misbehaved_list.len())
             .map(|_| misbehaved_list.uint(8).map(|v| v as u8))
@@ -362,6 +365,7 @@ impl DkgResult {
         Ok(DkgResult {
             members,
             misbehaved,
+            group_pub_key,
         })
     }
 

@@ -19,7 +19,7 @@ use super::contracts::{self, events, topic, DkgResult};
 use super::Inner;
 use crate::chain::{ChainError, WalletInfo};
 use crate::protocol::leader::check_seat_count;
-use crate::protocol::{Address, Hash32, WalletPkh};
+use crate::protocol::{Address, Hash32, WalletPkh, WalletPublicKey};
 
 /// Bridge wallet states that never change again.
 const CLOSED: u8 = 4;
@@ -56,13 +56,16 @@ struct CachedWallet {
     registered_at: u64,
     /// Seat holders in seat order.
     operators: Vec<Address>,
+    /// The group key from the DKG result, if it is a point whose HASH160 is the wallet's.
+    public_key: Option<WalletPublicKey>,
     /// Set once the wallet is Closed or Terminated.
     final_state: Option<u8>,
 }
 
 impl Inner {
     fn discovery_key(bridge: &Address) -> String {
-        format!("ethereum.discovery.v1.{}", bridge.to_checksum())
+        // v2: wallets carry their public key; a v1 cache, without keys, is scanned again.
+        format!("ethereum.discovery.v2.{}", bridge.to_checksum())
     }
 
     async fn load_discovery(&self, fresh: &DiscoveryState) -> DiscoveryState {
@@ -159,18 +162,20 @@ impl Inner {
                 if cache.wallets.iter().any(|w| w.pkh == pkh) {
                     continue;
                 }
-                let operators = self
+                let (operators, group_key) = self
                     .signing_group(registry, pool, &wallet_id, log.block_number, head)
                     .await
                     .map_err(|e| match e {
                         ChainError::Invalid(m) => ChainError::Invalid(format!("wallet {pkh}: {m}")),
                         other => other,
                     })?;
+                let public_key = wallet_key(&group_key, &pkh);
                 cache.wallets.push(CachedWallet {
                     pkh,
                     ecdsa_wallet_id: wallet_id,
                     registered_at: log.block_number,
                     operators,
+                    public_key,
                     final_state: None,
                 });
             }
@@ -202,7 +207,7 @@ impl Inner {
             .filter(|w| operator.is_none_or(|op| w.operators.contains(&op)))
             .map(|w| WalletInfo {
                 wallet: w.pkh,
-                public_key: None,
+                public_key: w.public_key,
                 operators: w.operators.clone(),
             })
             .collect();
@@ -221,8 +226,8 @@ impl Inner {
         Ok(found)
     }
 
-    /// The seat holders of the wallet with ECDSA id `wallet_id`, registered at `registered_at`;
-    /// `head` is where the sortition pool is read.
+    /// The seat holders of the wallet with ECDSA id `wallet_id`, registered at `registered_at`,
+    /// and the group key of its DKG result; `head` is where the sortition pool is read.
     async fn signing_group(
         &self,
         registry: Address,
@@ -230,7 +235,7 @@ impl Inner {
         wallet_id: &Hash32,
         registered_at: u64,
         head: u64,
-    ) -> Result<Vec<Address>, ChainError> {
+    ) -> Result<(Vec<Address>, Vec<u8>), ChainError> {
         let first = self.config.first_block;
         let created = self
             .last_log(
@@ -294,8 +299,27 @@ impl Inner {
                 k + 1
             )));
         }
-        Ok(operators)
+        Ok((operators, result.group_pub_key))
     }
+}
+
+/// A DKG result's 64-byte group key as the wallet's public key, if it is a point on the curve
+/// that hashes to the wallet's PKH; otherwise `None`, said once in the log (such a wallet
+/// cannot be coordinated over the peer network, which names its topic after the key).
+fn wallet_key(group_pub_key: &[u8], pkh: &WalletPkh) -> Option<WalletPublicKey> {
+    let mut uncompressed = [0x04; 65];
+    let key = (group_pub_key.len() == 64)
+        .then(|| {
+            uncompressed[1..].copy_from_slice(group_pub_key);
+            WalletPublicKey::from_uncompressed(uncompressed).ok()
+        })
+        .flatten()
+        .filter(|key| key.pkh() == *pkh);
+    if key.is_none() {
+        tracing::warn!(wallet = %pkh, bytes = group_pub_key.len(),
+            "the DKG result's group key is not this wallet's public key; the wallet has no coordination topic");
+    }
+    key
 }
 
 fn invalid(e: &contracts::AbiError) -> ChainError {
