@@ -133,8 +133,16 @@ impl Cluster {
             let v: Value = serde_json::from_slice(&out.stdout).expect("key new JSON");
             ops.push(Operator {
                 keystore,
-                address: v["address"].as_str().expect("address").parse().expect("an address"),
-                peer_id: v["peer_id"].as_str().expect("peer id").parse().expect("a peer id"),
+                address: v["address"]
+                    .as_str()
+                    .expect("address")
+                    .parse()
+                    .expect("an address"),
+                peer_id: v["peer_id"]
+                    .as_str()
+                    .expect("peer id")
+                    .parse()
+                    .expect("a peer id"),
                 port: free_port(),
                 data_dir: dir.path().join(format!("data-{i}")),
             });
@@ -255,7 +263,9 @@ impl Cluster {
 
     /// Operators whose process runs and is not stopped.
     pub fn running(&self) -> Vec<usize> {
-        (0..self.ops.len()).filter(|i| self.is_running(*i)).collect()
+        (0..self.ops.len())
+            .filter(|i| self.is_running(*i))
+            .collect()
     }
 
     pub fn pid(&self, i: usize) -> i32 {
@@ -391,7 +401,12 @@ impl Cluster {
     /// Mines one block at a time up to `target`, each time waiting until every node in
     /// `pace` has seen it, so the nodes keep up whatever the load: their time is blocks.
     /// Stops early once `done` holds after a block.
-    pub async fn step_to(&self, target: u64, pace: &[usize], mut done: impl FnMut(&Cluster) -> bool) {
+    pub async fn step_to(
+        &self,
+        target: u64,
+        pace: &[usize],
+        mut done: impl FnMut(&Cluster) -> bool,
+    ) {
         loop {
             let head = self.head().await;
             if head >= target {
@@ -418,6 +433,16 @@ impl Cluster {
     }
 
     /// The wallets operator `i` holds a seat in.
+    /// Operator `i`'s lowest seat (member index) in wallet `w`.
+    pub fn lowest_seat(&self, w: usize, i: usize) -> u8 {
+        let position = self.wallets[w]
+            .seats
+            .iter()
+            .position(|s| *s == i)
+            .expect("a seat holder");
+        u8::try_from(position + 1).expect("a member index")
+    }
+
     pub fn wallets_of(&self, i: usize) -> Vec<usize> {
         (0..self.wallets.len())
             .filter(|w| self.wallets[*w].seats.contains(&i))
@@ -452,7 +477,11 @@ impl Cluster {
                     .map(|l| {
                         (
                             l["wallet"].as_str().expect("wallet").to_string(),
-                            l["leader"].as_str().expect("leader").parse().expect("address"),
+                            l["leader"]
+                                .as_str()
+                                .expect("leader")
+                                .parse()
+                                .expect("address"),
                         )
                     })
                     .collect()
@@ -525,9 +554,17 @@ impl Peer {
     /// Listens on a free loopback port and dials `peers`. It admits anyone: what is tested is
     /// the nodes' side.
     pub async fn start(key: OperatorKey, peers: Vec<Multiaddr>) -> Peer {
+        Peer::start_on(0, key, peers).await
+    }
+
+    /// As [`Peer::start`], listening on `port` (say, that of the operator it stands in for,
+    /// so the nodes' redials of that operator reach it).
+    pub async fn start_on(port: u16, key: OperatorKey, peers: Vec<Multiaddr>) -> Peer {
         let cancel = CancellationToken::new();
         let mut config = P2pConfig::new(
-            vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
+            vec![format!("/ip4/127.0.0.1/tcp/{port}")
+                .parse()
+                .expect("multiaddr")],
             peers,
             Arc::new(AdmitAll),
         );
