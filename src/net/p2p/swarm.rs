@@ -20,12 +20,17 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::behaviour::{Behaviour, BehaviourEvent};
+use super::behaviour::{Behaviour, BehaviourEvent, MAX_TRANSMIT};
 use super::firewall::{self, Allowlist, Firewall, Gate, Refused};
 use super::redial::Redial;
 use super::upgrade::{KeepHandshake, Reasons};
 use super::{Command, P2pConfig, P2pError, PeerEvent, Receipt, Received, Shared, Verdict};
 use crate::net::pubsub::PubsubMessage;
+
+/// An upper bound on what a published message's frame adds to its data and topic: the
+/// author (41 bytes), seqno (10), signature (at most 74), field tags and lengths, and the RPC
+/// around it.
+const FRAME_OVERHEAD: usize = 256;
 
 /// Time for TCP, TLS, the acts, the firewall and the muxer together.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -302,6 +307,15 @@ impl Task {
                 let _ = reply.send(result);
             }
             Command::Publish { topic, data, reply } => {
+                // gossipsub checks only the data against its limit, so a message just under
+                // it would go out in a frame over it, which every receiver refuses.
+                if data.len() + topic.len() + FRAME_OVERHEAD > MAX_TRANSMIT {
+                    let _ = reply.send(Err(P2pError::Publish(format!(
+                        "{} bytes do not fit a pubsub frame of at most {MAX_TRANSMIT} bytes",
+                        data.len()
+                    ))));
+                    return;
+                }
                 let result = match gossipsub.publish(IdentTopic::new(topic.clone()), data) {
                     Ok(_) => Ok(()),
                     Err(PublishError::NoPeersSubscribedToTopic) => Err(P2pError::NoPeers(topic)),

@@ -181,6 +181,29 @@ async fn two_nodes_connect_and_a_signed_message_arrives_whole() {
     b.stop().await;
 }
 
+/// gossipsub checks only a message's data against the frame limit; a message that would not
+/// fit a 1 MiB frame is refused before it is sent, and one that fits arrives.
+#[tokio::test]
+async fn a_message_too_large_for_a_frame_is_refused_and_one_that_fits_arrives() {
+    let mut b = Node::start(key(), localhost(), vec![]).await;
+    let mut a = Node::start(key(), localhost(), vec![b.addr()]).await;
+    let b_id = b.net.local_peer_id();
+    a.net.join(TOPIC.into()).await.unwrap();
+    b.net.join(TOPIC.into()).await.unwrap();
+    a.joined(&[b_id]).await;
+    let too_large = vec![7u8; behaviour::MAX_TRANSMIT - 16];
+    assert!(matches!(
+        a.net.publish(TOPIC.into(), too_large).await,
+        Err(P2pError::Publish(_))
+    ));
+    let fits = vec![7u8; behaviour::MAX_TRANSMIT / 2];
+    a.net.publish(TOPIC.into(), fits.clone()).await.unwrap();
+    let got = b.message().await;
+    assert_eq!(got.message.data(), &fits[..]);
+    a.stop().await;
+    b.stop().await;
+}
+
 /// A—B—C in a line: B forwards to C only what B accepted, when B accepts it.
 #[tokio::test]
 async fn only_accepted_messages_are_forwarded() {
