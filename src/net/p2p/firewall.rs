@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::net::signing::{operator_address, peer_public_key};
 use async_trait::async_trait;
 use libp2p::identity::{PeerId, PublicKey};
-use sha3::{Digest, Keccak256};
 use tokio::time::Instant;
 
 /// An operator's Ethereum address: the last 20 bytes of keccak256 of its uncompressed key.
@@ -26,15 +26,6 @@ pub struct Refused(pub String);
 #[async_trait]
 pub trait Firewall: Send + Sync {
     async fn admit(&self, peer: &PublicKey) -> Result<Admitted, Refused>;
-}
-
-/// The Ethereum address of a libp2p key, if it is a secp256k1 key (operators' keys are).
-pub fn eth_address(key: &PublicKey) -> Option<EthAddress> {
-    let secp = key.clone().try_into_secp256k1().ok()?;
-    let hash = Keccak256::digest(&secp.to_bytes_uncompressed()[1..]);
-    let mut address = [0u8; 20];
-    address.copy_from_slice(&hash[12..]);
-    Some(address)
 }
 
 /// Admits the listed peers and nobody else (the bootstrap peers plus `--p2p-allow`).
@@ -159,7 +150,7 @@ impl Firewall for Rules {
         if self.allow.contains(peer) {
             return Ok(Admitted("allowlisted".into()));
         }
-        let Some(address) = eth_address(peer) else {
+        let Some(address) = operator_address(peer).map(|a| a.0) else {
             return Err(Refused("not a secp256k1 key, so not an operator".into()));
         };
         if let Some(wallet) = (self.members)(&address) {
@@ -215,7 +206,7 @@ pub(crate) async fn recheck(
             _ = ticks.tick() => {}
         }
         for peer in connected() {
-            let Some(key) = super::handshake::inlined_key(&peer) else {
+            let Some(key) = peer_public_key(&peer) else {
                 continue;
             };
             if let Err(reason) = firewall.admit(&key).await {

@@ -4,9 +4,11 @@
 //! `keep` protocol. Everything here is pure — encoding, signing, checking — so the tests can
 //! drive the acts byte for byte without sockets; `upgrade.rs` moves the frames.
 
-use libp2p::identity::{Keypair, PeerId, PublicKey};
+use libp2p::identity::{Keypair, PeerId};
 use prost::Message;
 use sha2::{Digest, Sha256};
+
+use crate::net::signing::peer_public_key;
 
 /// The protocol string both sides put in their acts.
 pub const PROTOCOL: &str = "keep";
@@ -122,15 +124,6 @@ pub fn seal(keypair: &Keypair, message: Vec<u8>) -> Result<HandshakeEnvelope, Ha
     })
 }
 
-/// The public key a peer ID inlines (secp256k1 and ed25519 IDs are identity multihashes).
-pub fn inlined_key(peer: &PeerId) -> Option<PublicKey> {
-    let multihash: &libp2p::multihash::Multihash<64> = peer.as_ref();
-    if multihash.code() != 0 {
-        return None;
-    }
-    PublicKey::try_decode_protobuf(multihash.digest()).ok()
-}
-
 /// Checks that `envelope` comes from `expected` and is signed by it; returns the act inside.
 pub fn open<'a>(
     envelope: &'a HandshakeEnvelope,
@@ -145,7 +138,7 @@ pub fn open<'a>(
             actual,
         });
     }
-    let key = inlined_key(expected).ok_or(HandshakeError::WrongSignature(*expected))?;
+    let key = peer_public_key(expected).ok_or(HandshakeError::WrongSignature(*expected))?;
     if !key.verify(&envelope.message, &envelope.signature) {
         return Err(HandshakeError::WrongSignature(*expected));
     }

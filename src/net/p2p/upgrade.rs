@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 use super::firewall::Firewall;
 use super::handshake::{self, HandshakeError, MAX_FRAME};
 use super::PeerEvent;
+use crate::net::signing::peer_public_key;
 
 pub const PROTOCOL_ID: &str = "/keep/handshake/1.0.0";
 
@@ -95,7 +96,7 @@ impl KeepHandshake {
 
     /// Runs the firewall on the authenticated peer, announcing a refusal.
     async fn admit(&self, peer: PeerId) -> Result<(), HandshakeError> {
-        let key = handshake::inlined_key(&peer).ok_or(HandshakeError::WrongSignature(peer))?;
+        let key = peer_public_key(&peer).ok_or(HandshakeError::WrongSignature(peer))?;
         match self.firewall.admit(&key).await {
             Ok(admitted) => {
                 tracing::debug!(%peer, reason = %admitted.0, "firewall admitted a peer");

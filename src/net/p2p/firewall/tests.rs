@@ -37,7 +37,7 @@ fn no_members() -> MemberLookup {
 #[test]
 fn eth_address_matches_the_vectors() {
     for (i, operator) in vectors().operators.iter().enumerate() {
-        assert_eq!(eth_address(&key(i)), Some(address(i)));
+        assert_eq!(operator_address(&key(i)).map(|a| a.0), Some(address(i)));
         let uncompressed = unhex(&operator.public_key_uncompressed);
         let secp = key(i).try_into_secp256k1().unwrap();
         assert_eq!(secp.to_bytes_uncompressed().to_vec(), uncompressed);

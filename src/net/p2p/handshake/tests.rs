@@ -70,7 +70,7 @@ fn operators_keys_give_the_vector_peer_ids() {
             operator.peer_id_bytes
         );
         assert_eq!(key.to_peer_id(), peer(&operator));
-        assert_eq!(inlined_key(&peer(&operator)), Some(key));
+        assert_eq!(peer_public_key(&peer(&operator)), Some(key));
     }
 }
 
