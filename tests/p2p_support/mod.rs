@@ -533,6 +533,100 @@ impl Drop for Cluster {
     }
 }
 
+/// Starts every node of `c`, waits until each announced itself and is connected to its
+/// bootstrap peers, and mines to just after window `cb`'s safe block so every node has
+/// forecast its leaders. Returns the forecast: wallet index → leader's operator index.
+pub async fn prepare(c: &mut Cluster, cb: u64) -> Vec<usize> {
+    c.start_all();
+    let all = c.running();
+    c.wait("every node to start", |c| {
+        all.iter()
+            .all(|i| !c.events_of(*i, "node_started").is_empty())
+    })
+    .await;
+    c.wait_connected().await;
+    c.mine_to(cb - 30).await;
+    c.wait("every node's leader forecast", |c| {
+        all.iter().all(|i| c.forecast(*i, cb).is_some())
+    })
+    .await;
+    let forecast = c.forecast(all[0], cb).expect("forecast");
+    for i in &all {
+        assert_eq!(
+            c.forecast(*i, cb).expect("forecast"),
+            forecast,
+            "node {i} forecast other leaders"
+        );
+    }
+    let mut leaders = vec![usize::MAX; c.wallets.len()];
+    for (wallet, leader) in forecast {
+        leaders[c.wallet_index(&wallet)] = c.index_of(&leader);
+    }
+    assert!(
+        leaders.iter().all(|l| *l != usize::MAX),
+        "a wallet without forecast"
+    );
+    leaders
+}
+
+/// All faults announced by node `i` in window `cb`, as (wallet hex, culprit, type).
+pub fn faults_in(c: &Cluster, i: usize, cb: u64) -> Vec<(String, Address, String)> {
+    let mut out: Vec<(String, Address, String)> = c
+        .results(i, cb)
+        .iter()
+        .flat_map(|r| {
+            let wallet = r["wallet"].as_str().expect("wallet").to_string();
+            r["faults"]
+                .as_array()
+                .expect("faults")
+                .iter()
+                .map(move |f| {
+                    (
+                        wallet.clone(),
+                        f["culprit"]
+                            .as_str()
+                            .expect("culprit")
+                            .parse()
+                            .expect("address"),
+                        f["fault"].as_str().expect("fault type").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, a.1.to_checksum(), &a.2).cmp(&(&b.0, b.1.to_checksum(), &b.2)));
+    out
+}
+
+pub fn result_for<'a>(results: &'a [Value], wallet: &str) -> &'a Value {
+    let mut found = results.iter().filter(|r| r["wallet"] == wallet);
+    let r = found
+        .next()
+        .unwrap_or_else(|| panic!("no result for {wallet}"));
+    assert!(found.next().is_none(), "two results for {wallet}");
+    r
+}
+
+/// Mines through window `cb` one block at a time until every node of `pace` has completed
+/// it (or the active phase is over), then past the window's end.
+pub async fn run_window(c: &Cluster, cb: u64, pace: &[usize]) {
+    c.step_to(cb, pace, |_| false).await;
+    c.wait("the window to start everywhere", |c| {
+        pace.iter().all(|i| {
+            c.events_of(*i, "window_started")
+                .iter()
+                .any(|e| e["coordination_block"] == cb)
+        })
+    })
+    .await;
+    c.step_to(cb + 81, pace, |c| pace.iter().all(|i| c.completed(*i, cb)))
+        .await;
+    c.wait("the window to complete everywhere", |c| {
+        pace.iter().all(|i| c.completed(*i, cb))
+    })
+    .await;
+}
+
 /// `key=value` out of a tracing log line.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let pattern = format!(" {key}=");
