@@ -1,6 +1,6 @@
 //! A cluster of real `tbtc-coord` processes on anvil, joined by keep's libp2p protocol on
-//! loopback: keystores made by `key new`, one wallets file, free ports, every child killed
-//! on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
+//! loopback: keystores made by `key new`, one wallets file (or the Solidity fixtures, from
+//! which the nodes discover their wallets), free ports, every child killed on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
 //! pace, and waits on the processes' JSON events and log lines, each wait bounded by a hang
 //! guard that fails the test.
 
@@ -26,7 +26,7 @@ use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::{Address, CoordinationMessage, WalletPkh, WalletPublicKey};
 use tbtc_coord::store::Store;
 
-use crate::ethereum_support::{block_number, free_port, mine, Anvil};
+use crate::ethereum_support::{block_number, free_port, mine, Anvil, Fixtures};
 
 /// Bounds every wait: a hang fails the test; nothing is measured against it.
 pub const HANG: Duration = Duration::from_secs(120);
@@ -105,6 +105,14 @@ pub struct Cluster {
     running: Vec<Option<Running>>,
     /// Which operators the others bootstrap to.
     pub bootstrap: Vec<usize>,
+    /// The deployed fixtures, when the nodes discover their wallets from contracts rather
+    /// than read the wallets file.
+    pub contracts: Option<Fixtures>,
+}
+
+/// The sortition pool member id of operator `i` in a cluster on contracts.
+pub fn member_id(i: usize) -> u32 {
+    u32::try_from(i + 1).expect("a member id")
 }
 
 impl Cluster {
@@ -189,7 +197,28 @@ impl Cluster {
             ops,
             wallets,
             bootstrap: vec![0, 1],
+            contracts: None,
         }
+    }
+
+    /// As [`Cluster::new`], but the wallets live on chain: the fixtures are deployed, the
+    /// sortition pool maps member id [`member_id`]`(i)` to operator `i`'s keystore address,
+    /// and each wallet is created from a DKG result carrying its real group key. The nodes
+    /// get the contracts' addresses and no wallets file, so they discover the wallets, keys
+    /// included.
+    pub async fn on_contracts(operators: usize, seats: &[Vec<usize>]) -> Cluster {
+        let mut c = Cluster::new(operators, seats).await;
+        let f = Fixtures::deploy(&c.url).await;
+        let ids: Vec<u32> = (0..operators).map(member_id).collect();
+        let addresses: Vec<Address> = c.ops.iter().map(|o| o.address).collect();
+        f.set_operators_to(&ids, &addresses).await;
+        for w in &c.wallets {
+            let members: Vec<u32> = w.seats.iter().map(|i| member_id(*i)).collect();
+            f.create_wallet_with_key(&w.key, &members).await;
+        }
+        std::fs::remove_file(&c.wallets_file).expect("removing the unused wallets file");
+        c.contracts = Some(f);
+        c
     }
 
     /// Starts operator `i`'s node (again, with the same data dir, after a kill).
@@ -210,10 +239,19 @@ impl Cluster {
             .arg("--keystore")
             .arg(&op.keystore)
             .arg("--password-file")
-            .arg(&self.password_file)
-            .arg("--wallets")
-            .arg(&self.wallets_file)
-            .arg("--data-dir")
+            .arg(&self.password_file);
+        match &self.contracts {
+            Some(f) => {
+                cmd.args(["--bridge", &f.bridge.to_checksum()])
+                    .args(["--wallet-registry", &f.registry.to_checksum()])
+                    .args(["--sortition-pool", &f.pool.to_checksum()])
+                    .args(["--token-staking", &f.staking.to_checksum()]);
+            }
+            None => {
+                cmd.arg("--wallets").arg(&self.wallets_file);
+            }
+        }
+        cmd.arg("--data-dir")
             .arg(&op.data_dir)
             .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{}", op.port)]);
         if !peers.is_empty() {
