@@ -396,9 +396,17 @@ impl Fixtures {
 
     /// Sortition pool: member id `id` is held by `operator(id)` for every id given.
     pub async fn set_operators(&self, ids: &[u32]) {
+        let operators: Vec<Address> = ids.iter().map(|i| operator(*i)).collect();
+        self.set_operators_to(ids, &operators).await;
+    }
+
+    /// Sortition pool: member id `ids[k]` is held by `operators[k]` (say, the addresses of
+    /// real keystores).
+    pub async fn set_operators_to(&self, ids: &[u32], operators: &[Address]) {
+        assert_eq!(ids.len(), operators.len(), "one operator per member id");
         let tokens = vec![
             Token::Array(ids.iter().map(|i| token_u(u64::from(*i))).collect()),
-            Token::Array(ids.iter().map(|i| token_address(&operator(*i))).collect()),
+            Token::Array(operators.iter().map(token_address).collect()),
         ];
         self.call(&self.pool_abi, &self.pool, "setOperators", &tokens)
             .await;

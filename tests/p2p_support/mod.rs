@@ -1,6 +1,6 @@
 //! A cluster of real `tbtc-coord` processes on anvil, joined by keep's libp2p protocol on
-//! loopback: keystores made by `key new`, one wallets file, free ports, every child killed
-//! on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
+//! loopback: keystores made by `key new`, one wallets file (or the Solidity fixtures, from
+//! which the nodes discover their wallets), free ports, every child killed on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
 //! pace, and waits on the processes' JSON events and log lines, each wait bounded by a hang
 //! guard that fails the test.
 
@@ -26,7 +26,7 @@ use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::{Address, CoordinationMessage, WalletPkh, WalletPublicKey};
 use tbtc_coord::store::Store;
 
-use crate::ethereum_support::{block_number, free_port, mine, Anvil};
+use crate::ethereum_support::{block_number, free_port, mine, Anvil, Fixtures};
 
 /// Bounds every wait: a hang fails the test; nothing is measured against it.
 pub const HANG: Duration = Duration::from_secs(120);
@@ -105,6 +105,14 @@ pub struct Cluster {
     running: Vec<Option<Running>>,
     /// Which operators the others bootstrap to.
     pub bootstrap: Vec<usize>,
+    /// The deployed fixtures, when the nodes discover their wallets from contracts rather
+    /// than read the wallets file.
+    pub contracts: Option<Fixtures>,
+}
+
+/// The sortition pool member id of operator `i` in a cluster on contracts.
+pub fn member_id(i: usize) -> u32 {
+    u32::try_from(i + 1).expect("a member id")
 }
 
 impl Cluster {
@@ -189,7 +197,28 @@ impl Cluster {
             ops,
             wallets,
             bootstrap: vec![0, 1],
+            contracts: None,
         }
+    }
+
+    /// As [`Cluster::new`], but the wallets live on chain: the fixtures are deployed, the
+    /// sortition pool maps member id [`member_id`]`(i)` to operator `i`'s keystore address,
+    /// and each wallet is created from a DKG result carrying its real group key. The nodes
+    /// get the contracts' addresses and no wallets file, so they discover the wallets, keys
+    /// included.
+    pub async fn on_contracts(operators: usize, seats: &[Vec<usize>]) -> Cluster {
+        let mut c = Cluster::new(operators, seats).await;
+        let f = Fixtures::deploy(&c.url).await;
+        let ids: Vec<u32> = (0..operators).map(member_id).collect();
+        let addresses: Vec<Address> = c.ops.iter().map(|o| o.address).collect();
+        f.set_operators_to(&ids, &addresses).await;
+        for w in &c.wallets {
+            let members: Vec<u32> = w.seats.iter().map(|i| member_id(*i)).collect();
+            f.create_wallet_with_key(&w.key, &members).await;
+        }
+        std::fs::remove_file(&c.wallets_file).expect("removing the unused wallets file");
+        c.contracts = Some(f);
+        c
     }
 
     /// Starts operator `i`'s node (again, with the same data dir, after a kill).
@@ -210,10 +239,19 @@ impl Cluster {
             .arg("--keystore")
             .arg(&op.keystore)
             .arg("--password-file")
-            .arg(&self.password_file)
-            .arg("--wallets")
-            .arg(&self.wallets_file)
-            .arg("--data-dir")
+            .arg(&self.password_file);
+        match &self.contracts {
+            Some(f) => {
+                cmd.args(["--bridge", &f.bridge.to_checksum()])
+                    .args(["--wallet-registry", &f.registry.to_checksum()])
+                    .args(["--sortition-pool", &f.pool.to_checksum()])
+                    .args(["--token-staking", &f.staking.to_checksum()]);
+            }
+            None => {
+                cmd.arg("--wallets").arg(&self.wallets_file);
+            }
+        }
+        cmd.arg("--data-dir")
             .arg(&op.data_dir)
             .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{}", op.port)]);
         if !peers.is_empty() {
@@ -531,6 +569,100 @@ impl Drop for Cluster {
             let _ = child.wait();
         }
     }
+}
+
+/// Starts every node of `c`, waits until each announced itself and is connected to its
+/// bootstrap peers, and mines to just after window `cb`'s safe block so every node has
+/// forecast its leaders. Returns the forecast: wallet index → leader's operator index.
+pub async fn prepare(c: &mut Cluster, cb: u64) -> Vec<usize> {
+    c.start_all();
+    let all = c.running();
+    c.wait("every node to start", |c| {
+        all.iter()
+            .all(|i| !c.events_of(*i, "node_started").is_empty())
+    })
+    .await;
+    c.wait_connected().await;
+    c.mine_to(cb - 30).await;
+    c.wait("every node's leader forecast", |c| {
+        all.iter().all(|i| c.forecast(*i, cb).is_some())
+    })
+    .await;
+    let forecast = c.forecast(all[0], cb).expect("forecast");
+    for i in &all {
+        assert_eq!(
+            c.forecast(*i, cb).expect("forecast"),
+            forecast,
+            "node {i} forecast other leaders"
+        );
+    }
+    let mut leaders = vec![usize::MAX; c.wallets.len()];
+    for (wallet, leader) in forecast {
+        leaders[c.wallet_index(&wallet)] = c.index_of(&leader);
+    }
+    assert!(
+        leaders.iter().all(|l| *l != usize::MAX),
+        "a wallet without forecast"
+    );
+    leaders
+}
+
+/// All faults announced by node `i` in window `cb`, as (wallet hex, culprit, type).
+pub fn faults_in(c: &Cluster, i: usize, cb: u64) -> Vec<(String, Address, String)> {
+    let mut out: Vec<(String, Address, String)> = c
+        .results(i, cb)
+        .iter()
+        .flat_map(|r| {
+            let wallet = r["wallet"].as_str().expect("wallet").to_string();
+            r["faults"]
+                .as_array()
+                .expect("faults")
+                .iter()
+                .map(move |f| {
+                    (
+                        wallet.clone(),
+                        f["culprit"]
+                            .as_str()
+                            .expect("culprit")
+                            .parse()
+                            .expect("address"),
+                        f["fault"].as_str().expect("fault type").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, a.1.to_checksum(), &a.2).cmp(&(&b.0, b.1.to_checksum(), &b.2)));
+    out
+}
+
+pub fn result_for<'a>(results: &'a [Value], wallet: &str) -> &'a Value {
+    let mut found = results.iter().filter(|r| r["wallet"] == wallet);
+    let r = found
+        .next()
+        .unwrap_or_else(|| panic!("no result for {wallet}"));
+    assert!(found.next().is_none(), "two results for {wallet}");
+    r
+}
+
+/// Mines through window `cb` one block at a time until every node of `pace` has completed
+/// it (or the active phase is over), then past the window's end.
+pub async fn run_window(c: &Cluster, cb: u64, pace: &[usize]) {
+    c.step_to(cb, pace, |_| false).await;
+    c.wait("the window to start everywhere", |c| {
+        pace.iter().all(|i| {
+            c.events_of(*i, "window_started")
+                .iter()
+                .any(|e| e["coordination_block"] == cb)
+        })
+    })
+    .await;
+    c.step_to(cb + 81, pace, |c| pace.iter().all(|i| c.completed(*i, cb)))
+        .await;
+    c.wait("the window to complete everywhere", |c| {
+        pace.iter().all(|i| c.completed(*i, cb))
+    })
+    .await;
 }
 
 /// `key=value` out of a tracing log line.

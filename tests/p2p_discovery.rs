@@ -1,0 +1,232 @@
+//! Real `tbtc-coord` processes on anvil with the Solidity fixtures deployed, and no wallets
+//! file: each node discovers its wallets from the contracts (the group key from the DKG
+//! result, the seats from the sortition pool), which gives it the wallet's topic and its
+//! firewall's members; the firewall's on-chain rule (WalletRegistry and TokenStaking) lets a
+//! staked operator without a seat in and keeps an unstaked key out. The test mines every
+//! block and waits on what the processes print; no sleep stands in for progress.
+
+mod ethereum_support;
+mod p2p_support;
+
+use serde_json::Value;
+use tbtc_coord::net::p2p::PeerEvent;
+use tbtc_coord::net::signing::OperatorKey;
+use tbtc_coord::protocol::{Address, WalletPublicKey};
+
+use p2p_support::*;
+
+const CB: u64 = 900;
+
+/// One wallet over three operators, each holding a seat; operator 2 holds two (the seat
+/// order is the DKG result's, kept by discovery).
+fn seats() -> Vec<Vec<usize>> {
+    vec![vec![2, 0, 1, 2]]
+}
+
+/// Starts every node and waits until each has announced itself.
+async fn start(c: &mut Cluster) {
+    c.start_all();
+    let all = c.running();
+    c.wait("every node to start", |c| {
+        all.iter()
+            .all(|i| !c.events_of(*i, "node_started").is_empty())
+    })
+    .await;
+}
+
+/// The `peer connected` line of node `i` for `peer`, if it logged one.
+fn connected_line(c: &Cluster, i: usize, peer: &libp2p::PeerId) -> Option<String> {
+    c.log(i).into_iter().find(|l| {
+        l.contains("peer connected") && field(l, "peer") == Some(peer.to_string().as_str())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_discover_their_wallet_from_the_contracts_and_complete_an_honest_window() {
+    let mut c = Cluster::on_contracts(3, &seats()).await;
+    assert!(
+        !c.wallets_file.exists(),
+        "the nodes must discover, not read"
+    );
+    // Starts the nodes, waits until they are connected and forecast window 900's leader.
+    let leaders = prepare(&mut c, CB).await;
+    let leader = leaders[0];
+    let all = c.running();
+    let wallet = &c.wallets[0];
+    let operators: Vec<String> = wallet
+        .seats
+        .iter()
+        .map(|i| c.ops[*i].address.to_checksum())
+        .collect();
+
+    // Discovery found the wallet, its group key and its seats in order, at every node.
+    for i in &all {
+        let started = c.events_of(*i, "node_started").remove(0);
+        let wallets = started["wallets"].as_array().expect("wallets");
+        assert_eq!(wallets.len(), 1, "node {i}: {started}");
+        let w = &wallets[0];
+        assert_eq!(w["wallet"], wallet.pkh.to_hex().as_str(), "node {i}: {w}");
+        let key: WalletPublicKey = w["public_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("node {i} discovered no public key: {w}"))
+            .parse()
+            .expect("a public key");
+        assert_eq!(key, wallet.key, "node {i}");
+        let found: Vec<String> = w["operators"]
+            .as_array()
+            .expect("operators")
+            .iter()
+            .map(|o| {
+                o.as_str()
+                    .expect("an address")
+                    .parse::<Address>()
+                    .expect("an address")
+                    .to_checksum()
+            })
+            .collect();
+        assert_eq!(found, operators, "node {i}");
+    }
+
+    // The members dialled their bootstrap peers; node 2 bootstraps to 0 and 1 but is not
+    // theirs, so they admitted it as a member of the discovered wallet, not from their
+    // allowlists.
+    let member = format!("holds a seat in wallet 0x{}", wallet.pkh);
+    for b in [0, 1] {
+        let line = connected_line(&c, b, &c.ops[2].peer_id).expect("a connected line");
+        assert!(line.contains(&member), "node {b}: {line}");
+    }
+
+    run_window(&c, CB, &all).await;
+
+    let pkh = c.wallets[0].pkh.to_hex();
+    let lead = result_for(&c.results(leader, CB), &pkh).clone();
+    assert_eq!(lead["role"], "leader", "{lead}");
+    for i in &all {
+        let r = result_for(&c.results(*i, CB), &pkh).clone();
+        assert_eq!(
+            r["leader"].as_str(),
+            Some(c.ops[leader].address.to_checksum().as_str()),
+            "node {i}: {r}"
+        );
+        if *i != leader {
+            // It heard the leader, connected to both other members.
+            assert_eq!(r["role"], "follower", "node {i}: {r}");
+            assert_eq!(r["unheard"], false, "node {i}: {r}");
+            assert_eq!(r["members_connected"], 2, "node {i}: {r}");
+        }
+        assert_eq!(r["leader_member_index"], lead["leader_member_index"]);
+        assert_eq!(r["seed"], lead["seed"], "node {i}");
+        assert_eq!(r["checklist"], lead["checklist"], "node {i}");
+        // A follower heard the leader on the topic named after the discovered key, and
+        // accepted its proposal.
+        assert_eq!(r["action"], lead["action"], "node {i}: {r}");
+        assert_eq!(r["proposal"], lead["proposal"], "node {i}: {r}");
+        assert_eq!(r["faults"], serde_json::json!([]), "node {i}: {r}");
+        assert!(faults_in(&c, *i, CB).is_empty(), "node {i}");
+        assert!(
+            c.events_of(*i, "fault").is_empty(),
+            "node {i} announced a fault"
+        );
+        assert!(c.history_faults(*i).is_empty(), "node {i} recorded a fault");
+        let completed: Value = c
+            .events_of(*i, "window_completed")
+            .into_iter()
+            .find(|e| e["coordination_block"] == CB)
+            .expect("completed");
+        assert_eq!(completed["faults"], 0, "node {i}");
+        assert_eq!(completed["results"], 1, "node {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_admits_a_staked_operator_without_a_seat_and_refuses_the_unstaked() {
+    let mut c = Cluster::on_contracts(3, &seats()).await;
+    start(&mut c).await;
+    c.wait_connected().await;
+    let f = c.contracts.as_ref().expect("fixtures");
+
+    // A staked operator: the WalletRegistry names its staking provider and TokenStaking
+    // that stake's owner. It holds no seat in any wallet.
+    let staked = OperatorKey::generate();
+    let provider = Address([0x5B; 20]);
+    f.register_operator(&staked.address(), &provider).await;
+    f.set_stake_owner(&provider, &Address([0x0E; 20])).await;
+    // Registered for a stake that has no owner: not staked.
+    let ownerless = OperatorKey::generate();
+    f.register_operator(&ownerless.address(), &Address([0x5C; 20]))
+        .await;
+    // Neither a member nor registered.
+    let stranger = OperatorKey::generate();
+    for k in [&staked, &ownerless, &stranger] {
+        assert!(
+            c.wallets[0]
+                .seats
+                .iter()
+                .all(|i| c.ops[*i].address != k.address()),
+            "a test key holds a seat"
+        );
+    }
+
+    let node = c.ops[0].peer_id;
+    let staked_id = staked.peer_id();
+    let mut staked_peer = Peer::start(staked, vec![c.ops[0].multiaddr()]).await;
+    c.wait("node 0 to admit the staked operator", |c| {
+        connected_line(c, 0, &staked_id).is_some()
+    })
+    .await;
+    let line = connected_line(&c, 0, &staked_id).expect("a connected line");
+    assert!(
+        line.contains("admitted=a staked operator on chain"),
+        "admitted for another reason: {line}"
+    );
+    let deadline = tokio::time::Instant::now() + HANG;
+    loop {
+        let event = tokio::time::timeout_at(deadline, staked_peer.events.recv())
+            .await
+            .expect("hang guard: the staked peer never saw node 0 connected")
+            .expect("peer events");
+        if matches!(event, PeerEvent::Connected { peer, .. } if peer == node) {
+            break;
+        }
+    }
+
+    let refused = |id: libp2p::PeerId, reason: &'static str| {
+        move |c: &Cluster| {
+            c.log(0).iter().any(|l| {
+                l.contains("firewall refused a peer")
+                    && field(l, "peer") == Some(id.to_string().as_str())
+                    && l.contains(reason)
+            })
+        }
+    };
+    let mut shut_out = Vec::new();
+    for key in [ownerless, stranger] {
+        let id = key.peer_id();
+        let peer = Peer::start(key, vec![c.ops[0].multiaddr()]).await;
+        c.wait(
+            &format!("node 0 to refuse {id}"),
+            refused(id, "reason=not a staked operator on chain"),
+        )
+        .await;
+        shut_out.push((id, peer));
+    }
+    for (id, peer) in &mut shut_out {
+        assert!(connected_line(&c, 0, id).is_none(), "{id} got in");
+        assert!(!c.connected(0).contains(id));
+        assert!(peer.net.connected_peers().is_empty(), "{id} got in");
+        while let Ok(event) = peer.events.try_recv() {
+            assert!(
+                !matches!(
+                    event,
+                    PeerEvent::Connected { .. } | PeerEvent::Joined { .. }
+                ),
+                "{id} got in: {event:?}"
+            );
+        }
+    }
+    // The staked operator is still in, and so are the members.
+    let connected = c.connected(0);
+    assert!(connected.contains(&staked_id));
+    assert!(connected.contains(&c.ops[1].peer_id));
+    assert!(connected.contains(&c.ops[2].peer_id));
+}
