@@ -73,7 +73,8 @@ impl Store {
         Ok(rows.pop())
     }
 
-    /// Dispatches, newest window first.
+    /// Dispatches, newest window first, then by wallet: one window's dispatches are made
+    /// concurrently, so the order they were stored in says nothing.
     pub fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, StoreError> {
         let conn = self.conn()?;
         collect_rows(
@@ -82,7 +83,7 @@ impl Store {
             "dispatches",
             &format!(
                 "SELECT {DISPATCH_COLUMNS} FROM dispatches
-                 ORDER BY coordination_block DESC, id DESC LIMIT ?1"
+                 ORDER BY coordination_block DESC, wallet ASC LIMIT ?1"
             ),
             params![count_to_sql(limit)],
             dispatch_row,

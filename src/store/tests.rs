@@ -1785,3 +1785,35 @@ fn members_connected_is_kept_with_the_result_and_none_stays_none() {
     assert_eq!(read(2).fault_count, 1);
     assert_eq!(read(3).members_connected, None, "not measured");
 }
+
+#[test]
+fn dispatches_list_newest_window_first_then_by_wallet_whatever_the_order_they_were_made() {
+    let store = Store::open_in_memory().unwrap();
+    let d = |w: u8, cb: u64| DispatchRecord {
+        wallet: wallet(w),
+        coordination_block: cb,
+        proposal: sweep(),
+        start_block: cb + 100,
+        expiry_block: cb + 700,
+        status: DispatchStatus::Dispatched,
+        reason: None,
+    };
+    for (w, cb) in [(1, 1800), (1, 900), (3, 1800), (2, 1800)] {
+        store.record_dispatch(&d(w, cb)).unwrap();
+    }
+    let listed: Vec<(u64, WalletPkh)> = store
+        .dispatches(10)
+        .unwrap()
+        .iter()
+        .map(|r| (r.coordination_block, r.wallet))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (1800, wallet(1)),
+            (1800, wallet(2)),
+            (1800, wallet(3)),
+            (900, wallet(1))
+        ]
+    );
+}

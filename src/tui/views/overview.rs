@@ -212,12 +212,34 @@ fn render_proposals(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(text, style),
         ])
     };
-    let lines: Vec<Line> = app
-        .view()
-        .recent_dispatches
-        .iter()
-        .rev()
-        .filter_map(|e| match e {
+    // Newest window first; within a window by wallet, each wallet's events newest first.
+    // Dispatches of one window run concurrently, so their arrival order says nothing.
+    let mut events: Vec<(usize, &Event)> =
+        app.view().recent_dispatches.iter().enumerate().collect();
+    events.sort_by_key(|(arrival, e)| {
+        let (cb, wallet) = match e {
+            Event::ProposalDispatched {
+                wallet,
+                coordination_block,
+                ..
+            }
+            | Event::DispatchRejected {
+                wallet,
+                coordination_block,
+                ..
+            }
+            | Event::ActionFinished {
+                wallet,
+                coordination_block,
+                ..
+            } => (*coordination_block, Some(*wallet)),
+            _ => (0, None),
+        };
+        (std::cmp::Reverse(cb), wallet, std::cmp::Reverse(*arrival))
+    });
+    let lines: Vec<Line> = events
+        .into_iter()
+        .filter_map(|(_, e)| match e {
             Event::ProposalDispatched {
                 wallet,
                 coordination_block,
