@@ -101,6 +101,16 @@ pub fn describe(event: &Event) -> String {
             "{total} invalid coordination messages rejected so far ({})",
             reason.name()
         ),
+        Event::PeerConnected {
+            peer,
+            operator,
+            admitted,
+        } => match operator {
+            Some(op) => format!("peer {peer} (operator {op}) connected: {admitted}"),
+            None => format!("peer {peer} connected: {admitted}"),
+        },
+        Event::PeerDisconnected { peer } => format!("peer {peer} disconnected"),
+        Event::PeerRefused { peer, reason } => format!("peer {peer} REFUSED: {reason}"),
         Event::MessagesLost { count } => {
             format!("{count} coordination messages LOST: the message stream overflowed")
         }

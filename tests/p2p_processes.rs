@@ -293,6 +293,32 @@ async fn firewall_refuses_a_peer_whose_key_holds_no_seat() {
     }
     assert!(!c.connected(0).contains(&stranger_id));
     assert!(c.connected(0).contains(&c.ops[1].peer_id));
+    // The node's own output says so too, as events: who was refused and why, and who was let
+    // in, with its operator.
+    c.wait("node 0 to announce the refusal", |c| {
+        c.events_of(0, "peer_refused")
+            .iter()
+            .any(|e| e["peer"] == stranger_id.to_string().as_str())
+    })
+    .await;
+    let refused = c.events_of(0, "peer_refused");
+    let refusal = refused
+        .iter()
+        .find(|e| e["peer"] == stranger_id.to_string().as_str())
+        .unwrap();
+    assert_eq!(
+        refusal["reason"],
+        "not an operator of any wallet this node knows"
+    );
+    let connected = c.events_of(0, "peer_connected");
+    let member = connected
+        .iter()
+        .find(|e| e["peer"] == c.ops[1].peer_id.to_string().as_str())
+        .expect("node 1 announced as connected");
+    assert_eq!(member["operator"], c.ops[1].address.to_checksum().as_str());
+    assert!(connected
+        .iter()
+        .all(|e| e["peer"] != stranger_id.to_string().as_str()));
     // Nor can it publish: nobody on the topic hears it.
     assert!(matches!(
         stranger

@@ -205,8 +205,15 @@ impl EthereumSettings {
                 let on_chain = (contracts.wallet_registry.is_some()
                     && contracts.token_staking.is_some())
                 .then(|| Arc::new(StakedOperators(chain.clone())) as Arc<dyn OnChainCheck>);
-                super::network::start(peer_network, &key, &wallets, on_chain, cancel.child_token())
-                    .await?
+                super::network::start(
+                    peer_network,
+                    &key,
+                    &wallets,
+                    on_chain,
+                    &bus,
+                    cancel.child_token(),
+                )
+                .await?
             }
             None => Arc::new(Unconnected::default()),
         };

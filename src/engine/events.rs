@@ -152,6 +152,21 @@ pub enum Event {
         reason: crate::engine::router::RejectReason,
         total: u64,
     },
+    /// A peer passed the handshake and the firewall; `admitted` says why it was let in.
+    PeerConnected {
+        peer: String,
+        /// The operator its key belongs to.
+        operator: Option<Address>,
+        admitted: String,
+    },
+    PeerDisconnected {
+        peer: String,
+    },
+    /// A peer failed the handshake or the firewall, and its connection was closed.
+    PeerRefused {
+        peer: String,
+        reason: String,
+    },
     /// The node's message stream overflowed before routing: `count` messages were lost.
     MessagesLost {
         count: u64,
@@ -232,6 +247,9 @@ impl Event {
             Event::HistoryError { .. } => "history_error",
             Event::MessagesDropped { .. } => "messages_dropped",
             Event::MessagesRejected { .. } => "messages_rejected",
+            Event::PeerConnected { .. } => "peer_connected",
+            Event::PeerDisconnected { .. } => "peer_disconnected",
+            Event::PeerRefused { .. } => "peer_refused",
             Event::MessagesLost { .. } => "messages_lost",
             Event::NodeStopped => "node_stopped",
         }
@@ -326,6 +344,9 @@ pub struct NodeSnapshot {
     /// Rejection announcements of the router (see [`Event::MessagesRejected`]).
     pub messages_rejected: u64,
     pub messages_lost: u64,
+    /// Peers connected now, and refused so far (peer network only).
+    pub peers_connected: u64,
+    pub peers_refused: u64,
     pub faults_seen: u64,
     pub stopped: bool,
 }
@@ -541,6 +562,11 @@ impl NodeSnapshot {
             Event::MessagesDropped { .. } => self.messages_dropped += 1,
             Event::MessagesRejected { .. } => self.messages_rejected += 1,
             Event::MessagesLost { count } => self.messages_lost += count,
+            Event::PeerConnected { .. } => self.peers_connected += 1,
+            Event::PeerDisconnected { .. } => {
+                self.peers_connected = self.peers_connected.saturating_sub(1)
+            }
+            Event::PeerRefused { .. } => self.peers_refused += 1,
             Event::ProposalDispatched {
                 wallet,
                 coordination_block,
