@@ -314,3 +314,60 @@ fn inspect_leader_takes_255_seats_and_refuses_256() {
         "{stderr}"
     );
 }
+
+/// The peer network's start-up refusals: a listen port another socket holds, and a wallet
+/// without the public key its topic is named after. Both name what is wrong, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_and_a_wallet_without_its_key_are_refused_naming_them() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let dir = tempfile::tempdir().unwrap();
+    let me = operator(1);
+    let key = tbtc_coord::protocol::WalletPublicKey::of_secret(&[9; 32]).unwrap();
+    let keyed = dir.path().join("keyed.toml");
+    std::fs::write(
+        &keyed,
+        format!(
+            "[[wallet]]\npkh = \"0x{}\"\npublic_key = \"{key}\"\noperators = [\"{}\", \"{}\"]\n",
+            key.pkh(),
+            me.to_checksum(),
+            operator(2).to_checksum()
+        ),
+    )
+    .unwrap();
+    let keyless = wallets_file(
+        dir.path(),
+        WalletPkh([0xAA; 20]),
+        &[me.to_checksum(), operator(2).to_checksum()],
+    );
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", held.local_addr().unwrap().port());
+    let run = |wallets: &str, listen: &str| {
+        let data = tempfile::tempdir().unwrap();
+        binary()
+            .args(["run", "--headless", "--rpc-url", &url, "--operator"])
+            .arg(me.to_checksum())
+            .args(["--wallets", wallets, "--p2p-listen", listen, "--data-dir"])
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let busy = run(keyed.to_str().unwrap(), &listen);
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("--p2p-listen {listen}")) && err.contains("port in use"),
+        "{err}"
+    );
+
+    let unkeyed = run(&keyless, "/ip4/127.0.0.1/tcp/0");
+    let err = String::from_utf8_lossy(&unkeyed.stderr);
+    assert_eq!(unkeyed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("aaaaaaaa") && err.contains("public_key"),
+        "{err}"
+    );
+    drop(held);
+}
