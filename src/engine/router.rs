@@ -129,11 +129,7 @@ impl Admission {
     }
 
     fn dropped(&mut self, ctx: &NodeContext, wallet: WalletPkh, cb: u64, reason: DropReason) {
-        let total = self.dropped.entry((wallet, reason)).or_insert(0);
-        *total += 1;
-        let total = *total;
-        // 1, 10, 100, …: a flood is visible without flooding the log.
-        if is_power_of_ten(total) {
+        if let Some(total) = count(&mut self.dropped, (wallet, reason)) {
             node_warn!(ctx.config, %wallet, cb, reason = reason.name(), total,
                 "coordination message dropped");
             ctx.bus.publish(Event::MessagesDropped {
@@ -144,25 +140,28 @@ impl Admission {
             });
         }
     }
-}
 
-impl Admission {
     fn rejected(
         &mut self,
         ctx: &NodeContext,
         reason: RejectReason,
         detail: &dyn std::fmt::Display,
     ) {
-        let total = self.rejected.entry(reason).or_insert(0);
-        *total += 1;
-        let total = *total;
         tracing::debug!(reason = reason.name(), %detail, "coordination message rejected");
-        if is_power_of_ten(total) {
+        if let Some(total) = count(&mut self.rejected, reason) {
             node_warn!(ctx.config, reason = reason.name(), total, %detail,
                 "coordination message rejected");
             ctx.bus.publish(Event::MessagesRejected { reason, total });
         }
     }
+}
+
+/// Counts one more under `key`: the new total if it is one to announce, the 1st, 10th, 100th,
+/// … (a flood is visible without flooding the log).
+fn count<K: Eq + std::hash::Hash>(totals: &mut HashMap<K, u64>, key: K) -> Option<u64> {
+    let total = totals.entry(key).or_insert(0);
+    *total += 1;
+    is_power_of_ten(*total).then_some(*total)
 }
 
 /// 1, 10, 100, …
@@ -287,7 +286,7 @@ fn route_one(
         admission.dropped(ctx, wallet, cb, DropReason::StaleWindow);
         return Verdict::Ignore;
     }
-    if route.group.seats_of(&author.address).is_empty() {
+    if !route.group.seats().contains(&author.address) {
         admission.rejected(ctx, RejectReason::NotAMember, &author.address);
         return Verdict::Reject;
     }
