@@ -23,7 +23,7 @@ use tbtc_coord::net::p2p::firewall::{members_from, Rules};
 use tbtc_coord::net::p2p::{P2pConfig, P2pNetwork, PeerEvent, Received, Verdict};
 use tbtc_coord::net::pubsub::PubsubMessage;
 use tbtc_coord::net::signing::OperatorKey;
-use tbtc_coord::protocol::{CoordinationMessage, WalletPublicKey};
+use tbtc_coord::protocol::{Address, CoordinationMessage, WalletPublicKey};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -304,12 +304,9 @@ impl Node {
     async fn start(key: &OperatorKey, members: &[&OperatorVector], peers: Vec<Multiaddr>) -> Node {
         let v = vectors();
         let wallet = format!("0x{}", v.wallets[0].pkh);
-        let members: HashMap<[u8; 20], String> = members
+        let members: HashMap<Address, String> = members
             .iter()
-            .map(|m| {
-                let address: [u8; 20] = unhex(&m.address).try_into().expect("20-byte address");
-                (address, wallet.clone())
-            })
+            .map(|m| (m.address.parse().expect("an address"), wallet.clone()))
             .collect();
         let firewall = Arc::new(Rules::new([], members_from(members)));
         let config = P2pConfig {

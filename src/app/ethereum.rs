@@ -17,7 +17,7 @@ use crate::chain::ethereum::{
 use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs, UsageError};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
-use crate::net::p2p::firewall::{EthAddress, OnChainCheck};
+use crate::net::p2p::firewall::OnChainCheck;
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::window::next_window_after;
@@ -51,9 +51,9 @@ struct StakedOperators(EthereumChain);
 
 #[async_trait::async_trait]
 impl OnChainCheck for StakedOperators {
-    async fn is_recognised(&self, operator: EthAddress) -> Result<bool, String> {
+    async fn is_recognised(&self, operator: Address) -> Result<bool, String> {
         self.0
-            .operator_is_staked(Address(operator))
+            .operator_is_staked(operator)
             .await
             .map_err(|e| e.to_string())
     }

@@ -91,7 +91,7 @@ pub async fn start(
     for w in wallets {
         for operator in &w.operators {
             members
-                .entry(operator.0)
+                .entry(*operator)
                 .or_insert_with(|| format!("0x{}", w.wallet));
         }
     }

@@ -6,13 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::net::signing::{operator_address, peer_public_key};
 use async_trait::async_trait;
 use libp2p::identity::{PeerId, PublicKey};
 use tokio::time::Instant;
 
-/// An operator's Ethereum address: the last 20 bytes of keccak256 of its uncompressed key.
-pub type EthAddress = [u8; 20];
+use crate::net::signing::{operator_address, peer_public_key};
+use crate::protocol::Address;
 
 /// Why a peer was let in, for the logs and the console.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +60,10 @@ impl Firewall for AdmitAll {
 
 /// Names the wallet in which an operator holds a seat (e.g. `"0x1234…"`), if any. A closure,
 /// so the engine answers from its own, changing, view of the wallets.
-pub type MemberLookup = Arc<dyn Fn(&EthAddress) -> Option<String> + Send + Sync>;
+pub type MemberLookup = Arc<dyn Fn(&Address) -> Option<String> + Send + Sync>;
 
 /// A member lookup from a fixed map of operator address to wallet.
-pub fn members_from(map: HashMap<EthAddress, String>) -> MemberLookup {
+pub fn members_from(map: HashMap<Address, String>) -> MemberLookup {
     Arc::new(move |address| map.get(address).cloned())
 }
 
@@ -73,7 +72,7 @@ pub fn members_from(map: HashMap<EthAddress, String>) -> MemberLookup {
 #[async_trait]
 pub trait OnChainCheck: Send + Sync {
     /// `Err` when the chain could not answer; that refuses, and is not cached.
-    async fn is_recognised(&self, operator: EthAddress) -> Result<bool, String>;
+    async fn is_recognised(&self, operator: Address) -> Result<bool, String>;
 }
 
 /// keep-client caches a yes for 12 h and a no for 1 h.
@@ -85,7 +84,7 @@ const CACHE_CAP: usize = 4096;
 /// An [`OnChainCheck`] behind keep-client's cache; time is tokio's, so tests pause it.
 pub struct CachedCheck {
     inner: Arc<dyn OnChainCheck>,
-    entries: Mutex<HashMap<EthAddress, (bool, Instant)>>,
+    entries: Mutex<HashMap<Address, (bool, Instant)>>,
 }
 
 impl CachedCheck {
@@ -96,7 +95,7 @@ impl CachedCheck {
         }
     }
 
-    pub async fn is_recognised(&self, operator: EthAddress) -> Result<bool, String> {
+    pub async fn is_recognised(&self, operator: Address) -> Result<bool, String> {
         let now = Instant::now();
         if let Ok(entries) = self.entries.lock() {
             if let Some((answer, until)) = entries.get(&operator) {
@@ -150,7 +149,7 @@ impl Firewall for Rules {
         if self.allow.contains(peer) {
             return Ok(Admitted("allowlisted".into()));
         }
-        let Some(address) = operator_address(peer).map(|a| a.0) else {
+        let Some(address) = operator_address(peer) else {
             return Err(Refused("not a secp256k1 key, so not an operator".into()));
         };
         if let Some(wallet) = (self.members)(&address) {

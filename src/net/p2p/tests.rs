@@ -266,13 +266,7 @@ async fn only_accepted_messages_are_forwarded() {
 async fn a_peer_the_firewall_refuses_does_not_connect() {
     // A admits only operators of its wallets, and B is none; B has A as bootstrap.
     let wallet_member = handshake::tests::vectors().operators[0].address.clone();
-    let members = members_from(
-        [(
-            handshake::tests::unhex(&wallet_member).try_into().unwrap(),
-            "0x01".into(),
-        )]
-        .into(),
-    );
+    let members = members_from([(wallet_member.parse().unwrap(), "0x01".into())].into());
     let config = P2pConfig::new(vec![localhost()], vec![], Arc::new(Rules::new([], members)));
     let mut a = Node::with(key(), config).await;
     let mut b = Node::start(key(), localhost(), vec![a.addr()]).await;

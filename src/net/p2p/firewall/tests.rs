@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 /// to change its mind.
 #[derive(Default)]
 struct FakeChain {
-    yes: Mutex<HashSet<EthAddress>>,
+    yes: Mutex<HashSet<Address>>,
     asked: AtomicUsize,
 }
 
 #[async_trait]
 impl OnChainCheck for FakeChain {
-    async fn is_recognised(&self, operator: EthAddress) -> Result<bool, String> {
+    async fn is_recognised(&self, operator: Address) -> Result<bool, String> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         Ok(self.yes.lock().unwrap().contains(&operator))
     }
@@ -26,8 +26,8 @@ fn key(i: usize) -> PublicKey {
     keypair(&vectors().operators[i]).public()
 }
 
-fn address(i: usize) -> EthAddress {
-    unhex(&vectors().operators[i].address).try_into().unwrap()
+fn address(i: usize) -> Address {
+    vectors().operators[i].address.parse().unwrap()
 }
 
 fn no_members() -> MemberLookup {
@@ -37,7 +37,7 @@ fn no_members() -> MemberLookup {
 #[test]
 fn eth_address_matches_the_vectors() {
     for (i, operator) in vectors().operators.iter().enumerate() {
-        assert_eq!(operator_address(&key(i)).map(|a| a.0), Some(address(i)));
+        assert_eq!(operator_address(&key(i)), Some(address(i)));
         let uncompressed = unhex(&operator.public_key_uncompressed);
         let secp = key(i).try_into_secp256k1().unwrap();
         assert_eq!(secp.to_bytes_uncompressed().to_vec(), uncompressed);
