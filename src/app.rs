@@ -13,7 +13,9 @@ use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs, UsageError};
 use crate::config::{default_data_dir, no_color_requested, parse_block_time, FileConfig};
 use crate::engine::context::HistoryHandles;
-use crate::engine::devnet_network::{resume_block, DevnetNetwork, DevnetNetworkConfig};
+use crate::engine::devnet_network::{
+    resume_block, DevnetNetwork, DevnetNetworkConfig, DevnetTransport,
+};
 use crate::engine::records::{DryRunRecord, FaultFilter, FaultOrder};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};
@@ -39,6 +41,7 @@ pub use lock::{lock_history, lock_path, HistoryLock, LockError};
 pub struct Settings {
     pub data_dir: PathBuf,
     pub devnet: DevnetConfig,
+    pub devnet_transport: DevnetTransport,
     pub fault_rate: f64,
     pub node: NodeConfigSettings,
     /// Ethereum mode: the chain id the node must serve; names the history file.
@@ -93,10 +96,17 @@ impl Settings {
             .and_then(|r| r.devnet_fault_rate)
             .or(file.devnet.fault_rate)
             .unwrap_or(DEFAULT_FAULT_RATE);
+        let devnet_transport = run
+            .and_then(|r| r.devnet_transport)
+            .or(file.devnet.transport)
+            .unwrap_or_default();
         let ethereum = run
             .map(|r| EthereumSettings::from_args(&r.ethereum))
             .transpose()?
             .flatten();
+        if ethereum.is_some() && run.and_then(|r| r.devnet_transport).is_some() {
+            bail!("--devnet-transport is for the embedded devnet; in Ethereum mode the peer network is set by --p2p-listen and --p2p-peers");
+        }
         if run.is_some() && ethereum.is_none() && chain.chain_id.is_some() {
             bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
         }
@@ -116,6 +126,7 @@ impl Settings {
         Ok(Settings {
             data_dir,
             devnet,
+            devnet_transport,
             fault_rate,
             node: NodeConfigSettings {
                 block_hash_rule: chain
@@ -135,6 +146,7 @@ impl Settings {
             devnet: self.devnet.clone(),
             fault_rate: self.fault_rate,
             node: self.node_config(),
+            transport: self.devnet_transport,
         }
     }
 

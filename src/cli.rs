@@ -9,6 +9,7 @@ use libp2p::{Multiaddr, PeerId};
 
 use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::config::{ThemeName, BLOCK_TIME_RANGE, POLL_INTERVAL_RANGE};
+use crate::engine::devnet_network::DevnetTransport;
 use crate::protocol::window::{
     is_coordination_block, COORDINATION_FREQUENCY_BLOCKS, WINDOW_DURATION_BLOCKS,
 };
@@ -238,6 +239,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
           value_parser = parse_block_time)]
     pub block_time: Option<Duration>,
+    /// What carries the devnet's messages: hub (in memory) or libp2p (a real swarm per
+    /// simulated operator on 127.0.0.1, with keep's handshake and gossipsub).
+    #[arg(long, value_name = "TRANSPORT")]
+    pub devnet_transport: Option<DevnetTransport>,
     /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
     #[arg(long, value_name = "0..1", allow_negative_numbers = true, value_parser = parse_rate)]
     pub devnet_fault_rate: Option<f64>,
@@ -491,6 +496,14 @@ mod tests {
         assert!(err.to_string().contains("--devnet-fault-rate"), "{err}");
         let err = Cli::try_parse_from(["tbtc-coord", "run", "--block-time", "0ms"]).unwrap_err();
         assert!(err.to_string().contains("--block-time"), "{err}");
+        let err =
+            Cli::try_parse_from(["tbtc-coord", "run", "--devnet-transport", "pigeon"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("--devnet-transport") && text.contains("\"pigeon\""),
+            "{err}"
+        );
+        assert!(text.contains("expected hub or libp2p"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use directories::ProjectDirs;
 use serde::Deserialize;
 
 use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
+use crate::engine::devnet_network::DevnetTransport;
 use crate::protocol::BlockHashRule;
 
 /// A config file is a few hundred bytes; anything past this is not one (e.g. `/dev/zero`).
@@ -95,6 +96,8 @@ pub struct DevnetSection {
     /// A duration such as `100ms` or `2s`.
     pub block_time: Option<String>,
     pub fault_rate: Option<f64>,
+    /// `hub` or `libp2p`, as `--devnet-transport`.
+    pub transport: Option<DevnetTransport>,
     pub wallets: Option<usize>,
     pub operators: Option<usize>,
     /// Headers with Prague's `requestsHash` (the two hash rules then differ).
@@ -263,10 +266,12 @@ mod tests {
             wallets = 8
             operators = 30
             prague = false
+            transport = "libp2p"
             "#,
         )
         .unwrap();
         assert_eq!(c.block_hash_rule, Some(BlockHashRule::Canonical));
+        assert_eq!(c.devnet.transport, Some(DevnetTransport::Libp2p));
         assert_eq!(c.devnet.seed, Some(7));
         assert_eq!(c.devnet.block_time.as_deref(), Some("250ms"));
         assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/tbtc-coord")));
@@ -325,7 +330,12 @@ mod tests {
 
     #[test]
     fn config_errors_are_one_line() {
-        for text in ["theme = \"neon\"", "colour = 1", "[devnet]\nwallets = 0"] {
+        for text in [
+            "theme = \"neon\"",
+            "colour = 1",
+            "[devnet]\nwallets = 0",
+            "[devnet]\ntransport = \"pigeon\"",
+        ] {
             let e = format!("{:#}", FileConfig::parse(text).unwrap_err());
             assert_eq!(e.lines().count(), 1, "{e}");
         }

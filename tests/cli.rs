@@ -137,7 +137,7 @@ fn inspect_window_shows_current_and_next_with_phases() {
 
 #[test]
 fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "inspect",
@@ -183,6 +183,18 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
             "--block",
         ),
         (&["run", "--devnet-fault-rate", "2"], "--devnet-fault-rate"),
+        (&["run", "--devnet-transport", "tcp"], "--devnet-transport"),
+        (
+            &[
+                "run",
+                "--headless",
+                "--rpc-url",
+                "http://127.0.0.1:1",
+                "--devnet-transport",
+                "libp2p",
+            ],
+            "--devnet-transport",
+        ),
     ];
     for (args, names) in cases {
         let o = run(args);

@@ -41,6 +41,7 @@ async fn fixture(windows: usize, theme: Theme) -> Fixture {
             },
             fault_rate: 0.4,
             node: NodeConfig::default(),
+            ..DevnetNetworkConfig::default()
         },
         Arc::new(Store::open_in_memory().unwrap()),
         bus,
@@ -177,6 +178,7 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
             },
             fault_rate: 0.4,
             node: NodeConfig::default(),
+            ..DevnetNetworkConfig::default()
         },
         Arc::new(Store::open_in_memory().unwrap()),
         bus.clone(),

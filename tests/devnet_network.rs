@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tbtc_coord::chain::devnet::DevnetConfig;
-use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::checklist::checklist;
@@ -117,6 +117,7 @@ fn config(seed: u64, wallets: usize, fault_rate: f64) -> DevnetNetworkConfig {
         },
         fault_rate,
         node: NodeConfig::default(),
+        transport: DevnetTransport::Hub,
     }
 }
 
@@ -162,23 +163,36 @@ fn windows_started(events: &[Event]) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn nodes_agree_and_every_injected_fault_is_recorded_exactly() {
-    every_injected_fault_is_recorded_exactly(Duration::from_millis(100)).await;
+    every_injected_fault_is_recorded_exactly(Duration::from_millis(100), DevnetTransport::Hub)
+        .await;
 }
 
 /// The same misbehaving devnet in real time with blocks as fast as the nodes allow: a slow
 /// leader or an impersonator that waits for blocks is not outrun by the chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_one_nanosecond_blocks_every_injected_fault_is_still_recorded_exactly() {
-    every_injected_fault_is_recorded_exactly(Duration::from_nanos(1)).await;
+    every_injected_fault_is_recorded_exactly(Duration::from_nanos(1), DevnetTransport::Hub).await;
 }
 
-async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
+/// The same again with every node on its own libp2p swarm over loopback: keep's handshake,
+/// the firewall and gossipsub carry the messages instead of the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_libp2p_every_injected_fault_is_recorded_exactly() {
+    every_injected_fault_is_recorded_exactly(Duration::from_nanos(1), DevnetTransport::Libp2p)
+        .await;
+}
+
+async fn every_injected_fault_is_recorded_exactly(
+    block_time: Duration,
+    transport: DevnetTransport,
+) {
     let cancel = CancellationToken::new();
     let store = Arc::new(Store::open_in_memory().unwrap());
     let bus = EventBus::default();
     let mut events = bus.subscribe();
     let mut config = config(11, 8, 0.5);
     config.devnet.block_time = block_time;
+    config.transport = transport;
     let network = DevnetNetwork::start(config, store.clone(), bus, cancel.clone())
         .await
         .unwrap();
@@ -192,6 +206,36 @@ async fn every_injected_fault_is_recorded_exactly(block_time: Duration) {
         .all(|e| !matches!(e, Event::WindowStarted { late: true, .. })));
 
     let local = network.local.operator();
+    // Over libp2p, the local node's swarm connected to every other operator's (a full mesh)
+    // and said why each was let in; the hub has no peers to announce.
+    let connected: BTreeSet<(Address, String)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerConnected {
+                operator: Some(operator),
+                admitted,
+                ..
+            } => Some((*operator, admitted.clone())),
+            _ => None,
+        })
+        .collect();
+    let others: BTreeSet<Address> = network
+        .devnet
+        .operators()
+        .iter()
+        .map(|o| o.address)
+        .filter(|a| *a != local)
+        .collect();
+    match transport {
+        DevnetTransport::Hub => assert!(connected.is_empty(), "{connected:?}"),
+        DevnetTransport::Libp2p => {
+            let operators: BTreeSet<Address> = connected.iter().map(|(a, _)| *a).collect();
+            assert_eq!(operators, others);
+            assert!(connected
+                .iter()
+                .all(|(_, why)| why == "allowlisted" || why == "a staked operator on chain"));
+        }
+    }
     let test_plan = Plan {
         seed: 11,
         rate: 0.5,
@@ -394,14 +438,19 @@ async fn history_survives_a_restart_and_the_chain_resumes() {
     network.shutdown().await;
 }
 
-/// An honest devnet of 200 wallets in real time (no paused clock, several worker threads)
-/// at `block_time`: the chain must wait for its nodes, so no leader is ever late.
-async fn an_honest_fast_devnet_records_no_fault(block_time: Duration) {
+/// An honest devnet of `wallets` wallets in real time (no paused clock, several worker
+/// threads) at `block_time`: the chain must wait for its nodes, so no leader is ever late.
+async fn an_honest_fast_devnet_records_no_fault(
+    wallets: usize,
+    block_time: Duration,
+    transport: DevnetTransport,
+) {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let bus = EventBus::default();
     let mut events = bus.subscribe();
-    let mut config = config(3, 200, 0.0);
+    let mut config = config(3, wallets, 0.0);
     config.devnet.block_time = block_time;
+    config.transport = transport;
     let network = DevnetNetwork::start(config, store.clone(), bus, CancellationToken::new())
         .await
         .unwrap();
@@ -429,16 +478,46 @@ async fn an_honest_fast_devnet_records_no_fault(block_time: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_honest_devnet_at_one_nanosecond_blocks_records_no_fault() {
-    an_honest_fast_devnet_records_no_fault(Duration::from_nanos(1)).await;
+    an_honest_fast_devnet_records_no_fault(200, Duration::from_nanos(1), DevnetTransport::Hub)
+        .await;
+}
+
+/// Over libp2p, with fewer wallets: every message crosses real sockets in a debug build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_honest_devnet_over_libp2p_records_no_fault() {
+    an_honest_fast_devnet_records_no_fault(40, Duration::from_nanos(1), DevnetTransport::Libp2p)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_honest_devnet_at_two_millisecond_blocks_records_no_fault() {
-    an_honest_fast_devnet_records_no_fault(Duration::from_millis(2)).await;
+    an_honest_fast_devnet_records_no_fault(200, Duration::from_millis(2), DevnetTransport::Hub)
+        .await;
 }
 
 #[test]
 fn the_binary_at_one_nanosecond_blocks_prints_no_fault() {
+    let events = binary_at_one_nanosecond_blocks(&[]);
+    assert!(events.iter().all(|e| e["type"] != "peer_connected"));
+}
+
+/// `--devnet-transport libp2p`: the same run with a swarm per simulated operator, whose
+/// connections the headless output reports.
+#[test]
+fn the_binary_over_libp2p_prints_no_fault_and_its_peers() {
+    let events = binary_at_one_nanosecond_blocks(&["--devnet-transport", "libp2p"]);
+    let peers: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "peer_connected")
+        .filter_map(|e| e["operator"].as_str())
+        .collect();
+    // The default devnet has 20 operators: ours and 19 peers.
+    assert_eq!(peers.len(), 19, "{peers:?}");
+}
+
+/// Runs the binary headless for three windows of an honest devnet and checks that it
+/// printed them and no fault.
+fn binary_at_one_nanosecond_blocks(extra: &[&str]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
         .args([
@@ -451,8 +530,9 @@ fn the_binary_at_one_nanosecond_blocks_prints_no_fault() {
             "0",
             "--stop-after-windows",
             "3",
-            "--data-dir",
         ])
+        .args(extra)
+        .arg("--data-dir")
         .arg(dir.path())
         .env("HOME", dir.path())
         .output()
@@ -471,4 +551,5 @@ fn the_binary_at_one_nanosecond_blocks_prints_no_fault() {
     assert_eq!(of_type("window_completed"), 3, "{stdout}");
     assert!(of_type("coordination_result") > 0);
     assert_eq!(of_type("fault"), 0, "{stdout}");
+    events
 }

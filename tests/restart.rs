@@ -29,6 +29,7 @@ fn config(fault_rate: f64, start_block: Option<u64>) -> DevnetNetworkConfig {
         },
         fault_rate,
         node: NodeConfig::default(),
+        ..DevnetNetworkConfig::default()
     }
 }
 

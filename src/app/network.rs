@@ -13,10 +13,10 @@ use crate::chain::WalletInfo;
 use crate::cli::UsageError;
 use crate::cli::{parse_listen_addr, parse_operator_peer_id, parse_peer_addr, NetworkArgs};
 use crate::config::NetworkSection;
-use crate::engine::{Event, EventBus};
+use crate::engine::EventBus;
 use crate::net::p2p::firewall::{members_from, OnChainCheck, Rules};
-use crate::net::p2p::{P2pConfig, P2pError, P2pNetwork, PeerEvent};
-use crate::net::signing::{operator_address, peer_public_key, OperatorKey};
+use crate::net::p2p::{P2pConfig, P2pError, P2pNetwork};
+use crate::net::signing::OperatorKey;
 use crate::net::BroadcastChannel;
 
 /// keep-client's port.
@@ -115,45 +115,10 @@ pub async fn start(
         })?;
     tracing::info!(peer_id = %network.local_peer_id(), listen = ?network.listen_addrs(),
         bootstrap = settings.peers.len(), "peer network started");
-    tokio::spawn(announce_peers(network.peer_events(), bus.clone(), cancel));
+    tokio::spawn(crate::engine::peer_events::announce(
+        network.peer_events(),
+        bus.clone(),
+        cancel,
+    ));
     Ok(Arc::new(network))
-}
-
-/// Puts who connected, left or was refused on the node's bus, for the console and the
-/// headless output.
-async fn announce_peers(
-    mut peers: tokio::sync::broadcast::Receiver<PeerEvent>,
-    bus: EventBus,
-    cancel: CancellationToken,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let event = tokio::select! {
-            _ = cancel.cancelled() => return,
-            e = peers.recv() => match e {
-                Ok(e) => e,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "peer events came faster than they were announced");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            },
-        };
-        let announced = match event {
-            PeerEvent::Connected { peer, admitted } => Event::PeerConnected {
-                operator: peer_public_key(&peer).and_then(|k| operator_address(&k)),
-                peer: peer.to_base58(),
-                admitted,
-            },
-            PeerEvent::Disconnected { peer } => Event::PeerDisconnected {
-                peer: peer.to_base58(),
-            },
-            PeerEvent::Refused { peer, reason } => Event::PeerRefused {
-                peer: peer.to_base58(),
-                reason,
-            },
-            PeerEvent::Dialing { .. } | PeerEvent::Joined { .. } => continue,
-        };
-        bus.publish(announced);
-    }
 }

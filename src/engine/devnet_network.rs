@@ -1,19 +1,24 @@
 //! The embedded devnet as a network: the simulated chain, an in-process broadcast hub, one
 //! node per simulated peer operator (misbehaving where the fault plan says so, see
 //! `crate::sim`) and this operator's node. The protocol really runs between the nodes; only
-//! the chain and the wire are simulated. The chain mines a block only once every node has
+//! the chain is simulated, and the wire too unless `transport` is [`DevnetTransport::Libp2p`]
+//! (see `engine::devnet_swarms`). The chain mines a block only once every node has
 //! handled the previous one (`engine::pace`), so no block time makes an honest leader late.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::devnet_swarms::{Swarms, SwarmsError};
 use super::events::EventBus;
-use super::pace::Activity;
+use super::pace::{Activity, Patient};
 use super::{Identity, Node, NodeConfig, NodeHandle};
-use crate::chain::devnet::{Devnet, DevnetConfig, DevnetError};
+use crate::chain::devnet::{BlockGate, Devnet, DevnetConfig, DevnetError};
 use crate::chain::{Chain, ChainError};
 use crate::net::local::{HubEndpoint, LocalHub};
 use crate::net::signing::OperatorKey;
@@ -30,6 +35,50 @@ use crate::store::{Store, StoreError};
 const RESUME_LEAD_IN_BLOCKS: u64 = 40;
 /// Messages the hub buffers per subscriber before a slow node starts dropping.
 const HUB_CAPACITY: usize = 65_536;
+/// Over real sockets, how long a block waits for counted messages before writing them off.
+const SOCKET_PATIENCE: Duration = Duration::from_secs(5);
+
+/// What carries the devnet's messages between its nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevnetTransport {
+    /// The in-process hub: the same signed messages, handed over in memory.
+    #[default]
+    Hub,
+    /// A real libp2p swarm per node on loopback, as networked nodes use.
+    Libp2p,
+}
+
+impl DevnetTransport {
+    pub fn name(self) -> &'static str {
+        match self {
+            DevnetTransport::Hub => "hub",
+            DevnetTransport::Libp2p => "libp2p",
+        }
+    }
+}
+
+impl fmt::Display for DevnetTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown devnet transport {0:?}: expected hub or libp2p")]
+pub struct UnknownTransport(String);
+
+impl FromStr for DevnetTransport {
+    type Err = UnknownTransport;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hub" => Ok(DevnetTransport::Hub),
+            "libp2p" => Ok(DevnetTransport::Libp2p),
+            other => Err(UnknownTransport(other.to_owned())),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetNetworkError {
@@ -41,6 +90,8 @@ pub enum DevnetNetworkError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Chain(#[from] ChainError),
+    #[error(transparent)]
+    Swarms(#[from] SwarmsError),
 }
 
 #[derive(Clone, Default)]
@@ -50,6 +101,7 @@ pub struct DevnetNetworkConfig {
     pub fault_rate: f64,
     /// The local node's settings; peers take the same rule and parameters.
     pub node: NodeConfig,
+    pub transport: DevnetTransport,
 }
 
 pub struct DevnetNetwork {
@@ -60,6 +112,8 @@ pub struct DevnetNetwork {
     /// The back-pressure gauge every node and the chain share.
     pub activity: Arc<Activity>,
     producer: JoinHandle<()>,
+    /// The swarms' tasks, with the libp2p transport.
+    swarms: Vec<JoinHandle<()>>,
     cancel: CancellationToken,
 }
 
@@ -88,8 +142,23 @@ impl DevnetNetwork {
         let devnet = Devnet::new(config.devnet.clone())?;
         let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
         let activity = Activity::new();
+        let swarms = match config.transport {
+            DevnetTransport::Hub => None,
+            DevnetTransport::Libp2p => {
+                let keys: Vec<OperatorKey> =
+                    devnet.operators().iter().map(|o| o.key.clone()).collect();
+                let local = (devnet.local_operator().address, &bus);
+                Some(Swarms::start(&keys, &chain.wallets().await?, local, &cancel).await?)
+            }
+        };
         let hub = LocalHub::new(HUB_CAPACITY);
         let endpoint = |key: &OperatorKey| -> Arc<dyn BroadcastChannel> {
+            if let Some(channel) = swarms
+                .as_ref()
+                .and_then(|s| s.channel(&key.address(), &activity))
+            {
+                return channel;
+            }
             Arc::new(PacedHub {
                 endpoint: hub.endpoint(Some(key.clone())),
                 activity: activity.clone(),
@@ -143,7 +212,17 @@ impl DevnetNetwork {
             cancel.child_token(),
         )
         .await?;
-        let producer = devnet.start_gated(cancel.child_token(), activity.clone());
+        let gate: Arc<dyn BlockGate> = match &swarms {
+            None => activity.clone(),
+            Some(swarms) => {
+                swarms.mesh_formed().await?;
+                Arc::new(Patient {
+                    activity: activity.clone(),
+                    patience: SOCKET_PATIENCE,
+                })
+            }
+        };
+        let producer = devnet.start_gated(cancel.child_token(), gate);
         Ok(DevnetNetwork {
             devnet,
             local,
@@ -151,6 +230,7 @@ impl DevnetNetwork {
             injector,
             activity,
             producer,
+            swarms: swarms.map(|s| s.tasks).unwrap_or_default(),
             cancel,
         })
     }
@@ -163,6 +243,9 @@ impl DevnetNetwork {
             peer.shutdown().await;
         }
         self.local.shutdown().await;
+        for swarm in self.swarms {
+            let _ = swarm.await;
+        }
     }
 }
 

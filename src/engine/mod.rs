@@ -35,6 +35,7 @@ macro_rules! node_warn {
 
 pub mod context;
 pub mod devnet_network;
+mod devnet_swarms;
 mod dispatcher;
 pub mod dry_run;
 pub mod events;
@@ -42,6 +43,7 @@ pub mod executor;
 pub mod handle;
 pub mod history;
 pub mod pace;
+pub mod peer_events;
 pub mod records;
 mod results;
 pub mod router;

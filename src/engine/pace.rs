@@ -140,6 +140,32 @@ impl BlockGate for Activity {
     }
 }
 
+/// A gate for a devnet whose wire can lose what it was counted to deliver (real sockets): it
+/// waits for the gauge as [`Activity`] does, but at most `patience`, then writes the missing
+/// units off with a warning and lets the block through. Without it, one lost message would
+/// stop the chain for good.
+pub struct Patient {
+    pub activity: Arc<Activity>,
+    pub patience: std::time::Duration,
+}
+
+#[async_trait]
+impl BlockGate for Patient {
+    async fn ready(&self, head: u64) {
+        let settled = self.activity.settled(head);
+        if tokio::time::timeout(self.patience, settled).await.is_err() {
+            let lost = self.activity.busy();
+            tracing::warn!(
+                block = head,
+                units = lost,
+                "devnet: work still counted after {:?}; writing it off and mining on",
+                self.patience
+            );
+            self.activity.forget(lost);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct NodeState {
     handled: AtomicU64,
@@ -267,6 +293,36 @@ mod tests {
         drop(b);
         a.handled(12);
         assert!(activity.is_settled(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_patient_gate_waits_for_the_gauge_then_writes_lost_work_off() {
+        let activity = Activity::new();
+        let _node = activity.join(10);
+        let gate = Patient {
+            activity: activity.clone(),
+            patience: std::time::Duration::from_secs(2),
+        };
+        // Settled: through at once, on a paused clock that has not moved.
+        let start = tokio::time::Instant::now();
+        gate.ready(10).await;
+        assert_eq!(start.elapsed(), std::time::Duration::ZERO);
+        // Work adopted and finished in time: through when it is done, nothing written off.
+        activity.add(1);
+        let adopted = activity.adopt();
+        let released = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            drop(adopted);
+        });
+        gate.ready(10).await;
+        released.await.unwrap();
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(1));
+        // Counted for a receiver that never gets it: through after the patience, written off.
+        activity.add(3);
+        gate.ready(10).await;
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(3));
+        assert_eq!(activity.busy(), 0);
+        assert!(activity.is_settled(10));
     }
 
     #[tokio::test]

@@ -110,6 +110,8 @@ pub(crate) enum Command {
 #[derive(Default)]
 pub(crate) struct Shared {
     pub connected: std::collections::HashMap<PeerId, String>,
+    /// The connected peers subscribed to each topic.
+    pub topics: std::collections::HashMap<String, std::collections::HashSet<PeerId>>,
     pub listen_addrs: Vec<Multiaddr>,
 }
 
@@ -218,6 +220,19 @@ impl P2pNetwork {
         self.shared
             .read()
             .map(|s| s.connected.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Connected peers subscribed to `topic`: those a message published there reaches.
+    pub fn topic_peers(&self, topic: &str) -> Vec<PeerId> {
+        self.shared
+            .read()
+            .map(|s| {
+                s.topics
+                    .get(topic)
+                    .map(|peers| peers.iter().copied().collect())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default()
     }
 

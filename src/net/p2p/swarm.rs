@@ -395,6 +395,9 @@ impl Task {
                 tracing::info!(peer = %peer_id, ?cause, "peer disconnected");
                 if let Ok(mut shared) = self.channels.shared.write() {
                     shared.connected.remove(&peer_id);
+                    for peers in shared.topics.values_mut() {
+                        peers.remove(&peer_id);
+                    }
                 }
                 self.emit(PeerEvent::Disconnected { peer: peer_id });
                 self.backoff(&peer_id);
@@ -450,10 +453,21 @@ impl Task {
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
+                if let Ok(mut shared) = self.channels.shared.write() {
+                    let peers = shared.topics.entry(topic.as_str().to_owned()).or_default();
+                    peers.insert(peer_id);
+                }
                 self.emit(PeerEvent::Joined {
                     peer: peer_id,
                     topic: topic.into_string(),
                 });
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                if let Ok(mut shared) = self.channels.shared.write() {
+                    if let Some(peers) = shared.topics.get_mut(topic.as_str()) {
+                        peers.remove(&peer_id);
+                    }
+                }
             }
             gossipsub::Event::GossipsubNotSupported { peer_id } => {
                 tracing::debug!(peer = %peer_id, "peer speaks neither gossipsub nor floodsub");

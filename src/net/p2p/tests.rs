@@ -151,6 +151,8 @@ async fn two_nodes_connect_and_a_signed_message_arrives_whole() {
     a.net.join(TOPIC.into()).await.unwrap();
     b.net.join(TOPIC.into()).await.unwrap();
     a.joined(&[b_id]).await;
+    assert_eq!(a.net.topic_peers(TOPIC), vec![b_id]);
+    assert!(a.net.topic_peers("another topic").is_empty());
     a.net
         .publish(TOPIC.into(), b"hello".to_vec())
         .await
@@ -177,8 +179,15 @@ async fn two_nodes_connect_and_a_signed_message_arrives_whole() {
     );
     b.net.report(got.receipt.as_ref().unwrap(), Verdict::Accept);
 
-    a.stop().await;
+    // A peer that goes away is no longer among the topic's peers.
     b.stop().await;
+    a.event(
+        "B going away",
+        |e| matches!(e, PeerEvent::Disconnected { peer } if *peer == b_id),
+    )
+    .await;
+    assert!(a.net.topic_peers(TOPIC).is_empty());
+    a.stop().await;
 }
 
 /// gossipsub checks only a message's data against the frame limit; a message that would not
