@@ -17,14 +17,14 @@
 //! long-running node. Prints the median, p99 and maximum in microseconds (`--json` for one
 //! JSON object).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use anyhow::{bail, Context};
-use ethers_providers::{Http, Provider};
-use serde_json::{json, Value};
+use common::{anvil_binary, mine, percentile, start_anvil, WAIT};
+use serde_json::json;
 use tbtc_coord::chain::ethereum::{EthereumChain, EthereumConfig, WalletSource};
 use tbtc_coord::chain::WalletInfo;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig};
@@ -34,7 +34,6 @@ use tbtc_coord::store::Store;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(30);
 /// Each anvil's genesis is this many blocks before its window.
 const LEAD_IN: u64 = 40;
 
@@ -65,84 +64,6 @@ fn parse_args() -> anyhow::Result<Args> {
         bail!("--windows and --wallets must be positive");
     }
     Ok(args)
-}
-
-fn anvil_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("TBTC_COORD_ANVIL") {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(p) = std::env::split_paths(&path)
-            .map(|d| d.join("anvil"))
-            .find(|p| p.is_file())
-        {
-            return Ok(p);
-        }
-    }
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-        });
-    let p = cache.join("tbtc-coord/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    if p.is_file() {
-        Ok(p)
-    } else {
-        bail!("anvil not found: run `bash scripts/install-test-deps` or set TBTC_COORD_ANVIL")
-    }
-}
-
-/// anvil, killed on drop.
-struct Anvil(Child);
-
-/// Starts anvil with its genesis at `genesis` and waits until it answers.
-async fn start_anvil(binary: &PathBuf, port: u16, genesis: u64) -> anyhow::Result<Anvil> {
-    let anvil = Anvil(
-        Command::new(binary)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--silent",
-            ])
-            .args(["--number", &genesis.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting anvil")?,
-    );
-    let http = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while rpc(&http, "eth_chainId", json!([])).await.is_err() {
-        if started.elapsed() > WAIT {
-            bail!("anvil did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(anvil)
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn rpc(url: &str, method: &str, params: Value) -> anyhow::Result<Value> {
-    let provider = Provider::<Http>::try_from(url)?;
-    Ok(provider.request::<_, Value>(method, params).await?)
-}
-
-async fn mine(url: &str, n: u64) -> anyhow::Result<()> {
-    rpc(url, "anvil_mine", json!([format!("{n:#x}"), "0xc"])).await?;
-    Ok(())
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
