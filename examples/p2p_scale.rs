@@ -19,11 +19,12 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -33,9 +34,9 @@ use tbtc_coord::protocol::WalletPublicKey;
 use common::{anvil_binary, block_number, mine, start_anvil};
 
 const PASSWORD: &str = "scale-pw";
-/// The window the node run goes through; anvil's genesis is a little before it.
+/// The window the node run goes through; anvil's genesis is before its safe block.
 const WINDOW: u64 = 900;
-const LEAD_IN: u64 = 20;
+const LEAD_IN: u64 = 40;
 /// Blocks mined after the window's start: its whole active phase and the results after it.
 const WINDOW_BLOCKS: u64 = 120;
 
@@ -101,6 +102,8 @@ struct Process {
     child: Child,
     peers: Arc<AtomicUsize>,
     results: Arc<AtomicUsize>,
+    /// Events seen, by type.
+    types: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 impl Process {
@@ -115,13 +118,20 @@ impl Process {
         let stdout = child.stdout.take().context("stdout")?;
         let peers = Arc::new(AtomicUsize::new(0));
         let results = Arc::new(AtomicUsize::new(0));
-        let (p, r) = (peers.clone(), results.clone());
+        let types = Arc::new(Mutex::new(BTreeMap::new()));
+        let (p, r, t) = (peers.clone(), results.clone(), types.clone());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let Ok(event) = serde_json::from_str::<Value>(&line) else {
                     continue;
                 };
+                if std::env::var_os("P2P_SCALE_VERBOSE").is_some() {
+                    eprintln!("{line}");
+                }
+                if let (Some(kind), Ok(mut types)) = (event["type"].as_str(), t.lock()) {
+                    *types.entry(kind.to_owned()).or_insert(0) += 1;
+                }
                 match event["type"].as_str() {
                     Some("peer_connected") => p.fetch_add(1, Ordering::Relaxed),
                     Some("peer_disconnected") => p.fetch_sub(1, Ordering::Relaxed),
@@ -134,6 +144,7 @@ impl Process {
             child,
             peers,
             results,
+            types,
         })
     }
 
@@ -298,7 +309,18 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
         mine(&http, 1).await?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let window_cpu = (cpu_seconds(pid)? - cpu_before) / window_started.elapsed().as_secs_f64();
+    // The node may still be working through the window's last blocks.
+    let completed = |p: &Process| {
+        p.types
+            .lock()
+            .map(|t| t.get("window_completed").copied().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    while completed(&nodes[0]) == 0 && window_started.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let window_seconds = window_started.elapsed().as_secs_f64();
+    let window_cpu = (cpu_seconds(pid)? - cpu_before) / window_seconds;
     let peak_rss = status_kib(pid, "VmHWM")?;
     let rss_after = status_kib(pid, "VmRSS")?;
     Ok(json!({
@@ -310,8 +332,10 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
         "idle_rss_mib": mib(idle_rss),
         "idle_cpu_share_of_a_core": (idle_cpu * 1000.0).round() / 1000.0,
         "window_results": nodes[0].results.load(Ordering::Relaxed),
+        "window_seconds": window_seconds,
         "window_cpu_share_of_a_core": (window_cpu * 1000.0).round() / 1000.0,
         "peak_rss_mib": mib(peak_rss),
+        "events": nodes[0].types.lock().map(|t| t.clone()).unwrap_or_default(),
         "rss_after_window_mib": mib(rss_after),
     }))
 }

@@ -2,7 +2,9 @@
 //! - validation: the router's checks of one received message (StrictSign signature,
 //!   envelope, coordination message) per second on one core;
 //! - broadcast: a leader's message from publish to acceptance by every follower, across
-//!   five libp2p swarms on loopback (each follower verifies, decodes and accepts it).
+//!   five libp2p swarms on loopback (each follower verifies, decodes and accepts it), first
+//!   in one process, then in five: the followers are child processes of this example that
+//!   report each acceptance on their stdout, read by a thread of the leader's process.
 //!
 //! `cargo run --release --example wire_bench [-- --messages N --rounds N]`
 
@@ -113,26 +115,25 @@ fn validation(messages: usize) {
     );
 }
 
+async fn swarm(peers: Vec<Multiaddr>, cancel: CancellationToken) -> (OperatorKey, P2pNetwork) {
+    let key = OperatorKey::generate();
+    let config = P2pConfig {
+        discovery: false,
+        ..P2pConfig::new(
+            vec!["/ip4/127.0.0.1/tcp/0".parse().expect("an address")],
+            peers,
+            Arc::new(AdmitAll),
+        )
+    };
+    let (net, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel)
+        .await
+        .expect("a swarm starts");
+    (key, net)
+}
+
 async fn broadcast(rounds: usize) {
     let cancel = CancellationToken::new();
-    let start = |peers: Vec<Multiaddr>| {
-        let cancel = cancel.clone();
-        async move {
-            let key = OperatorKey::generate();
-            let config = P2pConfig {
-                discovery: false,
-                ..P2pConfig::new(
-                    vec!["/ip4/127.0.0.1/tcp/0".parse().expect("an address")],
-                    peers,
-                    Arc::new(AdmitAll),
-                )
-            };
-            let (net, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel)
-                .await
-                .expect("a swarm starts");
-            (key, net)
-        }
-    };
+    let start = |peers: Vec<Multiaddr>| swarm(peers, cancel.clone());
     let (leader_key, leader) = start(Vec::new()).await;
     let leader_addr = leader.listen_addrs()[0]
         .clone()
@@ -183,13 +184,125 @@ async fn broadcast(rounds: usize) {
     cancel.cancel();
 }
 
+/// A follower process: joins the leader's topic, then validates and accepts each message,
+/// printing `ok SEQ` for it.
+async fn follow(leader: Multiaddr) {
+    use std::io::Write;
+    let (_key, net) = swarm(vec![leader], CancellationToken::new()).await;
+    let mut stream = net.subscribe();
+    net.join(TOPIC.into()).await.expect("join");
+    let mut out = std::io::stdout();
+    while let Ok(received) = stream.recv().await {
+        let frame = received.message.encode_to_vec();
+        if !validate(&frame) {
+            continue;
+        }
+        if let Some(receipt) = &received.receipt {
+            net.report(receipt, Verdict::Accept);
+        }
+        let seq = Envelope::decode(received.message.data())
+            .map(|e| e.sequence_number)
+            .unwrap_or(0);
+        if writeln!(out, "ok {seq}").and_then(|_| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Children killed on drop.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn broadcast_across_processes(rounds: usize) {
+    use std::io::BufRead;
+    let cancel = CancellationToken::new();
+    let (leader_key, leader) = swarm(Vec::new(), cancel.clone()).await;
+    let leader_addr = leader.listen_addrs()[0]
+        .clone()
+        .with(Protocol::P2p(leader.local_peer_id()));
+    let mut joined = leader.peer_events();
+    leader.join(TOPIC.into()).await.expect("join");
+    let exe = std::env::current_exe().expect("this example's path");
+    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let mut children = Children(Vec::new());
+    for _ in 0..FOLLOWERS {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--follow", &leader_addr.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("a follower process");
+        let stdout = child.stdout.take().expect("its stdout");
+        let acks = acks.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let now = Instant::now();
+                if let Some(seq) = line.strip_prefix("ok ").and_then(|s| s.parse().ok()) {
+                    if acks.send((seq, now)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        children.0.push(child);
+    }
+    let mut subscribed = 0;
+    while subscribed < FOLLOWERS {
+        if let Ok(tbtc_coord::net::p2p::PeerEvent::Joined { .. }) = joined.recv().await {
+            subscribed += 1;
+        }
+    }
+    let mut latencies = Vec::new();
+    for seq in 1..=rounds as u64 {
+        let sent = Instant::now();
+        leader
+            .publish(TOPIC.into(), envelope(&leader_key, seq))
+            .await
+            .expect("publish");
+        let mut got = 0;
+        let mut slowest = Duration::ZERO;
+        while got < FOLLOWERS {
+            let (acked_seq, at) = acked.recv().await.expect("the followers run");
+            if acked_seq == seq {
+                got += 1;
+                slowest = slowest.max(at - sent);
+            }
+        }
+        latencies.push(slowest);
+    }
+    println!(
+        "broadcast to acceptance by all {FOLLOWERS} followers, 5 processes on loopback: median {:?}, p99 {:?} ({rounds} messages)",
+        percentile(latencies.clone(), 0.5),
+        percentile(latencies, 0.99)
+    );
+    cancel.cancel();
+}
+
 fn main() {
-    let messages = arg("--messages", 20_000);
-    let rounds = arg("--rounds", 500);
-    validation(messages);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--follow") {
+        let leader: Multiaddr = args
+            .get(i + 1)
+            .and_then(|a| a.parse().ok())
+            .expect("--follow LEADER_MULTIADDR");
+        runtime.block_on(follow(leader));
+        return;
+    }
+    let messages = arg("--messages", 20_000);
+    let rounds = arg("--rounds", 500);
+    validation(messages);
     runtime.block_on(broadcast(rounds));
+    runtime.block_on(broadcast_across_processes(rounds));
 }
