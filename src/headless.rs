@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::events::{Event, EventBus};
+use crate::engine::network_view::Transport;
 use crate::protocol::action::join_names;
 
 /// How the printer formats events.
@@ -20,7 +21,13 @@ pub struct PrintOptions {
 
 /// Events too frequent to print by default.
 fn is_chatty(event: &Event) -> bool {
-    matches!(event, Event::Block { .. } | Event::ExecutorStarted { .. })
+    matches!(
+        event,
+        Event::Block { .. }
+            | Event::ExecutorStarted { .. }
+            | Event::PeerPing { .. }
+            | Event::MembersHeard { .. }
+    )
 }
 
 /// One human-readable line.
@@ -32,10 +39,18 @@ pub fn describe(event: &Event) -> String {
             observer,
             block_hash_rule,
             wallets,
+            transport,
+            bootstrap_peers,
         } => format!(
-            "node started on {chain} as {operator}{}; {} wallets; block hash rule {block_hash_rule}",
+            "node started on {chain} as {operator}{}; {} wallets; block hash rule {block_hash_rule}; {}",
             if *observer { " (observer)" } else { "" },
-            wallets.len()
+            wallets.len(),
+            match transport {
+                Transport::Hub => "in-process hub".to_string(),
+                Transport::PeerNetwork => format!("peer network, {bootstrap_peers} bootstrap peers"),
+                Transport::None => "no peer transport".to_string(),
+                Transport::Unknown => "transport unknown".to_string(),
+            }
         ),
         Event::Block { block } => format!("block {} {}", block.number, block.hash.short()),
         Event::WindowStarted {
@@ -105,10 +120,37 @@ pub fn describe(event: &Event) -> String {
             peer,
             operator,
             admitted,
-        } => match operator {
-            Some(op) => format!("peer {peer} (operator {op}) connected: {admitted}"),
-            None => format!("peer {peer} connected: {admitted}"),
-        },
+            bootstrap,
+        } => {
+            let kind = if *bootstrap { "bootstrap peer" } else { "peer" };
+            match operator {
+                Some(op) => format!("{kind} {peer} (operator {op}) connected: {admitted}"),
+                None => format!("{kind} {peer} connected: {admitted}"),
+            }
+        }
+        Event::PeerPing { peer, rtt_us } => {
+            format!("peer {peer} ping {:.1} ms", *rtt_us as f64 / 1000.0)
+        }
+        Event::MembersHeard {
+            wallet,
+            coordination_block,
+            seats,
+        } => format!(
+            "wallet {} window {coordination_block}: heard seats {}",
+            wallet.short(),
+            seats.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+        ),
+        Event::WindowRejections {
+            coordination_block,
+            rejected,
+        } => format!(
+            "window {coordination_block}: rejected {}",
+            rejected
+                .iter()
+                .map(|(r, n)| format!("{n} {}", r.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Event::PeerDisconnected { peer } => format!("peer {peer} disconnected"),
         Event::PeerRefused { peer, reason } => format!("peer {peer} REFUSED: {reason}"),
         Event::MessagesLost { count } => {

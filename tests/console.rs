@@ -101,7 +101,8 @@ async fn tabs_switch_by_tab_shift_tab_and_digits() {
     press(app, KeyCode::BackTab);
     press(app, KeyCode::BackTab);
     assert_eq!(app.tab, Tab::Logs);
-    for (digit, tab) in ['1', '2', '3', '4', '5'].into_iter().zip(Tab::ALL) {
+    assert_eq!(Tab::ALL.len(), 6);
+    for (digit, tab) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Tab::ALL) {
         press(app, KeyCode::Char(digit));
         assert_eq!(app.tab, tab);
     }
@@ -274,7 +275,7 @@ async fn dry_run_dialog_flow() {
     assert_eq!(record.coordination_block, 900);
     // It is kept in the history and listed under Proposals.
     press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('4'));
+    press(app, KeyCode::Char('5'));
     assert!(app
         .proposals
         .items
@@ -287,7 +288,7 @@ async fn dry_run_dialog_flow() {
 async fn fault_filters_search_sort_and_detail() {
     let mut fx = fixture(3, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('3'));
+    press(app, KeyCode::Char('4'));
     let total = app.faults.total;
     assert!(total >= 3, "the fixture has faults: {total}");
     assert_eq!(app.faults.rows.len() as u64, total.min(200));
@@ -372,14 +373,16 @@ async fn screens() {
     press(app, KeyCode::Char('2'));
     insta::assert_snapshot!("wallets", screen(app, 140, 20));
     press(app, KeyCode::Char('3'));
+    insta::assert_snapshot!("network_hub", screen(app, 140, 30));
+    press(app, KeyCode::Char('4'));
     press(app, KeyCode::Char('u'));
     insta::assert_snapshot!("faults", screen(app, 140, 24));
     press(app, KeyCode::Enter);
     insta::assert_snapshot!("fault_detail", screen(app, 140, 24));
     press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('4'));
-    insta::assert_snapshot!("proposals", screen(app, 140, 20));
     press(app, KeyCode::Char('5'));
+    insta::assert_snapshot!("proposals", screen(app, 140, 20));
+    press(app, KeyCode::Char('6'));
     insta::assert_snapshot!("logs", screen(app, 100, 16));
     press(app, KeyCode::Char('?'));
     insta::assert_snapshot!("help", screen(app, 100, 40));
@@ -401,6 +404,101 @@ async fn screens() {
     fx.network.shutdown().await;
 }
 
+/// The fixture's node as if on a peer network: six of the nine other operators connected
+/// (two of them bootstrap peers, of three), pings, a refusal and a window's rejections.
+fn on_a_peer_network(fx: &mut Fixture) {
+    use tbtc_coord::engine::network_view::Transport;
+    use tbtc_coord::engine::router::RejectReason;
+    let app = &mut fx.app;
+    app.live.network.transport = Transport::PeerNetwork;
+    app.live.network.bootstrap_peers = 3;
+    let me = fx.network.local.operator();
+    let others: Vec<_> = fx
+        .network
+        .devnet
+        .operators()
+        .iter()
+        .filter(|o| o.address != me)
+        .map(|o| o.key.clone())
+        .collect();
+    let now = Instant::now();
+    for (i, key) in others.iter().take(6).enumerate() {
+        app.on_event(
+            &Event::PeerConnected {
+                peer: key.peer_id().to_base58(),
+                operator: Some(key.address()),
+                admitted: "a staked operator on chain".into(),
+                bootstrap: i < 2,
+            },
+            now,
+        );
+        if i % 2 == 0 {
+            app.on_event(
+                &Event::PeerPing {
+                    peer: key.peer_id().to_base58(),
+                    rtt_us: 1_250 + 1000 * i as u64,
+                },
+                now,
+            );
+        }
+    }
+    app.on_event(
+        &Event::PeerRefused {
+            peer: others[8].peer_id().to_base58(),
+            reason: "not a member of any wallet, nor staked".into(),
+        },
+        now,
+    );
+    app.on_event(
+        &Event::WindowRejections {
+            coordination_block: 900,
+            rejected: [(RejectReason::Signature, 3), (RejectReason::NotAMember, 1)].into(),
+        },
+        now,
+    );
+    app.on_event(
+        &Event::MessagesRejected {
+            reason: RejectReason::Signature,
+            total: 1,
+        },
+        now,
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_network_tab_shows_peers_seats_and_rejections() {
+    let mut fx = fixture(2, Theme::dark()).await;
+    on_a_peer_network(&mut fx);
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('3'));
+    assert_eq!(app.tab, Tab::Network);
+    let text = screen(app, 140, 36);
+    assert!(text.contains("6 peers connected"), "{text}");
+    assert!(text.contains("bootstrap 2/3 reached"), "{text}");
+    insta::assert_snapshot!("network_peers", text);
+    // The grid follows the wallet selection.
+    press(app, KeyCode::Right);
+    assert_eq!(app.wallet_selected, 1);
+    insta::assert_snapshot!("network_tiny", screen(app, 60, 16));
+    // The Wallets tab counts members online out of all members.
+    press(app, KeyCode::Char('2'));
+    insta::assert_snapshot!("wallets_on_a_peer_network", screen(app, 140, 16));
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_network_tab_in_the_light_theme() {
+    let mut fx = fixture(1, Theme::light()).await;
+    on_a_peer_network(&mut fx);
+    press(&mut fx.app, KeyCode::Char('3'));
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    terminal
+        .draw(|f| views::render(f, &fx.app, Instant::now()))
+        .unwrap();
+    insta::assert_debug_snapshot!("network_light_theme", terminal.backend().buffer());
+    fx.network.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn tiny_terminals_say_so_and_never_panic() {
     let fx = fixture(1, Theme::dark()).await;
@@ -412,10 +510,14 @@ async fn tiny_terminals_say_so_and_never_panic() {
             .draw(|f| views::render(f, &fx.app, Instant::now()))
             .unwrap();
     }
-    for (w, h) in [(1, 1), (5, 2), (59, 40), (200, 15), (60, 16), (61, 17)] {
-        let text = screen(&fx.app, w, h);
-        if w >= 60 && h >= 16 {
-            assert!(!text.contains("too small"), "{w}x{h}");
+    let mut app = fx.app;
+    for tab in Tab::ALL {
+        app.tab = tab;
+        for (w, h) in [(1, 1), (5, 2), (59, 40), (200, 15), (60, 16), (61, 17)] {
+            let text = screen(&app, w, h);
+            if w >= 60 && h >= 16 {
+                assert!(!text.contains("too small"), "{tab:?} {w}x{h}");
+            }
         }
     }
     fx.network.shutdown().await;
@@ -446,7 +548,7 @@ async fn light_theme_and_no_color() {
 async fn window_range_bounds_above_i64_max_do_not_wrap() {
     let mut fx = fixture(3, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('3'));
+    press(app, KeyCode::Char('4'));
     let total = app.faults.total;
     assert!(total > 0, "the fixture has faults");
     let range = |app: &mut App, text: &str| {

@@ -531,6 +531,7 @@ async fn the_js_peer_dials_us_and_messages_cross_both_ways() {
         PeerEvent::Connected {
             peer: js_id,
             admitted: format!("holds a seat in wallet {wallet}"),
+            bootstrap: false,
         },
         "admitted by the member rule"
     );
@@ -587,6 +588,7 @@ async fn we_dial_the_js_peer_and_messages_cross_both_ways() {
         PeerEvent::Connected {
             peer: js_id,
             admitted: "allowlisted".into(),
+            bootstrap: true,
         },
         "a bootstrap peer is allowlisted"
     );

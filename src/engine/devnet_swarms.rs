@@ -220,4 +220,8 @@ impl BroadcastChannel for PacedP2p {
     fn connected_peers(&self) -> Option<Vec<PeerId>> {
         Some(self.network.connected_peers())
     }
+
+    fn bootstrap_peers(&self) -> usize {
+        BroadcastChannel::bootstrap_peers(&self.network)
+    }
 }

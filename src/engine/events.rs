@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::network_view::{NetworkView, PeerView, Transport, WindowRejections};
 use super::records::DryRunRecord;
 use super::records::{BlockRef, WalletInfo};
 use crate::protocol::{
@@ -34,6 +35,10 @@ pub enum Event {
         observer: bool,
         block_hash_rule: BlockHashRule,
         wallets: Vec<WalletInfo>,
+        /// What carries coordination messages: `hub`, `peer_network` or `none`.
+        transport: Transport,
+        /// Bootstrap peers configured (peer network only).
+        bootstrap_peers: usize,
     },
     Block {
         #[serde(flatten)]
@@ -158,9 +163,31 @@ pub enum Event {
         /// The operator its key belongs to.
         operator: Option<Address>,
         admitted: String,
+        /// One of the configured bootstrap peers.
+        bootstrap: bool,
     },
     PeerDisconnected {
         peer: String,
+    },
+    /// A connected peer's ping round trip, announced when it first arrives and when it
+    /// moved by a quarter or more (and 1 ms or more) since the last announced one.
+    PeerPing {
+        peer: String,
+        rtt_us: u64,
+    },
+    /// The router routed a wallet's first message from these seats (member indices) in
+    /// this window. Coalesced: one event per wallet for each burst of messages, each seat
+    /// announced once per window.
+    MembersHeard {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        seats: Vec<u8>,
+    },
+    /// The router's rejections, by reason, while the head was in a window that is now over.
+    /// Announced once per window that had any, when the first message after it arrives.
+    WindowRejections {
+        coordination_block: u64,
+        rejected: std::collections::BTreeMap<crate::engine::router::RejectReason, u64>,
     },
     /// A peer failed the handshake or the firewall, and its connection was closed.
     PeerRefused {
@@ -249,6 +276,9 @@ impl Event {
             Event::MessagesRejected { .. } => "messages_rejected",
             Event::PeerConnected { .. } => "peer_connected",
             Event::PeerDisconnected { .. } => "peer_disconnected",
+            Event::PeerPing { .. } => "peer_ping",
+            Event::MembersHeard { .. } => "members_heard",
+            Event::WindowRejections { .. } => "window_rejections",
             Event::PeerRefused { .. } => "peer_refused",
             Event::MessagesLost { .. } => "messages_lost",
             Event::NodeStopped => "node_stopped",
@@ -299,6 +329,11 @@ pub struct WalletView {
     pub seats: Vec<u8>,
     pub executor: ExecutorState,
     pub last_result: Option<CoordinationResultEvent>,
+    /// The head when the last result was announced: for a follower, about when the leader's
+    /// proposal was accepted.
+    pub last_result_block: Option<u64>,
+    /// The leader of the latest window an executor started for, once it started.
+    pub window_leader: Option<(u64, Address)>,
     /// (coordination block, leader, is this node) of the next window, once known.
     pub next_leader: Option<(u64, Address, bool)>,
     pub dispatcher: DispatcherState,
@@ -347,6 +382,8 @@ pub struct NodeSnapshot {
     /// Peers connected now, and refused so far (peer network only).
     pub peers_connected: u64,
     pub peers_refused: u64,
+    /// Peers, seats heard and rejections by window.
+    pub network: NetworkView,
     pub faults_seen: u64,
     pub stopped: bool,
 }
@@ -379,7 +416,11 @@ impl NodeSnapshot {
                 observer,
                 block_hash_rule,
                 wallets,
+                transport,
+                bootstrap_peers,
             } => {
+                self.network.transport = *transport;
+                self.network.bootstrap_peers = *bootstrap_peers;
                 self.chain = chain.clone();
                 self.operator = Some(*operator);
                 self.observer = *observer;
@@ -392,6 +433,8 @@ impl NodeSnapshot {
                         seats: crate::protocol::leader::seats_held(&w.operators, operator),
                         executor: ExecutorState::Idle,
                         last_result: None,
+                        last_result_block: None,
+                        window_leader: None,
                         next_leader: None,
                         dispatcher: DispatcherState::Idle,
                     })
@@ -449,9 +492,11 @@ impl NodeSnapshot {
                 wallet,
                 coordination_block,
                 role,
+                leader,
                 ..
             } => {
                 if let Some(w) = self.wallet_mut(wallet) {
+                    w.window_leader = Some((*coordination_block, *leader));
                     w.executor = ExecutorState::Running {
                         coordination_block: *coordination_block,
                         role: *role,
@@ -490,6 +535,7 @@ impl NodeSnapshot {
                 }
             }
             Event::CoordinationResult(r) => {
+                let head = self.head.map(|h| h.number);
                 if let Some(window) = self.window_mut(r.coordination_block) {
                     window.results += 1;
                 }
@@ -503,6 +549,7 @@ impl NodeSnapshot {
                         w.next_leader = None;
                     }
                     w.last_result = Some(r.clone());
+                    w.last_result_block = head;
                 }
             }
             Event::Fault {
@@ -560,13 +607,53 @@ impl NodeSnapshot {
             }
             Event::HistoryError { .. } => self.history_errors += 1,
             Event::MessagesDropped { .. } => self.messages_dropped += 1,
-            Event::MessagesRejected { .. } => self.messages_rejected += 1,
-            Event::MessagesLost { count } => self.messages_lost += count,
-            Event::PeerConnected { .. } => self.peers_connected += 1,
-            Event::PeerDisconnected { .. } => {
-                self.peers_connected = self.peers_connected.saturating_sub(1)
+            Event::MessagesRejected { reason, total } => {
+                self.messages_rejected += 1;
+                self.network.rejected_totals.insert(*reason, *total);
             }
-            Event::PeerRefused { .. } => self.peers_refused += 1,
+            Event::MessagesLost { count } => self.messages_lost += count,
+            Event::PeerConnected {
+                peer,
+                operator,
+                admitted,
+                bootstrap,
+            } => {
+                let view = PeerView {
+                    operator: *operator,
+                    admitted: admitted.clone(),
+                    bootstrap: *bootstrap,
+                    since_block: self.head.map(|h| h.number),
+                    rtt_us: None,
+                };
+                self.network.connected(peer, view);
+                self.peers_connected = self.network.peers.len() as u64;
+            }
+            Event::PeerDisconnected { peer } => {
+                self.network.disconnected(peer);
+                self.peers_connected = self.network.peers.len() as u64;
+            }
+            Event::PeerRefused { peer, reason } => {
+                self.peers_refused += 1;
+                self.network.refused(peer, reason);
+                self.peers_connected = self.network.peers.len() as u64;
+            }
+            Event::PeerPing { peer, rtt_us } => self.network.ping(peer, *rtt_us),
+            Event::MembersHeard {
+                wallet,
+                coordination_block,
+                seats,
+            } => {
+                let head = self.head.map(|h| h.number);
+                self.network
+                    .heard(*wallet, *coordination_block, seats, head);
+            }
+            Event::WindowRejections {
+                coordination_block,
+                rejected,
+            } => self.network.window_rejections(WindowRejections {
+                coordination_block: *coordination_block,
+                counts: rejected.clone(),
+            }),
             Event::ProposalDispatched {
                 wallet,
                 coordination_block,
@@ -723,6 +810,8 @@ mod tests {
                 public_key: None,
                 operators: vec![Address([2; 20]), me, me],
             }],
+            transport: Transport::PeerNetwork,
+            bootstrap_peers: 1,
         }
     }
 
@@ -838,6 +927,51 @@ mod tests {
             }
         ));
         assert_eq!(s.recent_dispatches.len(), 2);
+    }
+
+    #[test]
+    fn the_snapshot_follows_peers_their_pings_and_the_seats_heard() {
+        let (wallet, me) = (WalletPkh([1; 20]), Address([9; 20]));
+        let mut s = NodeSnapshot::default();
+        s.apply(&started(wallet, me));
+        assert_eq!(s.network.transport, Transport::PeerNetwork);
+        s.apply(&block(905));
+        let connect = |peer: &str, bootstrap| Event::PeerConnected {
+            peer: peer.into(),
+            operator: Some(Address([2; 20])),
+            admitted: "allowlisted".into(),
+            bootstrap,
+        };
+        s.apply(&connect("a", true));
+        s.apply(&connect("b", false));
+        s.apply(&Event::PeerPing {
+            peer: "a".into(),
+            rtt_us: 1500,
+        });
+        let a = &s.network.peers["a"];
+        assert_eq!(
+            (a.since_block, a.rtt_us, a.bootstrap),
+            (Some(905), Some(1500), true)
+        );
+        assert_eq!((s.peers_connected, s.network.bootstrap_connected()), (2, 1));
+        s.apply(&Event::PeerRefused {
+            peer: "b".into(),
+            reason: "no longer staked".into(),
+        });
+        s.apply(&Event::PeerDisconnected { peer: "b".into() });
+        s.apply(&Event::PeerDisconnected { peer: "a".into() });
+        assert_eq!(
+            s.peers_connected, 0,
+            "a refusal and its disconnection count once"
+        );
+        assert_eq!(s.network.refused.len(), 1);
+        s.apply(&Event::MembersHeard {
+            wallet,
+            coordination_block: 900,
+            seats: vec![1],
+        });
+        assert_eq!(s.network.heard[&wallet].seats.len(), 1);
+        assert_eq!(s.network.heard[&wallet].at_block, Some(905));
     }
 
     #[test]

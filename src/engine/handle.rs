@@ -14,6 +14,7 @@ use super::dry_run::{dry_run, DryRunError, DryRunWindow};
 use super::events::{Event, EventBus, NodeSnapshot};
 use super::executor::Executor;
 use super::history::{History, HistoryError};
+use super::network_view::Transport;
 use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
@@ -180,6 +181,12 @@ impl Node {
             observer: identity.key.is_none(),
             block_hash_rule: ctx.config.block_hash_rule,
             wallets: wallets.clone(),
+            transport: match (net.connected_peers(), net.reaches_peers()) {
+                (None, _) => Transport::Hub,
+                (Some(_), false) => Transport::None,
+                (Some(_), true) => Transport::PeerNetwork,
+            },
+            bootstrap_peers: net.bootstrap_peers(),
         });
         if !net.reaches_peers() {
             tracing::warn!(

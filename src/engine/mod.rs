@@ -42,11 +42,13 @@ pub mod events;
 pub mod executor;
 pub mod handle;
 pub mod history;
+pub mod network_view;
 pub mod pace;
 pub mod peer_events;
 pub mod records;
 mod results;
 pub mod router;
+mod router_tally;
 mod watch;
 pub mod window_tracker;
 

@@ -14,12 +14,13 @@ use super::context::NodeContext;
 use super::events::Event;
 use super::executor::{Inbound, InboxSender};
 use super::pace::Pace;
+use super::router_tally::{Heard, WindowTally};
 use crate::net::envelope::Envelope;
 use crate::net::{Received, Verdict};
 use crate::protocol::leader::SigningGroup;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::window::{
-    is_coordination_block, next_window_after, COORDINATION_FREQUENCY_BLOCKS,
+    is_coordination_block, next_window_after, window_at_or_before, COORDINATION_FREQUENCY_BLOCKS,
 };
 use crate::protocol::{types::keccak256, Address, WalletPkh};
 
@@ -56,7 +57,7 @@ impl DropReason {
 }
 
 /// Why the router rejected a message as invalid: not forwarded, never shown to a follower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// Unsigned, or its StrictSign signature does not verify.
@@ -104,6 +105,10 @@ struct Admission {
     per_sender: HashMap<(WalletPkh, u64, Address), u32>,
     dropped: HashMap<(WalletPkh, DropReason), u64>,
     rejected: HashMap<RejectReason, u64>,
+    /// Seats heard per wallet and window, for the console.
+    heard: Heard,
+    /// Rejections in the head's window, for the console.
+    tally: WindowTally,
 }
 
 impl Admission {
@@ -148,6 +153,7 @@ impl Admission {
         detail: &dyn std::fmt::Display,
     ) {
         tracing::debug!(reason = reason.name(), %detail, "coordination message rejected");
+        self.tally.count(reason);
         if let Some(total) = count(&mut self.rejected, reason) {
             node_warn!(ctx.config, reason = reason.name(), total, %detail,
                 "coordination message rejected");
@@ -233,8 +239,19 @@ pub(super) async fn route_messages(
         // Devnet back-pressure: the message counts until it is dropped here or, routed, until
         // its follower has classified it.
         let work = ctx.config.pace.as_ref().map(Pace::adopt);
+        let window = window_at_or_before(ctx.head_number()).map(|w| w.coordination_block);
+        if let Some(tally) = admission.tally.advance(window) {
+            ctx.bus.publish(tally);
+        }
         let verdict = route_one(&ctx, &received, &routes, &mut seen, &mut admission, work);
         ctx.net.report(&received, verdict);
+        // A burst of messages (a window's start, with many wallets) is announced once it has
+        // been routed: one event per wallet, not one per message.
+        if messages.is_empty() || admission.heard.is_full() {
+            for heard in admission.heard.take() {
+                ctx.bus.publish(heard);
+            }
+        }
     }
 }
 
@@ -298,10 +315,16 @@ fn route_one(
     if !seen.insert(id) {
         return Verdict::Ignore;
     }
-    if !admission.admit(wallet, cb, author.address, ctx.head_number()) {
+    let head = ctx.head_number();
+    if !admission.admit(wallet, cb, author.address, head) {
         admission.dropped(ctx, wallet, cb, DropReason::SenderCap);
         return Verdict::Ignore;
     }
+    admission
+        .heard
+        .note(wallet, cb, message.sender_member_index, |window| {
+            Admission::window_is_live(window, head)
+        });
     let inbound = Inbound {
         id,
         message,

@@ -81,6 +81,11 @@ pub trait BroadcastChannel: Send + Sync + 'static {
     fn connected_peers(&self) -> Option<Vec<PeerId>> {
         None
     }
+
+    /// How many bootstrap peers the transport was given (none but on a peer network).
+    fn bootstrap_peers(&self) -> usize {
+        0
+    }
 }
 
 /// A channel to nobody: what a node has when no peer transport is configured. It computes

@@ -1,7 +1,7 @@
 //! The console's state, as a reducer of engine events and keys. No terminal here: the run loop
 //! feeds events and keys in, carries out the [`Request`]s that come back, and draws.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -17,21 +17,23 @@ use crate::engine::records::{
 };
 use crate::engine::{DryRunWindow, NodeCommands};
 use crate::protocol::window::{next_window_after, window_at_or_before};
-use crate::protocol::{CoordinationWindow, FaultType, WalletPkh};
+use crate::protocol::{Address, CoordinationWindow, FaultType, WalletPkh};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Overview,
     Wallets,
+    Network,
     Faults,
     Proposals,
     Logs,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Overview,
         Tab::Wallets,
+        Tab::Network,
         Tab::Faults,
         Tab::Proposals,
         Tab::Logs,
@@ -41,6 +43,7 @@ impl Tab {
         match self {
             Tab::Overview => "Overview",
             Tab::Wallets => "Wallets",
+            Tab::Network => "Network",
             Tab::Faults => "Faults",
             Tab::Proposals => "Proposals",
             Tab::Logs => "Logs",
@@ -255,6 +258,12 @@ pub struct App {
     pub tab: Tab,
     pub popup: Option<Popup>,
     pub wallet_selected: usize,
+    /// The first peer row shown on the Network tab.
+    pub peer_scroll: usize,
+    /// How many of the node's wallets each operator holds a seat in, built when the wallets
+    /// are known (they do not change while the node runs), so a frame never walks every
+    /// wallet's seats per peer.
+    pub wallets_of_operator: HashMap<Address, usize>,
     pub faults: FaultsView,
     pub proposals: ProposalsView,
     pub clock: BlockClock,
@@ -271,7 +280,7 @@ impl App {
     pub fn new(commands: NodeCommands, theme: Theme) -> App {
         let live = commands.snapshot();
         let chain_status = commands.chain_status();
-        App {
+        let mut app = App {
             commands,
             theme,
             live,
@@ -279,6 +288,8 @@ impl App {
             tab: Tab::Overview,
             popup: None,
             wallet_selected: 0,
+            peer_scroll: 0,
+            wallets_of_operator: HashMap::new(),
             faults: FaultsView {
                 stale: true,
                 counts_stale: true,
@@ -295,7 +306,21 @@ impl App {
             should_quit: false,
             dirty: true,
             resyncs: 0,
+        };
+        app.index_wallets();
+        app
+    }
+
+    /// Rebuilds [`App::wallets_of_operator`] from the live wallets.
+    fn index_wallets(&mut self) {
+        let mut index: HashMap<Address, usize> = HashMap::new();
+        for w in &self.live.wallets {
+            let distinct: std::collections::HashSet<&Address> = w.operators.iter().collect();
+            for operator in distinct {
+                *index.entry(*operator).or_default() += 1;
+            }
         }
+        self.wallets_of_operator = index;
     }
 
     /// What the screen shows: the frozen state while paused, else the live one.
@@ -316,6 +341,7 @@ impl App {
         self.live.apply(event);
         match event {
             Event::Block { .. } => self.clock.observe(now),
+            Event::NodeStarted { .. } => self.index_wallets(),
             Event::Fault { .. } => {
                 self.faults.stale = true;
                 self.faults.counts_stale = true;
@@ -335,6 +361,7 @@ impl App {
     /// After lagging behind the bus: take the node's snapshot as the truth.
     pub fn resync(&mut self, snapshot: NodeSnapshot) {
         self.live = snapshot;
+        self.index_wallets();
         self.resyncs += 1;
         self.faults.stale = true;
         self.faults.counts_stale = true;
@@ -508,7 +535,7 @@ impl App {
             }
             KeyCode::Tab => self.tab = self.tab.offset(1),
             KeyCode::BackTab => self.tab = self.tab.offset(-1),
-            KeyCode::Char(c @ '1'..='5') => self.tab = Tab::ALL[(c as usize) - ('1' as usize)],
+            KeyCode::Char(c @ '1'..='6') => self.tab = Tab::ALL[(c as usize) - ('1' as usize)],
             _ => return self.on_tab_key(key),
         }
         None
@@ -547,6 +574,27 @@ impl App {
                                 error: None,
                             }));
                         }
+                    }
+                    _ => {}
+                }
+            }
+            Tab::Network => {
+                let peers = self.view().network.peers.len();
+                let wallets = self.view().wallets.len();
+                match key.code {
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.peer_scroll = self.peer_scroll.saturating_sub(1)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.peer_scroll = (self.peer_scroll + 1).min(peers.saturating_sub(1))
+                    }
+                    // The seat grid shows the selected wallet, the same one as on Wallets.
+                    KeyCode::Left | KeyCode::Char('h') => {
+                        self.wallet_selected = self.wallet_selected.saturating_sub(1)
+                    }
+                    KeyCode::Right | KeyCode::Char('l') => {
+                        self.wallet_selected =
+                            (self.wallet_selected + 1).min(wallets.saturating_sub(1))
                     }
                     _ => {}
                 }
@@ -849,7 +897,14 @@ mod tests {
         assert_eq!(Tab::Logs.offset(1), Tab::Overview);
         assert_eq!(
             Tab::ALL.map(Tab::title),
-            ["Overview", "Wallets", "Faults", "Proposals", "Logs"]
+            [
+                "Overview",
+                "Wallets",
+                "Network",
+                "Faults",
+                "Proposals",
+                "Logs"
+            ]
         );
     }
 }

@@ -75,6 +75,8 @@ pub enum PeerEvent {
     Connected {
         peer: PeerId,
         admitted: String,
+        /// One of the configured bootstrap peers (`--p2p-peers`).
+        bootstrap: bool,
     },
     Disconnected {
         peer: PeerId,
@@ -87,6 +89,12 @@ pub enum PeerEvent {
     Joined {
         peer: PeerId,
         topic: String,
+    },
+    /// A libp2p ping to a connected peer came back after `rtt` (every ping; the node's bus
+    /// announces only changes, see `engine::peer_events`).
+    Ping {
+        peer: PeerId,
+        rtt: std::time::Duration,
     },
 }
 
@@ -123,6 +131,7 @@ const PEER_EVENTS: usize = 256;
 #[derive(Clone)]
 pub struct P2pNetwork {
     local: PeerId,
+    bootstrap: usize,
     commands: mpsc::Sender<Command>,
     received: broadcast::Sender<Arc<Received>>,
     peer_events: broadcast::Sender<PeerEvent>,
@@ -143,6 +152,7 @@ impl P2pNetwork {
         let shared = Arc::new(RwLock::new(Shared::default()));
         let network = P2pNetwork {
             local: keypair.public().to_peer_id(),
+            bootstrap: config.peers.len(),
             commands: commands.clone(),
             received: received.clone(),
             peer_events: peer_events.clone(),
@@ -287,5 +297,9 @@ impl crate::net::BroadcastChannel for P2pNetwork {
 
     fn connected_peers(&self) -> Option<Vec<PeerId>> {
         Some(P2pNetwork::connected_peers(self))
+    }
+
+    fn bootstrap_peers(&self) -> usize {
+        self.bootstrap
     }
 }

@@ -362,8 +362,13 @@ impl Task {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
                 tracing::trace!(?event, "kademlia");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => self.emit(PeerEvent::Ping { peer, rtt }),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
-                tracing::trace!(?event, "ping");
+                tracing::trace!(?event, "ping failed");
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -371,9 +376,13 @@ impl Task {
                 ..
             } => {
                 let reason = self.reasons.take(&peer_id);
-                if let Some(entry) = self.bootstrap.get_mut(&peer_id) {
-                    entry.redial.connected();
-                }
+                let bootstrap = match self.bootstrap.get_mut(&peer_id) {
+                    Some(entry) => {
+                        entry.redial.connected();
+                        true
+                    }
+                    None => false,
+                };
                 if num_established.get() == 1 {
                     let admitted = reason.unwrap_or_else(|| "admitted".into());
                     tracing::info!(peer = %peer_id, %admitted, "peer connected");
@@ -383,6 +392,7 @@ impl Task {
                     self.emit(PeerEvent::Connected {
                         peer: peer_id,
                         admitted,
+                        bootstrap,
                     });
                 }
             }

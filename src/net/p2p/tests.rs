@@ -139,11 +139,12 @@ async fn two_nodes_connect_and_a_signed_message_arrives_whole() {
         connected,
         PeerEvent::Connected {
             peer: b_id,
-            admitted: "allowlisted".into()
+            admitted: "allowlisted".into(),
+            bootstrap: true,
         }
     );
     b.event("B admitting A", |e| {
-        matches!(e, PeerEvent::Connected { peer, admitted } if *peer == a_id && admitted == "admit-all firewall")
+        matches!(e, PeerEvent::Connected { peer, admitted, bootstrap: false } if *peer == a_id && admitted == "admit-all firewall")
     })
     .await;
     assert_eq!(a.net.connected_peers(), vec![b_id]);
@@ -394,7 +395,8 @@ async fn discovery_connects_peers_that_share_a_bootstrap_peer() {
         met,
         PeerEvent::Connected {
             peer: c_id,
-            admitted: "admit-all firewall".into()
+            admitted: "admit-all firewall".into(),
+            bootstrap: false,
         }
     );
     for node in [a, b, c] {

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use tokio::time::Instant;
 
 use super::format::{duration, eta};
+use crate::engine::network_view::Transport;
 use crate::engine::records::Connection;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::tui::app::App;
@@ -65,6 +66,38 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
         sep(),
         operator,
     ];
+    let net = &view.network;
+    match net.transport {
+        Transport::PeerNetwork => {
+            let reached = net.bootstrap_connected();
+            line1.push(sep());
+            line1.push(Span::styled(
+                format!("{} peers", net.peers.len()),
+                if net.peers.is_empty() {
+                    t.critical
+                } else {
+                    t.ok
+                },
+            ));
+            line1.push(Span::styled(
+                format!(", bootstrap {reached}/{} reached", net.bootstrap_peers),
+                if net.bootstrap_peers > 0 && reached == 0 {
+                    t.warning
+                } else {
+                    t.base
+                },
+            ));
+        }
+        Transport::Hub => {
+            line1.push(sep());
+            line1.push(Span::styled("in-process hub", t.dim));
+        }
+        Transport::None => {
+            line1.push(sep());
+            line1.push(Span::styled("no peer transport", t.warning));
+        }
+        Transport::Unknown => {}
+    }
     if app.paused() {
         line1.push(sep());
         line1.push(Span::styled("PAUSED", t.critical));

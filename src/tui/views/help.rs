@@ -13,7 +13,10 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         "Everywhere",
         &[
             ("Tab / Shift-Tab", "next / previous tab"),
-            ("1 … 5", "Overview, Wallets, Faults, Proposals, Logs"),
+            (
+                "1 … 6",
+                "Overview, Wallets, Network, Faults, Proposals, Logs",
+            ),
             ("?", "this help"),
             ("Esc", "close a popup or cancel an input"),
             ("p", "pause / resume the view (the node keeps running)"),
@@ -28,6 +31,13 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
                 "d",
                 "dry run the selected wallet: next, current or a typed window",
             ),
+        ],
+    ),
+    (
+        "Network",
+        &[
+            ("↑ ↓  j k", "scroll the peers"),
+            ("← →  h l", "the wallet whose seats the grid shows"),
         ],
     ),
     (

@@ -7,8 +7,10 @@ mod format;
 mod header;
 mod help;
 mod logs;
+mod network;
 mod overview;
 mod proposals;
+pub mod seats;
 mod wallets;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -51,6 +53,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
     match app.tab {
         Tab::Overview => overview::render(frame, app, now, body),
         Tab::Wallets => wallets::render(frame, app, body),
+        Tab::Network => network::render(frame, app, body),
         Tab::Faults => faults::render(frame, app, body),
         Tab::Proposals => proposals::render(frame, app, body),
         Tab::Logs => logs::render(frame, app, body),
@@ -83,9 +86,10 @@ fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
 
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
     let hint = match app.tab {
-        Tab::Overview | Tab::Wallets => "↑↓ select · d dry run · Tab/1-5 tabs · p pause · ? help · q quit",
+        Tab::Overview | Tab::Wallets => "↑↓ select · d dry run · Tab/1-6 tabs · p pause · ? help · q quit",
+        Tab::Network => "↑↓ scroll peers · ←→ wallet of the seat grid · Tab/1-6 tabs · ? help · q quit",
         Tab::Faults => "↑↓ PgUp/PgDn · Enter detail · / search · t type · o operator · w wallet · r windows · s sort · u summary · c clear",
-        Tab::Proposals => "↑↓ select · Tab/1-5 tabs · p pause · ? help · q quit",
+        Tab::Proposals => "↑↓ select · Tab/1-6 tabs · p pause · ? help · q quit",
         Tab::Logs => "h targets · f focus · ←→ shown level · +/- captured level · PgUp/PgDn scroll",
     };
     let mut spans = vec![Span::styled(hint, app.theme.dim)];

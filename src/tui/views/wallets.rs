@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use super::format::{dispatcher, executor};
 use super::pane;
+use super::seats::grid;
 use crate::engine::events::WalletView;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -14,7 +15,7 @@ use crate::tui::theme::Theme;
 fn seats(w: &WalletView) -> String {
     let list: Vec<String> = w.seats.iter().map(|s| s.to_string()).collect();
     let text = list.join(",");
-    if text.len() > 14 {
+    if text.len() > 10 {
         format!("{} seats", w.seats.len())
     } else {
         text
@@ -43,6 +44,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         [
             "Wallet",
             "Seats",
+            "Online",
+            "Heard",
             "Executor",
             "Last",
             "Leader",
@@ -53,7 +56,27 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ]
         .map(|h| Cell::from(Span::styled(h, t.title))),
     );
-    let rows = view.wallets.iter().map(|w| {
+    let online = view.network.online_operators();
+    // Only the rows that fit are worked out: seat states cost a walk over the wallet's seats.
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let selected = app
+        .wallet_selected
+        .min(view.wallets.len().saturating_sub(1));
+    let first = selected.saturating_sub(visible - 1);
+    let rows = view.wallets.iter().skip(first).take(visible).map(|w| {
+        let g = grid(w, &view.network, me, &online);
+        let online_cell = Span::styled(
+            format!("{}/{}", g.online, g.seats.len()),
+            if g.online < g.seats.len() {
+                t.warning
+            } else {
+                t.base
+            },
+        );
+        let heard_cell = match g.coordination_block {
+            Some(_) => Span::styled(g.heard.to_string(), if g.heard > 0 { t.ok } else { t.dim }),
+            None => Span::styled("-", t.dim),
+        };
         let (last, leader, action, faults) = match &w.last_result {
             Some(r) => (
                 r.coordination_block.to_string(),
@@ -79,6 +102,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Row::new(vec![
             Cell::from(w.wallet.short()),
             Cell::from(seats(w)),
+            Cell::from(online_cell),
+            Cell::from(heard_cell),
             Cell::from(executor(&w.executor, head)),
             Cell::from(last),
             Cell::from(leader),
@@ -91,13 +116,15 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     });
     let widths = [
         Constraint::Length(13),
-        Constraint::Length(14),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(5),
         Constraint::Length(16),
-        Constraint::Length(8),
-        Constraint::Length(19),
+        Constraint::Length(6),
+        Constraint::Length(17),
         Constraint::Length(15),
         Constraint::Length(6),
-        Constraint::Length(22),
+        Constraint::Length(20),
         Constraint::Min(10),
     ];
     let title = format!("Wallets ({})", view.wallets.len());
@@ -106,8 +133,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .block(pane(app, &title))
         .row_highlight_style(t.selected)
         .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(
-        (!view.wallets.is_empty()).then(|| app.wallet_selected.min(view.wallets.len() - 1)),
-    );
+    let mut state =
+        TableState::default().with_selected((!view.wallets.is_empty()).then_some(selected - first));
     frame.render_stateful_widget(table, area, &mut state);
 }
