@@ -25,8 +25,43 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
-/// What a scraper is told the exposition is.
+/// What a scraper that asks for OpenMetrics (Prometheus does) is told the exposition is.
 pub const OPENMETRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic text format, for everyone else (curl, promtool).
+pub const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics text into Prometheus's classic text format 0.0.4: a counter family is named
+/// by its `_total` sample there, and `# UNIT` and `# EOF` are not part of it.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "unknown" => (name.to_string(), "untyped"),
+                other => (name.to_string(), other),
+            };
+            if let Some(h) = help.take() {
+                let text = h.split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
 
 /// Binds the endpoint's address now, so that a port in use is an error before the node
 /// starts. Needs a tokio runtime.
@@ -91,10 +126,17 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> Res
 
 /// Answers one request; never panics, whatever it is.
 pub fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let openmetrics = request
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
     route(
         metrics,
         request.method(),
         request.uri().path(),
+        openmetrics,
         Instant::now(),
     )
 }
@@ -103,6 +145,7 @@ pub(crate) fn route(
     metrics: &Metrics,
     method: &Method,
     path: &str,
+    openmetrics: bool,
     now: Instant,
 ) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
@@ -116,7 +159,14 @@ pub(crate) fn route(
         return r;
     }
     match path {
-        "/metrics" => response(StatusCode::OK, OPENMETRICS_TYPE, metrics.encode(now)),
+        "/metrics" if openmetrics => {
+            response(StatusCode::OK, OPENMETRICS_TYPE, metrics.encode(now))
+        }
+        "/metrics" => response(
+            StatusCode::OK,
+            TEXT_TYPE,
+            to_text_format(&metrics.encode(now)),
+        ),
         "/diagnostics" => response(
             StatusCode::OK,
             "application/json",

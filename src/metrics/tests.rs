@@ -397,7 +397,7 @@ fn health_follows_the_head_and_the_history_writes() {
     assert_eq!(broken.reasons.len(), 1, "{broken:?}");
     assert!(broken.reasons[0].contains("disk I/O error"), "{broken:?}");
     assert_eq!(
-        route(&metrics, &Method::GET, "/healthz", now).status(),
+        route(&metrics, &Method::GET, "/healthz", false, now).status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(sample(&metrics.encode(now), "eth_connectivity"), Some(1.0));
@@ -412,7 +412,7 @@ fn health_follows_the_head_and_the_history_writes() {
     );
     assert!(metrics.health(now).is_healthy());
     assert_eq!(
-        route(&metrics, &Method::GET, "/healthz", now).status(),
+        route(&metrics, &Method::GET, "/healthz", false, now).status(),
         StatusCode::OK
     );
 }
@@ -422,19 +422,19 @@ fn odd_requests_get_answers_not_panics() {
     let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();
     let now = Instant::now();
     assert_eq!(
-        route(&metrics, &Method::POST, "/metrics", now).status(),
+        route(&metrics, &Method::POST, "/metrics", false, now).status(),
         StatusCode::METHOD_NOT_ALLOWED
     );
     assert_eq!(
-        route(&metrics, &Method::GET, "/", now).status(),
+        route(&metrics, &Method::GET, "/", false, now).status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        route(&metrics, &Method::GET, "/metrics/../x", now).status(),
+        route(&metrics, &Method::GET, "/metrics/../x", false, now).status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        route(&metrics, &Method::HEAD, "/metrics", now).status(),
+        route(&metrics, &Method::HEAD, "/metrics", false, now).status(),
         StatusCode::OK
     );
     let d = metrics.diagnostics(now);
@@ -476,4 +476,19 @@ fn diagnostics_show_the_next_window_and_the_forecast() {
     assert_eq!(d["leaders_forecast"][0]["is_self"], true);
     assert_eq!(d["wallets"][0]["seats"], serde_json::json!([2]));
     assert_eq!(d["eth_chain_info"]["head"]["number"], 1000);
+}
+
+#[test]
+fn the_classic_text_format_names_counters_by_their_total() {
+    let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();
+    let text = server::to_text_format(&metrics.encode(Instant::now()));
+    assert!(text.contains("# HELP tbtc_coord_windows_missed_total Windows that went by unhandled.\n# TYPE tbtc_coord_windows_missed_total counter\ntbtc_coord_windows_missed_total 0\n"), "{text}");
+    assert!(
+        text.contains("# TYPE tbtc_coord_head_age_seconds gauge\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
 }
