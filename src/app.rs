@@ -29,6 +29,7 @@ use crate::store::Store;
 mod ethereum;
 mod key;
 mod lock;
+mod metrics_endpoint;
 mod network;
 
 pub use key::key_command;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub ethereum: Option<EthereumSettings>,
     /// The peer network, if the node joins one.
     pub peer_network: Option<network::PeerNetworkSettings>,
+    /// The metrics endpoint, if asked for.
+    pub metrics: Option<metrics_endpoint::MetricsSettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -123,7 +126,12 @@ impl Settings {
             }
             None => None,
         };
+        let metrics = match run {
+            Some(r) => metrics_endpoint::MetricsSettings::resolve(r.metrics_addr, &file.metrics)?,
+            None => None,
+        };
         Ok(Settings {
+            metrics,
             data_dir,
             devnet,
             devnet_transport,
@@ -186,6 +194,43 @@ impl Settings {
     }
 }
 
+/// The example config file, every key commented: what `config init` writes.
+pub const CONFIG_EXAMPLE: &str = include_str!("../assets/config.example.toml");
+
+/// `config init`: writes [`CONFIG_EXAMPLE`] to `explicit` (`--config FILE`) or the platform
+/// config path, creating its directory. An existing file is never overwritten.
+pub fn config_init(explicit: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => crate::config::default_config_path()
+            .context("no home directory for the config file: pass --config FILE")?,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    // create_new: never overwrite, even a file that appears between a check and the write.
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(crate::cli::UsageError(format!(
+                "{} already exists: not overwritten (edit it, or move it away first)",
+                path.display()
+            ))
+            .into())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    };
+    file.write_all(CONFIG_EXAMPLE.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 /// A little misbehaviour by default, so the devnet shows what faults look like.
 pub const DEFAULT_FAULT_RATE: f64 = 0.05;
 
@@ -240,6 +285,8 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
     signals::spawn_listener(cancel.clone(), || {}).context("cannot listen for signals")?;
+    let endpoint = metrics_endpoint::bind(&settings)?;
+    metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
     let network = DevnetNetwork::start(
         settings.network_config(),
         store,
@@ -305,6 +352,8 @@ pub async fn run_console(
     let cancel = CancellationToken::new();
     signals::spawn_listener(cancel.clone(), crate::tui::restore_terminal)
         .context("cannot listen for signals")?;
+    let endpoint = metrics_endpoint::bind(&settings)?;
+    metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
     let network = DevnetNetwork::start(
         settings.network_config(),
         console_history(&store)?,

@@ -81,6 +81,16 @@ pub enum Command {
     /// Operator keys: the Ethereum key that is also the node's libp2p identity.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write the example config file, every key commented, to the platform config path
+    /// (~/.config/tbtc-coord/config.toml on Linux) or --config FILE. Never overwrites.
+    Init,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +268,10 @@ pub struct RunArgs {
     /// Console colours: dark or light. NO_COLOR in the environment turns colour off.
     #[arg(long, value_name = "THEME")]
     pub theme: Option<ThemeName>,
+    /// Serve Prometheus metrics (/metrics), /diagnostics and /healthz on this address, e.g.
+    /// 127.0.0.1:9601 (keep-client's port). Off by default.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -459,6 +473,14 @@ fn operator_peer_id(peer: &PeerId) -> Result<(), String> {
         Some(_) => Ok(()),
         None => Err("not the peer ID of a secp256k1 operator key (those start 16Uiu2HA)".into()),
     }
+}
+
+/// `--metrics-addr` and `metrics.addr`: an IP address and a port (no host names: the
+/// endpoint binds exactly what it is told).
+pub(crate) fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected an address and port such as 127.0.0.1:9601, got {s:?}"))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

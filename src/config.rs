@@ -123,6 +123,14 @@ impl NetworkSection {
     }
 }
 
+/// The `[metrics]` section, as `--metrics-addr` sets it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve /metrics, /diagnostics and /healthz here, e.g. `127.0.0.1:9601`.
+    pub addr: Option<String>,
+}
+
 /// Everything the file may set.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -137,6 +145,7 @@ pub struct FileConfig {
     pub theme: Option<ThemeName>,
     pub devnet: DevnetSection,
     pub network: NetworkSection,
+    pub metrics: MetricsSection,
 }
 
 fn project_dirs() -> Option<ProjectDirs> {
@@ -198,6 +207,11 @@ impl FileConfig {
             crate::cli::parse_operator_peer_id(peer)
                 .map_err(anyhow::Error::msg)
                 .context("network.allow")?;
+        }
+        if let Some(addr) = &config.metrics.addr {
+            crate::cli::parse_metrics_addr(addr)
+                .map_err(anyhow::Error::msg)
+                .context("metrics.addr")?;
         }
         Ok(config)
     }

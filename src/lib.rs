@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod headless;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod sim;

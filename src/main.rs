@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use tbtc_coord::app::{self, Settings};
-use tbtc_coord::cli::{Cli, Command, RunArgs, UsageError};
+use tbtc_coord::cli::{Cli, Command, ConfigCommand, RunArgs, UsageError};
 use tbtc_coord::config::{FileConfig, ThemeName};
 use tbtc_coord::tui::theme::Theme;
 
@@ -44,6 +44,20 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(EXIT_USAGE);
         }
+    }
+    // `config init` writes the file, so it must not need one that parses.
+    if let Some(Command::Config(ConfigCommand::Init)) = &cli.command {
+        return match app::config_init(cli.config.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                if e.chain().any(|c| c.is::<UsageError>()) {
+                    ExitCode::from(EXIT_USAGE)
+                } else {
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        };
     }
     let file = match FileConfig::load(cli.config.as_deref()) {
         Ok(f) => f,
@@ -114,6 +128,7 @@ fn run(
     match command {
         Some(Command::Inspect(inspect)) => app::inspect_command(&inspect),
         Some(Command::Key(key)) => app::key_command(&key),
+        Some(Command::Config(ConfigCommand::Init)) => app::config_init(None),
         Some(Command::Faults(args)) => {
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             app::faults_command(settings, &args)

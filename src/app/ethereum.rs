@@ -191,8 +191,15 @@ impl EthereumSettings {
         bus: EventBus,
         cancel: CancellationToken,
     ) -> anyhow::Result<(EthereumChain, NodeHandle, Option<HistoryLock>)> {
+        // Bound first, so a port in use is reported before the RPC node is asked anything.
+        let endpoint = super::metrics_endpoint::bind(settings)?;
         let identity = self.identity()?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
+        if let Some(metrics) =
+            super::metrics_endpoint::start(endpoint, settings, &bus, &*store, &cancel)?
+        {
+            chain.observe_rpc_latency(Arc::new(move |d| metrics.observe_rpc_latency(d)));
+        }
         let net: Arc<dyn BroadcastChannel> = match &settings.peer_network {
             Some(peer_network) => {
                 let wallets = crate::chain::Chain::wallets(&chain)

@@ -197,12 +197,26 @@ struct Inner {
     has_code: Mutex<HashSet<Address>>,
     /// Warnings given once.
     warned: Mutex<HashSet<&'static str>>,
+    /// Told each answered request's latency (the metrics endpoint's histogram).
+    latency_observer: OnceLock<LatencyObserver>,
 }
+
+/// Told the latency of every JSON-RPC request the node answered (errors from the node
+/// included; timeouts and transport failures not).
+pub type LatencyObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 
 /// A std mutex whose data stays consistent when a holder panics (every critical section
 /// here is a whole, synchronous step), so poisoning is ignored.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EthereumChain {
+    /// Tells `observer` the latency of every answered request from now on (the first
+    /// observer set stays).
+    pub fn observe_rpc_latency(&self, observer: LatencyObserver) {
+        let _ = self.inner.latency_observer.set(observer);
+    }
 }
 
 impl std::fmt::Debug for EthereumChain {
@@ -312,6 +326,7 @@ impl EthereumChain {
                 log_chunk,
                 has_code: Mutex::new(HashSet::new()),
                 warned: Mutex::new(HashSet::new()),
+                latency_observer: OnceLock::new(),
                 config,
             }),
         })
@@ -408,7 +423,11 @@ impl Inner {
             .await;
         match &result {
             Ok(_) | Err(RpcFailure::Node { .. }) => {
-                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let elapsed = started.elapsed();
+                if let Some(observe) = self.latency_observer.get() {
+                    observe(elapsed);
+                }
+                let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
                 // Only the head watch says "connected": an answer to one call does not
                 // mean new heads are flowing.
                 lock(&self.status).rpc_latency_us = Some(us);
