@@ -845,6 +845,23 @@ mod tests {
         .await;
         assert_eq!(result.members_connected, Some(1));
         assert!(!result.unheard());
+        // The idleness keeps its context: listened from the block at which the procedure first
+        // ran (the test sets 901 before it yields to the spawned task) to the end of the active
+        // phase (900 + 80), connected to the leader, nothing heard.
+        let idleness = Fault {
+            fault: crate::protocol::FaultType::LeaderIdleness,
+            culprit: result.leader,
+        };
+        assert_eq!(
+            result.evidence.get(&idleness),
+            Some(&FaultEvidence::Idleness(IdlenessContext {
+                listened_from: 901,
+                listened_until: 980,
+                members_connected: Some(1),
+                heard: Vec::new(),
+                heard_omitted: 0,
+            }))
+        );
         assert_eq!(
             result.faults,
             vec![Fault {
