@@ -82,6 +82,7 @@ fn fill(store: &Store, faults: u64) {
                 proposal: Proposal::Noop,
                 faults,
                 members_connected: None,
+                evidence: Default::default(),
             })
             .expect("record");
     }

@@ -75,6 +75,9 @@ pub enum Command {
     DryRun(DryRunArgs),
     /// Query the fault history.
     Faults(FaultsArgs),
+    /// Check a fault evidence export (faults --evidence --json) offline: signatures, authors,
+    /// seats, and for a mistake the recomputed checklist. Exits 1 if any entry fails.
+    VerifyEvidence(VerifyEvidenceArgs),
     /// Compute protocol values from explicit inputs (no chain needed).
     #[command(subcommand)]
     Inspect(InspectCommand),
@@ -323,6 +326,27 @@ pub struct FaultsArgs {
     /// CSV with a header line.
     #[arg(long)]
     pub csv: bool,
+    /// With --json: each fault with its evidence (the offending signed message, or an
+    /// idleness's context) and its window's facts, for verify-evidence.
+    #[arg(long, requires = "json")]
+    pub evidence: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyEvidenceArgs {
+    /// The export of `faults --evidence --json`; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where the wallets' seats come from: a wallets file (--wallets), the chain (--rpc-url
+    /// with discovery's contract flags and --operator), or a node's own history (--data-dir,
+    /// with --devnet-seed or --chain-id naming the history).
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
+    /// One JSON array of verdicts instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod evidence;
 pub mod headless;
 pub mod metrics;
 pub mod net;

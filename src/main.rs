@@ -133,6 +133,10 @@ fn run(
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             app::faults_command(settings, &args)
         }
+        Some(Command::VerifyEvidence(args)) => {
+            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
+            runtime()?.block_on(app::verify_evidence_command(settings, &args))
+        }
         Some(Command::DryRun(args)) => {
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             runtime()?.block_on(app::dry_run_command(settings, &args))

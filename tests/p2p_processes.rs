@@ -8,9 +8,10 @@ mod ethereum_support;
 mod p2p_support;
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use serde_json::Value;
-use tbtc_coord::protocol::{Address, CoordinationMessage, FaultType, Proposal};
+use tbtc_coord::protocol::{Address, CoordinationMessage, FaultType, Proposal, WalletPublicKey};
 
 use p2p_support::*;
 
@@ -262,6 +263,154 @@ async fn rogue_peer_impersonates_and_proposes_off_the_checklist() {
         assert_eq!(faults_in(&c, *i, CB), want, "node {i}");
         assert_eq!(history_faults_in(&c, *i, CB), want, "node {i}");
     }
+    evidence_from_the_run_verifies_and_tampering_fails(&c, followers[0], impostor);
+}
+
+/// Fault evidence (issue 9 §1): a follower's export of the rogue peer's faults verifies
+/// against the wallets file and against the follower's own history; one flipped byte, a wrong
+/// claimed seat and a swapped wallet each fail, naming why.
+fn evidence_from_the_run_verifies_and_tampering_fails(
+    c: &Cluster,
+    follower: usize,
+    impostor: usize,
+) {
+    let data_dir = c.ops[follower].data_dir.clone();
+    let chain_id = CHAIN_ID.to_string();
+    let export = tbtc_coord([
+        "faults".as_ref(),
+        "--evidence".as_ref(),
+        "--json".as_ref(),
+        "--chain-id".as_ref(),
+        chain_id.as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ]);
+    assert!(export.status.success(), "{export:?}");
+    let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+    let kinds: HashSet<&str> = entries.iter().filter_map(|e| e["fault"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        HashSet::from(["LeaderImpersonation", "LeaderMistake"]),
+        "{entries:?}"
+    );
+    let impersonation = entries
+        .iter()
+        .position(|e| e["fault"] == "LeaderImpersonation")
+        .expect("the impersonation");
+    assert_eq!(
+        entries[impersonation]["claimed"]["seat"],
+        u64::from(c.lowest_seat(0, impostor))
+    );
+    assert_eq!(
+        entries[impersonation]["claimed"]["author_peer_id"],
+        c.ops[impostor].peer_id.to_base58()
+    );
+
+    let write = |name: &str, value: &Value| {
+        let path = c.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(value).expect("JSON")).expect("writing");
+        path
+    };
+    let verify = |file: &Path, seats: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["verify-evidence".as_ref(), file.as_os_str()];
+        args.extend_from_slice(seats);
+        tbtc_coord(args)
+    };
+    let wallets = ["--wallets".as_ref(), c.wallets_file.as_os_str()];
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+
+    let good = write("evidence.json", &Value::from(entries.clone()));
+    let passed = verify(&good, &wallets);
+    assert_eq!(passed.status.code(), Some(0), "{passed:?}");
+    assert_eq!(stdout(&passed).matches("PASS ").count(), 2, "{passed:?}");
+    // The node's own history as the seats source.
+    let own = verify(
+        &good,
+        &[
+            "--data-dir".as_ref(),
+            data_dir.as_os_str(),
+            "--chain-id".as_ref(),
+            chain_id.as_ref(),
+        ],
+    );
+    assert_eq!(own.status.code(), Some(0), "{own:?}");
+
+    // One flipped byte of the impersonation's message (in its signature).
+    let mut flipped = entries.clone();
+    let mut bytes =
+        hex::decode(flipped[impersonation]["message"].as_str().expect("hex")).expect("hex message");
+    let at = bytes.len() - 2;
+    bytes[at] ^= 0x01;
+    flipped[impersonation]["message"] = Value::from(hex::encode(bytes));
+    let out = verify(&write("flipped.json", &Value::from(flipped)), &wallets);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("pubsub signature")),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("PASS ").count(),
+        1,
+        "the other entry still passes: {text}"
+    );
+
+    // A wrong claimed seat.
+    let mut wrong_seat = entries.clone();
+    let seat = c.lowest_seat(0, impostor);
+    let other = if seat == 1 { 2 } else { 1 };
+    wrong_seat[impersonation]["claimed"]["seat"] = Value::from(other);
+    let out = verify(
+        &write("wrong-seat.json", &Value::from(wrong_seat)),
+        &wallets,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stdout(&out).contains(&format!(
+            "claims seat {other} but the signed message is from seat {seat}"
+        )),
+        "{out:?}"
+    );
+
+    // A swapped wallet: another wallet of the same operators, known to the seats source.
+    let stranger = WalletPublicKey::of_secret(&[0x5a; 32]).expect("a key");
+    let mut toml = std::fs::read_to_string(&c.wallets_file).expect("wallets file");
+    let operators: Vec<String> = c
+        .ops
+        .iter()
+        .map(|o| format!("\"{}\"", o.address.to_checksum()))
+        .collect();
+    toml.push_str(&format!(
+        "[[wallet]]\npkh = \"0x{}\"\npublic_key = \"0x{}\"\noperators = [{}]\n",
+        stranger.pkh(),
+        hex::encode(stranger.uncompressed()),
+        operators.join(", ")
+    ));
+    let both = c.dir.path().join("two-wallets.toml");
+    std::fs::write(&both, toml).expect("writing wallets");
+    let mut swapped = entries.clone();
+    for e in &mut swapped {
+        e["wallet"] = Value::from(stranger.pkh().to_hex());
+    }
+    let out = verify(
+        &write("swapped.json", &Value::from(swapped)),
+        &["--wallets".as_ref(), both.as_os_str()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert_eq!(text.matches("FAIL ").count(), 2, "{text}");
+    assert!(text.contains("does not follow from wallet"), "{text}");
+
+    // Bad input is exit 2, naming it.
+    let junk = c.dir.path().join("junk.json");
+    std::fs::write(&junk, "{not json").expect("writing");
+    let out = verify(&junk, &wallets);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("junk.json"),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -311,3 +311,28 @@ pub async fn dry_run_command(
     chain.stop();
     super::print_dry_run(&record, args.json)
 }
+
+/// `verify-evidence --rpc-url`: the wallets' seats as the chain has them. Discovery lists the
+/// live wallets in which `--operator` (the node whose evidence it is) holds a seat; with
+/// `--wallets` the file's list is used and only the chain's id is checked.
+pub async fn wallets_for_evidence(
+    settings: &Settings,
+    args: &EthereumArgs,
+) -> anyhow::Result<Vec<crate::chain::WalletInfo>> {
+    let Some(eth) = EthereumSettings::from_args(args)? else {
+        bail!(UsageError(
+            "--rpc-url is needed to read seats from the chain".into()
+        ));
+    };
+    let operator = args.operator.ok_or_else(|| {
+        UsageError(
+            "verify-evidence --rpc-url needs --operator ADDRESS: discovery lists the wallets in which that operator holds a seat"
+                .into(),
+        )
+    })?;
+    let mut settings = settings.clone();
+    let (chain, _store, _lock) = eth.connect(&mut settings, operator, false).await?;
+    crate::chain::Chain::wallets(&chain)
+        .await
+        .with_context(|| format!("reading the wallets from {}", chain.endpoint()))
+}

@@ -5,7 +5,7 @@
 //! whether a follower speaks), the procedure asks its node's [`Behaviour`]: [`Honest`] in
 //! production; the devnet's simulated peers are handed misbehaving strategies (`crate::sim`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 
@@ -17,12 +17,15 @@ use super::events::Event;
 use super::pace::ActivityGuard;
 use crate::net::signing::{operator_address, peer_public_key};
 use crate::protocol::checklist::checklist;
+use crate::protocol::fault::MAX_HEARD;
+use crate::protocol::follower::IgnoreReason;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::proposal::generate_proposal;
 use crate::protocol::{
-    coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Fault, Hash32,
-    Leader, Proposal, Role, SigningGroup, WalletPkh,
+    coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Fault,
+    FaultEvidence, Hash32, HeardMessage, IdlenessContext, Leader, Proposal, Role, SigningGroup,
+    WalletPkh,
 };
 
 /// The leader re-sends its message this many blocks after the first send, while the active
@@ -51,6 +54,9 @@ pub struct Inbound {
     pub signer: Address,
     /// keccak256 of the message body: identical for re-sent copies.
     pub id: [u8; 32],
+    /// The signed pubsub message it came in, kept as evidence if it turns out a fault (only
+    /// then is it encoded: strictly decoded, so its encoding is the bytes received).
+    pub received: Arc<crate::net::Received>,
     /// Devnet back-pressure: the message counts as work until a follower has classified it
     /// (see `engine::pace`); `None` in production.
     pub work: Option<ActivityGuard>,
@@ -419,17 +425,22 @@ impl Procedure {
         };
         let routine = async {
             match self.role {
-                Role::Leader => (ctx.config.behaviour.lead(&turn).await, Vec::new(), None),
+                Role::Leader => Followed::nothing(ctx.config.behaviour.lead(&turn).await),
                 // Without peers there is nothing to hear, and silence proves nothing about the
                 // leader: no listening, no faults.
-                Role::Follower if !ctx.net.reaches_peers() => (Proposal::Noop, Vec::new(), None),
+                Role::Follower if !ctx.net.reaches_peers() => Followed::nothing(Proposal::Noop),
                 Role::Follower => {
                     ctx.config.behaviour.before_listening(&turn).await;
                     follow(&turn, &self.executor).await
                 }
             }
         };
-        let (proposal, faults, members_connected) = tokio::select! {
+        let Followed {
+            proposal,
+            faults,
+            members_connected,
+            evidence,
+        } = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return ExecutorOutcome::Interrupted { wallet, window },
             r = routine => r,
@@ -450,7 +461,28 @@ impl Procedure {
             proposal,
             faults,
             members_connected,
+            evidence,
         }))
+    }
+}
+
+/// What a routine ends with: the proposal stood by, the faults seen and what shows them, and
+/// the members connected where measured.
+struct Followed {
+    proposal: Proposal,
+    faults: Vec<Fault>,
+    members_connected: Option<u32>,
+    evidence: BTreeMap<Fault, FaultEvidence>,
+}
+
+impl Followed {
+    fn nothing(proposal: Proposal) -> Self {
+        Followed {
+            proposal,
+            faults: Vec::new(),
+            members_connected: None,
+            evidence: BTreeMap::new(),
+        }
     }
 }
 
@@ -477,7 +509,7 @@ fn members_connected(ctx: &NodeContext, entry: &WalletEntry) -> Option<u32> {
 /// leader's idleness, unless this node was connected to none of the wallet's other members
 /// (then the window is unheard). Returns the members connected, the most seen at the start
 /// and at the end of listening, where the channel measures it.
-async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, Option<u32>) {
+async fn follow(turn: &Turn<'_>, executor: &Executor) -> Followed {
     let ctx = turn.ctx;
     let wallet = turn.entry.wallet;
     let cb = turn.window.coordination_block;
@@ -491,8 +523,14 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, 
         seen: Default::default(),
     };
     let mut faults = Vec::new();
+    let mut evidence = BTreeMap::new();
     let end = turn.window.active_phase_end();
     let joined = ctx.head_number();
+    let mut context = IdlenessContext {
+        listened_from: joined,
+        listened_until: end,
+        ..IdlenessContext::default()
+    };
     let connected_at_start = members_connected(ctx, turn.entry);
     let mut ear = Ear::open(executor.inbox.lock().await, &executor.listening);
     let mut head = ctx.head_watch();
@@ -505,7 +543,7 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, 
         let inbound = match ear.inbox.try_recv() {
             Ok(inbound) => inbound,
             Err(mpsc::error::TryRecvError::Disconnected) => {
-                return ear.deaf(faults, connected_at_start)
+                return ear.deaf(faults, evidence, connected_at_start)
             }
             Err(mpsc::error::TryRecvError::Empty) => {
                 turn.park();
@@ -514,22 +552,54 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, 
                     _ = head.wait_for(|h| *h >= end) => break,
                     inbound = ear.inbox.recv() => match inbound {
                         Some(inbound) => inbound,
-                        None => return ear.deaf(faults, connected_at_start),
+                        None => return ear.deaf(faults, evidence, connected_at_start),
                     },
                 }
             }
         };
-        match view.classify(&inbound.message, inbound.signer, inbound.id) {
+        let verdict = view.classify(&inbound.message, inbound.signer, inbound.id);
+        let heard_as = match &verdict {
             Verdict::Accept(proposal) => {
                 let connected = connected_at_start.max(members_connected(ctx, turn.entry));
-                return (proposal, faults, connected);
+                return Followed {
+                    proposal: proposal.clone(),
+                    faults,
+                    members_connected: connected,
+                    evidence,
+                };
             }
             Verdict::Fault(fault) => {
                 node_info!(ctx.config, %wallet, cb, fault = %fault.fault, culprit = %fault.culprit, "fault");
-                faults.push(fault);
+                faults.push(*fault);
+                // The first offending message of a (culprit, type) is the one kept, as the
+                // history keeps one fault per (wallet, window, culprit, type).
+                evidence
+                    .entry(*fault)
+                    .or_insert_with(|| FaultEvidence::Message(inbound.received.message.to_bytes()));
+                Some(fault.fault.name())
             }
             Verdict::Ignore(reason) => {
                 tracing::trace!(%wallet, ?reason, "message ignored");
+                match reason {
+                    IgnoreReason::OtherWallet => Some("other_wallet"),
+                    IgnoreReason::OtherWindow => Some("other_window"),
+                    IgnoreReason::NotSeatHolder => Some("not_seat_holder"),
+                    IgnoreReason::FromSelf | IgnoreReason::Duplicate => None,
+                }
+            }
+        };
+        if let Some(verdict) = heard_as {
+            if context.heard.len() < MAX_HEARD {
+                context.heard.push(HeardMessage {
+                    block: ctx.head_number(),
+                    member_index: inbound.message.sender_member_index,
+                    operator: inbound.signer,
+                    coordination_block: inbound.message.coordination_block,
+                    action: inbound.message.proposal.action_type(),
+                    verdict: verdict.to_owned(),
+                });
+            } else {
+                context.heard_omitted = context.heard_omitted.saturating_add(1);
             }
         }
     }
@@ -539,16 +609,34 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> (Proposal, Vec<Fault>, 
         // nothing about the leader, so it is not blamed.
         node_warn!(ctx.config, %wallet, cb, joined,
             "nothing heard, but this follower joined after the leader's last re-send: no idleness recorded");
-        return (Proposal::Noop, faults, connected);
+        return Followed {
+            proposal: Proposal::Noop,
+            faults,
+            members_connected: connected,
+            evidence,
+        };
     }
     if connected == Some(0) {
         tracing::warn!(%wallet, cb, leader = %turn.leader.operator,
             "window unheard: connected to none of the wallet's other members, so silence \
              cannot be told from this node's isolation; no idleness recorded");
-        return (Proposal::Noop, faults, connected);
+        return Followed {
+            proposal: Proposal::Noop,
+            faults,
+            members_connected: connected,
+            evidence,
+        };
     }
-    faults.push(view.idleness());
-    (Proposal::Noop, faults, connected)
+    let idleness = view.idleness();
+    context.members_connected = connected;
+    faults.push(idleness);
+    evidence.insert(idleness, FaultEvidence::Idleness(context));
+    Followed {
+        proposal: Proposal::Noop,
+        faults,
+        members_connected: connected,
+        evidence,
+    }
 }
 
 /// The last block at which an honest leader that sent on time still re-sends (SPEC §6): a
@@ -577,10 +665,16 @@ impl<'a> Ear<'a> {
     fn deaf(
         &self,
         faults: Vec<Fault>,
+        evidence: BTreeMap<Fault, FaultEvidence>,
         connected: Option<u32>,
-    ) -> (Proposal, Vec<Fault>, Option<u32>) {
+    ) -> Followed {
         tracing::warn!("a wallet's inbox closed while its follower listened; no idleness recorded");
-        (Proposal::Noop, faults, connected)
+        Followed {
+            proposal: Proposal::Noop,
+            faults,
+            members_connected: connected,
+            evidence,
+        }
     }
 }
 
@@ -751,6 +845,23 @@ mod tests {
         .await;
         assert_eq!(result.members_connected, Some(1));
         assert!(!result.unheard());
+        // The idleness keeps its context: listened from the block at which the procedure first
+        // ran (the test sets 901 before it yields to the spawned task) to the end of the active
+        // phase (900 + 80), connected to the leader, nothing heard.
+        let idleness = Fault {
+            fault: crate::protocol::FaultType::LeaderIdleness,
+            culprit: result.leader,
+        };
+        assert_eq!(
+            result.evidence.get(&idleness),
+            Some(&FaultEvidence::Idleness(IdlenessContext {
+                listened_from: 901,
+                listened_until: 980,
+                members_connected: Some(1),
+                heard: Vec::new(),
+                heard_omitted: 0,
+            }))
+        );
         assert_eq!(
             result.faults,
             vec![Fault {

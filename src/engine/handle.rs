@@ -174,6 +174,10 @@ impl Node {
             routes.insert(w.wallet, route);
         }
         let executors = Arc::new(executors);
+        // Kept before anything is judged, so every fault's wallet has its seats on file.
+        let kept = wallets.clone();
+        ctx.with_history("recording wallet seats", move |h| h.record_wallets(&kept))
+            .await;
 
         bus.publish(Event::NodeStarted {
             chain: chain.chain_key(),

@@ -5,6 +5,7 @@
 //! The methods block (SQLite): the engine calls them through `spawn_blocking`, never on an
 //! async worker. Both traits are object safe, so a node holds an `Arc<dyn HistoryWriter>`.
 
+use super::records::WalletInfo;
 use super::records::{
     DispatchRecord, DispatchRow, DispatchStatus, DryRunRecord, DryRunRow, FaultFilter, FaultOrder,
     FaultRow, OperatorFaultSummary, ResultRow, WindowRow, WindowStatus,
@@ -68,6 +69,10 @@ pub trait HistoryWriter: Send + Sync {
     /// culprit, fault type). Returns `false` (writing nothing) if this wallet's result for
     /// this window is already stored.
     fn record_result(&self, result: &CoordinationResult) -> Result<bool, HistoryError>;
+
+    /// Records the signing groups of the wallets the node coordinates, so that its fault
+    /// evidence can be checked against its own history later.
+    fn record_wallets(&self, wallets: &[WalletInfo]) -> Result<(), HistoryError>;
 
     /// Records a dispatch (or a rejection). The first record of (wallet, window) wins.
     fn record_dispatch(&self, dispatch: &DispatchRecord) -> Result<(), HistoryError>;

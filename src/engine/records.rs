@@ -8,7 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    ActionOutcome, ActionType, Address, FaultType, Hash32, Proposal, Role, Seed, WalletPkh,
+    ActionOutcome, ActionType, Address, FaultEvidence, FaultType, Hash32, Proposal, Role, Seed,
+    WalletPkh,
 };
 
 /// The chain facts the engine reports in its events and snapshot (a head, a wallet and its
@@ -211,6 +212,21 @@ pub struct FaultRow {
     pub leader: Address,
     /// Unix seconds.
     pub recorded_at: i64,
+}
+
+/// One recorded fault with its evidence and the window facts a verifier needs (from the
+/// result the fault belongs to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultEvidenceRow {
+    pub fault: FaultRow,
+    pub safe_block_hash: Hash32,
+    pub seed: Seed,
+    pub leader_member_index: u8,
+    /// The checklist as this node computed it.
+    pub checklist: Vec<ActionType>,
+    pub members_connected: Option<u32>,
+    /// `None` for a fault recorded before evidence was kept (schema 3 and older).
+    pub evidence: Option<FaultEvidence>,
 }
 
 /// One operator's fault record.

@@ -258,7 +258,7 @@ pub(super) async fn route_messages(
 /// Checks one message and, if it passes, queues it for its wallet's follower.
 fn route_one(
     ctx: &NodeContext,
-    received: &Received,
+    received: &Arc<Received>,
     routes: &HashMap<WalletPkh, Route>,
     seen: &mut Seen,
     admission: &mut Admission,
@@ -329,6 +329,7 @@ fn route_one(
         id,
         message,
         signer: author.address,
+        received: received.clone(),
         work,
     };
     if let Err(mpsc::error::TrySendError::Full(_)) = route.inbox.try_send(inbound) {

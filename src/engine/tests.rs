@@ -58,6 +58,7 @@ fn heartbeat_result(wallet: WalletPkh, cb: u64) -> CoordinationResult {
         },
         faults: Vec::new(),
         members_connected: None,
+        evidence: Default::default(),
     }
 }
 

@@ -85,6 +85,12 @@ impl PubsubMessage {
         Ok(decode_canonical(bytes)?)
     }
 
+    /// The message's protobuf bytes. For a message that was decoded strictly (or that our own
+    /// gossipsub transform re-framed from the fields it received) this is exactly what came in.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+
     /// What the author signs: the prefix, then the message without `signature` and `key`.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let unsigned = PubsubMessage {

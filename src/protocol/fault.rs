@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::action::ActionType;
 use super::types::Address;
 
 /// The kinds of misbehaviour a follower records. Numbers follow the reference client.
@@ -67,6 +68,53 @@ impl FromStr for FaultType {
 pub struct Fault {
     pub fault: FaultType,
     pub culprit: Address,
+}
+
+/// What a follower keeps of a fault so that someone who was not there can check it
+/// (`tbtc-coord verify-evidence`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultEvidence {
+    /// Impersonation and mistake: the offending signed pubsub message, its protobuf bytes as
+    /// received (the author's StrictSign signature covers them).
+    Message(Vec<u8>),
+    /// Idleness cannot be shown by a message; its context is what the follower saw.
+    Idleness(IdlenessContext),
+}
+
+/// What a follower saw in a window whose leader stayed silent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdlenessContext {
+    /// The blocks listened: from the block at which the follower started listening to the
+    /// end of the active phase (exclusive).
+    pub listened_from: u64,
+    pub listened_until: u64,
+    /// How many of the wallet's other members were connected (`None` where not measured:
+    /// the in-process hub reaches every member).
+    pub members_connected: Option<u32>,
+    /// The messages heard from other seats while listening, none of them acceptable, at
+    /// most [`MAX_HEARD`].
+    pub heard: Vec<HeardMessage>,
+    /// How many more were heard than are listed.
+    #[serde(default)]
+    pub heard_omitted: u32,
+}
+
+/// At most this many heard messages are kept in an idleness context.
+pub const MAX_HEARD: usize = 64;
+
+/// One message a follower heard from another seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeardMessage {
+    /// The head when it was classified.
+    pub block: u64,
+    pub member_index: u8,
+    pub operator: Address,
+    /// The window the message named.
+    pub coordination_block: u64,
+    pub action: ActionType,
+    /// What the follower made of it (`LeaderImpersonation`, `LeaderMistake`, `other_window`,
+    /// `other_wallet`, `not_seat_holder`).
+    pub verdict: String,
 }
 
 #[cfg(test)]

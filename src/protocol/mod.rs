@@ -21,7 +21,7 @@ pub mod wire;
 
 pub use action::ActionType;
 pub use checklist::checklist;
-pub use fault::{Fault, FaultType};
+pub use fault::{Fault, FaultEvidence, FaultType, HeardMessage, IdlenessContext};
 pub use header::{BlockHashRule, BlockHeader};
 pub use leader::{Leader, SigningGroup};
 pub use message::CoordinationMessage;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::action::ActionType;
-use super::fault::Fault;
+use super::fault::{Fault, FaultEvidence};
 use super::proposal::Proposal;
 use super::types::{Address, Hash32, Seed, WalletPkh};
 use super::window::CoordinationWindow;
@@ -43,6 +43,10 @@ pub struct CoordinationResult {
     /// to during the active phase. `None` where that is not measured (a leader, the
     /// in-process hub, where every member is reachable).
     pub members_connected: Option<u32>,
+    /// What shows each fault to someone who was not there, for the faults that have it.
+    /// Kept in the history, not in the result's event.
+    #[serde(skip)]
+    pub evidence: std::collections::BTreeMap<Fault, FaultEvidence>,
 }
 
 impl CoordinationResult {

@@ -7,8 +7,10 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use super::{collect_rows, count_to_sql, sql, Store, StoreError};
-use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary};
-use crate::protocol::FaultType;
+use crate::engine::records::{
+    FaultEvidenceRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
+};
+use crate::protocol::{FaultEvidence, FaultType, IdlenessContext};
 
 impl Store {
     /// One page of faults: those matching `filter`, in `order`, skipping `offset`.
@@ -36,6 +38,86 @@ impl Store {
                     fault: c.parse("fault_type")?,
                     leader: c.parse("leader")?,
                     recorded_at: c.int("recorded_at")?,
+                })
+            },
+        )
+    }
+
+    /// Faults matching `filter`, newest first, with their evidence and their window's facts.
+    pub fn fault_evidence(
+        &self,
+        filter: &FaultFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<FaultEvidenceRow>, StoreError> {
+        let conn = self.conn()?;
+        let conditions = FaultConditions::new(&conn, filter, true, self.max_search_values)?;
+        let mut values = conditions.values.clone();
+        values.push(Value::Integer(count_to_sql(limit)));
+        values.push(Value::Integer(count_to_sql(offset)));
+        // The page is chosen on `faults` alone (its indexes), then joined to its results.
+        let query = format!(
+            "SELECT f.id, f.wallet, f.coordination_block, f.culprit, f.fault_type, f.leader,
+                    f.recorded_at, f.evidence_message, f.evidence_context,
+                    r.safe_block_hash, r.seed, r.leader_member_index, r.checklist,
+                    r.members_connected
+             FROM (SELECT * FROM faults {} ORDER BY {} LIMIT ? OFFSET ?) AS f
+             JOIN results AS r
+               ON r.wallet = f.wallet AND r.coordination_block = f.coordination_block
+             ORDER BY f.coordination_block DESC, f.id DESC",
+            conditions.where_clause(),
+            order_by(FaultOrder::NewestFirst)
+        );
+        collect_rows(
+            &conn,
+            "listing fault evidence",
+            "faults",
+            &query,
+            params_from_iter(values),
+            |c| {
+                let message: Option<Vec<u8>> = c.get("evidence_message")?;
+                let context = match c.opt_text("evidence_context")? {
+                    Some(text) => {
+                        Some(serde_json::from_str::<IdlenessContext>(&text).map_err(|e| {
+                            StoreError::Corrupt {
+                                table: "faults",
+                                column: "evidence_context",
+                                value: text.clone(),
+                                detail: e.to_string(),
+                            }
+                        })?)
+                    }
+                    None => None,
+                };
+                let evidence = match (message, context) {
+                    (Some(m), _) => Some(FaultEvidence::Message(m)),
+                    (None, Some(c)) => Some(FaultEvidence::Idleness(c)),
+                    (None, None) => None,
+                };
+                let leader_member_index = c.int("leader_member_index")?;
+                Ok(FaultEvidenceRow {
+                    fault: FaultRow {
+                        id: c.int("id")?,
+                        wallet: c.parse("wallet")?,
+                        coordination_block: c.block("coordination_block")?,
+                        culprit: c.parse("culprit")?,
+                        fault: c.parse("fault_type")?,
+                        leader: c.parse("leader")?,
+                        recorded_at: c.int("recorded_at")?,
+                    },
+                    safe_block_hash: c.parse("safe_block_hash")?,
+                    seed: c.parse("seed")?,
+                    leader_member_index: u8::try_from(leader_member_index).map_err(|_| {
+                        StoreError::Corrupt {
+                            table: "results",
+                            column: "leader_member_index",
+                            value: leader_member_index.to_string(),
+                            detail: "not a member index".into(),
+                        }
+                    })?,
+                    checklist: c.checklist("checklist")?,
+                    members_connected: c.get("members_connected")?,
+                    evidence,
                 })
             },
         )

@@ -53,6 +53,13 @@ impl HistoryWriter for Store {
         Store::set_window_status(self, coordination_block, status, reason).map_err(write_failed)
     }
 
+    fn record_wallets(
+        &self,
+        wallets: &[crate::engine::records::WalletInfo],
+    ) -> Result<(), HistoryError> {
+        Store::record_wallets(self, wallets).map_err(write_failed)
+    }
+
     fn last_window(&self) -> Result<Option<u64>, HistoryError> {
         Ok(Store::last_window(self)?)
     }

@@ -19,6 +19,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
 use crate::protocol::{ActionType, Role, WalletPkh};
 
+#[cfg(test)]
+mod evidence_tests;
 mod faults;
 mod history;
 mod queries;

@@ -56,6 +56,35 @@ impl Store {
         }
     }
 
+    /// The signing groups the node recorded (see [`Store::record_wallets`]), by wallet.
+    pub fn wallet_seats(&self) -> Result<Vec<crate::chain::WalletInfo>, StoreError> {
+        let conn = self.conn()?;
+        collect_rows(
+            &conn,
+            "listing wallet seats",
+            "wallet_seats",
+            "SELECT wallet, public_key, operators FROM wallet_seats ORDER BY wallet",
+            [],
+            |c| {
+                let public_key = match c.opt_text("public_key")? {
+                    Some(_) => Some(c.parse("public_key")?),
+                    None => None,
+                };
+                let operators = c.with("operators", |text| {
+                    text.split(',')
+                        .filter(|o| !o.is_empty())
+                        .map(|o| o.parse().map_err(|e| format!("{e}")))
+                        .collect()
+                })?;
+                Ok(crate::chain::WalletInfo {
+                    wallet: c.parse("wallet")?,
+                    public_key,
+                    operators,
+                })
+            },
+        )
+    }
+
     /// One wallet's result for one window.
     pub fn result(&self, wallet: &WalletPkh, cb: u64) -> Result<Option<ResultRow>, StoreError> {
         let conn = self.conn()?;

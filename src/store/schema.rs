@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{sql, StoreError};
 
 /// The schema version this build writes; `PRAGMA user_version` of an up-to-date file.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of our files ("tbtc" in ASCII), so that another program's SQLite
 /// file is recognised as such instead of being migrated into.
@@ -19,7 +19,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations by version: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// Block numbers are u64 but SQLite integers are i64: every block number is stored as
 /// `b as i64` and read back as `v as u64`. The cast is a bijection, so any u64 round-trips,
@@ -160,6 +160,23 @@ WHERE fault_count != (
 /// recorded before the peer network existed). Zero is an unheard window.
 pub(super) const SCHEMA_V3: &str = r#"
 ALTER TABLE results ADD COLUMN members_connected INTEGER CHECK (members_connected >= 0);
+"#;
+
+/// Version 4: fault evidence. An impersonation or a mistake keeps the offending signed
+/// pubsub message as received (`evidence_message`); an idleness keeps what the follower saw
+/// (`evidence_context`, JSON: the blocks listened, the members connected, the messages heard).
+/// Faults recorded before version 4 have neither. `wallet_seats` keeps the signing groups the
+/// node coordinated (operators in seat order, EIP-55, comma-separated), so that its evidence
+/// can be checked against the node's own history.
+pub(super) const SCHEMA_V4: &str = r#"
+ALTER TABLE faults ADD COLUMN evidence_message BLOB;
+ALTER TABLE faults ADD COLUMN evidence_context TEXT;
+CREATE TABLE wallet_seats (
+    wallet      TEXT    PRIMARY KEY,
+    public_key  TEXT,
+    operators   TEXT    NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
 "#;
 
 /// Applies every migration after `from`, each in its own transaction with its version

@@ -43,6 +43,7 @@ fn result_for(w: u8, cb: u64, leader: u8, faults: Vec<Fault>) -> CoordinationRes
         proposal: heartbeat(),
         faults,
         members_connected: None,
+        evidence: Default::default(),
     }
 }
 
@@ -1433,7 +1434,7 @@ fn a_fault_repeated_in_one_result_is_stored_once() {
 }
 
 /// A file as version 1 of this program wrote it.
-fn v1_file(path: &std::path::Path) -> Connection {
+pub(super) fn v1_file(path: &std::path::Path) -> Connection {
     let conn = Connection::open(path).unwrap();
     conn.execute_batch(schema::SCHEMA_V1).unwrap();
     conn.pragma_update(None, "user_version", 1).unwrap();
@@ -1475,7 +1476,7 @@ fn a_version_1_file_migrates_in_place() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3, "through versions 2 and 3");
+    assert_eq!(version, 4, "through versions 2, 3 and 4");
 
     // Windows kept; v1 never recorded completion, so only the newest started one is open.
     let windows: Vec<_> = store

@@ -4,9 +4,10 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{block_to_sql, count_to_sql, now_unix, sql, Store, StoreError};
+use crate::chain::WalletInfo;
 use crate::engine::records::{DispatchRecord, DispatchStatus, DryRunRecord, WindowStatus};
 use crate::protocol::action::join_names;
-use crate::protocol::{CoordinationResult, WalletPkh};
+use crate::protocol::{CoordinationResult, FaultEvidence, WalletPkh};
 
 impl Store {
     /// Records that a window started or was missed. The first record of a window wins; later
@@ -116,11 +117,17 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO faults
-                         (wallet, coordination_block, culprit, fault_type, leader, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (wallet, coordination_block, culprit, fault_type, leader, recorded_at,
+                          evidence_message, evidence_context)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(sql("recording a fault"))?;
             for fault in &result.faults {
+                let (message, context) = match result.evidence.get(fault) {
+                    Some(FaultEvidence::Message(bytes)) => (Some(bytes.as_slice()), None),
+                    Some(FaultEvidence::Idleness(c)) => (None, Some(serde_json::to_string(c)?)),
+                    None => (None, None),
+                };
                 stored += stmt
                     .execute(params![
                         wallet,
@@ -129,6 +136,8 @@ impl Store {
                         fault.fault.name(),
                         leader,
                         now,
+                        message,
+                        context,
                     ])
                     .map_err(sql("recording a fault"))?;
             }
@@ -142,6 +151,37 @@ impl Store {
         }
         tx.commit().map_err(sql(op))?;
         Ok(true)
+    }
+
+    /// Records the signing groups of the wallets the node coordinates (what a wallet's seats
+    /// are never changes; a wallet listed again replaces its row).
+    pub fn record_wallets(&self, wallets: &[WalletInfo]) -> Result<(), StoreError> {
+        let op = "recording wallet seats";
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql(op))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO wallet_seats (wallet, public_key, operators, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql(op))?;
+            let now = now_unix();
+            for w in wallets {
+                let operators: Vec<String> = w.operators.iter().map(|o| o.to_checksum()).collect();
+                stmt.execute(params![
+                    w.wallet.to_hex(),
+                    w.public_key.map(|k| k.to_string()),
+                    operators.join(","),
+                    now,
+                ])
+                .map_err(sql(op))?;
+            }
+        }
+        tx.commit().map_err(sql(op))?;
+        Ok(())
     }
 
     /// Records a dispatch (or a rejection). The first record of (wallet, window) wins; later

@@ -42,6 +42,19 @@ fn binary() -> Command {
     c
 }
 
+/// Runs `tbtc-coord ARGS…` to its end (a command that does not run a node).
+pub fn tbtc_coord<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    binary()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tbtc-coord")
+}
+
 /// One operator: its keystore (made by `key new`) and where its node listens.
 pub struct Operator {
     pub keystore: PathBuf,
