@@ -54,6 +54,7 @@ fn fill(store: &Store, faults: u64) {
                 proposal: Proposal::Noop,
                 faults,
                 members_connected: None,
+                evidence: Default::default(),
             })
             .expect("record");
     }
@@ -99,6 +100,8 @@ async fn main() -> anyhow::Result<()> {
             observer: false,
             block_hash_rule: BlockHashRule::KeepV2,
             wallets: vec![],
+            transport: tbtc_coord::engine::network_view::Transport::Hub,
+            bootstrap_peers: 0,
         },
         Instant::now(),
     );

@@ -107,12 +107,17 @@ struct Process {
 }
 
 impl Process {
-    fn spawn(mut command: Command) -> anyhow::Result<Process> {
+    /// `log`: where its stderr goes (nowhere if `None`).
+    fn spawn(mut command: Command, log: Option<PathBuf>) -> anyhow::Result<Process> {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path)?),
+            None => Stdio::null(),
+        };
         let mut child = command
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .context("starting tbtc-coord")?;
         let stdout = child.stdout.take().context("stdout")?;
@@ -278,7 +283,13 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
         if i > 0 {
             c.args(["--p2p-peers", &node0]);
         }
-        nodes.push(Process::spawn(c)?);
+        // P2P_SCALE_LOGS=DIR keeps each node's log (at info) in DIR/node-N.log.
+        let log = std::env::var_os("P2P_SCALE_LOGS")
+            .map(|d| PathBuf::from(d).join(format!("node-{i}.log")));
+        if log.is_some() {
+            c.args(["--log-level", "info"]);
+        }
+        nodes.push(Process::spawn(c, log)?);
     }
     let started = Instant::now();
     while nodes[0].peers.load(Ordering::Relaxed) < args.peers {
@@ -354,7 +365,7 @@ fn devnet_cpu(bin: &Path, args: &Args, transport: &str) -> anyhow::Result<(f64, 
     .arg("--data-dir")
     .arg(dir.path())
     .env("HOME", dir.path());
-    let node = Process::spawn(c)?;
+    let node = Process::spawn(c, None)?;
     // Past start-up (the mesh forms before the first block).
     std::thread::sleep(Duration::from_secs(10));
     let share = cpu_share(node.pid(), Duration::from_secs(args.seconds))?;

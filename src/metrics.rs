@@ -649,6 +649,9 @@ impl State {
             | Event::LeaderForecast { .. }
             | Event::ActionRestored { .. }
             | Event::DryRun(_)
+            | Event::PeerPing { .. }
+            | Event::MembersHeard { .. }
+            | Event::WindowRejections { .. }
             | Event::NodeStopped => {}
         }
     }

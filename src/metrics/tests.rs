@@ -97,6 +97,8 @@ fn started() -> Event {
             public_key: None,
             operators: vec![OTHER, ME],
         }],
+        transport: crate::engine::network_view::Transport::Hub,
+        bootstrap_peers: 0,
     }
 }
 
@@ -347,6 +349,7 @@ fn peers_and_bootstrap_peers_are_gauges() {
                 peer: peer.into(),
                 operator: None,
                 admitted: "member".into(),
+                bootstrap: peer == "boot",
             },
             t0,
         );
