@@ -4,7 +4,8 @@
 //!   operator runs a node process in Ethereum mode on a loopback anvil, all of them holding
 //!   seats in every wallet, the peers bootstrapping to node 0. Measures node 0's resident
 //!   memory and CPU while idle with its peers connected, then its peak memory and CPU while
-//!   the test mines a coordination window block by block.
+//!   the test mines a coordination window block by block, `--block-ms` apart (1 s by
+//!   default: all 21 nodes share one anvil on 2 cores, where mainnet's blocks are 12 s).
 //! - `devnet`: the embedded devnet (`--devnet-operators` nodes in one process) at its default
 //!   block time, over the hub and over `--devnet-transport libp2p`: the CPU each uses.
 //!
@@ -47,6 +48,8 @@ struct Args {
     peers: usize,
     operators: usize,
     seconds: u64,
+    /// Time between the blocks of the measured window.
+    block_ms: u64,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -59,6 +62,7 @@ fn parse_args() -> anyhow::Result<Args> {
         peers: 20,
         operators: 20,
         seconds: 60,
+        block_ms: 1000,
     };
     let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> anyhow::Result<u64> {
         let v = it.next().with_context(|| format!("{flag} N"))?;
@@ -72,6 +76,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--peers" => args.peers = number(&mut it, &a)? as usize,
             "--devnet-operators" => args.operators = number(&mut it, &a)? as usize,
             "--seconds" => args.seconds = number(&mut it, &a)?,
+            "--block-ms" => args.block_ms = number(&mut it, &a)?,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -267,6 +272,10 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
     let http = format!("http://127.0.0.1:{anvil_port}");
     let ws = format!("ws://127.0.0.1:{anvil_port}");
     let node0 = format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", ops[0].port, ops[0].peer_id);
+    // With P2P_SCALE_LOGS=DIR the histories stay in DIR too, for a look afterwards.
+    let data_root = std::env::var_os("P2P_SCALE_LOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
     let mut nodes = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let mut c = Command::new(&bin);
@@ -278,7 +287,7 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
             .arg("--password-file")
             .arg(&password)
             .arg("--data-dir")
-            .arg(dir.path().join(format!("data-{i}")))
+            .arg(data_root.join(format!("data-{i}")))
             .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{}", op.port)]);
         if i > 0 {
             c.args(["--p2p-peers", &node0]);
@@ -309,7 +318,7 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
     let idle_cpu = cpu_share(pid, Duration::from_secs(args.seconds.min(30)))?;
     let idle_rss = status_kib(pid, "VmRSS")?;
 
-    // A window, block by block, at 4 blocks a second.
+    // A window, block by block.
     let head = block_number(&http).await?;
     if head < WINDOW - 1 {
         mine(&http, WINDOW - 1 - head).await?;
@@ -318,7 +327,7 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
     let window_started = Instant::now();
     for _ in 0..WINDOW_BLOCKS {
         mine(&http, 1).await?;
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(args.block_ms)).await;
     }
     // The node may still be working through the window's last blocks.
     let completed = |p: &Process| {
@@ -339,6 +348,7 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
         "wallets": args.wallets,
         "seats": args.seats,
         "peers": args.peers,
+        "block_ms": args.block_ms,
         "peers_connected_after_s": connected_after.as_secs_f64(),
         "idle_rss_mib": mib(idle_rss),
         "idle_cpu_share_of_a_core": (idle_cpu * 1000.0).round() / 1000.0,

@@ -27,6 +27,7 @@ fn is_chatty(event: &Event) -> bool {
             | Event::ExecutorStarted { .. }
             | Event::PeerPing { .. }
             | Event::MembersHeard { .. }
+            | Event::MessageTotals { .. }
     )
 }
 
@@ -139,6 +140,14 @@ pub fn describe(event: &Event) -> String {
             "wallet {} window {coordination_block}: heard seats {}",
             wallet.short(),
             seats.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+        ),
+        Event::MessageTotals {
+            received,
+            accepted,
+            rejected,
+        } => format!(
+            "messages: {received} received, {accepted} accepted, {} rejected",
+            rejected.values().sum::<u64>()
         ),
         Event::WindowRejections {
             coordination_block,

@@ -62,6 +62,8 @@ struct Handles {
     faults: Family<Label, Counter>,
     own_faults: Family<Label, Counter>,
     dispatches: Family<Label, Counter>,
+    messages_received: Counter,
+    messages_accepted: Counter,
     messages_rejected: Family<Label, Counter>,
     messages_dropped: Family<Label, Counter>,
     messages_lost: Counter,
@@ -144,6 +146,8 @@ impl Handles {
             faults: Family::default(),
             own_faults: Family::default(),
             dispatches: Family::default(),
+            messages_received: Counter::default(),
+            messages_accepted: Counter::default(),
             messages_rejected: Family::default(),
             messages_dropped: Family::default(),
             messages_lost: Counter::default(),
@@ -230,8 +234,18 @@ impl Handles {
             m.dispatches.clone(),
         );
         ours.register(
+            "messages_received",
+            "Coordination messages the router received from the transport (updated once per block)",
+            m.messages_received.clone(),
+        );
+        ours.register(
+            "messages_accepted",
+            "Received messages that passed every check and were forwarded (updated once per block)",
+            m.messages_accepted.clone(),
+        );
+        ours.register(
             "messages_rejected",
-            "Invalid coordination messages rejected by the router, by reason (updated at the 1st, 10th, 100th, ... of each reason)",
+            "Invalid coordination messages rejected by the router, by reason (updated once per block)",
             m.messages_rejected.clone(),
         );
         ours.register(
@@ -611,6 +625,23 @@ impl State {
                     &m.messages_rejected.get_or_create(&label("reason", name)),
                     *seen,
                 );
+            }
+            Event::MessageTotals {
+                received,
+                accepted,
+                rejected,
+            } => {
+                raise_to(&m.messages_received, *received);
+                raise_to(&m.messages_accepted, *accepted);
+                for (reason, total) in rejected {
+                    let name = reason.name();
+                    let seen = self.rejected_totals.entry(name).or_default();
+                    *seen = (*seen).max(*total);
+                    raise_to(
+                        &m.messages_rejected.get_or_create(&label("reason", name)),
+                        *seen,
+                    );
+                }
             }
             Event::MessagesDropped {
                 wallet,

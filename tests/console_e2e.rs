@@ -130,6 +130,10 @@ fn console_in_a_real_terminal() {
         s.contains("Executor") && s.contains("Next leader")
     });
     tmux.keys(&["3"]);
+    tmux.wait_for("the Network tab", Duration::from_secs(10), |s| {
+        s.contains("in-process hub: no peer network")
+    });
+    tmux.keys(&["4"]);
     tmux.wait_for("the Faults tab", Duration::from_secs(10), |s| {
         s.contains("sort: newest first")
     });

@@ -160,6 +160,47 @@ async fn frozen_leader_is_blamed_for_idleness_by_every_running_member_and_nothin
     // Frozen through the window, the leader itself saw nothing of it and blames no one.
     assert!(faults_in(&c, frozen, CB).is_empty());
     assert!(history_faults_in(&c, frozen, CB).is_empty());
+
+    // Each follower's idleness faults export with their context, which verifies against the
+    // wallets file: the culprit is the window's leader and members were connected.
+    for i in &pace {
+        let export = tbtc_coord([
+            "faults".as_ref(),
+            "--evidence".as_ref(),
+            "--json".as_ref(),
+            "--chain-id".as_ref(),
+            CHAIN_ID.to_string().as_ref(),
+            "--data-dir".as_ref(),
+            c.ops[*i].data_dir.as_os_str(),
+        ]);
+        assert!(export.status.success(), "{export:?}");
+        let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+        assert_eq!(
+            entries.len(),
+            history_faults_in(&c, *i, CB).len(),
+            "node {i}"
+        );
+        for e in &entries {
+            assert_eq!(e["fault"], "LeaderIdleness", "{e}");
+            assert_eq!(e["culprit"], c.ops[frozen].address.to_checksum(), "{e}");
+            let context = &e["context"];
+            assert_eq!(context["listened_until"], CB + 80, "{e}");
+            assert!(context["members_connected"].as_u64() >= Some(1), "{e}");
+            // Nobody but the frozen leader could have proposed, so nothing was heard.
+            assert_eq!(context["heard"], serde_json::json!([]), "{e}");
+        }
+        let file = c.dir.path().join(format!("idleness-{i}.json"));
+        std::fs::write(&file, &export.stdout).expect("writing the export");
+        let verified = tbtc_coord([
+            "verify-evidence".as_ref(),
+            file.as_os_str(),
+            "--wallets".as_ref(),
+            c.wallets_file.as_os_str(),
+        ]);
+        assert_eq!(verified.status.code(), Some(0), "node {i}: {verified:?}");
+        let stdout = String::from_utf8_lossy(&verified.stdout);
+        assert_eq!(stdout.matches("PASS ").count(), entries.len(), "{stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,7 +116,7 @@ pub async fn start(
     tracing::info!(peer_id = %network.local_peer_id(), listen = ?network.listen_addrs(),
         bootstrap = settings.peers.len(), "peer network started");
     tokio::spawn(crate::engine::peer_events::announce(
-        network.peer_events(),
+        network.clone(),
         bus.clone(),
         cancel,
     ));

@@ -106,8 +106,7 @@ impl Swarms {
                     source,
                 })?;
             if key.address() == local {
-                let announce =
-                    peer_events::announce(network.peer_events(), bus.clone(), cancel.clone());
+                let announce = peer_events::announce(network.clone(), bus.clone(), cancel.clone());
                 tasks.push(tokio::spawn(announce));
             }
             if let Some(addr) = network.listen_addrs().first() {

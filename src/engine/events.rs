@@ -189,6 +189,14 @@ pub enum Event {
         coordination_block: u64,
         rejected: std::collections::BTreeMap<crate::engine::router::RejectReason, u64>,
     },
+    /// The router's running totals since the node started: messages received from the
+    /// transport, those accepted, and those rejected by reason. Announced at most once per
+    /// block, when they changed.
+    MessageTotals {
+        received: u64,
+        accepted: u64,
+        rejected: std::collections::BTreeMap<crate::engine::router::RejectReason, u64>,
+    },
     /// A peer failed the handshake or the firewall, and its connection was closed.
     PeerRefused {
         peer: String,
@@ -279,6 +287,7 @@ impl Event {
             Event::PeerPing { .. } => "peer_ping",
             Event::MembersHeard { .. } => "members_heard",
             Event::WindowRejections { .. } => "window_rejections",
+            Event::MessageTotals { .. } => "message_totals",
             Event::PeerRefused { .. } => "peer_refused",
             Event::MessagesLost { .. } => "messages_lost",
             Event::NodeStopped => "node_stopped",
@@ -609,7 +618,14 @@ impl NodeSnapshot {
             Event::MessagesDropped { .. } => self.messages_dropped += 1,
             Event::MessagesRejected { reason, total } => {
                 self.messages_rejected += 1;
-                self.network.rejected_totals.insert(*reason, *total);
+                let known = self.network.rejected_totals.entry(*reason).or_insert(0);
+                *known = (*known).max(*total);
+            }
+            Event::MessageTotals { rejected, .. } => {
+                for (reason, total) in rejected {
+                    let known = self.network.rejected_totals.entry(*reason).or_insert(0);
+                    *known = (*known).max(*total);
+                }
             }
             Event::MessagesLost { count } => self.messages_lost += count,
             Event::PeerConnected {

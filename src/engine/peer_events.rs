@@ -2,14 +2,14 @@
 //! whether it is a bootstrap peer), who left and who was refused, and ping round trips, for
 //! the console, the headless output and the metrics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::PeerId;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, EventBus};
-use crate::net::p2p::PeerEvent;
+use crate::net::p2p::{ConnectedPeer, P2pNetwork, PeerEvent};
 use crate::net::signing::{operator_address, peer_public_key};
 
 /// A ping is announced again only once it moved by this share of the last announced one…
@@ -47,28 +47,71 @@ impl PingFilter {
     }
 }
 
-/// Puts who connected, left or was refused, and changed pings, on the node's bus.
-pub async fn announce(
-    mut peers: tokio::sync::broadcast::Receiver<PeerEvent>,
-    bus: EventBus,
-    cancel: CancellationToken,
-) {
+/// Puts who connected, left or was refused, and changed pings, on the node's bus. It starts
+/// from the peers connected already, and if it falls behind the network's events it
+/// resyncs from the connections, so the bus never keeps a peer that left or misses one that
+/// came (a lost ping or refusal is only logged).
+pub async fn announce(network: P2pNetwork, bus: EventBus, cancel: CancellationToken) {
     use tokio::sync::broadcast::error::RecvError;
+    let mut peers = network.peer_events();
     let mut pings = PingFilter::default();
+    let mut announced = Announced::default();
+    announced.resync(network.connections(), &bus, &mut pings);
     loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => return,
             e = peers.recv() => match e {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "peer events came faster than they were announced");
+                    tracing::debug!(skipped = n, "peer events came faster than they were announced; resyncing");
+                    announced.resync(network.connections(), &bus, &mut pings);
                     continue;
                 }
                 Err(RecvError::Closed) => return,
             },
         };
-        if let Some(announced) = to_event(event, &mut pings) {
-            bus.publish(announced);
+        if !announced.is_news(&event) {
+            continue;
+        }
+        if let Some(e) = to_event(event, &mut pings) {
+            bus.publish(e);
+        }
+    }
+}
+
+/// The peers the bus has been told are connected.
+#[derive(Debug, Default)]
+pub struct Announced(HashSet<PeerId>);
+
+impl Announced {
+    /// Whether `event` changes what the bus knows (a connect or disconnect already told is
+    /// not news; other events always are).
+    pub fn is_news(&mut self, event: &PeerEvent) -> bool {
+        match event {
+            PeerEvent::Connected { peer, .. } => self.0.insert(*peer),
+            PeerEvent::Disconnected { peer } => self.0.remove(peer),
+            _ => true,
+        }
+    }
+
+    /// Announces the difference between what the bus was told and `now`.
+    pub fn resync(&mut self, now: Vec<ConnectedPeer>, bus: &EventBus, pings: &mut PingFilter) {
+        let live: HashSet<PeerId> = now.iter().map(|c| c.peer).collect();
+        let gone: Vec<PeerId> = self.0.difference(&live).copied().collect();
+        let events = gone
+            .into_iter()
+            .map(|peer| PeerEvent::Disconnected { peer })
+            .chain(now.into_iter().map(|c| PeerEvent::Connected {
+                peer: c.peer,
+                admitted: c.admitted,
+                bootstrap: c.bootstrap,
+            }));
+        for event in events {
+            if self.is_news(&event) {
+                if let Some(e) = to_event(event, pings) {
+                    bus.publish(e);
+                }
+            }
         }
     }
 }
@@ -181,5 +224,58 @@ mod tests {
             ),
             Some(Event::PeerPing { rtt_us: 400, .. })
         ));
+    }
+
+    /// A subscriber that fell behind resyncs: the peer that left is announced gone, the one
+    /// that came is announced, and the one still there is not announced twice.
+    #[test]
+    fn a_resync_announces_only_the_difference() {
+        let bus = EventBus::new(64);
+        let mut events = bus.subscribe();
+        let (a, b, c) = (
+            OperatorKey::generate().peer_id(),
+            OperatorKey::generate().peer_id(),
+            OperatorKey::generate().peer_id(),
+        );
+        let connected = |peer, bootstrap| ConnectedPeer {
+            peer,
+            admitted: "allowlisted".into(),
+            bootstrap,
+        };
+        let mut pings = PingFilter::default();
+        let mut announced = Announced::default();
+        announced.resync(
+            vec![connected(a, true), connected(b, false)],
+            &bus,
+            &mut pings,
+        );
+        // The same connect again, from the event stream, is not news.
+        assert!(!announced.is_news(&PeerEvent::Connected {
+            peer: b,
+            admitted: "allowlisted".into(),
+            bootstrap: false
+        }));
+        announced.resync(
+            vec![connected(b, false), connected(c, false)],
+            &bus,
+            &mut pings,
+        );
+        let mut seen = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            seen.push(match e {
+                Event::PeerConnected {
+                    peer, bootstrap, ..
+                } => format!("+{peer}{}", if bootstrap { " (bootstrap)" } else { "" }),
+                Event::PeerDisconnected { peer } => format!("-{peer}"),
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        let mut first = [format!("+{a} (bootstrap)"), format!("+{b}")];
+        first.sort();
+        seen[..2].sort();
+        assert_eq!(seen[..2], first[..]);
+        assert_eq!(seen[2..], [format!("-{a}"), format!("+{c}")]);
+        // A disconnect of a peer the bus never heard of is not news either.
+        assert!(!announced.is_news(&PeerEvent::Disconnected { peer: a }));
     }
 }

@@ -109,6 +109,27 @@ struct Admission {
     heard: Heard,
     /// Rejections in the head's window, for the console.
     tally: WindowTally,
+    /// Messages from the transport, and those accepted, since the node started.
+    received: u64,
+    accepted: u64,
+    /// The totals last announced (received, rejected).
+    announced: (u64, u64),
+}
+
+impl Admission {
+    /// The running totals, if they changed since they were last announced.
+    fn totals(&mut self) -> Option<Event> {
+        let rejected: u64 = self.rejected.values().sum();
+        if (self.received, rejected) == self.announced {
+            return None;
+        }
+        self.announced = (self.received, rejected);
+        Some(Event::MessageTotals {
+            received: self.received,
+            accepted: self.accepted,
+            rejected: self.rejected.iter().map(|(r, n)| (*r, *n)).collect(),
+        })
+    }
 }
 
 impl Admission {
@@ -220,9 +241,20 @@ pub(super) async fn route_messages(
         order: VecDeque::new(),
     };
     let mut admission = Admission::default();
+    let mut head = ctx.head.subscribe();
     loop {
         let received = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
+            // Totals go out once per block at most: a counter, not a stream of messages.
+            changed = head.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if let Some(totals) = admission.totals() {
+                    ctx.bus.publish(totals);
+                }
+                continue;
+            }
             m = messages.recv() => match m {
                 Ok(m) => m,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -244,6 +276,10 @@ pub(super) async fn route_messages(
             ctx.bus.publish(tally);
         }
         let verdict = route_one(&ctx, &received, &routes, &mut seen, &mut admission, work);
+        admission.received += 1;
+        if verdict == Verdict::Accept {
+            admission.accepted += 1;
+        }
         ctx.net.report(&received, verdict);
         // A burst of messages (a window's start, with many wallets) is announced once it has
         // been routed: one event per wallet, not one per message.

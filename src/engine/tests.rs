@@ -541,6 +541,37 @@ async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_
     while executor.queued_messages() == 0 {
         tokio::task::yield_now().await;
     }
+    // The next block announces the running totals, every rejection counted (the second
+    // signature failure too), and the one valid message accepted.
+    ctx.head.send_replace(ctx.head_number() + 1);
+    let totals = loop {
+        if let Event::MessageTotals {
+            received,
+            accepted,
+            rejected,
+        } = events.recv().await.unwrap()
+        {
+            break (received, accepted, rejected);
+        }
+    };
+    let expected_rejections = std::collections::BTreeMap::from([
+        (RejectReason::Signature, 2),
+        (RejectReason::MalformedEnvelope, 1),
+        (RejectReason::SenderNotAuthor, 1),
+        (RejectReason::MalformedMessage, 1),
+        (RejectReason::WrongTopic, 1),
+        (RejectReason::NotAMember, 1),
+        (RejectReason::NotSeatHolder, 1),
+    ]);
+    assert_eq!(totals, (9, 1, expected_rejections));
+    // Another block with nothing new announces nothing.
+    ctx.head.send_replace(ctx.head_number() + 1);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    while let Ok(e) = events.try_recv() {
+        assert!(!matches!(e, Event::MessageTotals { .. }), "{e:?}");
+    }
     ctx.cancel.cancel();
     router.await.unwrap();
     assert_eq!(executor.queued_messages(), 1);

@@ -339,6 +339,47 @@ fn router_totals_are_not_double_counted() {
     assert_eq!(sample(&text, "tbtc_coord_messages_lost_total"), Some(4.0));
 }
 
+/// The router's per-block totals set the received, accepted and rejected counters exactly,
+/// also between the 1st-10th-100th announcements, and a total never moves a counter back.
+#[test]
+fn message_totals_set_the_message_counters() {
+    use crate::engine::router::RejectReason;
+    let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();
+    let t0 = Instant::now();
+    let totals = |received, accepted, signature| Event::MessageTotals {
+        received,
+        accepted,
+        rejected: std::collections::BTreeMap::from([
+            (RejectReason::Signature, signature),
+            (RejectReason::NotAMember, 2),
+        ]),
+    };
+    metrics.apply(&totals(40, 30, 7), t0);
+    metrics.apply(
+        &Event::MessagesRejected {
+            reason: RejectReason::Signature,
+            total: 1,
+        },
+        t0,
+    );
+    metrics.apply(&totals(57, 44, 9), t0);
+    let text = metrics.encode(t0);
+    for (series, value) in [
+        ("tbtc_coord_messages_received_total", 57.0),
+        ("tbtc_coord_messages_accepted_total", 44.0),
+        (
+            "tbtc_coord_messages_rejected_total{reason=\"signature\"}",
+            9.0,
+        ),
+        (
+            "tbtc_coord_messages_rejected_total{reason=\"not_a_member\"}",
+            2.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    }
+}
+
 #[test]
 fn peers_and_bootstrap_peers_are_gauges() {
     let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();

@@ -114,10 +114,19 @@ pub(crate) enum Command {
     },
 }
 
+/// An admitted peer connected now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedPeer {
+    pub peer: PeerId,
+    /// Why the firewall admitted it.
+    pub admitted: String,
+    pub bootstrap: bool,
+}
+
 /// What the task shares with the handle for synchronous reads.
 #[derive(Default)]
 pub(crate) struct Shared {
-    pub connected: std::collections::HashMap<PeerId, String>,
+    pub connected: std::collections::HashMap<PeerId, ConnectedPeer>,
     /// The connected peers subscribed to each topic.
     pub topics: std::collections::HashMap<String, std::collections::HashSet<PeerId>>,
     pub listen_addrs: Vec<Multiaddr>,
@@ -125,7 +134,9 @@ pub(crate) struct Shared {
 
 const COMMANDS: usize = 1024;
 const RECEIVED: usize = 1024;
-const PEER_EVENTS: usize = 256;
+/// Peer events buffered per subscriber. A node in many wallets hears a `Joined` per peer
+/// and topic, so bursts are large; a subscriber that lags resyncs from [`P2pNetwork::connections`].
+const PEER_EVENTS: usize = 4096;
 
 /// The handle on the running peer network. Cheap to clone.
 #[derive(Clone)]
@@ -230,6 +241,14 @@ impl P2pNetwork {
         self.shared
             .read()
             .map(|s| s.connected.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Admitted peers connected now, with why each was admitted.
+    pub fn connections(&self) -> Vec<ConnectedPeer> {
+        self.shared
+            .read()
+            .map(|s| s.connected.values().cloned().collect())
             .unwrap_or_default()
     }
 

@@ -24,7 +24,9 @@ use super::behaviour::{Behaviour, BehaviourEvent, MAX_TRANSMIT};
 use super::firewall::{self, Allowlist, Firewall, Gate, Refused};
 use super::redial::Redial;
 use super::upgrade::{KeepHandshake, Reasons};
-use super::{Command, P2pConfig, P2pError, PeerEvent, Receipt, Received, Shared, Verdict};
+use super::{
+    Command, ConnectedPeer, P2pConfig, P2pError, PeerEvent, Receipt, Received, Shared, Verdict,
+};
 use crate::net::pubsub::PubsubMessage;
 
 /// An upper bound on what a published message's frame adds to its data and topic: the
@@ -387,7 +389,12 @@ impl Task {
                     let admitted = reason.unwrap_or_else(|| "admitted".into());
                     tracing::info!(peer = %peer_id, %admitted, "peer connected");
                     if let Ok(mut shared) = self.channels.shared.write() {
-                        shared.connected.insert(peer_id, admitted.clone());
+                        let connected = ConnectedPeer {
+                            peer: peer_id,
+                            admitted: admitted.clone(),
+                            bootstrap,
+                        };
+                        shared.connected.insert(peer_id, connected);
                     }
                     self.emit(PeerEvent::Connected {
                         peer: peer_id,
