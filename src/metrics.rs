@@ -618,13 +618,7 @@ impl State {
             }
             Event::ActionStarted { .. } => self.history_error = None,
             Event::MessagesRejected { reason, total } => {
-                let name = reason.name();
-                let seen = self.rejected_totals.entry(name).or_default();
-                *seen = (*seen).max(*total);
-                raise_to(
-                    &m.messages_rejected.get_or_create(&label("reason", name)),
-                    *seen,
-                );
+                self.rejected_to(*reason, *total);
             }
             Event::MessageTotals {
                 received,
@@ -634,13 +628,7 @@ impl State {
                 raise_to(&m.messages_received, *received);
                 raise_to(&m.messages_accepted, *accepted);
                 for (reason, total) in rejected {
-                    let name = reason.name();
-                    let seen = self.rejected_totals.entry(name).or_default();
-                    *seen = (*seen).max(*total);
-                    raise_to(
-                        &m.messages_rejected.get_or_create(&label("reason", name)),
-                        *seen,
-                    );
+                    self.rejected_to(*reason, *total);
                 }
             }
             Event::MessagesDropped {
@@ -685,6 +673,20 @@ impl State {
             | Event::WindowRejections { .. }
             | Event::NodeStopped => {}
         }
+    }
+
+    /// Raises the rejections of `reason` to a total the router announced.
+    fn rejected_to(&mut self, reason: crate::engine::router::RejectReason, total: u64) {
+        let name = reason.name();
+        let seen = self.rejected_totals.entry(name).or_default();
+        *seen = (*seen).max(total);
+        raise_to(
+            &self
+                .m
+                .messages_rejected
+                .get_or_create(&label("reason", name)),
+            *seen,
+        );
     }
 
     fn count_peers(&self, options: &MetricsOptions) {

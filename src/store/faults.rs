@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
-use super::{collect_rows, count_to_sql, sql, Store, StoreError};
+use super::{collect_rows, count_to_sql, sql, Columns, Store, StoreError};
 use crate::engine::records::{
     FaultEvidenceRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
@@ -29,17 +29,7 @@ impl Store {
             "faults",
             &query,
             params_from_iter(values),
-            |c| {
-                Ok(FaultRow {
-                    id: c.int("id")?,
-                    wallet: c.parse("wallet")?,
-                    coordination_block: c.block("coordination_block")?,
-                    culprit: c.parse("culprit")?,
-                    fault: c.parse("fault_type")?,
-                    leader: c.parse("leader")?,
-                    recorded_at: c.int("recorded_at")?,
-                })
-            },
+            |c| fault_row(c),
         )
     }
 
@@ -96,15 +86,7 @@ impl Store {
                 };
                 let leader_member_index = c.int("leader_member_index")?;
                 Ok(FaultEvidenceRow {
-                    fault: FaultRow {
-                        id: c.int("id")?,
-                        wallet: c.parse("wallet")?,
-                        coordination_block: c.block("coordination_block")?,
-                        culprit: c.parse("culprit")?,
-                        fault: c.parse("fault_type")?,
-                        leader: c.parse("leader")?,
-                        recorded_at: c.int("recorded_at")?,
-                    },
+                    fault: fault_row(c)?,
                     safe_block_hash: c.parse("safe_block_hash")?,
                     seed: c.parse("seed")?,
                     leader_member_index: u8::try_from(leader_member_index).map_err(|_| {
@@ -423,4 +405,17 @@ impl FaultConditions {
     fn and_clause(&self) -> String {
         self.terms.iter().map(|t| format!(" AND {t}")).collect()
     }
+}
+
+/// The columns every fault query selects.
+fn fault_row(c: &Columns<'_, '_>) -> Result<FaultRow, StoreError> {
+    Ok(FaultRow {
+        id: c.int("id")?,
+        wallet: c.parse("wallet")?,
+        coordination_block: c.block("coordination_block")?,
+        culprit: c.parse("culprit")?,
+        fault: c.parse("fault_type")?,
+        leader: c.parse("leader")?,
+        recorded_at: c.int("recorded_at")?,
+    })
 }
