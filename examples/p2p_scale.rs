@@ -296,7 +296,8 @@ async fn node_figures(args: &Args) -> anyhow::Result<Value> {
         let log = std::env::var_os("P2P_SCALE_LOGS")
             .map(|d| PathBuf::from(d).join(format!("node-{i}.log")));
         if log.is_some() {
-            c.args(["--log-level", "info"]);
+            let level = std::env::var("P2P_SCALE_LOG_LEVEL").unwrap_or_else(|_| "info".into());
+            c.args(["--log-level", &level]);
         }
         nodes.push(Process::spawn(c, log)?);
     }
