@@ -29,7 +29,7 @@ impl Store {
             "faults",
             &query,
             params_from_iter(values),
-            |c| fault_row(c),
+            fault_row,
         )
     }
 
