@@ -3,7 +3,7 @@
 //! and equal the node's own history. The exposition, the shipped alert rules and scrape
 //! config are checked with promtool. Every wait is bounded by a hang guard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -113,6 +113,20 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> std::process::Output {
     }
     drop(input);
     child.wait_with_output().unwrap()
+}
+
+/// The metric names in a dashboard or rules file: ours (`tbtc_coord_…`) and keep-client's.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    const KEEP: [&str; 4] = [
+        "connected_peers_count",
+        "connected_bootstrap_count",
+        "eth_connectivity",
+        "client_info",
+    ];
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("tbtc_coord_") || KEEP.contains(w))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -235,6 +249,33 @@ fn prometheus_scrapes_a_devnet_node_and_its_fault_counters_equal_the_history() {
             (total(prom_port)? > first && completed >= 3.0).then_some(())
         },
     );
+
+    // Every metric the shipped dashboard and alert rules name is one the node serves.
+    let (_, exposition) = http_get(metrics_port, "/metrics").unwrap();
+    let families: HashSet<&str> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for asset in [
+        "assets/grafana/tbtc-coord.json",
+        "assets/prometheus/tbtc-coord.rules.yml",
+    ] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(asset)).unwrap();
+        let named = metric_names(&text);
+        assert!(named.len() >= 5, "{asset} names {named:?}");
+        for name in named {
+            let served = families.contains(name.as_str())
+                || ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s).is_some_and(|b| families.contains(b)));
+            assert!(
+                served,
+                "{asset} names {name}, which /metrics does not serve"
+            );
+        }
+    }
 
     // Stop the node; it exits cleanly.
     let mut node = node;

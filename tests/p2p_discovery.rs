@@ -230,3 +230,82 @@ async fn firewall_admits_a_staked_operator_without_a_seat_and_refuses_the_unstak
     assert!(connected.contains(&c.ops[1].peer_id));
     assert!(connected.contains(&c.ops[2].peer_id));
 }
+
+/// Evidence checked against the chain: a leader frozen through a window is blamed for
+/// idleness by the other members, and `verify-evidence --rpc-url` takes the wallet's seats
+/// from the contracts (as the follower's discovery does) and passes the export. The same
+/// export with the window moved to one the chain says another operator led fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idleness_evidence_verifies_against_the_chain() {
+    let mut c = Cluster::on_contracts(3, &seats()).await;
+    let leaders = prepare(&mut c, CB).await;
+    let frozen = leaders[0];
+    c.signal(frozen, libc::SIGSTOP);
+    let pace: Vec<usize> = c.running().into_iter().filter(|i| *i != frozen).collect();
+    run_window(&c, CB, &pace).await;
+    c.signal(frozen, libc::SIGCONT);
+    let follower = pace[0];
+    assert_eq!(
+        c.history_faults(follower).len(),
+        1,
+        "one idleness against the frozen leader"
+    );
+
+    let export = tbtc_coord([
+        "faults".as_ref(),
+        "--evidence".as_ref(),
+        "--json".as_ref(),
+        "--chain-id".as_ref(),
+        CHAIN_ID.to_string().as_ref(),
+        "--data-dir".as_ref(),
+        c.ops[follower].data_dir.as_os_str(),
+    ]);
+    assert!(export.status.success(), "{export:?}");
+    let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["fault"], "LeaderIdleness");
+    assert_eq!(entries[0]["culprit"], c.ops[frozen].address.to_checksum());
+
+    let f = c.contracts.as_ref().expect("the fixtures");
+    let (bridge, registry, pool) = (
+        f.bridge.to_checksum(),
+        f.registry.to_checksum(),
+        f.pool.to_checksum(),
+    );
+    let operator = c.ops[follower].address.to_checksum();
+    let verify = |file: &std::path::Path| {
+        tbtc_coord([
+            "verify-evidence".as_ref(),
+            file.as_os_str(),
+            "--rpc-url".as_ref(),
+            c.url.as_ref(),
+            "--bridge".as_ref(),
+            bridge.as_ref(),
+            "--wallet-registry".as_ref(),
+            registry.as_ref(),
+            "--sortition-pool".as_ref(),
+            pool.as_ref(),
+            "--operator".as_ref(),
+            operator.as_ref(),
+        ])
+    };
+    let good = c.dir.path().join("evidence.json");
+    std::fs::write(&good, &export.stdout).expect("writing the export");
+    let passed = verify(&good);
+    let stdout = String::from_utf8_lossy(&passed.stdout).into_owned();
+    assert_eq!(passed.status.code(), Some(0), "{passed:?}");
+    assert_eq!(stdout.matches("PASS ").count(), 1, "{stdout}");
+
+    // The chain's seats decide, not the export: blaming another member fails.
+    let innocent = (0..c.ops.len())
+        .find(|i| *i != frozen)
+        .expect("another member");
+    let mut blamed = entries.clone();
+    blamed[0]["culprit"] = Value::from(c.ops[innocent].address.to_checksum());
+    let bad = c.dir.path().join("blamed.json");
+    std::fs::write(&bad, serde_json::to_vec(&blamed).expect("JSON")).expect("writing");
+    let failed = verify(&bad);
+    let stdout = String::from_utf8_lossy(&failed.stdout).into_owned();
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(stdout.contains("FAIL "), "{stdout}");
+}
