@@ -54,7 +54,7 @@ pub type BlockStream = broadcast::Receiver<BlockRef>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
-    #[error("block {number} is not known yet (chain head is {head})")]
+    #[error("block {number} is not available (chain head is {head}): not mined yet, or not kept by this chain")]
     BlockNotFound { number: u64, head: u64 },
     #[error("wallet {0} is not known to the chain")]
     UnknownWallet(WalletPkh),
