@@ -131,6 +131,18 @@ async fn swarm(peers: Vec<Multiaddr>, cancel: CancellationToken) -> (OperatorKey
     (key, net)
 }
 
+/// Waits until the leader has seen every follower join the topic.
+async fn all_followers_joined(
+    events: &mut tokio::sync::broadcast::Receiver<tbtc_coord::net::p2p::PeerEvent>,
+) {
+    let mut subscribed = 0;
+    while subscribed < FOLLOWERS {
+        if let Ok(tbtc_coord::net::p2p::PeerEvent::Joined { .. }) = events.recv().await {
+            subscribed += 1;
+        }
+    }
+}
+
 async fn broadcast(rounds: usize) {
     let cancel = CancellationToken::new();
     let start = |peers: Vec<Multiaddr>| swarm(peers, cancel.clone());
@@ -147,12 +159,7 @@ async fn broadcast(rounds: usize) {
     for f in &followers {
         f.join(TOPIC.into()).await.expect("join");
     }
-    let mut subscribed = 0;
-    while subscribed < FOLLOWERS {
-        if let Ok(tbtc_coord::net::p2p::PeerEvent::Joined { .. }) = joined.recv().await {
-            subscribed += 1;
-        }
-    }
+    all_followers_joined(&mut joined).await;
     let mut latencies = Vec::new();
     for seq in 1..=rounds as u64 {
         let mut streams: Vec<_> = followers
@@ -254,12 +261,7 @@ async fn broadcast_across_processes(rounds: usize) {
         });
         children.0.push(child);
     }
-    let mut subscribed = 0;
-    while subscribed < FOLLOWERS {
-        if let Ok(tbtc_coord::net::p2p::PeerEvent::Joined { .. }) = joined.recv().await {
-            subscribed += 1;
-        }
-    }
+    all_followers_joined(&mut joined).await;
     let mut latencies = Vec::new();
     for seq in 1..=rounds as u64 {
         let sent = Instant::now();

@@ -49,14 +49,7 @@ fn main() -> ExitCode {
     if let Some(Command::Config(ConfigCommand::Init)) = &cli.command {
         return match app::config_init(cli.config.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                if e.chain().any(|c| c.is::<UsageError>()) {
-                    ExitCode::from(EXIT_USAGE)
-                } else {
-                    ExitCode::from(EXIT_FAILURE)
-                }
-            }
+            Err(e) => failed(&e),
         };
     }
     let file = match FileConfig::load(cli.config.as_deref()) {
@@ -70,14 +63,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `tbtc-coord faults | head -1`: the reader has all it wanted.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.is::<UsageError>()) {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::from(EXIT_FAILURE)
-            }
-        }
+        Err(e) => failed(&e),
     }
 }
 
@@ -169,4 +155,14 @@ fn run_node(
     tbtc_coord::tui::init_logging(filter);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
     runtime.block_on(app::run_console(settings, theme, started))
+}
+
+/// Prints `e` and gives its exit status: 2 for bad input, 1 for anything else.
+fn failed(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    if e.chain().any(|c| c.is::<UsageError>()) {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    }
 }
