@@ -489,6 +489,57 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     );
 }
 
+/// A discovery cache is trusted only on the chain that wrote it: a devnet restarted with
+/// the same contracts at the same addresses has other wallets, and a cache that had scanned
+/// further than the new chain's head would otherwise hide them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_cache_from_another_chain_at_the_same_addresses_is_scanned_again() {
+    let cache: Arc<dyn DiscoveryCache> = Arc::new(MemoryCache::default());
+    let me = operator(2);
+    let discover = |url: String, f: &Fixtures| {
+        let mut c = EthereumConfig::new(url);
+        c.contracts = Contracts {
+            bridge: Some(f.bridge),
+            wallet_registry: Some(f.registry),
+            sortition_pool: Some(f.pool),
+            ..Contracts::default()
+        };
+        c.operator = Some(me);
+        let cache = cache.clone();
+        async move {
+            EthereumChain::connect(c, Some(cache))
+                .await
+                .unwrap()
+                .wallets()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.wallet)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let first = Anvil::start(&[]).await;
+    let f1 = Fixtures::deploy(&first.http_url()).await;
+    f1.set_operators(&[1, 2, 3]).await;
+    f1.create_wallet(pkh(0xA1), &[1, 2, 3], &[]).await;
+    // The first chain runs on, so its cache has scanned past where the second one will be.
+    mine(&first.http_url(), 200, 12).await;
+    assert_eq!(discover(first.http_url(), &f1).await, vec![pkh(0xA1)]);
+    drop(first);
+
+    let second = Anvil::start(&[]).await;
+    let f2 = Fixtures::deploy(&second.http_url()).await;
+    assert_eq!(
+        (f2.bridge, f2.registry, f2.pool),
+        (f1.bridge, f1.registry, f1.pool),
+        "the scenario needs the same addresses on both chains"
+    );
+    f2.set_operators(&[1, 2, 3]).await;
+    f2.create_wallet(pkh(0xB2), &[2, 3], &[]).await;
+    assert_eq!(discover(second.http_url(), &f2).await, vec![pkh(0xB2)]);
+}
+
 /// A P2WPKH output script with a recognisable payload.
 fn script(tag: u8) -> Vec<u8> {
     let mut s = vec![0x00, 0x14];

@@ -42,14 +42,20 @@ fn binary() -> Command {
     c
 }
 
-/// Runs `tbtc-coord ARGS…` to its end (a command that does not run a node).
+/// Runs `tbtc-coord ARGS…` to its end (a command that does not run a node), in a home of its
+/// own: nothing of the user's (a config file, a history or discovery cache in the default data
+/// directory) leaks in, and nothing is left there.
 pub fn tbtc_coord<I, S>(args: I) -> std::process::Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let home = tempfile::tempdir().expect("a home");
     binary()
         .args(args)
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
         .stdin(Stdio::null())
         .output()
         .expect("running tbtc-coord")

@@ -46,8 +46,16 @@ struct DiscoveryState {
     sortition_pool: Address,
     /// The last block whose registrations are in `wallets`.
     scanned_to: Option<u64>,
+    /// A block well below `scanned_to` and its hash: a chain without that block is another
+    /// chain (a devnet restarted at the same addresses) or one reorganised past the cache,
+    /// which is then scanned again.
+    #[serde(default)]
+    anchor: Option<(u64, Hash32)>,
     wallets: Vec<CachedWallet>,
 }
+
+/// How far below the scanned head the cache anchors itself: deeper than any reorganisation.
+const CACHE_ANCHOR_DEPTH: u64 = 64;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct CachedWallet {
@@ -94,6 +102,17 @@ impl Inner {
         }
     }
 
+    /// Whether the chain still has the cache's anchor block, with the same hash.
+    async fn anchor_holds(&self, anchor: Option<(u64, Hash32)>) -> Result<bool, ChainError> {
+        let Some((number, hash)) = anchor else {
+            return Ok(false);
+        };
+        Ok(self
+            .header_by_number(number)
+            .await?
+            .is_some_and(|h| h.hash == hash))
+    }
+
     async fn save_discovery(&self, state: &DiscoveryState) {
         let Some(cache) = self.cache.get() else {
             return;
@@ -132,9 +151,17 @@ impl Inner {
             wallet_registry: registry,
             sortition_pool: pool,
             scanned_to: None,
+            anchor: None,
             wallets: Vec::new(),
         };
         let mut cache = self.load_discovery(&fresh).await;
+        if cache.scanned_to.is_some() && !self.anchor_holds(cache.anchor).await? {
+            tracing::warn!(
+                "the discovery cache does not match this chain (another chain at the same \
+                 addresses, or a reorganisation); scanning again"
+            );
+            cache = fresh.clone();
+        }
         let head = self.latest_header().await?.number();
         let from = cache
             .scanned_to
@@ -180,6 +207,11 @@ impl Inner {
                 });
             }
             cache.scanned_to = Some(head);
+            let anchor = head.saturating_sub(CACHE_ANCHOR_DEPTH);
+            cache.anchor = self
+                .header_by_number(anchor)
+                .await?
+                .map(|h| (anchor, h.hash));
         }
         for w in cache.wallets.iter_mut().filter(|w| w.final_state.is_none()) {
             let data = self
