@@ -538,6 +538,21 @@ pub async fn verify_evidence_command(
 ) -> anyhow::Result<()> {
     use crate::evidence::{seats_of, verify, EvidenceEntry};
     let bad = |m: String| -> anyhow::Error { UsageError(m).into() };
+    let e = &args.ethereum;
+    let not_ours = [
+        ("--keystore", e.keystore.is_some()),
+        ("--password-file", e.password_file.is_some()),
+        ("--token-staking", e.token_staking.is_some()),
+        ("--btc-confirmations", e.btc_confirmations.is_some()),
+        ("--poll-interval", e.poll_interval.is_some()),
+        ("--block-hash-rule", args.chain.block_hash_rule.is_some()),
+        ("--btc-fee-rate", args.chain.btc_fee_rate.is_some()),
+    ];
+    if let Some((flag, _)) = not_ours.iter().find(|(_, given)| *given) {
+        return Err(bad(format!(
+            "{flag} is not used by verify-evidence: it signs nothing and runs no node"
+        )));
+    }
     let text = if args.file.as_os_str() == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)

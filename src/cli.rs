@@ -77,6 +77,16 @@ pub enum Command {
     Faults(FaultsArgs),
     /// Check a fault evidence export (faults --evidence --json) offline: signatures, authors,
     /// seats, and for a mistake the recomputed checklist. Exits 1 if any entry fails.
+    // It signs nothing and runs no node: the Ethereum flags for those are not its own.
+    #[command(
+        mut_arg("keystore", |a| a.hide(true)),
+        mut_arg("password_file", |a| a.hide(true)),
+        mut_arg("token_staking", |a| a.hide(true)),
+        mut_arg("btc_confirmations", |a| a.hide(true)),
+        mut_arg("poll_interval", |a| a.hide(true)),
+        mut_arg("block_hash_rule", |a| a.hide(true)),
+        mut_arg("btc_fee_rate", |a| a.hide(true))
+    )]
     VerifyEvidence(VerifyEvidenceArgs),
     /// Compute protocol values from explicit inputs (no chain needed).
     #[command(subcommand)]

@@ -1136,3 +1136,35 @@ fn peer_network_flags_name_the_value_and_what_was_expected() {
         stderr(&devnet)
     );
 }
+
+/// `verify-evidence` shows only the flags it uses, and refuses a signing or node flag by name
+/// instead of ignoring it.
+#[test]
+fn verify_evidence_offers_and_takes_only_its_own_flags() {
+    let help = run(&["verify-evidence", "--help"]);
+    assert!(help.status.success());
+    let text = stdout(&help);
+    for shown in ["--wallets", "--rpc-url", "--data-dir", "--operator"] {
+        assert!(text.contains(shown), "{shown} in {text}");
+    }
+    for hidden in [
+        "--keystore",
+        "--password-file",
+        "--token-staking",
+        "--poll-interval",
+    ] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evidence.json");
+    std::fs::write(&file, "[]").unwrap();
+    let file = file.to_str().unwrap();
+    let o = run(&["verify-evidence", file, "--keystore", "k.json"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--keystore is not used by verify-evidence"),
+        "{err}"
+    );
+}
