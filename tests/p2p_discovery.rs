@@ -251,17 +251,7 @@ async fn idleness_evidence_verifies_against_the_chain() {
         "one idleness against the frozen leader"
     );
 
-    let export = tbtc_coord([
-        "faults".as_ref(),
-        "--evidence".as_ref(),
-        "--json".as_ref(),
-        "--chain-id".as_ref(),
-        CHAIN_ID.to_string().as_ref(),
-        "--data-dir".as_ref(),
-        c.ops[follower].data_dir.as_os_str(),
-    ]);
-    assert!(export.status.success(), "{export:?}");
-    let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+    let (export, entries) = c.evidence_export(follower);
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["fault"], "LeaderIdleness");
     assert_eq!(entries[0]["culprit"], c.ops[frozen].address.to_checksum());
@@ -290,7 +280,7 @@ async fn idleness_evidence_verifies_against_the_chain() {
         ])
     };
     let good = c.dir.path().join("evidence.json");
-    std::fs::write(&good, &export.stdout).expect("writing the export");
+    std::fs::write(&good, &export).expect("writing the export");
     let passed = verify(&good);
     let stdout = String::from_utf8_lossy(&passed.stdout).into_owned();
     assert_eq!(passed.status.code(), Some(0), "{passed:?}");

@@ -164,17 +164,7 @@ async fn frozen_leader_is_blamed_for_idleness_by_every_running_member_and_nothin
     // Each follower's idleness faults export with their context, which verifies against the
     // wallets file: the culprit is the window's leader and members were connected.
     for i in &pace {
-        let export = tbtc_coord([
-            "faults".as_ref(),
-            "--evidence".as_ref(),
-            "--json".as_ref(),
-            "--chain-id".as_ref(),
-            CHAIN_ID.to_string().as_ref(),
-            "--data-dir".as_ref(),
-            c.ops[*i].data_dir.as_os_str(),
-        ]);
-        assert!(export.status.success(), "{export:?}");
-        let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+        let (export, entries) = c.evidence_export(*i);
         assert_eq!(
             entries.len(),
             history_faults_in(&c, *i, CB).len(),
@@ -190,7 +180,7 @@ async fn frozen_leader_is_blamed_for_idleness_by_every_running_member_and_nothin
             assert_eq!(context["heard"], serde_json::json!([]), "{e}");
         }
         let file = c.dir.path().join(format!("idleness-{i}.json"));
-        std::fs::write(&file, &export.stdout).expect("writing the export");
+        std::fs::write(&file, &export).expect("writing the export");
         let verified = tbtc_coord([
             "verify-evidence".as_ref(),
             file.as_os_str(),
@@ -317,17 +307,7 @@ fn evidence_from_the_run_verifies_and_tampering_fails(
 ) {
     let data_dir = c.ops[follower].data_dir.clone();
     let chain_id = CHAIN_ID.to_string();
-    let export = tbtc_coord([
-        "faults".as_ref(),
-        "--evidence".as_ref(),
-        "--json".as_ref(),
-        "--chain-id".as_ref(),
-        chain_id.as_ref(),
-        "--data-dir".as_ref(),
-        data_dir.as_os_str(),
-    ]);
-    assert!(export.status.success(), "{export:?}");
-    let entries: Vec<Value> = serde_json::from_slice(&export.stdout).expect("one JSON array");
+    let (_, entries) = c.evidence_export(follower);
     let kinds: HashSet<&str> = entries.iter().filter_map(|e| e["fault"].as_str()).collect();
     assert_eq!(
         kinds,

@@ -574,6 +574,23 @@ impl Cluster {
             .expect("reading faults")
     }
 
+    /// Operator `i`'s fault evidence, exported by `faults --evidence --json` from its
+    /// history: the raw output (for a file) and the parsed entries.
+    pub fn evidence_export(&self, i: usize) -> (Vec<u8>, Vec<Value>) {
+        let export = tbtc_coord([
+            "faults".as_ref(),
+            "--evidence".as_ref(),
+            "--json".as_ref(),
+            "--chain-id".as_ref(),
+            CHAIN_ID.to_string().as_ref(),
+            "--data-dir".as_ref(),
+            self.ops[i].data_dir.as_os_str(),
+        ]);
+        assert!(export.status.success(), "{export:?}");
+        let entries = serde_json::from_slice(&export.stdout).expect("one JSON array");
+        (export.stdout, entries)
+    }
+
     pub fn history_windows(&self, i: usize) -> Vec<WindowRow> {
         self.store(i).windows(100).expect("reading windows")
     }
