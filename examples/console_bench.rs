@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use clap::Parser;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
@@ -26,10 +28,6 @@ use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::engine::context::HistoryHandles;
 use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::{Event, EventBus};
-use tbtc_coord::protocol::{
-    Address, CoordinationResult, CoordinationWindow, Fault, FaultType, Hash32, Proposal, Role,
-    Seed, WalletPkh,
-};
 use tbtc_coord::store::Store;
 use tbtc_coord::tui::app::App;
 use tbtc_coord::tui::theme::Theme;
@@ -55,39 +53,6 @@ struct Args {
     windows: usize,
 }
 
-/// Synthetic history: ten faults per result, over 50 wallets and 40 operators.
-fn fill(store: &Store, faults: u64) {
-    let results = faults.div_ceil(10);
-    for i in 0..results {
-        let cb = 900 * (i / 50 + 1);
-        let wallet = WalletPkh([(i % 50) as u8 + 1; 20]);
-        let leader = Address([(i % 40) as u8 + 1; 20]);
-        let n = (faults - i * 10).min(10);
-        let faults = (0..n)
-            .map(|k| Fault {
-                fault: FaultType::ALL[(k % 3) as usize],
-                culprit: Address([((i + k) % 40) as u8 + 1; 20]),
-            })
-            .collect();
-        store
-            .record_result(&CoordinationResult {
-                wallet,
-                window: CoordinationWindow::new(cb),
-                safe_block_hash: Hash32([7; 32]),
-                seed: Seed([9; 32]),
-                leader,
-                leader_member_index: 1,
-                role: Role::Follower,
-                checklist: vec![],
-                proposal: Proposal::Noop,
-                faults,
-                members_connected: None,
-                evidence: Default::default(),
-            })
-            .expect("record");
-    }
-}
-
 fn rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
@@ -107,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         let store = Store::open(&dir.join("devnet-1.sqlite3"))?;
         let t = Instant::now();
-        fill(&store, args.faults);
+        common::history::fill(&store, args.faults);
         println!(
             "wrote {} faults in {:.1}s",
             args.faults,
@@ -117,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(&dir.path().join("devnet-1.sqlite3"))?);
-    fill(&store, args.faults);
+    common::history::fill(&store, args.faults);
     if args.store_under_console {
         return store_under_console(store, &args).await;
     }

@@ -9,13 +9,12 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use clap::Parser;
 use tbtc_coord::engine::{Event, EventBus};
 use tbtc_coord::metrics::{server, Metrics, MetricsOptions};
-use tbtc_coord::protocol::{
-    Address, BlockHashRule, CoordinationResult, CoordinationWindow, Fault, FaultType, Hash32,
-    Proposal, Role, Seed, WalletPkh,
-};
+use tbtc_coord::protocol::{Address, BlockHashRule};
 use tbtc_coord::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -27,37 +26,6 @@ struct Args {
     /// Scrapes to time.
     #[arg(long, default_value_t = 2000)]
     scrapes: usize,
-}
-
-/// Synthetic history: ten faults per result, over 50 wallets and 40 operators (as
-/// `console_bench`).
-fn fill(store: &Store, faults: u64) {
-    let results = faults.div_ceil(10);
-    for i in 0..results {
-        let n = (faults - i * 10).min(10);
-        let faults = (0..n)
-            .map(|k| Fault {
-                fault: FaultType::ALL[(k % 3) as usize],
-                culprit: Address([((i + k) % 40) as u8 + 1; 20]),
-            })
-            .collect();
-        store
-            .record_result(&CoordinationResult {
-                wallet: WalletPkh([(i % 50) as u8 + 1; 20]),
-                window: CoordinationWindow::new(900 * (i / 50 + 1)),
-                safe_block_hash: Hash32([7; 32]),
-                seed: Seed([9; 32]),
-                leader: Address([(i % 40) as u8 + 1; 20]),
-                leader_member_index: 1,
-                role: Role::Follower,
-                checklist: vec![],
-                proposal: Proposal::Noop,
-                faults,
-                members_connected: None,
-                evidence: Default::default(),
-            })
-            .expect("record");
-    }
 }
 
 fn scrape(port: u16) -> std::io::Result<usize> {
@@ -78,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(&dir.path().join("devnet-1.sqlite3"))?);
     let t = Instant::now();
-    fill(&store, args.faults);
+    common::history::fill(&store, args.faults);
     eprintln!(
         "wrote {} faults in {:.1}s",
         args.faults,
