@@ -24,7 +24,7 @@ use super::pace::Activity;
 use super::peer_events;
 use crate::chain::WalletInfo;
 use crate::net::p2p::firewall::{members_from, OnChainCheck, Rules};
-use crate::net::p2p::{P2pConfig, P2pError, P2pNetwork};
+use crate::net::p2p::{published, P2pConfig, P2pError, P2pNetwork};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, MessageStream, NetError, Received, Verdict};
 use crate::protocol::Address;
@@ -195,17 +195,12 @@ impl BroadcastChannel for PacedP2p {
         let reach = self.others.get(topic).copied().unwrap_or(0);
         // Counted before it is sent, so a fast router never releases what is not counted yet.
         self.activity.add(reach);
-        match self.network.publish(topic.to_owned(), data).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.activity.forget(reach);
-                match e {
-                    P2pError::NoPeers(_) => Ok(()),
-                    P2pError::Stopped => Err(NetError::Closed),
-                    e => Err(NetError::Publish(e.to_string())),
-                }
-            }
+        let result = self.network.publish(topic.to_owned(), data).await;
+        if result.is_err() {
+            // Not sent, so never adopted.
+            self.activity.forget(reach);
         }
+        published(result)
     }
 
     fn subscribe(&self) -> MessageStream {

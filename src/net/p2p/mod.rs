@@ -282,6 +282,20 @@ pub fn split_peer(addr: &Multiaddr) -> Result<(PeerId, Multiaddr), P2pError> {
 #[cfg(test)]
 mod tests;
 
+/// A publish's outcome as the engine sees it: no peer on the topic yet is not an error (the
+/// re-sends reach whoever joins later).
+pub(crate) fn published(result: Result<(), P2pError>) -> Result<(), crate::net::NetError> {
+    match result {
+        Err(P2pError::NoPeers(topic)) => {
+            tracing::debug!(%topic, "published to no peer: none has joined the topic yet");
+            Ok(())
+        }
+        Err(P2pError::Stopped) => Err(crate::net::NetError::Closed),
+        Err(e) => Err(crate::net::NetError::Publish(e.to_string())),
+        Ok(()) => Ok(()),
+    }
+}
+
 /// The engine's view of the peer network.
 #[async_trait::async_trait]
 impl crate::net::BroadcastChannel for P2pNetwork {
@@ -292,16 +306,7 @@ impl crate::net::BroadcastChannel for P2pNetwork {
     }
 
     async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), crate::net::NetError> {
-        match P2pNetwork::publish(self, topic.to_owned(), data).await {
-            // Nobody to send to yet: the re-sends reach whoever joins later.
-            Err(P2pError::NoPeers(topic)) => {
-                tracing::debug!(%topic, "published to no peer: none has joined the topic yet");
-                Ok(())
-            }
-            Err(P2pError::Stopped) => Err(crate::net::NetError::Closed),
-            Err(e) => Err(crate::net::NetError::Publish(e.to_string())),
-            Ok(()) => Ok(()),
-        }
+        published(P2pNetwork::publish(self, topic.to_owned(), data).await)
     }
 
     fn subscribe(&self) -> crate::net::MessageStream {
