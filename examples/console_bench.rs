@@ -101,10 +101,14 @@ async fn main() -> anyhow::Result<()> {
         cancel.clone(),
     )
     .await?;
-    let mut app = App::new(network.local.commands(), Theme::dark());
+    let mut app = App::new(
+        std::sync::Arc::new(network.local.commands()),
+        tbtc_coord::tui::app::Link::InProcess,
+        Theme::dark(),
+    );
     app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE));
-    app.refresh();
+    app.refresh().await;
     let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
     let mut times = Vec::with_capacity(args.frames);
     for i in 0..args.frames {
@@ -116,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
         };
         app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
         let t = Instant::now();
-        app.refresh();
+        app.refresh().await;
         let now = tokio::time::Instant::now();
         terminal.draw(|f| views::render(f, &app, now))?;
         times.push(t.elapsed());
@@ -201,7 +205,11 @@ async fn store_under_console(store: Arc<Store>, args: &Args) -> anyhow::Result<(
     let idle = window_times(&mut events, args.windows).await;
 
     // The console pages through the Faults tab without pause, on the runtime as it runs.
-    let mut app = App::new(network.local.commands(), Theme::dark());
+    let mut app = App::new(
+        std::sync::Arc::new(network.local.commands()),
+        tbtc_coord::tui::app::Link::InProcess,
+        Theme::dark(),
+    );
     app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
     let stop = CancellationToken::new();
     let pager = {
@@ -216,7 +224,7 @@ async fn store_under_console(store: Arc<Store>, args: &Args) -> anyhow::Result<(
                     KeyCode::PageDown
                 };
                 app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
-                app.refresh();
+                app.refresh().await;
                 let now = tokio::time::Instant::now();
                 let _ = terminal.draw(|f| views::render(f, &app, now));
                 frames += 1;

@@ -58,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
         CancellationToken::new(),
     )
     .await?;
-    let mut app = App::new(network.local.commands(), Theme::dark());
+    let mut app = App::new(
+        std::sync::Arc::new(network.local.commands()),
+        tbtc_coord::tui::app::Link::InProcess,
+        Theme::dark(),
+    );
     let keys: Vec<OperatorKey> = (0..args.peers).map(|_| OperatorKey::generate()).collect();
     let me = OperatorKey::generate().address();
     // Seat i is held by peer i (cycling), the last seat by this node.

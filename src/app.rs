@@ -26,12 +26,14 @@ use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
 use crate::store::Store;
 
+mod control;
 mod ethereum;
 mod key;
 mod lock;
 mod metrics_endpoint;
 mod network;
 
+pub use control::status_command;
 pub use key::key_command;
 mod signals;
 pub use ethereum::EthereumSettings;
@@ -181,6 +183,11 @@ impl Settings {
         }
     }
 
+    /// The node's control socket, beside its history.
+    pub fn socket_path(&self) -> PathBuf {
+        crate::control::socket_path(&self.store_path())
+    }
+
     /// Takes the history's lock, for a node: see [`lock_history`].
     pub fn lock_history(&self) -> anyhow::Result<HistoryLock> {
         Ok(lock_history(&self.store_path())?)
@@ -280,6 +287,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
         return ethereum::run_headless(settings, eth, args).await;
     }
     let _lock = settings.lock_history()?;
+    let socket = control::bind(&settings)?;
     let store = settings.open_store()?;
     let bus = EventBus::default();
     let events = bus.subscribe();
@@ -289,14 +297,18 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
     let network = DevnetNetwork::start(
         settings.network_config(),
-        store,
+        console_history(&store)?,
         bus.clone(),
         cancel.clone(),
     )
     .await
     .context("cannot start the devnet")?;
-
-    print_until_done(events, bus, args, cancel, network.shutdown()).await
+    let server = socket.serve(network.local.commands());
+    let shutdown = async {
+        network.shutdown().await;
+        server.shutdown().await;
+    };
+    print_until_done(events, bus, args, cancel, shutdown).await
 }
 
 /// Prints a node's events until it has stopped. The node is stopped (`shutdown`) when
@@ -335,23 +347,48 @@ pub(crate) async fn print_until_done(
     }
 }
 
-/// The console on a devnet network's local node.
+/// The console: attached to the node already running on this data directory (or serving
+/// `attach`), else on a node of its own, which quitting the console stops.
 pub async fn run_console(
     settings: Settings,
+    attach: Option<PathBuf>,
     theme: crate::tui::theme::Theme,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
-    if let Some(eth) = settings.ethereum.clone() {
-        return ethereum::run_console(settings, eth, theme, started).await;
-    }
-    let _lock = settings.lock_history()?;
-    let store = settings.open_store()?;
-    let bus = EventBus::default();
-    // Subscribed before the node starts, so the console misses nothing.
-    let events = bus.subscribe();
     let cancel = CancellationToken::new();
     signals::spawn_listener(cancel.clone(), crate::tui::restore_terminal)
         .context("cannot listen for signals")?;
+    if let Some(socket) = attach {
+        // Named explicitly: it must answer now (later outages are retried).
+        if control::running_node(&socket, "tbtc-coord console")
+            .await?
+            .is_none()
+        {
+            return Err(UsageError(format!(
+                "--attach {}: no node is serving that socket",
+                socket.display()
+            ))
+            .into());
+        }
+        return control::attach_console(socket, theme, cancel, started).await;
+    }
+    // In Ethereum mode the socket is named after the chain id, known here only if given.
+    if settings.ethereum.is_none() || settings.chain_id.is_some() {
+        let socket = settings.socket_path();
+        if control::running_node(&socket, "tbtc-coord console")
+            .await?
+            .is_some()
+        {
+            return control::attach_console(socket, theme, cancel, started).await;
+        }
+    }
+    if let Some(eth) = settings.ethereum.clone() {
+        return ethereum::run_console(settings, eth, theme, cancel, started).await;
+    }
+    let _lock = settings.lock_history()?;
+    let socket = control::bind(&settings)?;
+    let store = settings.open_store()?;
+    let bus = EventBus::default();
     let endpoint = metrics_endpoint::bind(&settings)?;
     metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
     let network = DevnetNetwork::start(
@@ -362,8 +399,18 @@ pub async fn run_console(
     )
     .await
     .context("cannot start the devnet")?;
-    let result = crate::tui::run(network.local.commands(), events, theme, cancel, started).await;
+    let commands = network.local.commands();
+    let server = socket.serve(commands.clone());
+    let result = crate::tui::run(
+        Arc::new(commands),
+        crate::tui::app::Link::InProcess,
+        theme,
+        cancel,
+        started,
+    )
+    .await;
     network.shutdown().await;
+    server.shutdown().await;
     result
 }
 
@@ -398,6 +445,11 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     if settings.chain_id.is_some() {
         bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
     }
+    if let Some(mut node) =
+        control::running_node(&settings.socket_path(), "tbtc-coord dry-run").await?
+    {
+        return dry_run_on_node(&mut node, args).await;
+    }
     let store = settings.open_store()?;
     let devnet = devnet_for_command(&settings, &store)?;
     let head = devnet.head().number;
@@ -426,6 +478,25 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     .await
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
+    print_dry_run(&record, args.json)
+}
+
+/// A dry run by the running node (which records it in its history).
+pub(crate) async fn dry_run_on_node(
+    node: &mut crate::control::Connection,
+    args: &DryRunArgs,
+) -> anyhow::Result<()> {
+    let window = match args.window {
+        Some(cb) => DryRunWindow::At(cb),
+        None => DryRunWindow::Next,
+    };
+    let record: DryRunRecord = node
+        .call_as(crate::control::protocol::Request::DryRun {
+            wallet: args.wallet,
+            window,
+        })
+        .await
+        .with_context(|| format!("dry run of wallet {} by the running node", args.wallet))?;
     print_dry_run(&record, args.json)
 }
 
@@ -473,7 +544,9 @@ pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result
     Ok(())
 }
 
-pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<()> {
+/// Opens the history for reading, beside a running node or none (a history of an older
+/// schema is migrated first), or says there is none.
+pub(crate) fn open_history_read_only(settings: &Settings) -> anyhow::Result<Arc<Store>> {
     let path = settings.store_path();
     if !path.exists() {
         bail!(
@@ -481,14 +554,44 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
             path.display()
         );
     }
-    // Read-only beside a running node; a history of an older schema is migrated first.
-    let store = match Store::open_read_only(&path) {
-        Ok(store) => Arc::new(store),
-        Err(crate::store::StoreError::OlderSchema { .. }) => settings.open_store()?,
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the history at {}", path.display()))
+    match Store::open_read_only(&path) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(crate::store::StoreError::OlderSchema { .. }) => settings.open_store(),
+        Err(e) => Err(e).with_context(|| format!("cannot read the history at {}", path.display())),
+    }
+}
+
+/// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
+/// a time.
+async fn faults_from_node(
+    node: &mut crate::control::Connection,
+    filter: &FaultFilter,
+    limit: u64,
+) -> anyhow::Result<Vec<crate::engine::records::FaultRow>> {
+    use crate::control::protocol::{FaultsPage, Request, MAX_PAGE};
+    let mut rows = Vec::new();
+    while (rows.len() as u64) < limit {
+        let want = (limit - rows.len() as u64).min(MAX_PAGE);
+        let page: FaultsPage = node
+            .call_as(Request::Faults {
+                filter: filter.clone(),
+                order: FaultOrder::NewestFirst,
+                offset: rows.len() as u64,
+                limit: want,
+                count: false,
+            })
+            .await
+            .context("reading the faults from the running node")?;
+        let got = page.rows.len() as u64;
+        rows.extend(page.rows);
+        if got < want {
+            break;
         }
-    };
+    }
+    Ok(rows)
+}
+
+pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<()> {
     let filter = FaultFilter {
         wallet: args.wallet,
         operator: args.operator,
@@ -500,6 +603,9 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
     let limit = args.limit.unwrap_or(i64::MAX as u64);
     let mut out = std::io::stdout().lock();
     if args.evidence {
+        // Read from the history itself (read-only beside a running node): the control
+        // socket serves the records the console shows, not the signed messages.
+        let store = open_history_read_only(&settings)?;
         let entries: Vec<crate::evidence::EvidenceEntry> = store
             .fault_evidence(&filter, 0, limit)?
             .iter()
@@ -508,7 +614,12 @@ pub fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<(
         writeln!(out, "{}", serde_json::to_string(&entries)?)?;
         return Ok(());
     }
-    let rows = store.faults(&filter, FaultOrder::NewestFirst, 0, limit)?;
+    let rows = match control::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
+        Some(mut node) => faults_from_node(&mut node, &filter, limit).await?,
+        None => {
+            open_history_read_only(&settings)?.faults(&filter, FaultOrder::NewestFirst, 0, limit)?
+        }
+    };
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&rows)?)?;
     } else if args.csv {

@@ -73,8 +73,11 @@ pub enum Command {
     /// One dry run: seed, leader, checklist and the proposal this node would make as leader.
     /// Nothing is sent or dispatched; the dry run is kept in the history.
     DryRun(DryRunArgs),
-    /// Query the fault history.
+    /// Query the fault history (through the running node, if one is).
     Faults(FaultsArgs),
+    /// The node at a glance: head, next window, wallets, executors, peers, the last faults.
+    /// From the running node over its control socket, else from the history.
+    Status(StatusArgs),
     /// Check a fault evidence export (faults --evidence --json) offline: signatures, authors,
     /// seats, and for a mistake the recomputed checklist. Exits 1 if any entry fails.
     // It signs nothing and runs no node: the Ethereum flags for those are not its own.
@@ -285,6 +288,27 @@ pub struct RunArgs {
     /// 127.0.0.1:9601 (keep-client's port). Off by default.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Console only: attach to the node serving this control socket (a node serves
+    /// <data-dir>/<chain>.sock) instead of starting one. Without it, the console attaches
+    /// to the node already running on its data directory, if there is one.
+    #[arg(long, value_name = "SOCKET")]
+    pub attach: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many of the newest faults to show.
+    #[arg(long, value_name = "N", default_value_t = 5, allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, 1_000))]
+    pub last_faults: u64,
+    /// Ask the node serving this control socket (default: <data-dir>/<chain>.sock).
+    #[arg(long, value_name = "SOCKET")]
+    pub attach: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

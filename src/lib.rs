@@ -4,6 +4,7 @@ pub mod app;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod evidence;
 pub mod headless;

@@ -117,7 +117,11 @@ fn run(
         Some(Command::Config(ConfigCommand::Init)) => app::config_init(None),
         Some(Command::Faults(args)) => {
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
-            app::faults_command(settings, &args)
+            runtime()?.block_on(app::faults_command(settings, &args))
+        }
+        Some(Command::Status(args)) => {
+            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
+            runtime()?.block_on(app::status_command(settings, &args))
         }
         Some(Command::VerifyEvidence(args)) => {
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
@@ -143,6 +147,12 @@ fn run_node(
     let settings = Settings::resolve(file, &args.chain, Some(&args)).map_err(usage)?;
     let theme_name = args.theme.or(file.theme).unwrap_or(ThemeName::Dark);
     let log_level = args.log_level.as_deref();
+    if args.attach.is_some() && (args.headless || !std::io::stdout().is_terminal()) {
+        return Err(UsageError(
+            "--attach is for the console: it needs a terminal, and cannot be --headless".into(),
+        )
+        .into());
+    }
     if args.headless || !std::io::stdout().is_terminal() {
         let filter = app::log_filter(log_level, file.log_level.as_deref(), "warn")?;
         if !args.headless {
@@ -154,7 +164,12 @@ fn run_node(
     let filter = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
     tbtc_coord::tui::init_logging(filter);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
-    runtime.block_on(app::run_console(settings, theme, started))
+    runtime.block_on(app::run_console(
+        settings,
+        args.attach.clone(),
+        theme,
+        started,
+    ))
 }
 
 /// Prints `e` and gives its exit status: 2 for bad input, 1 for anything else.

@@ -474,7 +474,7 @@ fn headless_json_events_history_queries_and_restart() {
         .collect();
     assert_eq!(windows, vec![2700]);
     let store = Store::open(&dir.path().join("devnet-3.sqlite3")).unwrap();
-    assert_eq!(store.dry_runs(10).unwrap().len(), 1);
+    assert_eq!(store.dry_runs(0, 10).unwrap().len(), 1);
     assert!(store.count_faults(&FaultFilter::default()).unwrap() >= faults.len() as u64);
 }
 

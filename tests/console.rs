@@ -10,10 +10,12 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
-use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeConfig};
+use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::protocol::FaultType;
 use tbtc_coord::store::Store;
-use tbtc_coord::tui::app::{App, DryRunChoice, DryRunOutcome, FaultInput, Popup, Request, Tab};
+use tbtc_coord::tui::app::{
+    App, DryRunChoice, DryRunOutcome, FaultInput, Link, Popup, Request, Tab,
+};
 use tbtc_coord::tui::theme::Theme;
 use tbtc_coord::tui::views;
 use tokio::sync::broadcast;
@@ -49,7 +51,7 @@ async fn fixture(windows: usize, theme: Theme) -> Fixture {
     )
     .await
     .unwrap();
-    let mut app = App::new(network.local.commands(), theme);
+    let mut app = App::new(Arc::new(network.local.commands()), Link::InProcess, theme);
     let mut completed = 0;
     // Stop at a fixed head past the last window's end, so every screen is the same.
     let stop_at = 900 * windows as u64 + 150;
@@ -65,7 +67,7 @@ async fn fixture(windows: usize, theme: Theme) -> Fixture {
             }
         }
     }
-    app.refresh();
+    app.refresh().await;
     Fixture {
         app,
         events,
@@ -77,9 +79,9 @@ fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
-fn press(app: &mut App, code: KeyCode) -> Option<Request> {
+async fn press(app: &mut App, code: KeyCode) -> Option<Request> {
     let r = app.on_key(key(code));
-    app.refresh();
+    app.refresh().await;
     r
 }
 
@@ -96,14 +98,14 @@ async fn tabs_switch_by_tab_shift_tab_and_digits() {
     let mut fx = fixture(1, Theme::dark()).await;
     let app = &mut fx.app;
     assert_eq!(app.tab, Tab::Overview);
-    press(app, KeyCode::Tab);
+    press(app, KeyCode::Tab).await;
     assert_eq!(app.tab, Tab::Wallets);
-    press(app, KeyCode::BackTab);
-    press(app, KeyCode::BackTab);
+    press(app, KeyCode::BackTab).await;
+    press(app, KeyCode::BackTab).await;
     assert_eq!(app.tab, Tab::Logs);
     assert_eq!(Tab::ALL.len(), 6);
     for (digit, tab) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Tab::ALL) {
-        press(app, KeyCode::Char(digit));
+        press(app, KeyCode::Char(digit)).await;
         assert_eq!(app.tab, tab);
     }
     // Key releases are not presses.
@@ -118,16 +120,20 @@ async fn tabs_switch_by_tab_shift_tab_and_digits() {
 async fn help_opens_and_esc_closes_any_popup_and_q_quits() {
     let mut fx = fixture(1, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('?'));
+    press(app, KeyCode::Char('?')).await;
     assert_eq!(app.popup, Some(Popup::Help));
     // Other keys do not leak through a popup.
-    assert_eq!(press(app, KeyCode::Char('3')), None);
+    assert_eq!(press(app, KeyCode::Char('3')).await, None);
     assert_eq!(app.tab, Tab::Overview);
-    press(app, KeyCode::Esc);
+    press(app, KeyCode::Esc).await;
     assert_eq!(app.popup, None);
-    assert_eq!(press(app, KeyCode::Char('q')), Some(Request::Quit));
+    assert_eq!(press(app, KeyCode::Char('q')).await, Some(Request::Quit));
     assert!(app.should_quit);
-    let mut ctrl_c = App::new(fx.network.local.commands(), Theme::dark());
+    let mut ctrl_c = App::new(
+        Arc::new(fx.network.local.commands()),
+        Link::InProcess,
+        Theme::dark(),
+    );
     assert_eq!(
         ctrl_c.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         Some(Request::Quit)
@@ -138,7 +144,7 @@ async fn help_opens_and_esc_closes_any_popup_and_q_quits() {
 #[tokio::test(start_paused = true)]
 async fn pause_freezes_the_view_while_the_node_runs_on() {
     let mut fx = fixture(1, Theme::dark()).await;
-    press(&mut fx.app, KeyCode::Char('p'));
+    press(&mut fx.app, KeyCode::Char('p')).await;
     assert!(fx.app.paused());
     let frozen_head = fx.app.head();
     // Feed ten more blocks.
@@ -156,7 +162,7 @@ async fn pause_freezes_the_view_while_the_node_runs_on() {
         "the node ran on"
     );
     assert!(screen(&fx.app, 120, 30).contains("PAUSED"));
-    press(&mut fx.app, KeyCode::Char('p'));
+    press(&mut fx.app, KeyCode::Char('p')).await;
     assert_eq!(fx.app.head(), fx.app.live.head.map(|h| h.number));
     fx.network.shutdown().await;
 }
@@ -166,7 +172,6 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
     // A bus far smaller than what one window publishes, and a console that does not read
     // while the node runs: its receiver lags for real.
     let bus = EventBus::new(16);
-    let mut events = bus.subscribe();
     let mut driver = bus.subscribe();
     let network = DevnetNetwork::start(
         DevnetNetworkConfig {
@@ -187,7 +192,9 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
     )
     .await
     .unwrap();
-    let mut app = App::new(network.local.commands(), Theme::dark());
+    let api: Arc<dyn NodeApi> = Arc::new(network.local.commands());
+    let mut updates = api.subscribe().await;
+    let mut app = App::new(api.clone(), Link::InProcess, Theme::dark());
     // Run the node through a window; stop right after it completes, so the events the
     // console's receiver still holds include counted ones (results, the completion).
     loop {
@@ -199,18 +206,14 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
     }
     network.shutdown().await;
 
-    // The console's own loop: fold what arrives, catch up after a lag.
-    let mut lagged = 0;
-    loop {
-        match events.try_recv() {
-            Ok(e) => app.on_event(&e, Instant::now()),
-            Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                lagged += 1;
-                app.catch_up(&mut events, n);
-            }
-            Err(_) => break,
-        }
+    // The console's own loop: fold every update, up to the node's last event.
+    let mut snapshots = 0;
+    while !app.live.stopped {
+        let update = updates.next().await.expect("the bus is open");
+        snapshots += matches!(update, Update::Snapshot { .. }) as usize;
+        app.on_update(update, Instant::now());
     }
+    let lagged = snapshots - 1;
     assert_eq!(lagged, 1, "the receiver lagged");
     assert_eq!(app.resyncs, 1);
     let snapshot = bus.snapshot();
@@ -226,31 +229,31 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
 async fn dry_run_dialog_flow() {
     let mut fx = fixture(1, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('2'));
-    press(app, KeyCode::Down);
+    press(app, KeyCode::Char('2')).await;
+    press(app, KeyCode::Down).await;
     let wallet = app.view().wallets[1].wallet;
-    press(app, KeyCode::Char('d'));
+    press(app, KeyCode::Char('d')).await;
     let Some(Popup::DryRunDialog(d)) = &app.popup else {
         panic!("no dialog: {:?}", app.popup)
     };
     assert_eq!(d.wallet, wallet);
     // A typed block that is not a coordination block is refused in the dialog.
     for c in "901".chars() {
-        press(app, KeyCode::Char(c));
+        press(app, KeyCode::Char(c)).await;
     }
-    assert_eq!(press(app, KeyCode::Enter), None);
+    assert_eq!(press(app, KeyCode::Enter).await, None);
     let Some(Popup::DryRunDialog(d)) = &app.popup else {
         panic!("dialog closed")
     };
     assert_eq!(d.choice, DryRunChoice::Block);
     assert!(d.error.as_deref().unwrap_or("").contains("901"));
-    press(app, KeyCode::Backspace);
-    press(app, KeyCode::Backspace);
-    press(app, KeyCode::Backspace);
-    press(app, KeyCode::Char('9'));
-    press(app, KeyCode::Char('0'));
-    press(app, KeyCode::Char('0'));
-    let request = press(app, KeyCode::Enter);
+    press(app, KeyCode::Backspace).await;
+    press(app, KeyCode::Backspace).await;
+    press(app, KeyCode::Backspace).await;
+    press(app, KeyCode::Char('9')).await;
+    press(app, KeyCode::Char('0')).await;
+    press(app, KeyCode::Char('0')).await;
+    let request = press(app, KeyCode::Enter).await;
     assert_eq!(
         request,
         Some(Request::DryRun {
@@ -264,7 +267,7 @@ async fn dry_run_dialog_flow() {
     );
     // The run loop carries it out through the command handle.
     let result = app
-        .commands
+        .api
         .dry_run(wallet, DryRunWindow::At(900))
         .await
         .map_err(|e| e.to_string());
@@ -274,8 +277,8 @@ async fn dry_run_dialog_flow() {
     };
     assert_eq!(record.coordination_block, 900);
     // It is kept in the history and listed under Proposals.
-    press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('5'));
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Char('5')).await;
     assert!(app
         .proposals
         .items
@@ -288,13 +291,13 @@ async fn dry_run_dialog_flow() {
 async fn fault_filters_search_sort_and_detail() {
     let mut fx = fixture(3, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('4'));
+    press(app, KeyCode::Char('4')).await;
     let total = app.faults.total;
     assert!(total >= 3, "the fixture has faults: {total}");
     assert_eq!(app.faults.rows.len() as u64, total.min(200));
 
     // Type filter cycles and narrows.
-    press(app, KeyCode::Char('t'));
+    press(app, KeyCode::Char('t')).await;
     assert_eq!(app.faults.filter.fault, Some(FaultType::LeaderIdleness));
     assert!(app
         .faults
@@ -302,64 +305,64 @@ async fn fault_filters_search_sort_and_detail() {
         .iter()
         .all(|r| r.fault == FaultType::LeaderIdleness));
     for _ in 0..3 {
-        press(app, KeyCode::Char('t'));
+        press(app, KeyCode::Char('t')).await;
     }
     assert_eq!(app.faults.filter.fault, None);
     assert_eq!(app.faults.total, total);
 
     // Operator of the selected row.
     let culprit = app.faults.selected_row().unwrap().culprit;
-    press(app, KeyCode::Char('o'));
+    press(app, KeyCode::Char('o')).await;
     assert_eq!(app.faults.filter.operator, Some(culprit));
     assert!(app.faults.rows.iter().all(|r| r.culprit == culprit));
-    press(app, KeyCode::Char('o'));
+    press(app, KeyCode::Char('o')).await;
     assert_eq!(app.faults.filter.operator, None);
 
     // Search by typing; Esc cancels an input without applying it.
-    press(app, KeyCode::Char('/'));
+    press(app, KeyCode::Char('/')).await;
     assert!(matches!(app.faults.input, Some((FaultInput::Search, _))));
     for c in "Imperson".chars() {
-        press(app, KeyCode::Char(c));
+        press(app, KeyCode::Char(c)).await;
     }
-    press(app, KeyCode::Enter);
+    press(app, KeyCode::Enter).await;
     assert_eq!(app.faults.filter.search.as_deref(), Some("Imperson"));
     assert!(app
         .faults
         .rows
         .iter()
         .all(|r| r.fault == FaultType::LeaderImpersonation));
-    press(app, KeyCode::Char('c'));
+    press(app, KeyCode::Char('c')).await;
     assert_eq!(app.faults.total, total);
 
     // Window range; a bad one is refused and stays open.
-    press(app, KeyCode::Char('r'));
+    press(app, KeyCode::Char('r')).await;
     for c in "1800-1800".chars() {
-        press(app, KeyCode::Char(c));
+        press(app, KeyCode::Char(c)).await;
     }
-    press(app, KeyCode::Enter);
+    press(app, KeyCode::Enter).await;
     assert!(app.faults.rows.iter().all(|r| r.coordination_block == 1800));
-    press(app, KeyCode::Char('r'));
+    press(app, KeyCode::Char('r')).await;
     for c in "99-1".chars() {
-        press(app, KeyCode::Char(c));
+        press(app, KeyCode::Char(c)).await;
     }
-    press(app, KeyCode::Enter);
+    press(app, KeyCode::Enter).await;
     assert!(app.faults.input.is_some());
     assert!(app.faults.error.is_some());
-    press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('c'));
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Char('c')).await;
 
     // Sorting changes the order; moving and Enter open the selected fault.
-    press(app, KeyCode::Char('s'));
+    press(app, KeyCode::Char('s')).await;
     assert_ne!(app.faults.order, Default::default());
-    press(app, KeyCode::Char('G'));
+    press(app, KeyCode::Char('G')).await;
     assert_eq!(app.faults.selected, app.faults.total - 1);
     let last = app.faults.selected_row().unwrap().clone();
-    press(app, KeyCode::Enter);
+    press(app, KeyCode::Enter).await;
     assert_eq!(app.popup, Some(Popup::FaultDetail(Box::new(last))));
-    press(app, KeyCode::Esc);
+    press(app, KeyCode::Esc).await;
 
     // Per-operator summary adds up.
-    press(app, KeyCode::Char('u'));
+    press(app, KeyCode::Char('u')).await;
     let summed: u64 = app.faults.summary.iter().map(|s| s.total).sum();
     assert_eq!(summed, total);
     fx.network.shutdown().await;
@@ -370,32 +373,32 @@ async fn screens() {
     let mut fx = fixture(2, Theme::dark()).await;
     let app = &mut fx.app;
     insta::assert_snapshot!("overview", screen(app, 140, 36));
-    press(app, KeyCode::Char('2'));
+    press(app, KeyCode::Char('2')).await;
     insta::assert_snapshot!("wallets", screen(app, 140, 20));
-    press(app, KeyCode::Char('3'));
+    press(app, KeyCode::Char('3')).await;
     insta::assert_snapshot!("network_hub", screen(app, 140, 30));
-    press(app, KeyCode::Char('4'));
-    press(app, KeyCode::Char('u'));
+    press(app, KeyCode::Char('4')).await;
+    press(app, KeyCode::Char('u')).await;
     insta::assert_snapshot!("faults", screen(app, 140, 24));
-    press(app, KeyCode::Enter);
+    press(app, KeyCode::Enter).await;
     insta::assert_snapshot!("fault_detail", screen(app, 140, 24));
-    press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('5'));
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Char('5')).await;
     insta::assert_snapshot!("proposals", screen(app, 140, 20));
-    press(app, KeyCode::Char('6'));
+    press(app, KeyCode::Char('6')).await;
     insta::assert_snapshot!("logs", screen(app, 100, 16));
-    press(app, KeyCode::Char('?'));
+    press(app, KeyCode::Char('?')).await;
     insta::assert_snapshot!("help", screen(app, 100, 40));
-    press(app, KeyCode::Esc);
-    press(app, KeyCode::Char('2'));
-    press(app, KeyCode::Char('d'));
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Char('2')).await;
+    press(app, KeyCode::Char('d')).await;
     insta::assert_snapshot!("dry_run_dialog", screen(app, 120, 24));
-    press(app, KeyCode::Char('c'));
-    let Some(Request::DryRun { wallet, window }) = press(app, KeyCode::Enter) else {
+    press(app, KeyCode::Char('c')).await;
+    let Some(Request::DryRun { wallet, window }) = press(app, KeyCode::Enter).await else {
         panic!("no dry run requested")
     };
     let result = app
-        .commands
+        .api
         .dry_run(wallet, window)
         .await
         .map_err(|e| e.to_string());
@@ -470,18 +473,18 @@ async fn the_network_tab_shows_peers_seats_and_rejections() {
     let mut fx = fixture(2, Theme::dark()).await;
     on_a_peer_network(&mut fx);
     let app = &mut fx.app;
-    press(app, KeyCode::Char('3'));
+    press(app, KeyCode::Char('3')).await;
     assert_eq!(app.tab, Tab::Network);
     let text = screen(app, 140, 36);
     assert!(text.contains("6 peers connected"), "{text}");
     assert!(text.contains("bootstrap 2/3 reached"), "{text}");
     insta::assert_snapshot!("network_peers", text);
     // The grid follows the wallet selection.
-    press(app, KeyCode::Right);
+    press(app, KeyCode::Right).await;
     assert_eq!(app.wallet_selected, 1);
     insta::assert_snapshot!("network_tiny", screen(app, 60, 16));
     // The Wallets tab counts members online out of all members.
-    press(app, KeyCode::Char('2'));
+    press(app, KeyCode::Char('2')).await;
     insta::assert_snapshot!("wallets_on_a_peer_network", screen(app, 140, 16));
     fx.network.shutdown().await;
 }
@@ -490,7 +493,7 @@ async fn the_network_tab_shows_peers_seats_and_rejections() {
 async fn the_network_tab_in_the_light_theme() {
     let mut fx = fixture(1, Theme::light()).await;
     on_a_peer_network(&mut fx);
-    press(&mut fx.app, KeyCode::Char('3'));
+    press(&mut fx.app, KeyCode::Char('3')).await;
     let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
     terminal
         .draw(|f| views::render(f, &fx.app, Instant::now()))
@@ -531,7 +534,11 @@ async fn light_theme_and_no_color() {
         .draw(|f| views::render(f, &fx.app, Instant::now()))
         .unwrap();
     insta::assert_debug_snapshot!("light_theme", terminal.backend().buffer());
-    let mono = App::new(fx.network.local.commands(), Theme::monochrome());
+    let mono = App::new(
+        Arc::new(fx.network.local.commands()),
+        Link::InProcess,
+        Theme::monochrome(),
+    );
     let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
     terminal
         .draw(|f| views::render(f, &mono, Instant::now()))
@@ -548,29 +555,29 @@ async fn light_theme_and_no_color() {
 async fn window_range_bounds_above_i64_max_do_not_wrap() {
     let mut fx = fixture(3, Theme::dark()).await;
     let app = &mut fx.app;
-    press(app, KeyCode::Char('4'));
+    press(app, KeyCode::Char('4')).await;
     let total = app.faults.total;
     assert!(total > 0, "the fixture has faults");
-    let range = |app: &mut App, text: &str| {
-        press(app, KeyCode::Char('r'));
+    async fn range(app: &mut App, text: &str) {
+        press(app, KeyCode::Char('r')).await;
         for c in text.chars() {
-            press(app, KeyCode::Char(c));
+            press(app, KeyCode::Char(c)).await;
         }
-        press(app, KeyCode::Enter);
+        press(app, KeyCode::Enter).await;
         assert_eq!(app.faults.error, None, "{text}");
-    };
+    }
     // From above i64::MAX: no stored window is that high.
-    range(app, "9223372036854775808-");
+    range(app, "9223372036854775808-").await;
     assert_eq!(app.faults.filter.from_block, Some(1 << 63));
     assert_eq!(app.faults.total, 0);
     assert!(app.faults.rows.is_empty());
-    range(app, "18446744073709551615");
+    range(app, "18446744073709551615").await;
     assert_eq!(app.faults.total, 0);
     // To above i64::MAX: no upper bound.
-    range(app, "0-18446744073709551615");
+    range(app, "0-18446744073709551615").await;
     assert_eq!(app.faults.total, total);
     assert_eq!(app.faults.rows.len() as u64, total.min(200));
-    range(app, "-9223372036854775808");
+    range(app, "-9223372036854775808").await;
     assert_eq!(app.faults.total, total);
     fx.network.shutdown().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
-use super::{signals, HistoryLock, Settings};
+use super::{signals, HistoryLock, LockError, Settings};
 use crate::chain::ethereum::{
     self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
     PasswordSource, WalletSource,
@@ -190,11 +190,13 @@ impl EthereumSettings {
         settings: &mut Settings,
         bus: EventBus,
         cancel: CancellationToken,
-    ) -> anyhow::Result<(EthereumChain, NodeHandle, Option<HistoryLock>)> {
+    ) -> anyhow::Result<RunningNode> {
         // Bound first, so a port in use is reported before the RPC node is asked anything.
         let endpoint = super::metrics_endpoint::bind(settings)?;
         let identity = self.identity()?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
+        // Named after the chain id, so bound once the chain is known (and its lock held).
+        let socket = super::control::bind(settings)?;
         if let Some(metrics) =
             super::metrics_endpoint::start(endpoint, settings, &bus, &*store, &cancel)?
         {
@@ -239,7 +241,31 @@ impl EthereumSettings {
             tracing::warn!(operator = %node.operator(),
                 "this operator holds a seat in no wallet: nothing to coordinate");
         }
-        Ok((chain, node, lock))
+        let control = socket.serve(node.commands());
+        Ok(RunningNode {
+            chain,
+            node,
+            control,
+            _lock: lock,
+        })
+    }
+}
+
+/// A node on an Ethereum chain, with what it holds while it runs.
+struct RunningNode {
+    chain: EthereumChain,
+    node: NodeHandle,
+    control: crate::control::ControlServer,
+    _lock: Option<HistoryLock>,
+}
+
+impl RunningNode {
+    /// Stops the node, then its control socket (whose clients see `node_stopped`), then the
+    /// chain back end.
+    async fn shutdown(self) {
+        self.node.shutdown().await;
+        self.control.shutdown().await;
+        self.chain.stop();
     }
 }
 
@@ -253,32 +279,40 @@ pub async fn run_headless(
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
     signals::spawn_listener(cancel.clone(), || {}).context("cannot listen for signals")?;
-    let (chain, node, _lock) = eth
+    let running = eth
         .start_node(&mut settings, bus.clone(), cancel.clone())
         .await?;
-    let shutdown = async {
-        node.shutdown().await;
-        chain.stop();
-    };
-    super::print_until_done(events, bus, args, cancel, shutdown).await
+    super::print_until_done(events, bus, args, cancel, running.shutdown()).await
 }
 
-/// The console on an Ethereum node.
+/// The console on an Ethereum node of its own; if a node is running on this chain's history
+/// already (its lock is held), attached to that one instead.
 pub async fn run_console(
     mut settings: Settings,
     eth: EthereumSettings,
     theme: crate::tui::theme::Theme,
+    cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let bus = EventBus::default();
-    let events = bus.subscribe();
-    let cancel = CancellationToken::new();
-    signals::spawn_listener(cancel.clone(), crate::tui::restore_terminal)
-        .context("cannot listen for signals")?;
-    let (chain, node, _lock) = eth.start_node(&mut settings, bus, cancel.clone()).await?;
-    let result = crate::tui::run(node.commands(), events, theme, cancel, started).await;
-    node.shutdown().await;
-    chain.stop();
+    let running = match eth.start_node(&mut settings, bus, cancel.clone()).await {
+        Ok(r) => r,
+        Err(e) if matches!(e.downcast_ref(), Some(LockError::Held { .. })) => {
+            // The chain id is known now, and with it the running node's socket.
+            return super::control::attach_console(settings.socket_path(), theme, cancel, started)
+                .await;
+        }
+        Err(e) => return Err(e),
+    };
+    let result = crate::tui::run(
+        Arc::new(running.node.commands()),
+        crate::tui::app::Link::InProcess,
+        theme,
+        cancel,
+        started,
+    )
+    .await;
+    running.shutdown().await;
     result
 }
 
@@ -288,6 +322,12 @@ pub async fn dry_run_command(
     eth: EthereumSettings,
     args: &DryRunArgs,
 ) -> anyhow::Result<()> {
+    if settings.chain_id.is_some() {
+        let socket = settings.socket_path();
+        if let Some(mut node) = super::control::running_node(&socket, "tbtc-coord dry-run").await? {
+            return super::dry_run_on_node(&mut node, args).await;
+        }
+    }
     let operator = eth.identity()?.operator;
     let (chain, store, _) = eth.connect(&mut settings, operator, false).await?;
     let head = crate::chain::Chain::latest_block(&chain)

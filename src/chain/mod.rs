@@ -6,7 +6,7 @@ pub mod devnet;
 pub mod ethereum;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::protocol::{
@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 
 /// A new head as the chain announced it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRef {
     pub number: u64,
     pub hash: Hash32,
@@ -25,7 +25,7 @@ pub struct BlockRef {
 }
 
 /// A wallet and its signing group: `operators[k-1]` holds member index `k`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletInfo {
     pub wallet: WalletPkh,
     /// The group's public key, which names the wallet's coordination topic. Required to
@@ -73,7 +73,7 @@ impl From<crate::protocol::leader::SigningGroupError> for ChainError {
 }
 
 /// How the connection to the chain is doing, as the console shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Connection {
     /// In-process: nothing to lose.
@@ -87,7 +87,7 @@ pub enum Connection {
 }
 
 /// A chain back end's health: chain id, connection and RPC latency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainStatus {
     pub chain_id: Option<u64>,
     pub connection: Connection,

@@ -32,7 +32,8 @@ pub enum DryRunError {
 }
 
 /// Which window a dry run is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DryRunWindow {
     /// The next window after the head.
     Next,

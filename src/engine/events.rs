@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::network_view::{NetworkView, PeerView, Transport, WindowRejections};
@@ -18,7 +18,7 @@ use crate::protocol::{
 };
 
 /// A wallet's leader for an upcoming window, known once its safe block exists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForecastLeader {
     pub wallet: WalletPkh,
     pub leader: Address,
@@ -26,7 +26,7 @@ pub struct ForecastLeader {
 }
 
 /// Everything a node announces. Serialized with a `type` field for headless JSON output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     NodeStarted {
@@ -215,7 +215,7 @@ pub enum Event {
 }
 
 /// The JSON shape of a result: names rather than nested protocol types where scripts read it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoordinationResultEvent {
     pub wallet: WalletPkh,
     pub coordination_block: u64,
@@ -296,7 +296,7 @@ impl Event {
 }
 
 /// What a wallet's executor is doing, as the console shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ExecutorState {
     Idle,
@@ -307,7 +307,7 @@ pub enum ExecutorState {
 }
 
 /// What a wallet's dispatcher is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DispatcherState {
     Idle,
@@ -330,7 +330,7 @@ pub enum DispatcherState {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WalletView {
     pub wallet: WalletPkh,
     pub operators: Vec<Address>,
@@ -348,7 +348,7 @@ pub struct WalletView {
     pub dispatcher: DispatcherState,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowView {
     pub coordination_block: u64,
     pub index: u64,
@@ -366,7 +366,7 @@ pub struct WindowView {
 pub const SNAPSHOT_HISTORY: usize = 64;
 
 /// The node's current state, folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeSnapshot {
     pub chain: String,
     pub operator: Option<Address>,

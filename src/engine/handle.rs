@@ -81,12 +81,12 @@ impl NodeCommands {
         self.ctx.history.reader.fault_summary(filter)
     }
 
-    pub fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
-        self.ctx.history.reader.dispatches(limit)
+    pub fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        self.ctx.history.reader.dispatches(offset, limit)
     }
 
-    pub fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
-        self.ctx.history.reader.dry_runs(limit)
+    pub fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        self.ctx.history.reader.dry_runs(offset, limit)
     }
 
     /// A dry run (see [`dry_run`]), recorded in the history and announced.

@@ -130,8 +130,8 @@ pub trait HistoryReader: Send + Sync {
         filter: &FaultFilter,
     ) -> Result<Vec<OperatorFaultSummary>, HistoryError>;
 
-    /// Dispatches, newest window first.
-    fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError>;
+    /// Dispatches, newest window first, skipping the first `offset`.
+    fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError>;
 
     /// One wallet's dispatch for one window.
     fn dispatch(
@@ -140,8 +140,8 @@ pub trait HistoryReader: Send + Sync {
         coordination_block: u64,
     ) -> Result<Option<DispatchRow>, HistoryError>;
 
-    /// Dry runs, newest first.
-    fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError>;
+    /// Dry runs, newest first, skipping the first `offset`.
+    fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError>;
 
     /// Windows, newest first.
     fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError>;

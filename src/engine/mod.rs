@@ -5,7 +5,8 @@
 //! - `watch` (with the pure `window_tracker`): follows heads and begins the executors;
 //! - `executor`: one per wallet, the leader and follower routines;
 //! - `results`: records each outcome, then hands accepted proposals to the `dispatcher`;
-//! - `dry_run`, `events` (the bus and the folded snapshot), `handle` (start, commands).
+//! - `dry_run`, `events` (the bus and the folded snapshot), `handle` (start, commands);
+//! - `api`: what front ends ask of a node, in this process or over the control socket.
 //!
 //! All tasks hang off one cancellation token. Facts go to the history before the bus.
 
@@ -33,6 +34,7 @@ macro_rules! node_warn {
     };
 }
 
+pub mod api;
 pub mod context;
 pub mod devnet_network;
 mod devnet_swarms;
@@ -55,6 +57,7 @@ pub mod window_tracker;
 #[cfg(test)]
 mod tests;
 
+pub use api::{ApiError, NodeApi, NodeStatus, Subscription, Update};
 pub use context::{Identity, NodeConfig, NodeContext};
 pub use dry_run::{dry_run, DryRunError, DryRunWindow};
 pub use events::{Event, EventBus, NodeSnapshot};

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::router::RejectReason;
 use crate::protocol::{Address, WalletPkh};
@@ -16,7 +16,7 @@ pub const REJECTION_WINDOWS: usize = 8;
 pub const RECENT_REFUSED: usize = 16;
 
 /// What carries the node's coordination messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// Not known yet (no `node_started` seen).
@@ -30,7 +30,7 @@ pub enum Transport {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerView {
     pub operator: Option<Address>,
     /// Why the firewall admitted it.
@@ -43,7 +43,7 @@ pub struct PeerView {
 }
 
 /// The seats of a wallet heard in one window, and the head when the latest was announced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeardSeats {
     pub coordination_block: u64,
     pub seats: BTreeSet<u8>,
@@ -51,13 +51,13 @@ pub struct HeardSeats {
 }
 
 /// Rejections in one window, by reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowRejections {
     pub coordination_block: u64,
     pub counts: BTreeMap<RejectReason, u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkView {
     pub transport: Transport,
     /// Bootstrap peers configured.

@@ -114,7 +114,7 @@ impl fmt::Display for DispatchStatus {
 }
 
 /// An action handed to the dispatcher, or rejected because its wallet was busy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatchRecord {
     pub wallet: WalletPkh,
     pub coordination_block: u64,
@@ -126,7 +126,7 @@ pub struct DispatchRecord {
 }
 
 /// What a dry run computed (SPEC §10), without sending or dispatching anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRunRecord {
     pub wallet: WalletPkh,
     pub coordination_block: u64,
@@ -147,7 +147,8 @@ pub struct DryRunRecord {
 }
 
 /// Which faults to list. Every set field narrows the list; `Default` lists all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultFilter {
     pub wallet: Option<WalletPkh>,
     /// The culprit.
@@ -201,7 +202,7 @@ impl FaultOrder {
 }
 
 /// One recorded fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultRow {
     pub id: i64,
     pub wallet: WalletPkh,
@@ -230,7 +231,7 @@ pub struct FaultEvidenceRow {
 }
 
 /// One operator's fault record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorFaultSummary {
     pub operator: Address,
     pub total: u64,
@@ -247,7 +248,7 @@ impl OperatorFaultSummary {
 }
 
 /// One stored coordination result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub wallet: WalletPkh,
     pub coordination_block: u64,
@@ -267,7 +268,7 @@ pub struct ResultRow {
 }
 
 /// One stored dispatch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatchRow {
     pub wallet: WalletPkh,
     pub coordination_block: u64,
@@ -284,7 +285,7 @@ pub struct DispatchRow {
 }
 
 /// One stored dry run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRunRow {
     pub id: i64,
     pub wallet: WalletPkh,
@@ -304,7 +305,7 @@ pub struct DryRunRow {
 }
 
 /// One stored window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowRow {
     pub coordination_block: u64,
     pub status: WindowStatus,

@@ -35,7 +35,7 @@ const ROUTER_SEEN_CAPACITY: usize = 16_384;
 pub const MAX_MESSAGES_PER_SENDER_PER_WINDOW: u32 = 8;
 
 /// Why the router dropped a message that it would otherwise have delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The wallet's inbox (its follower's buffer) was full.
@@ -57,7 +57,9 @@ impl DropReason {
 }
 
 /// Why the router rejected a message as invalid: not forwarded, never shown to a follower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// Unsigned, or its StrictSign signature does not verify.

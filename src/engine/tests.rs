@@ -141,7 +141,7 @@ async fn a_proposal_for_a_wallet_with_a_running_action_is_rejected_and_reported(
             ..
         }
     ));
-    let rows = ctx.history.reader.dispatches(10).unwrap();
+    let rows = ctx.history.reader.dispatches(0, 10).unwrap();
     let rejected = rows
         .iter()
         .find(|r| r.wallet == wallet && r.coordination_block == 1800)

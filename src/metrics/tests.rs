@@ -44,13 +44,13 @@ impl HistoryReader for FixedHistory {
         );
         Ok(self.0.clone())
     }
-    fn dispatches(&self, _: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+    fn dispatches(&self, _: u64, _: u64) -> Result<Vec<DispatchRow>, HistoryError> {
         fail()
     }
     fn dispatch(&self, _: &WalletPkh, _: u64) -> Result<Option<DispatchRow>, HistoryError> {
         fail()
     }
-    fn dry_runs(&self, _: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+    fn dry_runs(&self, _: u64, _: u64) -> Result<Vec<DryRunRow>, HistoryError> {
         fail()
     }
     fn windows(&self, _: u64) -> Result<Vec<WindowRow>, HistoryError> {

@@ -118,7 +118,7 @@ impl Proposal {
 }
 
 /// A Bridge wallet state (numbers as on chain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum WalletState {
     #[default]
     Unknown = 0,

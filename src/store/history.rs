@@ -145,8 +145,8 @@ impl HistoryReader for Store {
         Ok(Store::fault_summary(self, filter)?)
     }
 
-    fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
-        Ok(Store::dispatches(self, limit)?)
+    fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        Ok(Store::dispatches(self, offset, limit)?)
     }
 
     fn dispatch(
@@ -157,8 +157,8 @@ impl HistoryReader for Store {
         Ok(Store::dispatch(self, wallet, coordination_block)?)
     }
 
-    fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
-        Ok(Store::dry_runs(self, limit)?)
+    fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        Ok(Store::dry_runs(self, offset, limit)?)
     }
 
     fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError> {
@@ -205,8 +205,8 @@ impl HistoryReader for StoreReader {
         Ok(Store::fault_summary(&self.store, filter)?)
     }
 
-    fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
-        Ok(Store::dispatches(&self.store, limit)?)
+    fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
+        Ok(Store::dispatches(&self.store, offset, limit)?)
     }
 
     fn dispatch(
@@ -217,8 +217,8 @@ impl HistoryReader for StoreReader {
         Ok(Store::dispatch(&self.store, wallet, coordination_block)?)
     }
 
-    fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
-        Ok(Store::dry_runs(&self.store, limit)?)
+    fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
+        Ok(Store::dry_runs(&self.store, offset, limit)?)
     }
 
     fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError> {

@@ -104,7 +104,7 @@ impl Store {
 
     /// Dispatches, newest window first, then by wallet: one window's dispatches are made
     /// concurrently, so the order they were stored in says nothing.
-    pub fn dispatches(&self, limit: u64) -> Result<Vec<DispatchRow>, StoreError> {
+    pub fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, StoreError> {
         let conn = self.conn()?;
         collect_rows(
             &conn,
@@ -112,9 +112,9 @@ impl Store {
             "dispatches",
             &format!(
                 "SELECT {DISPATCH_COLUMNS} FROM dispatches
-                 ORDER BY coordination_block DESC, wallet ASC LIMIT ?1"
+                 ORDER BY coordination_block DESC, wallet ASC LIMIT ?1 OFFSET ?2"
             ),
-            params![count_to_sql(limit)],
+            params![count_to_sql(limit), count_to_sql(offset)],
             dispatch_row,
         )
     }
@@ -159,7 +159,7 @@ impl Store {
     }
 
     /// Dry runs, newest first.
-    pub fn dry_runs(&self, limit: u64) -> Result<Vec<DryRunRow>, StoreError> {
+    pub fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, StoreError> {
         let conn = self.conn()?;
         collect_rows(
             &conn,
@@ -168,8 +168,8 @@ impl Store {
             "SELECT id, wallet, coordination_block, current_block, safe_block, safe_block_hash,
                     hash_rule, seed, leader, leader_is_self, role, checklist, proposal, reason,
                     recorded_at
-             FROM dry_runs ORDER BY id DESC LIMIT ?1",
-            params![count_to_sql(limit)],
+             FROM dry_runs ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+            params![count_to_sql(limit), count_to_sql(offset)],
             |c| {
                 Ok(DryRunRow {
                     id: c.int("id")?,

@@ -299,7 +299,7 @@ fn dispatch_round_trip_status_changes_and_idempotency() {
             ..d.clone()
         })
         .unwrap();
-    let rows = store.dispatches(10).unwrap();
+    let rows = store.dispatches(0, 10).unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.wallet, wallet(1));
@@ -374,7 +374,7 @@ fn rejected_dispatches_keep_their_reason_and_list_newest_first() {
             })
             .unwrap();
     }
-    let rows = store.dispatches(10).unwrap();
+    let rows = store.dispatches(0, 10).unwrap();
     let got: Vec<_> = rows
         .iter()
         .map(|r| (r.wallet, r.coordination_block, r.status, r.reason.clone()))
@@ -399,7 +399,7 @@ fn rejected_dispatches_keep_their_reason_and_list_newest_first() {
         .map(|r| r.coordination_block)
         .collect();
     assert_eq!(open, vec![2700]);
-    assert_eq!(store.dispatches(1).unwrap().len(), 1);
+    assert_eq!(store.dispatches(0, 1).unwrap().len(), 1);
 }
 
 #[test]
@@ -465,7 +465,7 @@ fn dry_runs_round_trip_newest_first() {
     let id1 = store.record_dry_run(&first).unwrap();
     let id2 = store.record_dry_run(&second).unwrap();
     assert!(id2 > id1);
-    let rows = store.dry_runs(10).unwrap();
+    let rows = store.dry_runs(0, 10).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].id, id2);
     assert_eq!(rows[1].id, id1);
@@ -491,7 +491,7 @@ fn dry_runs_round_trip_newest_first() {
     assert!(!r.leader_is_self);
     assert_eq!(r.role, Role::Follower);
     assert_eq!(r.reason.as_deref(), Some("this node is not the leader"));
-    assert_eq!(store.dry_runs(1).unwrap().len(), 1);
+    assert_eq!(store.dry_runs(0, 1).unwrap().len(), 1);
 }
 
 #[test]
@@ -1040,8 +1040,8 @@ fn a_reopened_file_store_keeps_everything() {
                 .faults(&FaultFilter::default(), FaultOrder::NewestFirst, 0, 100)
                 .unwrap(),
             store.results(None, 100).unwrap(),
-            store.dispatches(100).unwrap(),
-            store.dry_runs(100).unwrap(),
+            store.dispatches(0, 100).unwrap(),
+            store.dry_runs(0, 100).unwrap(),
             store.windows(100).unwrap(),
         )
     };
@@ -1054,8 +1054,8 @@ fn a_reopened_file_store_keeps_everything() {
     );
     assert_eq!(faults.len(), 1);
     assert_eq!(store.results(None, 100).unwrap(), results);
-    assert_eq!(store.dispatches(100).unwrap(), dispatches);
-    assert_eq!(store.dry_runs(100).unwrap(), dry_runs);
+    assert_eq!(store.dispatches(0, 100).unwrap(), dispatches);
+    assert_eq!(store.dry_runs(0, 100).unwrap(), dry_runs);
     assert_eq!(store.windows(100).unwrap(), windows);
     assert_eq!(store.last_window().unwrap(), Some(1800));
     assert_eq!(
@@ -1803,7 +1803,7 @@ fn dispatches_list_newest_window_first_then_by_wallet_whatever_the_order_they_we
         store.record_dispatch(&d(w, cb)).unwrap();
     }
     let listed: Vec<(u64, WalletPkh)> = store
-        .dispatches(10)
+        .dispatches(0, 10)
         .unwrap()
         .iter()
         .map(|r| (r.coordination_block, r.wallet))

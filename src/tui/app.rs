@@ -4,18 +4,20 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::loads::{Load, LoadWhat, Loaded};
 use super::theme::Theme;
+use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::{Event, NodeSnapshot};
-use crate::engine::history::HistoryError;
 use crate::engine::records::ChainStatus;
 use crate::engine::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
-use crate::engine::{DryRunWindow, NodeCommands};
+use crate::engine::DryRunWindow;
 use crate::protocol::window::{next_window_after, window_at_or_before};
 use crate::protocol::{Address, CoordinationWindow, FaultType, WalletPkh};
 
@@ -142,6 +144,8 @@ pub struct FaultsView {
     /// The store or the filter changed: recount (and re-summarise) too. Paging alone does
     /// not, which keeps scrolling through a large history cheap.
     pub counts_stale: bool,
+    /// A load is in flight (see [`super::loads`]).
+    pub loading: bool,
 }
 
 impl FaultsView {
@@ -204,6 +208,32 @@ pub struct ProposalsView {
     pub selected: usize,
     pub error: Option<String>,
     pub stale: bool,
+    /// A load is in flight (see [`super::loads`]).
+    pub loading: bool,
+}
+
+/// Where the console's node is, as the header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The node runs in this process: quitting the console stops it.
+    InProcess,
+    /// Waiting for the first snapshot of a node in another process.
+    Connecting,
+    /// Attached to a node in another process over its control socket.
+    Attached { pid: u32 },
+    /// The attached node went away at `since`; what is shown is from before.
+    Disconnected {
+        pid: Option<u32>,
+        since: Instant,
+        reason: String,
+    },
+}
+
+impl Link {
+    /// Attached to (or trying to reach) a node in another process: `q` detaches.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, Link::InProcess)
+    }
 }
 
 /// How many recent block intervals the average block time is measured over.
@@ -249,7 +279,8 @@ impl BlockClock {
 }
 
 pub struct App {
-    pub commands: NodeCommands,
+    pub api: Arc<dyn NodeApi>,
+    pub link: Link,
     pub theme: Theme,
     /// The live state, folded from events.
     pub live: NodeSnapshot,
@@ -277,13 +308,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(commands: NodeCommands, theme: Theme) -> App {
-        let live = commands.snapshot();
-        let chain_status = commands.chain_status();
+    /// A console on `api`; `link` says where that node runs. What it shows comes from the
+    /// updates of a subscription (see [`App::on_update`]), starting with a snapshot.
+    pub fn new(api: Arc<dyn NodeApi>, link: Link, theme: Theme) -> App {
         let mut app = App {
-            commands,
+            api,
+            link,
             theme,
-            live,
+            live: NodeSnapshot::default(),
             frozen: None,
             tab: Tab::Overview,
             popup: None,
@@ -300,7 +332,7 @@ impl App {
                 ..ProposalsView::default()
             },
             clock: BlockClock::default(),
-            chain_status,
+            chain_status: ChainStatus::default(),
             logs: tui_logger::TuiWidgetState::new()
                 .set_default_display_level(tui_logger::LevelFilter::Info),
             should_quit: false,
@@ -369,19 +401,48 @@ impl App {
         self.dirty = true;
     }
 
-    /// After `events` lagged behind the bus by `skipped` events: start over from the node's
-    /// snapshot, on a fresh receiver. What the old receiver still holds is already in the
-    /// snapshot (the bus folds an event in before sending it), so folding it again would
-    /// count it twice. The new receiver and the snapshot are taken together, so no event
-    /// falls between them or is in both.
-    pub fn catch_up(&mut self, events: &mut broadcast::Receiver<Event>, skipped: u64) {
-        tracing::warn!(
-            skipped,
-            "console fell behind the node; resynced from its snapshot"
-        );
-        let (fresh, snapshot) = self.commands.subscribe_with_snapshot();
-        *events = fresh;
-        self.resync(snapshot);
+    /// Folds one update of the node's subscription in.
+    pub fn on_update(&mut self, update: Update, now: Instant) {
+        match update {
+            Update::Snapshot { snapshot, pid } => {
+                let first = matches!(self.link, Link::Connecting | Link::InProcess)
+                    && self.live == NodeSnapshot::default();
+                if let Some(pid) = pid {
+                    self.link = Link::Attached { pid };
+                }
+                if first {
+                    self.live = *snapshot;
+                    self.index_wallets();
+                    self.faults.stale = true;
+                    self.faults.counts_stale = true;
+                    self.proposals.stale = true;
+                    self.dirty = true;
+                } else {
+                    self.resync(*snapshot);
+                }
+                // Block times measured before the gap say nothing about the node now.
+                self.clock = BlockClock::default();
+            }
+            Update::Event(event) => self.on_event(&event, now),
+            Update::ChainStatus(status) => self.on_chain_status(status),
+            Update::Disconnected { reason } => {
+                let pid = match &self.link {
+                    Link::Attached { pid } => Some(*pid),
+                    Link::Disconnected { pid, .. } => *pid,
+                    _ => None,
+                };
+                if !matches!(self.link, Link::Disconnected { .. }) {
+                    self.link = Link::Disconnected {
+                        pid,
+                        since: now,
+                        reason,
+                    };
+                }
+                // A frozen view would hide that the node is gone.
+                self.frozen = None;
+                self.dirty = true;
+            }
+        }
     }
 
     pub fn on_chain_status(&mut self, status: ChainStatus) {
@@ -405,75 +466,105 @@ impl App {
         self.dirty = true;
     }
 
-    /// Reloads the shown history view if it changed. Called by the run loop before drawing;
-    /// cheap when nothing is stale (and skipped while paused).
-    pub fn refresh(&mut self) {
+    /// The history read the shown view is waiting for, if any (see [`super::loads`]):
+    /// none while paused, none for a view whose last load is still in flight, and only for
+    /// the visible tab (the other stays stale until it is shown).
+    pub fn take_load(&mut self) -> Option<Load> {
         if self.paused() {
-            return;
+            return None;
         }
-        // Only the visible history is read; the other stays stale until its tab is shown.
-        match self.tab {
-            Tab::Faults if self.faults.stale => self.reload_faults(),
-            Tab::Proposals if self.proposals.stale => self.reload_proposals(),
-            _ => {}
+        let what = match self.tab {
+            Tab::Faults if self.faults.stale && !self.faults.loading => {
+                let f = &mut self.faults;
+                f.stale = false;
+                f.loading = true;
+                LoadWhat::Faults {
+                    filter: f.filter.clone(),
+                    order: f.order,
+                    selected: f.selected,
+                    page_offset: f.page_offset,
+                    have_rows: !f.rows.is_empty(),
+                    total: f.total,
+                    recount: std::mem::take(&mut f.counts_stale),
+                    summary: f.show_summary,
+                }
+            }
+            Tab::Proposals if self.proposals.stale && !self.proposals.loading => {
+                self.proposals.stale = false;
+                self.proposals.loading = true;
+                LoadWhat::Proposals
+            }
+            _ => return None,
+        };
+        Some(Load {
+            api: self.api.clone(),
+            what,
+        })
+    }
+
+    /// Folds the answer to a [`Load`] in.
+    pub fn on_loaded(&mut self, loaded: Loaded) {
+        self.dirty = true;
+        match loaded {
+            Loaded::Faults {
+                filter,
+                order,
+                recount,
+                result,
+            } => {
+                let f = &mut self.faults;
+                f.loading = false;
+                if filter != f.filter || order != f.order {
+                    // Asked for before the filter changed: load again for the new one.
+                    f.stale = true;
+                    f.counts_stale = true;
+                    return;
+                }
+                match result {
+                    Ok(page) => {
+                        f.total = page.total;
+                        f.selected = f.selected.min(page.total.saturating_sub(1));
+                        if page.selected != f.selected
+                            && (f.selected < page.page_offset
+                                || f.selected >= page.page_offset + FAULT_PAGE)
+                        {
+                            // The selection moved out of this page meanwhile.
+                            f.stale = true;
+                        }
+                        f.page_offset = page.page_offset;
+                        f.rows = page.rows;
+                        if let Some(summary) = page.summary {
+                            f.summary = summary;
+                        }
+                        f.error = None;
+                    }
+                    Err(e) => {
+                        f.counts_stale |= recount;
+                        f.error = Some(e.to_string());
+                    }
+                }
+            }
+            Loaded::Proposals(result) => {
+                let p = &mut self.proposals;
+                p.loading = false;
+                match result {
+                    Ok(items) => {
+                        p.items = items;
+                        p.selected = p.selected.min(p.items.len().saturating_sub(1));
+                        p.error = None;
+                    }
+                    Err(e) => p.error = Some(e.to_string()),
+                }
+            }
         }
     }
 
-    fn reload_faults(&mut self) {
-        let f = &mut self.faults;
-        f.stale = false;
-        let recount = std::mem::take(&mut f.counts_stale);
-        let result = (|| -> Result<(), HistoryError> {
-            if recount {
-                f.total = self.commands.count_faults(&f.filter)?;
-            }
-            if f.total == 0 {
-                f.selected = 0;
-            } else if f.selected >= f.total {
-                f.selected = f.total - 1;
-            }
-            // Keep the selection inside the loaded page, with room on both sides.
-            if f.selected < f.page_offset
-                || f.selected >= f.page_offset + FAULT_PAGE
-                || f.rows.is_empty()
-            {
-                f.page_offset = f.selected.saturating_sub(FAULT_PAGE / 2);
-            }
-            f.rows = self
-                .commands
-                .faults(&f.filter, f.order, f.page_offset, FAULT_PAGE)?;
-            if f.show_summary && recount {
-                f.summary = self.commands.fault_summary(&f.filter)?;
-            }
-            Ok(())
-        })();
-        f.error = result.err().map(|e| e.to_string());
-    }
-
-    fn reload_proposals(&mut self) {
-        let p = &mut self.proposals;
-        p.stale = false;
-        let dispatches = self.commands.dispatches(200);
-        let dry_runs = self.commands.dry_runs(100);
-        match (dispatches, dry_runs) {
-            (Ok(d), Ok(r)) => {
-                let mut items: Vec<ProposalItem> = d
-                    .into_iter()
-                    .map(ProposalItem::Dispatch)
-                    .chain(r.into_iter().map(ProposalItem::DryRun))
-                    .collect();
-                // Newest window first; within a window, dispatches before dry runs.
-                items.sort_by_key(|i| {
-                    (
-                        std::cmp::Reverse(i.coordination_block()),
-                        matches!(i, ProposalItem::DryRun(_)),
-                    )
-                });
-                p.items = items;
-                p.selected = p.selected.min(p.items.len().saturating_sub(1));
-                p.error = None;
-            }
-            (Err(e), _) | (_, Err(e)) => p.error = Some(e.to_string()),
+    /// Loads what the shown view is waiting for and folds it in, in one go (for tests and
+    /// tools; the run loop runs loads on tasks instead).
+    pub async fn refresh(&mut self) {
+        while let Some(load) = self.take_load() {
+            let loaded = load.run().await;
+            self.on_loaded(loaded);
         }
     }
 

@@ -1,12 +1,13 @@
 //! The operator console: a ratatui front end over a running node. The node runs on background
-//! tasks; the console is one subscriber of its event bus and reaches it only through the
-//! node's command handle.
+//! tasks, in this process or another one; the console reaches it only through
+//! [`NodeApi`]: a subscription of its updates, history reads and dry runs.
 //!
 //! Drawing is event-driven: a frame is drawn when something changed (an event, a key, a
 //! countdown second), at most about 30 times a second, and not at all otherwise. The terminal
 //! is restored on every exit path, including a panic in any task.
 
 pub mod app;
+pub mod loads;
 pub mod theme;
 pub mod views;
 
@@ -16,13 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossterm::event::Event as TermEvent;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::events::Event;
-use crate::engine::NodeCommands;
-use app::{App, Request};
+use crate::engine::NodeApi;
+use app::{App, Link, Request};
 use theme::Theme;
 
 /// The shortest time between two frames (about 30 per second).
@@ -72,22 +72,25 @@ fn spawn_input_thread(stop: Arc<AtomicBool>) -> mpsc::Receiver<TermEvent> {
     rx
 }
 
-/// Runs the console until the operator quits, the node stops, or a task panics.
-/// `events` must have been subscribed before the node started, so nothing is missed.
+/// Runs the console until the operator quits (or detaches), the node in this process stops,
+/// or a task panics. `link` says where the node runs: [`Link::InProcess`], or
+/// [`Link::Connecting`] for one reached over its control socket.
 pub async fn run(
-    commands: NodeCommands,
-    mut events: broadcast::Receiver<Event>,
+    api: Arc<dyn NodeApi>,
+    link: Link,
     theme: Theme,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
-    let mut app = App::new(commands.clone(), theme);
+    let mut updates = api.subscribe().await;
+    let mut app = App::new(api.clone(), link, theme);
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
     install_panic_flag();
     let stop_input = Arc::new(AtomicBool::new(false));
     let mut input = spawn_input_thread(stop_input.clone());
     let (dry_tx, mut dry_rx) = mpsc::channel(8);
+    let (load_tx, mut load_rx) = mpsc::channel(8);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_draw: Option<Instant> = None;
@@ -110,7 +113,12 @@ pub async fn run(
             _ = cancel.cancelled() => break Ok(()),
             _ = async { tokio::time::sleep_until(redraw_at.unwrap_or_else(Instant::now)).await }, if redraw_at.is_some() => {
                 let t0 = Instant::now();
-                app.refresh();
+                while let Some(load) = app.take_load() {
+                    let tx = load_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(load.run().await).await;
+                    });
+                }
                 let now = Instant::now();
                 terminal
                     .draw(|frame| views::render(frame, &app, now))
@@ -122,19 +130,19 @@ pub async fn run(
                 last_draw = Some(now);
                 app.dirty = false;
             }
-            event = events.recv() => match event {
-                Ok(e) => app.on_event(&e, Instant::now()),
-                Err(broadcast::error::RecvError::Lagged(n)) => app.catch_up(&mut events, n),
-                Err(broadcast::error::RecvError::Closed) => break Ok(()),
+            update = updates.next() => match update {
+                Some(u) => app.on_update(u, Instant::now()),
+                None => break Ok(()),
             },
+            Some(loaded) = load_rx.recv() => app.on_loaded(loaded),
             key = input.recv() => match key {
                 Some(TermEvent::Key(key)) => match app.on_key(key) {
                     Some(Request::Quit) => break Ok(()),
                     Some(Request::DryRun { wallet, window }) => {
-                        let commands = commands.clone();
+                        let api = api.clone();
                         let tx = dry_tx.clone();
                         tokio::spawn(async move {
-                            let result = commands.dry_run(wallet, window).await.map_err(|e| e.to_string());
+                            let result = api.dry_run(wallet, window).await.map_err(|e| e.to_string());
                             let _ = tx.send((wallet, result)).await;
                         });
                     }
@@ -146,7 +154,6 @@ pub async fn run(
             },
             Some((wallet, result)) = dry_rx.recv() => app.on_dry_run_result(wallet, result),
             _ = second.tick() => {
-                app.on_chain_status(commands.chain_status());
                 // Ages and countdowns move every second.
                 app.dirty = true;
             }

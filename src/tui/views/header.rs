@@ -12,7 +12,7 @@ use super::format::{duration, eta};
 use crate::engine::network_view::Transport;
 use crate::engine::records::Connection;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
-use crate::tui::app::App;
+use crate::tui::app::{App, Link};
 
 /// Blocks left in the active phase at which the gauge turns warning, then critical.
 const WARN_BLOCKS_LEFT: u64 = 25;
@@ -59,13 +59,30 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
         None => Span::styled("operator ?", t.dim),
     };
 
-    let mut line1 = vec![
-        Span::styled("tbtc-coord", t.title),
-        sep(),
-        chain,
-        sep(),
-        operator,
-    ];
+    let mut line1 = vec![Span::styled("tbtc-coord", t.title), sep()];
+    match &app.link {
+        Link::InProcess => {}
+        Link::Connecting => {
+            line1.push(Span::styled("connecting to the node…", t.warning));
+            line1.push(sep());
+        }
+        Link::Attached { pid } => {
+            line1.push(Span::styled(format!("attached to pid {pid}"), t.accent));
+            line1.push(sep());
+        }
+        Link::Disconnected { pid, since, .. } => {
+            line1.push(Span::styled(
+                format!(
+                    "disconnected{} {} ago, retrying",
+                    pid.map(|p| format!(" from pid {p}")).unwrap_or_default(),
+                    duration(now.saturating_duration_since(*since))
+                ),
+                t.critical,
+            ));
+            line1.push(sep());
+        }
+    }
+    line1.extend([chain, sep(), operator]);
     let net = &view.network;
     match net.transport {
         Transport::PeerNetwork => {

@@ -20,7 +20,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("?", "this help"),
             ("Esc", "close a popup or cancel an input"),
             ("p", "pause / resume the view (the node keeps running)"),
-            ("q, Ctrl-C", "quit"),
+            ("q, Ctrl-C", QUIT_KEY_WHAT),
         ],
     ),
     (
@@ -68,15 +68,25 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The quit key's line, as [`KEYS`] has it: for a node in this process.
+const QUIT_KEY_WHAT: &str = "quit: stops the node this console runs";
+/// The same key in an attached console.
+const DETACH_KEY_WHAT: &str = "detach: the node keeps running";
+
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut lines = Vec::new();
     for (section, keys) in KEYS {
         lines.push(Line::from(Span::styled(*section, t.title)));
         for (key, what) in *keys {
+            let what = if *what == QUIT_KEY_WHAT && app.link.is_remote() {
+                DETACH_KEY_WHAT
+            } else {
+                what
+            };
             lines.push(Line::from(vec![
                 Span::styled(format!("  {key:<20}"), t.accent),
-                Span::styled(*what, t.base),
+                Span::styled(what, t.base),
             ]));
         }
     }

@@ -19,7 +19,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 use tokio::time::Instant;
 
-use super::app::{App, Popup, Tab};
+use super::app::{App, Link, Popup, Tab};
 
 /// Below this the console shows one line saying so instead of a squashed screen.
 pub const MIN_WIDTH: u16 = 60;
@@ -59,6 +59,9 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
         Tab::Logs => logs::render(frame, app, body),
     }
     render_footer(frame, app, footer);
+    if let Link::Disconnected { reason, .. } = &app.link {
+        render_disconnected(frame, app, reason, body);
+    }
     match &app.popup {
         Some(Popup::Help) => help::render(frame, app, area),
         Some(Popup::DryRunDialog(d)) => dry_run::render_dialog(frame, app, d, area),
@@ -84,13 +87,33 @@ fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// Over the body while the attached node is away: what is shown is from before.
+fn render_disconnected(frame: &mut Frame, app: &App, reason: &str, body: Rect) {
+    let area = centered(body, 64, 6);
+    let inner = popup_frame(frame, app, area, "disconnected");
+    let text = vec![
+        Line::from(Span::styled(
+            "The node is not reachable. What is shown is from before it went away.",
+            app.theme.critical,
+        )),
+        Line::from(Span::styled(reason.to_string(), app.theme.dim)),
+        Line::from("Retrying; the console resyncs when the node is back. q detaches."),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
+}
+
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let quit = if app.link.is_remote() {
+        "q detach"
+    } else {
+        "q quit"
+    };
     let hint = match app.tab {
-        Tab::Overview | Tab::Wallets => "↑↓ select · d dry run · Tab/1-6 tabs · p pause · ? help · q quit",
-        Tab::Network => "↑↓ scroll peers · ←→ wallet of the seat grid · Tab/1-6 tabs · ? help · q quit",
-        Tab::Faults => "↑↓ PgUp/PgDn · Enter detail · / search · t type · o operator · w wallet · r windows · s sort · u summary · c clear",
-        Tab::Proposals => "↑↓ select · Tab/1-6 tabs · p pause · ? help · q quit",
-        Tab::Logs => "h targets · f focus · ←→ shown level · +/- captured level · PgUp/PgDn scroll",
+        Tab::Overview | Tab::Wallets => format!("↑↓ select · d dry run · Tab/1-6 tabs · p pause · ? help · {quit}"),
+        Tab::Network => format!("↑↓ scroll peers · ←→ wallet of the seat grid · Tab/1-6 tabs · ? help · {quit}"),
+        Tab::Faults => "↑↓ PgUp/PgDn · Enter detail · / search · t type · o operator · w wallet · r windows · s sort · u summary · c clear".to_string(),
+        Tab::Proposals => format!("↑↓ select · Tab/1-6 tabs · p pause · ? help · {quit}"),
+        Tab::Logs => "h targets · f focus · ←→ shown level · +/- captured level · PgUp/PgDn scroll".to_string(),
     };
     let mut spans = vec![Span::styled(hint, app.theme.dim)];
     if app.paused() {

@@ -1,0 +1,229 @@
+//! Wiring of the control socket: every node serves one, and the console and the one-off
+//! commands use it when a node is running on their data directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::Settings;
+use crate::cli::{StatusArgs, UsageError};
+use crate::control::protocol::Request;
+use crate::control::{self, ConnectError, Connection, RemoteNode};
+use crate::engine::api::{NodeStatus, WindowCounts};
+use crate::engine::records::{FaultFilter, FaultOrder, WindowStatus};
+use crate::tui::app::Link;
+
+/// Binds the node's control socket (the caller holds the history's lock). A path that cannot
+/// be a socket is bad input.
+pub(crate) fn bind(settings: &Settings) -> anyhow::Result<control::Bound> {
+    let path = settings.socket_path();
+    control::bind(&path).map_err(|e| match e {
+        control::ControlError::Io { .. } => anyhow::Error::new(e),
+        other => UsageError(other.to_string()).into(),
+    })
+}
+
+/// A connection to the node serving `socket`, or `None` if no node is running there.
+pub(crate) async fn running_node(
+    socket: &Path,
+    client: &str,
+) -> anyhow::Result<Option<Connection>> {
+    match Connection::open(socket, client).await {
+        Ok((conn, _)) => Ok(Some(conn)),
+        Err(ConnectError::NotRunning(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The console, attached to the node serving `socket`. `q` detaches; the node runs on.
+pub(crate) async fn attach_console(
+    socket: PathBuf,
+    theme: crate::tui::theme::Theme,
+    cancel: CancellationToken,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let link = cancel.child_token();
+    let api: Arc<RemoteNode> = RemoteNode::start(socket, link.clone());
+    let result = crate::tui::run(api, Link::Connecting, theme, cancel, started).await;
+    link.cancel();
+    result
+}
+
+/// `status`: from the running node, else from the history.
+pub async fn status_command(settings: Settings, args: &StatusArgs) -> anyhow::Result<()> {
+    let socket = match &args.attach {
+        Some(s) => s.clone(),
+        None => settings.socket_path(),
+    };
+    let status = match running_node(&socket, "tbtc-coord status").await? {
+        Some(mut conn) => conn
+            .call_as::<NodeStatus>(Request::Status {
+                last_faults: args.last_faults,
+            })
+            .await
+            .with_context(|| format!("asking the node at {} for its status", socket.display()))?,
+        None if args.attach.is_some() => {
+            return Err(UsageError(format!(
+                "--attach {}: no node is serving that socket",
+                socket.display()
+            ))
+            .into())
+        }
+        None => status_from_history(&settings, args.last_faults)?,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+    } else {
+        write_status(&mut out, &status)?;
+    }
+    Ok(())
+}
+
+/// What the history says when no node runs: its wallets, windows and newest faults.
+fn status_from_history(settings: &Settings, last_faults: u64) -> anyhow::Result<NodeStatus> {
+    let store = super::open_history_read_only(settings)?;
+    let all = FaultFilter::default();
+    let mut windows = WindowCounts::default();
+    for w in store.windows(u64::MAX)? {
+        windows.started += u64::from(w.status != WindowStatus::Missed);
+        match w.status {
+            WindowStatus::Completed => windows.completed += 1,
+            WindowStatus::Missed => windows.missed += 1,
+            WindowStatus::Interrupted => windows.interrupted += 1,
+            _ => {}
+        }
+    }
+    Ok(NodeStatus {
+        running: false,
+        pid: None,
+        chain: chain_of(settings),
+        operator: None,
+        observer: false,
+        head: None,
+        next_window: None,
+        wallets: store
+            .wallet_seats()?
+            .into_iter()
+            .map(|w| crate::engine::api::WalletStatus {
+                wallet: w.wallet,
+                seats: Vec::new(),
+                members: w.operators.len(),
+                executor: None,
+                dispatcher: None,
+                next_leader: None,
+            })
+            .collect(),
+        executors: Default::default(),
+        peers: Default::default(),
+        windows,
+        last_faults: store.faults(&all, FaultOrder::NewestFirst, 0, last_faults)?,
+        faults_total: store.count_faults(&all)?,
+    })
+}
+
+fn chain_of(settings: &Settings) -> String {
+    settings
+        .store_path()
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn write_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
+    match s.pid {
+        Some(pid) => writeln!(out, "node       running (pid {pid}), chain {}", s.chain)?,
+        None => writeln!(
+            out,
+            "node       not running; from the history of chain {}",
+            s.chain
+        )?,
+    }
+    if let Some(op) = s.operator {
+        writeln!(
+            out,
+            "operator   {op}{}",
+            if s.observer { " (observer)" } else { "" }
+        )?;
+    }
+    match (s.head, s.next_window) {
+        (Some(head), Some(next)) => {
+            writeln!(out, "head       {}", head.number)?;
+            writeln!(
+                out,
+                "next       window {} (#{}) in {} blocks",
+                next.coordination_block, next.index, next.blocks_away
+            )?;
+        }
+        _ if s.running => writeln!(out, "head       no block yet")?,
+        _ => {}
+    }
+    writeln!(out, "wallets    {}", s.wallets.len())?;
+    if s.running {
+        let e = &s.executors;
+        writeln!(
+            out,
+            "executors  {} idle, {} running, {} busy, {} done, {} failed",
+            e.idle, e.running, e.busy, e.done, e.failed
+        )?;
+        let p = &s.peers;
+        match p.transport {
+            crate::engine::network_view::Transport::PeerNetwork => writeln!(
+                out,
+                "peers      {} connected, bootstrap {}/{} reached, {} refused",
+                p.connected, p.bootstrap_connected, p.bootstrap_configured, p.refused
+            )?,
+            crate::engine::network_view::Transport::Hub => {
+                writeln!(out, "peers      none: the devnet's in-process hub")?
+            }
+            _ => writeln!(out, "peers      no peer transport")?,
+        }
+    }
+    let w = &s.windows;
+    writeln!(
+        out,
+        "windows    {} started, {} completed, {} missed, {} interrupted",
+        w.started, w.completed, w.missed, w.interrupted
+    )?;
+    writeln!(out, "faults     {} in the history", s.faults_total)?;
+    for f in &s.last_faults {
+        writeln!(
+            out,
+            "  window {:>10}  {}  {}  {}",
+            f.coordination_block, f.wallet, f.culprit, f.fault
+        )?;
+    }
+    for w in &s.wallets {
+        let executor = w
+            .executor
+            .map(describe_executor)
+            .unwrap_or_else(|| "-".into());
+        let leader = w
+            .next_leader
+            .map(|l| format!(", next leader {l}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "wallet {}  seats {:?} of {}  executor {executor}{leader}",
+            w.wallet, w.seats, w.members
+        )?;
+    }
+    Ok(())
+}
+
+fn describe_executor(e: crate::engine::events::ExecutorState) -> String {
+    use crate::engine::events::ExecutorState::*;
+    match e {
+        Idle => "idle".into(),
+        Running {
+            coordination_block,
+            role,
+        } => format!("running window {coordination_block} as {role:?}").to_lowercase(),
+        Busy { coordination_block } => format!("busy in window {coordination_block}"),
+        Done { coordination_block } => format!("done with window {coordination_block}"),
+        Failed { coordination_block } => format!("failed in window {coordination_block}"),
+    }
+}

@@ -1,0 +1,24 @@
+//! The control socket: every node serves a Unix domain socket beside its history
+//! (`<data dir>/<chain>.sock`, mode 0600, its owner and root only), through which a console
+//! attaches and one-off commands (`status`, `dry-run`, `faults`) reach the running node.
+//!
+//! - `protocol`: the newline-delimited JSON messages;
+//! - `server`: the node's side, bounded per client, behind the engine's command handle;
+//! - `client`: a one-off [`Connection`], and [`RemoteNode`], the [`NodeApi`] of an
+//!   attached console.
+//!
+//! [`NodeApi`]: crate::engine::NodeApi
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+pub use client::{ConnectError, Connection, RemoteNode};
+pub use server::{bind, Bound, ControlError, ControlServer};
+
+/// The control socket of the history at `store_path`: `devnet-7.sqlite3` → `devnet-7.sock`.
+pub fn socket_path(store_path: &Path) -> PathBuf {
+    store_path.with_extension("sock")
+}
