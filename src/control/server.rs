@@ -1,6 +1,7 @@
 //! The node's side of the control socket: one listener, one task per client.
 //!
-//! Every client is bounded: its request lines (at most [`MAX_REQUEST_LINE`] bytes), its
+//! Every client is bounded: its request lines (at most [`MAX_REQUEST_LINE`] bytes; a longer
+//! one, or one that is not UTF-8, is answered with an error and the connection closed), its
 //! requests in flight ([`MAX_IN_FLIGHT`]), and its send queue ([`SEND_QUEUE`] lines). A
 //! client whose queue fills is dropped with a reason: the node never waits for a reader, so
 //! a slow console cannot slow coordination or the other consoles.
@@ -25,7 +26,8 @@ use super::protocol::{
 use crate::engine::api::{ApiError, ErrorCode, NodeApi, Update};
 use crate::engine::NodeCommands;
 
-/// The longest request line read; a longer one is answered with an error and skipped.
+/// The longest request line read; a longer one is answered with an error, and the
+/// connection closed.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 /// Clients served at once; one more is told so and closed.
 pub const MAX_CLIENTS: usize = 16;
@@ -346,14 +348,12 @@ async fn serve_client(stream: UnixStream, shared: &Arc<Shared>) -> Option<String
             None => break,
             Some(Ok(line)) => line,
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                // The codec skips the rest of that line and reads on.
+                // A framed stream ends at its codec's first error: say why, and close.
                 let e = bad(format!(
-                    "line longer than {MAX_REQUEST_LINE} bytes: skipped"
+                    "line longer than {MAX_REQUEST_LINE} bytes: closing the connection"
                 ));
-                if !outbox.send(reply_line(None, Err(e))) {
-                    break;
-                }
-                continue;
+                outbox.send(reply_line(None, Err(e)));
+                break;
             }
             Some(Err(LinesCodecError::Io(e))) => {
                 // Not UTF-8, or the connection broke: the stream cannot go on.
