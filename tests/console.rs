@@ -581,3 +581,68 @@ async fn window_range_bounds_above_i64_max_do_not_wrap() {
     assert_eq!(app.faults.total, total);
     fx.network.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn attached_and_disconnected_headers() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    app.link = Link::Attached { pid: 4242 };
+    insta::assert_snapshot!("header_attached", screen(app, 120, 24));
+
+    app.on_update(
+        Update::Disconnected {
+            reason: "the node closed the connection".into(),
+        },
+        Instant::now(),
+    );
+    tokio::time::advance(Duration::from_secs(12)).await;
+    let gone = screen(app, 120, 24);
+    insta::assert_snapshot!("header_disconnected", gone);
+
+    // Back, as another process: the snapshot replaces what was shown.
+    let mut fresh = app.live.clone();
+    fresh.windows_completed += 1;
+    app.on_update(
+        Update::Snapshot {
+            snapshot: Box::new(fresh.clone()),
+            pid: Some(5151),
+        },
+        Instant::now(),
+    );
+    assert_eq!(app.link, Link::Attached { pid: 5151 });
+    assert_eq!(app.live, fresh);
+    assert_eq!(app.resyncs, 1);
+    let back = screen(app, 120, 24);
+    assert!(back.contains("attached to pid 5151"), "{back}");
+    assert!(!back.contains("disconnected"), "{back}");
+    fx.network.shutdown().await;
+}
+
+/// What an attached console folds is what crossed the socket: the snapshot (peers, pings,
+/// seats heard, rejections included) and every event of a run come back from JSON unchanged.
+#[tokio::test(start_paused = true)]
+async fn snapshots_and_events_survive_the_wire() {
+    let mut fx = fixture(2, Theme::dark()).await;
+    on_a_peer_network(&mut fx);
+    let live = &fx.app.live;
+    assert!(!live.network.peers.is_empty() && !live.network.heard.is_empty());
+    let json = serde_json::to_string(live).unwrap();
+    let back: tbtc_coord::engine::NodeSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, live);
+    for event in live.recent_faults.iter().chain(&live.recent_dispatches) {
+        let back: Event = serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap();
+        assert_eq!(&back, event);
+    }
+    // The disconnected banner fits any terminal the console draws in.
+    fx.app.on_update(
+        Update::Disconnected {
+            reason: "x".repeat(300),
+        },
+        Instant::now(),
+    );
+    for (w, h) in [(60, 16), (61, 17), (80, 24), (300, 80)] {
+        let s = screen(&fx.app, w, h);
+        assert!(s.contains("disconnected"), "{w}x{h}");
+    }
+    fx.network.shutdown().await;
+}

@@ -288,3 +288,179 @@ fn the_console_reads_rust_log_and_refuses_a_bad_one() {
         "{after}"
     );
 }
+
+/// A headless node in the background, killed when dropped.
+struct HeadlessNode {
+    child: std::process::Child,
+}
+
+impl HeadlessNode {
+    fn start(home: &Path, data: &Path) -> HeadlessNode {
+        let child = Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
+            .env("HOME", home)
+            .args(["run", "--headless", "--block-time", "5ms", "--devnet-seed", "4"])
+            .arg("--data-dir")
+            .arg(data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the node starts");
+        HeadlessNode { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HeadlessNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `status --json` of the node on `data`, once it answers (the socket appears only once
+/// the node has started).
+fn node_status(home: &Path, data: &Path) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
+            .env("HOME", home)
+            .args(["status", "--json", "--devnet-seed", "4", "--data-dir"])
+            .arg(data)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if status["running"] == true {
+                return status;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running node answered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn windows_completed(home: &Path, data: &Path) -> u64 {
+    node_status(home, data)["windows"]["completed"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The console attaches to a node running headless, shows it live, dry-runs through it, and
+/// `q` leaves it running. Killed, the node shows as disconnected; restarted, the console
+/// resyncs to the new process.
+#[test]
+fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
+    let tmux = Tmux::new("attach");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let mut node = HeadlessNode::start(home.path(), &data);
+    node_status(home.path(), &data);
+    let command = format!(
+        "HOME={home} {bin} console --data-dir {data} --devnet-seed 4; \
+         printf 'EXITED %s\\n' $?; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    let attach = || {
+        let _ = tmux.cmd(&["kill-session", "-t", "main"]);
+        let started = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "140",
+            "-y",
+            "40",
+            &command,
+        ]);
+        assert!(started.status.success());
+    };
+    attach();
+    let attached = format!("attached to pid {}", node.pid());
+    let screen = tmux.wait_for("the attached header", Duration::from_secs(60), |s| {
+        s.contains(&attached) && block_height(s).is_some()
+    });
+    let first = block_height(&screen).unwrap();
+    tmux.wait_for("a higher block", Duration::from_secs(30), |s| {
+        block_height(s).is_some_and(|h| h > first)
+    });
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help of an attached console", Duration::from_secs(10), |s| {
+        s.contains("detach: the node keeps running")
+    });
+    tmux.keys(&["Escape"]);
+
+    // A dry run, made by the node.
+    tmux.wait_for("the first window", Duration::from_secs(60), |s| {
+        block_height(s).is_some_and(|h| h >= 905)
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Wallets tab", Duration::from_secs(10), |s| {
+        s.contains("Executor")
+    });
+    tmux.keys(&["d"]);
+    tmux.wait_for("the dry-run dialog", Duration::from_secs(10), |s| {
+        s.contains("current window")
+    });
+    tmux.keys(&["c"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dry-run result", Duration::from_secs(20), |s| {
+        s.contains("Nothing was sent or dispatched")
+    });
+    tmux.keys(&["Escape"]);
+
+    // q detaches: the console exits 0, the node runs on and completes more windows.
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(node.is_running(), "q stopped the node");
+    let done = windows_completed(home.path(), &data);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while windows_completed(home.path(), &data) <= done {
+        assert!(Instant::now() < deadline, "the node stopped coordinating");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The node dies: the console says so, and says it is retrying.
+    attach();
+    tmux.wait_for("the attached header", Duration::from_secs(60), |s| {
+        s.contains(&attached)
+    });
+    node.kill();
+    let gone = tmux.wait_for("disconnected", Duration::from_secs(30), |s| {
+        s.contains("disconnected from pid") && s.contains("retrying")
+    });
+    assert!(gone.contains("What is shown is from before"), "{gone}");
+
+    // Back (its crashed socket replaced): the console resyncs to the new process.
+    let node = HeadlessNode::start(home.path(), &data);
+    let reattached = format!("attached to pid {}", node.pid());
+    let screen = tmux.wait_for("the new node", Duration::from_secs(60), |s| {
+        s.contains(&reattached) && !s.contains("disconnected")
+    });
+    let resumed = block_height(&screen).unwrap_or(0);
+    tmux.wait_for("live blocks again", Duration::from_secs(30), |s| {
+        block_height(s).is_some_and(|h| h > resumed)
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the exit", Duration::from_secs(30), |s| s.contains("EXITED 0"));
+}

@@ -89,15 +89,15 @@ fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
 
 /// Over the body while the attached node is away: what is shown is from before.
 fn render_disconnected(frame: &mut Frame, app: &App, reason: &str, body: Rect) {
-    let area = centered(body, 64, 6);
+    let area = centered(body, 64, 7);
     let inner = popup_frame(frame, app, area, "disconnected");
     let text = vec![
         Line::from(Span::styled(
-            "The node is not reachable. What is shown is from before it went away.",
+            "Not reachable. What is shown is from before it went away.",
             app.theme.critical,
         )),
         Line::from(Span::styled(reason.to_string(), app.theme.dim)),
-        Line::from("Retrying; the console resyncs when the node is back. q detaches."),
+        Line::from("Retrying; resyncs when the node is back. q detaches."),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
 }
