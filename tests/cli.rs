@@ -1168,3 +1168,142 @@ fn verify_evidence_offers_and_takes_only_its_own_flags() {
         "{err}"
     );
 }
+
+#[test]
+fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut node = node_on(dir.path(), "13");
+    // Drained on a thread, so the node never waits on its stdout.
+    let (tx, events) = std::sync::mpsc::channel::<Value>();
+    let out = node.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let _ = tx.send(serde_json::from_str(&line.unwrap()).unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &Value| e["type"] == "window_completed") {
+        seen.push(events.recv().expect("the node runs"));
+    }
+    let socket = dir.path().join("devnet-13.sock");
+    assert!(socket.exists());
+
+    let o = run(&[
+        "status",
+        "--json",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "13",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], node.id());
+    assert!(status["windows"]["completed"].as_u64().unwrap() >= 1);
+    let wallet = status["wallets"][0]["wallet"].as_str().unwrap().to_string();
+    assert!(status["head"]["number"].as_u64().unwrap() > 900);
+
+    // The running node makes the dry run: it announces it on its own event stream.
+    let o = run(&[
+        "dry-run",
+        "--json",
+        "--wallet",
+        &wallet,
+        "--window",
+        "900",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "13",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(record["coordination_block"], 900);
+    assert_eq!(record["sent"], false);
+    let announced = loop {
+        let e = events.recv().expect("the node runs");
+        if e["type"] == "dry_run" {
+            break e;
+        }
+    };
+    assert_eq!(announced["seed"], record["seed"]);
+    assert_eq!(announced["leader"], record["leader"]);
+
+    // Faults through the node are the history's.
+    let o = run(&[
+        "faults",
+        "--json",
+        "--to",
+        "900",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "13",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let through_node: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let store = Store::open_read_only(&dir.path().join("devnet-13.sqlite3")).unwrap();
+    let filter = FaultFilter {
+        to_block: Some(900),
+        ..FaultFilter::default()
+    };
+    let stored = store
+        .faults(
+            &filter,
+            tbtc_coord::engine::records::FaultOrder::NewestFirst,
+            0,
+            10_000,
+        )
+        .unwrap();
+    assert!(!stored.is_empty(), "the fixture has faults");
+    assert_eq!(through_node, serde_json::to_value(&stored).unwrap());
+    drop(store);
+
+    signal(node.id(), libc::SIGTERM);
+    assert!(node.wait().unwrap().success());
+    reader.join().unwrap();
+    assert!(!socket.exists(), "a clean stop removes the socket");
+
+    // No node: the history answers, and says so.
+    let o = run(&["status", "--data-dir", data_dir, "--devnet-seed", "13"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("not running; from the history of chain devnet-13"),
+        "{text}"
+    );
+    let o = run(&[
+        "status",
+        "--json",
+        "--data-dir",
+        data_dir,
+        "--devnet-seed",
+        "13",
+    ]);
+    let offline: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(offline["running"], false);
+    assert_eq!(offline["pid"], Value::Null);
+    assert!(offline["windows"]["completed"].as_u64().unwrap() >= 1);
+    assert!(offline["faults_total"].as_u64().unwrap() >= stored.len() as u64);
+
+    let gone = dir.path().join("nobody.sock");
+    let o = run(&[
+        "status",
+        "--attach",
+        gone.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_usage_error(&o, "--attach", &["no node is serving"]);
+    let o = run(&["run", "--headless", "--attach", gone.to_str().unwrap()]);
+    assert_usage_error(&o, "--attach", &["is for the console"]);
+    let o = run(&[
+        "status",
+        "--data-dir",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no history at"), "{}", stderr(&o));
+}

@@ -298,7 +298,14 @@ impl HeadlessNode {
     fn start(home: &Path, data: &Path) -> HeadlessNode {
         let child = Command::new(env!("CARGO_BIN_EXE_tbtc-coord"))
             .env("HOME", home)
-            .args(["run", "--headless", "--block-time", "5ms", "--devnet-seed", "4"])
+            .args([
+                "run",
+                "--headless",
+                "--block-time",
+                "5ms",
+                "--devnet-seed",
+                "4",
+            ])
             .arg("--data-dir")
             .arg(data)
             .stdout(std::process::Stdio::null())
@@ -402,9 +409,11 @@ fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
         block_height(s).is_some_and(|h| h > first)
     });
     tmux.keys(&["?"]);
-    tmux.wait_for("the help of an attached console", Duration::from_secs(10), |s| {
-        s.contains("detach: the node keeps running")
-    });
+    tmux.wait_for(
+        "the help of an attached console",
+        Duration::from_secs(10),
+        |s| s.contains("detach: the node keeps running"),
+    );
     tmux.keys(&["Escape"]);
 
     // A dry run, made by the node.
@@ -462,5 +471,7 @@ fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
         block_height(s).is_some_and(|h| h > resumed)
     });
     tmux.keys(&["q"]);
-    tmux.wait_for("the exit", Duration::from_secs(30), |s| s.contains("EXITED 0"));
+    tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED 0")
+    });
 }
