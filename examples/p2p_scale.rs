@@ -32,6 +32,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tbtc_coord::protocol::WalletPublicKey;
 
+use common::process::{cpu_seconds, cpu_share, tbtc_coord};
 use common::{anvil_binary, block_number, mine, start_anvil};
 
 const PASSWORD: &str = "scale-pw";
@@ -84,22 +85,6 @@ fn parse_args() -> anyhow::Result<Args> {
         bail!("--seats must be 1..=255, --wallets and --peers positive");
     }
     Ok(args)
-}
-
-fn tbtc_coord() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("tbtc-coord"))
-        .context("no directory above the example")?;
-    if !bin.is_file() {
-        bail!(
-            "{} not found: cargo build --release --bin tbtc-coord",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 /// A child process, killed on drop, whose JSON events on stdout are counted by type.
@@ -170,18 +155,6 @@ impl Drop for Process {
     }
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').context("a stat line")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    Ok(ticks as f64 / per_second.max(1) as f64)
-}
-
 /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
 fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -194,13 +167,6 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 
 fn mib(kib: u64) -> f64 {
     (kib as f64 / 1024.0 * 10.0).round() / 10.0
-}
-
-/// CPU use of `pid` over `span`, as a share of one core.
-fn cpu_share(pid: u32, span: Duration) -> anyhow::Result<f64> {
-    let before = cpu_seconds(pid)?;
-    std::thread::sleep(span);
-    Ok((cpu_seconds(pid)? - before) / span.as_secs_f64())
 }
 
 fn free_port() -> anyhow::Result<u16> {

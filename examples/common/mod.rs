@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod process;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -323,7 +323,7 @@ async fn serve_link(
         let update = tokio::select! {
             _ = cancel.cancelled() => return None,
             call = calls.recv() => {
-                let Some(call) = call else { return None };
+                let call = call?;
                 match conn.send(call.request).await {
                     Ok(id) => {
                         pending.insert(id, call.reply);

@@ -60,6 +60,9 @@ impl ApiError {
 }
 
 /// One change a subscriber must fold in.
+// Nearly every update is an event: boxing it would allocate once per event to shrink the
+// rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     /// The node's whole state: fold what follows into this one, and forget what came before.
