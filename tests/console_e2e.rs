@@ -156,6 +156,30 @@ fn console_in_a_real_terminal() {
     tmux.wait_for("the first window", Duration::from_secs(60), |s| {
         block_height(s).is_some_and(|h| h >= 905)
     });
+    dry_run_the_current_window(&tmux);
+
+    // q exits with status 0 and a restored terminal (canonical mode back on).
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(after.contains("EXITED 0"), "{after}");
+    let restored = tmux.wait_for("stty", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
+    });
+    assert!(
+        restored.lines().any(|l| l.trim() == "icanon"),
+        "raw mode left on:\n{restored}"
+    );
+    assert!(
+        !restored.contains("Overview │"),
+        "the alternate screen was left:\n{restored}"
+    );
+}
+
+/// On the Wallets tab, `d`, the current window: the result shows, and `Esc` closes it.
+fn dry_run_the_current_window(tmux: &Tmux) {
     tmux.keys(&["2"]);
     tmux.wait_for("the Wallets tab", Duration::from_secs(10), |s| {
         s.contains("Executor")
@@ -177,25 +201,6 @@ fn console_in_a_real_terminal() {
     tmux.wait_for("the result to close", Duration::from_secs(10), |s| {
         !s.contains("Nothing was sent")
     });
-
-    // q exits with status 0 and a restored terminal (canonical mode back on).
-    tmux.keys(&["q"]);
-    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
-        s.contains("EXITED")
-    });
-    assert!(after.contains("EXITED 0"), "{after}");
-    let restored = tmux.wait_for("stty", Duration::from_secs(10), |s| {
-        s.lines()
-            .any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
-    });
-    assert!(
-        restored.lines().any(|l| l.trim() == "icanon"),
-        "raw mode left on:\n{restored}"
-    );
-    assert!(
-        !restored.contains("Overview │"),
-        "the alternate screen was left:\n{restored}"
-    );
 }
 
 /// The pid of the console: the one child of the pane's shell.
@@ -420,20 +425,7 @@ fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
     tmux.wait_for("the first window", Duration::from_secs(60), |s| {
         block_height(s).is_some_and(|h| h >= 905)
     });
-    tmux.keys(&["2"]);
-    tmux.wait_for("the Wallets tab", Duration::from_secs(10), |s| {
-        s.contains("Executor")
-    });
-    tmux.keys(&["d"]);
-    tmux.wait_for("the dry-run dialog", Duration::from_secs(10), |s| {
-        s.contains("current window")
-    });
-    tmux.keys(&["c"]);
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the dry-run result", Duration::from_secs(20), |s| {
-        s.contains("Nothing was sent or dispatched")
-    });
-    tmux.keys(&["Escape"]);
+    dry_run_the_current_window(&tmux);
 
     // q detaches: the console exits 0, the node runs on and completes more windows.
     tmux.keys(&["q"]);

@@ -509,7 +509,11 @@ async fn answer(commands: &NodeCommands, request: Request) -> Result<serde_json:
             to_value(&NodeApi::dry_run(commands, wallet, window).await?)
         }
         Request::Status { last_faults } => {
-            let last_faults = page_limit(last_faults.max(1))?.min(last_faults);
+            if last_faults > MAX_PAGE {
+                return Err(bad(format!(
+                    "last_faults {last_faults}: expected at most {MAX_PAGE}"
+                )));
+            }
             let mut status = NodeApi::status(commands, last_faults).await?;
             status.pid = Some(std::process::id());
             to_value(&status)
