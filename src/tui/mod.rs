@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod loads;
+pub mod state;
 pub mod theme;
 pub mod views;
 
