@@ -19,6 +19,26 @@ impl Tmux {
         }
     }
 
+    /// Runs `command` in a 140x40 session `main`.
+    fn start(&self, command: &str) {
+        let started = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "140",
+            "-y",
+            "40",
+            command,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+
     fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-L")
@@ -97,22 +117,7 @@ fn console_in_a_real_terminal() {
         bin = env!("CARGO_BIN_EXE_tbtc-coord"),
         data = data.display(),
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    tmux.start(&command);
 
     // The block height advances.
     let screen = tmux.wait_for("the header", Duration::from_secs(60), |s| {
@@ -228,18 +233,7 @@ fn sigterm_stops_the_console_gracefully() {
         bin = env!("CARGO_BIN_EXE_tbtc-coord"),
         data = data.display(),
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(started.status.success());
+    tmux.start(&command);
     tmux.wait_for("the header", Duration::from_secs(60), |s| {
         block_height(s).is_some()
     });
@@ -273,18 +267,7 @@ fn the_console_reads_rust_log_and_refuses_a_bad_one() {
         home = home.path().display(),
         bin = env!("CARGO_BIN_EXE_tbtc-coord"),
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(started.status.success());
+    tmux.start(&command);
     let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
         s.contains("EXITED")
     });
@@ -391,18 +374,7 @@ fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
     );
     let attach = || {
         let _ = tmux.cmd(&["kill-session", "-t", "main"]);
-        let started = tmux.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            "140",
-            "-y",
-            "40",
-            &command,
-        ]);
-        assert!(started.status.success());
+        tmux.start(&command);
     };
     attach();
     let attached = format!("attached to pid {}", node.pid());
