@@ -448,7 +448,7 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     if let Some(mut node) =
         control::running_node(&settings.socket_path(), "tbtc-coord dry-run").await?
     {
-        return dry_run_on_node(&mut node, args).await;
+        return control::dry_run_on_node(&mut node, args).await;
     }
     let store = settings.open_store()?;
     let devnet = devnet_for_command(&settings, &store)?;
@@ -478,25 +478,6 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     .await
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
-    print_dry_run(&record, args.json)
-}
-
-/// A dry run by the running node (which records it in its history).
-pub(crate) async fn dry_run_on_node(
-    node: &mut crate::control::Connection,
-    args: &DryRunArgs,
-) -> anyhow::Result<()> {
-    let window = match args.window {
-        Some(cb) => DryRunWindow::At(cb),
-        None => DryRunWindow::Next,
-    };
-    let record: DryRunRecord = node
-        .call_as(crate::control::protocol::Request::DryRun {
-            wallet: args.wallet,
-            window,
-        })
-        .await
-        .with_context(|| format!("dry run of wallet {} by the running node", args.wallet))?;
     print_dry_run(&record, args.json)
 }
 
@@ -561,36 +542,6 @@ pub(crate) fn open_history_read_only(settings: &Settings) -> anyhow::Result<Arc<
     }
 }
 
-/// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
-/// a time.
-async fn faults_from_node(
-    node: &mut crate::control::Connection,
-    filter: &FaultFilter,
-    limit: u64,
-) -> anyhow::Result<Vec<crate::engine::records::FaultRow>> {
-    use crate::control::protocol::{FaultsPage, Request, MAX_PAGE};
-    let mut rows = Vec::new();
-    while (rows.len() as u64) < limit {
-        let want = (limit - rows.len() as u64).min(MAX_PAGE);
-        let page: FaultsPage = node
-            .call_as(Request::Faults {
-                filter: filter.clone(),
-                order: FaultOrder::NewestFirst,
-                offset: rows.len() as u64,
-                limit: want,
-                count: false,
-            })
-            .await
-            .context("reading the faults from the running node")?;
-        let got = page.rows.len() as u64;
-        rows.extend(page.rows);
-        if got < want {
-            break;
-        }
-    }
-    Ok(rows)
-}
-
 pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<()> {
     let filter = FaultFilter {
         wallet: args.wallet,
@@ -615,7 +566,7 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
         return Ok(());
     }
     let rows = match control::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
-        Some(mut node) => faults_from_node(&mut node, &filter, limit).await?,
+        Some(mut node) => control::faults_from_node(&mut node, &filter, limit).await?,
         None => {
             open_history_read_only(&settings)?.faults(&filter, FaultOrder::NewestFirst, 0, limit)?
         }

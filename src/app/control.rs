@@ -52,6 +52,55 @@ pub(crate) async fn attach_console(
     result
 }
 
+/// A dry run by the running node (which records it in its history).
+pub(crate) async fn dry_run_on_node(
+    node: &mut crate::control::Connection,
+    args: &crate::cli::DryRunArgs,
+) -> anyhow::Result<()> {
+    let window = match args.window {
+        Some(cb) => crate::engine::DryRunWindow::At(cb),
+        None => crate::engine::DryRunWindow::Next,
+    };
+    let record: crate::engine::records::DryRunRecord = node
+        .call_as(crate::control::protocol::Request::DryRun {
+            wallet: args.wallet,
+            window,
+        })
+        .await
+        .with_context(|| format!("dry run of wallet {} by the running node", args.wallet))?;
+    super::print_dry_run(&record, args.json)
+}
+
+/// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
+/// a time.
+pub(crate) async fn faults_from_node(
+    node: &mut crate::control::Connection,
+    filter: &FaultFilter,
+    limit: u64,
+) -> anyhow::Result<Vec<crate::engine::records::FaultRow>> {
+    use crate::control::protocol::{FaultsPage, Request, MAX_PAGE};
+    let mut rows = Vec::new();
+    while (rows.len() as u64) < limit {
+        let want = (limit - rows.len() as u64).min(MAX_PAGE);
+        let page: FaultsPage = node
+            .call_as(Request::Faults {
+                filter: filter.clone(),
+                order: FaultOrder::NewestFirst,
+                offset: rows.len() as u64,
+                limit: want,
+                count: false,
+            })
+            .await
+            .context("reading the faults from the running node")?;
+        let got = page.rows.len() as u64;
+        rows.extend(page.rows);
+        if got < want {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
 /// `status`: from the running node, else from the history.
 pub async fn status_command(settings: Settings, args: &StatusArgs) -> anyhow::Result<()> {
     let socket = match &args.attach {

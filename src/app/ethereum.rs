@@ -325,7 +325,7 @@ pub async fn dry_run_command(
     if settings.chain_id.is_some() {
         let socket = settings.socket_path();
         if let Some(mut node) = super::control::running_node(&socket, "tbtc-coord dry-run").await? {
-            return super::dry_run_on_node(&mut node, args).await;
+            return super::control::dry_run_on_node(&mut node, args).await;
         }
     }
     let operator = eth.identity()?.operator;
