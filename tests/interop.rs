@@ -1,8 +1,8 @@
 //! Our libp2p transport against an implementation we did not write: the js-libp2p keep peer
-//! of `../shared/interop` (SPEC §11), run as a child process. It speaks keep-client's
-//! `/keep/handshake/1.0.0` (libp2p TLS, then the three acts), floodsub with strict signing and
-//! keep's envelopes. `scripts/install-test-deps` copies it into the cache and installs its npm
-//! packages; `TBTC_COORD_INTEROP_DIR` names another copy.
+//! kept as-is in `tests/interop/peer/` (SPEC §11), run as a child process. It speaks
+//! keep-client's `/keep/handshake/1.0.0` (libp2p TLS, then the three acts), floodsub with strict
+//! signing and keep's envelopes. `scripts/install-test-deps` copies it into the cache and
+//! installs its npm packages; `TBTC_COORD_INTEROP_DIR` names another copy.
 //!
 //! Every wait is for a line the peer prints or an event of our network; the timeout is only a
 //! hang guard.
@@ -100,7 +100,7 @@ fn interop_dir() -> PathBuf {
     assert!(
         dir.join("peer.mjs").is_file() && dir.join("node_modules").is_dir(),
         "the js-libp2p interop peer is not installed at {}: run scripts/install-test-deps \
-         (or set TBTC_COORD_INTEROP_DIR to a copy of shared/interop with node_modules)",
+         (or set TBTC_COORD_INTEROP_DIR to a copy of tests/interop/peer with node_modules)",
         dir.display()
     );
     dir
