@@ -28,12 +28,15 @@ use crate::store::Store;
 
 mod control;
 mod ethereum;
+mod evidence;
+pub mod exit;
 mod key;
 mod lock;
 mod metrics_endpoint;
 mod network;
 
 pub use control::status_command;
+pub use evidence::verify_evidence_command;
 pub use key::key_command;
 mod signals;
 pub use ethereum::EthereumSettings;
@@ -70,9 +73,10 @@ impl Settings {
         chain: &ChainArgs,
         run: Option<&RunArgs>,
     ) -> anyhow::Result<Settings> {
-        let data_dir = match chain.data_dir.clone().or_else(|| file.data_dir.clone()) {
-            Some(d) => d,
-            None => default_data_dir()
+        let data_dir = match (&chain.data_dir, &file.data_dir) {
+            (Some(d), _) => checked_data_dir(d, "--data-dir")?,
+            (None, Some(d)) => checked_data_dir(d, "the config file's data_dir")?,
+            (None, None) => default_data_dir()
                 .context("no home directory to keep the history in: pass --data-dir")?,
         };
         let mut devnet = DevnetConfig::default();
@@ -132,7 +136,7 @@ impl Settings {
             Some(r) => metrics_endpoint::MetricsSettings::resolve(r.metrics_addr, &file.metrics)?,
             None => None,
         };
-        Ok(Settings {
+        let settings = Settings {
             metrics,
             data_dir,
             devnet,
@@ -148,7 +152,21 @@ impl Settings {
             chain_id: chain.chain_id,
             ethereum,
             peer_network,
-        })
+        };
+        settings.check_socket_path()?;
+        Ok(settings)
+    }
+
+    /// The control socket's path must fit a Unix socket address, checked before a node
+    /// creates anything in the data directory. In Ethereum mode before the chain id is known,
+    /// the shortest name (`chain-1.sock`) is checked here, and the real one once connected.
+    pub fn check_socket_path(&self) -> anyhow::Result<()> {
+        let path = match (&self.ethereum, self.chain_id) {
+            (Some(_), None) => self.data_dir.join("chain-1.sock"),
+            _ => self.socket_path(),
+        };
+        crate::control::check_socket_path(&path).map_err(|e| UsageError(e.to_string()))?;
+        Ok(())
     }
 
     pub fn network_config(&self) -> DevnetNetworkConfig {
@@ -201,6 +219,17 @@ impl Settings {
     }
 }
 
+/// A data directory given by the operator: an empty path would put the history in whatever
+/// directory the node happens to start in.
+fn checked_data_dir(dir: &std::path::Path, source: &str) -> anyhow::Result<PathBuf> {
+    if dir.as_os_str().is_empty() {
+        bail!(UsageError(format!(
+            "{source}: expected a directory, got an empty path"
+        )));
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// The example config file, every key commented: what `config init` writes.
 pub const CONFIG_EXAMPLE: &str = include_str!("../assets/config.example.toml");
 
@@ -213,15 +242,12 @@ pub fn config_init(explicit: Option<&std::path::Path>) -> anyhow::Result<()> {
             .context("no home directory for the config file: pass --config FILE")?,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        crate::files::create_private_dir(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
-    // create_new: never overwrite, even a file that appears between a check and the write.
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
+    // Never overwrite, even a file that appears between a check and the write, and never
+    // write through a symlink; 0600, as every file the node writes.
+    let mut file = match crate::files::create_new_private(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(crate::cli::UsageError(format!(
@@ -525,21 +551,17 @@ pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result
     Ok(())
 }
 
-/// Opens the history for reading, beside a running node or none (a history of an older
-/// schema is migrated first), or says there is none.
+/// Opens the history for reading, beside a running node or none. Nothing is written: a
+/// missing or empty history reads as empty, and one of an older schema is refused with what
+/// to do (a node upgrades it, under its lock).
 pub(crate) fn open_history_read_only(settings: &Settings) -> anyhow::Result<Arc<Store>> {
     let path = settings.store_path();
-    if !path.exists() {
-        bail!(
-            "no history at {}: run a node first (tbtc-coord run), or pass the --data-dir and --devnet-seed it used",
-            path.display()
-        );
+    let store = Store::open_read_only_or_empty(&path)
+        .with_context(|| format!("cannot read the history at {}", path.display()))?;
+    if store.path().is_none() {
+        tracing::info!(path = %path.display(), "no history there yet: it reads as empty");
     }
-    match Store::open_read_only(&path) {
-        Ok(store) => Ok(Arc::new(store)),
-        Err(crate::store::StoreError::OlderSchema { .. }) => settings.open_store(),
-        Err(e) => Err(e).with_context(|| format!("cannot read the history at {}", path.display())),
-    }
+    Ok(Arc::new(store))
 }
 
 pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Result<()> {
@@ -590,110 +612,6 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
         }
         writeln!(out, "{} faults", rows.len())?;
     }
-    Ok(())
-}
-
-/// `verify-evidence`: a verdict per entry; exit 1 (an error) if any failed, 2 on bad input.
-pub async fn verify_evidence_command(
-    settings: Settings,
-    args: &crate::cli::VerifyEvidenceArgs,
-) -> anyhow::Result<()> {
-    use crate::evidence::{seats_of, verify, EvidenceEntry};
-    let bad = |m: String| -> anyhow::Error { UsageError(m).into() };
-    let e = &args.ethereum;
-    let not_ours = [
-        ("--keystore", e.keystore.is_some()),
-        ("--password-file", e.password_file.is_some()),
-        ("--token-staking", e.token_staking.is_some()),
-        ("--btc-confirmations", e.btc_confirmations.is_some()),
-        ("--poll-interval", e.poll_interval.is_some()),
-        ("--block-hash-rule", args.chain.block_hash_rule.is_some()),
-        ("--btc-fee-rate", args.chain.btc_fee_rate.is_some()),
-    ];
-    if let Some((flag, _)) = not_ours.iter().find(|(_, given)| *given) {
-        return Err(bad(format!(
-            "{flag} is not used by verify-evidence: it signs nothing and runs no node"
-        )));
-    }
-    let text = if args.file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| bad(format!("cannot read the evidence from standard input: {e}")))?;
-        text
-    } else {
-        std::fs::read_to_string(&args.file).map_err(|e| {
-            bad(format!(
-                "cannot read the evidence file {}: {e}",
-                args.file.display()
-            ))
-        })?
-    };
-    let entries: Vec<EvidenceEntry> = serde_json::from_str(&text).map_err(|e| {
-        bad(format!(
-            "the evidence file {} is not a faults --evidence --json export: {e}",
-            args.file.display()
-        ))
-    })?;
-    let wallets = if args.ethereum.rpc_url.is_some() {
-        ethereum::wallets_for_evidence(&settings, &args.ethereum).await?
-    } else if let Some(path) = &args.ethereum.wallets {
-        crate::chain::ethereum::wallets_file::load(path).map_err(|e| bad(format!("{e}")))?
-    } else if args.chain.data_dir.is_some() {
-        let path = settings.store_path();
-        if !path.exists() {
-            return Err(bad(format!("no history at {}", path.display())));
-        }
-        let store = match Store::open_read_only(&path) {
-            Ok(store) => store,
-            Err(crate::store::StoreError::OlderSchema { .. }) => {
-                return Err(bad(format!(
-                    "the history at {} predates fault evidence (schema 4): it keeps no seats",
-                    path.display()
-                )))
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the history at {}", path.display()))
-            }
-        };
-        let seats = store.wallet_seats()?;
-        if seats.is_empty() {
-            return Err(bad(format!(
-                "the history at {} has no wallet seats recorded",
-                path.display()
-            )));
-        }
-        seats
-    } else {
-        return Err(bad(
-            "name where the wallets' seats come from: --wallets FILE, --rpc-url URL or --data-dir DIR"
-                .into(),
-        ));
-    };
-    let seats = seats_of(wallets);
-    let verdicts: Vec<_> = entries.iter().map(|e| verify(e, &seats)).collect();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string(&verdicts)?)?;
-    } else {
-        for v in &verdicts {
-            writeln!(
-                out,
-                "{} #{} {} wallet {} window {}: {}",
-                if v.passed { "PASS" } else { "FAIL" },
-                v.id,
-                v.fault,
-                v.wallet,
-                v.coordination_block,
-                v.reason
-            )?;
-        }
-    }
-    let failed = verdicts.iter().filter(|v| !v.passed).count();
-    if failed > 0 {
-        bail!("{failed} of {} evidence entries failed", verdicts.len());
-    }
-    writeln!(out, "{} evidence entries verified", verdicts.len())?;
     Ok(())
 }
 

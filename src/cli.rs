@@ -436,6 +436,15 @@ pub enum InspectCommand {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A failure with an exit status of its own (documented by the command that returns it, e.g.
+/// `verify-evidence`'s 3 for entries that could not be checked).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitStatusError {
+    pub status: u8,
+    pub message: String,
+}
+
 /// The last coordination block whose window ends inside `u64`.
 const LAST_WINDOW: u64 = (u64::MAX - WINDOW_DURATION_BLOCKS) / COORDINATION_FREQUENCY_BLOCKS
     * COORDINATION_FREQUENCY_BLOCKS;

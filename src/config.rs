@@ -5,7 +5,6 @@
 //! (`~/.config/tbtc-coord/config.toml` on Linux) if it exists. History goes to the platform's
 //! data directory (`~/.local/share/tbtc-coord/` on Linux) unless `--data-dir` says otherwise.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -220,18 +219,7 @@ impl FileConfig {
 /// A regular file of at most [`MAX_CONFIG_BYTES`]. Checked before opening, because opening
 /// a FIFO blocks until someone writes to it.
 fn read_config_text(path: &Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        bail!("not a regular file");
-    }
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    // One byte more than allowed tells a file at the limit from one past it.
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        bail!("larger than the limit of {MAX_CONFIG_BYTES} bytes (1 MiB)");
-    }
-    String::from_utf8(bytes).context("not UTF-8 text")
+    Ok(crate::files::read_text_bounded(path, MAX_CONFIG_BYTES)?)
 }
 
 /// toml's own message spans several lines (a snippet of the file); errors here are one.

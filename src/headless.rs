@@ -90,6 +90,13 @@ pub fn describe(event: &Event) -> String {
             "window {coordination_block} INTERRUPTED: {reason}; {results} results kept, \
              {interrupted} procedures cut off (they recorded nothing)"
         ),
+        Event::WindowUnrecorded {
+            coordination_block,
+            outcome,
+        } => format!(
+            "window {coordination_block} {} but NOT RECORDED: the history cannot be written",
+            outcome.to_uppercase()
+        ),
         Event::ActionRestored {
             wallet,
             coordination_block,
@@ -356,7 +363,11 @@ pub async fn print_events(
                     return Ok(PrintEnd::OutputClosed);
                 }
                 // Windows decided in the gap still count.
-                completed = completed.max(snapshot.windows_completed + snapshot.windows_missed);
+                completed = completed.max(
+                    snapshot.windows_completed
+                        + snapshot.windows_missed
+                        + snapshot.windows_unrecorded,
+                );
                 count_window(completed);
                 continue;
             }
@@ -369,6 +380,11 @@ pub async fn print_events(
         }
         match event {
             Event::WindowCompleted { .. } | Event::WindowMissed { .. } => {
+                completed += 1;
+                count_window(completed);
+            }
+            // Interrupted windows are the shutdown's doing, recorded or not.
+            Event::WindowUnrecorded { ref outcome, .. } if outcome != "interrupted" => {
                 completed += 1;
                 count_window(completed);
             }

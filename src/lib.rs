@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod engine;
 pub mod evidence;
+pub mod files;
 pub mod headless;
 pub mod metrics;
 pub mod net;

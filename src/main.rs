@@ -5,15 +5,11 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
+use tbtc_coord::app::exit::{exit_status, one_line, EXIT_USAGE};
 use tbtc_coord::app::{self, Settings};
 use tbtc_coord::cli::{Cli, Command, ConfigCommand, RunArgs, UsageError};
 use tbtc_coord::config::{FileConfig, ThemeName};
 use tbtc_coord::tui::theme::Theme;
-
-/// Exit status for bad input (flags, values, config file).
-const EXIT_USAGE: u8 = 2;
-/// Exit status for a failure while running.
-const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
@@ -55,7 +51,7 @@ fn main() -> ExitCode {
     let file = match FileConfig::load(cli.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -159,25 +155,31 @@ fn run_node(
             eprintln!("stdout is not a terminal: running headless (as run --headless)");
         }
         app::init_logging(filter);
-        return runtime.block_on(app::run_headless(settings, &args));
+        let result = runtime.block_on(app::run_headless(settings, &args));
+        finish(runtime);
+        return result;
     }
     let filter = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
     tbtc_coord::tui::init_logging(filter);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
-    runtime.block_on(app::run_console(
+    let result = runtime.block_on(app::run_console(
         settings,
         args.attach.clone(),
         theme,
         started,
-    ))
+    ));
+    finish(runtime);
+    result
 }
 
-/// Prints `e` and gives its exit status: 2 for bad input, 1 for anything else.
+/// Every task of the node has been awaited when its future returns. What may still run is
+/// blocking work that a signal cut short (a key derivation), which must not hold the exit.
+fn finish(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_background();
+}
+
+/// Prints `e` on one line and gives its exit status (see `app::exit`).
 fn failed(e: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
-    if e.chain().any(|c| c.is::<UsageError>()) {
-        ExitCode::from(EXIT_USAGE)
-    } else {
-        ExitCode::from(EXIT_FAILURE)
-    }
+    eprintln!("error: {}", one_line(e));
+    ExitCode::from(exit_status(e))
 }

@@ -664,6 +664,7 @@ impl State {
                 self.history_error = Some(format!("{what}: {error}"));
             }
             Event::ExecutorsStarted { .. }
+            | Event::WindowUnrecorded { .. }
             | Event::ExecutorBusy { .. }
             | Event::LeaderForecast { .. }
             | Event::ActionRestored { .. }

@@ -85,6 +85,11 @@ fn config_init_writes_the_example_and_refuses_to_overwrite() {
         std::fs::read_to_string(asset("config.example.toml")).unwrap()
     );
     assert!(String::from_utf8_lossy(&first.stdout).contains(path.to_str().unwrap()));
+    // Ours alone: the file 0600, the directory it made 0700.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
 
     std::fs::write(&path, "theme = \"light\"\n").unwrap();
     let second = init();

@@ -273,7 +273,8 @@ async fn headless_run_follows_windows_as_observer_and_as_keystore_signer() {
         .arg(dir.path().join("data"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // The operator's mistake: 2, which a service manager does not restart.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("wrong password") && !err.contains("not-it"),

@@ -31,6 +31,15 @@ pub(crate) async fn running_node(
     socket: &Path,
     client: &str,
 ) -> anyhow::Result<Option<Connection>> {
+    if let Err(control::ControlError::PathTooLong { len, .. }) = control::check_socket_path(socket)
+    {
+        return Err(UsageError(format!(
+            "{}: a socket path is at most {} bytes, this one is {len}",
+            socket.display(),
+            control::server::MAX_SOCKET_PATH
+        ))
+        .into());
+    }
     match Connection::open(socket, client).await {
         Ok((conn, _)) => Ok(Some(conn)),
         Err(ConnectError::NotRunning(_)) => Ok(None),

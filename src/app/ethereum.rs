@@ -14,7 +14,7 @@ use crate::chain::ethereum::{
     self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
     PasswordSource, WalletSource,
 };
-use crate::cli::{DryRunArgs, EthereumArgs, Network, RunArgs, UsageError};
+use crate::cli::{DryRunArgs, EthereumArgs, ExitStatusError, Network, RunArgs, UsageError};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
 use crate::net::p2p::firewall::OnChainCheck;
@@ -127,20 +127,35 @@ impl EthereumSettings {
     }
 
     /// Observer (`--operator`) or signer (`--keystore`). The key never reaches a message.
-    pub fn identity(&self) -> anyhow::Result<Identity> {
+    /// The key derivation runs off the async workers, and a signal (`cancel`) during it ends
+    /// the command at once: nothing has started yet.
+    pub async fn identity(&self, cancel: &CancellationToken) -> anyhow::Result<Identity> {
         match (&self.keystore, self.operator) {
             (Some(path), _) => {
                 let password = match &self.password_file {
                     Some(p) => PasswordSource::File(p.clone()),
                     None => PasswordSource::Environment,
                 };
-                let key = ethereum::load_operator_key(path, &password)?;
+                let locked = ethereum::open_keystore(path, &password)?;
+                let unlock = tokio::task::spawn_blocking(move || locked.unlock());
+                let key = tokio::select! {
+                    unlocked = unlock => unlocked.context("the key derivation failed")??,
+                    _ = cancel.cancelled() => {
+                        return Err(ExitStatusError {
+                            status: signals::interrupted_status().unwrap_or(130),
+                            message: "stopped by a signal while deriving the keystore's key; \
+                                      nothing had started"
+                                .into(),
+                        }
+                        .into())
+                    }
+                };
                 Ok(Identity::signer(key))
             }
             (None, Some(operator)) => Ok(Identity::observer(operator)),
-            (None, None) => bail!(
-                "Ethereum mode needs an identity: --operator ADDRESS (observe) or --keystore FILE (sign)"
-            ),
+            (None, None) => bail!(UsageError(
+                "Ethereum mode needs an identity: --operator ADDRESS (observe) or --keystore FILE (sign)".into()
+            )),
         }
     }
 
@@ -178,6 +193,7 @@ impl EthereumSettings {
         let config = self.chain_config(settings, operator)?;
         let chain = EthereumChain::connect(config, None).await?;
         settings.chain_id = Some(chain.chain_id());
+        settings.check_socket_path()?;
         let lock = lock.then(|| settings.lock_history()).transpose()?;
         let store = settings.open_store()?;
         chain.attach_cache(Arc::new(StoreDiscoveryCache(store.clone())));
@@ -193,7 +209,7 @@ impl EthereumSettings {
     ) -> anyhow::Result<RunningNode> {
         // Bound first, so a port in use is reported before the RPC node is asked anything.
         let endpoint = super::metrics_endpoint::bind(settings)?;
-        let identity = self.identity()?;
+        let identity = self.identity(&cancel).await?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
         // Named after the chain id, so bound once the chain is known (and its lock held).
         let socket = super::control::bind(settings)?;
@@ -328,7 +344,7 @@ pub async fn dry_run_command(
             return super::control::dry_run_on_node(&mut node, args).await;
         }
     }
-    let operator = eth.identity()?.operator;
+    let operator = eth.identity(&CancellationToken::new()).await?.operator;
     let (chain, store, _) = eth.connect(&mut settings, operator, false).await?;
     let head = crate::chain::Chain::latest_block(&chain)
         .await
@@ -375,4 +391,50 @@ pub async fn wallets_for_evidence(
     crate::chain::Chain::wallets(&chain)
         .await
         .with_context(|| format!("reading the wallets from {}", chain.endpoint()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A keystore at the costliest parameters accepted (geth's "standard" scrypt).
+    fn costly_keystore(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "hunter22").unwrap();
+        let path = dir.join("key.json");
+        ethereum::new_operator_key(&path, &PasswordSource::File(pw.clone())).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["crypto"]["kdfparams"]["n"] = (1u64 << 18).into();
+        let costly = dir.join("costly.json");
+        std::fs::write(&costly, json.to_string()).unwrap();
+        (costly, pw)
+    }
+
+    #[tokio::test]
+    async fn a_signal_during_the_key_derivation_ends_the_command_without_waiting_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keystore, pw) = costly_keystore(dir.path());
+        let settings = EthereumSettings {
+            rpc_url: "http://127.0.0.1:9".into(),
+            poll_interval: None,
+            wallets_file: None,
+            network: None,
+            contracts: Contracts::default(),
+            operator: None,
+            keystore: Some(keystore),
+            password_file: Some(pw),
+            btc_confirmations: None,
+        };
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        // The derivation (a quarter of a GiB of scrypt) runs on a blocking thread; the
+        // cancelled command returns without its result.
+        let Err(err) = settings.identity(&cancel).await else {
+            panic!("a cancelled command derived the key anyway");
+        };
+        let status = err.downcast_ref::<ExitStatusError>().map(|e| e.status);
+        assert_eq!(status, Some(130), "{err:#}");
+        assert!(err.to_string().contains("nothing had started"), "{err}");
+    }
 }

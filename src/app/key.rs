@@ -10,7 +10,8 @@ use crate::net::signing::OperatorKey;
 pub fn key_command(command: &KeyCommand) -> anyhow::Result<()> {
     let (args, key) = match command {
         KeyCommand::New(args) => {
-            if args.keystore.exists() {
+            // A symlink counts as existing, dangling or not: nothing is written through it.
+            if std::fs::symlink_metadata(&args.keystore).is_ok() {
                 return Err(UsageError(format!(
                     "--keystore {}: the file exists, and a key is never overwritten",
                     args.keystore.display()

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fs4::FileExt;
@@ -22,6 +23,8 @@ pub enum LockError {
         lock: PathBuf,
         pid: String,
     },
+    #[error("the lock file {} is {kind}: refused (move it away)", lock.display())]
+    NotRegular { lock: PathBuf, kind: &'static str },
     #[error("cannot lock the history with {}: {source}", lock.display())]
     Io {
         lock: PathBuf,
@@ -55,17 +58,34 @@ pub fn lock_history(store_path: &Path) -> Result<HistoryLock, LockError> {
         lock: lock.clone(),
         source,
     };
-    if let Some(dir) = lock.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir(dir).map_err(io)?;
     }
-    // Not truncated on open: until the lock is ours, the pid inside is the holder's.
+    // Not truncated on open: until the lock is ours, the pid inside is the holder's. Never
+    // through a symlink (it would make the node write its pid into, or create, whatever the
+    // link names), and never a FIFO or device, whose open or write could block or destroy.
     let mut file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&lock)
-        .map_err(io)?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => LockError::NotRegular {
+                lock: lock.clone(),
+                kind: "a symbolic link",
+            },
+            _ => io(e),
+        })?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(LockError::NotRegular {
+            lock: lock.clone(),
+            kind: "not a regular file",
+        });
+    }
     // Called through the trait: std's inherent `File::try_lock` is newer than our MSRV.
     match FileExt::try_lock(&file) {
         Ok(()) => {}
@@ -114,5 +134,43 @@ mod tests {
         );
         drop(first);
         assert!(lock_history(&store).is_ok());
+    }
+
+    #[test]
+    fn the_lock_file_is_private_and_never_reached_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = data.join("devnet-1.sqlite3");
+        let held = lock_history(&store).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(held.path()), 0o600);
+        assert_eq!(mode(&data), 0o700);
+        drop(held);
+        std::fs::remove_file(data.join("devnet-1.lock")).unwrap();
+
+        // A symlink to a file of someone else's: refused, and the file is untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, data.join("devnet-1.lock")).unwrap();
+        let err = lock_history(&store).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link: refused"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+        // A dangling one: its target is not created.
+        std::fs::remove_file(data.join("devnet-1.lock")).unwrap();
+        let nowhere = dir.path().join("created-by-the-node");
+        std::os::unix::fs::symlink(&nowhere, data.join("devnet-1.lock")).unwrap();
+        assert!(lock_history(&store).is_err());
+        assert!(!nowhere.exists());
+
+        // A FIFO in its place neither blocks the open nor passes for a lock.
+        std::fs::remove_file(data.join("devnet-1.lock")).unwrap();
+        let fifo =
+            std::ffi::CString::new(data.join("devnet-1.lock").as_os_str().as_encoded_bytes())
+                .unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let err = lock_history(&store).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

@@ -2,6 +2,8 @@
 //! front end drains what the node announces until `node_stopped`); a second one, for an
 //! operator who will not wait, exits at once with 128 + the signal's number.
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +18,8 @@ pub fn spawn_listener(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     Ok(tokio::spawn(async move {
-        let (name, _) = next(&mut interrupt, &mut terminate).await;
+        let (name, number) = next(&mut interrupt, &mut terminate).await;
+        FIRST.store(number, Ordering::SeqCst);
         tracing::info!(signal = name, "stopping: waiting for the node to finish");
         cancel.cancel();
         let (name, number) = next(&mut interrupt, &mut terminate).await;
@@ -32,5 +35,17 @@ async fn next(interrupt: &mut Signal, terminate: &mut Signal) -> (&'static str, 
     tokio::select! {
         _ = interrupt.recv() => ("SIGINT", 2),
         _ = terminate.recv() => ("SIGTERM", 15),
+    }
+}
+
+/// The number of the first signal received, 0 before one.
+static FIRST: AtomicI32 = AtomicI32::new(0);
+
+/// The exit status of a process stopped by the first signal before it had started anything
+/// (128 + its number, as if it had taken the default action), if one was received.
+pub fn interrupted_status() -> Option<u8> {
+    match FIRST.load(Ordering::SeqCst) {
+        0 => None,
+        n => u8::try_from(128 + n).ok(),
     }
 }

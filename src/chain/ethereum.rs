@@ -47,7 +47,8 @@ use rpc::{RpcFailure, Transport};
 pub use contracts::mainnet;
 pub use discovery::{CacheError, DiscoveryCache};
 pub use keystore::{
-    load_operator_key, new_operator_key, KeystoreError, PasswordSource, PASSWORD_ENV,
+    load_operator_key, new_operator_key, open_keystore, KeystoreError, LockedKeystore,
+    PasswordSource, PASSWORD_ENV,
 };
 pub use rpc::{Endpoint, EndpointError, EndpointKind};
 pub use wallets_file::WalletsFileError;

@@ -16,7 +16,7 @@ pub mod server;
 use std::path::{Path, PathBuf};
 
 pub use client::{ConnectError, Connection, RemoteNode};
-pub use server::{bind, Bound, ControlError, ControlServer};
+pub use server::{bind, check_socket_path, Bound, ControlError, ControlServer};
 
 /// The control socket of the history at `store_path`: `devnet-7.sqlite3` → `devnet-7.sock`.
 pub fn socket_path(store_path: &Path) -> PathBuf {

@@ -40,7 +40,7 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// How long, at shutdown, clients have to receive what was queued for them.
 const GOODBYE_WITHIN: Duration = Duration::from_secs(2);
 /// The longest a Unix socket path may be (`sun_path`, less its terminating NUL).
-const MAX_SOCKET_PATH: usize = 107;
+pub const MAX_SOCKET_PATH: usize = 107;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -80,6 +80,18 @@ impl Drop for SocketFile {
     }
 }
 
+/// Refuses a socket path the kernel cannot bind (checked before a node creates anything).
+pub fn check_socket_path(path: &Path) -> Result<(), ControlError> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(ControlError::PathTooLong {
+            path: path.to_path_buf(),
+            len,
+        });
+    }
+    Ok(())
+}
+
 /// Binds the socket at `path`, mode 0600. A socket left there by a node that crashed is
 /// replaced: the caller holds the history's lock, so no live node of this history serves
 /// it (and one that still answers is refused rather than stolen from).
@@ -88,13 +100,7 @@ pub fn bind(path: &Path) -> Result<Bound, ControlError> {
         path: path.to_path_buf(),
         source,
     };
-    let len = path.as_os_str().len();
-    if len > MAX_SOCKET_PATH {
-        return Err(ControlError::PathTooLong {
-            path: path.to_path_buf(),
-            len,
-        });
-    }
+    check_socket_path(path)?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {

@@ -70,6 +70,13 @@ pub enum Event {
         interrupted: usize,
         reason: String,
     },
+    /// A window ended (`completed`, `missed` or `interrupted`) but the history could not record
+    /// it: a `history_error` says why. It has gone by all the same, so it counts towards
+    /// `--stop-after-windows`, and nothing about it is announced as kept.
+    WindowUnrecorded {
+        coordination_block: u64,
+        outcome: String,
+    },
     ExecutorStarted {
         wallet: WalletPkh,
         coordination_block: u64,
@@ -265,6 +272,7 @@ impl Event {
             Event::WindowStarted { .. } => "window_started",
             Event::WindowMissed { .. } => "window_missed",
             Event::WindowInterrupted { .. } => "window_interrupted",
+            Event::WindowUnrecorded { .. } => "window_unrecorded",
             Event::ExecutorStarted { .. } => "executor_started",
             Event::ExecutorsStarted { .. } => "executors_started",
             Event::ExecutorBusy { .. } => "executor_busy",
@@ -379,6 +387,9 @@ pub struct NodeSnapshot {
     pub recent_dispatches: VecDeque<Event>,
     pub windows_started: u64,
     pub windows_missed: u64,
+    /// Windows that ended while the history could not record them.
+    #[serde(default)]
+    pub windows_unrecorded: u64,
     pub windows_completed: u64,
     pub windows_interrupted: u64,
     /// History writes that failed (each also an error event and log line).
@@ -576,6 +587,11 @@ impl NodeSnapshot {
                 self.windows_completed += 1;
                 if let Some(window) = self.window_mut(*coordination_block) {
                     window.completed = true;
+                }
+            }
+            Event::WindowUnrecorded { outcome, .. } => {
+                if outcome != "interrupted" {
+                    self.windows_unrecorded += 1;
                 }
             }
             Event::WindowInterrupted {

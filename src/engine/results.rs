@@ -114,6 +114,8 @@ async fn finish_window(ctx: &NodeContext, cb: u64, p: &PendingWindow) {
                 interrupted: p.interrupted,
                 reason: reason.to_string(),
             });
+        } else {
+            unrecorded(ctx, cb, "interrupted");
         }
         return;
     }
@@ -135,7 +137,17 @@ async fn finish_window(ctx: &NodeContext, cb: u64, p: &PendingWindow) {
             results: p.results,
             faults: p.faults,
         });
+    } else {
+        unrecorded(ctx, cb, "completed");
     }
+}
+
+/// A window that ended while the history could not record it: said as such, never as kept.
+pub(crate) fn unrecorded(ctx: &NodeContext, cb: u64, outcome: &str) {
+    ctx.bus.publish(Event::WindowUnrecorded {
+        coordination_block: cb,
+        outcome: outcome.to_string(),
+    });
 }
 
 /// What processing one outcome amounted to, for the window's tally.

@@ -307,6 +307,8 @@ async fn record_missed(
             observed_block,
             reason,
         });
+    } else {
+        super::results::unrecorded(ctx, cb, "missed");
     }
 }
 

@@ -10,6 +10,7 @@
 //! across a process crash (kill -9); only an OS crash or power loss may drop the last commits.
 
 use std::fmt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -289,23 +290,72 @@ pub struct StoreReader {
     store: Store,
 }
 
+/// `file:PATH?immutable=1`, with the characters a URI gives meaning to escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => uri.push_str(&format!("%{b:02X}")),
+            _ if b.is_ascii() => uri.push(b as char),
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 /// How the store names its file in errors; in-memory stores have none.
 fn display_path(path: Option<&Path>) -> PathBuf {
     path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf)
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`, with its parent directories, and brings
-    /// its schema up to date.
+    /// Opens (creating if needed) the store at `path`, with its parent directories (0700),
+    /// and brings its schema up to date. The file is the node's own: created 0600 (SQLite
+    /// gives its journal files the same mode), made so if it was not, and never reached
+    /// through a symlink.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let io = |op: &'static str| {
+            move |source| StoreError::Io {
+                path: path.to_path_buf(),
+                op,
+                source,
+            }
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            crate::files::create_private_dir(parent).map_err(|source| StoreError::Io {
                 path: parent.to_path_buf(),
                 op: "creating the data directory",
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io("opening the history file (a symlink is refused)"))?;
+        let meta = file.metadata().map_err(io("reading the file's metadata"))?;
+        if !meta.is_file() {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                op: "opening the history file",
+                source: std::io::Error::other("not a regular file"),
+            });
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io("making the history private (0600)"))?;
+        }
+        drop(file);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
@@ -315,16 +365,44 @@ impl Store {
     /// Opens the store at `path` for reading only, beside a node that may be writing it (WAL
     /// lets a reader read while the writer writes). Nothing is created or migrated: a file
     /// of an older schema is refused, and every write through this store fails.
+    ///
+    /// SQLite would create the `-wal` and `-shm` files of a history whose node stopped
+    /// cleanly (it removes them on exit). Without a `-wal` file every commit is in the main
+    /// file, so it is opened `immutable` instead, which reads that file alone.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
+        Store::open_read_only_as(path, true)
+    }
+
+    /// [`Store::open_read_only`]; `immutable_if_closed` is false for the node's own reader,
+    /// opened beside its writer, which must see every later commit.
+    fn open_read_only_as(path: &Path, immutable_if_closed: bool) -> Result<Store, StoreError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = if !immutable_if_closed || Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        };
+        let conn = opened.map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
         Store::init(conn, Some(path.to_path_buf()), true)
+    }
+
+    /// Reads the history at `path` if there is one: a missing or empty file (a node that
+    /// never wrote) reads as an empty history, held in memory, and nothing is created.
+    pub fn open_read_only_or_empty(path: &Path) -> Result<Store, StoreError> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Store::open_in_memory(),
+            Ok(meta) if meta.is_file() && meta.len() == 0 => return Store::open_in_memory(),
+            _ => {}
+        }
+        match Store::open_read_only(path) {
+            Err(StoreError::OlderSchema { found: 0, .. }) => Store::open_in_memory(),
+            other => other,
+        }
     }
 
     /// A read connection of its own to the same file, for queries that must not wait behind
@@ -334,7 +412,7 @@ impl Store {
         let store = match &self.path {
             Some(path) => Store {
                 max_search_values: self.max_search_values,
-                ..Store::open_read_only(path)?
+                ..Store::open_read_only_as(path, false)?
             },
             None => Store {
                 conn: Arc::clone(&self.conn),

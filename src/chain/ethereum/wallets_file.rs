@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::chain::WalletInfo;
+use crate::files::read_text_bounded;
 use crate::protocol::leader::check_seat_count;
 use crate::protocol::{Address, WalletPkh, WalletPublicKey};
 
@@ -52,12 +53,16 @@ struct EntryShape {
     operators: Option<Vec<String>>,
 }
 
-/// Reads and checks a wallets file.
+/// The largest wallets file read: about a thousand wallets of 100 seats.
+pub const MAX_WALLETS_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads and checks a wallets file (a regular file of at most [`MAX_WALLETS_FILE_BYTES`]).
 pub fn load(path: &Path) -> Result<Vec<WalletInfo>, WalletsFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| WalletsFileError::Read {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text =
+        read_text_bounded(path, MAX_WALLETS_FILE_BYTES).map_err(|e| WalletsFileError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     parse(&text, path)
 }
 
