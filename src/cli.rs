@@ -79,7 +79,9 @@ pub enum Command {
     /// From the running node over its control socket, else from the history.
     Status(StatusArgs),
     /// Check a fault evidence export (faults --evidence --json) offline: signatures, authors,
-    /// seats, and for a mistake the recomputed checklist. Exits 1 if any entry fails.
+    /// seats, the safe block hash against the chain or the history, and for a mistake the
+    /// recomputed checklist. Exits 0 if every entry is verified, 1 if any fails, 3 if none
+    /// fails but some could not be checked, 2 on bad input.
     // It signs nothing and runs no node: the Ethereum flags for those are not its own.
     #[command(
         mut_arg("keystore", |a| a.hide(true)),
@@ -87,7 +89,6 @@ pub enum Command {
         mut_arg("token_staking", |a| a.hide(true)),
         mut_arg("btc_confirmations", |a| a.hide(true)),
         mut_arg("poll_interval", |a| a.hide(true)),
-        mut_arg("block_hash_rule", |a| a.hide(true)),
         mut_arg("btc_fee_rate", |a| a.hide(true))
     )]
     VerifyEvidence(VerifyEvidenceArgs),
@@ -368,17 +369,21 @@ pub struct FaultsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyEvidenceArgs {
-    /// The export of `faults --evidence --json`; `-` reads standard input.
+    /// The export of `faults --evidence --json`, a regular file of at most 1 GiB; `-` reads
+    /// standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Where the wallets' seats come from: a wallets file (--wallets), the chain (--rpc-url
     /// with discovery's contract flags and --operator), or a node's own history (--data-dir,
-    /// with --devnet-seed or --chain-id naming the history).
+    /// with --devnet-seed or --chain-id naming the history). The safe block hashes are checked
+    /// against the chain (--rpc-url, under --block-hash-rule) or else the history
+    /// (--data-dir); with neither, entries stay unchecked (exit 3), never verified.
     #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
     pub ethereum: EthereumArgs,
-    /// One JSON array of verdicts instead of text.
+    /// One JSON array of verdicts (each with its outcome: verified, failed or unchecked)
+    /// instead of text; nothing else on stdout.
     #[arg(long)]
     pub json: bool,
 }

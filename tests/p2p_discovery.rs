@@ -263,10 +263,14 @@ async fn idleness_evidence_verifies_against_the_chain() {
         f.pool.to_checksum(),
     );
     let operator = c.ops[follower].address.to_checksum();
+    // A read-only command: the data directory it is given stays as it was (absent).
+    let untouched = c.dir.path().join("untouched");
     let verify = |file: &std::path::Path| {
         tbtc_coord([
             "verify-evidence".as_ref(),
             file.as_os_str(),
+            "--data-dir".as_ref(),
+            untouched.as_os_str(),
             "--rpc-url".as_ref(),
             c.url.as_ref(),
             "--bridge".as_ref(),
@@ -285,6 +289,10 @@ async fn idleness_evidence_verifies_against_the_chain() {
     let stdout = String::from_utf8_lossy(&passed.stdout).into_owned();
     assert_eq!(passed.status.code(), Some(0), "{passed:?}");
     assert_eq!(stdout.matches("PASS ").count(), 1, "{stdout}");
+    assert!(
+        !untouched.exists(),
+        "verify-evidence created its data directory"
+    );
 
     // The chain's seats decide, not the export: blaming another member fails.
     let innocent = (0..c.ops.len())

@@ -181,11 +181,17 @@ async fn frozen_leader_is_blamed_for_idleness_by_every_running_member_and_nothin
         }
         let file = c.dir.path().join(format!("idleness-{i}.json"));
         std::fs::write(&file, &export).expect("writing the export");
+        // The seats from the wallets file; the safe block hashes from the chain.
+        let operator = c.ops[*i].address.to_checksum();
         let verified = tbtc_coord([
             "verify-evidence".as_ref(),
             file.as_os_str(),
             "--wallets".as_ref(),
             c.wallets_file.as_os_str(),
+            "--rpc-url".as_ref(),
+            c.url.as_ref(),
+            "--operator".as_ref(),
+            operator.as_ref(),
         ]);
         assert_eq!(verified.status.code(), Some(0), "node {i}: {verified:?}");
         let stdout = String::from_utf8_lossy(&verified.stdout);
@@ -337,7 +343,16 @@ fn evidence_from_the_run_verifies_and_tampering_fails(
         args.extend_from_slice(seats);
         tbtc_coord(args)
     };
-    let wallets = ["--wallets".as_ref(), c.wallets_file.as_os_str()];
+    // The seats from the wallets file; the safe block hashes from the chain.
+    let operator = c.ops[0].address.to_checksum();
+    let wallets = [
+        "--wallets".as_ref(),
+        c.wallets_file.as_os_str(),
+        "--rpc-url".as_ref(),
+        c.url.as_ref(),
+        "--operator".as_ref(),
+        operator.as_ref(),
+    ];
     let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
 
     let good = write("evidence.json", &Value::from(entries.clone()));

@@ -368,13 +368,14 @@ pub async fn dry_run_command(
     super::print_dry_run(&record, args.json)
 }
 
-/// `verify-evidence --rpc-url`: the wallets' seats as the chain has them. Discovery lists the
-/// live wallets in which `--operator` (the node whose evidence it is) holds a seat; with
-/// `--wallets` the file's list is used and only the chain's id is checked.
+/// `verify-evidence --rpc-url`: the wallets' seats as the chain has them, and the chain
+/// itself, for the safe block hashes (the caller stops it). Discovery lists the live wallets
+/// in which `--operator` (the node whose evidence it is) holds a seat; with `--wallets` the
+/// file's list is used and only the chain's id is checked.
 pub async fn wallets_for_evidence(
     settings: &Settings,
     args: &EthereumArgs,
-) -> anyhow::Result<Vec<crate::chain::WalletInfo>> {
+) -> anyhow::Result<(Vec<crate::chain::WalletInfo>, EthereumChain)> {
     let Some(eth) = EthereumSettings::from_args(args)? else {
         bail!(UsageError(
             "--rpc-url is needed to read seats from the chain".into()
@@ -386,11 +387,17 @@ pub async fn wallets_for_evidence(
                 .into(),
         )
     })?;
-    let mut settings = settings.clone();
-    let (chain, _store, _lock) = eth.connect(&mut settings, operator, false).await?;
-    crate::chain::Chain::wallets(&chain)
-        .await
-        .with_context(|| format!("reading the wallets from {}", chain.endpoint()))
+    // Read-only: the history is neither opened nor used as discovery's cache.
+    let config = eth.chain_config(settings, operator)?;
+    let chain = EthereumChain::connect(config, None).await?;
+    match crate::chain::Chain::wallets(&chain).await {
+        Ok(wallets) => Ok((wallets, chain)),
+        Err(e) => {
+            let endpoint = chain.endpoint().to_string();
+            chain.stop();
+            Err(e).with_context(|| format!("reading the wallets from {endpoint}"))
+        }
+    }
 }
 
 #[cfg(test)]

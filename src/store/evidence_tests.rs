@@ -227,3 +227,23 @@ fn wallet_seats_round_trip_in_seat_order_with_and_without_a_public_key() {
     expected.sort_by_key(|w| w.wallet.to_hex());
     assert_eq!(store.wallet_seats().unwrap(), expected);
 }
+
+#[test]
+fn the_safe_block_hash_of_a_window_is_the_one_its_result_recorded() {
+    let store = Store::open_in_memory().unwrap();
+    let mut result = result_with(1800, Vec::new());
+    result.safe_block_hash = Hash32([0x5a; 32]);
+    store.record_result(&result).unwrap();
+    store.record_result(&result_with(2700, Vec::new())).unwrap();
+    assert_eq!(
+        store.safe_block_hash(&wallet(1), 1800).unwrap(),
+        Some(Hash32([0x5a; 32]))
+    );
+    assert_eq!(
+        store.safe_block_hash(&wallet(1), 2700).unwrap(),
+        Some(Hash32([0xab; 32]))
+    );
+    // No result of that wallet, or of that window: no record, not an error.
+    assert_eq!(store.safe_block_hash(&wallet(2), 1800).unwrap(), None);
+    assert_eq!(store.safe_block_hash(&wallet(1), 900).unwrap(), None);
+}

@@ -8,7 +8,7 @@ use super::{
 use crate::engine::records::{
     DispatchRow, DispatchStatus, DryRunRow, ResultRow, WindowRow, WindowStatus,
 };
-use crate::protocol::WalletPkh;
+use crate::protocol::{Hash32, WalletPkh};
 
 impl Store {
     /// The highest coordination block recorded (started or missed).
@@ -98,6 +98,25 @@ impl Store {
             ),
             params![wallet.to_hex(), block_to_sql(cb)],
             result_row,
+        )?;
+        Ok(rows.pop())
+    }
+
+    /// The safe block hash that seeded one wallet's window, as the node's result for it
+    /// recorded: an independent source for the hash an evidence export claims.
+    pub fn safe_block_hash(
+        &self,
+        wallet: &WalletPkh,
+        cb: u64,
+    ) -> Result<Option<Hash32>, StoreError> {
+        let conn = self.conn()?;
+        let mut rows = collect_rows(
+            &conn,
+            "reading a safe block hash",
+            "results",
+            "SELECT safe_block_hash FROM results WHERE wallet = ?1 AND coordination_block = ?2",
+            params![wallet.to_hex(), block_to_sql(cb)],
+            |c| c.parse("safe_block_hash"),
         )?;
         Ok(rows.pop())
     }
