@@ -22,6 +22,8 @@ pub enum FileError {
     Read(#[source] std::io::Error),
     #[error("not UTF-8 text")]
     NotUtf8,
+    #[error("a symbolic link: refused")]
+    Symlink,
 }
 
 impl FileError {
@@ -170,6 +172,32 @@ impl<R: Read> Read for BoundedReader<R> {
     }
 }
 
+/// Opens a state file of the node's own (the history, its lock) for reading and writing,
+/// creating it 0600 and keeping what it holds. Never through a symlink (it would make the
+/// node write into, or create, whatever the link names), and never a FIFO or device, whose
+/// open or writes could block or destroy.
+pub fn open_own_file(path: &Path) -> Result<File, FileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => FileError::Symlink,
+            _ => FileError::Open(e),
+        })?;
+    let meta = file.metadata().map_err(FileError::Open)?;
+    if !meta.file_type().is_file() {
+        return Err(FileError::NotRegular {
+            kind: kind_of(meta.file_type()),
+        });
+    }
+    Ok(file)
+}
+
 /// Creates `dir` and its missing parents, each one this creates with mode 0700 (the
 /// history, the lock and the socket live there). An existing directory is left as it is.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -246,6 +274,31 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap_err();
         assert!(BoundedReader::<&[u8]>::is_too_large(&err), "{err}");
+    }
+
+    #[test]
+    fn own_files_keep_their_contents_and_are_never_reached_through_a_link_or_a_fifo() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        open_own_file(&path).unwrap().write_all(b"kept").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept");
+        drop(open_own_file(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(matches!(open_own_file(&link), Err(FileError::Symlink)));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = open_own_file(&fifo).unwrap_err();
+        assert!(
+            matches!(err, FileError::NotRegular { kind: "a FIFO" }),
+            "{err}"
+        );
     }
 
     #[test]

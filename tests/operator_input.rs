@@ -58,18 +58,23 @@ fn ethereum_node(data_dir: &Path, extra: &[&str]) -> Output {
     run(&args)
 }
 
-fn new_key(dir: &Path, name: &str, password: &str) -> (PathBuf, PathBuf) {
-    let pw = dir.join(format!("{name}.pw"));
-    std::fs::write(&pw, format!("{password}\n")).unwrap();
-    let keystore = dir.join(name);
-    let o = run(&[
+/// `key new|show --keystore FILE --password-file PW`.
+fn key(command: &str, keystore: &Path, pw: &Path) -> Output {
+    run(&[
         "key",
-        "new",
+        command,
         "--keystore",
         keystore.to_str().unwrap(),
         "--password-file",
         pw.to_str().unwrap(),
-    ]);
+    ])
+}
+
+fn new_key(dir: &Path, name: &str, password: &str) -> (PathBuf, PathBuf) {
+    let pw = dir.join(format!("{name}.pw"));
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    let keystore = dir.join(name);
+    let o = key("new", &keystore, &pw);
     assert!(o.status.success(), "key new: {}", stderr(&o));
     (keystore, pw)
 }
@@ -168,14 +173,7 @@ fn a_keystore_asking_for_a_terabyte_of_scrypt_is_refused_by_name() {
     json["crypto"]["kdfparams"]["n"] = Value::from(1u64 << 30);
     let hostile = dir.path().join("hostile.json");
     std::fs::write(&hostile, json.to_string()).unwrap();
-    let o = run(&[
-        "key",
-        "show",
-        "--keystore",
-        hostile.to_str().unwrap(),
-        "--password-file",
-        pw.to_str().unwrap(),
-    ]);
+    let o = key("show", &hostile, &pw);
     assert_operator_error(
         &o,
         "scrypt n = 2^30",
@@ -189,28 +187,14 @@ fn key_new_writes_0600_and_never_overwrites() {
     let (keystore, pw) = new_key(dir.path(), "key.json", "correct horse");
     assert_eq!(mode(&keystore), 0o600);
     let before = std::fs::read(&keystore).unwrap();
-    let o = run(&[
-        "key",
-        "new",
-        "--keystore",
-        keystore.to_str().unwrap(),
-        "--password-file",
-        pw.to_str().unwrap(),
-    ]);
+    let o = key("new", &keystore, &pw);
     assert_operator_error(&o, "key new over a key", &["never overwritten"]);
     assert_eq!(std::fs::read(&keystore).unwrap(), before);
 
     let link = dir.path().join("link.json");
     let target = dir.path().join("target.json");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let o = run(&[
-        "key",
-        "new",
-        "--keystore",
-        link.to_str().unwrap(),
-        "--password-file",
-        pw.to_str().unwrap(),
-    ]);
+    let o = key("new", &link, &pw);
     assert_operator_error(
         &o,
         "key new over a dangling symlink",
@@ -258,6 +242,23 @@ fn a_symlink_at_the_lock_path_is_refused_and_its_target_left_alone() {
     let o = devnet_node(&data, 1);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!nowhere.exists());
+}
+
+#[test]
+fn a_symlink_in_place_of_the_history_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let elsewhere = dir.path().join("elsewhere.sqlite3");
+    std::os::unix::fs::symlink(&elsewhere, data.join("devnet-5.sqlite3")).unwrap();
+    let o = devnet_node(&data, 1);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a symbolic link: refused"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!elsewhere.exists());
 }
 
 #[test]

@@ -5,10 +5,11 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fs4::FileExt;
+
+use crate::files::FileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -61,31 +62,19 @@ pub fn lock_history(store_path: &Path) -> Result<HistoryLock, LockError> {
     if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::files::create_private_dir(dir).map_err(io)?;
     }
-    // Not truncated on open: until the lock is ours, the pid inside is the holder's. Never
-    // through a symlink (it would make the node write its pid into, or create, whatever the
-    // link names), and never a FIFO or device, whose open or write could block or destroy.
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&lock)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => LockError::NotRegular {
-                lock: lock.clone(),
-                kind: "a symbolic link",
-            },
-            _ => io(e),
-        })?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(LockError::NotRegular {
+    // Not truncated on open: until the lock is ours, the pid inside is the holder's.
+    let mut file = crate::files::open_own_file(&lock).map_err(|e| match e {
+        FileError::Symlink => LockError::NotRegular {
+            lock: lock.clone(),
+            kind: "a symbolic link",
+        },
+        FileError::NotRegular { .. } => LockError::NotRegular {
             lock: lock.clone(),
             kind: "not a regular file",
-        });
-    }
+        },
+        FileError::Open(e) => io(e),
+        other => io(std::io::Error::other(other)),
+    })?;
     // Called through the trait: std's inherent `File::try_lock` is newer than our MSRV.
     match FileExt::try_lock(&file) {
         Ok(()) => {}

@@ -10,7 +10,7 @@
 //! across a process crash (kill -9); only an OS crash or power loss may drop the last commits.
 
 use std::fmt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -329,23 +329,15 @@ impl Store {
                 source,
             })?;
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(io("opening the history file (a symlink is refused)"))?;
+        let file = crate::files::open_own_file(path).map_err(|e| StoreError::Io {
+            path: path.to_path_buf(),
+            op: "opening the history file",
+            source: match e {
+                crate::files::FileError::Open(e) => e,
+                other => std::io::Error::other(other),
+            },
+        })?;
         let meta = file.metadata().map_err(io("reading the file's metadata"))?;
-        if !meta.is_file() {
-            return Err(StoreError::Io {
-                path: path.to_path_buf(),
-                op: "opening the history file",
-                source: std::io::Error::other("not a regular file"),
-            });
-        }
         if meta.permissions().mode() & 0o077 != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
                 .map_err(io("making the history private (0600)"))?;
