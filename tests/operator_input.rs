@@ -203,20 +203,21 @@ fn key_new_writes_0600_and_never_overwrites() {
     assert!(!target.exists());
 }
 
+/// A fast devnet node (3 ms blocks) that stops after `windows` windows.
+fn devnet_args(data_dir: &Path, windows: u64) -> Vec<String> {
+    let args = ["run", "--headless", "--json", "--block-time", "3ms"];
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--devnet-seed".into(), "5".into()]);
+    args.extend(["--data-dir".into(), data_dir.to_str().unwrap().into()]);
+    args.extend(["--stop-after-windows".into(), windows.to_string()]);
+    args
+}
+
 fn devnet_node(data_dir: &Path, windows: u64) -> Output {
-    run(&[
-        "run",
-        "--headless",
-        "--json",
-        "--block-time",
-        "3ms",
-        "--devnet-seed",
-        "5",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--stop-after-windows",
-        &windows.to_string(),
-    ])
+    bin()
+        .args(devnet_args(data_dir, windows))
+        .output()
+        .expect("binary runs")
 }
 
 #[test]
@@ -451,23 +452,10 @@ fn stop_after_windows_ends_on_a_full_disk_and_healthz_says_why() {
         .unwrap()
         .port();
     let mut node = bin();
-    node.args([
-        "run",
-        "--headless",
-        "--json",
-        "--block-time",
-        "3ms",
-        "--devnet-seed",
-        "5",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--stop-after-windows",
-        "2",
-        "--metrics-addr",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    node.args(devnet_args(&data, 2))
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SQLite's shared-memory index (32 KiB) fits; the write-ahead log fills up within the
     // first window, and from then on every write fails.
     with_full_disk(&mut node, 48 * 1024);
