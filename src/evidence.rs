@@ -34,7 +34,6 @@ use crate::protocol::{
     CoordinationWindow, FaultEvidence, FaultType, Hash32, HeardMessage, IdlenessContext, Leader,
     Seed, SigningGroup, WalletPkh,
 };
-use crate::store::Store;
 
 /// The largest evidence export `verify-evidence` reads (1 GiB): far above any real export
 /// (10,000 faults take a few MB), and a bound on what a hostile file can make it read.
@@ -348,6 +347,9 @@ pub fn check_stream<R: Read>(reader: R, seats: &Seats) -> Result<Vec<Pending>, s
     Ok(checked)
 }
 
+/// Reads the safe block hash a history recorded for a wallet's window.
+pub type RecordedHash<'a> = dyn Fn(&WalletPkh, u64) -> Result<Option<Hash32>, String> + Sync + 'a;
+
 /// An independent source of the safe block hashes that seeded the windows.
 pub enum HashSource<'a> {
     /// The chain: the hash of block `safe_block` under `rule`. `name` names it in verdicts.
@@ -356,8 +358,12 @@ pub enum HashSource<'a> {
         rule: BlockHashRule,
         name: String,
     },
-    /// A node's own history: the hash its result for the (wallet, window) recorded.
-    History { store: &'a Store, name: String },
+    /// A node's own history: the hash its result for the (wallet, window) recorded, as
+    /// `recorded` reads it (`None`: no result of that wallet for that window).
+    History {
+        recorded: &'a RecordedHash<'a>,
+        name: String,
+    },
     /// None: every entry that holds in itself stays unchecked.
     None,
 }
@@ -399,24 +405,22 @@ impl HashSource<'_> {
                     })
                 })
             }
-            HashSource::History { store, name } => {
+            HashSource::History { recorded, name } => {
                 let mut answers: HashMap<(WalletPkh, u64), SourceHash> = HashMap::new();
                 settle_each(pending, |p| {
                     answers
                         .entry((p.wallet, p.coordination_block))
-                        .or_insert_with(|| {
-                            match store.safe_block_hash(&p.wallet, p.coordination_block) {
-                                Ok(Some(hash)) => SourceHash::Known {
-                                    hash,
-                                    source: name.clone(),
-                                },
-                                Ok(None) => SourceHash::Unknown(format!(
-                                    "{name} has no result of wallet {} for window {} \
+                        .or_insert_with(|| match recorded(&p.wallet, p.coordination_block) {
+                            Ok(Some(hash)) => SourceHash::Known {
+                                hash,
+                                source: name.clone(),
+                            },
+                            Ok(None) => SourceHash::Unknown(format!(
+                                "{name} has no result of wallet {} for window {} \
                                      (pass --rpc-url to ask the chain)",
-                                    p.wallet, p.coordination_block
-                                )),
-                                Err(e) => SourceHash::Unknown(format!("{name}: {e}")),
-                            }
+                                p.wallet, p.coordination_block
+                            )),
+                            Err(e) => SourceHash::Unknown(format!("{name}: {e}")),
                         })
                         .clone()
                 })

@@ -78,7 +78,9 @@ pub async fn verify_evidence_command(
             name: format!("the chain at {}", chain.endpoint()),
         },
         (None, Some((store, path))) => HashSource::History {
-            store,
+            recorded: &|wallet: &crate::protocol::WalletPkh, cb: u64| {
+                store.safe_block_hash(wallet, cb).map_err(|e| e.to_string())
+            },
             name: format!("the history at {}", path.display()),
         },
         (None, None) => HashSource::None,

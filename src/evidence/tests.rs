@@ -11,6 +11,7 @@ use crate::net::signing::OperatorKey;
 use crate::protocol::{
     ActionOutcome, CoordinationResult, Fault, Proposal, Role, WalletPublicKey, WalletSnapshot,
 };
+use crate::store::Store;
 
 const CB: u64 = 1800;
 /// `CB - 32`.
@@ -608,8 +609,9 @@ fn history_with(f: &Fixture, hash: Hash32) -> Store {
 async fn a_forged_safe_block_hash_with_a_recomputed_seed_and_leader_fails_against_the_history() {
     let honest = Fixture::new();
     let store = history_with(&honest, honest.safe_block_hash);
+    let recorded = |w: &WalletPkh, cb: u64| store.safe_block_hash(w, cb).map_err(|e| e.to_string());
     let source = HashSource::History {
-        store: &store,
+        recorded: &recorded,
         name: "the history".into(),
     };
     let forged = forged_idleness(forged_hash(&honest));
@@ -625,8 +627,9 @@ async fn a_forged_safe_block_hash_with_a_recomputed_seed_and_leader_fails_agains
 
     // A history with no result for that window cannot say.
     let empty = Store::open_in_memory().unwrap();
+    let recorded = |w: &WalletPkh, cb: u64| empty.safe_block_hash(w, cb).map_err(|e| e.to_string());
     let source = HashSource::History {
-        store: &empty,
+        recorded: &recorded,
         name: "the history".into(),
     };
     let verdicts = settle(&[honest.honest_idleness()], &honest.seats(), &source).await;
