@@ -438,7 +438,8 @@ fn refused(file: &Path, wallets: &Path) -> Run {
             wallets.to_str().expect("a UTF-8 path"),
         ],
         None,
-        Duration::from_secs(20),
+        // A hang guard: /dev/zero or a FIFO read as an export never ends.
+        Duration::from_secs(60),
     );
     assert_eq!(o.status, Some(2), "{o:?}");
     assert_eq!(o.stdout, "", "{o:?}");
