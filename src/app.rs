@@ -574,7 +574,6 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
         search: None,
     };
     let limit = args.limit.unwrap_or(i64::MAX as u64);
-    let mut out = std::io::stdout().lock();
     if args.evidence {
         // Read from the history itself (read-only beside a running node): the control
         // socket serves the records the console shows, not the signed messages.
@@ -584,7 +583,11 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
             .iter()
             .map(crate::evidence::EvidenceEntry::from_row)
             .collect();
-        writeln!(out, "{}", serde_json::to_string(&entries)?)?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string(&entries)?
+        )?;
         return Ok(());
     }
     let rows = match control::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
@@ -593,6 +596,8 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
             open_history_read_only(&settings)?.faults(&filter, FaultOrder::NewestFirst, 0, limit)?
         }
     };
+    // Taken once the rows are read: stdout's lock is never held across an await.
+    let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&rows)?)?;
     } else if args.csv {

@@ -263,46 +263,6 @@ impl From<&CoordinationResult> for CoordinationResultEvent {
     }
 }
 
-impl Event {
-    /// The `type` tag, as in the JSON output.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::NodeStarted { .. } => "node_started",
-            Event::Block { .. } => "block",
-            Event::WindowStarted { .. } => "window_started",
-            Event::WindowMissed { .. } => "window_missed",
-            Event::WindowInterrupted { .. } => "window_interrupted",
-            Event::WindowUnrecorded { .. } => "window_unrecorded",
-            Event::ExecutorStarted { .. } => "executor_started",
-            Event::ExecutorsStarted { .. } => "executors_started",
-            Event::ExecutorBusy { .. } => "executor_busy",
-            Event::ExecutorFailed { .. } => "executor_failed",
-            Event::LeaderForecast { .. } => "leader_forecast",
-            Event::CoordinationResult(_) => "coordination_result",
-            Event::Fault { .. } => "fault",
-            Event::WindowCompleted { .. } => "window_completed",
-            Event::ProposalDispatched { .. } => "proposal_dispatched",
-            Event::DispatchRejected { .. } => "dispatch_rejected",
-            Event::ActionStarted { .. } => "action_started",
-            Event::ActionFinished { .. } => "action_finished",
-            Event::ActionRestored { .. } => "action_restored",
-            Event::DryRun(_) => "dry_run",
-            Event::HistoryError { .. } => "history_error",
-            Event::MessagesDropped { .. } => "messages_dropped",
-            Event::MessagesRejected { .. } => "messages_rejected",
-            Event::PeerConnected { .. } => "peer_connected",
-            Event::PeerDisconnected { .. } => "peer_disconnected",
-            Event::PeerPing { .. } => "peer_ping",
-            Event::MembersHeard { .. } => "members_heard",
-            Event::WindowRejections { .. } => "window_rejections",
-            Event::MessageTotals { .. } => "message_totals",
-            Event::PeerRefused { .. } => "peer_refused",
-            Event::MessagesLost { .. } => "messages_lost",
-            Event::NodeStopped => "node_stopped",
-        }
-    }
-}
-
 /// What a wallet's executor is doing, as the console shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -1022,18 +982,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lagging_subscriber_can_resync_from_the_snapshot() {
+    async fn a_subscriber_with_its_snapshot_misses_nothing_and_sees_nothing_twice() {
         let bus = EventBus::new(16);
-        let mut rx = bus.subscribe();
-        for n in 1..=100 {
+        for n in 1..=10 {
             bus.publish(block(n));
         }
-        match rx.recv().await {
-            Err(broadcast::error::RecvError::Lagged(skipped)) => assert_eq!(skipped, 84),
-            other => panic!("expected Lagged, got {other:?}"),
+        // The snapshot holds exactly what came before the subscription; the receiver
+        // starts with the next event.
+        let (mut rx, snapshot) = bus.subscribe_with_snapshot();
+        assert_eq!(snapshot.head.map(|h| h.number), Some(10));
+        bus.publish(block(11));
+        assert!(matches!(rx.recv().await, Ok(Event::Block { block }) if block.number == 11));
+
+        // A subscriber that lags is told how much it missed, and the bus's snapshot already
+        // holds all of it: what the console and the printer resync from.
+        for n in 12..=100 {
+            bus.publish(block(n));
         }
-        assert_eq!(bus.snapshot().head.map(|h| h.number), Some(100));
-        // After the lag the subscriber continues with the newest events.
-        assert!(matches!(rx.recv().await, Ok(Event::Block { block }) if block.number == 85));
+        assert!(matches!(
+            rx.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+        let resync = bus.snapshot();
+        assert_eq!(resync.head.map(|h| h.number), Some(100));
+        assert_eq!(resync, {
+            let fresh = EventBus::new(16);
+            for n in 1..=100 {
+                fresh.publish(block(n));
+            }
+            fresh.snapshot()
+        });
     }
 }

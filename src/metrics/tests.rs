@@ -190,7 +190,8 @@ fn fault_counters_start_at_the_history_and_follow_the_events() {
         Some(0.0)
     );
     assert_eq!(sample(&text, "tbtc_coord_wallets"), Some(1.0));
-    assert!(text.contains("client_info{version=\"0.1.0\"} 1"), "{text}");
+    let info = format!("client_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&info), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
 

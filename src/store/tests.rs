@@ -1,7 +1,6 @@
 //! Unit tests of the store.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::{params, params_from_iter};
 
@@ -988,15 +987,12 @@ fn a_hundred_thousand_faults_page_quickly() {
         },
     ];
     assert_eq!(store.count_faults(&filters[0]).unwrap(), 100_000);
-    let mut slowest = Duration::ZERO;
     for filter in &filters {
         let total = store.count_faults(filter).unwrap();
         assert!(total >= 50, "{filter:?} selects only {total}");
         for order in FaultOrder::ALL {
             for offset in [0, total / 2, total - 50] {
-                let started = std::time::Instant::now();
                 let page = store.faults(filter, order, offset, 50).unwrap();
-                slowest = slowest.max(started.elapsed());
                 assert_eq!(page.len(), 50, "{filter:?} {order:?} at {offset}");
             }
         }
@@ -1007,9 +1003,8 @@ fn a_hundred_thousand_faults_page_quickly() {
         .faults(&filters[0], FaultOrder::NewestFirst, 0, 1)
         .unwrap();
     assert_eq!(newest[0].coordination_block, 9_000_000);
-    // Pages take a few ms to ~100 ms in a debug build; the bound is generous so that a
-    // loaded CI box does not flake, yet a page that sorted or scanned badly would miss it.
-    assert!(slowest < Duration::from_secs(1), "slowest page {slowest:?}");
+    // That no page sorts the table is checked on the query plans (above), not with a clock;
+    // examples/console_bench measures how long pages take.
 }
 
 #[test]
