@@ -26,7 +26,7 @@ use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
 use crate::store::Store;
 
-mod control;
+mod node_socket;
 mod ethereum;
 mod evidence;
 pub mod exit;
@@ -35,7 +35,7 @@ mod lock;
 mod metrics_endpoint;
 mod network;
 
-pub use control::status_command;
+pub use node_socket::status_command;
 pub use evidence::verify_evidence_command;
 pub use key::key_command;
 mod signals;
@@ -313,7 +313,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
         return ethereum::run_headless(settings, eth, args).await;
     }
     let _lock = settings.lock_history()?;
-    let socket = control::bind(&settings)?;
+    let socket = node_socket::bind(&settings)?;
     let store = settings.open_store()?;
     let bus = EventBus::default();
     let events = bus.subscribe();
@@ -386,7 +386,7 @@ pub async fn run_console(
         .context("cannot listen for signals")?;
     if let Some(socket) = attach {
         // Named explicitly: it must answer now (later outages are retried).
-        if control::running_node(&socket, "tbtc-coord console")
+        if node_socket::running_node(&socket, "tbtc-coord console")
             .await?
             .is_none()
         {
@@ -396,23 +396,23 @@ pub async fn run_console(
             ))
             .into());
         }
-        return control::attach_console(socket, theme, cancel, started).await;
+        return node_socket::attach_console(socket, theme, cancel, started).await;
     }
     // In Ethereum mode the socket is named after the chain id, known here only if given.
     if settings.ethereum.is_none() || settings.chain_id.is_some() {
         let socket = settings.socket_path();
-        if control::running_node(&socket, "tbtc-coord console")
+        if node_socket::running_node(&socket, "tbtc-coord console")
             .await?
             .is_some()
         {
-            return control::attach_console(socket, theme, cancel, started).await;
+            return node_socket::attach_console(socket, theme, cancel, started).await;
         }
     }
     if let Some(eth) = settings.ethereum.clone() {
         return ethereum::run_console(settings, eth, theme, cancel, started).await;
     }
     let _lock = settings.lock_history()?;
-    let socket = control::bind(&settings)?;
+    let socket = node_socket::bind(&settings)?;
     let store = settings.open_store()?;
     let bus = EventBus::default();
     let endpoint = metrics_endpoint::bind(&settings)?;
@@ -472,9 +472,9 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
         bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
     }
     if let Some(mut node) =
-        control::running_node(&settings.socket_path(), "tbtc-coord dry-run").await?
+        node_socket::running_node(&settings.socket_path(), "tbtc-coord dry-run").await?
     {
-        return control::dry_run_on_node(&mut node, args).await;
+        return node_socket::dry_run_on_node(&mut node, args).await;
     }
     let store = settings.open_store()?;
     let devnet = devnet_for_command(&settings, &store)?;
@@ -590,8 +590,8 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
         )?;
         return Ok(());
     }
-    let rows = match control::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
-        Some(mut node) => control::faults_from_node(&mut node, &filter, limit).await?,
+    let rows = match node_socket::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
+        Some(mut node) => node_socket::faults_from_node(&mut node, &filter, limit).await?,
         None => {
             open_history_read_only(&settings)?.faults(&filter, FaultOrder::NewestFirst, 0, limit)?
         }

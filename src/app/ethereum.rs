@@ -212,7 +212,7 @@ impl EthereumSettings {
         let identity = self.identity(&cancel).await?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
         // Named after the chain id, so bound once the chain is known (and its lock held).
-        let socket = super::control::bind(settings)?;
+        let socket = super::node_socket::bind(settings)?;
         if let Some(metrics) =
             super::metrics_endpoint::start(endpoint, settings, &bus, &*store, &cancel)?
         {
@@ -315,7 +315,7 @@ pub async fn run_console(
         Ok(r) => r,
         Err(e) if matches!(e.downcast_ref(), Some(LockError::Held { .. })) => {
             // The chain id is known now, and with it the running node's socket.
-            return super::control::attach_console(settings.socket_path(), theme, cancel, started)
+            return super::node_socket::attach_console(settings.socket_path(), theme, cancel, started)
                 .await;
         }
         Err(e) => return Err(e),
@@ -340,8 +340,8 @@ pub async fn dry_run_command(
 ) -> anyhow::Result<()> {
     if settings.chain_id.is_some() {
         let socket = settings.socket_path();
-        if let Some(mut node) = super::control::running_node(&socket, "tbtc-coord dry-run").await? {
-            return super::control::dry_run_on_node(&mut node, args).await;
+        if let Some(mut node) = super::node_socket::running_node(&socket, "tbtc-coord dry-run").await? {
+            return super::node_socket::dry_run_on_node(&mut node, args).await;
         }
     }
     let operator = eth.identity(&CancellationToken::new()).await?.operator;

@@ -1,5 +1,5 @@
-//! Wiring of the control socket: every node serves one, and the console and the one-off
-//! commands use it when a node is running on their data directory.
+//! Wiring of the control socket (`crate::control`): every node serves one, and the console
+//! and the one-off commands use it when a node is running on their data directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
