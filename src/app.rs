@@ -26,7 +26,6 @@ use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
 use crate::store::Store;
 
-mod node_socket;
 mod ethereum;
 mod evidence;
 pub mod exit;
@@ -34,10 +33,11 @@ mod key;
 mod lock;
 mod metrics_endpoint;
 mod network;
+mod node_socket;
 
-pub use node_socket::status_command;
 pub use evidence::verify_evidence_command;
 pub use key::key_command;
+pub use node_socket::status_command;
 mod signals;
 pub use ethereum::EthereumSettings;
 pub use lock::{lock_history, lock_path, HistoryLock, LockError};
@@ -590,7 +590,8 @@ pub async fn faults_command(settings: Settings, args: &FaultsArgs) -> anyhow::Re
         )?;
         return Ok(());
     }
-    let rows = match node_socket::running_node(&settings.socket_path(), "tbtc-coord faults").await? {
+    let rows = match node_socket::running_node(&settings.socket_path(), "tbtc-coord faults").await?
+    {
         Some(mut node) => node_socket::faults_from_node(&mut node, &filter, limit).await?,
         None => {
             open_history_read_only(&settings)?.faults(&filter, FaultOrder::NewestFirst, 0, limit)?

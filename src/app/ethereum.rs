@@ -315,8 +315,13 @@ pub async fn run_console(
         Ok(r) => r,
         Err(e) if matches!(e.downcast_ref(), Some(LockError::Held { .. })) => {
             // The chain id is known now, and with it the running node's socket.
-            return super::node_socket::attach_console(settings.socket_path(), theme, cancel, started)
-                .await;
+            return super::node_socket::attach_console(
+                settings.socket_path(),
+                theme,
+                cancel,
+                started,
+            )
+            .await;
         }
         Err(e) => return Err(e),
     };
@@ -340,7 +345,9 @@ pub async fn dry_run_command(
 ) -> anyhow::Result<()> {
     if settings.chain_id.is_some() {
         let socket = settings.socket_path();
-        if let Some(mut node) = super::node_socket::running_node(&socket, "tbtc-coord dry-run").await? {
+        if let Some(mut node) =
+            super::node_socket::running_node(&socket, "tbtc-coord dry-run").await?
+        {
             return super::node_socket::dry_run_on_node(&mut node, args).await;
         }
     }
