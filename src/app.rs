@@ -8,14 +8,12 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs, UsageError};
 use crate::config::{default_data_dir, no_color_requested, parse_block_time, FileConfig};
+use crate::devnet::{resume_block, DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
+use crate::devnet::{Devnet, DevnetConfig};
 use crate::engine::context::HistoryHandles;
-use crate::engine::devnet_network::{
-    resume_block, DevnetNetwork, DevnetNetworkConfig, DevnetTransport,
-};
 use crate::engine::records::{DryRunRecord, FaultFilter, FaultOrder};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};
@@ -186,7 +184,6 @@ impl Settings {
         NodeConfig {
             block_hash_rule: self.node.block_hash_rule,
             proposal_params: params,
-            quiet: false,
             ..NodeConfig::default()
         }
     }

@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
-use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::config::{ThemeName, BLOCK_TIME_RANGE, POLL_INTERVAL_RANGE};
-use crate::engine::devnet_network::DevnetTransport;
+use crate::devnet::DevnetTransport;
+use crate::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::protocol::window::{
     is_coordination_block, COORDINATION_FREQUENCY_BLOCKS, WINDOW_DURATION_BLOCKS,
 };

@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use directories::ProjectDirs;
 use serde::Deserialize;
 
-use crate::chain::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
-use crate::engine::devnet_network::DevnetTransport;
+use crate::devnet::DevnetTransport;
+use crate::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::protocol::BlockHashRule;
 
 /// A config file is a few hundred bytes; anything past this is not one (e.g. `/dev/zero`).

@@ -5,13 +5,15 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod devnet;
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
 pub mod evidence;
 pub mod files;
 pub mod headless;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
-pub mod sim;
 pub mod store;
 pub mod tui;

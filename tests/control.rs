@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tbtc_coord::chain::devnet::DevnetConfig;
 use tbtc_coord::control::protocol::MAX_PAGE;
 use tbtc_coord::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, SEND_QUEUE};
 use tbtc_coord::control::{self, ControlError, ControlServer, RemoteNode};
-use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::devnet::DevnetConfig;
+use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::headless::{render, PrintOptions};

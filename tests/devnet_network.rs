@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tbtc_coord::chain::devnet::DevnetConfig;
-use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
+use tbtc_coord::devnet::DevnetConfig;
+use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::checklist::checklist;

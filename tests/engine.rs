@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tbtc_coord::chain::devnet::{Devnet, DevnetConfig};
 use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
-use tbtc_coord::engine::executor::{Behaviour, Turn};
+use tbtc_coord::devnet::{Devnet, DevnetConfig};
+use tbtc_coord::engine::executor::{Strategy, Turn};
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::envelope::Envelope;
@@ -341,7 +341,7 @@ async fn a_node_without_peers_blames_no_leader() {
 struct Hesitant;
 
 #[async_trait]
-impl Behaviour for Hesitant {
+impl Strategy for Hesitant {
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
         turn.wait_for_block(u64::MAX).await;
         Proposal::Noop
@@ -360,7 +360,7 @@ async fn a_shutdown_in_the_active_phase_records_no_fault() {
         let mut events = bus.subscribe();
         let node = Node::start(
             NodeConfig {
-                behaviour: Arc::new(Hesitant),
+                strategy: Arc::new(Hesitant),
                 ..NodeConfig::default()
             },
             Identity::signer(op.key.clone()),

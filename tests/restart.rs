@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tbtc_coord::chain::devnet::DevnetConfig;
-use tbtc_coord::engine::devnet_network::{DevnetNetwork, DevnetNetworkConfig};
-use tbtc_coord::engine::executor::{Behaviour, Turn};
+use tbtc_coord::devnet::DevnetConfig;
+use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
+use tbtc_coord::engine::executor::{Strategy, Turn};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder, WindowStatus};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::FaultType;
@@ -323,7 +323,7 @@ async fn a_follower_that_joins_after_the_leaders_last_resend_blames_no_leader() 
 struct PanickingLeader;
 
 #[async_trait::async_trait]
-impl Behaviour for PanickingLeader {
+impl Strategy for PanickingLeader {
     async fn lead(&self, _turn: &Turn<'_>) -> Proposal {
         panic!("a bug in the leader routine");
     }
@@ -333,7 +333,7 @@ impl Behaviour for PanickingLeader {
 async fn a_panicking_procedure_is_reported_failed_and_its_window_still_completes() {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let mut network_config = config(0.0, None);
-    network_config.node.behaviour = Arc::new(PanickingLeader);
+    network_config.node.strategy = Arc::new(PanickingLeader);
     let (network, mut events) = start(network_config, store).await;
     // Within a few windows this node leads some wallet.
     let seen = until(&mut events, |e| {

@@ -1,8 +1,8 @@
 //! What the engine needs from a chain, behind one trait: new heads, the hash of a block under a
 //! hash rule, the wallets and their signing groups, the state a proposal generator reads, and a
-//! way to carry out a dispatched action. `devnet` simulates all of it in-process.
+//! way to carry out a dispatched action. The embedded devnet (`crate::devnet`) simulates all
+//! of it in-process.
 
-pub mod devnet;
 pub mod ethereum;
 
 use async_trait::async_trait;

@@ -9,9 +9,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::events::{Event, EventBus};
-use super::executor::{Behaviour, Honest, RESEND_TICKS};
+use super::executor::{Honest, Strategy, RESEND_TICKS};
 use super::history::{History, HistoryError, HistoryReader};
-use super::pace::Pace;
+use super::pacing::{Pacing, Unpaced};
 use crate::chain::Chain;
 use crate::net::envelope::Envelope;
 use crate::net::signing::OperatorKey;
@@ -46,14 +46,16 @@ impl Identity {
 pub struct NodeConfig {
     pub block_hash_rule: BlockHashRule,
     pub proposal_params: ProposalParams,
-    /// How this node acts where the protocol leaves a choice: [`Honest`], except for the
-    /// devnet's simulated peers (`crate::sim`).
-    pub behaviour: Arc<dyn Behaviour>,
-    /// Devnet only: this node's share of the back-pressure gauge (`engine::pace`), one per
-    /// node; `None` in production.
-    pub pace: Option<Pace>,
-    /// Routine log lines at debug instead of info (the devnet's simulated peers).
-    pub quiet: bool,
+    /// How this node acts where the protocol leaves a choice: [`Honest`] in production; the
+    /// devnet hands its simulated peers misbehaving strategies.
+    pub strategy: Arc<dyn Strategy>,
+    /// Who keeps pace with this node's work: [`Unpaced`] in production; the devnet's
+    /// simulated chain waits for its nodes through it.
+    pub pacing: Arc<dyn Pacing>,
+    /// The level of routine log lines: info for the operator's own node, debug for nodes
+    /// in the background (the devnet's simulated peers), whose lines would drown the
+    /// operator's own.
+    pub routine_logs: RoutineLogs,
 }
 
 impl Default for NodeConfig {
@@ -61,11 +63,19 @@ impl Default for NodeConfig {
         NodeConfig {
             block_hash_rule: BlockHashRule::default(),
             proposal_params: ProposalParams::default(),
-            behaviour: Arc::new(Honest),
-            pace: None,
-            quiet: false,
+            strategy: Arc::new(Honest),
+            pacing: Arc::new(Unpaced),
+            routine_logs: RoutineLogs::Info,
         }
     }
+}
+
+/// The level of a node's routine log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoutineLogs {
+    #[default]
+    Info,
+    Debug,
 }
 
 /// The history a node writes, and the one its front ends read. The reader may be a second

@@ -26,7 +26,7 @@ pub const NODE_WAS_DOWN: &str = "node was down";
 
 /// One action per wallet at a time (SPEC §7).
 #[derive(Default)]
-pub(super) struct Dispatcher {
+pub(crate) struct Dispatcher {
     /// The window whose action each wallet is running.
     active: Mutex<HashMap<WalletPkh, (u64, ActionType)>>,
 }
@@ -57,7 +57,7 @@ impl Dispatcher {
 
     /// Dispatches an accepted proposal, or rejects it if its wallet is busy. Each is recorded
     /// before it is announced.
-    pub(super) async fn dispatch(
+    pub(crate) async fn dispatch(
         self: &Arc<Self>,
         ctx: &Arc<NodeContext>,
         result: &CoordinationResult,
@@ -130,7 +130,7 @@ impl Dispatcher {
     /// Restores the actions the history holds as dispatched or running: those whose expiry
     /// passed while the node was down are finished as expired ("node was down"); the others
     /// run again and keep their wallet busy.
-    pub(super) async fn restore(self: &Arc<Self>, ctx: &Arc<NodeContext>) {
+    pub(crate) async fn restore(self: &Arc<Self>, ctx: &Arc<NodeContext>) {
         let Some(open) = ctx
             .with_history("reading open dispatches", |h| h.open_dispatches())
             .await

@@ -2,8 +2,8 @@
 //! procedure computes the window's seed, leader and checklist, then runs the leader routine
 //! (generate, broadcast, re-send with backoff) or the follower routine (listen, filter, record
 //! faults) and yields exactly one result. Where a member has a choice (what a leader sends,
-//! whether a follower speaks), the procedure asks its node's [`Behaviour`]: [`Honest`] in
-//! production; the devnet's simulated peers are handed misbehaving strategies (`crate::sim`).
+//! whether a follower speaks), the procedure asks its node's [`Strategy`]: [`Honest`] in
+//! production; the devnet hands its simulated peers misbehaving ones.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::context::NodeContext;
 use super::events::Event;
-use super::pace::ActivityGuard;
+use super::pacing::Work;
 use crate::net::signing::{operator_address, peer_public_key};
 use crate::protocol::checklist::checklist;
 use crate::protocol::fault::MAX_HEARD;
@@ -57,9 +57,8 @@ pub struct Inbound {
     /// The signed pubsub message it came in, kept as evidence if it turns out a fault (only
     /// then is it encoded: strictly decoded, so its encoding is the bytes received).
     pub received: Arc<crate::net::Received>,
-    /// Devnet back-pressure: the message counts as work until a follower has classified it
-    /// (see `engine::pace`); `None` in production.
-    pub work: Option<ActivityGuard>,
+    /// Counted (where the node is paced) until a follower has classified the message.
+    pub work: Work,
 }
 
 /// The router's end of a wallet's inbox.
@@ -74,7 +73,7 @@ impl InboxSender {
     // The error hands the message back, as `mpsc::Sender::try_send` does.
     #[allow(clippy::result_large_err)]
     pub fn try_send(&self, mut inbound: Inbound) -> Result<(), mpsc::error::TrySendError<Inbound>> {
-        if inbound.work.is_none() {
+        if !inbound.work.is_counted() {
             return self.tx.try_send(inbound);
         }
         // Checked and sent under the lock the follower takes to start and stop listening, so
@@ -83,7 +82,7 @@ impl InboxSender {
         if !*listening {
             // Nobody is listening (this node leads, or the window is over): the message
             // waits for the next procedure without holding the chain back.
-            inbound.work = None;
+            inbound.work = Work::none();
         }
         self.tx.try_send(inbound)
     }
@@ -123,10 +122,10 @@ impl ExecutorOutcome {
 }
 
 /// How a member acts where the protocol leaves it a choice. A procedure asks its node's
-/// behaviour what to send as the leader and whether to speak before it listens as a follower;
-/// listening and judging are never up to the behaviour.
+/// strategy what to send as the leader and whether to speak before it listens as a follower;
+/// listening and judging are never up to the strategy.
 #[async_trait]
-pub trait Behaviour: Send + Sync {
+pub trait Strategy: Send + Sync {
     /// The leader routine: sends this window's message and returns the proposal this node
     /// stands by (Noop if it sent none).
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
@@ -141,17 +140,17 @@ pub trait Behaviour: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Honest;
 
-impl Behaviour for Honest {}
+impl Strategy for Honest {}
 
-/// One procedure as its behaviour sees it: the window's facts and the moves a member can make.
+/// One procedure as its strategy sees it: the window's facts and the moves a member can make.
 pub struct Turn<'a> {
     ctx: &'a NodeContext,
     entry: &'a WalletEntry,
     window: CoordinationWindow,
     leader: Leader,
     checklist: &'a [ActionType],
-    /// Devnet back-pressure: held while the procedure works, released while it parks.
-    work: StdMutex<Option<ActivityGuard>>,
+    /// Counted (where the node is paced) while the procedure works, released while it parks.
+    work: StdMutex<Work>,
 }
 
 impl Turn<'_> {
@@ -196,20 +195,18 @@ impl Turn<'_> {
     /// does not run past what it does next.
     pub async fn wait_for_block(&self, target: u64) -> Option<u64> {
         self.park();
-        let Some(pace) = &self.ctx.config.pace else {
-            return self.ctx.wait_for_block(target).await;
-        };
+        let mut head = self.ctx.head_watch();
         let work = tokio::select! {
             biased;
             _ = self.ctx.cancel.cancelled() => return None,
-            w = pace.until_block(target) => w?,
+            w = self.ctx.config.pacing.until_block(target, &mut head) => w?,
         };
-        *lock(&self.work) = Some(work);
+        *lock(&self.work) = work;
         Some(self.ctx.head_number())
     }
 
     fn park(&self) {
-        lock(&self.work).take();
+        *lock(&self.work) = Work::none();
     }
 
     /// The protocol's proposal for this window, generated from the chain at the head; on
@@ -350,7 +347,7 @@ impl Executor {
             Role::Follower
         };
         // Counted from here, before the task that runs it exists, until it parks.
-        let work = ctx.config.pace.as_ref().map(|p| p.begin());
+        let work = ctx.config.pacing.begin();
         ctx.bus.publish(Event::ExecutorStarted {
             wallet,
             coordination_block: window.coordination_block,
@@ -395,7 +392,7 @@ pub struct Procedure {
     leader: Leader,
     checklist: Vec<ActionType>,
     role: Role,
-    work: Option<ActivityGuard>,
+    work: Work,
 }
 
 impl Drop for Procedure {
@@ -407,6 +404,11 @@ impl Drop for Procedure {
 impl Procedure {
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The window's leader.
+    pub fn leader(&self) -> Leader {
+        self.leader
     }
 
     /// The leader or follower routine, then the result. If the node's cancellation token
@@ -421,16 +423,16 @@ impl Procedure {
             window,
             leader: self.leader,
             checklist: &self.checklist,
-            work: StdMutex::new(self.work.take()),
+            work: StdMutex::new(std::mem::take(&mut self.work)),
         };
         let routine = async {
             match self.role {
-                Role::Leader => Followed::nothing(ctx.config.behaviour.lead(&turn).await),
+                Role::Leader => Followed::nothing(ctx.config.strategy.lead(&turn).await),
                 // Without peers there is nothing to hear, and silence proves nothing about the
                 // leader: no listening, no faults.
                 Role::Follower if !ctx.net.reaches_peers() => Followed::nothing(Proposal::Noop),
                 Role::Follower => {
-                    ctx.config.behaviour.before_listening(&turn).await;
+                    ctx.config.strategy.before_listening(&turn).await;
                     follow(&turn, &self.executor).await
                 }
             }
@@ -688,186 +690,4 @@ impl Drop for Ear<'_> {
 fn lock<T>(m: &StdMutex<T>) -> StdMutexGuard<'_, T> {
     // Every critical section is a short step that leaves the data whole.
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chain::devnet::Devnet;
-    use crate::engine::context::NodeConfig;
-
-    /// A leader that keeps its message to itself until long after the window.
-    struct Hesitant;
-
-    #[async_trait]
-    impl Behaviour for Hesitant {
-        async fn lead(&self, turn: &Turn<'_>) -> Proposal {
-            turn.wait_for_block(u64::MAX).await;
-            Proposal::Noop
-        }
-    }
-
-    fn context(behaviour: Arc<dyn Behaviour>) -> (Arc<NodeContext>, Devnet) {
-        crate::engine::tests::context_with(NodeConfig {
-            behaviour,
-            ..NodeConfig::default()
-        })
-    }
-
-    /// Begins a procedure for the local operator in `role` at window 900, trying safe block
-    /// hashes until the leader draw gives that role. Returns its inbox's sender too: a closed
-    /// inbox ends the listening.
-    fn procedure_in(ctx: &NodeContext, devnet: &Devnet, role: Role) -> (Procedure, InboxSender) {
-        let info = devnet
-            .wallet_infos()
-            .into_iter()
-            .find(|w| w.operators.contains(&ctx.identity.operator))
-            .unwrap();
-        let (executor, inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
-        let procedure = (0..=255u8)
-            .find_map(|i| {
-                let p = executor
-                    .begin(ctx, CoordinationWindow::new(900), Hash32([i; 32]), 0)
-                    .ok()?;
-                (p.role() == role).then_some(p)
-            })
-            .unwrap();
-        (procedure, inbox)
-    }
-
-    /// The node stops while the procedure is in the active phase: no result, no fault.
-    async fn interrupted_in(role: Role) {
-        let (ctx, devnet) = context(Arc::new(Hesitant));
-        let (procedure, _inbox) = procedure_in(&ctx, &devnet, role);
-        ctx.head.send_replace(900);
-        let running = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { procedure.run(&ctx).await })
-        };
-        // Into the active phase, silence from the leader so far; then the node stops.
-        for block in 901..=910 {
-            ctx.head.send_replace(block);
-            tokio::task::yield_now().await;
-        }
-        assert!(!running.is_finished(), "still listening (or leading)");
-        ctx.cancel.cancel();
-        match running.await.unwrap() {
-            ExecutorOutcome::Interrupted { window, .. } => {
-                assert_eq!(window.coordination_block, 900)
-            }
-            other => panic!("{role:?}: expected an interrupted procedure, got {other:?}"),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_follower_cancelled_in_the_active_phase_is_interrupted_and_blames_no_one() {
-        interrupted_in(Role::Follower).await;
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_leader_cancelled_in_the_active_phase_is_interrupted() {
-        interrupted_in(Role::Leader).await;
-    }
-
-    /// A peer network on which this node is connected to exactly `peers`, and hears nothing.
-    struct Connected(Vec<libp2p::PeerId>, crate::net::local::LocalHub);
-
-    #[async_trait]
-    impl crate::net::BroadcastChannel for Connected {
-        async fn publish(&self, _: &str, _: Vec<u8>) -> Result<(), crate::net::NetError> {
-            Ok(())
-        }
-        fn subscribe(&self) -> crate::net::MessageStream {
-            self.1.subscribe()
-        }
-        fn connected_peers(&self) -> Option<Vec<libp2p::PeerId>> {
-            Some(self.0.clone())
-        }
-    }
-
-    /// A follower's window 900 under a silent leader, connected to the peers `connect` names
-    /// (given the leader's operator).
-    async fn silent_window(
-        connect: impl Fn(&Devnet, Address) -> Vec<libp2p::PeerId>,
-    ) -> CoordinationResult {
-        let (base, devnet) = context(Arc::new(Hesitant));
-        let (probe, _) = procedure_in(&base, &devnet, Role::Follower);
-        let peers = connect(&devnet, probe.leader.operator);
-        let ctx = Arc::new(NodeContext::new(
-            base.chain.clone(),
-            Arc::new(Connected(peers, crate::net::local::LocalHub::new(4))),
-            base.history.clone(),
-            base.bus.clone(),
-            base.identity.clone(),
-            NodeConfig::default(),
-            tokio_util::sync::CancellationToken::new(),
-        ));
-        let (procedure, _inbox) = procedure_in(&ctx, &devnet, Role::Follower);
-        ctx.head.send_replace(900);
-        let running = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { procedure.run(&ctx).await })
-        };
-        for block in 901..=985 {
-            ctx.head.send_replace(block);
-            tokio::task::yield_now().await;
-        }
-        match running.await.unwrap() {
-            ExecutorOutcome::Result(result) => *result,
-            other => panic!("expected a result, got {other:?}"),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_follower_connected_to_no_member_records_the_window_unheard_and_blames_no_one() {
-        let result = silent_window(|_, _| Vec::new()).await;
-        assert_eq!(result.members_connected, Some(0));
-        assert!(result.unheard());
-        assert_eq!(result.faults, Vec::new());
-        assert_eq!(result.proposal, Proposal::Noop);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_follower_connected_to_the_leader_blames_its_silence_and_says_how_many_it_heard() {
-        let result = silent_window(|devnet, leader| {
-            let key = &devnet
-                .operators()
-                .iter()
-                .find(|o| o.address == leader)
-                .unwrap()
-                .key;
-            // The leader, and a peer that is no member, which does not count.
-            vec![
-                key.peer_id(),
-                crate::net::signing::OperatorKey::generate().peer_id(),
-            ]
-        })
-        .await;
-        assert_eq!(result.members_connected, Some(1));
-        assert!(!result.unheard());
-        // The idleness keeps its context: listened from the block at which the procedure first
-        // ran (the test sets 901 before it yields to the spawned task) to the end of the active
-        // phase (900 + 80), connected to the leader, nothing heard.
-        let idleness = Fault {
-            fault: crate::protocol::FaultType::LeaderIdleness,
-            culprit: result.leader,
-        };
-        assert_eq!(
-            result.evidence.get(&idleness),
-            Some(&FaultEvidence::Idleness(IdlenessContext {
-                listened_from: 901,
-                listened_until: 980,
-                members_connected: Some(1),
-                heard: Vec::new(),
-                heard_omitted: 0,
-            }))
-        );
-        assert_eq!(
-            result.faults,
-            vec![Fault {
-                fault: crate::protocol::FaultType::LeaderIdleness,
-                culprit: result.leader,
-            }]
-        );
-    }
 }

@@ -10,11 +10,10 @@
 //!
 //! All tasks hang off one cancellation token. Facts go to the history before the bus.
 
-/// Info for this operator's own node, debug for the devnet's simulated peers, whose routine
-/// lines would drown the operator's own in the same log.
+/// A routine line at the node's level for such lines (`NodeConfig::routine_logs`).
 macro_rules! node_info {
     ($config:expr, $($arg:tt)+) => {
-        if $config.quiet {
+        if $config.routine_logs == $crate::engine::context::RoutineLogs::Debug {
             tracing::debug!($($arg)+)
         } else {
             tracing::info!($($arg)+)
@@ -22,11 +21,11 @@ macro_rules! node_info {
     };
 }
 
-/// Warn for this operator's own node, debug for the devnet's simulated peers, which would
-/// otherwise repeat the same warning once each.
+/// A warning, or debug for background nodes, which would otherwise repeat the same warning
+/// once each.
 macro_rules! node_warn {
     ($config:expr, $($arg:tt)+) => {
-        if $config.quiet {
+        if $config.routine_logs == $crate::engine::context::RoutineLogs::Debug {
             tracing::debug!($($arg)+)
         } else {
             tracing::warn!($($arg)+)
@@ -36,16 +35,14 @@ macro_rules! node_warn {
 
 pub mod api;
 pub mod context;
-pub mod devnet_network;
-mod devnet_swarms;
-mod dispatcher;
+pub(crate) mod dispatcher;
 pub mod dry_run;
 pub mod events;
 pub mod executor;
 pub mod handle;
 pub mod history;
 pub mod network_view;
-pub mod pace;
+pub mod pacing;
 pub mod peer_events;
 pub mod records;
 mod results;
@@ -54,11 +51,8 @@ mod router_tally;
 mod watch;
 pub mod window_tracker;
 
-#[cfg(test)]
-mod tests;
-
 pub use api::{ApiError, NodeApi, NodeStatus, Subscription, Update};
-pub use context::{Identity, NodeConfig, NodeContext};
+pub use context::{Identity, NodeConfig, NodeContext, RoutineLogs};
 pub use dry_run::{dry_run, DryRunError, DryRunWindow};
 pub use events::{Event, EventBus, NodeSnapshot};
 pub use handle::{Node, NodeCommands, NodeHandle};

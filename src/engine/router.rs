@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::context::NodeContext;
 use super::events::Event;
 use super::executor::{Inbound, InboxSender};
-use super::pace::Pace;
+use super::pacing::Work;
 use super::router_tally::{Heard, WindowTally};
 use crate::net::envelope::Envelope;
 use crate::net::{Received, Verdict};
@@ -233,7 +233,7 @@ fn message_id(envelope: &Envelope, message: &CoordinationMessage) -> [u8; 32] {
     keccak256(&data)
 }
 
-pub(super) async fn route_messages(
+pub(crate) async fn route_messages(
     ctx: Arc<NodeContext>,
     mut messages: crate::net::MessageStream,
     routes: HashMap<WalletPkh, Route>,
@@ -262,17 +262,15 @@ pub(super) async fn route_messages(
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::error!(skipped = n, "message stream lagged: {n} coordination messages were lost before routing");
                     ctx.bus.publish(Event::MessagesLost { count: n });
-                    if let Some(pace) = &ctx.config.pace {
-                        pace.forget(usize::try_from(n).unwrap_or(usize::MAX));
-                    }
+                    ctx.config.pacing.forget(n);
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        // Devnet back-pressure: the message counts until it is dropped here or, routed, until
-        // its follower has classified it.
-        let work = ctx.config.pace.as_ref().map(Pace::adopt);
+        // Where work is counted, the message counts until it is dropped here or, routed,
+        // until its follower has classified it.
+        let work = ctx.config.pacing.adopt();
         let window = window_at_or_before(ctx.head_number()).map(|w| w.coordination_block);
         if let Some(tally) = admission.tally.advance(window) {
             ctx.bus.publish(tally);
@@ -300,7 +298,7 @@ fn route_one(
     routes: &HashMap<WalletPkh, Route>,
     seen: &mut Seen,
     admission: &mut Admission,
-    work: Option<super::pace::ActivityGuard>,
+    work: Work,
 ) -> Verdict {
     let pubsub = &received.message;
     let author = match pubsub.verify() {

@@ -84,10 +84,8 @@ pub(super) async fn watch_windows(
             }
         }
         forecast(&ctx, &block, &executors, &mut forecast_for).await;
-        // Devnet back-pressure: this node is done with the block (its executors started).
-        if let Some(pace) = &ctx.config.pace {
-            pace.handled(block.number);
-        }
+        // This node is done with the block (its executors started).
+        ctx.config.pacing.handled(block.number);
     }
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::{ActionRequest, BlockRef, BlockStream, ChainError};
+use crate::devnet::{Devnet, DevnetConfig};
 use crate::engine::records::FaultRow;
 use crate::files::BoundedReader;
 use crate::net::signing::OperatorKey;

@@ -5,15 +5,17 @@
 //! it and a follower has classified it, a procedure until it parks); the producer waits for
 //! the gauge to reach zero. This is the rule paused-clock tests get from tokio for free, made
 //! explicit so that no block time, however short, makes an honest leader look idle.
-//! Production nodes have no gauge and pay nothing.
+//! Each node's share, a [`Pace`], is the engine's [`Pacing`] for that node; production nodes
+//! are unpaced and pay nothing.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use async_trait::async_trait;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
-use crate::chain::devnet::BlockGate;
+use super::chain::BlockGate;
+use crate::engine::pacing::{Pacing, Work};
 
 /// The gauge: a count of work in flight and the last block each node has handled.
 #[derive(Debug, Default)]
@@ -235,6 +237,31 @@ impl Pace {
             rx
         };
         wake.await.ok()
+    }
+}
+
+#[async_trait]
+impl Pacing for Pace {
+    fn begin(&self) -> Work {
+        Work::counted(Pace::begin(self))
+    }
+
+    fn adopt(&self) -> Work {
+        Work::counted(Pace::adopt(self))
+    }
+
+    fn forget(&self, lost: u64) {
+        Pace::forget(self, usize::try_from(lost).unwrap_or(usize::MAX));
+    }
+
+    fn handled(&self, block: u64) {
+        Pace::handled(self, block);
+    }
+
+    /// Waits for this node's window watch, not the head: a procedure wakes counted the
+    /// moment its block is handled, before the chain can mine the next one.
+    async fn until_block(&self, block: u64, _head: &mut watch::Receiver<u64>) -> Option<Work> {
+        Pace::until_block(self, block).await.map(Work::counted)
     }
 }
 

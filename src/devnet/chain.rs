@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use crate::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
 use crate::net::signing::OperatorKey;
 use crate::protocol::window::COORDINATION_FREQUENCY_BLOCKS;
 use crate::protocol::{

@@ -1,9 +1,9 @@
 //! The embedded devnet as a network: the simulated chain, an in-process broadcast hub, one
 //! node per simulated peer operator (misbehaving where the fault plan says so, see
-//! `crate::sim`) and this operator's node. The protocol really runs between the nodes; only
+//! `devnet::strategies`) and this operator's node. The protocol really runs between the nodes; only
 //! the chain is simulated, and the wire too unless `transport` is [`DevnetTransport::Libp2p`]
-//! (see `engine::devnet_swarms`). The chain mines a block only once every node has
-//! handled the previous one (`engine::pace`), so no block time makes an honest leader late.
+//! (see `devnet::swarms`). The chain mines a block only once every node has
+//! handled the previous one (`devnet::pace`), so no block time makes an honest leader late.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,21 +14,18 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::devnet_swarms::{Swarms, SwarmsError};
-use super::events::EventBus;
+use super::chain::{BlockGate, Devnet, DevnetConfig, DevnetError};
 use super::pace::{Activity, Patient};
-use super::{Identity, Node, NodeConfig, NodeHandle};
-use crate::chain::devnet::{BlockGate, Devnet, DevnetConfig, DevnetError};
+use super::swarms::{Swarms, SwarmsError};
+use super::{FaultInjector, Scripted};
 use crate::chain::{Chain, ChainError};
+use crate::engine::context::HistoryHandles;
+use crate::engine::history::{HistoryError, HistoryWriter};
+use crate::engine::{EventBus, Identity, Node, NodeConfig, NodeHandle, RoutineLogs};
 use crate::net::local::{HubEndpoint, LocalHub};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, MessageStream, NetError};
 use crate::protocol::window::next_window_after;
-use crate::sim::{FaultInjector, Scripted};
-// The one engine file that names the store: the devnet's simulated peers keep their
-// histories in memory.
-use super::context::HistoryHandles;
-use super::history::{HistoryError, HistoryWriter};
 use crate::store::{Store, StoreError};
 
 /// Blocks between the devnet's start and its first window, when resuming from history.
@@ -171,7 +168,7 @@ impl DevnetNetwork {
             local_operator.address,
         ));
         let head = devnet.head().number;
-        let peer_behaviour = Arc::new(Scripted::new(injector.clone()));
+        let peer_strategy = Arc::new(Scripted::new(injector.clone()));
 
         let mut peers = Vec::new();
         for operator in devnet
@@ -180,9 +177,9 @@ impl DevnetNetwork {
             .filter(|o| o.index != local_operator.index)
         {
             let peer_config = NodeConfig {
-                behaviour: peer_behaviour.clone(),
-                pace: Some(activity.join(head)),
-                quiet: true,
+                strategy: peer_strategy.clone(),
+                pacing: Arc::new(activity.join(head)),
+                routine_logs: RoutineLogs::Debug,
                 ..config.node.clone()
             };
             let peer = Node::start(
@@ -200,8 +197,8 @@ impl DevnetNetwork {
         let local = Node::start(
             // The local node acts as its config says: honest unless a test says otherwise.
             NodeConfig {
-                pace: Some(activity.join(head)),
-                quiet: false,
+                pacing: Arc::new(activity.join(head)),
+                routine_logs: RoutineLogs::Info,
                 ..config.node.clone()
             },
             Identity::signer(local_operator.key.clone()),
@@ -250,7 +247,7 @@ impl DevnetNetwork {
 }
 
 /// The in-process hub, counting every message once per subscriber until that node's router
-/// has routed or dropped it (it adopts the count, see `engine::pace`).
+/// has routed or dropped it (it adopts the count, see `devnet::pace`).
 struct PacedHub {
     endpoint: HubEndpoint,
     activity: Arc<Activity>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::injector::{FaultInjector, Injection, SLOW_LEADER_DELAY_BLOCKS};
-use crate::engine::executor::{Behaviour, Honest, Turn};
+use crate::engine::executor::{Honest, Strategy, Turn};
 use crate::protocol::proposal::{propose, HexBytes};
 use crate::protocol::{ActionType, CoordinationWindow, Hash32, Proposal, WalletPkh};
 
@@ -15,7 +15,7 @@ use crate::protocol::{ActionType, CoordinationWindow, Hash32, Proposal, WalletPk
 pub struct IdleLeader;
 
 #[async_trait]
-impl Behaviour for IdleLeader {
+impl Strategy for IdleLeader {
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
         tracing::debug!(wallet = %turn.wallet(), cb = turn.window().coordination_block, "simulated: idle leader");
         Proposal::Noop
@@ -28,7 +28,7 @@ impl Behaviour for IdleLeader {
 pub struct WrongAction(pub ActionType);
 
 #[async_trait]
-impl Behaviour for WrongAction {
+impl Strategy for WrongAction {
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
         let action = self.0;
         tracing::debug!(wallet = %turn.wallet(), cb = turn.window().coordination_block, %action, "simulated: wrong action");
@@ -45,7 +45,7 @@ pub struct SlowLeader {
 }
 
 #[async_trait]
-impl Behaviour for SlowLeader {
+impl Strategy for SlowLeader {
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
         if turn.wait_blocks(self.delay_blocks).await.is_none() {
             return Proposal::Noop;
@@ -60,7 +60,7 @@ impl Behaviour for SlowLeader {
 pub struct Impersonator;
 
 #[async_trait]
-impl Behaviour for Impersonator {
+impl Strategy for Impersonator {
     async fn before_listening(&self, turn: &Turn<'_>) {
         let Some(&seat) = turn.seats().first() else {
             return;
@@ -96,7 +96,7 @@ impl Scripted {
 }
 
 #[async_trait]
-impl Behaviour for Scripted {
+impl Strategy for Scripted {
     async fn lead(&self, turn: &Turn<'_>) -> Proposal {
         match self.injection(turn) {
             Some(Injection::IdleLeader) => IdleLeader.lead(turn).await,

@@ -5,7 +5,7 @@
 //! The nodes form a full mesh (each dials every node started before it), so a message
 //! published on a wallet's topic reaches each other member of the wallet directly, once.
 //! That makes the devnet's back-pressure exact again: a publish counts one unit per other
-//! member, and each member's router adopts one (`engine::pace`). The chain starts only once
+//! member, and each member's router adopts one (`devnet::pace`). The chain starts only once
 //! every member sees every other member on each of its topics.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -19,10 +19,9 @@ use libp2p::Multiaddr;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::events::EventBus;
 use super::pace::Activity;
-use super::peer_events;
 use crate::chain::WalletInfo;
+use crate::engine::{peer_events, EventBus};
 use crate::net::p2p::firewall::{members_from, OnChainCheck, Rules};
 use crate::net::p2p::{published, P2pConfig, P2pError, P2pNetwork};
 use crate::net::signing::OperatorKey;

@@ -1,17 +1,21 @@
-//! Unit tests of the node's components that need their private parts.
+//! Unit tests of the engine's components that need their private parts, run on the devnet's
+//! simulated chain with an in-memory history. They live outside `engine` so that the engine
+//! imports nothing of the devnet or the store, not even in its tests.
+
+mod executor;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Identity, NodeConfig, NodeContext};
-use super::dispatcher::Dispatcher;
-use super::dispatcher::NODE_WAS_DOWN;
-use super::events::{Event, EventBus};
-use super::executor::{Executor, ExecutorOutcome};
-use super::records::{DispatchRecord, DispatchStatus};
-use crate::chain::devnet::{Devnet, DevnetConfig};
 use crate::chain::{ActionRequest, Chain, ChainError};
+use crate::devnet::{Devnet, DevnetConfig};
+use crate::engine::context::{Identity, NodeConfig, NodeContext};
+use crate::engine::dispatcher::Dispatcher;
+use crate::engine::dispatcher::NODE_WAS_DOWN;
+use crate::engine::events::{Event, EventBus};
+use crate::engine::executor::{Executor, ExecutorOutcome};
+use crate::engine::records::{DispatchRecord, DispatchStatus};
 use crate::net::envelope::Envelope;
 use crate::net::local::LocalHub;
 use crate::net::BroadcastChannel;
@@ -363,13 +367,13 @@ fn router_on_hub() -> (
     ctx.head.send_replace(905);
     let info = devnet.wallet_infos().remove(0);
     let (executor, inbox) = Executor::for_wallet(&info, &ctx.identity.operator).unwrap();
-    let route = super::router::Route {
+    let route = crate::engine::router::Route {
         inbox,
         group: executor.entry.group.clone(),
         topic: info.coordination_topic(),
     };
     let routes = std::collections::HashMap::from([(info.wallet, route)]);
-    let router = tokio::spawn(super::router::route_messages(
+    let router = tokio::spawn(crate::engine::router::route_messages(
         ctx.clone(),
         ctx.net.subscribe(),
         routes,
@@ -433,7 +437,7 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
     let mut totals = Vec::new();
     while totals.last() != Some(&10) {
         if let Event::MessagesDropped { reason, total, .. } = events.recv().await.unwrap() {
-            assert_eq!(reason, super::router::DropReason::SenderCap);
+            assert_eq!(reason, crate::engine::router::DropReason::SenderCap);
             totals.push(total);
         }
     }
@@ -442,13 +446,13 @@ async fn a_sender_over_its_quota_is_cut_off_and_every_drop_is_counted() {
     router.await.unwrap();
     assert_eq!(
         executor.queued_messages(),
-        super::router::MAX_MESSAGES_PER_SENDER_PER_WINDOW as usize
+        crate::engine::router::MAX_MESSAGES_PER_SENDER_PER_WINDOW as usize
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_follower() {
-    use super::router::RejectReason;
+    use crate::engine::router::RejectReason;
     let (ctx, info, executor, hub, router, devnet) = router_on_hub();
     let topic = info.coordination_topic();
     let seat_holder = key_of(&devnet, info.operators[0]);
