@@ -6,8 +6,12 @@ use hyper::{Method, StatusCode};
 use super::server::route;
 use super::*;
 use crate::engine::events::CoordinationResultEvent;
+use crate::engine::history::{HistoryError, HistoryReader};
 use crate::engine::records::*;
-use crate::protocol::{ActionOutcome, ActionType, BlockHashRule, Hash32, Proposal, Role};
+use crate::engine::{Event, EventBus};
+use crate::protocol::{
+    ActionOutcome, ActionType, Address, BlockHashRule, FaultType, Hash32, Proposal, Role, WalletPkh,
+};
 
 const ME: Address = Address([9; 20]);
 const OTHER: Address = Address([2; 20]);
