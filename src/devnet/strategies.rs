@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::injector::{FaultInjector, Injection, SLOW_LEADER_DELAY_BLOCKS};
 use crate::engine::executor::{Honest, Strategy, Turn};
-use crate::protocol::proposal::{propose, HexBytes};
+use crate::protocol::generator::propose;
+use crate::protocol::proposal::HexBytes;
 use crate::protocol::{ActionType, CoordinationWindow, Hash32, Proposal, WalletPkh};
 
 /// A leader that sends nothing.

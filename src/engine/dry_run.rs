@@ -6,7 +6,7 @@ use super::history::HistoryError;
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
 use crate::protocol::checklist::checklist;
-use crate::protocol::proposal::generate_proposal;
+use crate::protocol::generator::generate_proposal;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
 

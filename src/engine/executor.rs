@@ -20,8 +20,8 @@ use crate::protocol::checklist::checklist;
 use crate::protocol::fault::MAX_HEARD;
 use crate::protocol::follower::IgnoreReason;
 use crate::protocol::follower::{FollowerView, Verdict};
+use crate::protocol::generator::generate_proposal;
 use crate::protocol::message::CoordinationMessage;
-use crate::protocol::proposal::generate_proposal;
 use crate::protocol::{
     coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Fault,
     FaultEvidence, Hash32, HeardMessage, IdlenessContext, Leader, Proposal, Role, SigningGroup,

@@ -6,6 +6,7 @@ pub mod action;
 pub mod checklist;
 pub mod fault;
 pub mod follower;
+pub mod generator;
 pub mod gorand;
 pub mod header;
 pub mod leader;

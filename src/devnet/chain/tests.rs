@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::protocol::proposal::{generate_proposal, propose, ProposalParams, WalletState};
+use crate::protocol::generator::{generate_proposal, propose};
+use crate::protocol::proposal::{ProposalParams, WalletState};
 use crate::protocol::{ActionType, CoordinationWindow, Proposal};
 
 fn devnet(seed: u64) -> Devnet {

@@ -1,0 +1,439 @@
+//! The proposal generator (SPEC §8): walks a checklist against a wallet's chain state and
+//! proposes the first action whose preconditions hold, with fees from the estimated
+//! transaction sizes. The proposal types it produces live in `proposal`.
+
+use serde::Serialize;
+
+use super::action::ActionType;
+use super::proposal::{
+    heartbeat_message, HexBytes, PendingRedemption, Proposal, ProposalParams, RevealedDeposit,
+    WalletSnapshot, WalletState,
+};
+
+/// Estimated virtual sizes of the Bitcoin transactions, vbytes (P2WPKH main UTXO).
+mod vsize {
+    pub const OVERHEAD: u64 = 11;
+    pub const MAIN_UTXO_INPUT: u64 = 68;
+    pub const DEPOSIT_INPUT: u64 = 150;
+    pub const P2WPKH_OUTPUT: u64 = 31;
+    /// An output is its script plus 8 value bytes and a length byte.
+    pub fn output(script_len: usize) -> u64 {
+        9 + script_len as u64
+    }
+}
+
+/// A transaction's fee, `vsize * rate`, or why it has none: a fee rate so large that the fee
+/// overflows a u64 is refused rather than wrapped into a small (or zero) fee.
+fn fee(vsize: u64, rate: u64) -> Result<u64, String> {
+    vsize.checked_mul(rate).ok_or_else(|| {
+        format!("the fee of {vsize} vB at a fee rate of {rate} sat/vB overflows a 64-bit amount")
+    })
+}
+
+/// The generator's answer: a proposal, and why each earlier checklist action was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposalDecision {
+    pub proposal: Proposal,
+    pub passed_over: Vec<(ActionType, String)>,
+}
+
+/// Walks the checklist in order; the first action whose preconditions hold wins; else Noop.
+pub fn generate_proposal(
+    checklist: &[ActionType],
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+) -> ProposalDecision {
+    let mut passed_over = Vec::new();
+    for action in checklist {
+        match propose(*action, snapshot, params) {
+            Ok(proposal) => {
+                return ProposalDecision {
+                    proposal,
+                    passed_over,
+                }
+            }
+            Err(reason) => passed_over.push((*action, reason)),
+        }
+    }
+    ProposalDecision {
+        proposal: Proposal::Noop,
+        passed_over,
+    }
+}
+
+fn mature_deposits<'a>(
+    snapshot: &'a WalletSnapshot,
+    params: &ProposalParams,
+) -> impl Iterator<Item = &'a RevealedDeposit> + 'a {
+    let now = snapshot.timestamp;
+    let (min_age, confirmations, margin) = (
+        params.deposit_min_age,
+        params.deposit_min_confirmations,
+        params.deposit_refund_safety_margin,
+    );
+    snapshot.deposits.iter().filter(move |d| {
+        d.revealed_at.saturating_add(min_age) <= now
+            && d.confirmations >= confirmations
+            && now.saturating_add(margin) < d.refund_locktime
+    })
+}
+
+/// One action's proposal, or why its preconditions do not hold.
+pub fn propose(
+    action: ActionType,
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+) -> Result<Proposal, String> {
+    let now = snapshot.timestamp;
+    let rate = params.btc_fee_rate;
+    match action {
+        ActionType::Noop => Ok(Proposal::Noop),
+        ActionType::Heartbeat => Ok(Proposal::Heartbeat {
+            message: HexBytes(heartbeat_message(&snapshot.wallet, snapshot.block).to_vec()),
+        }),
+        ActionType::Redemption => {
+            if !matches!(snapshot.state, WalletState::Live | WalletState::MovingFunds) {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let mut eligible: Vec<&PendingRedemption> = snapshot
+                .pending_redemptions
+                .iter()
+                .filter(|r| {
+                    r.requested_at
+                        .saturating_add(params.redemption_request_min_age)
+                        <= now
+                        && now.saturating_add(params.redemption_timeout_safety_margin)
+                            < r.requested_at.saturating_add(snapshot.redemption_timeout)
+                })
+                .collect();
+            if eligible.is_empty() {
+                return Err(format!(
+                    "no eligible redemption requests ({} pending)",
+                    snapshot.pending_redemptions.len()
+                ));
+            }
+            eligible.sort_by_key(|r| r.requested_at);
+            eligible.truncate(params.redemption_max_size);
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT
+                + eligible
+                    .iter()
+                    .map(|r| vsize::output(r.redeemer_output_script.len()))
+                    .sum::<u64>();
+            Ok(Proposal::Redemption {
+                redeemers_output_scripts: eligible
+                    .iter()
+                    .map(|r| HexBytes(r.redeemer_output_script.clone()))
+                    .collect(),
+                redemption_tx_fee: fee(size, rate)?,
+            })
+        }
+        ActionType::DepositSweep => {
+            if snapshot.state != WalletState::Live {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let mut mature: Vec<&RevealedDeposit> = mature_deposits(snapshot, params).collect();
+            if mature.is_empty() {
+                return Err(format!(
+                    "no sweepable deposits ({} revealed)",
+                    snapshot.deposits.len()
+                ));
+            }
+            mature.sort_by_key(|d| (d.revealed_at, d.reveal_block));
+            // A sweep moves deposits of one vault only: the oldest deposit's.
+            let vault = mature[0].vault;
+            mature.retain(|d| d.vault == vault);
+            mature.truncate(params.deposit_sweep_max_size);
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT
+                + vsize::DEPOSIT_INPUT * mature.len() as u64;
+            Ok(Proposal::DepositSweep {
+                deposits: mature.iter().map(|d| d.key).collect(),
+                sweep_tx_fee: fee(size, rate)?,
+                reveal_blocks: mature.iter().map(|d| d.reveal_block).collect(),
+            })
+        }
+        ActionType::MovingFunds => {
+            if snapshot.state != WalletState::MovingFunds {
+                return Err(format!("wallet is {:?}, not MovingFunds", snapshot.state));
+            }
+            let requested_at = snapshot.moving_funds_requested_at.unwrap_or(now);
+            if requested_at.saturating_add(params.moving_funds_safety_margin) > now {
+                return Err("moving funds safety margin has not passed".into());
+            }
+            if !snapshot.pending_redemptions.is_empty() {
+                return Err("wallet has pending redemptions".into());
+            }
+            if !snapshot.moved_funds_sweep_requests.is_empty() {
+                return Err("wallet has pending moved funds sweeps".into());
+            }
+            if mature_deposits(snapshot, params).next().is_some() {
+                return Err("wallet has unswept mature deposits".into());
+            }
+            if snapshot.moving_funds_targets.is_empty() {
+                return Err("no target wallets committed".into());
+            }
+            let size = vsize::OVERHEAD
+                + vsize::MAIN_UTXO_INPUT
+                + vsize::P2WPKH_OUTPUT * snapshot.moving_funds_targets.len() as u64;
+            Ok(Proposal::MovingFunds {
+                target_wallets: snapshot.moving_funds_targets.clone(),
+                moving_funds_tx_fee: fee(size, rate)?,
+            })
+        }
+        ActionType::MovedFundsSweep => {
+            if !matches!(snapshot.state, WalletState::Live | WalletState::MovingFunds) {
+                return Err(format!("wallet is {:?}", snapshot.state));
+            }
+            let request = snapshot
+                .moved_funds_sweep_requests
+                .iter()
+                .min_by_key(|r| r.created_at)
+                .ok_or_else(|| "no pending moved funds sweep request".to_string())?;
+            let size = vsize::OVERHEAD + 2 * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
+            Ok(Proposal::MovedFundsSweep {
+                moving_funds_tx_hash: request.moving_funds_tx_hash,
+                moving_funds_tx_output_index: request.output_index,
+                sweep_tx_fee: fee(size, rate)?,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::proposal::{DepositKey, MovedFundsSweepRequest};
+    use crate::protocol::types::{Address, Hash32, WalletPkh};
+
+    fn snapshot() -> WalletSnapshot {
+        WalletSnapshot {
+            wallet: WalletPkh([7; 20]),
+            state: WalletState::Live,
+            block: 1000,
+            timestamp: 1_000_000,
+            redemption_timeout: 5 * 86_400,
+            ..Default::default()
+        }
+    }
+
+    fn request(script: u8, requested_at: u64) -> PendingRedemption {
+        PendingRedemption {
+            redeemer_output_script: vec![0x00, 0x14, script],
+            requested_amount: 1_000_000,
+            requested_at,
+        }
+    }
+
+    fn deposit(n: u8, revealed_at: u64, vault: Option<Address>) -> RevealedDeposit {
+        RevealedDeposit {
+            key: DepositKey {
+                funding_tx_hash: Hash32([n; 32]),
+                output_index: u32::from(n),
+            },
+            amount: 50_000,
+            vault,
+            revealed_at,
+            reveal_block: u64::from(n),
+            confirmations: 6,
+            refund_locktime: revealed_at + 30 * 86_400,
+        }
+    }
+
+    #[test]
+    fn redemption_takes_old_enough_requests_oldest_first_and_not_near_timeout() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = vec![
+            request(1, now - 300),               // too young
+            request(2, now - 700),               // eligible
+            request(3, now - 5 * 86_400 + 3600), // within 2 h of timeout
+            request(4, now - 2000),              // eligible, older
+        ];
+        let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::Redemption {
+            redeemers_output_scripts,
+            ..
+        } = p
+        else {
+            panic!("not a redemption")
+        };
+        assert_eq!(
+            redeemers_output_scripts,
+            vec![HexBytes(vec![0, 0x14, 4]), HexBytes(vec![0, 0x14, 2])]
+        );
+    }
+
+    #[test]
+    fn redemption_caps_at_twenty() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = (0..30)
+            .map(|i| request(i, now - 5000 + u64::from(i)))
+            .collect();
+        let p = propose(ActionType::Redemption, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::Redemption {
+            redeemers_output_scripts,
+            ..
+        } = p
+        else {
+            panic!("not a redemption")
+        };
+        assert_eq!(redeemers_output_scripts.len(), 20);
+        assert_eq!(redeemers_output_scripts[0], HexBytes(vec![0, 0x14, 0]));
+    }
+
+    #[test]
+    fn deposit_sweep_keeps_one_vault_and_skips_immature() {
+        let vault = Some(Address([5; 20]));
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        let mut unconfirmed = deposit(4, now - 9000, None);
+        unconfirmed.confirmations = 2;
+        snap.deposits = vec![
+            deposit(1, now - 8000, None),
+            deposit(2, now - 9000, vault), // oldest: its vault wins
+            deposit(3, now - 100, vault),  // too young
+            deposit(5, now - 7500, vault),
+            unconfirmed,
+        ];
+        let p = propose(ActionType::DepositSweep, &snap, &ProposalParams::default()).unwrap();
+        let Proposal::DepositSweep {
+            deposits,
+            reveal_blocks,
+            ..
+        } = p
+        else {
+            panic!("not a sweep")
+        };
+        assert_eq!(reveal_blocks, vec![2, 5]);
+        assert_eq!(deposits.len(), 2);
+    }
+
+    #[test]
+    fn checklist_order_decides_and_noop_explains() {
+        let mut snap = snapshot();
+        let checklist = [
+            ActionType::Redemption,
+            ActionType::DepositSweep,
+            ActionType::Heartbeat,
+        ];
+        let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
+        assert_eq!(d.proposal.action_type(), ActionType::Heartbeat);
+        assert_eq!(d.passed_over.len(), 2);
+        snap.pending_redemptions = vec![request(1, 0)];
+        snap.timestamp = 1000;
+        let d = generate_proposal(&checklist, &snap, &ProposalParams::default());
+        assert_eq!(d.proposal.action_type(), ActionType::Redemption);
+        assert!(d.passed_over.is_empty());
+        let d = generate_proposal(
+            &[ActionType::DepositSweep],
+            &snapshot(),
+            &ProposalParams::default(),
+        );
+        assert_eq!(d.proposal, Proposal::Noop);
+        assert_eq!(d.passed_over[0].0, ActionType::DepositSweep);
+    }
+
+    #[test]
+    fn moving_funds_needs_state_margin_and_a_clean_wallet() {
+        let mut snap = snapshot();
+        snap.moving_funds_targets = vec![WalletPkh([2; 20])];
+        let params = ProposalParams::default();
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+        snap.state = WalletState::MovingFunds;
+        snap.moving_funds_requested_at = Some(snap.timestamp - 100);
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+        snap.moving_funds_requested_at = Some(snap.timestamp - 2 * 86_400);
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_ok());
+        snap.pending_redemptions = vec![request(1, 0)];
+        assert!(propose(ActionType::MovingFunds, &snap, &params).is_err());
+    }
+
+    #[test]
+    fn moved_funds_sweep_takes_the_oldest_request() {
+        let mut snap = snapshot();
+        assert!(propose(
+            ActionType::MovedFundsSweep,
+            &snap,
+            &ProposalParams::default()
+        )
+        .is_err());
+        snap.moved_funds_sweep_requests = vec![
+            MovedFundsSweepRequest {
+                moving_funds_tx_hash: Hash32([1; 32]),
+                output_index: 1,
+                value: 10,
+                created_at: 50,
+            },
+            MovedFundsSweepRequest {
+                moving_funds_tx_hash: Hash32([2; 32]),
+                output_index: 0,
+                value: 10,
+                created_at: 40,
+            },
+        ];
+        let p = propose(
+            ActionType::MovedFundsSweep,
+            &snap,
+            &ProposalParams::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            p,
+            Proposal::MovedFundsSweep { moving_funds_tx_hash, .. } if moving_funds_tx_hash == Hash32([2; 32])
+        ));
+    }
+
+    #[test]
+    fn a_fee_rate_whose_fee_overflows_is_refused_naming_the_rate() {
+        let huge = ProposalParams {
+            btc_fee_rate: u64::MAX,
+            ..ProposalParams::default()
+        };
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = vec![request(1, now - 700)];
+        snap.deposits = vec![deposit(1, now - 8000, None)];
+        snap.moved_funds_sweep_requests = vec![MovedFundsSweepRequest {
+            moving_funds_tx_hash: Hash32([1; 32]),
+            output_index: 0,
+            value: 10,
+            created_at: 0,
+        }];
+        for action in [
+            ActionType::Redemption,
+            ActionType::DepositSweep,
+            ActionType::MovedFundsSweep,
+        ] {
+            let reason = propose(action, &snap, &huge).unwrap_err();
+            assert!(
+                reason.contains(&u64::MAX.to_string()) && reason.contains("overflow"),
+                "{action:?}: {reason}"
+            );
+            // At an ordinary rate the same action is proposed.
+            assert!(propose(action, &snap, &ProposalParams::default()).is_ok());
+        }
+        let mut moving = snapshot();
+        moving.state = WalletState::MovingFunds;
+        moving.moving_funds_requested_at = Some(moving.timestamp - 2 * 86_400);
+        moving.moving_funds_targets = vec![WalletPkh([2; 20])];
+        let reason = propose(ActionType::MovingFunds, &moving, &huge).unwrap_err();
+        assert!(reason.contains("fee rate"), "{reason}");
+
+        // The generator passes over the action with that reason, and the heartbeat wins.
+        let d = generate_proposal(
+            &[ActionType::Redemption, ActionType::Heartbeat],
+            &snap,
+            &huge,
+        );
+        assert_eq!(d.proposal.action_type(), ActionType::Heartbeat);
+        assert!(
+            d.passed_over[0].1.contains("fee rate"),
+            "{:?}",
+            d.passed_over
+        );
+    }
+}
