@@ -16,8 +16,9 @@ use std::collections::HashSet;
 
 use tokio::sync::broadcast;
 
-use super::contracts::{self, bytes20_topic, events, topic};
-use super::{lock, Inner};
+use super::abi::{bytes20_topic, EventDeclaration};
+use super::client::{lock, Inner};
+use super::contracts::{self, events};
 use crate::chain::{ActionRequest, ChainError};
 use crate::protocol::proposal::{
     DepositKey, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
@@ -104,7 +105,7 @@ impl Inner {
                 .last_log(
                     bridge,
                     &[
-                        Some(topic(events::MOVING_FUNDS_COMMITMENT_SUBMITTED)),
+                        Some(events::MOVING_FUNDS_COMMITMENT_SUBMITTED.topic()),
                         wallet_topic,
                     ],
                     from,
@@ -144,7 +145,7 @@ impl Inner {
         let logs = self
             .logs(
                 bridge,
-                &[Some(topic(events::REDEMPTION_REQUESTED)), wallet_topic],
+                &[Some(events::REDEMPTION_REQUESTED.topic()), wallet_topic],
                 from,
                 block,
             )
@@ -193,7 +194,7 @@ impl Inner {
         let logs = self
             .logs(
                 bridge,
-                &[Some(topic(events::DEPOSIT_REVEALED)), None, wallet_topic],
+                &[Some(events::DEPOSIT_REVEALED.topic()), None, wallet_topic],
                 from,
                 block,
             )
@@ -239,12 +240,12 @@ impl Inner {
     }
 
     /// The Bridge event that proves an action landed.
-    fn evidence(action: ActionType) -> Option<&'static str> {
+    fn evidence(action: ActionType) -> Option<&'static EventDeclaration> {
         match action {
-            ActionType::Redemption => Some(events::REDEMPTIONS_COMPLETED),
-            ActionType::DepositSweep => Some(events::DEPOSITS_SWEPT),
-            ActionType::MovingFunds => Some(events::MOVING_FUNDS_COMPLETED),
-            ActionType::MovedFundsSweep => Some(events::MOVED_FUNDS_SWEPT),
+            ActionType::Redemption => Some(&events::REDEMPTIONS_COMPLETED),
+            ActionType::DepositSweep => Some(&events::DEPOSITS_SWEPT),
+            ActionType::MovingFunds => Some(&events::MOVING_FUNDS_COMPLETED),
+            ActionType::MovedFundsSweep => Some(&events::MOVED_FUNDS_SWEPT),
             ActionType::Heartbeat | ActionType::Noop => None,
         }
     }
@@ -254,15 +255,15 @@ impl Inner {
         &self,
         bridge: Address,
         wallet: &WalletPkh,
-        event: &str,
+        event: &EventDeclaration,
         from: u64,
         to: u64,
     ) -> Result<bool, ChainError> {
         // DepositsSwept does not index the wallet: its data names it.
-        let indexed = contracts::first_argument_indexed(event);
+        let indexed = event.first_argument_indexed();
         let wallet_topic = indexed.then(|| bytes20_topic(&wallet.0));
         let logs = self
-            .logs(bridge, &[Some(topic(event)), wallet_topic], from, to)
+            .logs(bridge, &[Some(event.topic()), wallet_topic], from, to)
             .await?;
         if indexed {
             return Ok(!logs.is_empty());

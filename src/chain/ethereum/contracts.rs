@@ -1,17 +1,10 @@
-//! The tBTC v2 contract interface this node reads (SPEC §9): event topics, call data and the
-//! decoding of logs and return data, through `ethers_core::abi` from the human-readable
-//! declarations below.
-//!
-//! An RPC node is outside data. ethabi's decoder checks every offset and length against the
-//! data, and on top of it a decoded value must re-encode to exactly the bytes it came from
-//! (no dirty padding, no address with high bytes set, no odd offsets) and every integer must
-//! fit its declared width, so a hostile or broken node gets an error, never a panic or a
-//! wrapped value.
+//! The tBTC v2 contract interface this node reads (SPEC §9): the mainnet addresses, the event
+//! and view declarations, and for each of them the call data and the decoding of its logs or
+//! return data into what the node uses. The generic, strict ABI machinery is in `abi`.
 
-use ethers_core::abi::{self, Event, Function, HumanReadableParser, ParamType, Token};
-use serde_json::Value;
+use ethers_core::abi::{Token, Uint};
 
-use super::json;
+use super::abi::{AbiError, EventDeclaration, FunctionDeclaration};
 use crate::protocol::types::keccak256;
 use crate::protocol::{Address, Hash32, WalletPkh};
 
@@ -30,241 +23,74 @@ pub mod mainnet {
 
 /// Events, as the contracts declare them (`indexed` decides what is in the data).
 pub mod events {
-    pub const NEW_WALLET_REGISTERED: &str =
-        "event NewWalletRegistered(bytes32 indexed ecdsaWalletID, bytes20 indexed walletPubKeyHash)";
-    pub const WALLET_CREATED: &str =
-        "event WalletCreated(bytes32 indexed walletID, bytes32 indexed dkgResultHash)";
-    pub const DKG_RESULT_SUBMITTED: &str = "event DkgResultSubmitted(bytes32 indexed resultHash, uint256 indexed seed, (uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32) result)";
-    pub const REDEMPTION_REQUESTED: &str = "event RedemptionRequested(bytes20 indexed walletPubKeyHash, bytes redeemerOutputScript, address indexed redeemer, uint64 requestedAmount, uint64 treasuryFee, uint64 txMaxFee)";
-    pub const DEPOSIT_REVEALED: &str = "event DepositRevealed(bytes32 fundingTxHash, uint32 fundingOutputIndex, address indexed depositor, uint64 amount, bytes8 blindingFactor, bytes20 indexed walletPubKeyHash, bytes20 refundPubKeyHash, bytes4 refundLocktime, address vault)";
-    pub const MOVING_FUNDS_COMMITMENT_SUBMITTED: &str = "event MovingFundsCommitmentSubmitted(bytes20 indexed walletPubKeyHash, bytes20[] targetWallets, address submitter)";
-    pub const REDEMPTIONS_COMPLETED: &str =
-        "event RedemptionsCompleted(bytes20 indexed walletPubKeyHash, bytes32 redemptionTxHash)";
-    pub const DEPOSITS_SWEPT: &str =
-        "event DepositsSwept(bytes20 walletPubKeyHash, bytes32 sweepTxHash)";
-    pub const MOVING_FUNDS_COMPLETED: &str =
-        "event MovingFundsCompleted(bytes20 indexed walletPubKeyHash, bytes32 movingFundsTxHash)";
-    pub const MOVED_FUNDS_SWEPT: &str =
-        "event MovedFundsSwept(bytes20 indexed walletPubKeyHash, bytes32 sweepTxHash)";
+    use super::EventDeclaration;
+
+    pub static NEW_WALLET_REGISTERED: EventDeclaration = EventDeclaration::new("event NewWalletRegistered(bytes32 indexed ecdsaWalletID, bytes20 indexed walletPubKeyHash)");
+    pub static WALLET_CREATED: EventDeclaration = EventDeclaration::new(
+        "event WalletCreated(bytes32 indexed walletID, bytes32 indexed dkgResultHash)",
+    );
+    pub static DKG_RESULT_SUBMITTED: EventDeclaration = EventDeclaration::new("event DkgResultSubmitted(bytes32 indexed resultHash, uint256 indexed seed, (uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32) result)");
+    pub static REDEMPTION_REQUESTED: EventDeclaration = EventDeclaration::new("event RedemptionRequested(bytes20 indexed walletPubKeyHash, bytes redeemerOutputScript, address indexed redeemer, uint64 requestedAmount, uint64 treasuryFee, uint64 txMaxFee)");
+    pub static DEPOSIT_REVEALED: EventDeclaration = EventDeclaration::new("event DepositRevealed(bytes32 fundingTxHash, uint32 fundingOutputIndex, address indexed depositor, uint64 amount, bytes8 blindingFactor, bytes20 indexed walletPubKeyHash, bytes20 refundPubKeyHash, bytes4 refundLocktime, address vault)");
+    pub static MOVING_FUNDS_COMMITMENT_SUBMITTED: EventDeclaration = EventDeclaration::new("event MovingFundsCommitmentSubmitted(bytes20 indexed walletPubKeyHash, bytes20[] targetWallets, address submitter)");
+    pub static REDEMPTIONS_COMPLETED: EventDeclaration = EventDeclaration::new(
+        "event RedemptionsCompleted(bytes20 indexed walletPubKeyHash, bytes32 redemptionTxHash)",
+    );
+    pub static DEPOSITS_SWEPT: EventDeclaration =
+        EventDeclaration::new("event DepositsSwept(bytes20 walletPubKeyHash, bytes32 sweepTxHash)");
+    pub static MOVING_FUNDS_COMPLETED: EventDeclaration = EventDeclaration::new(
+        "event MovingFundsCompleted(bytes20 indexed walletPubKeyHash, bytes32 movingFundsTxHash)",
+    );
+    pub static MOVED_FUNDS_SWEPT: EventDeclaration = EventDeclaration::new(
+        "event MovedFundsSwept(bytes20 indexed walletPubKeyHash, bytes32 sweepTxHash)",
+    );
 }
 
 /// Views. A returned struct is declared up to the last field this node reads: the decoder
 /// ignores what follows, so a Bridge version that appends fields (`extraData` in
 /// `DepositRequest`) reads the same.
 pub mod functions {
-    pub const WALLETS: &str = "function wallets(bytes20 walletPubKeyHash) view returns ((bytes32,bytes32,uint64,uint32,uint32,uint32,uint32,uint8))";
-    pub const PENDING_REDEMPTIONS: &str = "function pendingRedemptions(uint256 redemptionKey) view returns ((address,uint64,uint64,uint64,uint32))";
-    pub const DEPOSITS: &str = "function deposits(uint256 depositKey) view returns ((address,uint64,uint32,address,uint64,uint32))";
-    pub const REDEMPTION_PARAMETERS: &str =
-        "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)";
-    pub const GET_ID_OPERATORS: &str =
-        "function getIDOperators(uint32[] ids) view returns (address[])";
-    pub const OPERATOR_TO_STAKING_PROVIDER: &str =
-        "function operatorToStakingProvider(address operator) view returns (address)";
-    pub const ROLES_OF: &str =
-        "function rolesOf(address stakingProvider) view returns (address,address,address)";
-}
+    use super::FunctionDeclaration;
 
-/// A declaration of this file, parsed. They are constants, and a unit test parses each one.
-fn event(declaration: &str) -> Event {
-    HumanReadableParser::parse_event(declaration).expect("the event declarations here parse")
-}
-
-fn function(declaration: &str) -> Function {
-    HumanReadableParser::parse_function(declaration).expect("the function declarations here parse")
-}
-
-/// topic 0 of an event.
-pub fn topic(declaration: &str) -> Hash32 {
-    Hash32(event(declaration).signature().0)
-}
-
-/// Whether an event's first argument (the wallet, for the Bridge's events) is indexed.
-pub fn first_argument_indexed(declaration: &str) -> bool {
-    event(declaration).inputs.first().is_some_and(|p| p.indexed)
-}
-
-/// A `bytes20` as an indexed topic: left-aligned, zero-padded.
-pub fn bytes20_topic(b: &[u8; 20]) -> Hash32 {
-    let mut t = [0u8; 32];
-    t[..20].copy_from_slice(b);
-    Hash32(t)
-}
-
-/// Why ABI data could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what}: {problem}")]
-pub struct AbiError {
-    pub what: &'static str,
-    pub problem: String,
-}
-
-/// Decodes `data` as `types`, strictly (see the module comment).
-fn decode(types: &[ParamType], data: &[u8], what: &'static str) -> Result<Fields, AbiError> {
-    let fail = |problem: String| AbiError { what, problem };
-    let tokens =
-        abi::decode(types, data).map_err(|e| fail(format!("{} bytes of data: {e}", data.len())))?;
-    let canonical = abi::encode(&tokens);
-    if data.get(..canonical.len()) != Some(&canonical[..]) {
-        return Err(fail(
-            "not in the canonical ABI encoding (dirty padding or unusual offsets)".into(),
-        ));
-    }
-    Ok(Fields::new(tokens, what))
-}
-
-/// A view's return data.
-fn decode_output(declaration: &str, data: &[u8], what: &'static str) -> Result<Fields, AbiError> {
-    let types: Vec<ParamType> = function(declaration)
-        .outputs
-        .into_iter()
-        .map(|p| p.kind)
-        .collect();
-    decode(&types, data, what)
-}
-
-/// An event's data: its arguments that are not indexed.
-fn decode_event_data(
-    declaration: &str,
-    data: &[u8],
-    what: &'static str,
-) -> Result<Fields, AbiError> {
-    let types: Vec<ParamType> = event(declaration)
-        .inputs
-        .into_iter()
-        .filter(|p| !p.indexed)
-        .map(|p| p.kind)
-        .collect();
-    decode(&types, data, what)
-}
-
-/// Decoded values, taken in order and checked against what they should be.
-struct Fields {
-    tokens: std::vec::IntoIter<Token>,
-    what: &'static str,
-    taken: usize,
-}
-
-impl Fields {
-    fn new(tokens: Vec<Token>, what: &'static str) -> Fields {
-        Fields {
-            tokens: tokens.into_iter(),
-            what,
-            taken: 0,
-        }
-    }
-
-    fn fail(&self, problem: impl Into<String>) -> AbiError {
-        AbiError {
-            what: self.what,
-            problem: problem.into(),
-        }
-    }
-
-    fn next(&mut self) -> Result<Token, AbiError> {
-        self.taken += 1;
-        let n = self.taken;
-        self.tokens
-            .next()
-            .ok_or_else(|| self.fail(format!("value {n} is missing")))
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), AbiError> {
-        for _ in 0..n {
-            self.next()?;
-        }
-        Ok(())
-    }
-
-    /// An unsigned integer of at most `bits` bits.
-    fn uint(&mut self, bits: usize) -> Result<u128, AbiError> {
-        let n = self.taken + 1;
-        match self.next()? {
-            Token::Uint(v) if v.bits() <= bits.min(128) => Ok(v.as_u128()),
-            _ => Err(self.fail(format!("value {n} is not a uint{bits}"))),
-        }
-    }
-
-    fn u64(&mut self, bits: usize) -> Result<u64, AbiError> {
-        self.uint(bits.min(64)).map(|v| v as u64)
-    }
-
-    fn address(&mut self) -> Result<Address, AbiError> {
-        let n = self.taken + 1;
-        match self.next()? {
-            Token::Address(a) => Ok(Address(a.0)),
-            _ => Err(self.fail(format!("value {n} is not an address"))),
-        }
-    }
-
-    /// `bytesN`.
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], AbiError> {
-        let n = self.taken + 1;
-        match self.next()? {
-            Token::FixedBytes(b) => b.try_into().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| self.fail(format!("value {n} is not a bytes{N}")))
-    }
-
-    fn bytes(&mut self) -> Result<Vec<u8>, AbiError> {
-        let n = self.taken + 1;
-        match self.next()? {
-            Token::Bytes(b) => Ok(b),
-            _ => Err(self.fail(format!("value {n} is not bytes"))),
-        }
-    }
-
-    /// An array or a tuple, as fields of its own.
-    fn nested(&mut self) -> Result<Fields, AbiError> {
-        let n = self.taken + 1;
-        match self.next()? {
-            Token::Array(items) | Token::Tuple(items) => Ok(Fields::new(items, self.what)),
-            _ => Err(self.fail(format!("value {n} is not an array or a tuple"))),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.tokens.len()
-    }
-}
-
-/// Call data: a function's selector and its encoded arguments.
-fn call(declaration: &str, arguments: &[Token]) -> Vec<u8> {
-    let mut data = function(declaration).short_signature().to_vec();
-    data.extend_from_slice(&abi::encode(arguments));
-    data
+    pub static WALLETS: FunctionDeclaration = FunctionDeclaration::new("function wallets(bytes20 walletPubKeyHash) view returns ((bytes32,bytes32,uint64,uint32,uint32,uint32,uint32,uint8))");
+    pub static PENDING_REDEMPTIONS: FunctionDeclaration = FunctionDeclaration::new("function pendingRedemptions(uint256 redemptionKey) view returns ((address,uint64,uint64,uint64,uint32))");
+    pub static DEPOSITS: FunctionDeclaration = FunctionDeclaration::new("function deposits(uint256 depositKey) view returns ((address,uint64,uint32,address,uint64,uint32))");
+    pub static REDEMPTION_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
+        "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)",
+    );
+    pub static GET_ID_OPERATORS: FunctionDeclaration =
+        FunctionDeclaration::new("function getIDOperators(uint32[] ids) view returns (address[])");
+    pub static OPERATOR_TO_STAKING_PROVIDER: FunctionDeclaration = FunctionDeclaration::new(
+        "function operatorToStakingProvider(address operator) view returns (address)",
+    );
+    pub static ROLES_OF: FunctionDeclaration = FunctionDeclaration::new(
+        "function rolesOf(address stakingProvider) view returns (address,address,address)",
+    );
 }
 
 /// `wallets(bytes20)`.
 pub fn wallets_call(wallet: &WalletPkh) -> Vec<u8> {
-    call(functions::WALLETS, &[Token::FixedBytes(wallet.0.to_vec())])
+    functions::WALLETS.call(&[Token::FixedBytes(wallet.0.to_vec())])
 }
 
 /// `pendingRedemptions(uint256)`.
 pub fn pending_redemptions_call(key: &Hash32) -> Vec<u8> {
-    call(
-        functions::PENDING_REDEMPTIONS,
-        &[Token::Uint(abi::Uint::from_big_endian(&key.0))],
-    )
+    functions::PENDING_REDEMPTIONS.call(&[Token::Uint(Uint::from_big_endian(&key.0))])
 }
 
 /// `deposits(uint256)`.
 pub fn deposits_call(key: &Hash32) -> Vec<u8> {
-    call(
-        functions::DEPOSITS,
-        &[Token::Uint(abi::Uint::from_big_endian(&key.0))],
-    )
+    functions::DEPOSITS.call(&[Token::Uint(Uint::from_big_endian(&key.0))])
 }
 
 pub fn redemption_parameters_call() -> Vec<u8> {
-    call(functions::REDEMPTION_PARAMETERS, &[])
+    functions::REDEMPTION_PARAMETERS.call(&[])
 }
 
 /// `getIDOperators(uint32[])`.
 pub fn get_id_operators_call(ids: &[u32]) -> Vec<u8> {
     let ids = ids.iter().map(|id| Token::Uint((*id).into())).collect();
-    call(functions::GET_ID_OPERATORS, &[Token::Array(ids)])
+    functions::GET_ID_OPERATORS.call(&[Token::Array(ids)])
 }
 
 /// The Bridge's key of a redemption request:
@@ -282,56 +108,6 @@ pub fn deposit_key(funding_tx_hash: &Hash32, output_index: u32) -> Hash32 {
     Hash32(keccak256(&packed))
 }
 
-/// One log from `eth_getLogs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Log {
-    pub topics: Vec<Hash32>,
-    pub data: Vec<u8>,
-    pub block_number: u64,
-    pub log_index: u64,
-}
-
-impl Log {
-    pub fn from_json(v: &Value) -> Result<Log, json::FieldError> {
-        let topics = match v.get("topics") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|t| {
-                    let wrapped = serde_json::json!({ "topic": t });
-                    json::hash(&wrapped, "topic")
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => {
-                return Err(json::FieldError {
-                    field: "topics".into(),
-                    problem: "missing or not an array".into(),
-                })
-            }
-        };
-        Ok(Log {
-            topics,
-            data: json::bytes(v, "data")?,
-            block_number: json::quantity(v, "blockNumber")?,
-            log_index: json::quantity(v, "logIndex")?,
-        })
-    }
-
-    /// Indexed argument `i` (topic `i + 1`).
-    pub fn indexed(&self, i: usize) -> Result<&Hash32, AbiError> {
-        self.topics.get(i + 1).ok_or_else(|| AbiError {
-            what: "log",
-            problem: format!("{} topics, indexed argument {i} missing", self.topics.len()),
-        })
-    }
-}
-
-/// A topic holding a `bytes20` (left-aligned).
-pub fn topic_bytes20(t: &Hash32) -> [u8; 20] {
-    let mut out = [0u8; 20];
-    out.copy_from_slice(&t.0[..20]);
-    out
-}
-
 /// `DkgResultSubmitted`'s `Result`: the parts that make the signing group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkgResult {
@@ -345,12 +121,9 @@ pub struct DkgResult {
 
 impl DkgResult {
     pub fn decode(data: &[u8]) -> Result<DkgResult, AbiError> {
-        let mut result = decode_event_data(
-            events::DKG_RESULT_SUBMITTED,
-            data,
-            "DkgResultSubmitted result",
-        )?
-        .nested()?;
+        let mut result = events::DKG_RESULT_SUBMITTED
+            .decode_data(data, "DkgResultSubmitted result")?
+            .nested()?;
         result.skip(1)?;
         let group_pub_key = result.bytes()?;
         let mut misbehaved_list = result.nested()?;
@@ -382,40 +155,34 @@ impl DkgResult {
 
 /// `getIDOperators` return data.
 pub fn decode_operators(data: &[u8]) -> Result<Vec<Address>, AbiError> {
-    let mut list =
-        decode_output(functions::GET_ID_OPERATORS, data, "getIDOperators result")?.nested()?;
+    let mut list = functions::GET_ID_OPERATORS
+        .decode_output(data, "getIDOperators result")?
+        .nested()?;
     (0..list.len()).map(|_| list.address()).collect()
 }
 
 /// `WalletRegistry.operatorToStakingProvider(address)`.
 pub fn operator_to_staking_provider_call(operator: &Address) -> Vec<u8> {
-    call(
-        functions::OPERATOR_TO_STAKING_PROVIDER,
-        &[Token::Address(operator.0.into())],
-    )
+    functions::OPERATOR_TO_STAKING_PROVIDER.call(&[Token::Address(operator.0.into())])
 }
 
 /// The staking provider (zero if the operator has none).
 pub fn decode_staking_provider(data: &[u8]) -> Result<Address, AbiError> {
-    decode_output(
-        functions::OPERATOR_TO_STAKING_PROVIDER,
-        data,
-        "operatorToStakingProvider result",
-    )?
-    .address()
+    functions::OPERATOR_TO_STAKING_PROVIDER
+        .decode_output(data, "operatorToStakingProvider result")?
+        .address()
 }
 
 /// `TokenStaking.rolesOf(address)`.
 pub fn roles_of_call(staking_provider: &Address) -> Vec<u8> {
-    call(
-        functions::ROLES_OF,
-        &[Token::Address(staking_provider.0.into())],
-    )
+    functions::ROLES_OF.call(&[Token::Address(staking_provider.0.into())])
 }
 
 /// The stake's owner, the first of the roles (zero if there is no stake).
 pub fn decode_stake_owner(data: &[u8]) -> Result<Address, AbiError> {
-    decode_output(functions::ROLES_OF, data, "rolesOf result")?.address()
+    functions::ROLES_OF
+        .decode_output(data, "rolesOf result")?
+        .address()
 }
 
 /// The parts of `Bridge.wallets(bytes20)` this node uses.
@@ -431,7 +198,9 @@ pub struct BridgeWallet {
 
 impl BridgeWallet {
     pub fn decode(data: &[u8]) -> Result<BridgeWallet, AbiError> {
-        let mut w = decode_output(functions::WALLETS, data, "Bridge.wallets result")?.nested()?;
+        let mut w = functions::WALLETS
+            .decode_output(data, "Bridge.wallets result")?
+            .nested()?;
         let ecdsa_wallet_id = Hash32(w.fixed::<32>()?);
         w.skip(2)?;
         let created_at = w.u64(32)?;
@@ -457,12 +226,9 @@ pub struct RedemptionRequest {
 
 impl RedemptionRequest {
     pub fn decode(data: &[u8]) -> Result<RedemptionRequest, AbiError> {
-        let mut r = decode_output(
-            functions::PENDING_REDEMPTIONS,
-            data,
-            "Bridge.pendingRedemptions result",
-        )?
-        .nested()?;
+        let mut r = functions::PENDING_REDEMPTIONS
+            .decode_output(data, "Bridge.pendingRedemptions result")?
+            .nested()?;
         r.address()?;
         let requested_amount = r.u64(64)?;
         r.skip(2)?;
@@ -486,7 +252,9 @@ pub struct DepositRequest {
 
 impl DepositRequest {
     pub fn decode(data: &[u8]) -> Result<DepositRequest, AbiError> {
-        let mut d = decode_output(functions::DEPOSITS, data, "Bridge.deposits result")?.nested()?;
+        let mut d = functions::DEPOSITS
+            .decode_output(data, "Bridge.deposits result")?
+            .nested()?;
         d.address()?;
         let amount = d.u64(64)?;
         let revealed_at = d.u64(32)?;
@@ -503,11 +271,8 @@ impl DepositRequest {
 
 /// `Bridge.redemptionParameters()`: the redemption timeout, seconds.
 pub fn decode_redemption_timeout(data: &[u8]) -> Result<u64, AbiError> {
-    let mut p = decode_output(
-        functions::REDEMPTION_PARAMETERS,
-        data,
-        "Bridge.redemptionParameters result",
-    )?;
+    let mut p = functions::REDEMPTION_PARAMETERS
+        .decode_output(data, "Bridge.redemptionParameters result")?;
     p.skip(4)?;
     p.u64(32)
 }
@@ -521,11 +286,7 @@ pub struct RedemptionRequested {
 
 impl RedemptionRequested {
     pub fn decode(data: &[u8]) -> Result<RedemptionRequested, AbiError> {
-        let mut e = decode_event_data(
-            events::REDEMPTION_REQUESTED,
-            data,
-            "RedemptionRequested data",
-        )?;
+        let mut e = events::REDEMPTION_REQUESTED.decode_data(data, "RedemptionRequested data")?;
         Ok(RedemptionRequested {
             redeemer_output_script: e.bytes()?,
             requested_amount: e.u64(64)?,
@@ -546,7 +307,7 @@ pub struct DepositRevealed {
 
 impl DepositRevealed {
     pub fn decode(data: &[u8]) -> Result<DepositRevealed, AbiError> {
-        let mut e = decode_event_data(events::DEPOSIT_REVEALED, data, "DepositRevealed data")?;
+        let mut e = events::DEPOSIT_REVEALED.decode_data(data, "DepositRevealed data")?;
         let funding_tx_hash = Hash32(e.fixed::<32>()?);
         let funding_output_index = e.u64(32)? as u32;
         let amount = e.u64(64)?;
@@ -564,12 +325,9 @@ impl DepositRevealed {
 
 /// `MovingFundsCommitmentSubmitted`'s target wallets.
 pub fn decode_moving_funds_targets(data: &[u8]) -> Result<Vec<WalletPkh>, AbiError> {
-    let mut targets = decode_event_data(
-        events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
-        data,
-        "MovingFundsCommitmentSubmitted data",
-    )?
-    .nested()?;
+    let mut targets = events::MOVING_FUNDS_COMMITMENT_SUBMITTED
+        .decode_data(data, "MovingFundsCommitmentSubmitted data")?
+        .nested()?;
     (0..targets.len())
         .map(|_| targets.fixed::<20>().map(WalletPkh))
         .collect()
@@ -577,7 +335,8 @@ pub fn decode_moving_funds_targets(data: &[u8]) -> Result<Vec<WalletPkh>, AbiErr
 
 /// `DepositsSwept`'s wallet (not indexed in the Bridge).
 pub fn decode_deposits_swept_wallet(data: &[u8]) -> Result<WalletPkh, AbiError> {
-    decode_event_data(events::DEPOSITS_SWEPT, data, "DepositsSwept data")?
+    events::DEPOSITS_SWEPT
+        .decode_data(data, "DepositsSwept data")?
         .fixed::<20>()
         .map(WalletPkh)
 }
@@ -599,56 +358,56 @@ mod tests {
     #[test]
     fn declarations_parse_to_the_canonical_topics_and_selectors() {
         let topics = [
-            (events::NEW_WALLET_REGISTERED, "NewWalletRegistered(bytes32,bytes20)"),
-            (events::WALLET_CREATED, "WalletCreated(bytes32,bytes32)"),
+            (&events::NEW_WALLET_REGISTERED, "NewWalletRegistered(bytes32,bytes20)"),
+            (&events::WALLET_CREATED, "WalletCreated(bytes32,bytes32)"),
             (
-                events::DKG_RESULT_SUBMITTED,
+                &events::DKG_RESULT_SUBMITTED,
                 "DkgResultSubmitted(bytes32,uint256,(uint256,bytes,uint8[],bytes,uint256[],uint32[],bytes32))",
             ),
             (
-                events::REDEMPTION_REQUESTED,
+                &events::REDEMPTION_REQUESTED,
                 "RedemptionRequested(bytes20,bytes,address,uint64,uint64,uint64)",
             ),
             (
-                events::DEPOSIT_REVEALED,
+                &events::DEPOSIT_REVEALED,
                 "DepositRevealed(bytes32,uint32,address,uint64,bytes8,bytes20,bytes20,bytes4,address)",
             ),
             (
-                events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
+                &events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
                 "MovingFundsCommitmentSubmitted(bytes20,bytes20[],address)",
             ),
-            (events::REDEMPTIONS_COMPLETED, "RedemptionsCompleted(bytes20,bytes32)"),
-            (events::DEPOSITS_SWEPT, "DepositsSwept(bytes20,bytes32)"),
-            (events::MOVING_FUNDS_COMPLETED, "MovingFundsCompleted(bytes20,bytes32)"),
-            (events::MOVED_FUNDS_SWEPT, "MovedFundsSwept(bytes20,bytes32)"),
+            (&events::REDEMPTIONS_COMPLETED, "RedemptionsCompleted(bytes20,bytes32)"),
+            (&events::DEPOSITS_SWEPT, "DepositsSwept(bytes20,bytes32)"),
+            (&events::MOVING_FUNDS_COMPLETED, "MovingFundsCompleted(bytes20,bytes32)"),
+            (&events::MOVED_FUNDS_SWEPT, "MovedFundsSwept(bytes20,bytes32)"),
         ];
         for (declaration, canonical) in topics {
             assert_eq!(
-                topic(declaration),
+                declaration.topic(),
                 Hash32(keccak256(canonical.as_bytes())),
                 "{canonical}"
             );
         }
-        assert!(first_argument_indexed(events::REDEMPTIONS_COMPLETED));
-        assert!(!first_argument_indexed(events::DEPOSITS_SWEPT));
+        assert!(events::REDEMPTIONS_COMPLETED.first_argument_indexed());
+        assert!(!events::DEPOSITS_SWEPT.first_argument_indexed());
         let selectors = [
-            (functions::WALLETS, "wallets(bytes20)"),
+            (&functions::WALLETS, "wallets(bytes20)"),
             (
-                functions::PENDING_REDEMPTIONS,
+                &functions::PENDING_REDEMPTIONS,
                 "pendingRedemptions(uint256)",
             ),
-            (functions::DEPOSITS, "deposits(uint256)"),
-            (functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
-            (functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
+            (&functions::DEPOSITS, "deposits(uint256)"),
+            (&functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
+            (&functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
             (
-                functions::OPERATOR_TO_STAKING_PROVIDER,
+                &functions::OPERATOR_TO_STAKING_PROVIDER,
                 "operatorToStakingProvider(address)",
             ),
-            (functions::ROLES_OF, "rolesOf(address)"),
+            (&functions::ROLES_OF, "rolesOf(address)"),
         ];
         for (declaration, canonical) in selectors {
             assert_eq!(
-                function(declaration).short_signature(),
+                declaration.selector(),
                 keccak256(canonical.as_bytes())[..4],
                 "{canonical}"
             );

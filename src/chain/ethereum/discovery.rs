@@ -15,8 +15,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::contracts::{self, events, topic, DkgResult};
-use super::Inner;
+use super::abi::{topic_bytes20, AbiError};
+use super::client::Inner;
+use super::contracts::{self, events, DkgResult};
 use crate::chain::{ChainError, WalletInfo};
 use crate::protocol::leader::check_seat_count;
 use crate::protocol::{Address, Hash32, WalletPkh, WalletPublicKey};
@@ -170,7 +171,7 @@ impl Inner {
             let registered = self
                 .logs(
                     bridge,
-                    &[Some(topic(events::NEW_WALLET_REGISTERED))],
+                    &[Some(events::NEW_WALLET_REGISTERED.topic())],
                     from,
                     head,
                 )
@@ -183,9 +184,7 @@ impl Inner {
             );
             for log in registered {
                 let wallet_id = *log.indexed(0).map_err(|e| invalid(&e))?;
-                let pkh = WalletPkh(contracts::topic_bytes20(
-                    log.indexed(1).map_err(|e| invalid(&e))?,
-                ));
+                let pkh = WalletPkh(topic_bytes20(log.indexed(1).map_err(|e| invalid(&e))?));
                 if cache.wallets.iter().any(|w| w.pkh == pkh) {
                     continue;
                 }
@@ -272,7 +271,7 @@ impl Inner {
         let created = self
             .last_log(
                 registry,
-                &[Some(topic(events::WALLET_CREATED)), Some(*wallet_id)],
+                &[Some(events::WALLET_CREATED.topic()), Some(*wallet_id)],
                 first,
                 registered_at,
             )
@@ -286,7 +285,10 @@ impl Inner {
         let submitted = self
             .last_log(
                 registry,
-                &[Some(topic(events::DKG_RESULT_SUBMITTED)), Some(result_hash)],
+                &[
+                    Some(events::DKG_RESULT_SUBMITTED.topic()),
+                    Some(result_hash),
+                ],
                 first,
                 created.block_number,
             )
@@ -354,6 +356,6 @@ fn wallet_key(group_pub_key: &[u8], pkh: &WalletPkh) -> Option<WalletPublicKey> 
     key
 }
 
-fn invalid(e: &contracts::AbiError) -> ChainError {
+fn invalid(e: &AbiError) -> ChainError {
     ChainError::Invalid(e.to_string())
 }

@@ -1,14 +1,20 @@
-//! How `eth_getLogs` is paced: providers cap the block range (or the results) of one request
-//! and the rate of requests, and say so in different words. A refused range halves the
-//! chunk, and the chunk grows back after a run of successes (a dense stretch of logs does not
-//! make the whole scan crawl); a rate limit waits, with jitter, and retries the same range.
-//! Anything else is an error for the caller.
+//! Reading contract logs with `eth_getLogs`, and how those requests are paced: providers cap
+//! the block range (or the results) of one request and the rate of requests, and say so in
+//! different words. A refused range halves the chunk, and the chunk grows back after a run of
+//! successes (a dense stretch of logs does not make the whole scan crawl); a rate limit waits,
+//! with jitter, and retries the same range. Anything else is an error for the caller.
 
 use std::time::Duration;
 
 use rand::Rng;
+use serde_json::{json, Value};
 
+use super::abi::AbiError;
+use super::client::{lock, Inner};
+use super::json;
 use super::rpc::RpcFailure;
+use crate::chain::ChainError;
+use crate::protocol::{Address, Hash32};
 
 /// Successful requests at one chunk size before it doubles again.
 pub const GROW_AFTER: u32 = 4;
@@ -169,6 +175,158 @@ impl Backoff {
         let half = step / 2;
         let jitter = rng.gen_range(0..=half.as_micros().min(u128::from(u64::MAX)) as u64);
         Some(half + Duration::from_micros(jitter))
+    }
+}
+
+/// One log from `eth_getLogs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub topics: Vec<Hash32>,
+    pub data: Vec<u8>,
+    pub block_number: u64,
+    pub log_index: u64,
+}
+
+impl Log {
+    pub fn from_json(v: &Value) -> Result<Log, json::FieldError> {
+        let topics = match v.get("topics") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|t| {
+                    let wrapped = json!({ "topic": t });
+                    json::hash(&wrapped, "topic")
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => {
+                return Err(json::FieldError {
+                    field: "topics".into(),
+                    problem: "missing or not an array".into(),
+                })
+            }
+        };
+        Ok(Log {
+            topics,
+            data: json::bytes(v, "data")?,
+            block_number: json::quantity(v, "blockNumber")?,
+            log_index: json::quantity(v, "logIndex")?,
+        })
+    }
+
+    /// Indexed argument `i` (topic `i + 1`).
+    pub fn indexed(&self, i: usize) -> Result<&Hash32, AbiError> {
+        self.topics.get(i + 1).ok_or_else(|| AbiError {
+            what: "log",
+            problem: format!("{} topics, indexed argument {i} missing", self.topics.len()),
+        })
+    }
+}
+
+impl Inner {
+    /// Logs of `address` matching `topics` (`None` = any) in `[from, to]`, oldest first,
+    /// fetched in ranges the node accepts.
+    pub(super) async fn logs(
+        &self,
+        address: Address,
+        topics: &[Option<Hash32>],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, ChainError> {
+        let topics_json: Vec<Value> = topics
+            .iter()
+            .map(|t| match t {
+                Some(h) => json!(format!("0x{h}")),
+                None => Value::Null,
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut start = from;
+        let mut backoff = Backoff::new(
+            self.config.rate_limit_backoff_min,
+            self.config.rate_limit_backoff_max,
+        );
+        while start <= to {
+            let chunk = lock(&self.log_chunk).current();
+            let end = start.saturating_add(chunk - 1).min(to);
+            let span = end - start + 1;
+            let filter = json!([{
+                "address": address.to_checksum(),
+                "topics": topics_json,
+                "fromBlock": json::to_quantity(start),
+                "toBlock": json::to_quantity(end),
+            }]);
+            match self.raw_call("eth_getLogs", filter).await {
+                Ok(Value::Array(items)) => {
+                    for item in &items {
+                        out.push(Log::from_json(item).map_err(|e| {
+                            ChainError::Invalid(format!("{}: eth_getLogs: {e}", self.endpoint))
+                        })?);
+                    }
+                    lock(&self.log_chunk).succeeded(span);
+                    backoff = Backoff::new(
+                        self.config.rate_limit_backoff_min,
+                        self.config.rate_limit_backoff_max,
+                    );
+                    let Some(next) = end.checked_add(1) else {
+                        break;
+                    };
+                    start = next;
+                }
+                Ok(other) => {
+                    return Err(ChainError::Invalid(format!(
+                        "{}: eth_getLogs answered {}",
+                        self.endpoint,
+                        json::shown(&other)
+                    )))
+                }
+                Err(f) => match classify(&f) {
+                    // Narrow the range and ask again at once: this is not about pace.
+                    LogsFailure::RangeTooLarge if lock(&self.log_chunk).refused(span) => {
+                        tracing::debug!(span, error = %f, "eth_getLogs range refused; halving");
+                    }
+                    LogsFailure::RateLimited => {
+                        let Some(wait) = backoff.next_delay(&mut rand::rngs::OsRng) else {
+                            return Err(self.chain_error("eth_getLogs", f));
+                        };
+                        tracing::debug!(?wait, error = %f, "eth_getLogs rate limited; backing off");
+                        tokio::select! {
+                            _ = self.cancel.cancelled() => {
+                                return Err(ChainError::Unavailable(format!(
+                                    "{}: eth_getLogs: stopped while rate limited",
+                                    self.endpoint
+                                )));
+                            }
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    _ => return Err(self.chain_error("eth_getLogs", f)),
+                },
+            }
+        }
+        out.sort_by_key(|l| (l.block_number, l.log_index));
+        Ok(out)
+    }
+
+    /// The newest log matching `topics` at or before `to` (not before `from`), searching
+    /// backwards range by range: the event sought is usually close to `to`.
+    pub(super) async fn last_log(
+        &self,
+        address: Address,
+        topics: &[Option<Hash32>],
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Log>, ChainError> {
+        let mut end = to;
+        loop {
+            let chunk = lock(&self.log_chunk).current();
+            let start = end.saturating_sub(chunk - 1).max(from);
+            if let Some(log) = self.logs(address, topics, start, end).await?.pop() {
+                return Ok(Some(log));
+            }
+            if start <= from {
+                return Ok(None);
+            }
+            end = start - 1;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! keep-client's on-chain firewall rule (SPEC §11): an operator is recognised when the
 //! WalletRegistry names a staking provider for it and TokenStaking names that stake's owner.
 
+use super::abi::AbiError;
 use super::contracts;
 use super::EthereumChain;
 use crate::chain::{Chain, ChainError};
@@ -18,7 +19,7 @@ impl EthereumChain {
             ));
         };
         let head = self.latest_block().await?.number;
-        let invalid = |e: contracts::AbiError| ChainError::Invalid(e.to_string());
+        let invalid = |e: AbiError| ChainError::Invalid(e.to_string());
         let data = self
             .inner
             .eth_call(
