@@ -34,7 +34,7 @@ use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::{Event, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::store::Store;
-use tbtc_coord::tui::app::{App, Link};
+use tbtc_coord::tui::app::{App, NodeLink};
 use tbtc_coord::tui::theme::Theme;
 use tbtc_coord::tui::views;
 use tokio::time::Instant;
@@ -76,7 +76,7 @@ fn parse_args() -> anyhow::Result<Args> {
 
 /// Folds `api`'s updates into a console and draws a frame after every block; returns when
 /// each block number's frame was drawn.
-async fn draw_blocks(api: Arc<dyn NodeApi>, link: Link, blocks: u64) -> HashMap<u64, Instant> {
+async fn draw_blocks(api: Arc<dyn NodeApi>, link: NodeLink, blocks: u64) -> HashMap<u64, Instant> {
     let mut updates = api.subscribe().await;
     let mut app = App::new(api, link, Theme::dark());
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("a test terminal");
@@ -152,8 +152,8 @@ async fn latency(args: &Args) -> anyhow::Result<serde_json::Value> {
     let remote = RemoteNode::start(server.path().to_path_buf(), cancel.clone());
     let local: Arc<dyn NodeApi> = Arc::new(network.local.commands());
     let (attached, in_process) = tokio::join!(
-        draw_blocks(remote, Link::Connecting, args.blocks),
-        draw_blocks(local, Link::InProcess, args.blocks),
+        draw_blocks(remote, NodeLink::Connecting, args.blocks),
+        draw_blocks(local, NodeLink::InProcess, args.blocks),
     );
     let bus_at = on_bus.await?;
     cancel.cancel();

@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let mut app = App::new(
         std::sync::Arc::new(network.local.commands()),
-        tbtc_coord::tui::app::Link::InProcess,
+        tbtc_coord::tui::app::NodeLink::InProcess,
         Theme::dark(),
     );
     app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
@@ -207,7 +207,7 @@ async fn store_under_console(store: Arc<Store>, args: &Args) -> anyhow::Result<(
     // The console pages through the Faults tab without pause, on the runtime as it runs.
     let mut app = App::new(
         std::sync::Arc::new(network.local.commands()),
-        tbtc_coord::tui::app::Link::InProcess,
+        tbtc_coord::tui::app::NodeLink::InProcess,
         Theme::dark(),
     );
     app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));

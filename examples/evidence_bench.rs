@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tbtc_coord::chain::WalletInfo;
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::evidence::{seats_of, verify_against, EvidenceEntry, SourceHash};
 use tbtc_coord::net::envelope::Envelope;
 use tbtc_coord::net::pubsub::PubsubMessage;
 use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::proposal::HexBytes;
+use tbtc_coord::protocol::WalletInfo;
 use tbtc_coord::protocol::{
     checklist, coordination_seed, CoordinationMessage, CoordinationResult, CoordinationWindow,
     Fault, FaultEvidence, FaultType, Hash32, Proposal, Role, SigningGroup, WalletPublicKey,

@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
             observer: false,
             block_hash_rule: BlockHashRule::KeepV2,
             wallets: vec![],
-            transport: tbtc_coord::engine::network_view::Transport::Hub,
+            transport: tbtc_coord::engine::network_view::MessageTransport::Hub,
             bootstrap_peers: 0,
         },
         Instant::now(),

@@ -12,15 +12,15 @@ use clap::Parser;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use tbtc_coord::chain::WalletInfo;
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::events::CoordinationResultEvent;
-use tbtc_coord::engine::network_view::Transport;
-use tbtc_coord::engine::records::BlockRef;
+use tbtc_coord::engine::network_view::MessageTransport;
 use tbtc_coord::engine::router::RejectReason;
 use tbtc_coord::engine::{Event, EventBus};
 use tbtc_coord::net::signing::OperatorKey;
+use tbtc_coord::protocol::BlockRef;
+use tbtc_coord::protocol::WalletInfo;
 use tbtc_coord::protocol::{ActionType, BlockHashRule, Hash32, Proposal, Role, WalletPkh};
 use tbtc_coord::store::Store;
 use tbtc_coord::tui::app::App;
@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let mut app = App::new(
         std::sync::Arc::new(network.local.commands()),
-        tbtc_coord::tui::app::Link::InProcess,
+        tbtc_coord::tui::app::NodeLink::InProcess,
         Theme::dark(),
     );
     let keys: Vec<OperatorKey> = (0..args.peers).map(|_| OperatorKey::generate()).collect();
@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 public_key: None,
                 operators: operators.clone(),
             }],
-            transport: Transport::PeerNetwork,
+            transport: MessageTransport::PeerNetwork,
             bootstrap_peers: 3,
         },
         Event::Block {

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs, UsageError};
-use crate::config::{default_data_dir, no_color_requested, parse_block_time, FileConfig};
+use crate::config::{default_data_dir, parse_block_time, FileConfig};
 use crate::devnet::{resume_block, DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
 use crate::devnet::{Devnet, DevnetConfig};
 use crate::engine::context::HistoryHandles;
@@ -23,6 +23,7 @@ use crate::protocol::leader::SigningGroup;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::{checklist, coordination_seed, CoordinationWindow, ProposalParams};
 use crate::store::Store;
+use crate::tui::theme::no_color_requested;
 
 mod ethereum;
 mod evidence;
@@ -426,7 +427,7 @@ pub async fn run_console(
     let server = socket.serve(commands.clone());
     let result = crate::tui::run(
         Arc::new(commands),
-        crate::tui::app::Link::InProcess,
+        crate::tui::app::NodeLink::InProcess,
         theme,
         cancel,
         started,

@@ -15,77 +15,11 @@ use serde::Deserialize;
 use crate::devnet::DevnetTransport;
 use crate::devnet::{MAX_OPERATORS, MAX_WALLETS, MIN_OPERATORS};
 use crate::protocol::BlockHashRule;
+use crate::tui::theme::ThemeName;
+use crate::values::BLOCK_TIME_RANGE;
 
 /// A config file is a few hundred bytes; anything past this is not one (e.g. `/dev/zero`).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// Devnet block times: anything positive, up to an hour (the chain must still move).
-pub const BLOCK_TIME_RANGE: DurationRange = DurationRange {
-    min: Duration::from_nanos(1),
-    max: Duration::from_secs(3600),
-};
-
-/// Polls of an http(s) Ethereum node: not a busy loop, and at least once an hour.
-pub const POLL_INTERVAL_RANGE: DurationRange = DurationRange {
-    min: Duration::from_millis(1),
-    max: Duration::from_secs(3600),
-};
-
-/// The bounds of a duration setting. Durations are added to instants, so an unbounded one
-/// overflows (`--block-time 18446744073709551615s` used to panic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationRange {
-    pub min: Duration,
-    pub max: Duration,
-}
-
-impl DurationRange {
-    /// Parses a duration such as `100ms` or `2s` and checks it is in range; the error says
-    /// what was given and what is expected, in one line.
-    pub fn parse(&self, s: &str) -> Result<Duration, String> {
-        let expected = format!(
-            "expected a duration from {} to {} such as 100ms or 2s",
-            humantime::format_duration(self.min),
-            humantime::format_duration(self.max)
-        );
-        match humantime::parse_duration(s) {
-            Ok(d) if (self.min..=self.max).contains(&d) => Ok(d),
-            _ => Err(format!("{expected}, got {s:?}")),
-        }
-    }
-}
-
-/// Console colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub enum ThemeName {
-    Dark,
-    Light,
-}
-
-impl std::str::FromStr for ThemeName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "dark" => Ok(ThemeName::Dark),
-            "light" => Ok(ThemeName::Light),
-            other => Err(format!("unknown theme {other:?}: expected dark or light")),
-        }
-    }
-}
-
-impl TryFrom<String> for ThemeName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-/// Whether the environment asks for no colour (<https://no-color.org>): `NO_COLOR` set to
-/// anything but the empty string.
-pub fn no_color_requested() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
 
 /// The `[devnet]` section.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -193,22 +127,22 @@ impl FileConfig {
             check_count(o, MIN_OPERATORS, MAX_OPERATORS).context("devnet.operators")?;
         }
         if let Some(listen) = &config.network.listen {
-            crate::cli::parse_listen_addr(listen)
+            crate::values::parse_listen_addr(listen)
                 .map_err(anyhow::Error::msg)
                 .context("network.listen")?;
         }
         for peer in &config.network.peers {
-            crate::cli::parse_peer_addr(peer)
+            crate::values::parse_peer_addr(peer)
                 .map_err(anyhow::Error::msg)
                 .context("network.peers")?;
         }
         for peer in &config.network.allow {
-            crate::cli::parse_operator_peer_id(peer)
+            crate::values::parse_operator_peer_id(peer)
                 .map_err(anyhow::Error::msg)
                 .context("network.allow")?;
         }
         if let Some(addr) = &config.metrics.addr {
-            crate::cli::parse_metrics_addr(addr)
+            crate::values::parse_metrics_addr(addr)
                 .map_err(anyhow::Error::msg)
                 .context("metrics.addr")?;
         }

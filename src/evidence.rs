@@ -20,8 +20,7 @@ use std::io::Read;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{Chain, WalletInfo};
-use crate::engine::executor::last_send_heard_by_all;
+use crate::chain::Chain;
 use crate::engine::records::FaultEvidenceRow;
 use crate::net::envelope::Envelope;
 use crate::net::pubsub::PubsubMessage;
@@ -29,6 +28,8 @@ use crate::net::signing::{operator_address, peer_public_key};
 use crate::protocol::fault::MAX_HEARD;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::window::is_coordination_block;
+use crate::protocol::window::last_send_heard_by_all;
+use crate::protocol::WalletInfo;
 use crate::protocol::{
     checklist, coordination_seed, ActionType, Address, BlockHashRule, CoordinationMessage,
     CoordinationWindow, FaultEvidence, FaultType, Hash32, HeardMessage, IdlenessContext, Leader,

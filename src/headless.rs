@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::events::{Event, EventBus};
-use crate::engine::network_view::Transport;
+use crate::engine::network_view::MessageTransport;
 use crate::protocol::action::join_names;
 
 /// How the printer formats events.
@@ -47,10 +47,10 @@ pub fn describe(event: &Event) -> String {
             if *observer { " (observer)" } else { "" },
             wallets.len(),
             match transport {
-                Transport::Hub => "in-process hub".to_string(),
-                Transport::PeerNetwork => format!("peer network, {bootstrap_peers} bootstrap peers"),
-                Transport::None => "no peer transport".to_string(),
-                Transport::Unknown => "transport unknown".to_string(),
+                MessageTransport::Hub => "in-process hub".to_string(),
+                MessageTransport::PeerNetwork => format!("peer network, {bootstrap_peers} bootstrap peers"),
+                MessageTransport::None => "no peer transport".to_string(),
+                MessageTransport::Unknown => "transport unknown".to_string(),
             }
         ),
         Event::Block { block } => format!("block {} {}", block.number, block.hash.short()),

@@ -17,3 +17,4 @@ pub mod net;
 pub mod protocol;
 pub mod store;
 pub mod tui;
+pub mod values;

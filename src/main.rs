@@ -8,8 +8,9 @@ use clap::{CommandFactory, FromArgMatches};
 use tbtc_coord::app::exit::{exit_status, one_line, EXIT_USAGE};
 use tbtc_coord::app::{self, Settings};
 use tbtc_coord::cli::{Cli, Command, ConfigCommand, RunArgs, UsageError};
-use tbtc_coord::config::{FileConfig, ThemeName};
+use tbtc_coord::config::FileConfig;
 use tbtc_coord::tui::theme::Theme;
+use tbtc_coord::tui::theme::ThemeName;
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();

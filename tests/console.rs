@@ -14,7 +14,7 @@ use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Upd
 use tbtc_coord::protocol::FaultType;
 use tbtc_coord::store::Store;
 use tbtc_coord::tui::app::{
-    App, DryRunChoice, DryRunOutcome, FaultInput, Link, Popup, Request, Tab,
+    App, DryRunChoice, DryRunOutcome, FaultInput, NodeLink, Popup, Request, Tab,
 };
 use tbtc_coord::tui::theme::Theme;
 use tbtc_coord::tui::views;
@@ -51,7 +51,11 @@ async fn fixture(windows: usize, theme: Theme) -> Fixture {
     )
     .await
     .unwrap();
-    let mut app = App::new(Arc::new(network.local.commands()), Link::InProcess, theme);
+    let mut app = App::new(
+        Arc::new(network.local.commands()),
+        NodeLink::InProcess,
+        theme,
+    );
     let mut completed = 0;
     // Stop at a fixed head past the last window's end, so every screen is the same.
     let stop_at = 900 * windows as u64 + 150;
@@ -138,7 +142,7 @@ async fn help_opens_and_esc_closes_any_popup_and_q_quits() {
     assert!(app.should_quit);
     let mut ctrl_c = App::new(
         Arc::new(fx.network.local.commands()),
-        Link::InProcess,
+        NodeLink::InProcess,
         Theme::dark(),
     );
     assert_eq!(
@@ -201,7 +205,7 @@ async fn a_lagging_console_resyncs_from_the_snapshot() {
     .unwrap();
     let api: Arc<dyn NodeApi> = Arc::new(network.local.commands());
     let mut updates = api.subscribe().await;
-    let mut app = App::new(api.clone(), Link::InProcess, Theme::dark());
+    let mut app = App::new(api.clone(), NodeLink::InProcess, Theme::dark());
     // Run the node through a window; stop right after it completes, so the events the
     // console's receiver still holds include counted ones (results, the completion).
     loop {
@@ -417,10 +421,10 @@ async fn screens() {
 /// The fixture's node as if on a peer network: six of the nine other operators connected
 /// (two of them bootstrap peers, of three), pings, a refusal and a window's rejections.
 fn on_a_peer_network(fx: &mut Fixture) {
-    use tbtc_coord::engine::network_view::Transport;
+    use tbtc_coord::engine::network_view::MessageTransport;
     use tbtc_coord::engine::router::RejectReason;
     let app = &mut fx.app;
-    app.live.network.transport = Transport::PeerNetwork;
+    app.live.network.transport = MessageTransport::PeerNetwork;
     app.live.network.bootstrap_peers = 3;
     let me = fx.network.local.operator();
     let others: Vec<_> = fx
@@ -543,7 +547,7 @@ async fn light_theme_and_no_color() {
     insta::assert_debug_snapshot!("light_theme", terminal.backend().buffer());
     let mono = App::new(
         Arc::new(fx.network.local.commands()),
-        Link::InProcess,
+        NodeLink::InProcess,
         Theme::monochrome(),
     );
     let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
@@ -593,7 +597,7 @@ async fn window_range_bounds_above_i64_max_do_not_wrap() {
 async fn attached_and_disconnected_headers() {
     let mut fx = fixture(1, Theme::dark()).await;
     let app = &mut fx.app;
-    app.link = Link::Attached { pid: 4242 };
+    app.link = NodeLink::Attached { pid: 4242 };
     insta::assert_snapshot!("header_attached", screen(app, 120, 24));
 
     app.on_update(
@@ -616,7 +620,7 @@ async fn attached_and_disconnected_headers() {
         },
         Instant::now(),
     );
-    assert_eq!(app.link, Link::Attached { pid: 5151 });
+    assert_eq!(app.link, NodeLink::Attached { pid: 5151 });
     assert_eq!(app.live, fresh);
     assert_eq!(app.resyncs, 1);
     let back = screen(app, 120, 24);

@@ -19,7 +19,7 @@ use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::headless::{render, PrintOptions};
 use tbtc_coord::store::Store;
-use tbtc_coord::tui::app::{App, Link, Tab};
+use tbtc_coord::tui::app::{App, NodeLink, Tab};
 use tbtc_coord::tui::theme::Theme;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -588,7 +588,7 @@ async fn every_tab_draws_the_same_attached_as_in_process() {
 
     let cancel = CancellationToken::new();
     let remote = RemoteNode::start(socket, cancel.clone());
-    let mut attached = App::new(remote.clone(), Link::Connecting, Theme::dark());
+    let mut attached = App::new(remote.clone(), NodeLink::Connecting, Theme::dark());
     let mut updates = remote.subscribe().await;
     while !attached.live.stopped {
         let update = tokio::time::timeout(PATIENCE, updates.next())
@@ -597,9 +597,9 @@ async fn every_tab_draws_the_same_attached_as_in_process() {
             .unwrap();
         attached.on_update(update, tokio::time::Instant::now());
     }
-    assert!(matches!(attached.link, Link::Attached { pid } if pid == std::process::id()));
+    assert!(matches!(attached.link, NodeLink::Attached { pid } if pid == std::process::id()));
     let local: Arc<dyn NodeApi> = Arc::new(local);
-    let mut in_process = App::new(local.clone(), Link::InProcess, Theme::dark());
+    let mut in_process = App::new(local.clone(), NodeLink::InProcess, Theme::dark());
     let mut local_updates = local.subscribe().await;
     let first = local_updates.next().await.unwrap();
     assert!(matches!(first, Update::Snapshot { .. }));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tbtc_coord::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use tbtc_coord::chain::{ActionRequest, BlockStream, Chain, ChainError};
 use tbtc_coord::devnet::{Devnet, DevnetConfig};
 use tbtc_coord::engine::executor::{Strategy, Turn};
 use tbtc_coord::engine::records::FaultFilter;
@@ -17,6 +17,7 @@ use tbtc_coord::protocol::{
     ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal, WalletPkh,
     WalletSnapshot,
 };
+use tbtc_coord::protocol::{BlockRef, WalletInfo};
 use tbtc_coord::store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tbtc_coord::chain::ethereum::{
     Contracts, DiscoveryCache, EthereumChain, EthereumConfig, EthereumError, WalletSource,
 };
-use tbtc_coord::chain::{ActionRequest, Chain, ChainError, Connection, WalletInfo};
+use tbtc_coord::chain::{ActionRequest, Chain, ChainError};
 use tbtc_coord::engine::dry_run;
 use tbtc_coord::engine::{DryRunWindow, Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::local::LocalHub;
@@ -21,6 +21,7 @@ use tbtc_coord::protocol::{
     coordination_seed, ActionOutcome, ActionType, Address, BlockHashRule, CoordinationWindow,
     Hash32, Proposal, ProposalParams, WalletPkh,
 };
+use tbtc_coord::protocol::{ChainConnection, WalletInfo};
 use tbtc_coord::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -131,7 +132,7 @@ impl TestNode {
     }
 }
 
-async fn wait_connection(chain: &EthereumChain, want: fn(&Connection) -> bool, what: &str) {
+async fn wait_connection(chain: &EthereumChain, want: fn(&ChainConnection) -> bool, what: &str) {
     wait_for(what, || async { want(&chain.status().connection) }).await;
 }
 
@@ -164,7 +165,7 @@ async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_res
     proxy.cut();
     wait_connection(
         &chain,
-        |c| matches!(c, Connection::Disconnected { .. }),
+        |c| matches!(c, ChainConnection::Disconnected { .. }),
         "a disconnect",
     )
     .await;
@@ -173,7 +174,10 @@ async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_res
     node.wait_window(1800).await;
     node.wait_head(1830).await;
     assert_eq!(node.windows()[&1800], (1, 1, 0));
-    assert!(matches!(chain.status().connection, Connection::Connected));
+    assert!(matches!(
+        chain.status().connection,
+        ChainConnection::Connected
+    ));
 
     // A short drop (fewer blocks than the replay limit) is filled height by height.
     mine_to(&direct, 2690).await;
@@ -181,7 +185,7 @@ async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_res
     proxy.cut();
     wait_connection(
         &chain,
-        |c| matches!(c, Connection::Disconnected { .. }),
+        |c| matches!(c, ChainConnection::Disconnected { .. }),
         "a disconnect",
     )
     .await;
@@ -200,7 +204,7 @@ async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_res
     anvil.stop_gracefully();
     wait_connection(
         &chain,
-        |c| matches!(c, Connection::Disconnected { .. }),
+        |c| matches!(c, ChainConnection::Disconnected { .. }),
         "a disconnect",
     )
     .await;
@@ -242,7 +246,7 @@ async fn http_polling_crosses_windows_and_reports_a_window_missed_while_away() {
     proxy.cut();
     wait_connection(
         &chain,
-        |c| matches!(c, Connection::Disconnected { .. }),
+        |c| matches!(c, ChainConnection::Disconnected { .. }),
         "a disconnect",
     )
     .await;
@@ -684,7 +688,7 @@ async fn a_dead_url_is_a_clear_error_or_a_disconnected_status_that_recovers() {
     assert_eq!(chain.status().chain_id, Some(ANVIL_CHAIN_ID));
     assert!(matches!(
         chain.status().connection,
-        Connection::Disconnected { .. }
+        ChainConnection::Disconnected { .. }
     ));
     let node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
     assert!(matches!(
@@ -696,7 +700,7 @@ async fn a_dead_url_is_a_clear_error_or_a_disconnected_status_that_recovers() {
         Err(ChainError::Unavailable(_))
     ));
     let anvil = Anvil::start_on(port, &[]).await;
-    wait_connection(&chain, |c| *c == Connection::Connected, "a connection").await;
+    wait_connection(&chain, |c| *c == ChainConnection::Connected, "a connection").await;
     mine_to(&anvil.http_url(), 905).await;
     node.wait_window(900).await;
     assert_eq!(node.windows()[&900].0, 1);
@@ -802,7 +806,7 @@ async fn garbage_from_a_fake_node_is_reported_and_retried_without_a_panic() {
     let _node = TestNode::start(&chain, me, BlockHashRule::KeepV2).await;
     wait_connection(
         &chain,
-        |c| matches!(c, Connection::Disconnected { error } if error.contains("parentHash")),
+        |c| matches!(c, ChainConnection::Disconnected { error } if error.contains("parentHash")),
         "the broken header to be reported",
     )
     .await;

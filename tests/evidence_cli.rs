@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tbtc_coord::chain::WalletInfo;
+use tbtc_coord::protocol::WalletInfo;
 use tbtc_coord::protocol::{
     checklist, coordination_seed, CoordinationWindow, Hash32, SigningGroup, WalletPkh,
 };

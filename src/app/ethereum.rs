@@ -327,7 +327,7 @@ pub async fn run_console(
     };
     let result = crate::tui::run(
         Arc::new(running.node.commands()),
-        crate::tui::app::Link::InProcess,
+        crate::tui::app::NodeLink::InProcess,
         theme,
         cancel,
         started,
@@ -382,7 +382,7 @@ pub async fn dry_run_command(
 pub async fn wallets_for_evidence(
     settings: &Settings,
     args: &EthereumArgs,
-) -> anyhow::Result<(Vec<crate::chain::WalletInfo>, EthereumChain)> {
+) -> anyhow::Result<(Vec<crate::protocol::WalletInfo>, EthereumChain)> {
     let Some(eth) = EthereumSettings::from_args(args)? else {
         bail!(UsageError(
             "--rpc-url is needed to read seats from the chain".into()

@@ -12,11 +12,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::Settings;
-use crate::cli::{parse_metrics_addr, UsageError};
+use crate::cli::UsageError;
 use crate::config::MetricsSection;
 use crate::engine::history::HistoryReader;
 use crate::engine::EventBus;
 use crate::metrics::{self, server, Metrics, MetricsOptions};
+use crate::values::parse_metrics_addr;
 
 /// Where the endpoint listens, and which setting said so (for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,15 +9,16 @@ use anyhow::bail;
 use libp2p::{Multiaddr, PeerId};
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::WalletInfo;
+use crate::cli::NetworkArgs;
 use crate::cli::UsageError;
-use crate::cli::{parse_listen_addr, parse_operator_peer_id, parse_peer_addr, NetworkArgs};
 use crate::config::NetworkSection;
 use crate::engine::EventBus;
 use crate::net::p2p::firewall::{members_from, OnChainCheck, Rules};
 use crate::net::p2p::{P2pConfig, P2pError, P2pNetwork};
 use crate::net::signing::OperatorKey;
 use crate::net::BroadcastChannel;
+use crate::protocol::WalletInfo;
+use crate::values::{parse_listen_addr, parse_operator_peer_id, parse_peer_addr};
 
 /// keep-client's port.
 pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/3919";

@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use super::Settings;
 use crate::cli::{StatusArgs, UsageError};
 use crate::control::protocol::Request;
-use crate::control::{self, ConnectError, Connection, RemoteNode};
+use crate::control::{self, ConnectError, ControlConnection, RemoteNode};
 use crate::engine::api::{NodeStatus, WindowCounts};
 use crate::engine::records::{FaultFilter, FaultOrder, WindowStatus};
-use crate::tui::app::Link;
+use crate::tui::app::NodeLink;
 
 /// Binds the node's control socket (the caller holds the history's lock). A path that cannot
 /// be a socket is bad input.
@@ -30,7 +30,7 @@ pub(crate) fn bind(settings: &Settings) -> anyhow::Result<control::Bound> {
 pub(crate) async fn running_node(
     socket: &Path,
     client: &str,
-) -> anyhow::Result<Option<Connection>> {
+) -> anyhow::Result<Option<ControlConnection>> {
     if let Err(control::ControlError::PathTooLong { len, .. }) = control::check_socket_path(socket)
     {
         return Err(UsageError(format!(
@@ -40,7 +40,7 @@ pub(crate) async fn running_node(
         ))
         .into());
     }
-    match Connection::open(socket, client).await {
+    match ControlConnection::open(socket, client).await {
         Ok((conn, _)) => Ok(Some(conn)),
         Err(ConnectError::NotRunning(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -56,14 +56,14 @@ pub(crate) async fn attach_console(
 ) -> anyhow::Result<()> {
     let link = cancel.child_token();
     let api: Arc<RemoteNode> = RemoteNode::start(socket, link.clone());
-    let result = crate::tui::run(api, Link::Connecting, theme, cancel, started).await;
+    let result = crate::tui::run(api, NodeLink::Connecting, theme, cancel, started).await;
     link.cancel();
     result
 }
 
 /// A dry run by the running node (which records it in its history).
 pub(crate) async fn dry_run_on_node(
-    node: &mut crate::control::Connection,
+    node: &mut crate::control::ControlConnection,
     args: &crate::cli::DryRunArgs,
 ) -> anyhow::Result<()> {
     let window = match args.window {
@@ -83,7 +83,7 @@ pub(crate) async fn dry_run_on_node(
 /// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
 /// a time.
 pub(crate) async fn faults_from_node(
-    node: &mut crate::control::Connection,
+    node: &mut crate::control::ControlConnection,
     filter: &FaultFilter,
     limit: u64,
 ) -> anyhow::Result<Vec<crate::engine::records::FaultRow>> {
@@ -229,12 +229,12 @@ fn write_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
         )?;
         let p = &s.peers;
         match p.transport {
-            crate::engine::network_view::Transport::PeerNetwork => writeln!(
+            crate::engine::network_view::MessageTransport::PeerNetwork => writeln!(
                 out,
                 "peers      {} connected, bootstrap {}/{} reached, {} refused",
                 p.connected, p.bootstrap_connected, p.bootstrap_configured, p.refused
             )?,
-            crate::engine::network_view::Transport::Hub => {
+            crate::engine::network_view::MessageTransport::Hub => {
                 writeln!(out, "peers      none: the devnet's in-process hub")?
             }
             _ => writeln!(out, "peers      no peer transport")?,

@@ -6,47 +6,12 @@
 pub mod ethereum;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::protocol::{
-    ActionOutcome, Address, BlockHashRule, CoordinationWindow, Hash32, Proposal, WalletPkh,
-    WalletPublicKey, WalletSnapshot,
+    ActionOutcome, BlockHashRule, BlockRef, ChainStatus, CoordinationWindow, Hash32, Proposal,
+    WalletInfo, WalletPkh, WalletSnapshot,
 };
-
-/// A new head as the chain announced it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockRef {
-    pub number: u64,
-    pub hash: Hash32,
-    pub parent_hash: Hash32,
-    /// Chain timestamp, seconds.
-    pub timestamp: u64,
-}
-
-/// A wallet and its signing group: `operators[k-1]` holds member index `k`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalletInfo {
-    pub wallet: WalletPkh,
-    /// The group's public key, which names the wallet's coordination topic. Required to
-    /// coordinate over the network; a wallets file may leave it out otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<WalletPublicKey>,
-    pub operators: Vec<Address>,
-}
-
-impl WalletInfo {
-    /// The wallet's coordination pubsub topic, named after its public key (SPEC §11). A
-    /// wallet listed without its key gets a topic named after its PKH instead: no keep-client
-    /// node listens there, and networked nodes refuse such wallets at start, so it only
-    /// ever carries the in-process hub's messages.
-    pub fn coordination_topic(&self) -> String {
-        match &self.public_key {
-            Some(key) => key.coordination_topic(),
-            None => format!("tbtc-pkh-{}-coordination", self.wallet),
-        }
-    }
-}
 
 /// New heads. A receiver that falls behind sees `Lagged` and skips ahead; the window watch
 /// copes with such gaps.
@@ -72,39 +37,6 @@ impl From<crate::protocol::leader::SigningGroupError> for ChainError {
     }
 }
 
-/// How the connection to the chain is doing, as the console shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum Connection {
-    /// In-process: nothing to lose.
-    Embedded,
-    Connecting,
-    Connected,
-    /// Lost; retrying. `error` says why.
-    Disconnected {
-        error: String,
-    },
-}
-
-/// A chain back end's health: chain id, connection and RPC latency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainStatus {
-    pub chain_id: Option<u64>,
-    pub connection: Connection,
-    /// Round trip of the last RPC call, microseconds.
-    pub rpc_latency_us: Option<u64>,
-}
-
-impl Default for ChainStatus {
-    fn default() -> Self {
-        ChainStatus {
-            chain_id: None,
-            connection: Connection::Embedded,
-            rpc_latency_us: None,
-        }
-    }
-}
-
 /// A dispatched action, as handed to the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRequest {
@@ -120,7 +52,7 @@ pub trait Chain: Send + Sync + 'static {
     /// Names the chain in logs and store file names: `devnet-1`, `chain-11155111`.
     fn chain_key(&self) -> String;
 
-    /// Connection health; in-process chains report [`Connection::Embedded`].
+    /// Connection health; in-process chains report [`ChainConnection::Embedded`](crate::protocol::ChainConnection::Embedded).
     fn status(&self) -> ChainStatus {
         ChainStatus::default()
     }

@@ -1,4 +1,4 @@
-//! The client side of the control socket: [`Connection`] for one-off commands (`status`,
+//! The client side of the control socket: [`ControlConnection`] for one-off commands (`status`,
 //! `dry-run`, `faults`), and [`RemoteNode`], the [`NodeApi`] an attached console uses. A
 //! remote node keeps one connection, and when the node goes away it says so, retries, and
 //! starts over from a fresh snapshot once the node is back.
@@ -62,7 +62,7 @@ pub enum ConnectError {
 }
 
 /// One connection to a node's control socket, after the hello exchange.
-pub struct Connection {
+pub struct ControlConnection {
     read: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
     write: FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
     next_id: u64,
@@ -72,9 +72,12 @@ fn unavailable(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::Unavailable, message)
 }
 
-impl Connection {
+impl ControlConnection {
     /// Connects to `path` and says hello; `client` names this program in the node's log.
-    pub async fn open(path: &Path, client: &str) -> Result<(Connection, Hello), ConnectError> {
+    pub async fn open(
+        path: &Path,
+        client: &str,
+    ) -> Result<(ControlConnection, Hello), ConnectError> {
         match tokio::time::timeout(CONNECT_WITHIN, Self::open_now(path, client)).await {
             Ok(r) => r,
             Err(_) => Err(ConnectError::Timeout {
@@ -83,7 +86,10 @@ impl Connection {
         }
     }
 
-    async fn open_now(path: &Path, client: &str) -> Result<(Connection, Hello), ConnectError> {
+    async fn open_now(
+        path: &Path,
+        client: &str,
+    ) -> Result<(ControlConnection, Hello), ConnectError> {
         let stream = match UnixStream::connect(path).await {
             Ok(s) => s,
             Err(e)
@@ -102,7 +108,7 @@ impl Connection {
             }
         };
         let (read, write) = stream.into_split();
-        let mut conn = Connection {
+        let mut conn = ControlConnection {
             read: FramedRead::new(read, LinesCodec::new_with_max_length(MAX_SERVER_LINE)),
             write: FramedWrite::new(write, LinesCodec::new()),
             next_id: 1,
@@ -181,7 +187,7 @@ impl Connection {
         }
     }
 
-    /// [`Connection::call`], its answer decoded as `T`.
+    /// [`ControlConnection::call`], its answer decoded as `T`.
     pub async fn call_as<T: DeserializeOwned>(&mut self, request: Request) -> Result<T, ApiError> {
         decode(self.call(request).await?)
     }
@@ -256,7 +262,7 @@ async fn run_link(
     loop {
         let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
-            a = Connection::open(&socket, "tbtc-coord console") => a,
+            a = ControlConnection::open(&socket, "tbtc-coord console") => a,
         };
         let reason = match attempt {
             Ok((conn, hello)) => {
@@ -300,7 +306,7 @@ async fn run_link(
 /// One connection's life: subscribe, pass updates on and calls through. Returns why the
 /// connection ended, or `None` when the link should stop.
 async fn serve_link(
-    mut conn: Connection,
+    mut conn: ControlConnection,
     pid: u32,
     calls: &mut mpsc::Receiver<Call>,
     updates: &mpsc::Sender<Update>,

@@ -4,7 +4,7 @@
 //!
 //! - `protocol`: the newline-delimited JSON messages;
 //! - `server`: the node's side, bounded per client, behind the engine's command handle;
-//! - `client`: a one-off [`Connection`], and [`RemoteNode`], the [`NodeApi`] of an
+//! - `client`: a one-off [`ControlConnection`], and [`RemoteNode`], the [`NodeApi`] of an
 //!   attached console.
 //!
 //! [`NodeApi`]: crate::engine::NodeApi
@@ -15,7 +15,7 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 
-pub use client::{ConnectError, Connection, RemoteNode};
+pub use client::{ConnectError, ControlConnection, RemoteNode};
 pub use server::{bind, check_socket_path, Bound, ControlError, ControlServer};
 
 /// The control socket of the history at `store_path`: `devnet-7.sqlite3` → `devnet-7.sock`.

@@ -10,12 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::ChainStatus;
 use crate::engine::api::ApiError;
 use crate::engine::records::{
     DispatchRow, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
 use crate::engine::{DryRunWindow, Event, NodeSnapshot};
+use crate::protocol::ChainStatus;
 use crate::protocol::{Address, WalletPkh};
 
 /// The protocol version this build speaks. A `hello` with another is refused.

@@ -21,12 +21,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, WalletInfo};
+use crate::chain::{ActionRequest, BlockStream, Chain, ChainError};
 use crate::net::signing::OperatorKey;
 use crate::protocol::window::COORDINATION_FREQUENCY_BLOCKS;
 use crate::protocol::{
     ActionOutcome, Address, BlockHashRule, BlockHeader, Hash32, WalletPkh, WalletSnapshot,
 };
+use crate::protocol::{BlockRef, WalletInfo};
 use activity::{ActionPlan, WalletRecord};
 
 pub use activity::{

@@ -20,13 +20,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::pace::Activity;
-use crate::chain::WalletInfo;
 use crate::engine::{peer_events, EventBus};
 use crate::net::p2p::firewall::{members_from, OnChainCheck, Rules};
 use crate::net::p2p::{published, P2pConfig, P2pError, P2pNetwork};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, MessageStream, NetError, Received, Verdict};
 use crate::protocol::Address;
+use crate::protocol::WalletInfo;
 
 /// How long the mesh may take to form before the devnet gives up starting.
 const MESH_DEADLINE: Duration = Duration::from_secs(60);

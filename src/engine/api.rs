@@ -15,13 +15,13 @@ use tokio::sync::broadcast;
 use super::dry_run::DryRunWindow;
 use super::events::{DispatcherState, Event, ExecutorState, NodeSnapshot};
 use super::handle::NodeCommands;
-use super::network_view::Transport;
+use super::network_view::MessageTransport;
 use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
-use crate::chain::{BlockRef, ChainStatus};
 use crate::protocol::window::next_window_after;
 use crate::protocol::{Address, WalletPkh};
+use crate::protocol::{BlockRef, ChainStatus};
 
 /// Why a request failed. Serializable, so a remote node's answer keeps its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -179,7 +179,7 @@ pub struct ExecutorCounts {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerCounts {
-    pub transport: Transport,
+    pub transport: MessageTransport,
     pub connected: u64,
     pub bootstrap_connected: usize,
     pub bootstrap_configured: usize,

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::events::{Event, EventBus};
-use super::executor::{Honest, Strategy, RESEND_TICKS};
+use super::executor::{Honest, Strategy};
 use super::history::{History, HistoryError, HistoryReader};
 use super::pacing::{Pacing, Unpaced};
 use crate::chain::Chain;
@@ -17,6 +17,7 @@ use crate::net::envelope::Envelope;
 use crate::net::signing::OperatorKey;
 use crate::net::BroadcastChannel;
 use crate::protocol::message::CoordinationMessage;
+use crate::protocol::window::RESEND_TICKS;
 use crate::protocol::{Address, BlockHashRule, CoordinationWindow, ProposalParams};
 
 /// Who this node is. Without a key it observes: it computes everything and signs nothing.

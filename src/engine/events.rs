@@ -9,13 +9,13 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::network_view::{NetworkView, PeerView, Transport, WindowRejections};
+use super::network_view::{MessageTransport, NetworkView, PeerView, WindowRejections};
 use super::records::DryRunRecord;
-use super::records::{BlockRef, WalletInfo};
 use crate::protocol::{
     ActionOutcome, ActionType, Address, BlockHashRule, CoordinationResult, Fault, FaultType,
     Hash32, Role, WalletPkh,
 };
+use crate::protocol::{BlockRef, WalletInfo};
 
 /// A wallet's leader for an upcoming window, known once its safe block exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub enum Event {
         block_hash_rule: BlockHashRule,
         wallets: Vec<WalletInfo>,
         /// What carries coordination messages: `hub`, `peer_network` or `none`.
-        transport: Transport,
+        transport: MessageTransport,
         /// Bootstrap peers configured (peer network only).
         bootstrap_peers: usize,
     },
@@ -802,7 +802,7 @@ mod tests {
                 public_key: None,
                 operators: vec![Address([2; 20]), me, me],
             }],
-            transport: Transport::PeerNetwork,
+            transport: MessageTransport::PeerNetwork,
             bootstrap_peers: 1,
         }
     }
@@ -926,7 +926,7 @@ mod tests {
         let (wallet, me) = (WalletPkh([1; 20]), Address([9; 20]));
         let mut s = NodeSnapshot::default();
         s.apply(&started(wallet, me));
-        assert_eq!(s.network.transport, Transport::PeerNetwork);
+        assert_eq!(s.network.transport, MessageTransport::PeerNetwork);
         s.apply(&block(905));
         let connect = |peer: &str, bootstrap| Event::PeerConnected {
             peer: peer.into(),

@@ -22,15 +22,13 @@ use crate::protocol::follower::IgnoreReason;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::generator::generate_proposal;
 use crate::protocol::message::CoordinationMessage;
+use crate::protocol::window::last_send_heard_by_all;
 use crate::protocol::{
     coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Fault,
     FaultEvidence, Hash32, HeardMessage, IdlenessContext, Leader, Proposal, Role, SigningGroup,
     WalletPkh,
 };
 
-/// The leader re-sends its message this many blocks after the first send, while the active
-/// phase lasts (the reference client's backoff).
-pub const RESEND_TICKS: [u64; 7] = [1, 3, 6, 11, 20, 37, 70];
 /// Blocks the leader waits before its one retry of a failed proposal generation.
 pub const GENERATION_RETRY_DELAY_BLOCKS: u64 = 2;
 /// A follower buffers at most this many pending messages per wallet.
@@ -284,7 +282,7 @@ impl Executor {
 
     /// The executor of `wallet` for `operator` (the seats it holds), and its inbox's sender.
     pub fn for_wallet(
-        wallet: &crate::chain::WalletInfo,
+        wallet: &crate::protocol::WalletInfo,
         operator: &Address,
     ) -> Result<(Arc<Executor>, InboxSender), crate::protocol::leader::SigningGroupError> {
         let group = SigningGroup::new(wallet.operators.clone())?;
@@ -639,12 +637,6 @@ async fn follow(turn: &Turn<'_>, executor: &Executor) -> Followed {
         members_connected: connected,
         evidence,
     }
-}
-
-/// The last block at which an honest leader that sent on time still re-sends (SPEC §6): a
-/// follower listening from then on hears it, if it spoke at all.
-pub fn last_send_heard_by_all(coordination_block: u64) -> u64 {
-    coordination_block.saturating_add(RESEND_TICKS[RESEND_TICKS.len() - 1])
 }
 
 /// A follower's hold on its inbox while it listens. Dropped however the routine ends: then

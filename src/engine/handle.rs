@@ -14,15 +14,16 @@ use super::dry_run::{dry_run, DryRunError, DryRunWindow};
 use super::events::{Event, EventBus, NodeSnapshot};
 use super::executor::Executor;
 use super::history::{History, HistoryError};
-use super::network_view::Transport;
+use super::network_view::MessageTransport;
 use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
 use super::results::process_results;
 use super::router::{route_messages, Route};
 use super::watch::watch_windows;
-use crate::chain::{Chain, ChainError, WalletInfo};
+use crate::chain::{Chain, ChainError};
 use crate::net::BroadcastChannel;
+use crate::protocol::WalletInfo;
 use crate::protocol::{Address, BlockHashRule, WalletPkh};
 
 /// What a front end may ask of a running node: its events and snapshot, its history, and
@@ -47,7 +48,7 @@ impl NodeCommands {
         self.ctx.bus.subscribe_with_snapshot()
     }
 
-    pub fn chain_status(&self) -> super::records::ChainStatus {
+    pub fn chain_status(&self) -> crate::protocol::ChainStatus {
         self.ctx.chain.status()
     }
 
@@ -186,9 +187,9 @@ impl Node {
             block_hash_rule: ctx.config.block_hash_rule,
             wallets: wallets.clone(),
             transport: match (net.connected_peers(), net.reaches_peers()) {
-                (None, _) => Transport::Hub,
-                (Some(_), false) => Transport::None,
-                (Some(_), true) => Transport::PeerNetwork,
+                (None, _) => MessageTransport::Hub,
+                (Some(_), false) => MessageTransport::None,
+                (Some(_), true) => MessageTransport::PeerNetwork,
             },
             bootstrap_peers: net.bootstrap_peers(),
         });

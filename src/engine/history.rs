@@ -5,11 +5,11 @@
 //! The methods block (SQLite): the engine calls them through `spawn_blocking`, never on an
 //! async worker. Both traits are object safe, so a node holds an `Arc<dyn HistoryWriter>`.
 
-use super::records::WalletInfo;
 use super::records::{
     DispatchRecord, DispatchRow, DispatchStatus, DryRunRecord, DryRunRow, FaultFilter, FaultOrder,
     FaultRow, OperatorFaultSummary, ResultRow, WindowRow, WindowStatus,
 };
+use crate::protocol::WalletInfo;
 use crate::protocol::{CoordinationResult, WalletPkh};
 
 /// Why the history failed. The message is the store's own; the variant says whether a fact

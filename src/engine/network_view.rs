@@ -18,7 +18,7 @@ pub const RECENT_REFUSED: usize = 16;
 /// What carries the node's coordination messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Transport {
+pub enum MessageTransport {
     /// Not known yet (no `node_started` seen).
     #[default]
     Unknown,
@@ -59,7 +59,7 @@ pub struct WindowRejections {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkView {
-    pub transport: Transport,
+    pub transport: MessageTransport,
     /// Bootstrap peers configured.
     pub bootstrap_peers: usize,
     /// Connected peers by peer ID (base58).

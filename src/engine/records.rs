@@ -12,11 +12,6 @@ use crate::protocol::{
     WalletPkh,
 };
 
-/// The chain facts the engine reports in its events and snapshot (a head, a wallet and its
-/// seats, the connection's state): plain data, named here so that front ends depend on the
-/// engine's vocabulary and never on a chain back end.
-pub use crate::chain::{BlockRef, ChainStatus, Connection, WalletInfo};
-
 /// Whether a window's handler ran or the window went by unhandled (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

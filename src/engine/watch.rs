@@ -12,8 +12,9 @@ use super::executor::{Executor, ExecutorOutcome, Procedure};
 use super::records::WindowStatus;
 use super::results::ProcessorInput;
 use super::window_tracker::{WindowDecision, WindowTracker};
-use crate::chain::{BlockRef, ChainError};
+use crate::chain::ChainError;
 use crate::protocol::window::{next_window_after, COORDINATION_FREQUENCY_BLOCKS};
+use crate::protocol::BlockRef;
 use crate::protocol::{BlockHashRule, CoordinationWindow, Hash32, WalletPkh};
 
 pub(super) async fn watch_windows(

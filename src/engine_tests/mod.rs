@@ -272,13 +272,13 @@ impl Chain for LandsAtExpiry {
     fn chain_key(&self) -> String {
         self.devnet.chain_key()
     }
-    fn status(&self) -> crate::chain::ChainStatus {
+    fn status(&self) -> crate::protocol::ChainStatus {
         self.devnet.status()
     }
-    async fn wallets(&self) -> Result<Vec<crate::chain::WalletInfo>, ChainError> {
+    async fn wallets(&self) -> Result<Vec<crate::protocol::WalletInfo>, ChainError> {
         self.devnet.wallets().await
     }
-    async fn latest_block(&self) -> Result<crate::chain::BlockRef, ChainError> {
+    async fn latest_block(&self) -> Result<crate::protocol::BlockRef, ChainError> {
         self.devnet.latest_block().await
     }
     async fn subscribe_blocks(&self) -> Result<crate::chain::BlockStream, ChainError> {
@@ -347,7 +347,7 @@ async fn an_action_that_lands_at_its_expiry_block_is_completed_not_expired() {
 /// A router on a fresh hub for the devnet's first wallet at block 905, and the hub.
 fn router_on_hub() -> (
     Arc<NodeContext>,
-    crate::chain::WalletInfo,
+    crate::protocol::WalletInfo,
     Arc<Executor>,
     LocalHub,
     tokio::task::JoinHandle<()>,

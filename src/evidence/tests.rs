@@ -3,11 +3,12 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::chain::{ActionRequest, BlockRef, BlockStream, ChainError};
+use crate::chain::{ActionRequest, BlockStream, ChainError};
 use crate::devnet::{Devnet, DevnetConfig};
 use crate::engine::records::FaultRow;
 use crate::files::BoundedReader;
 use crate::net::signing::OperatorKey;
+use crate::protocol::BlockRef;
 use crate::protocol::{
     ActionOutcome, CoordinationResult, Fault, Proposal, Role, WalletPublicKey, WalletSnapshot,
 };

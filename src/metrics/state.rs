@@ -11,8 +11,9 @@ use prometheus_client::registry::Registry;
 
 use super::registry::{label, Handles};
 use crate::engine::history::{HistoryError, HistoryReader};
-use crate::engine::records::{BlockRef, FaultFilter, OperatorFaultSummary};
+use crate::engine::records::{FaultFilter, OperatorFaultSummary};
 use crate::engine::EventBus;
+use crate::protocol::BlockRef;
 use crate::protocol::{Address, FaultType, WalletPkh};
 
 /// keep-client's metrics port.

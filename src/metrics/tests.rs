@@ -12,6 +12,7 @@ use crate::engine::{Event, EventBus};
 use crate::protocol::{
     ActionOutcome, ActionType, Address, BlockHashRule, FaultType, Hash32, Proposal, Role, WalletPkh,
 };
+use crate::protocol::{BlockRef, WalletInfo};
 
 const ME: Address = Address([9; 20]);
 const OTHER: Address = Address([2; 20]);
@@ -101,7 +102,7 @@ fn started() -> Event {
             public_key: None,
             operators: vec![OTHER, ME],
         }],
-        transport: crate::engine::network_view::Transport::Hub,
+        transport: crate::engine::network_view::MessageTransport::Hub,
         bootstrap_peers: 0,
     }
 }

@@ -1,8 +1,10 @@
 //! The pure rules of RFC 12 as the reference client applies them: windows, seeds, block-hash
-//! rules, Go's `math/rand`, leaders, checklists, actions, proposals, messages and faults.
+//! rules, Go's `math/rand`, leaders, checklists, actions, proposals, messages and faults, and
+//! the chain facts every layer shares.
 //! Nothing here does I/O, awaits, or reads a clock.
 
 pub mod action;
+pub mod chain;
 pub mod checklist;
 pub mod fault;
 pub mod follower;
@@ -21,6 +23,7 @@ pub mod window;
 pub mod wire;
 
 pub use action::ActionType;
+pub use chain::{BlockRef, ChainConnection, ChainStatus, WalletInfo};
 pub use checklist::checklist;
 pub use fault::{Fault, FaultEvidence, FaultType, HeardMessage, IdlenessContext};
 pub use header::{BlockHashRule, BlockHeader};

@@ -101,6 +101,16 @@ pub fn next_window_after(block: u64) -> CoordinationWindow {
     CoordinationWindow::new(cb)
 }
 
+/// The leader re-sends its message this many blocks after the first send, while the active
+/// phase lasts (the reference client's backoff).
+pub const RESEND_TICKS: [u64; 7] = [1, 3, 6, 11, 20, 37, 70];
+
+/// The last block at which an honest leader that sent on time still re-sends (SPEC §6): a
+/// follower listening from then on hears it, if it spoke at all.
+pub fn last_send_heard_by_all(coordination_block: u64) -> u64 {
+    coordination_block.saturating_add(RESEND_TICKS[RESEND_TICKS.len() - 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

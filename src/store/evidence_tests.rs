@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::chain::WalletInfo;
 use crate::engine::records::FaultFilter;
+use crate::protocol::WalletInfo;
 use crate::protocol::{
     ActionType, Address, CoordinationResult, CoordinationWindow, Fault, FaultEvidence, FaultType,
     Hash32, HeardMessage, IdlenessContext, Proposal, Role, Seed, WalletPkh, WalletPublicKey,

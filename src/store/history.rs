@@ -53,10 +53,7 @@ impl HistoryWriter for Store {
         Store::set_window_status(self, coordination_block, status, reason).map_err(write_failed)
     }
 
-    fn record_wallets(
-        &self,
-        wallets: &[crate::engine::records::WalletInfo],
-    ) -> Result<(), HistoryError> {
+    fn record_wallets(&self, wallets: &[crate::protocol::WalletInfo]) -> Result<(), HistoryError> {
         Store::record_wallets(self, wallets).map_err(write_failed)
     }
 

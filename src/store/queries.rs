@@ -57,7 +57,7 @@ impl Store {
     }
 
     /// The signing groups the node recorded (see [`Store::record_wallets`]), by wallet.
-    pub fn wallet_seats(&self) -> Result<Vec<crate::chain::WalletInfo>, StoreError> {
+    pub fn wallet_seats(&self) -> Result<Vec<crate::protocol::WalletInfo>, StoreError> {
         let conn = self.conn()?;
         collect_rows(
             &conn,
@@ -76,7 +76,7 @@ impl Store {
                         .map(|o| o.parse().map_err(|e| format!("{e}")))
                         .collect()
                 })?;
-                Ok(crate::chain::WalletInfo {
+                Ok(crate::protocol::WalletInfo {
                     wallet: c.parse("wallet")?,
                     public_key,
                     operators,

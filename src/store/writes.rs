@@ -4,9 +4,9 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{block_to_sql, count_to_sql, now_unix, sql, Store, StoreError};
-use crate::chain::WalletInfo;
 use crate::engine::records::{DispatchRecord, DispatchStatus, DryRunRecord, WindowStatus};
 use crate::protocol::action::join_names;
+use crate::protocol::WalletInfo;
 use crate::protocol::{CoordinationResult, FaultEvidence, WalletPkh};
 
 impl Store {

@@ -12,19 +12,19 @@ use super::loads::{Load, LoadWhat, Loaded};
 use super::theme::Theme;
 use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::{Event, NodeSnapshot};
-use crate::engine::records::ChainStatus;
 use crate::engine::records::DryRunRecord;
 use crate::protocol::window::{next_window_after, window_at_or_before};
+use crate::protocol::ChainStatus;
 use crate::protocol::{Address, CoordinationWindow, WalletPkh};
 
 pub use super::state::{
-    BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, Link, Popup,
+    BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, NodeLink, Popup,
     ProposalItem, ProposalsView, Request, Tab, FAULT_PAGE,
 };
 
 pub struct App {
     pub api: Arc<dyn NodeApi>,
-    pub link: Link,
+    pub link: NodeLink,
     pub theme: Theme,
     /// The live state, folded from events.
     pub live: NodeSnapshot,
@@ -54,7 +54,7 @@ pub struct App {
 impl App {
     /// A console on `api`; `link` says where that node runs. What it shows comes from the
     /// updates of a subscription (see [`App::on_update`]), starting with a snapshot.
-    pub fn new(api: Arc<dyn NodeApi>, link: Link, theme: Theme) -> App {
+    pub fn new(api: Arc<dyn NodeApi>, link: NodeLink, theme: Theme) -> App {
         let mut app = App {
             api,
             link,
@@ -149,10 +149,10 @@ impl App {
     pub fn on_update(&mut self, update: Update, now: Instant) {
         match update {
             Update::Snapshot { snapshot, pid } => {
-                let first = matches!(self.link, Link::Connecting | Link::InProcess)
+                let first = matches!(self.link, NodeLink::Connecting | NodeLink::InProcess)
                     && self.live == NodeSnapshot::default();
                 if let Some(pid) = pid {
-                    self.link = Link::Attached { pid };
+                    self.link = NodeLink::Attached { pid };
                 }
                 if first {
                     self.live = *snapshot;
@@ -171,12 +171,12 @@ impl App {
             Update::ChainStatus(status) => self.on_chain_status(status),
             Update::Disconnected { reason } => {
                 let pid = match &self.link {
-                    Link::Attached { pid } => Some(*pid),
-                    Link::Disconnected { pid, .. } => *pid,
+                    NodeLink::Attached { pid } => Some(*pid),
+                    NodeLink::Disconnected { pid, .. } => *pid,
                     _ => None,
                 };
-                if !matches!(self.link, Link::Disconnected { .. }) {
-                    self.link = Link::Disconnected {
+                if !matches!(self.link, NodeLink::Disconnected { .. }) {
+                    self.link = NodeLink::Disconnected {
                         pid,
                         since: now,
                         reason,

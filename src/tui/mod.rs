@@ -24,7 +24,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::NodeApi;
-use app::{App, Link, Request};
+use app::{App, NodeLink, Request};
 use theme::Theme;
 
 /// The shortest time between two frames (about 30 per second).
@@ -75,11 +75,11 @@ fn spawn_input_thread(stop: Arc<AtomicBool>) -> mpsc::Receiver<TermEvent> {
 }
 
 /// Runs the console until the operator quits (or detaches), the node in this process stops,
-/// or a task panics. `link` says where the node runs: [`Link::InProcess`], or
-/// [`Link::Connecting`] for one reached over its control socket.
+/// or a task panics. `link` says where the node runs: [`NodeLink::InProcess`], or
+/// [`NodeLink::Connecting`] for one reached over its control socket.
 pub async fn run(
     api: Arc<dyn NodeApi>,
-    link: Link,
+    link: NodeLink,
     theme: Theme,
     cancel: CancellationToken,
     started: std::time::Instant,

@@ -1,5 +1,5 @@
 //! What the console shows besides the node's snapshot: the tabs, popups and dialogs, the
-//! history views' pages, where the node is ([`Link`]), and the measured block clock. Plain
+//! history views' pages, where the node is ([`NodeLink`]), and the measured block clock. Plain
 //! data; [`super::app::App`] changes it.
 
 use std::collections::VecDeque;
@@ -206,7 +206,7 @@ pub struct ProposalsView {
 
 /// Where the console's node is, as the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Link {
+pub enum NodeLink {
     /// The node runs in this process: quitting the console stops it.
     InProcess,
     /// Waiting for the first snapshot of a node in another process.
@@ -221,10 +221,10 @@ pub enum Link {
     },
 }
 
-impl Link {
+impl NodeLink {
     /// Attached to (or trying to reach) a node in another process: `q` detaches.
     pub fn is_remote(&self) -> bool {
-        !matches!(self, Link::InProcess)
+        !matches!(self, NodeLink::InProcess)
     }
 }
 

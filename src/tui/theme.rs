@@ -3,7 +3,39 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::config::ThemeName;
+use serde::Deserialize;
+
+/// Console colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ThemeName {
+    Dark,
+    Light,
+}
+
+impl std::str::FromStr for ThemeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dark" => Ok(ThemeName::Dark),
+            "light" => Ok(ThemeName::Light),
+            other => Err(format!("unknown theme {other:?}: expected dark or light")),
+        }
+    }
+}
+
+impl TryFrom<String> for ThemeName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// Whether the environment asks for no colour (<https://no-color.org>): `NO_COLOR` set to
+/// anything but the empty string.
+pub fn no_color_requested() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Theme {
@@ -105,7 +137,7 @@ impl Theme {
 
     /// Whether the environment asks for no colour (<https://no-color.org>).
     pub fn no_color_requested() -> bool {
-        crate::config::no_color_requested()
+        no_color_requested()
     }
 }
 

@@ -18,9 +18,10 @@ use super::header::RpcHeader;
 use super::heads::RecentBlocks;
 use super::json;
 use super::logs;
-use super::rpc::{Endpoint, RpcFailure, Transport};
-use crate::chain::{BlockRef, ChainError, ChainStatus, Connection};
+use super::rpc::{Endpoint, RpcFailure, RpcTransport};
+use crate::chain::ChainError;
 use crate::protocol::{Address, Hash32};
+use crate::protocol::{BlockRef, ChainConnection, ChainStatus};
 
 /// Capacity of the new-head channel: room for a burst of mined blocks (`anvil_mine`).
 pub const BLOCK_CHANNEL_CAPACITY: usize = 4096;
@@ -36,7 +37,7 @@ pub(super) struct Inner {
     pub(super) config: EthereumConfig,
     pub(super) endpoint: Endpoint,
     pub(super) chain_id: u64,
-    pub(super) transport: Mutex<Option<Arc<Transport>>>,
+    pub(super) transport: Mutex<Option<Arc<RpcTransport>>>,
     /// Serialises connection attempts of callers that find no transport.
     pub(super) connecting: tokio::sync::Mutex<()>,
     pub(super) status: Mutex<ChainStatus>,
@@ -113,7 +114,7 @@ impl EthereumChain {
         }
         let timeout = config.request_timeout;
         let probe = async {
-            let t = Transport::connect(&endpoint, timeout).await?;
+            let t = RpcTransport::connect(&endpoint, timeout).await?;
             let v = t
                 .request(&endpoint, "eth_chainId", &json!([]), timeout)
                 .await?;
@@ -134,7 +135,7 @@ impl EthereumChain {
                         });
                     }
                 }
-                (Some(Arc::new(t)), id, Connection::Connected)
+                (Some(Arc::new(t)), id, ChainConnection::Connected)
             }
             Err(failure) => match config.expected_chain_id {
                 Some(id) => {
@@ -143,7 +144,7 @@ impl EthereumChain {
                     (
                         None,
                         id,
-                        Connection::Disconnected {
+                        ChainConnection::Disconnected {
                             error: failure.to_string(),
                         },
                     )
@@ -225,15 +226,15 @@ impl Inner {
         }
     }
 
-    pub(super) fn set_connection(&self, connection: Connection) {
+    pub(super) fn set_connection(&self, connection: ChainConnection) {
         lock(&self.status).connection = connection;
     }
 
-    pub(super) fn current_transport(&self) -> Option<Arc<Transport>> {
+    pub(super) fn current_transport(&self) -> Option<Arc<RpcTransport>> {
         lock(&self.transport).clone()
     }
 
-    async fn transport(&self) -> Result<Arc<Transport>, RpcFailure> {
+    async fn transport(&self) -> Result<Arc<RpcTransport>, RpcFailure> {
         if let Some(t) = self.current_transport() {
             return Ok(t);
         }
@@ -241,7 +242,7 @@ impl Inner {
         if let Some(t) = self.current_transport() {
             return Ok(t);
         }
-        let t = Arc::new(Transport::connect(&self.endpoint, self.config.request_timeout).await?);
+        let t = Arc::new(RpcTransport::connect(&self.endpoint, self.config.request_timeout).await?);
         *lock(&self.transport) = Some(t.clone());
         Ok(t)
     }
@@ -251,7 +252,7 @@ impl Inner {
         let transport = match self.transport().await {
             Ok(t) => t,
             Err(f) => {
-                self.set_connection(Connection::Disconnected {
+                self.set_connection(ChainConnection::Disconnected {
                     error: f.to_string(),
                 });
                 return Err(f);
@@ -281,7 +282,7 @@ impl Inner {
                         *current = None;
                     }
                 }
-                self.set_connection(Connection::Disconnected {
+                self.set_connection(ChainConnection::Disconnected {
                     error: f.to_string(),
                 });
             }

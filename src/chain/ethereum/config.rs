@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::contracts::mainnet;
 use super::rpc::EndpointError;
-use crate::chain::WalletInfo;
 use crate::protocol::Address;
+use crate::protocol::WalletInfo;
 
 /// The tBTC v2 contracts to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

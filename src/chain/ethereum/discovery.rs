@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::abi::{topic_bytes20, AbiError};
 use super::client::Inner;
 use super::contracts::{self, events, DkgResult};
-use crate::chain::{ChainError, WalletInfo};
+use crate::chain::ChainError;
 use crate::protocol::leader::check_seat_count;
+use crate::protocol::WalletInfo;
 use crate::protocol::{Address, Hash32, WalletPkh, WalletPublicKey};
 
 /// Bridge wallet states that never change again.

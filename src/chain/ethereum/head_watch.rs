@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::client::{lock, Inner};
 use super::header::RpcHeader;
-use super::heads::{self, Link, MAX_BACKFILL};
-use super::rpc::{EndpointKind, Transport};
-use crate::chain::{ChainError, Connection};
+use super::heads::{self, HeaderLink, MAX_BACKFILL};
+use super::rpc::{EndpointKind, RpcTransport};
+use crate::chain::ChainError;
+use crate::protocol::ChainConnection;
 use crate::protocol::Hash32;
 
 /// Why a watch session ended.
@@ -38,7 +39,7 @@ impl Inner {
             };
             let link = lock(&self.recent).link(oldest);
             match link {
-                Link::Known => {
+                HeaderLink::Known => {
                     if segment.len() == 1 {
                         return Ok(());
                     }
@@ -46,12 +47,12 @@ impl Inner {
                     segment.pop();
                     break;
                 }
-                Link::Linked => break,
-                Link::Unanchored => {
+                HeaderLink::Linked => break,
+                HeaderLink::Unanchored => {
                     self.drop_stale_blocks().await?;
                     break;
                 }
-                Link::NeedParent { number, hash } => {
+                HeaderLink::NeedParent { number, hash } => {
                     if segment.len() >= MAX_BACKFILL {
                         self.drop_stale_blocks().await?;
                         break;
@@ -139,7 +140,7 @@ impl Inner {
             };
             tracing::warn!(url = %self.endpoint, error = %end.reason,
                 retry_in = ?backoff, "Ethereum head watch interrupted; retrying");
-            self.set_connection(Connection::Disconnected {
+            self.set_connection(ChainConnection::Disconnected {
                 error: end.reason.clone(),
             });
             if end.progressed {
@@ -159,7 +160,7 @@ impl Inner {
         let end = |reason: String, progressed: bool| SessionEnd { reason, progressed };
         // A WebSocket session gets a fresh socket: the old one is what failed.
         if self.endpoint.kind() == EndpointKind::Ws {
-            let fresh = Transport::connect(&self.endpoint, self.config.request_timeout)
+            let fresh = RpcTransport::connect(&self.endpoint, self.config.request_timeout)
                 .await
                 .map_err(|f| end(f.to_string(), false))?;
             *lock(&self.transport) = Some(Arc::new(fresh));
@@ -191,7 +192,7 @@ impl Inner {
                 self.catch_up()
                     .await
                     .map_err(|e| end(e.to_string(), false))?;
-                self.set_connection(Connection::Connected);
+                self.set_connection(ChainConnection::Connected);
                 loop {
                     let next = tokio::select! {
                         _ = self.cancel.cancelled() => return Ok(()),
@@ -228,7 +229,7 @@ impl Inner {
                                 .await
                                 .map_err(|e| end(e.to_string(), progressed))?;
                             // Also repairs a "disconnected" left by a failed engine call.
-                            self.set_connection(Connection::Connected);
+                            self.set_connection(ChainConnection::Connected);
                             progressed = true;
                         }
                         Ok(None) => {
@@ -242,7 +243,7 @@ impl Inner {
                             self.catch_up()
                                 .await
                                 .map_err(|e| end(e.to_string(), progressed))?;
-                            self.set_connection(Connection::Connected);
+                            self.set_connection(ChainConnection::Connected);
                         }
                     }
                 }
@@ -251,7 +252,7 @@ impl Inner {
                 self.catch_up()
                     .await
                     .map_err(|e| end(e.to_string(), progressed))?;
-                self.set_connection(Connection::Connected);
+                self.set_connection(ChainConnection::Connected);
                 progressed = true;
                 tokio::select! {
                     _ = self.cancel.cancelled() => return Ok(()),

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::json::{self, FieldError};
-use crate::chain::BlockRef;
+use crate::protocol::BlockRef;
 use crate::protocol::{BlockHashRule, BlockHeader, Hash32};
 
 /// A header as the node sent it, with its hashes.

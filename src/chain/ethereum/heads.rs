@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::header::RpcHeader;
-use crate::chain::BlockRef;
+use crate::protocol::BlockRef;
 use crate::protocol::Hash32;
 
 /// How many recent heights are kept: well past the safe-block shift (32) and a window's
@@ -31,7 +31,7 @@ pub const MAX_BACKFILL: usize = 128;
 
 /// Where a header stands relative to the known chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
+pub enum HeaderLink {
     /// This very block is known.
     Known,
     /// Its parent is the known block at the height below (or it is the genesis block).
@@ -74,29 +74,29 @@ impl RecentBlocks {
     }
 
     /// Where `h` stands.
-    pub fn link(&self, h: &RpcHeader) -> Link {
+    pub fn link(&self, h: &RpcHeader) -> HeaderLink {
         let n = h.number();
         if self
             .blocks
             .get(&n)
             .is_some_and(|known| known.hash == h.hash)
         {
-            return Link::Known;
+            return HeaderLink::Known;
         }
         let Some(parent_number) = n.checked_sub(1) else {
-            return Link::Linked;
+            return HeaderLink::Linked;
         };
         match self.blocks.get(&parent_number) {
-            Some(parent) if parent.hash == h.parent_hash() => Link::Linked,
-            Some(_) => Link::NeedParent {
+            Some(parent) if parent.hash == h.parent_hash() => HeaderLink::Linked,
+            Some(_) => HeaderLink::NeedParent {
                 number: parent_number,
                 hash: h.parent_hash(),
             },
             None => match self.blocks.first_key_value() {
-                None => Link::Unanchored,
-                Some((&lowest, _)) if parent_number < lowest => Link::Unanchored,
+                None => HeaderLink::Unanchored,
+                Some((&lowest, _)) if parent_number < lowest => HeaderLink::Unanchored,
                 // Above the tip (a gap) or in a hole left by an earlier jump.
-                Some(_) => Link::NeedParent {
+                Some(_) => HeaderLink::NeedParent {
                     number: parent_number,
                     hash: h.parent_hash(),
                 },
@@ -183,15 +183,15 @@ mod tests {
     fn extension_duplicates_short_and_long_gaps() {
         let c = chain(100, 200, Hash32::default(), 0);
         let mut r = RecentBlocks::new();
-        assert_eq!(r.link(&c[0]), Link::Unanchored);
+        assert_eq!(r.link(&c[0]), HeaderLink::Unanchored);
         assert_eq!(numbers(&r.apply(vec![c[0].clone()])), vec![100]);
-        assert_eq!(r.link(&c[1]), Link::Linked);
+        assert_eq!(r.link(&c[1]), HeaderLink::Linked);
         assert_eq!(numbers(&r.apply(vec![c[1].clone()])), vec![101]);
-        assert_eq!(r.link(&c[1]), Link::Known);
+        assert_eq!(r.link(&c[1]), HeaderLink::Known);
         // A short gap: 102..=105 missing before 106.
         assert!(matches!(
             r.link(&c[6]),
-            Link::NeedParent { number: 105, .. }
+            HeaderLink::NeedParent { number: 105, .. }
         ));
         assert_eq!(
             numbers(&r.apply(c[2..=6].to_vec())),
@@ -212,9 +212,9 @@ mod tests {
         let branch = chain(46, 51, main[45].hash, 1);
         assert!(matches!(
             r.link(&branch[5]),
-            Link::NeedParent { number: 50, .. }
+            HeaderLink::NeedParent { number: 50, .. }
         ));
-        assert!(matches!(r.link(&branch[0]), Link::Linked));
+        assert!(matches!(r.link(&branch[0]), HeaderLink::Linked));
         let announced = r.apply(branch.clone());
         assert_eq!(numbers(&announced), vec![46, 47, 48, 49, 50, 51]);
         assert_eq!(r.get(48).unwrap().hash, branch[2].hash);

@@ -151,20 +151,23 @@ impl std::fmt::Display for RpcFailure {
 }
 
 /// A connected provider.
-pub enum Transport {
+pub enum RpcTransport {
     Http(Provider<Http>),
     Ws(Provider<Ws>),
 }
 
-impl Transport {
+impl RpcTransport {
     /// Opens a connection: for HTTP nothing goes over the wire yet; a WebSocket is
     /// handshaken within `timeout`. The provider never reconnects by itself (ethers would
     /// replay requests on a new socket behind our back): a lost socket ends its
     /// subscriptions, and the watch reconnects with backoff and fills the gap.
-    pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Transport, RpcFailure> {
+    pub async fn connect(
+        endpoint: &Endpoint,
+        timeout: Duration,
+    ) -> Result<RpcTransport, RpcFailure> {
         match endpoint.kind {
             EndpointKind::Http => Provider::<Http>::try_from(endpoint.url.as_str())
-                .map(Transport::Http)
+                .map(RpcTransport::Http)
                 .map_err(|e| RpcFailure::Transport(endpoint.scrub(&e.to_string()))),
             EndpointKind::Ws => {
                 match tokio::time::timeout(
@@ -173,7 +176,7 @@ impl Transport {
                 )
                 .await
                 {
-                    Ok(Ok(p)) => Ok(Transport::Ws(p)),
+                    Ok(Ok(p)) => Ok(RpcTransport::Ws(p)),
                     Ok(Err(e)) => Err(RpcFailure::Transport(
                         endpoint.scrub(&format!("cannot connect to {}: {e}", endpoint.shown)),
                     )),
@@ -193,8 +196,8 @@ impl Transport {
     ) -> Result<Value, RpcFailure> {
         let call = async {
             match self {
-                Transport::Http(p) => p.request::<_, Value>(method, params).await,
-                Transport::Ws(p) => p.request::<_, Value>(method, params).await,
+                RpcTransport::Http(p) => p.request::<_, Value>(method, params).await,
+                RpcTransport::Ws(p) => p.request::<_, Value>(method, params).await,
             }
         };
         match tokio::time::timeout(timeout, call).await {
@@ -206,8 +209,8 @@ impl Transport {
 
     pub fn ws(&self) -> Option<&Provider<Ws>> {
         match self {
-            Transport::Ws(p) => Some(p),
-            Transport::Http(_) => None,
+            RpcTransport::Ws(p) => Some(p),
+            RpcTransport::Http(_) => None,
         }
     }
 }

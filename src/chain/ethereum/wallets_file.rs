@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::chain::WalletInfo;
 use crate::files::read_text_bounded;
 use crate::protocol::leader::check_seat_count;
+use crate::protocol::WalletInfo;
 use crate::protocol::{Address, WalletPkh, WalletPublicKey};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

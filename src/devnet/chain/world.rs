@@ -8,9 +8,9 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
 use super::{DevnetConfig, DevnetError, DevnetOperator};
-use crate::chain::WalletInfo;
 use crate::net::signing::OperatorKey;
 use crate::protocol::types::keccak256;
+use crate::protocol::WalletInfo;
 use crate::protocol::{BlockHeader, Hash32, WalletPkh, WalletPublicKey};
 
 /// Timestamp of block 0. Block `n` is `GENESIS_TIME + BLOCK_SECONDS * n`, so ages in seconds

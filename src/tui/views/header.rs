@@ -9,10 +9,10 @@ use ratatui::Frame;
 use tokio::time::Instant;
 
 use super::format::{duration, eta};
-use crate::engine::network_view::Transport;
-use crate::engine::records::Connection;
+use crate::engine::network_view::MessageTransport;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
-use crate::tui::app::{App, Link};
+use crate::protocol::ChainConnection;
+use crate::tui::app::{App, NodeLink};
 
 /// Blocks left in the active phase at which the gauge turns warning, then critical.
 const WARN_BLOCKS_LEFT: u64 = 25;
@@ -24,8 +24,10 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
     let sep = || Span::styled(" │ ", t.dim);
 
     let chain = match (&app.chain_status.connection, app.chain_status.chain_id) {
-        (Connection::Embedded, _) => Span::styled(format!("{} (embedded)", view.chain), t.accent),
-        (Connection::Connected, id) => Span::styled(
+        (ChainConnection::Embedded, _) => {
+            Span::styled(format!("{} (embedded)", view.chain), t.accent)
+        }
+        (ChainConnection::Connected, id) => Span::styled(
             format!(
                 "chain {} connected{}",
                 id.map_or("?".into(), |i| i.to_string()),
@@ -36,14 +38,14 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
             ),
             t.ok,
         ),
-        (Connection::Connecting, id) => Span::styled(
+        (ChainConnection::Connecting, id) => Span::styled(
             format!(
                 "chain {} connecting…",
                 id.map_or("?".into(), |i| i.to_string())
             ),
             t.warning,
         ),
-        (Connection::Disconnected { error }, id) => Span::styled(
+        (ChainConnection::Disconnected { error }, id) => Span::styled(
             format!(
                 "chain {} DISCONNECTED: {error}",
                 id.map_or("?".into(), |i| i.to_string())
@@ -61,16 +63,16 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
 
     let mut line1 = vec![Span::styled("tbtc-coord", t.title), sep()];
     match &app.link {
-        Link::InProcess => {}
-        Link::Connecting => {
+        NodeLink::InProcess => {}
+        NodeLink::Connecting => {
             line1.push(Span::styled("connecting to the node…", t.warning));
             line1.push(sep());
         }
-        Link::Attached { pid } => {
+        NodeLink::Attached { pid } => {
             line1.push(Span::styled(format!("attached to pid {pid}"), t.accent));
             line1.push(sep());
         }
-        Link::Disconnected { pid, since, .. } => {
+        NodeLink::Disconnected { pid, since, .. } => {
             line1.push(Span::styled(
                 format!(
                     "disconnected{} {} ago, retrying",
@@ -85,7 +87,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
     line1.extend([chain, sep(), operator]);
     let net = &view.network;
     match net.transport {
-        Transport::PeerNetwork => {
+        MessageTransport::PeerNetwork => {
             let reached = net.bootstrap_connected();
             line1.push(sep());
             line1.push(Span::styled(
@@ -105,15 +107,15 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
                 },
             ));
         }
-        Transport::Hub => {
+        MessageTransport::Hub => {
             line1.push(sep());
             line1.push(Span::styled("in-process hub", t.dim));
         }
-        Transport::None => {
+        MessageTransport::None => {
             line1.push(sep());
             line1.push(Span::styled("no peer transport", t.warning));
         }
-        Transport::Unknown => {}
+        MessageTransport::Unknown => {}
     }
     if app.paused() {
         line1.push(sep());

@@ -19,7 +19,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 use tokio::time::Instant;
 
-use super::app::{App, Link, Popup, Tab};
+use super::app::{App, NodeLink, Popup, Tab};
 
 /// Below this the console shows one line saying so instead of a squashed screen.
 pub const MIN_WIDTH: u16 = 60;
@@ -59,7 +59,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
         Tab::Logs => logs::render(frame, app, body),
     }
     render_footer(frame, app, footer);
-    if let Link::Disconnected { reason, .. } = &app.link {
+    if let NodeLink::Disconnected { reason, .. } = &app.link {
         render_disconnected(frame, app, reason, body);
     }
     match &app.popup {

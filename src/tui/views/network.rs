@@ -12,7 +12,7 @@ use super::format::eta;
 use super::pane;
 use super::seats::{grid, SeatState};
 use crate::engine::events::{NodeSnapshot, WalletView};
-use crate::engine::network_view::Transport;
+use crate::engine::network_view::MessageTransport;
 use crate::protocol::Role;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -48,7 +48,7 @@ fn render_summary(frame: &mut Frame, app: &App, view: &NodeSnapshot, area: Rect)
     let t = &app.theme;
     let net = &view.network;
     let line = match net.transport {
-        Transport::PeerNetwork => Line::from(vec![
+        MessageTransport::PeerNetwork => Line::from(vec![
             Span::styled(format!("{} peers connected", net.peers.len()), t.title),
             Span::styled(" · ", t.dim),
             Span::styled(
@@ -73,16 +73,18 @@ fn render_summary(frame: &mut Frame, app: &App, view: &NodeSnapshot, area: Rect)
                 },
             ),
         ]),
-        Transport::Hub => Line::from(Span::styled(
+        MessageTransport::Hub => Line::from(Span::styled(
             "in-process hub: no peer network (every simulated operator is reached directly; \
              --devnet-transport libp2p runs real swarms)",
             t.accent,
         )),
-        Transport::None => Line::from(Span::styled(
+        MessageTransport::None => Line::from(Span::styled(
             "no peer transport: this node neither hears nor reaches other operators",
             t.warning,
         )),
-        Transport::Unknown => Line::from(Span::styled("waiting for the node to start", t.dim)),
+        MessageTransport::Unknown => {
+            Line::from(Span::styled("waiting for the node to start", t.dim))
+        }
     };
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -91,9 +93,9 @@ fn render_peers(frame: &mut Frame, app: &App, view: &NodeSnapshot, area: Rect) {
     let t = &app.theme;
     let net = &view.network;
     let title = format!("Peers ({})", net.peers.len());
-    if net.transport != Transport::PeerNetwork || net.peers.is_empty() {
+    if net.transport != MessageTransport::PeerNetwork || net.peers.is_empty() {
         let text = match net.transport {
-            Transport::PeerNetwork => "no peer connected yet",
+            MessageTransport::PeerNetwork => "no peer connected yet",
             _ => "no peers on this transport",
         };
         let mut lines = vec![Line::from(Span::styled(text, t.dim))];

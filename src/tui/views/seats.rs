@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::engine::events::WalletView;
-use crate::engine::network_view::{NetworkView, Transport};
+use crate::engine::network_view::{MessageTransport, NetworkView};
 use crate::protocol::Address;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub fn grid(
         .filter(|(lcb, _)| Some(*lcb) == cb)
         .map(|(_, a)| a)
         .or(result.map(|r| r.leader));
-    let everyone_reachable = net.transport != Transport::PeerNetwork;
+    let everyone_reachable = net.transport != MessageTransport::PeerNetwork;
     let mut grid = SeatGrid {
         coordination_block: cb,
         seats: Vec::with_capacity(w.operators.len()),
@@ -134,7 +134,7 @@ mod tests {
         let mut w = wallet(vec![a, me, b, c, b]);
         w.window_leader = Some((1800, b));
         let mut net = NetworkView {
-            transport: Transport::PeerNetwork,
+            transport: MessageTransport::PeerNetwork,
             ..NetworkView::default()
         };
         net.heard.insert(
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(g.heard, 0);
 
         // On the hub every member is reachable.
-        net.transport = Transport::Hub;
+        net.transport = MessageTransport::Hub;
         let g = grid(&w, &net, Some(me), &BTreeSet::new());
         assert_eq!(g.online, 5);
         assert!(!g.seats.contains(&NotConnected));
