@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use tbtc_coord::engine::history::HistoryWriter;
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::evidence::{seats_of, verify_against, EvidenceEntry, SourceHash};
 use tbtc_coord::net::envelope::Envelope;

@@ -14,6 +14,7 @@ use crate::config::{default_data_dir, parse_block_time, FileConfig};
 use crate::devnet::{resume_block, DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
 use crate::devnet::{Devnet, DevnetConfig};
 use crate::engine::context::HistoryHandles;
+use crate::engine::history::HistoryWriter;
 use crate::engine::records::{DryRunRecord, FaultFilter, FaultOrder};
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, NodeConfig};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tbtc_coord::control::protocol::MAX_PAGE;
+use tbtc_coord::control::protocol::{MAX_PAGE, VERSION};
 use tbtc_coord::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, SEND_QUEUE};
 use tbtc_coord::control::{self, ControlError, ControlServer, RemoteNode};
 use tbtc_coord::devnet::DevnetConfig;
@@ -110,9 +110,9 @@ impl Raw {
     async fn hello(socket: &Path) -> Raw {
         let mut raw = Raw::connect(socket).await;
         let hello = raw
-            .call(json!({"id": 1, "type": "hello", "version": 1}))
+            .call(json!({"id": 1, "type": "hello", "version": VERSION}))
             .await;
-        assert_eq!(hello["ok"]["version"], 1, "{hello}");
+        assert_eq!(hello["ok"]["version"], 2, "{hello}");
         raw
     }
 
@@ -210,7 +210,7 @@ async fn hello_comes_first_and_names_the_version() {
         .unwrap()
         .contains("hello"));
     let hello = raw
-        .call(json!({"id": 8, "type": "hello", "version": 1, "client": "test"}))
+        .call(json!({"id": 8, "type": "hello", "version": VERSION, "client": "test"}))
         .await;
     assert_eq!(hello["id"], 8);
     assert_eq!(hello["ok"]["pid"], std::process::id());
@@ -224,8 +224,15 @@ async fn hello_comes_first_and_names_the_version() {
     assert!(refused["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("version 1, not 99"));
+        .contains("version 2, not 99"));
     assert_eq!(other.line().await, None, "closed after refusing");
+    // A client of the first version, which read the history through other requests, is
+    // refused too rather than misunderstood.
+    let mut old = Raw::connect(&node.socket).await;
+    let refused = old
+        .call(json!({"id": 1, "type": "hello", "version": 1}))
+        .await;
+    assert_eq!(error_code(&refused), "unsupported_version");
     node.stop().await;
 }
 
@@ -287,11 +294,16 @@ async fn faults_and_history_come_in_pages_equal_to_the_history() {
     loop {
         id += 1;
         let reply = raw
-            .call(json!({"id": id, "type": "faults", "order": "oldest_first",
-                         "offset": paged.len(), "limit": 1, "count": true}))
+            .call(json!({"id": id, "type": "history", "query": "faults",
+                         "order": "oldest_first", "offset": paged.len(), "limit": 1}))
             .await;
-        let total = reply["ok"]["total"].as_u64().unwrap();
+        assert_eq!(reply["ok"]["query"], "faults", "{reply}");
         let rows = reply["ok"]["rows"].as_array().unwrap().clone();
+        id += 1;
+        let count = raw
+            .call(json!({"id": id, "type": "history", "query": "count_faults"}))
+            .await;
+        let total = count["ok"]["rows"].as_u64().unwrap();
         if rows.is_empty() {
             assert!(total >= stored.len() as u64);
             break;
@@ -308,7 +320,7 @@ async fn faults_and_history_come_in_pages_equal_to_the_history() {
     let wallet = stored[0].wallet.to_string();
     let one = raw
         .call(
-            json!({"id": 1, "type": "faults", "limit": MAX_PAGE, "count": true,
+            json!({"id": 1, "type": "history", "query": "faults", "limit": MAX_PAGE,
                      "filter": {"wallet": wallet}}),
         )
         .await;
@@ -321,18 +333,21 @@ async fn faults_and_history_come_in_pages_equal_to_the_history() {
     let dispatches = node.store.dispatches(0, 1_000).unwrap();
     assert!(dispatches.len() >= 2, "the fixture dispatched");
     let page = raw
-        .call(json!({"id": 2, "type": "history", "kind": "dispatches", "offset": 1, "limit": 1}))
+        .call(json!({"id": 2, "type": "history", "query": "dispatches", "offset": 1, "limit": 1}))
         .await;
+    assert_eq!(page["ok"]["query"], "dispatches", "{page}");
     assert_eq!(
-        page["ok"]["dispatches"][0]["coordination_block"],
+        page["ok"]["rows"][0]["coordination_block"],
         dispatches[1].coordination_block
     );
 
     for bad in [
-        json!({"id": 3, "type": "faults", "limit": 0}),
-        json!({"id": 3, "type": "faults", "limit": MAX_PAGE + 1}),
-        json!({"id": 3, "type": "history", "kind": "blocks", "limit": 5}),
-        json!({"id": 3, "type": "faults", "limit": 5, "filter": {"colour": "red"}}),
+        json!({"id": 3, "type": "history", "query": "faults", "limit": 0}),
+        json!({"id": 3, "type": "history", "query": "faults", "limit": MAX_PAGE + 1}),
+        json!({"id": 3, "type": "history", "query": "windows", "limit": MAX_PAGE + 1}),
+        json!({"id": 3, "type": "history", "query": "blocks", "limit": 5}),
+        json!({"id": 3, "type": "history", "query": "faults", "limit": 5, "filter": {"colour": "red"}}),
+        json!({"id": 3, "type": "history", "query": "dispatches", "limit": 5, "x": 1}),
         json!({"id": 3, "type": "launch_missiles"}),
     ] {
         let reply = raw.call(bad.clone()).await;
@@ -489,7 +504,7 @@ async fn clients_past_the_limit_are_told_so() {
     let mut again = None;
     for _ in 0..1_000 {
         let mut raw = Raw::connect(&node.socket).await;
-        raw.send(json!({"id": 1, "type": "hello", "version": 1}))
+        raw.send(json!({"id": 1, "type": "hello", "version": VERSION}))
             .await;
         if raw.line().await.is_some_and(|r| r.get("ok").is_some()) {
             again = Some(raw);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
+use tbtc_coord::engine::query::HistoryQuery;
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::checklist::checklist;
@@ -254,7 +255,15 @@ async fn every_injected_fault_is_recorded_exactly(
             let mut views: BTreeMap<Address, (Address, String)> = BTreeMap::new();
             let mut plan = None;
             for node in std::iter::once(&network.local).chain(network.peers.iter()) {
-                let Some(row) = node.history().result(&info.wallet, cb).unwrap() else {
+                let Some(row) = node
+                    .history()
+                    .query(&HistoryQuery::Result {
+                        wallet: info.wallet,
+                        coordination_block: cb,
+                    })
+                    .and_then(|page| Ok(page.into_result()?))
+                    .unwrap()
+                else {
                     assert!(
                         !info.operators.contains(&node.operator()),
                         "node {} holds a seat in {} but has no result for {cb}",
@@ -469,7 +478,13 @@ async fn an_honest_fast_devnet_records_no_fault(
     for node in std::iter::once(&network.local).chain(network.peers.iter()) {
         let faults = node
             .history()
-            .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10)
+            .query(&HistoryQuery::Faults {
+                filter: FaultFilter::default(),
+                order: FaultOrder::OldestFirst,
+                offset: 0,
+                limit: 10,
+            })
+            .and_then(|page| Ok(page.into_faults()?))
             .unwrap();
         assert!(faults.is_empty(), "node {}: {faults:?}", node.operator());
     }

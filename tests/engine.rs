@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use tbtc_coord::chain::{ActionRequest, BlockStream, Chain, ChainError};
 use tbtc_coord::devnet::{Devnet, DevnetConfig};
 use tbtc_coord::engine::executor::{Strategy, Turn};
+use tbtc_coord::engine::history::History;
+use tbtc_coord::engine::query::{HistoryPage, HistoryQuery};
 use tbtc_coord::engine::records::FaultFilter;
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::envelope::Envelope;
@@ -203,17 +205,32 @@ async fn one_failed_generation_is_retried_and_two_leave_the_leader_idle() {
         let wallet = devnet.wallet_infos()[0].wallet;
         let mut followers = 0;
         for node in &net.nodes {
-            let Some(row) = node.history().result(&wallet, 900).unwrap() else {
+            let Some(row) = read(
+                node.history(),
+                HistoryQuery::Result {
+                    wallet,
+                    coordination_block: 900,
+                },
+            )
+            .into_result()
+            .unwrap() else {
                 continue; // holds no seat
             };
             if row.role == tbtc_coord::protocol::Role::Leader {
                 continue;
             }
             followers += 1;
-            let faults = node
-                .history()
-                .faults(&FaultFilter::default(), Default::default(), 0, 10)
-                .unwrap();
+            let faults = read(
+                node.history(),
+                HistoryQuery::Faults {
+                    filter: FaultFilter::default(),
+                    order: Default::default(),
+                    offset: 0,
+                    limit: 10,
+                },
+            )
+            .into_faults()
+            .unwrap();
             if expect_idle {
                 assert_eq!(row.action, tbtc_coord::protocol::ActionType::Noop);
                 assert_eq!(faults.len(), 1, "failures {failures}");
@@ -259,10 +276,7 @@ async fn a_node_starting_inside_an_active_phase_starts_the_window_late() {
         .count();
     assert_eq!(results, net.nodes[0].wallets().len());
     // Everyone started late together, so nobody was idle.
-    let faults = net.nodes[0]
-        .history()
-        .count_faults(&FaultFilter::default())
-        .unwrap();
+    let faults = fault_count(net.nodes[0].history());
     assert_eq!(faults, 0);
     net.cancel.cancel();
     let _ = producer.await;
@@ -287,7 +301,9 @@ async fn a_node_starting_after_the_active_phase_reports_the_window_missed() {
         })
         .collect();
     assert_eq!(decided, vec![(1800, "missed"), (2700, "started")]);
-    let windows = net.nodes[0].history().windows(10).unwrap();
+    let windows = read(net.nodes[0].history(), HistoryQuery::Windows { limit: 10 })
+        .into_windows()
+        .unwrap();
     assert_eq!(windows.len(), 2);
     net.cancel.cancel();
     let _ = producer.await;
@@ -328,12 +344,7 @@ async fn a_node_without_peers_blames_no_leader() {
         results.iter().all(|r| r.faults.is_empty()),
         "silence is not idleness without peers"
     );
-    assert_eq!(
-        node.history()
-            .count_faults(&FaultFilter::default())
-            .unwrap(),
-        0
-    );
+    assert_eq!(fault_count(node.history()), 0);
     cancel.cancel();
     let _ = producer.await;
 }
@@ -402,9 +413,21 @@ async fn a_shutdown_in_the_active_phase_records_no_fault() {
         let store = node.history().clone();
         let mut events = node.subscribe();
         node.shutdown().await;
-        assert_eq!(store.count_faults(&FaultFilter::default()).unwrap(), 0);
+        assert_eq!(fault_count(&store), 0);
         while let Ok(e) = events.try_recv() {
             assert!(!matches!(e, Event::Fault { .. }), "{e:?}");
         }
     }
+}
+
+/// Reads the history as the node's front ends do.
+fn read(history: &Arc<dyn History>, query: HistoryQuery) -> HistoryPage {
+    history.query(&query).expect("reading the history")
+}
+
+fn fault_count(history: &Arc<dyn History>) -> u64 {
+    let all = HistoryQuery::CountFaults {
+        filter: FaultFilter::default(),
+    };
+    read(history, all).into_count().unwrap()
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::executor::{Strategy, Turn};
+use tbtc_coord::engine::history::HistoryWriter;
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder, WindowStatus};
 use tbtc_coord::engine::{Event, EventBus, NodeConfig};
 use tbtc_coord::protocol::FaultType;

@@ -1,5 +1,6 @@
 //! A synthetic fault history for the benchmarks that page or count it.
 
+use tbtc_coord::engine::history::HistoryWriter;
 use tbtc_coord::protocol::{
     Address, CoordinationResult, CoordinationWindow, Fault, FaultType, Hash32, Proposal, Role,
     Seed, WalletPkh,

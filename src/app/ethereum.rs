@@ -15,6 +15,7 @@ use crate::chain::ethereum::{
     PasswordSource, WalletSource,
 };
 use crate::cli::{DryRunArgs, EthereumArgs, ExitStatusError, Network, RunArgs, UsageError};
+use crate::engine::history::HistoryWriter;
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
 use crate::net::p2p::firewall::OnChainCheck;

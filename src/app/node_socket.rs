@@ -87,22 +87,25 @@ pub(crate) async fn faults_from_node(
     filter: &FaultFilter,
     limit: u64,
 ) -> anyhow::Result<Vec<crate::engine::records::FaultRow>> {
-    use crate::control::protocol::{FaultsPage, Request, MAX_PAGE};
+    use crate::control::protocol::{Request, MAX_PAGE};
+    use crate::engine::query::{HistoryPage, HistoryQuery};
     let mut rows = Vec::new();
     while (rows.len() as u64) < limit {
         let want = (limit - rows.len() as u64).min(MAX_PAGE);
-        let page: FaultsPage = node
-            .call_as(Request::Faults {
-                filter: filter.clone(),
-                order: FaultOrder::NewestFirst,
-                offset: rows.len() as u64,
-                limit: want,
-                count: false,
-            })
+        let query = HistoryQuery::Faults {
+            filter: filter.clone(),
+            order: FaultOrder::NewestFirst,
+            offset: rows.len() as u64,
+            limit: want,
+        };
+        let page = node
+            .call_as::<HistoryPage>(Request::History { query })
             .await
+            .context("reading the faults from the running node")?
+            .into_faults()
             .context("reading the faults from the running node")?;
-        let got = page.rows.len() as u64;
-        rows.extend(page.rows);
+        let got = page.len() as u64;
+        rows.extend(page);
         if got < want {
             break;
         }

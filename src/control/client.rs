@@ -16,14 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{
-    FaultSummary, FaultsPage, Hello, HistoryKind, HistoryPage, Notice, Outcome, Request,
-    RequestLine, ServerLine, VERSION,
-};
+use super::protocol::{Hello, Notice, Outcome, Request, RequestLine, ServerLine, VERSION};
 use crate::engine::api::{ApiError, ErrorCode, NodeApi, NodeStatus, Subscription, Update};
-use crate::engine::records::{
-    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
-};
+use crate::engine::query::{HistoryPage, HistoryQuery};
+use crate::engine::records::DryRunRecord;
 use crate::engine::DryRunWindow;
 use crate::protocol::WalletPkh;
 
@@ -404,82 +400,8 @@ impl NodeApi for RemoteNode {
         Box::new(RemoteSubscription { updates })
     }
 
-    async fn faults(
-        &self,
-        filter: &FaultFilter,
-        order: FaultOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<FaultRow>, ApiError> {
-        let page: FaultsPage = self
-            .call(Request::Faults {
-                filter: filter.clone(),
-                order,
-                offset,
-                limit,
-                count: false,
-            })
-            .await?;
-        Ok(page.rows)
-    }
-
-    async fn count_faults(&self, filter: &FaultFilter) -> Result<u64, ApiError> {
-        let page: FaultsPage = self
-            .call(Request::Faults {
-                filter: filter.clone(),
-                order: FaultOrder::NewestFirst,
-                offset: 0,
-                limit: 1,
-                count: true,
-            })
-            .await?;
-        Ok(page.total.unwrap_or(0))
-    }
-
-    async fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, ApiError> {
-        let summary: FaultSummary = self
-            .call(Request::FaultSummary {
-                filter: filter.clone(),
-            })
-            .await?;
-        Ok(summary)
-    }
-
-    async fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, ApiError> {
-        match self
-            .call(Request::History {
-                kind: HistoryKind::Dispatches,
-                offset,
-                limit,
-            })
-            .await?
-        {
-            HistoryPage::Dispatches { dispatches } => Ok(dispatches),
-            HistoryPage::DryRuns { .. } => Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "asked for dispatches, got dry runs",
-            )),
-        }
-    }
-
-    async fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, ApiError> {
-        match self
-            .call(Request::History {
-                kind: HistoryKind::DryRuns,
-                offset,
-                limit,
-            })
-            .await?
-        {
-            HistoryPage::DryRuns { dry_runs } => Ok(dry_runs),
-            HistoryPage::Dispatches { .. } => Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "asked for dry runs, got dispatches",
-            )),
-        }
+    async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, ApiError> {
+        self.call(Request::History { query }).await
     }
 
     async fn dry_run(

@@ -11,15 +11,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::api::ApiError;
-use crate::engine::records::{
-    DispatchRow, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
-};
+use crate::engine::query::HistoryQuery;
 use crate::engine::{DryRunWindow, Event, NodeSnapshot};
 use crate::protocol::ChainStatus;
 use crate::protocol::{Address, WalletPkh};
 
 /// The protocol version this build speaks. A `hello` with another is refused.
-pub const VERSION: u32 = 1;
+/// Version 2 reads the history through one `history` request.
+pub const VERSION: u32 = 2;
 
 /// The most rows one page may ask for.
 pub const MAX_PAGE: u64 = 1_000;
@@ -43,28 +42,10 @@ pub enum Request {
     },
     /// A snapshot, then the live events; again: start over from a fresh snapshot.
     Subscribe,
-    /// A page of faults, and with `count` the number matching the filter.
-    Faults {
-        #[serde(default)]
-        filter: FaultFilter,
-        #[serde(default)]
-        order: FaultOrder,
-        #[serde(default)]
-        offset: u64,
-        limit: u64,
-        #[serde(default)]
-        count: bool,
-    },
-    FaultSummary {
-        #[serde(default)]
-        filter: FaultFilter,
-    },
-    /// A page of dispatches or dry runs, newest first.
+    /// A read of the node's history: `{"type":"history","query":"faults","limit":50}`.
     History {
-        kind: HistoryKind,
-        #[serde(default)]
-        offset: u64,
-        limit: u64,
+        #[serde(flatten)]
+        query: HistoryQuery,
     },
     DryRun {
         wallet: WalletPkh,
@@ -83,13 +64,6 @@ fn next_window() -> DryRunWindow {
 
 fn default_last_faults() -> u64 {
     5
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HistoryKind {
-    Dispatches,
-    DryRuns,
 }
 
 /// The answer to one request.
@@ -118,22 +92,6 @@ pub struct Hello {
     pub chain: String,
     pub operator: Option<Address>,
 }
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultsPage {
-    /// With `count`: the faults matching the filter.
-    pub total: Option<u64>,
-    pub rows: Vec<FaultRow>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum HistoryPage {
-    Dispatches { dispatches: Vec<DispatchRow> },
-    DryRuns { dry_runs: Vec<DryRunRow> },
-}
-
-pub type FaultSummary = Vec<OperatorFaultSummary>;
 
 /// A streamed line that is not an engine event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

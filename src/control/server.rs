@@ -20,8 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::protocol::{
-    FaultsPage, Hello, HistoryKind, HistoryPage, Notice, Outcome, Reply, Request, RequestLine,
-    SnapshotReason, MAX_PAGE, VERSION,
+    Hello, Notice, Outcome, Reply, Request, RequestLine, SnapshotReason, MAX_PAGE, VERSION,
 };
 use crate::engine::api::{ApiError, ErrorCode, NodeApi, Update};
 use crate::engine::NodeCommands;
@@ -476,40 +475,11 @@ fn page_limit(limit: u64) -> Result<u64, ApiError> {
 
 async fn answer(commands: &NodeCommands, request: Request) -> Result<serde_json::Value, ApiError> {
     match request {
-        Request::Faults {
-            filter,
-            order,
-            offset,
-            limit,
-            count,
-        } => {
-            let limit = page_limit(limit)?;
-            let rows = NodeApi::faults(commands, &filter, order, offset, limit).await?;
-            let total = if count {
-                Some(NodeApi::count_faults(commands, &filter).await?)
-            } else {
-                None
-            };
-            to_value(&FaultsPage { total, rows })
-        }
-        Request::FaultSummary { filter } => {
-            to_value(&NodeApi::fault_summary(commands, &filter).await?)
-        }
-        Request::History {
-            kind,
-            offset,
-            limit,
-        } => {
-            let limit = page_limit(limit)?;
-            let page = match kind {
-                HistoryKind::Dispatches => HistoryPage::Dispatches {
-                    dispatches: NodeApi::dispatches(commands, offset, limit).await?,
-                },
-                HistoryKind::DryRuns => HistoryPage::DryRuns {
-                    dry_runs: NodeApi::dry_runs(commands, offset, limit).await?,
-                },
-            };
-            to_value(&page)
+        Request::History { query } => {
+            if let Some(limit) = query.page_limit() {
+                page_limit(limit)?;
+            }
+            to_value(&NodeApi::history(commands, query).await?)
         }
         Request::DryRun { wallet, window } => {
             to_value(&NodeApi::dry_run(commands, wallet, window).await?)

@@ -16,9 +16,8 @@ use super::dry_run::DryRunWindow;
 use super::events::{DispatcherState, Event, ExecutorState, NodeSnapshot};
 use super::handle::NodeCommands;
 use super::network_view::MessageTransport;
-use super::records::{
-    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
-};
+use super::query::{HistoryPage, HistoryQuery, WrongPage};
+use super::records::{DryRunRecord, FaultFilter, FaultOrder, FaultRow};
 use crate::protocol::window::next_window_after;
 use crate::protocol::{Address, WalletPkh};
 use crate::protocol::{BlockRef, ChainStatus};
@@ -94,27 +93,8 @@ pub trait NodeApi: Send + Sync {
     /// The node's updates, from a snapshot on.
     async fn subscribe(&self) -> Box<dyn Subscription>;
 
-    /// A page of the faults matching `filter`.
-    async fn faults(
-        &self,
-        filter: &FaultFilter,
-        order: FaultOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<FaultRow>, ApiError>;
-
-    async fn count_faults(&self, filter: &FaultFilter) -> Result<u64, ApiError>;
-
-    async fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, ApiError>;
-
-    /// A page of the dispatches, newest window first.
-    async fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, ApiError>;
-
-    /// A page of the dry runs, newest first.
-    async fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, ApiError>;
+    /// A read of the node's history.
+    async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, ApiError>;
 
     /// A dry run, recorded in the node's history and announced on its bus.
     async fn dry_run(
@@ -317,6 +297,13 @@ fn history_error(e: super::history::HistoryError) -> ApiError {
     ApiError::new(ErrorCode::History, e.to_string())
 }
 
+/// A node that answered another query than the one asked.
+impl From<WrongPage> for ApiError {
+    fn from(e: WrongPage) -> Self {
+        ApiError::new(ErrorCode::BadRequest, e.to_string())
+    }
+}
+
 /// Runs a history read off the async workers (SQLite blocks).
 async fn read<T: Send + 'static>(
     commands: &NodeCommands,
@@ -344,36 +331,8 @@ impl NodeApi for NodeCommands {
         })
     }
 
-    async fn faults(
-        &self,
-        filter: &FaultFilter,
-        order: FaultOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<FaultRow>, ApiError> {
-        let filter = filter.clone();
-        read(self, move |c| c.faults(&filter, order, offset, limit)).await
-    }
-
-    async fn count_faults(&self, filter: &FaultFilter) -> Result<u64, ApiError> {
-        let filter = filter.clone();
-        read(self, move |c| c.count_faults(&filter)).await
-    }
-
-    async fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, ApiError> {
-        let filter = filter.clone();
-        read(self, move |c| c.fault_summary(&filter)).await
-    }
-
-    async fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, ApiError> {
-        read(self, move |c| c.dispatches(offset, limit)).await
-    }
-
-    async fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, ApiError> {
-        read(self, move |c| c.dry_runs(offset, limit)).await
+    async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, ApiError> {
+        read(self, move |c| c.history(&query)).await
     }
 
     async fn dry_run(
@@ -390,9 +349,16 @@ impl NodeApi for NodeCommands {
         let snapshot = self.snapshot();
         let all = FaultFilter::default();
         let (faults, total) = read(self, move |c| {
+            let newest = HistoryQuery::Faults {
+                filter: all.clone(),
+                order: FaultOrder::NewestFirst,
+                offset: 0,
+                limit: last_faults,
+            };
+            let count = HistoryQuery::CountFaults { filter: all };
             Ok((
-                c.faults(&all, FaultOrder::NewestFirst, 0, last_faults)?,
-                c.count_faults(&all)?,
+                c.history(&newest)?.into_faults()?,
+                c.history(&count)?.into_count()?,
             ))
         })
         .await?;

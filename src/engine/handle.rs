@@ -15,9 +15,8 @@ use super::events::{Event, EventBus, NodeSnapshot};
 use super::executor::Executor;
 use super::history::{History, HistoryError};
 use super::network_view::MessageTransport;
-use super::records::{
-    DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
-};
+use super::query::{HistoryPage, HistoryQuery};
+use super::records::DryRunRecord;
 use super::results::process_results;
 use super::router::{route_messages, Route};
 use super::watch::watch_windows;
@@ -60,34 +59,9 @@ impl NodeCommands {
         self.ctx.config.block_hash_rule
     }
 
-    /// A page of the fault history.
-    pub fn faults(
-        &self,
-        filter: &FaultFilter,
-        order: FaultOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<FaultRow>, HistoryError> {
-        self.ctx.history.reader.faults(filter, order, offset, limit)
-    }
-
-    pub fn count_faults(&self, filter: &FaultFilter) -> Result<u64, HistoryError> {
-        self.ctx.history.reader.count_faults(filter)
-    }
-
-    pub fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, HistoryError> {
-        self.ctx.history.reader.fault_summary(filter)
-    }
-
-    pub fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError> {
-        self.ctx.history.reader.dispatches(offset, limit)
-    }
-
-    pub fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError> {
-        self.ctx.history.reader.dry_runs(offset, limit)
+    /// A read of the history, on the front ends' own connection.
+    pub fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, HistoryError> {
+        self.ctx.history.reader.query(query)
     }
 
     /// A dry run (see [`dry_run`]), recorded in the history and announced.

@@ -5,9 +5,9 @@
 //! The methods block (SQLite): the engine calls them through `spawn_blocking`, never on an
 //! async worker. Both traits are object safe, so a node holds an `Arc<dyn HistoryWriter>`.
 
+use super::query::{HistoryPage, HistoryQuery};
 use super::records::{
-    DispatchRecord, DispatchRow, DispatchStatus, DryRunRecord, DryRunRow, FaultFilter, FaultOrder,
-    FaultRow, OperatorFaultSummary, ResultRow, WindowRow, WindowStatus,
+    DispatchRecord, DispatchRow, DispatchStatus, DryRunRecord, WindowRow, WindowStatus,
 };
 use crate::protocol::WalletInfo;
 use crate::protocol::{CoordinationResult, WalletPkh};
@@ -34,6 +34,13 @@ impl HistoryError {
         match self {
             HistoryError::Write(m) | HistoryError::Read(m) => m,
         }
+    }
+}
+
+/// A page for another query is a read that went wrong.
+impl From<super::query::WrongPage> for HistoryError {
+    fn from(e: super::query::WrongPage) -> Self {
+        HistoryError::Read(e.to_string())
     }
 }
 
@@ -109,56 +116,11 @@ pub trait HistoryWriter: Send + Sync {
     fn set_meta(&self, key: &str, value: &str) -> Result<(), HistoryError>;
 }
 
-/// What the console, the headless commands and the engine read. Every error is a
+/// What the console, the headless commands and the control socket read: every read is one
+/// [`HistoryQuery`], answered with the [`HistoryPage`] of the same name. Every error is a
 /// [`HistoryError::Read`].
 pub trait HistoryReader: Send + Sync {
-    /// One page of faults: those matching `filter`, in `order`, skipping `offset`.
-    fn faults(
-        &self,
-        filter: &FaultFilter,
-        order: FaultOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<FaultRow>, HistoryError>;
-
-    /// How many faults match `filter`.
-    fn count_faults(&self, filter: &FaultFilter) -> Result<u64, HistoryError>;
-
-    /// Per culprit among the faults matching `filter`, most faults first.
-    fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, HistoryError>;
-
-    /// Dispatches, newest window first, skipping the first `offset`.
-    fn dispatches(&self, offset: u64, limit: u64) -> Result<Vec<DispatchRow>, HistoryError>;
-
-    /// One wallet's dispatch for one window.
-    fn dispatch(
-        &self,
-        wallet: &WalletPkh,
-        coordination_block: u64,
-    ) -> Result<Option<DispatchRow>, HistoryError>;
-
-    /// Dry runs, newest first, skipping the first `offset`.
-    fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, HistoryError>;
-
-    /// Windows, newest first.
-    fn windows(&self, limit: u64) -> Result<Vec<WindowRow>, HistoryError>;
-
-    /// Results, newest window first (ties by wallet), optionally of one wallet.
-    fn results(
-        &self,
-        wallet: Option<&WalletPkh>,
-        limit: u64,
-    ) -> Result<Vec<ResultRow>, HistoryError>;
-
-    /// One wallet's result for one window.
-    fn result(
-        &self,
-        wallet: &WalletPkh,
-        coordination_block: u64,
-    ) -> Result<Option<ResultRow>, HistoryError>;
+    fn query(&self, query: &HistoryQuery) -> Result<HistoryPage, HistoryError>;
 }
 
 /// Both halves, for a holder that writes and reads through one handle.

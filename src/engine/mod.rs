@@ -44,6 +44,7 @@ pub mod history;
 pub mod network_view;
 pub mod pacing;
 pub mod peer_events;
+pub mod query;
 pub mod records;
 mod results;
 pub mod router;

@@ -15,6 +15,7 @@ use crate::engine::dispatcher::Dispatcher;
 use crate::engine::dispatcher::NODE_WAS_DOWN;
 use crate::engine::events::{Event, EventBus};
 use crate::engine::executor::{Executor, ExecutorOutcome};
+use crate::engine::query::HistoryQuery;
 use crate::engine::records::{DispatchRecord, DispatchStatus};
 use crate::net::envelope::Envelope;
 use crate::net::local::LocalHub;
@@ -145,7 +146,16 @@ async fn a_proposal_for_a_wallet_with_a_running_action_is_rejected_and_reported(
             ..
         }
     ));
-    let rows = ctx.history.reader.dispatches(0, 10).unwrap();
+    let rows = ctx
+        .history
+        .reader
+        .query(&HistoryQuery::Dispatches {
+            offset: 0,
+            limit: 10,
+        })
+        .unwrap()
+        .into_dispatches()
+        .unwrap();
     let rejected = rows
         .iter()
         .find(|r| r.wallet == wallet && r.coordination_block == 1800)
@@ -185,7 +195,7 @@ async fn a_dispatched_action_runs_from_its_start_block_until_it_finishes() {
     };
     assert_eq!(started, Some(1000));
     assert!(finished.1 >= 1000 && finished.1 <= 1600, "{finished:?}");
-    let row = ctx.history.reader.dispatch(&wallet, 900).unwrap().unwrap();
+    let row = dispatch_of(&ctx, wallet, 900);
     assert_eq!(row.status, DispatchStatus::from(finished.0));
     ctx.cancel.cancel();
     producer.abort();
@@ -230,7 +240,7 @@ async fn a_restart_expires_the_actions_it_was_down_for_and_keeps_the_others_busy
     let dispatcher = Arc::new(Dispatcher::default());
     dispatcher.restore(&ctx).await;
 
-    let row = ctx.history.reader.dispatch(&stale, 900).unwrap().unwrap();
+    let row = dispatch_of(&ctx, stale, 900);
     assert_eq!(row.status, DispatchStatus::Expired);
     assert_eq!(row.reason.as_deref(), Some(NODE_WAS_DOWN));
     assert_eq!(row.finished_block, Some(2400));
@@ -254,7 +264,7 @@ async fn a_restart_expires_the_actions_it_was_down_for_and_keeps_the_others_busy
     dispatcher
         .dispatch(&ctx, &heartbeat_result(open, 3600))
         .await;
-    let rejected = ctx.history.reader.dispatch(&open, 3600).unwrap().unwrap();
+    let rejected = dispatch_of(&ctx, open, 3600);
     assert_eq!(rejected.status, DispatchStatus::Rejected);
     assert!(rejected.reason.unwrap().contains("from window 2200"));
     ctx.cancel.cancel();
@@ -339,7 +349,7 @@ async fn an_action_that_lands_at_its_expiry_block_is_completed_not_expired() {
         }
     };
     assert_eq!(outcome, ActionOutcome::Completed);
-    let row = ctx.history.reader.dispatch(&wallet, 900).unwrap().unwrap();
+    let row = dispatch_of(&ctx, wallet, 900);
     assert_eq!(row.status, DispatchStatus::Completed);
     ctx.cancel.cancel();
 }
@@ -579,4 +589,22 @@ async fn every_invalid_message_is_rejected_with_its_reason_and_none_reaches_the_
     ctx.cancel.cancel();
     router.await.unwrap();
     assert_eq!(executor.queued_messages(), 1);
+}
+
+/// The wallet's dispatch for window `cb`, as the history has it.
+fn dispatch_of(
+    ctx: &NodeContext,
+    wallet: WalletPkh,
+    cb: u64,
+) -> crate::engine::records::DispatchRow {
+    ctx.history
+        .reader
+        .query(&HistoryQuery::Dispatch {
+            wallet,
+            coordination_block: cb,
+        })
+        .unwrap()
+        .into_dispatch()
+        .unwrap()
+        .expect("the dispatch is recorded")
 }

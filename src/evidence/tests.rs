@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use super::*;
 use crate::chain::{ActionRequest, BlockStream, ChainError};
 use crate::devnet::{Devnet, DevnetConfig};
+use crate::engine::history::HistoryWriter;
 use crate::engine::records::FaultRow;
 use crate::files::BoundedReader;
 use crate::net::signing::OperatorKey;

@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 
 use super::registry::{label, Handles};
 use crate::engine::history::{HistoryError, HistoryReader};
+use crate::engine::query::HistoryQuery;
 use crate::engine::records::{FaultFilter, OperatorFaultSummary};
 use crate::engine::EventBus;
 use crate::protocol::BlockRef;
@@ -68,7 +69,11 @@ impl Metrics {
         let mut registry = Registry::default();
         let m = Handles::register(&mut registry);
         let history_faults = match history {
-            Some(h) => h.fault_summary(&FaultFilter::default())?,
+            Some(h) => h
+                .query(&HistoryQuery::FaultSummary {
+                    filter: FaultFilter::default(),
+                })?
+                .into_fault_summary()?,
             None => Vec::new(),
         };
         for summary in &history_faults {

@@ -7,6 +7,7 @@ use super::server::route;
 use super::*;
 use crate::engine::events::CoordinationResultEvent;
 use crate::engine::history::{HistoryError, HistoryReader};
+use crate::engine::query::{HistoryPage, HistoryQuery};
 use crate::engine::records::*;
 use crate::engine::{Event, EventBus};
 use crate::protocol::{
@@ -26,46 +27,18 @@ fn fail<T>() -> Result<T, HistoryError> {
 }
 
 impl HistoryReader for FixedHistory {
-    fn faults(
-        &self,
-        _: &FaultFilter,
-        _: FaultOrder,
-        _: u64,
-        _: u64,
-    ) -> Result<Vec<FaultRow>, HistoryError> {
-        fail()
-    }
-    fn count_faults(&self, _: &FaultFilter) -> Result<u64, HistoryError> {
-        fail()
-    }
-    fn fault_summary(
-        &self,
-        filter: &FaultFilter,
-    ) -> Result<Vec<OperatorFaultSummary>, HistoryError> {
-        assert_eq!(
-            *filter,
-            FaultFilter::default(),
-            "the whole history is counted"
-        );
-        Ok(self.0.clone())
-    }
-    fn dispatches(&self, _: u64, _: u64) -> Result<Vec<DispatchRow>, HistoryError> {
-        fail()
-    }
-    fn dispatch(&self, _: &WalletPkh, _: u64) -> Result<Option<DispatchRow>, HistoryError> {
-        fail()
-    }
-    fn dry_runs(&self, _: u64, _: u64) -> Result<Vec<DryRunRow>, HistoryError> {
-        fail()
-    }
-    fn windows(&self, _: u64) -> Result<Vec<WindowRow>, HistoryError> {
-        fail()
-    }
-    fn results(&self, _: Option<&WalletPkh>, _: u64) -> Result<Vec<ResultRow>, HistoryError> {
-        fail()
-    }
-    fn result(&self, _: &WalletPkh, _: u64) -> Result<Option<ResultRow>, HistoryError> {
-        fail()
+    fn query(&self, query: &HistoryQuery) -> Result<HistoryPage, HistoryError> {
+        match query {
+            HistoryQuery::FaultSummary { filter } => {
+                assert_eq!(
+                    *filter,
+                    FaultFilter::default(),
+                    "the whole history is counted"
+                );
+                Ok(HistoryPage::FaultSummary(self.0.clone()))
+            }
+            _ => fail(),
+        }
     }
 }
 

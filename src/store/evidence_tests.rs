@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::engine::history::HistoryWriter;
 use crate::engine::records::FaultFilter;
 use crate::protocol::WalletInfo;
 use crate::protocol::{

@@ -2,26 +2,13 @@
 
 use rusqlite::params;
 
-use super::{
-    block_from_sql, block_to_sql, collect_rows, count_to_sql, sql, Columns, Store, StoreError,
-};
+use super::{block_to_sql, collect_rows, count_to_sql, Columns, Store, StoreError};
 use crate::engine::records::{
     DispatchRow, DispatchStatus, DryRunRow, ResultRow, WindowRow, WindowStatus,
 };
 use crate::protocol::{Hash32, WalletPkh};
 
 impl Store {
-    /// The highest coordination block recorded (started or missed).
-    pub fn last_window(&self) -> Result<Option<u64>, StoreError> {
-        let conn = self.conn()?;
-        let max: Option<i64> = conn
-            .query_row("SELECT max(coordination_block) FROM windows", [], |row| {
-                row.get(0)
-            })
-            .map_err(sql("reading the last window"))?;
-        Ok(max.map(block_from_sql))
-    }
-
     /// Results, newest window first (ties by wallet), optionally of one wallet.
     pub fn results(
         &self,
@@ -159,24 +146,6 @@ impl Store {
         Ok(rows.pop())
     }
 
-    /// Dispatches not yet finished (dispatched or running), oldest first: what a restarted
-    /// dispatcher must pick up again, and which wallets are busy.
-    pub fn open_dispatches(&self) -> Result<Vec<DispatchRow>, StoreError> {
-        let conn = self.conn()?;
-        collect_rows(
-            &conn,
-            "listing open dispatches",
-            "dispatches",
-            &format!(
-                "SELECT {DISPATCH_COLUMNS} FROM dispatches
-                 WHERE status IN ('dispatched', 'running')
-                 ORDER BY coordination_block ASC, id ASC"
-            ),
-            [],
-            dispatch_row,
-        )
-    }
-
     /// Dry runs, newest first.
     pub fn dry_runs(&self, offset: u64, limit: u64) -> Result<Vec<DryRunRow>, StoreError> {
         let conn = self.conn()?;
@@ -226,29 +195,12 @@ impl Store {
             window_row,
         )
     }
-
-    /// Windows that started but never completed (started or interrupted), oldest first.
-    pub fn unfinished_windows(&self) -> Result<Vec<WindowRow>, StoreError> {
-        let conn = self.conn()?;
-        collect_rows(
-            &conn,
-            "listing unfinished windows",
-            "windows",
-            &format!(
-                "SELECT {WINDOW_COLUMNS} FROM windows
-                 WHERE status IN ('started', 'interrupted')
-                 ORDER BY coordination_block ASC"
-            ),
-            [],
-            window_row,
-        )
-    }
 }
 
-const WINDOW_COLUMNS: &str =
+pub(super) const WINDOW_COLUMNS: &str =
     "coordination_block, status, late, observed_block, reason, recorded_at";
 
-fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
+pub(super) fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
     Ok(WindowRow {
         coordination_block: c.block("coordination_block")?,
         status: c.with("status", |s| {
@@ -301,10 +253,11 @@ fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
     })
 }
 
-const DISPATCH_COLUMNS: &str = "wallet, coordination_block, action, proposal, start_block, \
+pub(super) const DISPATCH_COLUMNS: &str =
+    "wallet, coordination_block, action, proposal, start_block, \
      expiry_block, status, reason, finished_block, recorded_at, updated_at";
 
-fn dispatch_row(c: &Columns) -> Result<DispatchRow, StoreError> {
+pub(super) fn dispatch_row(c: &Columns) -> Result<DispatchRow, StoreError> {
     Ok(DispatchRow {
         wallet: c.parse("wallet")?,
         coordination_block: c.block("coordination_block")?,

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::engine::api::{ApiError, NodeApi};
+use crate::engine::query::HistoryQuery;
 use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary};
 
 use super::app::{ProposalItem, FAULT_PAGE};
@@ -105,7 +106,12 @@ async fn fault_page(
     summary: bool,
 ) -> Result<FaultsPage, ApiError> {
     if recount {
-        total = api.count_faults(filter).await?;
+        total = api
+            .history(HistoryQuery::CountFaults {
+                filter: filter.clone(),
+            })
+            .await?
+            .into_count()?;
     }
     if total == 0 {
         selected = 0;
@@ -116,9 +122,23 @@ async fn fault_page(
     if selected < page_offset || selected >= page_offset + FAULT_PAGE || !have_rows {
         page_offset = selected.saturating_sub(FAULT_PAGE / 2);
     }
-    let rows = api.faults(filter, order, page_offset, FAULT_PAGE).await?;
+    let rows = api
+        .history(HistoryQuery::Faults {
+            filter: filter.clone(),
+            order,
+            offset: page_offset,
+            limit: FAULT_PAGE,
+        })
+        .await?
+        .into_faults()?;
     let summary = if summary && recount {
-        Some(api.fault_summary(filter).await?)
+        Some(
+            api.history(HistoryQuery::FaultSummary {
+                filter: filter.clone(),
+            })
+            .await?
+            .into_fault_summary()?,
+        )
     } else {
         None
     };
@@ -132,8 +152,20 @@ async fn fault_page(
 }
 
 async fn proposals(api: &dyn NodeApi) -> Result<Vec<ProposalItem>, ApiError> {
-    let dispatches = api.dispatches(0, DISPATCHES_SHOWN).await?;
-    let dry_runs = api.dry_runs(0, DRY_RUNS_SHOWN).await?;
+    let dispatches = api
+        .history(HistoryQuery::Dispatches {
+            offset: 0,
+            limit: DISPATCHES_SHOWN,
+        })
+        .await?
+        .into_dispatches()?;
+    let dry_runs = api
+        .history(HistoryQuery::DryRuns {
+            offset: 0,
+            limit: DRY_RUNS_SHOWN,
+        })
+        .await?
+        .into_dry_runs()?;
     let mut items: Vec<ProposalItem> = dispatches
         .into_iter()
         .map(ProposalItem::Dispatch)

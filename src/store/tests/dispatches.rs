@@ -79,10 +79,11 @@ fn dispatch_round_trip_status_changes_and_idempotency() {
     let missing = store
         .set_dispatch_status(&wallet(2), 1800, DispatchStatus::Completed, 2000)
         .unwrap_err();
-    assert!(matches!(
-        missing,
-        StoreError::NoSuchDispatch { wallet: w, coordination_block: 1800 } if w == wallet(2)
-    ));
+    let expected = StoreError::NoSuchDispatch {
+        wallet: wallet(2),
+        coordination_block: 1800,
+    };
+    assert_eq!(missing, HistoryError::Write(expected.to_string()));
     assert_eq!(store.dispatch(&wallet(2), 1800).unwrap(), None);
 }
 
@@ -221,9 +222,16 @@ fn the_failure_reason_of_an_action_is_stored_through_the_history_trait() {
             "node was down",
         )
         .unwrap();
-    let row = HistoryReader::dispatch(&store, &wallet(4), 900)
-        .unwrap()
-        .unwrap();
+    let row = read(
+        &store,
+        HistoryQuery::Dispatch {
+            wallet: wallet(4),
+            coordination_block: 900,
+        },
+    )
+    .into_dispatch()
+    .unwrap()
+    .unwrap();
     assert_eq!(row.status, DispatchStatus::Expired);
     assert_eq!(row.finished_block, Some(1500));
     assert_eq!(row.reason.as_deref(), Some("node was down"));

@@ -84,14 +84,15 @@ fn a_poisoned_lock_is_an_error() {
         .join()
     });
     assert!(outcome.is_err());
-    assert!(matches!(
+    let poisoned = StoreError::Poisoned.to_string();
+    assert_eq!(
         store.last_window().unwrap_err(),
-        StoreError::Poisoned
-    ));
-    assert!(matches!(
+        HistoryError::Read(poisoned.clone())
+    );
+    assert_eq!(
         store.set_meta("k", "v").unwrap_err(),
-        StoreError::Poisoned
-    ));
+        HistoryError::Write(poisoned)
+    );
 }
 
 #[test]
@@ -117,7 +118,16 @@ fn history_traits_are_object_safe_and_keep_the_store_message() {
         std::sync::Arc::new(Store::open_in_memory().unwrap());
     assert!(HistoryWriter::record_result(&*history, &result_for(1, 900, 3, vec![])).unwrap());
     assert_eq!(
-        HistoryReader::results(&*history, None, 10).unwrap().len(),
+        read(
+            &*history,
+            HistoryQuery::Results {
+                wallet: None,
+                limit: 10
+            }
+        )
+        .into_results()
+        .unwrap()
+        .len(),
         1
     );
     // A write that does not take says so, with the store's own words.

@@ -5,7 +5,8 @@
 use rusqlite::Connection;
 
 use super::*;
-use crate::engine::history::{HistoryReader, HistoryWriter};
+use crate::engine::history::{HistoryError, HistoryReader, HistoryWriter};
+use crate::engine::query::{HistoryPage, HistoryQuery};
 use crate::engine::records::*;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::{
@@ -99,4 +100,16 @@ pub(super) fn v1_file(path: &std::path::Path) -> Connection {
     conn.pragma_update(None, "application_id", APPLICATION_ID)
         .unwrap();
     conn
+}
+
+/// Reads the history as its front ends do.
+fn read(history: &dyn HistoryReader, query: HistoryQuery) -> HistoryPage {
+    history.query(&query).expect("reading the history")
+}
+
+fn fault_count(history: &dyn HistoryReader) -> u64 {
+    let all = HistoryQuery::CountFaults {
+        filter: FaultFilter::default(),
+    };
+    read(history, all).into_count().unwrap()
 }

@@ -12,10 +12,7 @@ fn a_reader_has_its_own_connection_and_sees_what_was_committed() {
     let store = Store::open(&path).unwrap();
     let reader = store.reader().unwrap();
     assert!(!Arc::ptr_eq(&store.conn, &reader.store.conn));
-    assert_eq!(
-        HistoryReader::count_faults(&reader, &FaultFilter::default()).unwrap(),
-        0
-    );
+    assert_eq!(fault_count(&reader), 0);
     store
         .record_result(&result_for(
             1,
@@ -37,29 +34,45 @@ fn a_reader_has_its_own_connection_and_sees_what_was_committed() {
             [],
         )
         .unwrap();
-        assert!(HistoryReader::windows(&reader, 10).unwrap().is_empty());
-        assert_eq!(
-            HistoryReader::count_faults(&reader, &FaultFilter::default()).unwrap(),
-            1
-        );
+        assert!(read(&reader, HistoryQuery::Windows { limit: 10 })
+            .into_windows()
+            .unwrap()
+            .is_empty());
+        assert_eq!(fault_count(&reader), 1);
         tx.commit().unwrap();
     }
     store
         .record_window(1800, WindowStatus::Started, false, 1800)
         .unwrap();
-    let rows = HistoryReader::faults(
+    let rows = read(
         &reader,
-        &FaultFilter::default(),
-        FaultOrder::NewestFirst,
-        0,
-        10,
+        HistoryQuery::Faults {
+            filter: FaultFilter::default(),
+            order: FaultOrder::NewestFirst,
+            offset: 0,
+            limit: 10,
+        },
     )
+    .into_faults()
     .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(HistoryReader::windows(&reader, 10).unwrap().len(), 2);
-    assert!(HistoryReader::result(&reader, &wallet(1), 900)
-        .unwrap()
-        .is_some());
+    assert_eq!(
+        read(&reader, HistoryQuery::Windows { limit: 10 })
+            .into_windows()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(read(
+        &reader,
+        HistoryQuery::Result {
+            wallet: wallet(1),
+            coordination_block: 900
+        }
+    )
+    .into_result()
+    .unwrap()
+    .is_some());
 
     // In memory the reader shares the writer's connection.
     let memory = Store::open_in_memory().unwrap();
@@ -69,9 +82,16 @@ fn a_reader_has_its_own_connection_and_sees_what_was_committed() {
         .record_result(&result_for(2, 900, 3, vec![]))
         .unwrap();
     assert_eq!(
-        HistoryReader::results(&memory_reader, None, 10)
-            .unwrap()
-            .len(),
+        read(
+            &memory_reader,
+            HistoryQuery::Results {
+                wallet: None,
+                limit: 10
+            }
+        )
+        .into_results()
+        .unwrap()
+        .len(),
         1
     );
 }
