@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::dry_run::DryRunWindow;
-use super::events::{DispatcherState, Event, ExecutorState, NodeSnapshot};
+use super::events::Event;
 use super::handle::NodeCommands;
 use super::network_view::MessageTransport;
 use super::records::{
     DispatchRow, DryRunRecord, DryRunRow, FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary,
 };
+use super::snapshot::{DispatcherState, ExecutorState, NodeSnapshot};
 use crate::protocol::window::next_window_after;
 use crate::protocol::{Address, WalletPkh};
 use crate::protocol::{BlockRef, ChainStatus};

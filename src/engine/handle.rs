@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::bus::EventBus;
 use super::context::HistoryHandles;
 use super::context::{Identity, NodeConfig, NodeContext};
 use super::dispatcher::Dispatcher;
 use super::dry_run::{dry_run, DryRunError, DryRunWindow};
-use super::events::{Event, EventBus, NodeSnapshot};
+use super::events::Event;
 use super::executor::Executor;
 use super::history::{History, HistoryError};
 use super::network_view::MessageTransport;
@@ -20,6 +21,7 @@ use super::records::{
 };
 use super::results::process_results;
 use super::router::{route_messages, Route};
+use super::snapshot::NodeSnapshot;
 use super::watch::watch_windows;
 use crate::chain::{Chain, ChainError};
 use crate::net::BroadcastChannel;
