@@ -7,7 +7,8 @@ use std::io::Write;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::events::{Event, EventBus};
+use crate::engine::bus::EventBus;
+use crate::engine::events::Event;
 use crate::engine::network_view::MessageTransport;
 use crate::protocol::action::join_names;
 

@@ -275,8 +275,8 @@ fn write_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
     Ok(())
 }
 
-fn describe_executor(e: crate::engine::events::ExecutorState) -> String {
-    use crate::engine::events::ExecutorState::*;
+fn describe_executor(e: crate::engine::snapshot::ExecutorState) -> String {
+    use crate::engine::snapshot::ExecutorState::*;
     match e {
         Idle => "idle".into(),
         Running {

@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::dry_run::DryRunWindow;
-use super::events::{DispatcherState, Event, ExecutorState, NodeSnapshot};
+use super::events::Event;
 use super::handle::NodeCommands;
 use super::network_view::MessageTransport;
 use super::query::{HistoryPage, HistoryQuery, WrongPage};
 use super::records::{DryRunRecord, FaultFilter, FaultOrder, FaultRow};
+use super::snapshot::{DispatcherState, ExecutorState, NodeSnapshot};
 use crate::protocol::window::next_window_after;
 use crate::protocol::{Address, WalletPkh};
 use crate::protocol::{BlockRef, ChainStatus};

@@ -8,10 +8,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::events::{Event, EventBus};
-use super::executor::{Honest, Strategy};
+use super::bus::EventBus;
+use super::events::Event;
 use super::history::{History, HistoryError, HistoryReader};
 use super::pacing::{Pacing, Unpaced};
+use super::turn::{Honest, Strategy};
 use crate::chain::Chain;
 use crate::net::envelope::Envelope;
 use crate::net::signing::OperatorKey;

@@ -3,9 +3,11 @@
 //! - `context`: what a node's tasks share (identity, settings, chain, network, history, bus);
 //! - `router`: decodes and authenticates coordination messages, one inbox per wallet;
 //! - `watch` (with the pure `window_tracker`): follows heads and begins the executors;
-//! - `executor`: one per wallet, the leader and follower routines;
+//! - `executor`: one per wallet, runs its procedures: `inbox` (from the router), `turn` (what
+//!   a `Strategy` sees and does: the leader routine) and `follower` (the follower routine);
 //! - `results`: records each outcome, then hands accepted proposals to the `dispatcher`;
-//! - `dry_run`, `events` (the bus and the folded snapshot), `handle` (start, commands);
+//! - `events` (what a node announces), `bus` (delivers them), `snapshot` (folds them);
+//! - `dry_run`, `handle` (start, commands);
 //! - `api`: what front ends ask of a node, in this process or over the control socket.
 //!
 //! All tasks hang off one cancellation token. Facts go to the history before the bus.
@@ -34,13 +36,16 @@ macro_rules! node_warn {
 }
 
 pub mod api;
+pub mod bus;
 pub mod context;
 pub(crate) mod dispatcher;
 pub mod dry_run;
 pub mod events;
 pub mod executor;
+mod follower;
 pub mod handle;
 pub mod history;
+mod inbox;
 pub mod network_view;
 pub mod pacing;
 pub mod peer_events;
@@ -49,11 +54,15 @@ pub mod records;
 mod results;
 pub mod router;
 mod router_tally;
+pub mod snapshot;
+mod turn;
 mod watch;
 pub mod window_tracker;
 
 pub use api::{ApiError, NodeApi, NodeStatus, Subscription, Update};
+pub use bus::EventBus;
 pub use context::{Identity, NodeConfig, NodeContext, RoutineLogs};
 pub use dry_run::{dry_run, DryRunError, DryRunWindow};
-pub use events::{Event, EventBus, NodeSnapshot};
+pub use events::Event;
 pub use handle::{Node, NodeCommands, NodeHandle};
+pub use snapshot::NodeSnapshot;

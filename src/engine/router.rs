@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::context::NodeContext;
 use super::events::Event;
-use super::executor::{Inbound, InboxSender};
+use super::inbox::{Inbound, InboxSender};
 use super::pacing::Work;
 use super::router_tally::{Heard, WindowTally};
 use crate::net::envelope::Envelope;

@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::{ActionRequest, Chain, ChainError};
 use crate::devnet::{Devnet, DevnetConfig};
+use crate::engine::bus::EventBus;
 use crate::engine::context::{Identity, NodeConfig, NodeContext};
 use crate::engine::dispatcher::Dispatcher;
 use crate::engine::dispatcher::NODE_WAS_DOWN;
-use crate::engine::events::{Event, EventBus};
+use crate::engine::events::Event;
 use crate::engine::executor::{Executor, ExecutorOutcome};
 use crate::engine::query::HistoryQuery;
 use crate::engine::records::{DispatchRecord, DispatchStatus};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::engine::events::{DispatcherState, ExecutorState};
+use crate::engine::snapshot::{DispatcherState, ExecutorState};
 use crate::protocol::window::{next_window_after, Phase};
 use crate::protocol::{CoordinationWindow, Role};
 

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::events::WalletView;
 use crate::engine::network_view::{MessageTransport, NetworkView};
+use crate::engine::snapshot::WalletView;
 use crate::protocol::Address;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +104,8 @@ pub fn grid(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::events::{DispatcherState, ExecutorState};
     use crate::engine::network_view::HeardSeats;
+    use crate::engine::snapshot::{DispatcherState, ExecutorState};
     use crate::protocol::WalletPkh;
 
     fn wallet(operators: Vec<Address>) -> WalletView {

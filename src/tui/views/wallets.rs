@@ -8,7 +8,7 @@ use ratatui::Frame;
 use super::format::{dispatcher, executor};
 use super::pane;
 use super::seats::grid;
-use crate::engine::events::WalletView;
+use crate::engine::snapshot::WalletView;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
