@@ -219,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     node.shutdown().await;
-    chain.stop();
+    chain.shutdown().await;
     drop(anvil);
 
     let head = summary(head_seen);

@@ -22,6 +22,7 @@ use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::proposal::HexBytes;
 use tbtc_coord::protocol::{CoordinationMessage, Proposal, WalletPkh};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 const TOPIC: &str = "tbtc-bench-coordination";
 const FOLLOWERS: usize = 4;
@@ -125,9 +126,10 @@ async fn swarm(peers: Vec<Multiaddr>, cancel: CancellationToken) -> (OperatorKey
             Arc::new(AdmitAll),
         )
     };
-    let (net, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel)
-        .await
-        .expect("a swarm starts");
+    let (net, _task) =
+        P2pNetwork::start(key.keypair().clone(), config, cancel, &TaskTracker::new())
+            .await
+            .expect("a swarm starts");
     (key, net)
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::chain::Chain;
 use crate::cli::{ChainArgs, DryRunArgs, FaultsArgs, InspectCommand, RunArgs, UsageError};
@@ -210,11 +211,15 @@ impl Settings {
         Ok(lock_history(&self.store_path())?)
     }
 
-    pub fn open_store(&self) -> anyhow::Result<Arc<Store>> {
+    /// Opens (and if need be creates or migrates) the history, off the async workers.
+    pub async fn open_store(&self) -> anyhow::Result<Arc<Store>> {
         let path = self.store_path();
-        Ok(Arc::new(Store::open(&path).with_context(|| {
-            format!("cannot open the history at {}", path.display())
-        })?))
+        let opening = path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&opening))
+            .await
+            .context("opening the history")?
+            .with_context(|| format!("cannot open the history at {}", path.display()))?;
+        Ok(Arc::new(store))
     }
 }
 
@@ -313,25 +318,28 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     }
     let _lock = settings.lock_history()?;
     let socket = node_socket::bind(&settings)?;
-    let store = settings.open_store()?;
+    let store = settings.open_store().await?;
     let bus = EventBus::default();
     let events = bus.subscribe();
     let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
     signals::spawn_listener(cancel.clone(), || {}).context("cannot listen for signals")?;
     let endpoint = metrics_endpoint::bind(&settings)?;
-    metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
+    metrics_endpoint::start(endpoint, &settings, &bus, store.clone(), &cancel, &tasks).await?;
     let network = DevnetNetwork::start(
         settings.network_config(),
-        console_history(&store)?,
+        console_history(&store).await?,
         bus.clone(),
         cancel.clone(),
     )
     .await
     .context("cannot start the devnet")?;
     let server = socket.serve(network.local.commands());
-    let shutdown = async {
+    let stopping = cancel.clone();
+    let shutdown = async move {
         network.shutdown().await;
         server.shutdown().await;
+        stop_tasks(&stopping, tasks).await;
     };
     print_until_done(events, bus, args, cancel, shutdown).await
 }
@@ -412,13 +420,14 @@ pub async fn run_console(
     }
     let _lock = settings.lock_history()?;
     let socket = node_socket::bind(&settings)?;
-    let store = settings.open_store()?;
+    let store = settings.open_store().await?;
     let bus = EventBus::default();
+    let tasks = TaskTracker::new();
     let endpoint = metrics_endpoint::bind(&settings)?;
-    metrics_endpoint::start(endpoint, &settings, &bus, &*store, &cancel)?;
+    metrics_endpoint::start(endpoint, &settings, &bus, store.clone(), &cancel, &tasks).await?;
     let network = DevnetNetwork::start(
         settings.network_config(),
-        console_history(&store)?,
+        console_history(&store).await?,
         bus,
         cancel.clone(),
     )
@@ -430,20 +439,31 @@ pub async fn run_console(
         Arc::new(commands),
         crate::tui::app::NodeLink::InProcess,
         theme,
-        cancel,
+        cancel.clone(),
         started,
     )
     .await;
     network.shutdown().await;
     server.shutdown().await;
+    stop_tasks(&cancel, tasks).await;
     result
+}
+
+/// Ends the tasks a run mode spawned beside its node (the metrics endpoint, the peer
+/// network) and waits for each of them.
+pub(crate) async fn stop_tasks(cancel: &CancellationToken, tasks: TaskTracker) {
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
 }
 
 /// The node writes through `store`; the console reads through a connection of its own, so
 /// that paging through the fault history never waits behind (or holds up) a write.
-pub(crate) fn console_history(store: &Arc<Store>) -> anyhow::Result<HistoryHandles> {
-    let reader = store
-        .reader()
+pub(crate) async fn console_history(store: &Arc<Store>) -> anyhow::Result<HistoryHandles> {
+    let opening = store.clone();
+    let reader = tokio::task::spawn_blocking(move || opening.reader())
+        .await
+        .context("opening a read connection to the history")?
         .context("cannot open a read connection to the history")?;
     Ok(HistoryHandles {
         writer: store.clone(),
@@ -475,7 +495,7 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     {
         return node_socket::dry_run_on_node(&mut node, args).await;
     }
-    let store = settings.open_store()?;
+    let store = settings.open_store().await?;
     let devnet = devnet_for_command(&settings, &store)?;
     let head = devnet.head().number;
     let window = match args.window {

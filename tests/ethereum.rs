@@ -224,7 +224,7 @@ async fn windows_start_exactly_once_across_a_dropped_connection_and_an_anvil_res
     for (cb, (started, _, missed)) in &windows {
         assert_eq!((*started, *missed), (1, 0), "window {cb}: {windows:?}");
     }
-    chain.stop();
+    chain.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +259,7 @@ async fn http_polling_crosses_windows_and_reports_a_window_missed_while_away() {
     assert_eq!(node.windows()[&900].0, 1);
     assert_eq!(node.windows()[&1800], (0, 0, 1));
     assert!(chain.status().rpc_latency_us.is_some());
-    chain.stop();
+    chain.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +305,7 @@ async fn a_reorg_across_a_coordination_block_does_not_start_its_window_again() {
         new_900["hash"].as_str().unwrap()
     );
     assert_eq!(node.windows()[&900], (1, 0, 0), "{:?}", node.windows());
-    chain.stop();
+    chain.shutdown().await;
 }
 
 /// Seeds for both hash rules, on a Prague-style chain (anvil's default hardfork has
@@ -380,7 +380,7 @@ async fn seeds_match_for_both_hash_rules_and_the_canonical_hash_is_recomputed() 
             }
             other => panic!("no window_started for 900: {other:?}"),
         }
-        chain.stop();
+        chain.shutdown().await;
     }
 }
 
@@ -663,7 +663,7 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
     mine(&url, 40, 12).await;
     assert_eq!(redemption.await.unwrap(), Ok(ActionOutcome::Completed));
     assert_eq!(heartbeat.await.unwrap(), Ok(ActionOutcome::Expired));
-    chain.stop();
+    chain.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -704,7 +704,7 @@ async fn a_dead_url_is_a_clear_error_or_a_disconnected_status_that_recovers() {
     mine_to(&anvil.http_url(), 905).await;
     node.wait_window(900).await;
     assert_eq!(node.windows()[&900].0, 1);
-    chain.stop();
+    chain.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -817,7 +817,7 @@ async fn garbage_from_a_fake_node_is_reported_and_retried_without_a_panic() {
     .await;
     let err = chain.latest_block().await.unwrap_err();
     assert!(matches!(err, ChainError::Invalid(_)), "{err}");
-    chain.stop();
+    chain.shutdown().await;
 }
 
 /// A provider that refuses wide ranges where logs are dense (below block 50 000, more than
@@ -996,5 +996,5 @@ async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
     // The stake goes: the answer follows the chain.
     f.set_stake_owner(&operator(201), &Address::default()).await;
     assert_eq!(chain.operator_is_staked(staked).await, Ok(false));
-    chain.stop();
+    chain.shutdown().await;
 }

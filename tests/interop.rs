@@ -26,6 +26,7 @@ use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::{Address, CoordinationMessage, WalletPublicKey};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 const GUARD: Duration = Duration::from_secs(60);
 /// How long a js peer runs unless the test ends it first (its guard kills it on drop).
@@ -320,7 +321,12 @@ impl Node {
         let cancel = CancellationToken::new();
         let (net, task) = guard(
             "our node starting",
-            P2pNetwork::start(key.keypair().clone(), config, cancel.clone()),
+            P2pNetwork::start(
+                key.keypair().clone(),
+                config,
+                cancel.clone(),
+                &TaskTracker::new(),
+            ),
         )
         .await
         .expect("our node starts");

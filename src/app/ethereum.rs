@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{signals, HistoryLock, LockError, Settings};
 use crate::chain::ethereum::{
@@ -196,7 +197,7 @@ impl EthereumSettings {
         settings.chain_id = Some(chain.chain_id());
         settings.check_socket_path()?;
         let lock = lock.then(|| settings.lock_history()).transpose()?;
-        let store = settings.open_store()?;
+        let store = settings.open_store().await?;
         chain.attach_cache(Arc::new(StoreDiscoveryCache(store.clone())));
         tracing::info!(url = %chain.endpoint(), chain_id = chain.chain_id(), "Ethereum node connected");
         Ok((chain, store, lock))
@@ -214,8 +215,11 @@ impl EthereumSettings {
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
         // Named after the chain id, so bound once the chain is known (and its lock held).
         let socket = super::node_socket::bind(settings)?;
+        let tasks = TaskTracker::new();
+        let history = store.clone();
         if let Some(metrics) =
-            super::metrics_endpoint::start(endpoint, settings, &bus, &*store, &cancel)?
+            super::metrics_endpoint::start(endpoint, settings, &bus, history, &cancel, &tasks)
+                .await?
         {
             chain.observe_rpc_latency(Arc::new(move |d| metrics.observe_rpc_latency(d)));
         }
@@ -238,6 +242,7 @@ impl EthereumSettings {
                     on_chain,
                     &bus,
                     cancel.child_token(),
+                    &tasks,
                 )
                 .await?
             }
@@ -248,9 +253,9 @@ impl EthereumSettings {
             identity,
             Arc::new(chain.clone()),
             net,
-            super::console_history(&store)?,
+            super::console_history(&store).await?,
             bus,
-            cancel,
+            cancel.clone(),
         )
         .await
         .with_context(|| format!("cannot start the node on {}", chain.endpoint()))?;
@@ -263,6 +268,8 @@ impl EthereumSettings {
             chain,
             node,
             control,
+            cancel,
+            tasks,
             _lock: lock,
         })
     }
@@ -273,16 +280,20 @@ struct RunningNode {
     chain: EthereumChain,
     node: NodeHandle,
     control: crate::control::ControlServer,
+    /// The run's token, and the tasks beside the node (metrics, peer network).
+    cancel: CancellationToken,
+    tasks: TaskTracker,
     _lock: Option<HistoryLock>,
 }
 
 impl RunningNode {
     /// Stops the node, then its control socket (whose clients see `node_stopped`), then the
-    /// chain back end.
+    /// tasks beside it and the chain back end, waiting for each.
     async fn shutdown(self) {
         self.node.shutdown().await;
         self.control.shutdown().await;
-        self.chain.stop();
+        super::stop_tasks(&self.cancel, self.tasks).await;
+        self.chain.shutdown().await;
     }
 }
 
@@ -372,7 +383,7 @@ pub async fn dry_run_command(
     .await
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
-    chain.stop();
+    chain.shutdown().await;
     super::print_dry_run(&record, args.json)
 }
 
@@ -402,7 +413,7 @@ pub async fn wallets_for_evidence(
         Ok(wallets) => Ok((wallets, chain)),
         Err(e) => {
             let endpoint = chain.endpoint().to_string();
-            chain.stop();
+            chain.shutdown().await;
             Err(e).with_context(|| format!("reading the wallets from {endpoint}"))
         }
     }

@@ -90,7 +90,7 @@ pub async fn verify_evidence_command(
         Err(e) => Err(e),
     };
     if let Some(chain) = &chain {
-        chain.stop();
+        chain.shutdown().await;
     }
     let verdicts = verdicts?;
 

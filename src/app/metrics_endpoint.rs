@@ -2,6 +2,7 @@
 //! node starts (a port in use is bad input, exit 2), then a bus subscriber and a server that
 //! both stop with the node's token.
 
+use anyhow::Context;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use libp2p::multiaddr::Protocol;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Settings;
 use crate::cli::UsageError;
@@ -85,12 +87,13 @@ pub fn bind(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
 
 /// Starts the endpoint on `listener` (from [`bind`]): call before the node starts, so the
 /// fault counters begin at the history's counts and continue from the node's events.
-pub fn start(
+pub async fn start(
     listener: Option<TcpListener>,
     settings: &Settings,
     bus: &EventBus,
-    history: &dyn HistoryReader,
+    history: Arc<dyn HistoryReader>,
     cancel: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> anyhow::Result<Option<Arc<Metrics>>> {
     let Some(listener) = listener else {
         return Ok(None);
@@ -109,13 +112,18 @@ pub fn start(
         bootstrap_peers,
     };
     let events = bus.subscribe();
-    let metrics = Metrics::new(bus.clone(), options, Some(history)).map_err(|e| {
-        anyhow::anyhow!("the metrics endpoint cannot count the history's faults: {e}")
-    })?;
+    // Counting the history's faults is a query: off the async workers.
+    let counting = bus.clone();
+    let metrics = tokio::task::spawn_blocking(move || {
+        Metrics::new(counting, options, Some(history.as_ref()))
+    })
+    .await
+    .context("counting the history's faults")?
+    .map_err(|e| anyhow::anyhow!("the metrics endpoint cannot count the history's faults: {e}"))?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "metrics endpoint: /metrics, /diagnostics, /healthz");
     }
-    tokio::spawn(metrics::follow(metrics.clone(), events, cancel.clone()));
-    tokio::spawn(server::serve(listener, metrics.clone(), cancel.clone()));
+    tasks.spawn(metrics::follow(metrics.clone(), events, cancel.clone()));
+    tasks.spawn(server::serve(listener, metrics.clone(), cancel.clone()));
     Ok(Some(metrics))
 }

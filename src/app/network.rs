@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use libp2p::{Multiaddr, PeerId};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::cli::NetworkArgs;
 use crate::cli::UsageError;
@@ -79,6 +80,7 @@ pub async fn start(
     on_chain: Option<Arc<dyn OnChainCheck>>,
     bus: &EventBus,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> anyhow::Result<Arc<dyn BroadcastChannel>> {
     if let Some(w) = wallets.iter().find(|w| w.public_key.is_none()) {
         return Err(UsageError(format!(
@@ -106,7 +108,7 @@ pub async fn start(
         Arc::new(rules),
     );
     config.allow = settings.allow.clone();
-    let (network, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel.clone())
+    let (network, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel.clone(), tasks)
         .await
         .map_err(|e| match e {
             P2pError::Listen { addr, reason } => {
@@ -116,7 +118,7 @@ pub async fn start(
         })?;
     tracing::info!(peer_id = %network.local_peer_id(), listen = ?network.listen_addrs(),
         bootstrap = settings.peers.len(), "peer network started");
-    tokio::spawn(crate::engine::peer_events::announce(
+    tasks.spawn(crate::engine::peer_events::announce(
         network.clone(),
         bus.clone(),
         cancel,

@@ -68,7 +68,7 @@ impl Chain for EthereumChain {
         // Subscribed before the watch starts, so the first head is not missed.
         let receiver = self.inner.blocks.subscribe();
         if !self.inner.watching.swap(true, Ordering::SeqCst) {
-            tokio::spawn(self.inner.clone().watch());
+            self.inner.tasks.spawn(self.inner.clone().watch());
         }
         Ok(receiver)
     }

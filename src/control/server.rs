@@ -336,6 +336,8 @@ async fn serve_client(stream: UnixStream, shared: &Arc<Shared>) -> Option<String
         cancel.clone(),
     ));
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Requests are answered concurrently; the session ends only once every answer has.
+    let answers = TaskTracker::new();
     let mut stream_task: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
     let mut greeted = false;
     let hello_by = tokio::time::Instant::now() + HELLO_WITHIN;
@@ -407,7 +409,9 @@ async fn serve_client(stream: UnixStream, shared: &Arc<Shared>) -> Option<String
             _ if !greeted => {
                 if !outbox.send(reply_line(
                     id,
-                    Err(bad("say hello first: {\"type\":\"hello\",\"version\":1}")),
+                    Err(bad(format!(
+                        "say hello first: {{\"type\":\"hello\",\"version\":{VERSION}}}"
+                    ))),
                 )) {
                     break;
                 }
@@ -443,7 +447,7 @@ async fn serve_client(stream: UnixStream, shared: &Arc<Shared>) -> Option<String
                 let commands = shared.commands.clone();
                 let outbox = outbox.clone();
                 let cancel = cancel.clone();
-                tokio::spawn(async move {
+                answers.spawn(async move {
                     let result = tokio::select! {
                         r = answer(&commands, request) => r,
                         _ = cancel.cancelled() => return,
@@ -454,6 +458,9 @@ async fn serve_client(stream: UnixStream, shared: &Arc<Shared>) -> Option<String
             }
         }
     }
+    // Answers still in flight are sent (or, once the node closes the session, given up).
+    answers.close();
+    answers.wait().await;
     // A stream ends at `node_stopped` (or when cut off); then the queue drains and closes.
     drop(outbox);
     if let Some((_, task)) = stream_task {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::chain::{BlockGate, Devnet, DevnetConfig, DevnetError};
 use super::pace::{Activity, Patient};
@@ -110,7 +111,7 @@ pub struct DevnetNetwork {
     pub activity: Arc<Activity>,
     producer: JoinHandle<()>,
     /// The swarms' tasks, with the libp2p transport.
-    swarms: Vec<JoinHandle<()>>,
+    swarms: TaskTracker,
     cancel: CancellationToken,
 }
 
@@ -240,9 +241,8 @@ impl DevnetNetwork {
             peer.shutdown().await;
         }
         self.local.shutdown().await;
-        for swarm in self.swarms {
-            let _ = swarm.await;
-        }
+        self.swarms.close();
+        self.swarms.wait().await;
     }
 }
 

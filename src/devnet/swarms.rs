@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use libp2p::identity::PeerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::pace::Activity;
 use crate::engine::{peer_events, EventBus};
@@ -65,7 +65,7 @@ pub(super) struct Swarms {
     others: Arc<HashMap<String, usize>>,
     /// Per operator, the topics of the wallets it holds seats in.
     topics: HashMap<Address, Vec<String>>,
-    pub tasks: Vec<JoinHandle<()>>,
+    pub tasks: TaskTracker,
 }
 
 impl Swarms {
@@ -90,7 +90,7 @@ impl Swarms {
             }
         }
         let mut networks = HashMap::new();
-        let mut tasks = Vec::new();
+        let tasks = TaskTracker::new();
         let mut bootstrap: Vec<Multiaddr> = Vec::new();
         for key in keys {
             let firewall = Rules::new([], members_from(HashMap::new())).with_chain(stake.clone());
@@ -98,21 +98,21 @@ impl Swarms {
                 discovery: false,
                 ..P2pConfig::new(vec![loopback()], bootstrap.clone(), Arc::new(firewall))
             };
-            let (network, task) = P2pNetwork::start(key.keypair().clone(), config, cancel.clone())
-                .await
-                .map_err(|source| SwarmsError::Start {
-                    operator: key.address(),
-                    source,
-                })?;
+            let (network, _swarm) =
+                P2pNetwork::start(key.keypair().clone(), config, cancel.clone(), &tasks)
+                    .await
+                    .map_err(|source| SwarmsError::Start {
+                        operator: key.address(),
+                        source,
+                    })?;
             if key.address() == local {
                 let announce = peer_events::announce(network.clone(), bus.clone(), cancel.clone());
-                tasks.push(tokio::spawn(announce));
+                tasks.spawn(announce);
             }
             if let Some(addr) = network.listen_addrs().first() {
                 bootstrap.push(addr.clone().with(Protocol::P2p(network.local_peer_id())));
             }
             networks.insert(key.address(), network);
-            tasks.push(task);
         }
         Ok(Swarms {
             networks,

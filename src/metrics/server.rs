@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Metrics;
 
@@ -71,8 +72,21 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(listener)
 }
 
-/// Serves until `cancel` fires; open connections are then closed.
+/// Serves until `cancel` fires; open connections are then closed, and waited for.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    let connections = TaskTracker::new();
+    accept(listener, metrics, cancel, &connections).await;
+    connections.close();
+    connections.wait().await;
+}
+
+/// Accepts connections and serves each on `connections` until `cancel` fires.
+async fn accept(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    connections: &TaskTracker,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -95,7 +109,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: Cancell
             },
         };
         let (metrics, cancel) = (metrics.clone(), cancel.clone());
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let metrics = metrics.clone();
                 async move { Ok::<_, Infallible>(respond(&metrics, &request)) }

@@ -17,6 +17,7 @@ use ethers_signers::LocalWallet;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder, FaultRow, WindowRow};
 use tbtc_coord::net::envelope::Envelope;
@@ -737,9 +738,14 @@ impl Peer {
             Arc::new(AdmitAll),
         );
         config.discovery = false;
-        let (net, _task) = P2pNetwork::start(key.keypair().clone(), config, cancel.clone())
-            .await
-            .expect("starting the test peer");
+        let (net, _task) = P2pNetwork::start(
+            key.keypair().clone(),
+            config,
+            cancel.clone(),
+            &TaskTracker::new(),
+        )
+        .await
+        .expect("starting the test peer");
         let events = net.peer_events();
         Peer {
             key,

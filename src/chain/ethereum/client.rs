@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::config::{EthereumConfig, EthereumError, WalletSource};
 use super::discovery::DiscoveryCache;
@@ -47,6 +48,8 @@ pub(super) struct Inner {
     pub(super) recent: Mutex<RecentBlocks>,
     pub(super) watching: AtomicBool,
     pub(super) cancel: CancellationToken,
+    /// The head watch, so that a shutdown can wait for it.
+    pub(super) tasks: TaskTracker,
     /// Where discovery caches what it found (see `discovery`).
     pub(super) cache: OnceLock<Arc<dyn DiscoveryCache>>,
     /// The block span of the next `eth_getLogs` request, shared by every scan.
@@ -175,6 +178,7 @@ impl EthereumChain {
                 recent: Mutex::new(RecentBlocks::new()),
                 watching: AtomicBool::new(false),
                 cancel: CancellationToken::new(),
+                tasks: TaskTracker::new(),
                 cache: cache.map(OnceLock::from).unwrap_or_default(),
                 log_chunk,
                 has_code: Mutex::new(HashSet::new()),
@@ -204,9 +208,11 @@ impl EthereumChain {
         let _ = self.inner.cache.set(cache);
     }
 
-    /// Stops the head watch and every pending action wait.
-    pub fn stop(&self) {
+    /// Stops the head watch and every pending action wait, and waits for the watch to end.
+    pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }
 

@@ -16,6 +16,7 @@ use libp2p::identity::{Keypair, PeerId};
 use libp2p::Multiaddr;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use crate::net::{Receipt, Received, Verdict};
 pub use firewall::{Admitted, Firewall, Refused};
@@ -151,11 +152,12 @@ pub struct P2pNetwork {
 
 impl P2pNetwork {
     /// Binds the listeners (waiting until each has an address), dials the bootstrap peers
-    /// and spawns the swarm's task, which ends when `cancel` fires.
+    /// and spawns the swarm's task on `tasks`, which ends when `cancel` fires.
     pub async fn start(
         keypair: Keypair,
         config: P2pConfig,
         cancel: CancellationToken,
+        tasks: &TaskTracker,
     ) -> Result<(P2pNetwork, tokio::task::JoinHandle<()>), P2pError> {
         let (commands, commands_rx) = mpsc::channel(COMMANDS);
         let (received, _) = broadcast::channel(RECEIVED);
@@ -180,7 +182,7 @@ impl P2pNetwork {
             },
         )
         .await?;
-        Ok((network, tokio::spawn(task.run(cancel))))
+        Ok((network, tasks.spawn(task.run(cancel, tasks.clone()))))
     }
 
     pub fn local_peer_id(&self) -> PeerId {

@@ -19,6 +19,7 @@ use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::behaviour::{Behaviour, BehaviourEvent, MAX_TRANSMIT};
 use super::firewall::{self, Allowlist, Firewall, Gate, Refused};
@@ -204,10 +205,12 @@ impl Task {
         Ok(task)
     }
 
-    pub async fn run(mut self, cancel: CancellationToken) {
+    /// Runs the swarm until `cancel` fires; its helpers (the firewall's re-check) go on
+    /// `tasks`.
+    pub async fn run(mut self, cancel: CancellationToken, tasks: TaskTracker) {
         let (refused_tx, mut refused_rx) = mpsc::channel(64);
         let shared = self.channels.shared.clone();
-        tokio::spawn(firewall::recheck(
+        tasks.spawn(firewall::recheck(
             self.gate.clone(),
             move || {
                 shared

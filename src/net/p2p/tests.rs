@@ -41,7 +41,7 @@ impl Node {
 
     async fn with(keypair: Keypair, config: P2pConfig) -> Node {
         let cancel = CancellationToken::new();
-        let (net, task) = P2pNetwork::start(keypair, config, cancel.clone())
+        let (net, task) = P2pNetwork::start(keypair, config, cancel.clone(), &TaskTracker::new())
             .await
             .expect("start");
         Node {
@@ -317,7 +317,9 @@ async fn a_listen_address_in_use_is_named() {
     let port = taken.local_addr().unwrap().port();
     let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
     let config = P2pConfig::new(vec![addr.clone()], vec![], Arc::new(AdmitAll));
-    let Err(err) = P2pNetwork::start(key(), config, CancellationToken::new()).await else {
+    let Err(err) =
+        P2pNetwork::start(key(), config, CancellationToken::new(), &TaskTracker::new()).await
+    else {
         panic!("listening on a taken port succeeded");
     };
     match &err {
@@ -339,7 +341,8 @@ async fn a_listen_address_in_use_is_named() {
 async fn a_second_node_on_the_same_port_is_refused() {
     let a = Node::start(key(), localhost(), vec![]).await;
     let config = P2pConfig::new(a.net.listen_addrs(), vec![], Arc::new(AdmitAll));
-    let result = P2pNetwork::start(key(), config, CancellationToken::new()).await;
+    let result =
+        P2pNetwork::start(key(), config, CancellationToken::new(), &TaskTracker::new()).await;
     assert!(matches!(result, Err(P2pError::Listen { .. })));
     a.stop().await;
 }
