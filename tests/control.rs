@@ -16,7 +16,7 @@ use tbtc_coord::control::{self, ControlError, ControlServer, RemoteNode};
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
-use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Update};
+use tbtc_coord::engine::{DryRunWindow, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::headless::{render, PrintOptions};
 use tbtc_coord::store::Store;
 use tbtc_coord::tui::app::{App, NodeLink, Tab};
@@ -239,6 +239,14 @@ async fn hello_comes_first_and_names_the_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_streams_a_snapshot_then_the_headless_json_events() {
     let node = node(5, 0.3).await;
+    // What the node's own bus carries, as `run --headless --json --all-events` prints it:
+    // the stream over the socket must be these very lines, in this order.
+    let mut bus = node.bus.subscribe();
+    let all = PrintOptions {
+        json: true,
+        all_events: true,
+    };
+    let mut printed = std::collections::VecDeque::new();
     let mut raw = Raw::hello(&node.socket).await;
     let ok = raw.call(json!({"id": 2, "type": "subscribe"})).await;
     assert_eq!(ok, json!({"id": 2, "ok": null}));
@@ -249,29 +257,38 @@ async fn subscribe_streams_a_snapshot_then_the_headless_json_events() {
     let mut next_block = snapshot["snapshot"]["head"]["number"]
         .as_u64()
         .map(|n| n + 1);
-    // Every streamed event is the object `run --headless --json --all-events` prints, and
-    // the blocks follow on from the snapshot's head without a gap.
-    let all = PrintOptions {
-        json: true,
-        all_events: true,
-    };
     let mut completed = 0;
+    let mut streamed = 0;
     while completed < 1 {
         let line = raw.line().await.unwrap();
         if line["type"] == "chain_status" {
             continue;
         }
-        let event: Event = serde_json::from_value(line.clone()).unwrap();
-        let printed: Value = serde_json::from_str(&render(&event, all).unwrap()).unwrap();
-        assert_eq!(printed, line);
-        match event {
-            Event::Block { block } => {
-                if let Some(expected) = next_block {
-                    assert_eq!(block.number, expected);
-                }
-                next_block = Some(block.number + 1);
+        // The bus saw it first; lines it carried before the snapshot are skipped.
+        loop {
+            while printed.is_empty() {
+                let event = bus.recv().await.expect("the bus keeps up in this test");
+                let text = render(&event, all).expect("every event prints with --all-events");
+                printed.push_back(serde_json::from_str::<Value>(&text).unwrap());
             }
-            Event::WindowCompleted { .. } => completed += 1,
+            if printed.pop_front() == Some(line.clone()) {
+                break;
+            }
+            assert!(
+                streamed == 0,
+                "the stream skipped or changed an event of the bus: {line}"
+            );
+        }
+        streamed += 1;
+        match line["type"].as_str() {
+            Some("block") => {
+                let number = line["number"].as_u64().unwrap();
+                if let Some(expected) = next_block {
+                    assert_eq!(number, expected);
+                }
+                next_block = Some(number + 1);
+            }
+            Some("window_completed") => completed += 1,
             _ => {}
         }
     }

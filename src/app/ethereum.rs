@@ -13,13 +13,14 @@ use tokio_util::task::TaskTracker;
 use super::{signals, HistoryLock, LockError, Settings};
 use crate::chain::ethereum::{
     self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
-    PasswordSource, WalletSource,
+    WalletSource,
 };
 use crate::cli::{DryRunArgs, EthereumArgs, ExitStatusError, Network, RunArgs, UsageError};
 use crate::engine::history::HistoryWriter;
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
 use crate::net::p2p::firewall::OnChainCheck;
+use crate::net::signing::keystore::{self, PasswordSource};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::window::next_window_after;
@@ -138,7 +139,7 @@ impl EthereumSettings {
                     Some(p) => PasswordSource::File(p.clone()),
                     None => PasswordSource::Environment,
                 };
-                let locked = ethereum::open_keystore(path, &password)?;
+                let locked = keystore::open_keystore(path, &password)?;
                 let unlock = tokio::task::spawn_blocking(move || locked.unlock());
                 let key = tokio::select! {
                     unlocked = unlock => unlocked.context("the key derivation failed")??,
@@ -428,7 +429,7 @@ mod tests {
         let pw = dir.join("pw");
         std::fs::write(&pw, "hunter22").unwrap();
         let path = dir.join("key.json");
-        ethereum::new_operator_key(&path, &PasswordSource::File(pw.clone())).unwrap();
+        keystore::new_operator_key(&path, &PasswordSource::File(pw.clone())).unwrap();
         let mut json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         json["crypto"]["kdfparams"]["n"] = (1u64 << 18).into();

@@ -8,9 +8,9 @@
 //! - 1: anything else, a failure while running (an RPC node down, a disk full).
 
 use crate::chain::ethereum::wallets_file::WalletsFileError;
-use crate::chain::ethereum::KeystoreError;
 use crate::cli::{ExitStatusError, UsageError};
 use crate::control::ControlError;
+use crate::net::signing::keystore::KeystoreError;
 
 /// Exit status for bad input (flags, values, files the operator gave).
 pub const EXIT_USAGE: u8 = 2;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::chain::ethereum::{load_operator_key, new_operator_key, PasswordSource};
 use crate::cli::{KeyArgs, KeyCommand, UsageError};
+use crate::net::signing::keystore::{load_operator_key, new_operator_key, PasswordSource};
 use crate::net::signing::OperatorKey;
 
 pub fn key_command(command: &KeyCommand) -> anyhow::Result<()> {

@@ -29,7 +29,6 @@ mod head_watch;
 mod header;
 mod heads;
 mod json;
-pub mod keystore;
 mod logs;
 mod rpc;
 mod staking;
@@ -47,10 +46,6 @@ pub use client::{EthereumChain, LatencyObserver, BLOCK_CHANNEL_CAPACITY};
 pub use config::{Contracts, EthereumConfig, EthereumError, WalletSource};
 pub use contracts::mainnet;
 pub use discovery::{CacheError, DiscoveryCache};
-pub use keystore::{
-    load_operator_key, new_operator_key, open_keystore, KeystoreError, LockedKeystore,
-    PasswordSource, PASSWORD_ENV,
-};
 pub use rpc::{Endpoint, EndpointError, EndpointKind};
 pub use wallets_file::WalletsFileError;
 

@@ -3,6 +3,8 @@
 //! keypair and peer ID, and the address behind a peer's public key. A key's secret never
 //! leaves this module: it has no `Debug` or `Display` that could print it.
 
+pub mod keystore;
+
 use ethers_signers::{LocalWallet, Signer};
 use libp2p::identity::{Keypair, PeerId, PublicKey};
 

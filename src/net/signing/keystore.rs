@@ -18,8 +18,8 @@ use aes::cipher::{KeyIvInit, StreamCipher};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha3::{Digest, Keccak256};
 
+use super::OperatorKey;
 use crate::files::{create_new_private, read_bounded, read_text_bounded};
-use crate::net::signing::OperatorKey;
 
 /// Where the node finds the keystore password when no password file is given.
 pub const PASSWORD_ENV: &str = "TBTC_COORD_KEYSTORE_PASSWORD";
