@@ -76,18 +76,7 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{BlockRef, Hash32};
-
-    fn block(n: u64) -> Event {
-        Event::Block {
-            block: BlockRef {
-                number: n,
-                hash: Hash32([n as u8; 32]),
-                parent_hash: Hash32::default(),
-                timestamp: 12 * n,
-            },
-        }
-    }
+    use crate::engine::snapshot::tests::block;
 
     #[tokio::test]
     async fn a_subscriber_with_its_snapshot_misses_nothing_and_sees_nothing_twice() {

@@ -8,9 +8,15 @@
 //! - `results`: records each outcome, then hands accepted proposals to the `dispatcher`;
 //! - `events` (what a node announces), `bus` (delivers them), `snapshot` (folds them);
 //! - `dry_run`, `handle` (start, commands);
+//! - `records` and `history`: what the history holds and the traits a store implements;
+//!   `query`: every history read as one request type;
+//! - `pacing`: what the node reports of its work, for whatever must keep pace with it
+//!   (nothing in production);
 //! - `api`: what front ends ask of a node, in this process or over the control socket.
 //!
-//! All tasks hang off one cancellation token. Facts go to the history before the bus.
+//! All tasks hang off one cancellation token. Facts go to the history before the bus. The
+//! engine knows a chain, a network and a history only through their traits, and knows
+//! nothing of the embedded devnet that may drive it.
 
 /// A routine line at the node's level for such lines (`NodeConfig::routine_logs`).
 macro_rules! node_info {

@@ -461,13 +461,14 @@ impl NodeSnapshot {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::engine::events::ForecastLeader;
     use crate::engine::network_view::MessageTransport;
     use crate::protocol::{FaultType, Proposal, WalletInfo};
 
-    fn block(n: u64) -> Event {
+    /// A head event of block `n`, for the engine's event tests.
+    pub(in crate::engine) fn block(n: u64) -> Event {
         Event::Block {
             block: BlockRef {
                 number: n,
