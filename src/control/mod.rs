@@ -3,7 +3,8 @@
 //! attaches and one-off commands (`status`, `dry-run`, `faults`) reach the running node.
 //!
 //! - `protocol`: the newline-delimited JSON messages;
-//! - `server`: the node's side, bounded per client, behind the engine's command handle;
+//! - `server`: the node's side: the socket file, and who may connect;
+//! - `session`: one client's session, bounded per client, behind the engine's command handle;
 //! - `client`: a one-off [`ControlConnection`], and [`RemoteNode`], the [`NodeApi`] of an
 //!   attached console.
 //!
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod protocol;
 pub mod server;
+mod session;
 
 use std::path::{Path, PathBuf};
 

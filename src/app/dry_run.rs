@@ -1,0 +1,119 @@
+//! `dry-run`: what this node would do for a wallet in a window, computed without sending or
+//! dispatching anything; asked of the running node when there is one, else simulated on the
+//! devnet a node with this history would be on.
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use super::{ethereum, node_socket, EthereumSettings, Settings};
+use crate::chain::Chain;
+use crate::cli::DryRunArgs;
+use crate::devnet::{resume_block, Devnet};
+use crate::engine::history::HistoryWriter;
+use crate::engine::records::DryRunRecord;
+use crate::engine::{dry_run, DryRunWindow};
+use crate::protocol::action::join_names;
+use crate::protocol::window::next_window_after;
+use crate::protocol::CoordinationWindow;
+use crate::store::Store;
+
+/// The devnet a one-off command reads: where a node with this history would be now.
+fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devnet> {
+    let mut config = settings.devnet.clone();
+    if config.start_block.is_none() {
+        config.start_block = resume_block(store as &dyn crate::engine::history::HistoryWriter)?;
+    }
+    Ok(Devnet::new(config)?)
+}
+
+/// How far ahead of the devnet's position a one-off dry run will simulate.
+const MAX_FAST_FORWARD_BLOCKS: u64 = 200_000;
+
+pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::Result<()> {
+    if let Some(eth) = EthereumSettings::from_args(&args.ethereum)? {
+        return ethereum::dry_run_command(settings, eth, args).await;
+    }
+    if settings.chain_id.is_some() {
+        bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
+    }
+    if let Some(mut node) =
+        node_socket::running_node(&settings.socket_path(), "tbtc-coord dry-run").await?
+    {
+        return node_socket::dry_run_on_node(&mut node, args).await;
+    }
+    let store = settings.open_store().await?;
+    let devnet = devnet_for_command(&settings, &store)?;
+    let head = devnet.head().number;
+    let window = match args.window {
+        Some(cb) => cb,
+        None => next_window_after(head).coordination_block,
+    };
+    // Simulate the chain up to the window's safe block (its start, if that is past).
+    let target = CoordinationWindow::new(window).safe_block().max(head);
+    if target - head > MAX_FAST_FORWARD_BLOCKS {
+        bail!(
+            "--window {window}: more than {MAX_FAST_FORWARD_BLOCKS} blocks past the devnet's head {head}"
+        );
+    }
+    devnet.mine(target - head);
+    let operator = devnet.local_operator().address;
+    let chain: &dyn Chain = &devnet;
+    let record = dry_run(
+        chain,
+        operator,
+        &settings.node_config(),
+        target,
+        args.wallet,
+        DryRunWindow::At(window),
+    )
+    .await
+    .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
+    store.record_dry_run(&record)?;
+    print_dry_run(&record, args.json)
+}
+
+/// Prints a dry run as one JSON object or as text.
+pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(record)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("sent".into(), json!(false));
+            obj.insert("dispatched".into(), json!(false));
+        }
+        writeln!(out, "{value}")?;
+    } else {
+        let w = CoordinationWindow::new(record.coordination_block);
+        writeln!(
+            out,
+            "dry run of wallet {} for window {} (#{})",
+            record.wallet,
+            record.coordination_block,
+            w.index()
+        )?;
+        writeln!(
+            out,
+            "  safe block       {} (hash rule {})",
+            record.safe_block, record.hash_rule
+        )?;
+        writeln!(out, "  safe block hash  {}", record.safe_block_hash)?;
+        writeln!(out, "  seed             {}", record.seed)?;
+        writeln!(
+            out,
+            "  leader           {}{}",
+            record.leader,
+            if record.leader_is_self { " (you)" } else { "" }
+        )?;
+        writeln!(out, "  checklist        {}", join_names(&record.checklist))?;
+        if let Some(p) = &record.proposal {
+            writeln!(out, "  your proposal    {}", p.summary())?;
+        }
+        if let Some(reason) = &record.reason {
+            writeln!(out, "  why              {reason}")?;
+        }
+        writeln!(out, "  nothing was sent or dispatched")?;
+    }
+    Ok(())
+}
