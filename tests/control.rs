@@ -492,12 +492,15 @@ async fn a_slow_client_is_dropped_and_the_others_keep_their_stream() {
         }
         assert!(lines < enough, "the slow client was never dropped");
     }
-    if let Some(notice) = notice {
-        assert!(notice["reason"]
+    // It is told why, after whole lines only (every line above parsed as JSON).
+    let notice = notice.expect("the slow client is told why it was dropped");
+    assert!(
+        notice["reason"]
             .as_str()
             .unwrap()
-            .contains("reads too slowly"));
-    }
+            .contains("reads too slowly"),
+        "{notice}"
+    );
     // The reader still streams, and the node went on at its pace.
     let after = reader.line().await.expect("the reader keeps its stream");
     assert!(after.is_object());

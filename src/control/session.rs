@@ -37,6 +37,9 @@ pub const SEND_QUEUE: usize = 1024;
 pub const MAX_IN_FLIGHT: usize = 4;
 /// How long a new connection has to say `hello`.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
+/// How long a client dropped for reading too slowly keeps its connection (and its place
+/// among the clients) to read the line in progress and the notice saying why.
+pub const DROP_NOTICE_WITHIN: Duration = Duration::from_secs(60);
 
 /// A client's request lines.
 type Requests = FramedRead<OwnedReadHalf, LinesCodec>;
@@ -47,7 +50,7 @@ pub(super) async fn serve_client(stream: UnixStream, shared: &Shared) -> Option<
     let (read, write) = stream.into_split();
     let mut requests = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
     let cancel = shared.closed.child_token();
-    let (outbox, writer) = Outbox::open(write, cancel.clone());
+    let (outbox, writer) = Outbox::open(write, cancel.clone(), shared.closed.clone());
     let mut session = Session {
         shared,
         outbox,
@@ -252,6 +255,7 @@ impl Outbox {
     fn open(
         write: OwnedWriteHalf,
         cancel: CancellationToken,
+        closed: CancellationToken,
     ) -> (Outbox, JoinHandle<Option<String>>) {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let outbox = Outbox {
@@ -264,6 +268,7 @@ impl Outbox {
             rx,
             outbox.dropped.clone(),
             cancel,
+            closed,
         ));
         (outbox, writer)
     }
@@ -359,37 +364,55 @@ async fn stream_updates(commands: NodeCommands, outbox: Outbox, stop: Cancellati
 }
 
 /// Writes queued lines until every sender is gone or the client is cut off; returns why the
-/// client was dropped, if it was.
+/// client was dropped, if it was. A line is written whole or not at all: once a client is cut
+/// off, the line in progress and then the notice saying why still go out, within
+/// [`DROP_NOTICE_WITHIN`], so a client that reads again learns the reason; the node closing
+/// ends the wait at once.
 async fn write_lines(
-    mut out: FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
+    mut out: FramedWrite<OwnedWriteHalf, LinesCodec>,
     mut rx: mpsc::Receiver<String>,
     dropped: Arc<Mutex<Option<String>>>,
-    cancel: CancellationToken,
+    cut: CancellationToken,
+    closed: CancellationToken,
 ) -> Option<String> {
+    let give_up = async {
+        tokio::select! {
+            _ = closed.cancelled() => {}
+            _ = async {
+                cut.cancelled().await;
+                tokio::time::sleep(DROP_NOTICE_WITHIN).await;
+            } => {}
+        }
+    };
+    tokio::pin!(give_up);
+    let reason = || dropped.lock().ok().and_then(|d| d.clone());
     loop {
         let line = tokio::select! {
-            _ = cancel.cancelled() => break,
+            biased;
+            _ = cut.cancelled() => break,
             line = rx.recv() => match line {
                 Some(l) => l,
                 None => break,
             },
         };
         let sent = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = &mut give_up => return reason(),
             r = out.send(line) => r,
         };
         if sent.is_err() {
-            break;
+            return reason();
         }
     }
-    let reason = dropped.lock().ok().and_then(|d| d.clone());
+    let reason = reason();
     if let Some(reason) = &reason {
-        // Best effort: a client too slow to read its queue may not read this either.
         let notice = Notice::Dropped {
             reason: reason.clone(),
         };
         if let Ok(line) = serde_json::to_string(&notice) {
-            let _ = tokio::time::timeout(Duration::from_millis(200), out.send(line)).await;
+            tokio::select! {
+                _ = &mut give_up => {}
+                _ = out.send(line) => {}
+            }
         }
     }
     reason
