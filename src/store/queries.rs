@@ -43,7 +43,7 @@ impl Store {
         }
     }
 
-    /// The signing groups the node recorded (see [`Store::record_wallets`]), by wallet.
+    /// The signing groups the node recorded (see [`HistoryWriter::record_wallets`](crate::engine::history::HistoryWriter::record_wallets)), by wallet.
     pub fn wallet_seats(&self) -> Result<Vec<crate::protocol::WalletInfo>, StoreError> {
         let conn = self.conn()?;
         collect_rows(

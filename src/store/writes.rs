@@ -19,7 +19,7 @@ use crate::protocol::{CoordinationResult, FaultEvidence, WalletPkh};
 
 impl HistoryWriter for Store {
     /// Records that a window started or was missed. The first record of a window wins; later
-    /// changes go through [`Store::set_window_status`].
+    /// changes go through [`HistoryWriter::set_window_status`].
     fn record_window(
         &self,
         coordination_block: u64,
@@ -202,7 +202,7 @@ impl HistoryWriter for Store {
     }
 
     /// Records a dispatch (or a rejection). The first record of (wallet, window) wins; later
-    /// changes go through [`Store::set_dispatch_status`].
+    /// changes go through [`HistoryWriter::set_dispatch_status`].
     fn record_dispatch(&self, d: &DispatchRecord) -> Result<(), HistoryError> {
         writing(|| {
             let proposal = serde_json::to_string(&d.proposal)?;
@@ -245,7 +245,7 @@ impl HistoryWriter for Store {
         writing(|| self.update_dispatch(wallet, coordination_block, status, block, None))
     }
 
-    /// [`Store::set_dispatch_status`], also replacing the reason (e.g. why it failed).
+    /// [`HistoryWriter::set_dispatch_status`], also replacing the reason (e.g. why it failed).
     fn set_dispatch_status_with_reason(
         &self,
         wallet: &WalletPkh,
