@@ -90,6 +90,8 @@ pub enum DevnetNetworkError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Swarms(#[from] SwarmsError),
+    #[error("a history call panicked or was cancelled: {0}")]
+    Blocking(String),
 }
 
 #[derive(Clone, Default)]
@@ -115,6 +117,20 @@ pub struct DevnetNetwork {
     cancel: CancellationToken,
 }
 
+/// Runs a history call (SQLite) off the async workers.
+async fn off_workers<T, E>(
+    call: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, DevnetNetworkError>
+where
+    T: Send + 'static,
+    E: Into<DevnetNetworkError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| DevnetNetworkError::Blocking(e.to_string()))?
+        .map_err(Into::into)
+}
+
 /// Where a devnet resumes: a little before the window after the last one in the history, so
 /// a restart continues the chain instead of replaying windows already recorded.
 pub fn resume_block(history: &dyn HistoryWriter) -> Result<Option<u64>, HistoryError> {
@@ -135,7 +151,8 @@ impl DevnetNetwork {
     ) -> Result<DevnetNetwork, DevnetNetworkError> {
         let history: HistoryHandles = history.into();
         if config.devnet.start_block.is_none() {
-            config.devnet.start_block = resume_block(history.writer.as_ref())?;
+            let writer = history.writer.clone();
+            config.devnet.start_block = off_workers(move || resume_block(writer.as_ref())).await?;
         }
         let devnet = Devnet::new(config.devnet.clone())?;
         let chain: Arc<dyn Chain> = Arc::new(devnet.clone());
@@ -188,7 +205,7 @@ impl DevnetNetwork {
                 Identity::signer(operator.key.clone()),
                 chain.clone(),
                 endpoint(&operator.key),
-                Arc::new(Store::open_in_memory()?),
+                Arc::new(off_workers(Store::open_in_memory).await?),
                 EventBus::new(4096),
                 cancel.child_token(),
             )
