@@ -43,7 +43,7 @@ pub enum DryRunWindow {
     At(u64),
 }
 
-/// Computes a dry run without recording it (see [`NodeHandle::dry_run`]), as `operator`
+/// Computes a dry run without recording it (see [`NodeCommands::dry_run`](super::NodeCommands::dry_run)), as `operator`
 /// would see it at the chain's head (or `known_head`, if that is higher).
 pub async fn dry_run(
     chain: &dyn Chain,

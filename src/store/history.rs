@@ -17,7 +17,7 @@ impl StoreError {
     }
 }
 
-/// A failed read (queries are what converts implicitly; writes go through [`writing`]).
+/// A failed read (queries are what converts implicitly; writes say they failed, see `writing`).
 impl From<StoreError> for HistoryError {
     fn from(e: StoreError) -> Self {
         e.into_history(false)
