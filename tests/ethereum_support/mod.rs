@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
