@@ -4,11 +4,11 @@
 
 mod ethereum_support;
 
-use ethereum_support::real::{
-    Artifact, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY, WALLET_REGISTRY,
-};
+use ethereum_support::real::{Artifact, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY};
 use ethereum_support::Anvil;
 use ethers_core::abi::Token;
+use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
+use tbtc_coord::chain::Chain;
 use tbtc_coord::protocol::proposal::heartbeat_message;
 use tbtc_coord::protocol::{Address, WalletPkh};
 
@@ -52,7 +52,7 @@ fn address(token: &Token) -> Address {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_deploys_behind_its_proxy_and_keeps_what_it_was_given() {
     let anvil = Anvil::start(&[]).await;
-    let tbtc = RealTbtc::deploy(&anvil.http_url()).await;
+    let tbtc = RealTbtc::deploy(&anvil.http_url(), &[]).await;
     let references = tbtc
         .view(&tbtc.bridge_abi, &tbtc.bridge, "contractReferences", &[])
         .await
@@ -60,14 +60,14 @@ async fn the_bridge_deploys_behind_its_proxy_and_keeps_what_it_was_given() {
     let got: Vec<Address> = references.iter().map(address).collect();
     assert_eq!(
         got,
-        vec![tbtc.bank, RELAY, WALLET_REGISTRY, REIMBURSEMENT_POOL]
+        vec![tbtc.bank, RELAY, tbtc.registry, REIMBURSEMENT_POOL]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_validator_accepts_our_heartbeats_and_refuses_other_messages() {
     let anvil = Anvil::start(&[]).await;
-    let tbtc = RealTbtc::deploy(&anvil.http_url()).await;
+    let tbtc = RealTbtc::deploy(&anvil.http_url(), &[]).await;
     let wallet = WalletPkh([0x42; 20]);
     let proposal = |message: Vec<u8>| {
         vec![Token::Tuple(vec![
@@ -116,4 +116,29 @@ async fn the_real_validator_accepts_our_heartbeats_and_refuses_other_messages() 
         bridge.iter().map(address).collect::<Vec<_>>(),
         vec![tbtc.bridge]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
+    let anvil = Anvil::start(&[]).await;
+    let operators: Vec<Address> = (1..=5u8).map(|i| Address([0xA0 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&anvil.http_url(), &operators).await;
+    // Seats in another order than the pool's, and one operator left out.
+    let members = vec![operators[2], operators[0], operators[4], operators[1]];
+    let key = tbtc.create_wallet(&[7; 32], &members).await;
+
+    let mut config = EthereumConfig::new(anvil.http_url());
+    config.contracts = Contracts {
+        bridge: Some(tbtc.bridge),
+        wallet_registry: Some(tbtc.registry),
+        sortition_pool: Some(tbtc.pool),
+        ..Contracts::default()
+    };
+    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let wallets = chain.wallets().await.unwrap();
+    assert_eq!(wallets.len(), 1, "{wallets:?}");
+    assert_eq!(wallets[0].wallet, key.pkh());
+    assert_eq!(wallets[0].operators, members);
+    assert_eq!(wallets[0].public_key, Some(key));
+    chain.shutdown().await;
 }

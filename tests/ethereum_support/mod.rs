@@ -266,7 +266,14 @@ impl Artifacts {
 /// Sends a transaction from the development account (anvil mines it at once) and returns
 /// its receipt.
 pub async fn send(url: &str, to: Option<&str>, data: &[u8]) -> Value {
-    let mut tx = json!({"from": DEV_ACCOUNT, "data": format!("0x{}", hex::encode(data)), "gas": "0x1c9c380"});
+    send_from(url, DEV_ACCOUNT, to, data).await
+}
+
+/// Sends a transaction from `from`, an unlocked or impersonated account, and returns its
+/// receipt.
+pub async fn send_from(url: &str, from: &str, to: Option<&str>, data: &[u8]) -> Value {
+    let mut tx =
+        json!({"from": from, "data": format!("0x{}", hex::encode(data)), "gas": "0x1c9c380"});
     if let Some(to) = to {
         tx["to"] = json!(to);
     }

@@ -10,8 +10,8 @@ use std::process::Command;
 use ethers_core::abi::{Contract, Token};
 use serde_json::Value;
 
-use super::{address_of, send, token_address};
-use tbtc_coord::protocol::Address;
+use super::{address_of, send, send_from as super_send_from, token_address};
+use tbtc_coord::protocol::{Address, WalletPublicKey};
 
 /// The libraries the Bridge is linked to.
 pub const BRIDGE_LIBRARIES: [&str; 6] = [
@@ -124,7 +124,18 @@ impl Artifact {
 }
 
 const TBTC: &str = "keep-network-tbtc-v2-1.6.0";
+const ECDSA: &str = "keep-network-ecdsa-2.0.1";
 const OPENZEPPELIN: &str = "openzeppelin-contracts-4.8.3";
+
+/// Threshold's T token, which the sortition pool only stores.
+pub const T_TOKEN: Address = Address([0x16; 20]);
+/// Threshold's TokenStaking, which the registry only stores until a stake is slashed.
+pub const TOKEN_STAKING: Address = Address([0x17; 20]);
+/// The random beacon: code that does nothing, so the registry's request for a relay entry
+/// succeeds; the test then answers in its place.
+pub const RANDOM_BEACON: Address = Address([0x18; 20]);
+/// Each operator's stake in the pool, in T (18 decimals).
+const STAKE: u128 = 1_000_000 * 1_000_000_000_000_000_000;
 
 /// The deployed contracts.
 pub struct RealTbtc {
@@ -133,19 +144,95 @@ pub struct RealTbtc {
     pub bridge: Address,
     pub bank: Address,
     pub validator: Address,
+    /// The WalletRegistry's proxy.
+    pub registry: Address,
+    pub pool: Address,
     pub bridge_abi: Contract,
     pub validator_abi: Contract,
+    pub registry_abi: Contract,
+    pub pool_abi: Contract,
+    challenge_period: u64,
+}
+
+/// A `uint256` token.
+pub fn uint(v: u128) -> Token {
+    Token::Uint(v.into())
 }
 
 impl RealTbtc {
-    /// Deploys Bank, the Bridge's libraries, the Bridge behind a proxy (initialized with the
-    /// Bank and the stand-ins) and a WalletProposalValidator of that Bridge; the Bank then
-    /// names the Bridge.
-    pub async fn deploy(url: &str) -> RealTbtc {
+    /// Deploys the sortition pool (with `operators` in it), the DKG validator and the
+    /// WalletRegistry behind a proxy; Bank, the Bridge's libraries, the Bridge behind a proxy
+    /// and a WalletProposalValidator of that Bridge. The Bank names the Bridge, the Bridge
+    /// owns the registry's wallets, the registry owns the pool, and the DKG challenge period
+    /// is as short as the registry allows.
+    pub async fn deploy(url: &str, operators: &[Address]) -> RealTbtc {
         let deploy = |code: Vec<u8>| {
             let url = url.to_string();
             async move { address_of(&send(&url, None, &code).await) }
         };
+        let call = |to: Address, data: Vec<u8>| {
+            let url = url.to_string();
+            async move { send(&url, Some(&to.to_checksum()), &data).await }
+        };
+        for silent in [RANDOM_BEACON, REIMBURSEMENT_POOL] {
+            let code = serde_json::json!([silent.to_checksum(), "0x00"]);
+            super::rpc(url, "anvil_setCode", code).await;
+        }
+
+        let pool_artifact = Artifact::load(ECDSA, "artifacts/EcdsaSortitionPool.json");
+        let divisor = 1_000_000_000_000_000_000u128;
+        let pool =
+            deploy(pool_artifact.creation_code(&[], &[token_address(&T_TOKEN), uint(divisor)]))
+                .await;
+        call(pool, pool_artifact.call_data("deactivateChaosnet", &[])).await;
+        for operator in operators {
+            let insert =
+                pool_artifact.call_data("insertOperator", &[token_address(operator), uint(STAKE)]);
+            call(pool, insert).await;
+        }
+        let dkg_validator = Artifact::load(
+            ECDSA,
+            "build/contracts/EcdsaDkgValidator.sol/EcdsaDkgValidator.json",
+        );
+        let dkg_validator = deploy(dkg_validator.creation_code(&[], &[token_address(&pool)])).await;
+        let inactivity = Artifact::load(
+            ECDSA,
+            "build/contracts/libraries/EcdsaInactivity.sol/EcdsaInactivity.json",
+        );
+        let inactivity = deploy(inactivity.creation_code(&[], &[])).await;
+        let registry_artifact = Artifact::load(
+            ECDSA,
+            "build/contracts/WalletRegistry.sol/WalletRegistry.json",
+        );
+        let registry_implementation = deploy(registry_artifact.creation_code(
+            &[("EcdsaInactivity", inactivity)],
+            &[token_address(&pool), token_address(&TOKEN_STAKING)],
+        ))
+        .await;
+        let initialize = registry_artifact.call_data(
+            "initialize",
+            &[
+                token_address(&dkg_validator),
+                token_address(&RANDOM_BEACON),
+                token_address(&REIMBURSEMENT_POOL),
+            ],
+        );
+        let proxy = Artifact::load(
+            OPENZEPPELIN,
+            "build/contracts/TransparentUpgradeableProxy.json",
+        );
+        let registry = deploy(proxy.creation_code(
+            &[],
+            &[
+                token_address(&registry_implementation),
+                token_address(&PROXY_ADMIN),
+                Token::Bytes(initialize),
+            ],
+        ))
+        .await;
+        let handover = pool_artifact.call_data("transferOwnership", &[token_address(&registry)]);
+        call(pool, handover).await;
+
         let bank_artifact = Artifact::load(TBTC, "build/contracts/bank/Bank.sol/Bank.json");
         let bank = deploy(bank_artifact.creation_code(&[], &[])).await;
         let mut libraries = Vec::new();
@@ -162,14 +249,10 @@ impl RealTbtc {
                 token_address(&bank),
                 token_address(&RELAY),
                 token_address(&TREASURY),
-                token_address(&WALLET_REGISTRY),
+                token_address(&registry),
                 token_address(&REIMBURSEMENT_POOL),
                 Token::Uint(1.into()),
             ],
-        );
-        let proxy = Artifact::load(
-            OPENZEPPELIN,
-            "build/contracts/TransparentUpgradeableProxy.json",
         );
         let bridge = deploy(proxy.creation_code(
             &[],
@@ -180,22 +263,133 @@ impl RealTbtc {
             ],
         ))
         .await;
-        let update = bank_artifact.call_data("updateBridge", &[token_address(&bridge)]);
-        send(url, Some(&bank.to_checksum()), &update).await;
+        call(
+            bank,
+            bank_artifact.call_data("updateBridge", &[token_address(&bridge)]),
+        )
+        .await;
+        let owner = registry_artifact.call_data("updateWalletOwner", &[token_address(&bridge)]);
+        call(registry, owner).await;
         let validator_artifact = Artifact::load(
             TBTC,
             "build/contracts/bridge/WalletProposalValidator.sol/WalletProposalValidator.json",
         );
         let validator =
             deploy(validator_artifact.creation_code(&[], &[token_address(&bridge)])).await;
-        RealTbtc {
+        let mut tbtc = RealTbtc {
             url: url.to_string(),
             bridge,
             bank,
             validator,
+            registry,
+            pool,
             bridge_abi: bridge_artifact.abi,
             validator_abi: validator_artifact.abi,
+            registry_abi: registry_artifact.abi,
+            pool_abi: pool_artifact.abi,
+            challenge_period: 0,
+        };
+        tbtc.shorten_challenge_period().await;
+        tbtc
+    }
+
+    /// The registry's DKG parameters, with the shortest challenge period it accepts.
+    async fn shorten_challenge_period(&mut self) {
+        let mut parameters = self
+            .view(&self.registry_abi, &self.registry, "dkgParameters", &[])
+            .await
+            .expect("the registry's DKG parameters");
+        let Some(Token::Tuple(fields)) = parameters.pop() else {
+            panic!("dkgParameters is one struct")
+        };
+        // seedTimeout, resultChallengePeriodLength, resultChallengeExtraGas,
+        // resultSubmissionTimeout, submitterPrecedencePeriodLength
+        let mut fields = fields;
+        fields[1] = uint(10);
+        self.challenge_period = 10;
+        let update = self
+            .registry_abi
+            .function("updateDkgParameters")
+            .and_then(|f| f.encode_input(&fields))
+            .expect("encoding updateDkgParameters");
+        send(&self.url, Some(&self.registry.to_checksum()), &update).await;
+    }
+
+    /// Creates a wallet through the real DKG: the Bridge asks the registry for one, the
+    /// beacon (impersonated) answers with a seed, `members[0]` submits a result naming
+    /// `members` and the group key of `secret`, the challenge period is mined away and the
+    /// submitter approves it. The Bridge registers the wallet; its key is the test's.
+    pub async fn create_wallet(&self, secret: &[u8; 32], members: &[Address]) -> WalletPublicKey {
+        let url = &self.url;
+        let utxo = Token::Tuple(vec![Token::FixedBytes(vec![0; 32]), uint(0), uint(0)]);
+        let request = self.call_data(&self.bridge_abi, "requestNewWallet", &[utxo]);
+        send(url, Some(&self.bridge.to_checksum()), &request).await;
+
+        let seed = self.call_data(
+            &self.registry_abi,
+            "__beaconCallback",
+            &[uint(12345), uint(0)],
+        );
+        self.send_as(&RANDOM_BEACON, &self.registry, &seed).await;
+
+        let mut ids = Vec::new();
+        for member in members {
+            let id = self
+                .view(
+                    &self.pool_abi,
+                    &self.pool,
+                    "getOperatorID",
+                    &[token_address(member)],
+                )
+                .await
+                .expect("a member's id");
+            ids.push(id.into_iter().next().expect("one id"));
         }
+        let key = WalletPublicKey::of_secret(secret).expect("a valid secret key");
+        let members_hash =
+            tbtc_coord::protocol::types::keccak256(&ethers_core::abi::encode(&[Token::Array(
+                ids.clone(),
+            )]));
+        let result = Token::Tuple(vec![
+            uint(1),
+            Token::Bytes(key.uncompressed()[1..].to_vec()),
+            Token::Array(vec![]),
+            Token::Bytes(vec![]),
+            Token::Array(vec![]),
+            Token::Array(ids),
+            Token::FixedBytes(members_hash.to_vec()),
+        ]);
+        let submit = self.call_data(&self.registry_abi, "submitDkgResult", &[result.clone()]);
+        self.send_as(&members[0], &self.registry, &submit).await;
+        super::rpc(
+            url,
+            "anvil_mine",
+            serde_json::json!([format!("0x{:x}", self.challenge_period + 1)]),
+        )
+        .await;
+        let approve = self.call_data(&self.registry_abi, "approveDkgResult", &[result]);
+        self.send_as(&members[0], &self.registry, &approve).await;
+        key
+    }
+
+    fn call_data(&self, abi: &Contract, function: &str, args: &[Token]) -> Vec<u8> {
+        abi.function(function)
+            .and_then(|f| f.encode_input(args))
+            .unwrap_or_else(|e| panic!("encoding {function}: {e}"))
+    }
+
+    /// Sends from `from`, impersonated and funded by anvil.
+    async fn send_as(&self, from: &Address, to: &Address, data: &[u8]) -> Value {
+        let from = from.to_checksum();
+        super::rpc(
+            &self.url,
+            "anvil_impersonateAccount",
+            serde_json::json!([from]),
+        )
+        .await;
+        let funds = serde_json::json!([from, "0xde0b6b3a7640000"]);
+        super::rpc(&self.url, "anvil_setBalance", funds).await;
+        super_send_from(&self.url, &from, Some(&to.to_checksum()), data).await
     }
 
     /// `eth_call` of `function(args)` on `to`: the decoded outputs, or the node's error
