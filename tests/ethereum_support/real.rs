@@ -359,7 +359,11 @@ impl RealTbtc {
             Token::Array(ids),
             Token::FixedBytes(members_hash.to_vec()),
         ]);
-        let submit = self.call_data(&self.registry_abi, "submitDkgResult", &[result.clone()]);
+        let submit = self.call_data(
+            &self.registry_abi,
+            "submitDkgResult",
+            std::slice::from_ref(&result),
+        );
         self.send_as(&members[0], &self.registry, &submit).await;
         super::rpc(
             url,
