@@ -9,7 +9,7 @@ use ethereum_support::Anvil;
 use ethers_core::abi::Token;
 use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
-use tbtc_coord::protocol::proposal::heartbeat_message;
+use tbtc_coord::protocol::proposal::{heartbeat_message, WalletState};
 use tbtc_coord::protocol::{Address, WalletPkh};
 
 #[test]
@@ -140,5 +140,13 @@ async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
     assert_eq!(wallets[0].wallet, key.pkh());
     assert_eq!(wallets[0].operators, members);
     assert_eq!(wallets[0].public_key, Some(key));
+
+    // What the generator reads of it, from the real Bridge: a Live wallet with nothing
+    // pending, and the Bridge's own redemption timeout.
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&key.pkh(), head).await.unwrap();
+    assert_eq!(snapshot.state, WalletState::Live);
+    assert!(snapshot.pending_redemptions.is_empty() && snapshot.deposits.is_empty());
+    assert!(snapshot.redemption_timeout > 0);
     chain.shutdown().await;
 }
