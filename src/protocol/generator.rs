@@ -71,8 +71,9 @@ fn mature_deposits<'a>(
         params.deposit_min_confirmations,
         params.deposit_refund_safety_margin,
     );
+    // The validator's minimum age is strict: a deposit exactly `min_age` old is refused.
     snapshot.deposits.iter().filter(move |d| {
-        d.revealed_at.saturating_add(min_age) <= now
+        d.revealed_at.saturating_add(min_age) < now
             && d.confirmations >= confirmations
             && now.saturating_add(margin) < d.refund_locktime
     })
@@ -98,10 +99,12 @@ pub fn propose(
             let mut eligible: Vec<&PendingRedemption> = snapshot
                 .pending_redemptions
                 .iter()
+                // The validator's minimum age is strict: a request exactly that old is
+                // refused ("Redemption request min age not achieved yet").
                 .filter(|r| {
                     r.requested_at
                         .saturating_add(params.redemption_request_min_age)
-                        <= now
+                        < now
                         && now.saturating_add(params.redemption_timeout_safety_margin)
                             < r.requested_at.saturating_add(snapshot.redemption_timeout)
                 })
@@ -130,7 +133,8 @@ pub fn propose(
             })
         }
         ActionType::DepositSweep => {
-            if snapshot.state != WalletState::Live {
+            // A wallet moving its funds away still sweeps what was deposited to it.
+            if !matches!(snapshot.state, WalletState::Live | WalletState::MovingFunds) {
                 return Err(format!("wallet is {:?}", snapshot.state));
             }
             let mut mature: Vec<&RevealedDeposit> = mature_deposits(snapshot, params).collect();
@@ -310,6 +314,39 @@ mod tests {
         };
         assert_eq!(reveal_blocks, vec![2, 5]);
         assert_eq!(deposits.len(), 2);
+    }
+
+    #[test]
+    fn minimum_ages_are_strict_as_the_validator_s() {
+        let params = ProposalParams::default();
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        // Exactly the minimum age: the validator refuses it, so it is not proposed.
+        snap.pending_redemptions = vec![request(1, now - params.redemption_request_min_age)];
+        assert!(propose(ActionType::Redemption, &snap, &params).is_err());
+        snap.pending_redemptions = vec![request(1, now - params.redemption_request_min_age - 1)];
+        assert!(propose(ActionType::Redemption, &snap, &params).is_ok());
+        snap.deposits = vec![deposit(1, now - params.deposit_min_age, None)];
+        assert!(propose(ActionType::DepositSweep, &snap, &params).is_err());
+        snap.deposits = vec![deposit(1, now - params.deposit_min_age - 1, None)];
+        assert!(propose(ActionType::DepositSweep, &snap, &params).is_ok());
+    }
+
+    #[test]
+    fn a_moving_funds_wallet_still_sweeps_its_deposits() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.deposits = vec![deposit(1, now - 9000, None)];
+        for (state, sweeps) in [
+            (WalletState::MovingFunds, true),
+            (WalletState::Live, true),
+            (WalletState::Closing, false),
+            (WalletState::Terminated, false),
+        ] {
+            snap.state = state;
+            let proposed = propose(ActionType::DepositSweep, &snap, &ProposalParams::default());
+            assert_eq!(proposed.is_ok(), sweeps, "{state:?}: {proposed:?}");
+        }
     }
 
     #[test]
