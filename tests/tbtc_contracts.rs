@@ -4,12 +4,16 @@
 
 mod ethereum_support;
 
-use ethereum_support::real::{Artifact, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY};
+use ethereum_support::real::{
+    Artifact, MainUtxo, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY,
+};
 use ethereum_support::Anvil;
 use ethers_core::abi::Token;
 use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
-use tbtc_coord::protocol::proposal::{heartbeat_message, WalletState};
+use tbtc_coord::protocol::generator::propose;
+use tbtc_coord::protocol::proposal::{heartbeat_message, HexBytes, ProposalParams, WalletState};
+use tbtc_coord::protocol::{ActionType, Proposal};
 use tbtc_coord::protocol::{Address, WalletPkh};
 
 #[test]
@@ -148,5 +152,124 @@ async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
     assert_eq!(snapshot.state, WalletState::Live);
     assert!(snapshot.pending_redemptions.is_empty() && snapshot.deposits.is_empty());
     assert!(snapshot.redemption_timeout > 0);
+    chain.shutdown().await;
+}
+
+/// Mines one block at chain time `timestamp`.
+async fn mine_at(url: &str, timestamp: u64) {
+    ethereum_support::rpc(
+        url,
+        "anvil_setNextBlockTimestamp",
+        serde_json::json!([timestamp]),
+    )
+    .await;
+    ethereum_support::rpc(url, "anvil_mine", serde_json::json!(["0x1"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_second_before() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xB0 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&url, &operators).await;
+    let key = tbtc.create_wallet(&[9; 32], &operators).await;
+    let wallet = key.pkh();
+    let utxo = MainUtxo {
+        tx_hash: [0x33; 32],
+        output_index: 1,
+        value: 10 * 100_000_000,
+    };
+    tbtc.set_main_utxo(&wallet, &utxo).await;
+    // A P2WPKH script, length-prefixed as the Bridge takes it.
+    let script = [vec![0x16, 0x00, 0x14], vec![0x5A; 20]].concat();
+    let requested_at = tbtc
+        .request_redemption(&wallet, &utxo, &Address([0x77; 20]), &script, 10_000_000)
+        .await;
+
+    // Our minimum age is the validator's.
+    let min_age = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "REDEMPTION_REQUEST_MIN_AGE",
+            &[],
+        )
+        .await
+        .expect("the validator's minimum age");
+    let params = ProposalParams::default();
+    assert_eq!(
+        min_age,
+        vec![Token::Uint(params.redemption_request_min_age.into())]
+    );
+
+    let mut config = EthereumConfig::new(url.clone());
+    config.contracts = Contracts {
+        bridge: Some(tbtc.bridge),
+        wallet_registry: Some(tbtc.registry),
+        sortition_pool: Some(tbtc.pool),
+        ..Contracts::default()
+    };
+    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let validate = |proposal: &Proposal| {
+        let Proposal::Redemption {
+            redeemers_output_scripts,
+            redemption_tx_fee,
+        } = proposal
+        else {
+            panic!("not a redemption: {proposal:?}")
+        };
+        vec![Token::Tuple(vec![
+            Token::FixedBytes(wallet.0.to_vec()),
+            Token::Array(
+                redeemers_output_scripts
+                    .iter()
+                    .map(|s| Token::Bytes(s.0.clone()))
+                    .collect(),
+            ),
+            Token::Uint((*redemption_tx_fee).into()),
+        ])]
+    };
+
+    // Exactly the minimum age: the validator refuses it, and so the generator does not
+    // propose it.
+    mine_at(&url, requested_at + params.redemption_request_min_age).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    assert_eq!(snapshot.pending_redemptions.len(), 1, "{snapshot:?}");
+    assert!(propose(ActionType::Redemption, &snapshot, &params).is_err());
+    let by_hand = Proposal::Redemption {
+        redeemers_output_scripts: vec![HexBytes(
+            snapshot.pending_redemptions[0]
+                .redeemer_output_script
+                .clone(),
+        )],
+        redemption_tx_fee: 1_000,
+    };
+    let refused = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateRedemptionProposal",
+            &validate(&by_hand),
+        )
+        .await
+        .expect_err("too young for the validator");
+    assert!(refused.contains("min age not achieved"), "{refused}");
+
+    // One second later both take it.
+    mine_at(&url, requested_at + params.redemption_request_min_age + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let proposal = propose(ActionType::Redemption, &snapshot, &params).expect("proposed");
+    let verdict = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateRedemptionProposal",
+            &validate(&proposal),
+        )
+        .await
+        .expect("the real validator accepts our proposal");
+    assert_eq!(verdict, vec![Token::Bool(true)]);
     chain.shutdown().await;
 }

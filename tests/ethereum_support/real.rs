@@ -11,7 +11,8 @@ use ethers_core::abi::{Contract, Token};
 use serde_json::Value;
 
 use super::{address_of, send, send_from as super_send_from, token_address};
-use tbtc_coord::protocol::{Address, WalletPublicKey};
+use tbtc_coord::protocol::types::keccak256;
+use tbtc_coord::protocol::{Address, WalletPkh, WalletPublicKey};
 
 /// The libraries the Bridge is linked to.
 pub const BRIDGE_LIBRARIES: [&str; 6] = [
@@ -136,6 +137,24 @@ pub const TOKEN_STAKING: Address = Address([0x17; 20]);
 pub const RANDOM_BEACON: Address = Address([0x18; 20]);
 /// Each operator's stake in the pool, in T (18 decimals).
 const STAKE: u128 = 1_000_000 * 1_000_000_000_000_000_000;
+
+/// A wallet's main UTXO, as the Bridge hashes it.
+pub struct MainUtxo {
+    pub tx_hash: [u8; 32],
+    pub output_index: u32,
+    pub value: u64,
+}
+
+impl MainUtxo {
+    /// The `BitcoinTx.UTXO` argument.
+    pub fn token(&self) -> Token {
+        Token::Tuple(vec![
+            Token::FixedBytes(self.tx_hash.to_vec()),
+            uint(u128::from(self.output_index)),
+            uint(u128::from(self.value)),
+        ])
+    }
+}
 
 /// The deployed contracts.
 pub struct RealTbtc {
@@ -374,6 +393,120 @@ impl RealTbtc {
         let approve = self.call_data(&self.registry_abi, "approveDkgResult", &[result]);
         self.send_as(&members[0], &self.registry, &approve).await;
         key
+    }
+
+    /// Sets the wallet's main UTXO as the Bridge would after a sweep: the hash of
+    /// `txHash ‖ outputIndex ‖ value` in the wallet's `mainUtxoHash`. The wallet's storage slot
+    /// is found by its ECDSA wallet id, the struct's first field.
+    pub async fn set_main_utxo(&self, wallet: &WalletPkh, utxo: &MainUtxo) {
+        let fields = self
+            .view(
+                &self.bridge_abi,
+                &self.bridge,
+                "wallets",
+                &[Token::FixedBytes(wallet.0.to_vec())],
+            )
+            .await
+            .expect("the wallet's record");
+        let Some(Token::Tuple(fields)) = fields.into_iter().next() else {
+            panic!("wallets() is one struct")
+        };
+        let Some(Token::FixedBytes(id)) = fields.first() else {
+            panic!("the record starts with the ECDSA wallet id")
+        };
+        let mut found = None;
+        for mapping in 0u64..512 {
+            let mut key = [0u8; 64];
+            key[..20].copy_from_slice(&wallet.0);
+            key[56..].copy_from_slice(&mapping.to_be_bytes());
+            let slot = keccak256(&key);
+            if self.storage(&slot).await == id.as_slice() {
+                found = Some(slot);
+                break;
+            }
+        }
+        let slot = found.expect("the wallet's storage slot");
+        let mut next = ethers_core::types::U256::from_big_endian(&slot);
+        next += 1.into();
+        let mut main_slot = [0u8; 32];
+        next.to_big_endian(&mut main_slot);
+        let mut packed = Vec::with_capacity(44);
+        packed.extend_from_slice(&utxo.tx_hash);
+        packed.extend_from_slice(&utxo.output_index.to_be_bytes());
+        packed.extend_from_slice(&utxo.value.to_be_bytes());
+        let hash = keccak256(&packed);
+        let set = serde_json::json!([
+            self.bridge.to_checksum(),
+            format!("0x{}", hex::encode(main_slot)),
+            format!("0x{}", hex::encode(hash)),
+        ]);
+        super::rpc(&self.url, "anvil_setStorageAt", set).await;
+    }
+
+    async fn storage(&self, slot: &[u8; 32]) -> Vec<u8> {
+        let at = serde_json::json!([
+            self.bridge.to_checksum(),
+            format!("0x{}", hex::encode(slot)),
+            "latest"
+        ]);
+        let value = super::rpc(&self.url, "eth_getStorageAt", at).await;
+        hex::decode(
+            value
+                .as_str()
+                .expect("a storage word")
+                .trim_start_matches("0x"),
+        )
+        .expect("a hex storage word")
+    }
+
+    /// `redeemer` requests a redemption of `amount` satoshi to `script` (length-prefixed, as
+    /// the Bridge takes it): the Bank credits it (as the Bridge would after a deposit), it
+    /// lets the Bridge spend that, then asks. Returns the request's chain timestamp.
+    pub async fn request_redemption(
+        &self,
+        wallet: &WalletPkh,
+        utxo: &MainUtxo,
+        redeemer: &Address,
+        script: &[u8],
+        amount: u64,
+    ) -> u64 {
+        let bank_artifact = Artifact::load(TBTC, "build/contracts/bank/Bank.sol/Bank.json");
+        let credit = bank_artifact.call_data(
+            "increaseBalance",
+            &[token_address(redeemer), uint(u128::from(amount))],
+        );
+        self.send_as(&self.bridge, &self.bank, &credit).await;
+        let approve = bank_artifact.call_data(
+            "approveBalance",
+            &[token_address(&self.bridge), uint(u128::from(amount))],
+        );
+        self.send_as(redeemer, &self.bank, &approve).await;
+        let request = self.call_data(
+            &self.bridge_abi,
+            "requestRedemption",
+            &[
+                Token::FixedBytes(wallet.0.to_vec()),
+                utxo.token(),
+                Token::Bytes(script.to_vec()),
+                uint(u128::from(amount)),
+            ],
+        );
+        let receipt = self.send_as(redeemer, &self.bridge, &request).await;
+        let block = receipt["blockNumber"].clone();
+        let block = super::rpc(
+            &self.url,
+            "eth_getBlockByNumber",
+            serde_json::json!([block, false]),
+        )
+        .await;
+        u64::from_str_radix(
+            block["timestamp"]
+                .as_str()
+                .expect("a timestamp")
+                .trim_start_matches("0x"),
+            16,
+        )
+        .expect("a hex timestamp")
     }
 
     fn call_data(&self, abi: &Contract, function: &str, args: &[Token]) -> Vec<u8> {
