@@ -273,3 +273,86 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
     assert_eq!(verdict, vec![Token::Bool(true)]);
     chain.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and_the_validator() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xC0 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&url, &operators).await;
+    tbtc.set_redemption_watchtower().await;
+    let key = tbtc.create_wallet(&[11; 32], &operators).await;
+    let wallet = key.pkh();
+    let utxo = MainUtxo {
+        tx_hash: [0x44; 32],
+        output_index: 0,
+        value: 10 * 100_000_000,
+    };
+    tbtc.set_main_utxo(&wallet, &utxo).await;
+    let script = [vec![0x16, 0x00, 0x14], vec![0x6B; 20]].concat();
+    let requested_at = tbtc
+        .request_redemption(&wallet, &utxo, &Address([0x78; 20]), &script, 10_000_000)
+        .await;
+    let mut config = EthereumConfig::new(url.clone());
+    config.contracts = Contracts {
+        bridge: Some(tbtc.bridge),
+        wallet_registry: Some(tbtc.registry),
+        sortition_pool: Some(tbtc.pool),
+        ..Contracts::default()
+    };
+    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let params = ProposalParams::default();
+    let validate = |scripts: Vec<Vec<u8>>, fee: u64| {
+        vec![Token::Tuple(vec![
+            Token::FixedBytes(wallet.0.to_vec()),
+            Token::Array(scripts.into_iter().map(Token::Bytes).collect()),
+            Token::Uint(fee.into()),
+        ])]
+    };
+
+    // Past the minimum age but within the watchtower's delay: neither takes it.
+    mine_at(&url, requested_at + params.redemption_request_min_age + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let request = &snapshot.pending_redemptions[0];
+    assert_eq!(
+        request.watchtower_delay,
+        2 * 3600,
+        "the watchtower's default delay"
+    );
+    assert!(propose(ActionType::Redemption, &snapshot, &params).is_err());
+    let held = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateRedemptionProposal",
+            &validate(vec![request.redeemer_output_script.clone()], 1_000),
+        )
+        .await
+        .expect_err("held back by the watchtower");
+    assert!(held.contains("min age not achieved"), "{held}");
+
+    // A second past the delay: both take it.
+    mine_at(&url, requested_at + 2 * 3600 + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let Ok(Proposal::Redemption {
+        redeemers_output_scripts,
+        redemption_tx_fee,
+    }) = propose(ActionType::Redemption, &snapshot, &params)
+    else {
+        panic!("proposed once the delay is over")
+    };
+    let scripts = redeemers_output_scripts.into_iter().map(|s| s.0).collect();
+    let verdict = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateRedemptionProposal",
+            &validate(scripts, redemption_tx_fee),
+        )
+        .await
+        .expect("the real validator accepts it");
+    assert_eq!(verdict, vec![Token::Bool(true)]);
+    chain.shutdown().await;
+}

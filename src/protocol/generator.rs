@@ -99,12 +99,12 @@ pub fn propose(
             let mut eligible: Vec<&PendingRedemption> = snapshot
                 .pending_redemptions
                 .iter()
-                // The validator's minimum age is strict: a request exactly that old is
-                // refused ("Redemption request min age not achieved yet").
+                // The validator's minimum age is the larger of its own and the watchtower's
+                // delay, and strict: a request exactly that old is refused ("Redemption
+                // request min age not achieved yet").
                 .filter(|r| {
-                    r.requested_at
-                        .saturating_add(params.redemption_request_min_age)
-                        < now
+                    let min_age = params.redemption_request_min_age.max(r.watchtower_delay);
+                    r.requested_at.saturating_add(min_age) < now
                         && now.saturating_add(params.redemption_timeout_safety_margin)
                             < r.requested_at.saturating_add(snapshot.redemption_timeout)
                 })
@@ -228,6 +228,7 @@ mod tests {
             redeemer_output_script: vec![0x00, 0x14, script],
             requested_amount: 1_000_000,
             requested_at,
+            watchtower_delay: 0,
         }
     }
 
@@ -330,6 +331,33 @@ mod tests {
         assert!(propose(ActionType::DepositSweep, &snap, &params).is_err());
         snap.deposits = vec![deposit(1, now - params.deposit_min_age - 1, None)];
         assert!(propose(ActionType::DepositSweep, &snap, &params).is_ok());
+    }
+
+    #[test]
+    fn a_watchtower_delay_longer_than_the_minimum_age_holds_a_request_back() {
+        let params = ProposalParams::default();
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        let delay = 2 * 3600;
+        let mut held = request(1, now - delay);
+        held.watchtower_delay = delay;
+        let mut due = request(2, now - delay - 1);
+        due.watchtower_delay = delay;
+        // A delay shorter than the minimum age changes nothing.
+        let mut short = request(3, now - params.redemption_request_min_age - 1);
+        short.watchtower_delay = 60;
+        snap.pending_redemptions = vec![held, due, short];
+        let Ok(Proposal::Redemption {
+            redeemers_output_scripts,
+            ..
+        }) = propose(ActionType::Redemption, &snap, &params)
+        else {
+            panic!("a redemption")
+        };
+        assert_eq!(
+            redeemers_output_scripts,
+            vec![HexBytes(vec![0, 0x14, 2]), HexBytes(vec![0, 0x14, 3])]
+        );
     }
 
     #[test]

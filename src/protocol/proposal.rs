@@ -148,6 +148,9 @@ pub struct PendingRedemption {
     pub requested_amount: u64,
     /// Chain timestamp of the request.
     pub requested_at: u64,
+    /// The redemption watchtower's delay for this request, seconds (0 without a
+    /// watchtower). The request must be older than this as well as the minimum age.
+    pub watchtower_delay: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

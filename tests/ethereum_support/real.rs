@@ -395,6 +395,38 @@ impl RealTbtc {
         key
     }
 
+    /// Deploys a RedemptionWatchtower behind a proxy for this Bridge and makes it the
+    /// Bridge's; returns its address. Its default delay (2 hours) then holds every request.
+    pub async fn set_redemption_watchtower(&self) -> Address {
+        let artifact = Artifact::load(
+            TBTC,
+            "build/contracts/bridge/RedemptionWatchtower.sol/RedemptionWatchtower.json",
+        );
+        let implementation =
+            address_of(&send(&self.url, None, &artifact.creation_code(&[], &[])).await);
+        let initialize = artifact.call_data("initialize", &[token_address(&self.bridge)]);
+        let proxy = Artifact::load(
+            OPENZEPPELIN,
+            "build/contracts/TransparentUpgradeableProxy.json",
+        );
+        let code = proxy.creation_code(
+            &[],
+            &[
+                token_address(&implementation),
+                token_address(&PROXY_ADMIN),
+                Token::Bytes(initialize),
+            ],
+        );
+        let watchtower = address_of(&send(&self.url, None, &code).await);
+        let set = self.call_data(
+            &self.bridge_abi,
+            "setRedemptionWatchtower",
+            &[token_address(&watchtower)],
+        );
+        send(&self.url, Some(&self.bridge.to_checksum()), &set).await;
+        watchtower
+    }
+
     /// Sets the wallet's main UTXO as the Bridge would after a sweep: the hash of
     /// `txHash ‖ outputIndex ‖ value` in the wallet's `mainUtxoHash`. The wallet's storage slot
     /// is found by its ECDSA wallet id, the struct's first field.

@@ -3,7 +3,8 @@
 //!
 //! - Redemption: `RedemptionRequested` events of the wallet, then `pendingRedemptions(key)`
 //!   for each (a request that was handled or timed out reads as zero), then the timeout from
-//!   `redemptionParameters()`.
+//!   `redemptionParameters()`; when the Bridge has a redemption watchtower
+//!   (`getRedemptionWatchtower()`), each request's delay from `getRedemptionDelay(key)`.
 //! - DepositSweep: `DepositRevealed` events of the wallet, then `deposits(key)` for each
 //!   (swept ones have `sweptAt`). Bitcoin confirmations are not read from Bitcoin: they are
 //!   configured, or estimated from the reveal's age.
@@ -92,8 +93,17 @@ impl Inner {
             .max(self.config.first_block);
         let wallet_topic = Some(bytes20_topic(&wallet.0));
 
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::get_redemption_watchtower_call(),
+                block,
+                "Bridge.getRedemptionWatchtower",
+            )
+            .await?;
+        let watchtower = contracts::decode_redemption_watchtower(&data).map_err(invalid)?;
         let pending_redemptions = self
-            .pending_redemptions(bridge, wallet, wallet_topic, from, block)
+            .pending_redemptions(bridge, watchtower, wallet, wallet_topic, from, block)
             .await?;
         let deposits = self
             .unswept_deposits(bridge, wallet_topic, from, block, timestamp)
@@ -137,6 +147,7 @@ impl Inner {
     async fn pending_redemptions(
         &self,
         bridge: Address,
+        watchtower: Option<Address>,
         wallet: &WalletPkh,
         wallet_topic: Option<Hash32>,
         from: u64,
@@ -172,10 +183,25 @@ impl Inner {
             if request.requested_at == 0 {
                 continue;
             }
+            let watchtower_delay = match watchtower {
+                Some(watchtower) => {
+                    let data = self
+                        .eth_call(
+                            watchtower,
+                            contracts::get_redemption_delay_call(&key),
+                            block,
+                            "RedemptionWatchtower.getRedemptionDelay",
+                        )
+                        .await?;
+                    contracts::decode_redemption_delay(&data).map_err(invalid)?
+                }
+                None => 0,
+            };
             out.push(PendingRedemption {
                 redeemer_output_script: event.redeemer_output_script,
                 requested_amount: request.requested_amount,
                 requested_at: request.requested_at,
+                watchtower_delay,
             });
         }
         out.sort_by_key(|r| r.requested_at);

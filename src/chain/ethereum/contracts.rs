@@ -58,6 +58,11 @@ pub mod functions {
     pub static REDEMPTION_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
         "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)",
     );
+    pub static GET_REDEMPTION_WATCHTOWER: FunctionDeclaration =
+        FunctionDeclaration::new("function getRedemptionWatchtower() view returns (address)");
+    pub static GET_REDEMPTION_DELAY: FunctionDeclaration = FunctionDeclaration::new(
+        "function getRedemptionDelay(uint256 redemptionKey) view returns (uint32)",
+    );
     pub static GET_ID_OPERATORS: FunctionDeclaration =
         FunctionDeclaration::new("function getIDOperators(uint32[] ids) view returns (address[])");
     pub static OPERATOR_TO_STAKING_PROVIDER: FunctionDeclaration = FunctionDeclaration::new(
@@ -85,6 +90,31 @@ pub fn deposits_call(key: &Hash32) -> Vec<u8> {
 
 pub fn redemption_parameters_call() -> Vec<u8> {
     functions::REDEMPTION_PARAMETERS.call(&[])
+}
+
+/// `Bridge.getRedemptionWatchtower()`.
+pub fn get_redemption_watchtower_call() -> Vec<u8> {
+    functions::GET_REDEMPTION_WATCHTOWER.call(&[])
+}
+
+/// The watchtower's answer: its address, zero when the Bridge has none.
+pub fn decode_redemption_watchtower(data: &[u8]) -> Result<Option<Address>, AbiError> {
+    let mut f = functions::GET_REDEMPTION_WATCHTOWER
+        .decode_output(data, "Bridge.getRedemptionWatchtower result")?;
+    let address = f.address()?;
+    Ok((address != Address::default()).then_some(address))
+}
+
+/// `RedemptionWatchtower.getRedemptionDelay(uint256)`.
+pub fn get_redemption_delay_call(key: &Hash32) -> Vec<u8> {
+    functions::GET_REDEMPTION_DELAY.call(&[Token::Uint(Uint::from_big_endian(&key.0))])
+}
+
+/// The delay, seconds.
+pub fn decode_redemption_delay(data: &[u8]) -> Result<u64, AbiError> {
+    functions::GET_REDEMPTION_DELAY
+        .decode_output(data, "RedemptionWatchtower.getRedemptionDelay result")?
+        .u64(32)
 }
 
 /// `getIDOperators(uint32[])`.
@@ -398,6 +428,14 @@ mod tests {
             ),
             (&functions::DEPOSITS, "deposits(uint256)"),
             (&functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
+            (
+                &functions::GET_REDEMPTION_WATCHTOWER,
+                "getRedemptionWatchtower()",
+            ),
+            (
+                &functions::GET_REDEMPTION_DELAY,
+                "getRedemptionDelay(uint256)",
+            ),
             (&functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
             (
                 &functions::OPERATOR_TO_STAKING_PROVIDER,

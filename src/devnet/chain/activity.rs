@@ -120,6 +120,8 @@ fn draw_redemption(rng: &mut impl RngCore, requested_at: u64) -> PendingRedempti
         // 0.001 to 5 BTC.
         requested_amount: rng.gen_range(100_000..=500_000_000u64),
         requested_at,
+        // The devnet's Bridge has no watchtower.
+        watchtower_delay: 0,
     }
 }
 
