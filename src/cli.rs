@@ -173,7 +173,8 @@ pub struct ChainArgs {
     /// compute) or canonical (the chain's own block hash).
     #[arg(long, value_name = "RULE")]
     pub block_hash_rule: Option<BlockHashRule>,
-    /// Bitcoin fee rate for proposal fees, sat/vB.
+    /// Estimated Bitcoin fee rate, sat/vB: proposals raise it by a quarter (at least 5) and
+    /// keep the fee within the Bridge's maximum.
     #[arg(long, value_name = "SAT_PER_VB", allow_negative_numbers = true,
           value_parser = uint::<u64>(0, u64::MAX))]
     pub btc_fee_rate: Option<u64>,

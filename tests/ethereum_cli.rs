@@ -101,7 +101,8 @@ async fn dry_run_prints_seed_leader_checklist_and_a_redemption_proposal() {
     );
     assert_eq!(
         v["proposal"]["redemption_tx_fee"],
-        (11 + 68 + 31 + 9 + 22) * 2
+        // 2 sat/vB is below the lowest rate a leader proposes, 5.
+        (11 + 68 + 31 + 9 + 22) * 5
     );
     assert_eq!(
         (v["sent"].clone(), v["dispatched"].clone()),

@@ -271,6 +271,40 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
         .await
         .expect("the real validator accepts our proposal");
     assert_eq!(verdict, vec![Token::Bool(true)]);
+
+    // A fee rate far above the Bridge's limits: the fee is lowered to the smaller of the
+    // Bridge's total and the request's own maximum, and the validator still takes it.
+    let greedy = ProposalParams {
+        btc_fee_rate: 100_000,
+        ..params.clone()
+    };
+    let limit = snapshot.pending_redemptions[0]
+        .tx_max_fee
+        .expect("the request's maximum")
+        .min(
+            snapshot
+                .fee_limits
+                .redemption_tx_max_total_fee
+                .expect("the Bridge's total"),
+        );
+    let clamped = propose(ActionType::Redemption, &snapshot, &greedy).expect("within the limits");
+    let Proposal::Redemption {
+        redemption_tx_fee, ..
+    } = &clamped
+    else {
+        panic!("a redemption")
+    };
+    assert_eq!(*redemption_tx_fee, limit);
+    let verdict = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateRedemptionProposal",
+            &validate(&clamped),
+        )
+        .await
+        .expect("the real validator accepts the lowered fee");
+    assert_eq!(verdict, vec![Token::Bool(true)]);
     chain.shutdown().await;
 }
 

@@ -22,12 +22,61 @@ mod vsize {
     }
 }
 
+/// The lowest fee rate a leader proposes, sat/vB (keep-core #4172).
+pub const MIN_FEE_RATE: u64 = 5;
+
 /// A transaction's fee, `vsize * rate`, or why it has none: a fee rate so large that the fee
 /// overflows a u64 is refused rather than wrapped into a small (or zero) fee.
 fn fee(vsize: u64, rate: u64) -> Result<u64, String> {
     vsize.checked_mul(rate).ok_or_else(|| {
         format!("the fee of {vsize} vB at a fee rate of {rate} sat/vB overflows a 64-bit amount")
     })
+}
+
+/// The Bridge's limit on a transaction's fee: a total, and, when the fee is shared among
+/// `n` requests or deposits (the last one also taking the remainder), a limit on each share.
+#[derive(Debug, Clone, Copy, Default)]
+struct FeeLimit {
+    total: Option<u64>,
+    shares: Option<(u64, u64)>,
+}
+
+/// The fee a leader proposes (keep-core #4172): the estimated rate ×1.25 rounded up, at least
+/// [`MIN_FEE_RATE`], times the size, then lowered to the Bridge's limit. If even the lowest
+/// rate exceeds the limit, the action has no fee the Bridge would take.
+fn proposed_fee(vsize: u64, estimate: u64, limit: FeeLimit) -> Result<u64, String> {
+    let rate = estimate
+        .checked_mul(5)
+        .map(|r| r.div_ceil(4).max(MIN_FEE_RATE))
+        .ok_or_else(|| {
+            format!("a fee rate of {estimate} sat/vB overflows a 64-bit amount once raised by a quarter")
+        })?;
+    let mut fee = fee(vsize, rate)?;
+    let floor = fee_floor(vsize)?;
+    let share_total = limit
+        .shares
+        .map(|(n, per_share)| per_share.saturating_mul(n));
+    let cap = match (limit.total, share_total) {
+        (None, None) => return Ok(fee),
+        (a, b) => a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)),
+    };
+    if floor > cap {
+        return Err(format!(
+            "even {MIN_FEE_RATE} sat/vB ({floor} sat for {vsize} vB) exceeds the Bridge's maximum fee of {cap} sat"
+        ));
+    }
+    fee = fee.min(cap);
+    // The last share takes the remainder: keep it within its limit too.
+    if let Some((n, per_share)) = limit.shares.filter(|(n, _)| *n > 0) {
+        if fee / n + fee % n > per_share {
+            fee -= fee % n;
+        }
+    }
+    Ok(fee)
+}
+
+fn fee_floor(vsize: u64) -> Result<u64, String> {
+    fee(vsize, MIN_FEE_RATE)
 }
 
 /// The generator's answer: a proposal, and why each earlier checklist action was passed over.
@@ -124,12 +173,17 @@ pub fn propose(
                     .iter()
                     .map(|r| vsize::output(r.redeemer_output_script.len()))
                     .sum::<u64>();
+            let per_request = eligible.iter().filter_map(|r| r.tx_max_fee).min();
+            let limit = FeeLimit {
+                total: snapshot.fee_limits.redemption_tx_max_total_fee,
+                shares: per_request.map(|m| (eligible.len() as u64, m)),
+            };
             Ok(Proposal::Redemption {
                 redeemers_output_scripts: eligible
                     .iter()
                     .map(|r| HexBytes(r.redeemer_output_script.clone()))
                     .collect(),
-                redemption_tx_fee: fee(size, rate)?,
+                redemption_tx_fee: proposed_fee(size, rate, limit)?,
             })
         }
         ActionType::DepositSweep => {
@@ -153,9 +207,16 @@ pub fn propose(
                 + vsize::MAIN_UTXO_INPUT
                 + vsize::P2WPKH_OUTPUT
                 + vsize::DEPOSIT_INPUT * mature.len() as u64;
+            let limit = FeeLimit {
+                total: None,
+                shares: snapshot
+                    .fee_limits
+                    .deposit_tx_max_fee
+                    .map(|m| (mature.len() as u64, m)),
+            };
             Ok(Proposal::DepositSweep {
                 deposits: mature.iter().map(|d| d.key).collect(),
-                sweep_tx_fee: fee(size, rate)?,
+                sweep_tx_fee: proposed_fee(size, rate, limit)?,
                 reveal_blocks: mature.iter().map(|d| d.reveal_block).collect(),
             })
         }
@@ -184,7 +245,14 @@ pub fn propose(
                 + vsize::P2WPKH_OUTPUT * snapshot.moving_funds_targets.len() as u64;
             Ok(Proposal::MovingFunds {
                 target_wallets: snapshot.moving_funds_targets.clone(),
-                moving_funds_tx_fee: fee(size, rate)?,
+                moving_funds_tx_fee: proposed_fee(
+                    size,
+                    rate,
+                    FeeLimit {
+                        total: snapshot.fee_limits.moving_funds_tx_max_total_fee,
+                        shares: None,
+                    },
+                )?,
             })
         }
         ActionType::MovedFundsSweep => {
@@ -200,7 +268,14 @@ pub fn propose(
             Ok(Proposal::MovedFundsSweep {
                 moving_funds_tx_hash: request.moving_funds_tx_hash,
                 moving_funds_tx_output_index: request.output_index,
-                sweep_tx_fee: fee(size, rate)?,
+                sweep_tx_fee: proposed_fee(
+                    size,
+                    rate,
+                    FeeLimit {
+                        total: snapshot.fee_limits.moved_funds_sweep_tx_max_total_fee,
+                        shares: None,
+                    },
+                )?,
             })
         }
     }
@@ -229,6 +304,7 @@ mod tests {
             requested_amount: 1_000_000,
             requested_at,
             watchtower_delay: 0,
+            tx_max_fee: None,
         }
     }
 
@@ -358,6 +434,88 @@ mod tests {
             redeemers_output_scripts,
             vec![HexBytes(vec![0, 0x14, 2]), HexBytes(vec![0, 0x14, 3])]
         );
+    }
+
+    fn redemption_fee(snap: &WalletSnapshot, rate: u64) -> Result<u64, String> {
+        let params = ProposalParams {
+            btc_fee_rate: rate,
+            ..ProposalParams::default()
+        };
+        match propose(ActionType::Redemption, snap, &params)? {
+            Proposal::Redemption {
+                redemption_tx_fee, ..
+            } => Ok(redemption_tx_fee),
+            other => panic!("not a redemption: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fee_rate_is_raised_by_a_quarter_rounded_up_and_at_least_five() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.pending_redemptions = vec![request(1, now - 700)];
+        // One P2WPKH input, change, and a 3-byte script's output.
+        let vsize = 11 + 68 + 31 + (9 + 3);
+        for (estimate, rate) in [(1, 5), (4, 5), (5, 7), (8, 10), (10, 13), (100, 125)] {
+            assert_eq!(
+                redemption_fee(&snap, estimate),
+                Ok(vsize * rate),
+                "{estimate} sat/vB"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fee_is_lowered_to_the_bridge_s_limits_or_the_action_skipped() {
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        let mut a = request(1, now - 900);
+        let mut b = request(2, now - 800);
+        a.tx_max_fee = Some(2_000);
+        b.tx_max_fee = Some(1_501);
+        snap.pending_redemptions = vec![a, b];
+        let vsize = 11 + 68 + 31 + 2 * (9 + 3);
+        // Below every limit: the raised rate as is.
+        assert_eq!(redemption_fee(&snap, 10), Ok(vsize * 13));
+        // The total limit.
+        snap.fee_limits.redemption_tx_max_total_fee = Some(2_500);
+        assert_eq!(redemption_fee(&snap, 100), Ok(2_500));
+        // Each request's share: two shares of at most 1,501 (the smaller limit), 3,002.
+        snap.fee_limits.redemption_tx_max_total_fee = None;
+        assert_eq!(redemption_fee(&snap, 100), Ok(3_002));
+        // Even the lowest rate over the limit: nothing the Bridge would take.
+        snap.fee_limits.redemption_tx_max_total_fee = Some(5 * vsize - 1);
+        let reason = redemption_fee(&snap, 10).unwrap_err();
+        assert!(reason.contains("exceeds the Bridge's maximum"), "{reason}");
+        snap.fee_limits.redemption_tx_max_total_fee = Some(5 * vsize);
+        assert_eq!(redemption_fee(&snap, 10), Ok(5 * vsize));
+    }
+
+    #[test]
+    fn a_shared_fee_keeps_the_last_share_within_its_limit() {
+        // Three shares of at most 10: 29 would give the last one 9 + 2 = 11.
+        let limit = FeeLimit {
+            total: Some(29),
+            shares: Some((3, 10)),
+        };
+        assert_eq!(proposed_fee(1, 100, limit), Ok(27));
+        let limit = FeeLimit {
+            total: Some(30),
+            shares: Some((3, 10)),
+        };
+        assert_eq!(proposed_fee(1, 100, limit), Ok(30));
+        // Deposits share the sweep fee the same way.
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.deposits = vec![deposit(1, now - 9000, None), deposit(2, now - 8500, None)];
+        snap.fee_limits.deposit_tx_max_fee = Some(2_000);
+        let Ok(Proposal::DepositSweep { sweep_tx_fee, .. }) =
+            propose(ActionType::DepositSweep, &snap, &ProposalParams::default())
+        else {
+            panic!("a sweep")
+        };
+        // 410 vB at 13 sat/vB is 5,330: two deposits' shares of 2,000 allow 4,000.
+        assert_eq!(sweep_tx_fee, 4_000);
     }
 
     #[test]

@@ -151,6 +151,23 @@ pub struct PendingRedemption {
     /// The redemption watchtower's delay for this request, seconds (0 without a
     /// watchtower). The request must be older than this as well as the minimum age.
     pub watchtower_delay: u64,
+    /// The most this request's share of the transaction fee may be, satoshi (`None`:
+    /// unknown, no limit applied).
+    pub tx_max_fee: Option<u64>,
+}
+
+/// The Bridge's maximum transaction fees, satoshi, read with the wallet; `None` where
+/// unknown, and then no limit is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeeLimits {
+    /// `depositParameters().depositTxMaxFee`: per deposit swept.
+    pub deposit_tx_max_fee: Option<u64>,
+    /// `redemptionParameters().redemptionTxMaxTotalFee`.
+    pub redemption_tx_max_total_fee: Option<u64>,
+    /// `movingFundsParameters().movingFundsTxMaxTotalFee`.
+    pub moving_funds_tx_max_total_fee: Option<u64>,
+    /// `movingFundsParameters().movedFundsSweepTxMaxTotalFee`.
+    pub moved_funds_sweep_tx_max_total_fee: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,12 +208,13 @@ pub struct WalletSnapshot {
     pub moving_funds_requested_at: Option<u64>,
     pub moving_funds_targets: Vec<WalletPkh>,
     pub moved_funds_sweep_requests: Vec<MovedFundsSweepRequest>,
+    pub fee_limits: FeeLimits,
 }
 
 /// Knobs of proposal generation. Ages and margins are seconds of chain time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProposalParams {
-    /// Bitcoin fee rate, sat/vB, for the fee fields.
+    /// Estimated Bitcoin fee rate, sat/vB, that proposal fees start from.
     pub btc_fee_rate: u64,
     pub redemption_request_min_age: u64,
     pub redemption_timeout_safety_margin: u64,

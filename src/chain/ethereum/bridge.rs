@@ -5,6 +5,9 @@
 //!   for each (a request that was handled or timed out reads as zero), then the timeout from
 //!   `redemptionParameters()`; when the Bridge has a redemption watchtower
 //!   (`getRedemptionWatchtower()`), each request's delay from `getRedemptionDelay(key)`.
+//! - Fee limits: `redemptionTxMaxTotalFee` and each request's `txMaxFee`,
+//!   `depositParameters().depositTxMaxFee`, and the moving-funds and moved-funds-sweep
+//!   maximums from `movingFundsParameters()`.
 //! - DepositSweep: `DepositRevealed` events of the wallet, then `deposits(key)` for each
 //!   (swept ones have `sweptAt`). Bitcoin confirmations are not read from Bitcoin: they are
 //!   configured, or estimated from the reveal's age.
@@ -22,7 +25,7 @@ use super::client::{lock, Inner};
 use super::contracts::{self, events};
 use crate::chain::{ActionRequest, ChainError};
 use crate::protocol::proposal::{
-    DepositKey, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
+    DepositKey, FeeLimits, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
 };
 use crate::protocol::{ActionOutcome, ActionType, Address, Hash32, WalletPkh, WalletSnapshot};
 
@@ -88,6 +91,33 @@ impl Inner {
             )
             .await?;
         let redemption_timeout = contracts::decode_redemption_timeout(&data).map_err(invalid)?;
+        let redemption_tx_max_total_fee =
+            contracts::decode_redemption_tx_max_total_fee(&data).map_err(invalid)?;
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::deposit_parameters_call(),
+                block,
+                "Bridge.depositParameters",
+            )
+            .await?;
+        let deposit_tx_max_fee = contracts::decode_deposit_tx_max_fee(&data).map_err(invalid)?;
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::moving_funds_parameters_call(),
+                block,
+                "Bridge.movingFundsParameters",
+            )
+            .await?;
+        let (moving_funds_tx_max_total_fee, moved_funds_sweep_tx_max_total_fee) =
+            contracts::decode_moving_funds_max_fees(&data).map_err(invalid)?;
+        let fee_limits = FeeLimits {
+            deposit_tx_max_fee: Some(deposit_tx_max_fee),
+            redemption_tx_max_total_fee: Some(redemption_tx_max_total_fee),
+            moving_funds_tx_max_total_fee: Some(moving_funds_tx_max_total_fee),
+            moved_funds_sweep_tx_max_total_fee: Some(moved_funds_sweep_tx_max_total_fee),
+        };
         let from = block
             .saturating_sub(self.config.snapshot_lookback_blocks)
             .max(self.config.first_block);
@@ -141,6 +171,7 @@ impl Inner {
                 .then_some(w.moving_funds_requested_at),
             moving_funds_targets,
             moved_funds_sweep_requests: Vec::new(),
+            fee_limits,
         })
     }
 
@@ -202,6 +233,7 @@ impl Inner {
                 requested_amount: request.requested_amount,
                 requested_at: request.requested_at,
                 watchtower_delay,
+                tx_max_fee: Some(request.tx_max_fee),
             });
         }
         out.sort_by_key(|r| r.requested_at);

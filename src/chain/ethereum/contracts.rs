@@ -58,6 +58,12 @@ pub mod functions {
     pub static REDEMPTION_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
         "function redemptionParameters() view returns (uint64,uint64,uint64,uint64,uint32)",
     );
+    pub static DEPOSIT_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
+        "function depositParameters() view returns (uint64,uint64,uint64,uint32)",
+    );
+    pub static MOVING_FUNDS_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
+        "function movingFundsParameters() view returns (uint64,uint64,uint32,uint32,uint96,uint32,uint16,uint64)",
+    );
     pub static GET_REDEMPTION_WATCHTOWER: FunctionDeclaration =
         FunctionDeclaration::new("function getRedemptionWatchtower() view returns (address)");
     pub static GET_REDEMPTION_DELAY: FunctionDeclaration = FunctionDeclaration::new(
@@ -90,6 +96,42 @@ pub fn deposits_call(key: &Hash32) -> Vec<u8> {
 
 pub fn redemption_parameters_call() -> Vec<u8> {
     functions::REDEMPTION_PARAMETERS.call(&[])
+}
+
+/// `Bridge.depositParameters()`.
+pub fn deposit_parameters_call() -> Vec<u8> {
+    functions::DEPOSIT_PARAMETERS.call(&[])
+}
+
+/// `Bridge.depositParameters()`: `depositTxMaxFee`, satoshi per deposit swept.
+pub fn decode_deposit_tx_max_fee(data: &[u8]) -> Result<u64, AbiError> {
+    let mut p =
+        functions::DEPOSIT_PARAMETERS.decode_output(data, "Bridge.depositParameters result")?;
+    p.skip(2)?;
+    p.u64(64)
+}
+
+/// `Bridge.movingFundsParameters()`.
+pub fn moving_funds_parameters_call() -> Vec<u8> {
+    functions::MOVING_FUNDS_PARAMETERS.call(&[])
+}
+
+/// `Bridge.movingFundsParameters()`: `movingFundsTxMaxTotalFee` and
+/// `movedFundsSweepTxMaxTotalFee`, satoshi.
+pub fn decode_moving_funds_max_fees(data: &[u8]) -> Result<(u64, u64), AbiError> {
+    let mut p = functions::MOVING_FUNDS_PARAMETERS
+        .decode_output(data, "Bridge.movingFundsParameters result")?;
+    let moving_funds = p.u64(64)?;
+    p.skip(6)?;
+    Ok((moving_funds, p.u64(64)?))
+}
+
+/// `Bridge.redemptionParameters()`: `redemptionTxMaxTotalFee`, satoshi.
+pub fn decode_redemption_tx_max_total_fee(data: &[u8]) -> Result<u64, AbiError> {
+    let mut p = functions::REDEMPTION_PARAMETERS
+        .decode_output(data, "Bridge.redemptionParameters result")?;
+    p.skip(3)?;
+    p.u64(64)
 }
 
 /// `Bridge.getRedemptionWatchtower()`.
@@ -250,6 +292,8 @@ impl BridgeWallet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RedemptionRequest {
     pub requested_amount: u64,
+    /// The most this request's share of the fee may be, satoshi.
+    pub tx_max_fee: u64,
     /// Zero when there is no such pending request.
     pub requested_at: u64,
 }
@@ -261,9 +305,11 @@ impl RedemptionRequest {
             .nested()?;
         r.address()?;
         let requested_amount = r.u64(64)?;
-        r.skip(2)?;
+        r.skip(1)?;
+        let tx_max_fee = r.u64(64)?;
         Ok(RedemptionRequest {
             requested_amount,
+            tx_max_fee,
             requested_at: r.u64(32)?,
         })
     }
@@ -428,6 +474,11 @@ mod tests {
             ),
             (&functions::DEPOSITS, "deposits(uint256)"),
             (&functions::REDEMPTION_PARAMETERS, "redemptionParameters()"),
+            (&functions::DEPOSIT_PARAMETERS, "depositParameters()"),
+            (
+                &functions::MOVING_FUNDS_PARAMETERS,
+                "movingFundsParameters()",
+            ),
             (
                 &functions::GET_REDEMPTION_WATCHTOWER,
                 "getRedemptionWatchtower()",

@@ -72,6 +72,8 @@ impl WalletRecord {
             moving_funds_requested_at: self.moving_funds_requested_at,
             moving_funds_targets: self.moving_funds_targets.clone(),
             moved_funds_sweep_requests: self.moved_funds_sweep_requests.clone(),
+            // The simulated Bridge sets no fee limits.
+            fee_limits: Default::default(),
         }
     }
 }
@@ -120,8 +122,9 @@ fn draw_redemption(rng: &mut impl RngCore, requested_at: u64) -> PendingRedempti
         // 0.001 to 5 BTC.
         requested_amount: rng.gen_range(100_000..=500_000_000u64),
         requested_at,
-        // The devnet's Bridge has no watchtower.
+        // The devnet's Bridge has no watchtower and no fee limits.
         watchtower_delay: 0,
+        tx_max_fee: None,
     }
 }
 

@@ -406,7 +406,8 @@ fn history_makes_the_first_window_busy_and_last_wallet_moves_funds() {
         decision.proposal,
         Proposal::MovingFunds {
             target_wallets: vec![infos[0].wallet, infos[1].wallet],
-            moving_funds_tx_fee: (11 + 68 + 2 * 31) * 10,
+            // 10 sat/vB raised by a quarter, rounded up.
+            moving_funds_tx_fee: (11 + 68 + 2 * 31) * 13,
         }
     );
 }
