@@ -7,7 +7,7 @@ mod ethereum_support;
 use ethereum_support::real::{
     Artifact, MainUtxo, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY,
 };
-use ethereum_support::Anvil;
+use ethereum_support::{length_prefixed, Anvil};
 use ethers_core::abi::Token;
 use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
@@ -220,10 +220,12 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
         };
         vec![Token::Tuple(vec![
             Token::FixedBytes(wallet.0.to_vec()),
+            // The proposal carries Bitcoin scripts; the validator takes them length-prefixed,
+            // as keep-client hands them over.
             Token::Array(
                 redeemers_output_scripts
                     .iter()
-                    .map(|s| Token::Bytes(s.0.clone()))
+                    .map(|s| Token::Bytes(length_prefixed(&s.0)))
                     .collect(),
             ),
             Token::Uint((*redemption_tx_fee).into()),
@@ -236,6 +238,11 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
     let head = chain.latest_block().await.unwrap().number;
     let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
     assert_eq!(snapshot.pending_redemptions.len(), 1, "{snapshot:?}");
+    // The Bridge's length-prefixed script reads as the Bitcoin script itself.
+    assert_eq!(
+        snapshot.pending_redemptions[0].redeemer_output_script,
+        script[1..].to_vec()
+    );
     assert!(propose(ActionType::Redemption, &snapshot, &params).is_err());
     let by_hand = Proposal::Redemption {
         redeemers_output_scripts: vec![HexBytes(
@@ -339,7 +346,12 @@ async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and
     let validate = |scripts: Vec<Vec<u8>>, fee: u64| {
         vec![Token::Tuple(vec![
             Token::FixedBytes(wallet.0.to_vec()),
-            Token::Array(scripts.into_iter().map(Token::Bytes).collect()),
+            Token::Array(
+                scripts
+                    .into_iter()
+                    .map(|s| Token::Bytes(length_prefixed(&s)))
+                    .collect(),
+            ),
             Token::Uint(fee.into()),
         ])]
     };

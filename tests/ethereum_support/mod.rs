@@ -329,6 +329,12 @@ pub fn token_u(v: u64) -> Token {
     Token::Uint(v.into())
 }
 
+/// A Bitcoin script as the Bridge takes and emits it: after its length.
+pub fn length_prefixed(script: &[u8]) -> Vec<u8> {
+    let length = u8::try_from(script.len()).expect("a standard script");
+    [vec![length], script.to_vec()].concat()
+}
+
 /// A deterministic operator address for sortition pool member id `id`.
 pub fn operator(id: u32) -> Address {
     let mut a = [0u8; 20];
@@ -533,6 +539,8 @@ impl Fixtures {
         .await;
     }
 
+    /// Requests a redemption to the Bitcoin output `script`, which goes to the Bridge
+    /// length-prefixed, as the real Bridge takes it.
     pub async fn request_redemption(&self, pkh: WalletPkh, script: &[u8], amount: u64) {
         self.call(
             &self.bridge_abi,
@@ -540,7 +548,7 @@ impl Fixtures {
             "requestRedemption",
             &[
                 token_bytes20(&pkh.0),
-                Token::Bytes(script.to_vec()),
+                Token::Bytes(length_prefixed(script)),
                 token_u(amount),
             ],
         )
@@ -554,7 +562,7 @@ impl Fixtures {
             "completeRedemption",
             &[
                 token_bytes20(&pkh.0),
-                Token::Bytes(script.to_vec()),
+                Token::Bytes(length_prefixed(script)),
                 Token::FixedBytes(vec![0x77; 32]),
             ],
         )

@@ -228,8 +228,11 @@ impl Inner {
                 }
                 None => 0,
             };
+            let script = contracts::unprefixed_script(&event.redeemer_output_script)
+                .map_err(invalid)?
+                .to_vec();
             out.push(PendingRedemption {
-                redeemer_output_script: event.redeemer_output_script,
+                redeemer_output_script: script,
                 requested_amount: request.requested_amount,
                 requested_at: request.requested_at,
                 watchtower_delay,

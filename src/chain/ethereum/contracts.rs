@@ -165,12 +165,30 @@ pub fn get_id_operators_call(ids: &[u32]) -> Vec<u8> {
     functions::GET_ID_OPERATORS.call(&[Token::Array(ids)])
 }
 
-/// The Bridge's key of a redemption request:
-/// `keccak256(keccak256(redeemerOutputScript) || walletPubKeyHash)`.
+/// The Bridge's key of a redemption request: `keccak256(keccak256(script) || walletPubKeyHash)`
+/// over the script as the Bridge holds it, length-prefixed.
 pub fn redemption_key(wallet: &WalletPkh, script: &[u8]) -> Hash32 {
     let mut packed = keccak256(script).to_vec();
     packed.extend_from_slice(&wallet.0);
     Hash32(keccak256(&packed))
+}
+
+/// A redeemer's output script as the Bridge emits it, length-prefixed, without its prefix:
+/// the Bitcoin script proposals carry (as keep-client's do). The Bridge takes standard
+/// scripts only (P2PKH, P2WPKH, P2SH, P2WSH, at most 34 bytes), so the prefix is one byte.
+pub fn unprefixed_script(prefixed: &[u8]) -> Result<&[u8], AbiError> {
+    match prefixed.split_first() {
+        Some((&length, script)) if usize::from(length) == script.len() && length < 0xFD => {
+            Ok(script)
+        }
+        _ => Err(AbiError {
+            what: "RedemptionRequested redeemerOutputScript",
+            problem: format!(
+                "expected a length-prefixed script, got 0x{}",
+                hex::encode(prefixed)
+            ),
+        }),
+    }
 }
 
 /// The Bridge's key of a deposit: `keccak256(fundingTxHash || uint32 fundingOutputIndex)`.
@@ -420,6 +438,17 @@ pub fn decode_deposits_swept_wallet(data: &[u8]) -> Result<WalletPkh, AbiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redeemer_script_loses_its_length_prefix_and_nothing_else() {
+        let p2wpkh = [vec![0x00, 0x14], vec![0x5A; 20]].concat();
+        let prefixed = [vec![22], p2wpkh.clone()].concat();
+        assert_eq!(unprefixed_script(&prefixed).unwrap(), p2wpkh.as_slice());
+        // The bare script, a wrong length, and nothing at all are refused.
+        assert!(unprefixed_script(&p2wpkh).is_err());
+        assert!(unprefixed_script(&[vec![23], p2wpkh.clone()].concat()).is_err());
+        assert!(unprefixed_script(&[]).is_err());
+    }
 
     type Word = [u8; 32];
 
