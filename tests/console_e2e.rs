@@ -37,6 +37,14 @@ impl Tmux {
             "{}",
             String::from_utf8_lossy(&started.stderr)
         );
+        // The server outlives its sessions: a test that replaces its session (kill, then
+        // start again) must not race a server shutting down ("server exited unexpectedly").
+        let kept = self.cmd(&["set-option", "-s", "exit-empty", "off"]);
+        assert!(
+            kept.status.success(),
+            "{}",
+            String::from_utf8_lossy(&kept.stderr)
+        );
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
