@@ -245,6 +245,42 @@ async fn every_injected_fault_is_recorded_exactly(
     let all_wallets = network.devnet.wallet_infos();
     let windows: Vec<u64> = vec![900, 1800, 2700, 3600];
 
+    // The local node has completed the last window; a peer may still be recording its own
+    // results (over sockets a late message can hold it back). Wait until every seat holder
+    // has a result for every window, then compare.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut missing = Vec::new();
+        for info in &all_wallets {
+            for node in std::iter::once(&network.local).chain(network.peers.iter()) {
+                if !info.operators.contains(&node.operator()) {
+                    continue;
+                }
+                for &cb in &windows {
+                    let row = node
+                        .history()
+                        .query(&HistoryQuery::Result {
+                            wallet: info.wallet,
+                            coordination_block: cb,
+                        })
+                        .and_then(|page| Ok(page.into_result()?))
+                        .unwrap();
+                    if row.is_none() {
+                        missing.push((node.operator(), info.wallet, cb));
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "seat holders without a result: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Every honest node agrees on the leader and the accepted proposal of every
     // (wallet, window). Misbehaving nodes are excluded where they misbehaved.
     let mut kinds = std::collections::HashSet::new();
