@@ -9,7 +9,6 @@ use ethereum_support::real::{
 };
 use ethereum_support::{length_prefixed, Anvil};
 use ethers_core::abi::Token;
-use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
 use tbtc_coord::protocol::generator::propose;
 use tbtc_coord::protocol::proposal::{heartbeat_message, HexBytes, ProposalParams, WalletState};
@@ -131,14 +130,7 @@ async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
     let members = vec![operators[2], operators[0], operators[4], operators[1]];
     let key = tbtc.create_wallet(&[7; 32], &members).await;
 
-    let mut config = EthereumConfig::new(anvil.http_url());
-    config.contracts = Contracts {
-        bridge: Some(tbtc.bridge),
-        wallet_registry: Some(tbtc.registry),
-        sortition_pool: Some(tbtc.pool),
-        ..Contracts::default()
-    };
-    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let chain = tbtc.chain().await;
     let wallets = chain.wallets().await.unwrap();
     assert_eq!(wallets.len(), 1, "{wallets:?}");
     assert_eq!(wallets[0].wallet, key.pkh());
@@ -153,6 +145,45 @@ async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
     assert!(snapshot.pending_redemptions.is_empty() && snapshot.deposits.is_empty());
     assert!(snapshot.redemption_timeout > 0);
     chain.shutdown().await;
+}
+
+/// A wallet made by the real DKG, with a main UTXO and one pending redemption.
+struct Redemption {
+    tbtc: RealTbtc,
+    wallet: WalletPkh,
+    /// The redeemer's output script, length-prefixed as the Bridge takes it.
+    script: Vec<u8>,
+    /// Chain time of the request.
+    requested_at: u64,
+}
+
+impl Redemption {
+    /// Deploys the contracts (with a redemption watchtower if `watchtower`), makes the wallet
+    /// and requests a redemption of 0.1 BTC to a P2WPKH script.
+    async fn requested(url: &str, watchtower: bool) -> Redemption {
+        let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xB0 + i; 20])).collect();
+        let tbtc = RealTbtc::deploy(url, &operators).await;
+        if watchtower {
+            tbtc.set_redemption_watchtower().await;
+        }
+        let wallet = tbtc.create_wallet(&[9; 32], &operators).await.pkh();
+        let utxo = MainUtxo {
+            tx_hash: [0x33; 32],
+            output_index: 1,
+            value: 10 * 100_000_000,
+        };
+        tbtc.set_main_utxo(&wallet, &utxo).await;
+        let script = length_prefixed(&[vec![0x00, 0x14], vec![0x5A; 20]].concat());
+        let requested_at = tbtc
+            .request_redemption(&wallet, &utxo, &Address([0x77; 20]), &script, 10_000_000)
+            .await;
+        Redemption {
+            tbtc,
+            wallet,
+            script,
+            requested_at,
+        }
+    }
 }
 
 /// Mines one block at chain time `timestamp`.
@@ -170,21 +201,12 @@ async fn mine_at(url: &str, timestamp: u64) {
 async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_second_before() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xB0 + i; 20])).collect();
-    let tbtc = RealTbtc::deploy(&url, &operators).await;
-    let key = tbtc.create_wallet(&[9; 32], &operators).await;
-    let wallet = key.pkh();
-    let utxo = MainUtxo {
-        tx_hash: [0x33; 32],
-        output_index: 1,
-        value: 10 * 100_000_000,
-    };
-    tbtc.set_main_utxo(&wallet, &utxo).await;
-    // A P2WPKH script, length-prefixed as the Bridge takes it.
-    let script = [vec![0x16, 0x00, 0x14], vec![0x5A; 20]].concat();
-    let requested_at = tbtc
-        .request_redemption(&wallet, &utxo, &Address([0x77; 20]), &script, 10_000_000)
-        .await;
+    let Redemption {
+        tbtc,
+        wallet,
+        script,
+        requested_at,
+    } = Redemption::requested(&url, false).await;
 
     // Our minimum age is the validator's.
     let min_age = tbtc
@@ -202,14 +224,7 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
         vec![Token::Uint(params.redemption_request_min_age.into())]
     );
 
-    let mut config = EthereumConfig::new(url.clone());
-    config.contracts = Contracts {
-        bridge: Some(tbtc.bridge),
-        wallet_registry: Some(tbtc.registry),
-        sortition_pool: Some(tbtc.pool),
-        ..Contracts::default()
-    };
-    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let chain = tbtc.chain().await;
     let validate = |proposal: &Proposal| {
         let Proposal::Redemption {
             redeemers_output_scripts,
@@ -319,29 +334,13 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
 async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and_the_validator() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xC0 + i; 20])).collect();
-    let tbtc = RealTbtc::deploy(&url, &operators).await;
-    tbtc.set_redemption_watchtower().await;
-    let key = tbtc.create_wallet(&[11; 32], &operators).await;
-    let wallet = key.pkh();
-    let utxo = MainUtxo {
-        tx_hash: [0x44; 32],
-        output_index: 0,
-        value: 10 * 100_000_000,
-    };
-    tbtc.set_main_utxo(&wallet, &utxo).await;
-    let script = [vec![0x16, 0x00, 0x14], vec![0x6B; 20]].concat();
-    let requested_at = tbtc
-        .request_redemption(&wallet, &utxo, &Address([0x78; 20]), &script, 10_000_000)
-        .await;
-    let mut config = EthereumConfig::new(url.clone());
-    config.contracts = Contracts {
-        bridge: Some(tbtc.bridge),
-        wallet_registry: Some(tbtc.registry),
-        sortition_pool: Some(tbtc.pool),
-        ..Contracts::default()
-    };
-    let chain = EthereumChain::connect(config, None).await.unwrap();
+    let Redemption {
+        tbtc,
+        wallet,
+        requested_at,
+        ..
+    } = Redemption::requested(&url, true).await;
+    let chain = tbtc.chain().await;
     let params = ProposalParams::default();
     let validate = |scripts: Vec<Vec<u8>>, fee: u64| {
         vec![Token::Tuple(vec![

@@ -70,12 +70,7 @@ pub fn anvil_binary() -> PathBuf {
             }
             let installed = installed_anvil();
             if !installed.is_file() {
-                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-                let status = Command::new("bash")
-                    .arg(root.join("scripts/install-test-deps"))
-                    .status()
-                    .expect("running scripts/install-test-deps");
-                assert!(status.success(), "scripts/install-test-deps failed");
+                install_test_deps();
             }
             assert!(
                 installed.is_file(),
@@ -85,6 +80,16 @@ pub fn anvil_binary() -> PathBuf {
             installed
         })
         .clone()
+}
+
+/// Runs `scripts/install-test-deps`, for a test that finds a tool missing.
+pub fn install_test_deps() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("bash")
+        .arg(root.join("scripts/install-test-deps"))
+        .status()
+        .expect("running scripts/install-test-deps");
+    assert!(status.success(), "scripts/install-test-deps failed");
 }
 
 /// A port nobody listens on right now.

@@ -4,8 +4,7 @@
 //! behind OpenZeppelin's TransparentUpgradeableProxy; the addresses it only stores (relay,
 //! treasury, wallet registry, reimbursement pool) hold no code.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use ethers_core::abi::{Contract, Token};
 use serde_json::Value;
@@ -42,12 +41,7 @@ pub fn contracts_dir() -> PathBuf {
         });
     let dir = cache.join("tbtc-coord/contracts");
     if !dir.join("keep-network-tbtc-v2-1.6.0/.sha256").is_file() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let status = Command::new("bash")
-            .arg(root.join("scripts/install-test-deps"))
-            .status()
-            .expect("running scripts/install-test-deps");
-        assert!(status.success(), "scripts/install-test-deps failed");
+        super::install_test_deps();
     }
     dir
 }
@@ -559,6 +553,21 @@ impl RealTbtc {
         let funds = serde_json::json!([from, "0xde0b6b3a7640000"]);
         super::rpc(&self.url, "anvil_setBalance", funds).await;
         super_send_from(&self.url, &from, Some(&to.to_checksum()), data).await
+    }
+
+    /// Our Ethereum back end on these contracts, discovering the wallets.
+    pub async fn chain(&self) -> tbtc_coord::chain::ethereum::EthereumChain {
+        use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
+        let mut config = EthereumConfig::new(self.url.clone());
+        config.contracts = Contracts {
+            bridge: Some(self.bridge),
+            wallet_registry: Some(self.registry),
+            sortition_pool: Some(self.pool),
+            ..Contracts::default()
+        };
+        EthereumChain::connect(config, None)
+            .await
+            .expect("connecting to anvil")
     }
 
     /// `eth_call` of `function(args)` on `to`: the decoded outputs, or the node's error
