@@ -999,3 +999,47 @@ async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
     assert_eq!(chain.operator_is_staked(staked).await, Ok(false));
     chain.shutdown().await;
 }
+
+/// The Bridge's parameters are the same for every wallet of a block: a window's snapshots
+/// read them once, and again only at another block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_parameters_are_read_once_per_block() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let f = Fixtures::deploy(&url).await;
+    f.set_operators(&[1, 2, 3]).await;
+    let (a, b) = (pkh(0xA1), pkh(0xB2));
+    f.create_wallet(a, &[1, 2, 3], &[]).await;
+    f.create_wallet(b, &[1, 2, 3], &[]).await;
+    let mut c = EthereumConfig::new(url.clone());
+    c.contracts.bridge = Some(f.bridge);
+    c.wallets = WalletSource::Listed(
+        [a, b]
+            .map(|wallet| WalletInfo {
+                wallet,
+                public_key: None,
+                operators: vec![operator(1), operator(2), operator(3)],
+            })
+            .to_vec(),
+    );
+    let chain = EthereumChain::connect(c, None).await.unwrap();
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    chain.observe_rpc_latency(Arc::new(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let count = || requests.load(std::sync::atomic::Ordering::SeqCst);
+    let head = block_number(&url).await;
+    chain.wallet_snapshot(&a, head).await.unwrap();
+    // Wallet b at the same block: its own reads only.
+    let before = count();
+    chain.wallet_snapshot(&b, head).await.unwrap();
+    let same_block = count() - before;
+    // At the next block the four parameter reads come back.
+    mine(&url, 1, 12).await;
+    let before = count();
+    chain.wallet_snapshot(&b, head + 1).await.unwrap();
+    let next_block = count() - before;
+    assert_eq!(next_block - same_block, 4, "{same_block} then {next_block}");
+    chain.shutdown().await;
+}

@@ -36,6 +36,15 @@ fn invalid(e: impl std::fmt::Display) -> ChainError {
     ChainError::Invalid(e.to_string())
 }
 
+/// What every wallet's snapshot reads of the Bridge as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BridgeParameters {
+    pub redemption_timeout: u64,
+    pub fee_limits: FeeLimits,
+    /// The redemption watchtower, if the Bridge has one.
+    pub watchtower: Option<Address>,
+}
+
 impl Inner {
     pub(super) async fn snapshot(
         &self,
@@ -82,56 +91,16 @@ impl Inner {
         if w.state == 0 {
             return Err(ChainError::UnknownWallet(*wallet));
         }
-        let data = self
-            .eth_call(
-                bridge,
-                contracts::redemption_parameters_call(),
-                block,
-                "Bridge.redemptionParameters",
-            )
-            .await?;
-        let redemption_timeout = contracts::decode_redemption_timeout(&data).map_err(invalid)?;
-        let redemption_tx_max_total_fee =
-            contracts::decode_redemption_tx_max_total_fee(&data).map_err(invalid)?;
-        let data = self
-            .eth_call(
-                bridge,
-                contracts::deposit_parameters_call(),
-                block,
-                "Bridge.depositParameters",
-            )
-            .await?;
-        let deposit_tx_max_fee = contracts::decode_deposit_tx_max_fee(&data).map_err(invalid)?;
-        let data = self
-            .eth_call(
-                bridge,
-                contracts::moving_funds_parameters_call(),
-                block,
-                "Bridge.movingFundsParameters",
-            )
-            .await?;
-        let (moving_funds_tx_max_total_fee, moved_funds_sweep_tx_max_total_fee) =
-            contracts::decode_moving_funds_max_fees(&data).map_err(invalid)?;
-        let fee_limits = FeeLimits {
-            deposit_tx_max_fee: Some(deposit_tx_max_fee),
-            redemption_tx_max_total_fee: Some(redemption_tx_max_total_fee),
-            moving_funds_tx_max_total_fee: Some(moving_funds_tx_max_total_fee),
-            moved_funds_sweep_tx_max_total_fee: Some(moved_funds_sweep_tx_max_total_fee),
-        };
+        let BridgeParameters {
+            redemption_timeout,
+            fee_limits,
+            watchtower,
+        } = self.bridge_parameters(bridge, block).await?;
         let from = block
             .saturating_sub(self.config.snapshot_lookback_blocks)
             .max(self.config.first_block);
         let wallet_topic = Some(bytes20_topic(&wallet.0));
 
-        let data = self
-            .eth_call(
-                bridge,
-                contracts::get_redemption_watchtower_call(),
-                block,
-                "Bridge.getRedemptionWatchtower",
-            )
-            .await?;
-        let watchtower = contracts::decode_redemption_watchtower(&data).map_err(invalid)?;
         let pending_redemptions = self
             .pending_redemptions(bridge, watchtower, wallet, wallet_topic, from, block)
             .await?;
@@ -173,6 +142,70 @@ impl Inner {
             moved_funds_sweep_requests: Vec::new(),
             fee_limits,
         })
+    }
+
+    /// The Bridge's parameters at `block`, read once per block: every wallet's snapshot of
+    /// a window is taken at the same block.
+    async fn bridge_parameters(
+        &self,
+        bridge: Address,
+        block: u64,
+    ) -> Result<BridgeParameters, ChainError> {
+        if let Some((at, parameters)) = *lock(&self.bridge_parameters) {
+            if at == block {
+                return Ok(parameters);
+            }
+        }
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::redemption_parameters_call(),
+                block,
+                "Bridge.redemptionParameters",
+            )
+            .await?;
+        let (redemption_tx_max_total_fee, redemption_timeout) =
+            contracts::decode_redemption_parameters(&data).map_err(invalid)?;
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::deposit_parameters_call(),
+                block,
+                "Bridge.depositParameters",
+            )
+            .await?;
+        let deposit_tx_max_fee = contracts::decode_deposit_tx_max_fee(&data).map_err(invalid)?;
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::moving_funds_parameters_call(),
+                block,
+                "Bridge.movingFundsParameters",
+            )
+            .await?;
+        let (moving_funds_tx_max_total_fee, moved_funds_sweep_tx_max_total_fee) =
+            contracts::decode_moving_funds_max_fees(&data).map_err(invalid)?;
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::get_redemption_watchtower_call(),
+                block,
+                "Bridge.getRedemptionWatchtower",
+            )
+            .await?;
+        let watchtower = contracts::decode_redemption_watchtower(&data).map_err(invalid)?;
+        let parameters = BridgeParameters {
+            redemption_timeout,
+            fee_limits: FeeLimits {
+                deposit_tx_max_fee: Some(deposit_tx_max_fee),
+                redemption_tx_max_total_fee: Some(redemption_tx_max_total_fee),
+                moving_funds_tx_max_total_fee: Some(moving_funds_tx_max_total_fee),
+                moved_funds_sweep_tx_max_total_fee: Some(moved_funds_sweep_tx_max_total_fee),
+            },
+            watchtower,
+        };
+        *lock(&self.bridge_parameters) = Some((block, parameters));
+        Ok(parameters)
     }
 
     async fn pending_redemptions(

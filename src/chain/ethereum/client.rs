@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bridge::BridgeParameters;
 use super::config::{EthereumConfig, EthereumError, WalletSource};
 use super::discovery::DiscoveryCache;
 use super::header::RpcHeader;
@@ -54,6 +55,9 @@ pub(super) struct Inner {
     pub(super) cache: OnceLock<Arc<dyn DiscoveryCache>>,
     /// The block span of the next `eth_getLogs` request, shared by every scan.
     pub(super) log_chunk: Mutex<logs::ChunkSize>,
+    /// The Bridge's parameters as of the last block a snapshot read them at: the same for
+    /// every wallet of that block.
+    pub(super) bridge_parameters: Mutex<Option<(u64, BridgeParameters)>>,
     /// Contract addresses already seen to hold code.
     pub(super) has_code: Mutex<HashSet<Address>>,
     /// Warnings given once.
@@ -181,6 +185,7 @@ impl EthereumChain {
                 tasks: TaskTracker::new(),
                 cache: cache.map(OnceLock::from).unwrap_or_default(),
                 log_chunk,
+                bridge_parameters: Mutex::new(None),
                 has_code: Mutex::new(HashSet::new()),
                 warned: Mutex::new(HashSet::new()),
                 latency_observer: OnceLock::new(),

@@ -126,14 +126,6 @@ pub fn decode_moving_funds_max_fees(data: &[u8]) -> Result<(u64, u64), AbiError>
     Ok((moving_funds, p.u64(64)?))
 }
 
-/// `Bridge.redemptionParameters()`: `redemptionTxMaxTotalFee`, satoshi.
-pub fn decode_redemption_tx_max_total_fee(data: &[u8]) -> Result<u64, AbiError> {
-    let mut p = functions::REDEMPTION_PARAMETERS
-        .decode_output(data, "Bridge.redemptionParameters result")?;
-    p.skip(3)?;
-    p.u64(64)
-}
-
 /// `Bridge.getRedemptionWatchtower()`.
 pub fn get_redemption_watchtower_call() -> Vec<u8> {
     functions::GET_REDEMPTION_WATCHTOWER.call(&[])
@@ -363,12 +355,14 @@ impl DepositRequest {
     }
 }
 
-/// `Bridge.redemptionParameters()`: the redemption timeout, seconds.
-pub fn decode_redemption_timeout(data: &[u8]) -> Result<u64, AbiError> {
+/// `Bridge.redemptionParameters()`: `redemptionTxMaxTotalFee` (satoshi) and the redemption
+/// timeout (seconds).
+pub fn decode_redemption_parameters(data: &[u8]) -> Result<(u64, u64), AbiError> {
     let mut p = functions::REDEMPTION_PARAMETERS
         .decode_output(data, "Bridge.redemptionParameters result")?;
-    p.skip(4)?;
-    p.u64(32)
+    p.skip(3)?;
+    let max_total_fee = p.u64(64)?;
+    Ok((max_total_fee, p.u64(32)?))
 }
 
 /// `RedemptionRequested`'s data.
