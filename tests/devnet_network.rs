@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig, DevnetTransport};
 use tbtc_coord::engine::query::HistoryQuery;
-use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
-use tbtc_coord::engine::{Event, EventBus, NodeConfig};
+use tbtc_coord::engine::records::{FaultFilter, FaultOrder, ResultRow};
+use tbtc_coord::engine::{Event, EventBus, NodeConfig, NodeHandle};
 use tbtc_coord::protocol::checklist::checklist;
 use tbtc_coord::protocol::{
     ActionType, Address, CoordinationWindow, Fault, FaultType, Leader, Role, SigningGroup,
@@ -124,6 +124,17 @@ fn config(seed: u64, wallets: usize, fault_rate: f64) -> DevnetNetworkConfig {
 
 /// Collects the local node's events until `windows` windows have completed and the head has
 /// passed the last one's end, so every node has settled its results.
+/// The node's recorded result of `wallet` for window `cb`.
+fn result_of(node: &NodeHandle, wallet: &WalletPkh, cb: u64) -> Option<ResultRow> {
+    node.history()
+        .query(&HistoryQuery::Result {
+            wallet: *wallet,
+            coordination_block: cb,
+        })
+        .and_then(|page| Ok(page.into_result()?))
+        .expect("reading the history")
+}
+
 async fn run_windows(events: &mut broadcast::Receiver<Event>, windows: usize) -> Vec<Event> {
     let mut seen = Vec::new();
     let mut completed = Vec::new();
@@ -257,15 +268,7 @@ async fn every_injected_fault_is_recorded_exactly(
                     continue;
                 }
                 for &cb in &windows {
-                    let row = node
-                        .history()
-                        .query(&HistoryQuery::Result {
-                            wallet: info.wallet,
-                            coordination_block: cb,
-                        })
-                        .and_then(|page| Ok(page.into_result()?))
-                        .unwrap();
-                    if row.is_none() {
+                    if result_of(node, &info.wallet, cb).is_none() {
                         missing.push((node.operator(), info.wallet, cb));
                     }
                 }
@@ -291,15 +294,7 @@ async fn every_injected_fault_is_recorded_exactly(
             let mut views: BTreeMap<Address, (Address, String)> = BTreeMap::new();
             let mut plan = None;
             for node in std::iter::once(&network.local).chain(network.peers.iter()) {
-                let Some(row) = node
-                    .history()
-                    .query(&HistoryQuery::Result {
-                        wallet: info.wallet,
-                        coordination_block: cb,
-                    })
-                    .and_then(|page| Ok(page.into_result()?))
-                    .unwrap()
-                else {
+                let Some(row) = result_of(node, &info.wallet, cb) else {
                     assert!(
                         !info.operators.contains(&node.operator()),
                         "node {} holds a seat in {} but has no result for {cb}",

@@ -51,8 +51,8 @@ fn proposed_fee(vsize: u64, estimate: u64, limit: FeeLimit) -> Result<u64, Strin
         .ok_or_else(|| {
             format!("a fee rate of {estimate} sat/vB overflows a 64-bit amount once raised by a quarter")
         })?;
+    let floor = fee(vsize, MIN_FEE_RATE)?;
     let mut fee = fee(vsize, rate)?;
-    let floor = fee_floor(vsize)?;
     let share_total = limit
         .shares
         .map(|(n, per_share)| per_share.saturating_mul(n));
@@ -73,10 +73,6 @@ fn proposed_fee(vsize: u64, estimate: u64, limit: FeeLimit) -> Result<u64, Strin
         }
     }
     Ok(fee)
-}
-
-fn fee_floor(vsize: u64) -> Result<u64, String> {
-    fee(vsize, MIN_FEE_RATE)
 }
 
 /// The generator's answer: a proposal, and why each earlier checklist action was passed over.

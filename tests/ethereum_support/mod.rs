@@ -340,6 +340,14 @@ pub fn length_prefixed(script: &[u8]) -> Vec<u8> {
     [vec![length], script.to_vec()].concat()
 }
 
+/// The calldata of `function(args)` of `contract`.
+pub fn call_data(contract: &Contract, function: &str, args: &[Token]) -> Vec<u8> {
+    contract
+        .function(function)
+        .and_then(|f| f.encode_input(args))
+        .unwrap_or_else(|e| panic!("encoding {function}: {e}"))
+}
+
 /// A deterministic operator address for sortition pool member id `id`.
 pub fn operator(id: u32) -> Address {
     let mut a = [0u8; 20];
@@ -407,10 +415,7 @@ impl Fixtures {
         function: &str,
         args: &[Token],
     ) -> Value {
-        let data = contract
-            .function(function)
-            .and_then(|f| f.encode_input(args))
-            .unwrap_or_else(|e| panic!("encoding {function}: {e}"));
+        let data = call_data(contract, function, args);
         send(&self.url, Some(&to.to_checksum()), &data).await
     }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use ethers_core::abi::{Contract, Token};
 use serde_json::Value;
 
-use super::{address_of, send, send_from as super_send_from, token_address};
+use super::{address_of, call_data, send, send_from as super_send_from, token_address};
 use tbtc_coord::protocol::types::keccak256;
 use tbtc_coord::protocol::{Address, WalletPkh, WalletPublicKey};
 
@@ -111,10 +111,7 @@ impl Artifact {
 
     /// The calldata of `function(args)`.
     pub fn call_data(&self, function: &str, args: &[Token]) -> Vec<u8> {
-        self.abi
-            .function(function)
-            .and_then(|f| f.encode_input(args))
-            .unwrap_or_else(|e| panic!("encoding {function}: {e}"))
+        call_data(&self.abi, function, args)
     }
 }
 
@@ -320,11 +317,7 @@ impl RealTbtc {
         let mut fields = fields;
         fields[1] = uint(10);
         self.challenge_period = 10;
-        let update = self
-            .registry_abi
-            .function("updateDkgParameters")
-            .and_then(|f| f.encode_input(&fields))
-            .expect("encoding updateDkgParameters");
+        let update = call_data(&self.registry_abi, "updateDkgParameters", &fields);
         send(&self.url, Some(&self.registry.to_checksum()), &update).await;
     }
 
@@ -335,10 +328,10 @@ impl RealTbtc {
     pub async fn create_wallet(&self, secret: &[u8; 32], members: &[Address]) -> WalletPublicKey {
         let url = &self.url;
         let utxo = Token::Tuple(vec![Token::FixedBytes(vec![0; 32]), uint(0), uint(0)]);
-        let request = self.call_data(&self.bridge_abi, "requestNewWallet", &[utxo]);
+        let request = call_data(&self.bridge_abi, "requestNewWallet", &[utxo]);
         send(url, Some(&self.bridge.to_checksum()), &request).await;
 
-        let seed = self.call_data(
+        let seed = call_data(
             &self.registry_abi,
             "__beaconCallback",
             &[uint(12345), uint(0)],
@@ -372,7 +365,7 @@ impl RealTbtc {
             Token::Array(ids),
             Token::FixedBytes(members_hash.to_vec()),
         ]);
-        let submit = self.call_data(
+        let submit = call_data(
             &self.registry_abi,
             "submitDkgResult",
             std::slice::from_ref(&result),
@@ -384,7 +377,7 @@ impl RealTbtc {
             serde_json::json!([format!("0x{:x}", self.challenge_period + 1)]),
         )
         .await;
-        let approve = self.call_data(&self.registry_abi, "approveDkgResult", &[result]);
+        let approve = call_data(&self.registry_abi, "approveDkgResult", &[result]);
         self.send_as(&members[0], &self.registry, &approve).await;
         key
     }
@@ -412,7 +405,7 @@ impl RealTbtc {
             ],
         );
         let watchtower = address_of(&send(&self.url, None, &code).await);
-        let set = self.call_data(
+        let set = call_data(
             &self.bridge_abi,
             "setRedemptionWatchtower",
             &[token_address(&watchtower)],
@@ -507,7 +500,7 @@ impl RealTbtc {
             &[token_address(&self.bridge), uint(u128::from(amount))],
         );
         self.send_as(redeemer, &self.bank, &approve).await;
-        let request = self.call_data(
+        let request = call_data(
             &self.bridge_abi,
             "requestRedemption",
             &[
@@ -533,12 +526,6 @@ impl RealTbtc {
             16,
         )
         .expect("a hex timestamp")
-    }
-
-    fn call_data(&self, abi: &Contract, function: &str, args: &[Token]) -> Vec<u8> {
-        abi.function(function)
-            .and_then(|f| f.encode_input(args))
-            .unwrap_or_else(|e| panic!("encoding {function}: {e}"))
     }
 
     /// Sends from `from`, impersonated and funded by anvil.
@@ -580,9 +567,7 @@ impl RealTbtc {
         args: &[Token],
     ) -> Result<Vec<Token>, String> {
         let f = abi.function(function).expect("a declared function");
-        let data = f
-            .encode_input(args)
-            .unwrap_or_else(|e| panic!("encoding {function}: {e}"));
+        let data = call_data(abi, function, args);
         let call = serde_json::json!([{
             "to": to.to_checksum(),
             "data": format!("0x{}", hex::encode(data)),
