@@ -153,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             faults: vec![],
             members_connected: Some(u32::try_from(args.peers).unwrap_or(u32::MAX)),
             unheard: false,
+            refusals: vec![],
         }),
         now,
     );

@@ -88,6 +88,7 @@ pub enum Command {
         mut_arg("keystore", |a| a.hide(true)),
         mut_arg("password_file", |a| a.hide(true)),
         mut_arg("token_staking", |a| a.hide(true)),
+        mut_arg("wallet_proposal_validator", |a| a.hide(true)),
         mut_arg("btc_confirmations", |a| a.hide(true)),
         mut_arg("poll_interval", |a| a.hide(true)),
         mut_arg("btc_fee_rate", |a| a.hide(true))
@@ -207,7 +208,7 @@ pub struct EthereumArgs {
     #[arg(long, value_name = "FILE")]
     pub wallets: Option<PathBuf>,
     /// The tBTC v2 contract addresses of a known network (Bridge, WalletRegistry,
-    /// SortitionPool); --bridge, --wallet-registry and --sortition-pool override them.
+    /// SortitionPool, TokenStaking, WalletProposalValidator); the address flags override them.
     #[arg(long, value_name = "NETWORK")]
     pub network: Option<Network>,
     /// The tBTC v2 Bridge: wallet state, redemptions and deposits for proposals.
@@ -223,6 +224,10 @@ pub struct EthereumArgs {
     /// operators the chain recognises as staked, as keep-client does.
     #[arg(long, value_name = "ADDRESS")]
     pub token_staking: Option<Address>,
+    /// The tBTC v2 WalletProposalValidator: a leader checks every candidate proposal with it
+    /// before sending, and passes over what it refuses (set by --network mainnet).
+    #[arg(long, value_name = "ADDRESS")]
+    pub wallet_proposal_validator: Option<Address>,
     /// Run as this operator without a key: the full coordination view and dry runs,
     /// nothing signed.
     #[arg(long, value_name = "ADDRESS", conflicts_with = "keystore")]

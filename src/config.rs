@@ -64,6 +64,28 @@ pub struct MetricsSection {
     pub addr: Option<String>,
 }
 
+/// The `[ethereum]` section: what Ethereum mode reads besides `--rpc-url` and its flags.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EthereumSection {
+    /// The WalletProposalValidator every candidate proposal is checked with, as
+    /// `--wallet-proposal-validator` (checked by [`FileConfig::parse`]; read it with
+    /// [`EthereumSection::validator`]).
+    pub wallet_proposal_validator: Option<String>,
+    /// The coordination block from which both sweeps are on every window's checklist, as
+    /// `--sweeps-every-window-from` (mainnet: 24,559,289; elsewhere every window).
+    pub sweeps_every_window_from: Option<u64>,
+}
+
+impl EthereumSection {
+    /// The validator's address; `parse` has checked it.
+    pub fn validator(&self) -> Option<crate::protocol::Address> {
+        self.wallet_proposal_validator
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+    }
+}
+
 /// Everything the file may set.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,6 +101,7 @@ pub struct FileConfig {
     pub devnet: DevnetSection,
     pub network: NetworkSection,
     pub metrics: MetricsSection,
+    pub ethereum: EthereumSection,
 }
 
 fn project_dirs() -> Option<ProjectDirs> {
@@ -125,6 +148,12 @@ impl FileConfig {
         }
         if let Some(o) = config.devnet.operators {
             check_count(o, MIN_OPERATORS, MAX_OPERATORS).context("devnet.operators")?;
+        }
+        if let Some(address) = &config.ethereum.wallet_proposal_validator {
+            address
+                .parse::<crate::protocol::Address>()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("ethereum.wallet_proposal_validator")?;
         }
         if let Some(listen) = &config.network.listen {
             crate::values::parse_listen_addr(listen)
@@ -211,6 +240,21 @@ mod tests {
         assert_eq!(c.devnet.seed, Some(7));
         assert_eq!(c.devnet.block_time.as_deref(), Some("250ms"));
         assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/tbtc-coord")));
+    }
+
+    #[test]
+    fn the_ethereum_section_names_a_bad_validator_address() {
+        let c = FileConfig::parse(
+            "[ethereum]\nwallet_proposal_validator = \"0x30019D85a86ABD3cDA1167F4C052690c32FBDEc2\"\nsweeps_every_window_from = 0\n",
+        )
+        .unwrap();
+        assert!(c.ethereum.wallet_proposal_validator.is_some());
+        assert_eq!(c.ethereum.sweeps_every_window_from, Some(0));
+        let e = format!(
+            "{:#}",
+            FileConfig::parse("[ethereum]\nwallet_proposal_validator = \"0x12\"\n").unwrap_err()
+        );
+        assert!(e.contains("wallet_proposal_validator"), "{e}");
     }
 
     #[test]

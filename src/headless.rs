@@ -212,7 +212,7 @@ pub fn describe(event: &Event) -> String {
             )
         }
         Event::CoordinationResult(r) => format!(
-            "wallet {} window {}: leader {}{} -> {} [checklist {}]{}",
+            "wallet {} window {}: leader {}{} -> {} [checklist {}]{}{}",
             r.wallet.short(),
             r.coordination_block,
             r.leader,
@@ -228,7 +228,11 @@ pub fn describe(event: &Event) -> String {
                 (false, 0, _) => String::new(),
                 (false, n, Some(m)) => format!(", {n} faults ({m} other members connected)"),
                 (false, n, None) => format!(", {n} faults"),
-            }
+            },
+            r.refusals
+                .iter()
+                .map(|f| format!("; {} not sent ({})", f.action, f.reason))
+                .collect::<String>()
         ),
         Event::Fault {
             wallet,

@@ -1151,6 +1151,7 @@ fn verify_evidence_offers_and_takes_only_its_own_flags() {
         "--keystore",
         "--password-file",
         "--token-staking",
+        "--wallet-proposal-validator",
         "--poll-interval",
     ] {
         assert!(!text.contains(hidden), "{hidden} in {text}");

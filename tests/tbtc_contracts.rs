@@ -9,10 +9,13 @@ use ethereum_support::real::{
 };
 use ethereum_support::{length_prefixed, Anvil};
 use ethers_core::abi::Token;
+use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
+use tbtc_coord::engine::proposing::{choose, Weigh};
+use tbtc_coord::engine::{dry_run, DryRunWindow, NodeConfig};
 use tbtc_coord::protocol::generator::propose;
 use tbtc_coord::protocol::proposal::{heartbeat_message, HexBytes, ProposalParams, WalletState};
-use tbtc_coord::protocol::{ActionType, Proposal};
+use tbtc_coord::protocol::{ActionType, Proposal, Validation};
 use tbtc_coord::protocol::{Address, WalletPkh};
 
 #[test]
@@ -184,6 +187,192 @@ impl Redemption {
             requested_at,
         }
     }
+}
+
+/// The checklist the validator tests weigh: a redemption, then a heartbeat.
+const REDEMPTION_THEN_HEARTBEAT: [ActionType; 2] = [ActionType::Redemption, ActionType::Heartbeat];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_the_real_validator_refuses_is_passed_over_for_the_next_action_then_noop() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let Redemption {
+        tbtc,
+        wallet,
+        requested_at,
+        ..
+    } = Redemption::requested(&url, false).await;
+    let chain = tbtc.chain().await;
+    // A generator that disagrees with the validator (a minimum age 100 s short of the
+    // validator's) proposes a request the validator refuses.
+    let validator_min_age = ProposalParams::default().redemption_request_min_age;
+    let hasty = ProposalParams {
+        redemption_request_min_age: validator_min_age - 100,
+        ..ProposalParams::default()
+    };
+    mine_at(&url, requested_at + validator_min_age).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    assert!(propose(ActionType::Redemption, &snapshot, &hasty).is_ok());
+
+    let choice = choose(
+        &chain,
+        &REDEMPTION_THEN_HEARTBEAT,
+        &snapshot,
+        &hasty,
+        Weigh::Every,
+    )
+    .await;
+    let refused = choice.evaluations[0].validation.as_ref().expect("weighed");
+    assert_eq!((refused.checked, refused.valid), (true, Some(false)));
+    assert_eq!(
+        refused.reason.as_deref(),
+        Some("Redemption request min age not achieved yet"),
+        "the validator's own revert reason"
+    );
+    // The heartbeat is next, and the real validator takes our heartbeat.
+    assert_eq!(
+        choice.evaluations[1].validation,
+        Some(Validation::accepted())
+    );
+    assert_eq!(choice.proposal.action_type(), ActionType::Heartbeat);
+    assert_eq!(choice.refusals().len(), 1);
+    assert_eq!(choice.refusals()[0].action, ActionType::Redemption);
+
+    // With nothing after it on the checklist, the leader proposes Noop and says why.
+    let alone = choose(
+        &chain,
+        &[ActionType::Redemption],
+        &snapshot,
+        &hasty,
+        Weigh::UntilChosen,
+    )
+    .await;
+    assert_eq!(alone.proposal, Proposal::Noop);
+    let why = alone.noop_reason().expect("a reason");
+    assert!(
+        why.contains("refused: Redemption request min age not achieved yet"),
+        "{why}"
+    );
+
+    // A second later the validator takes the redemption; a leader stops weighing there.
+    mine_at(&url, requested_at + validator_min_age + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let choice = choose(
+        &chain,
+        &REDEMPTION_THEN_HEARTBEAT,
+        &snapshot,
+        &hasty,
+        Weigh::UntilChosen,
+    )
+    .await;
+    assert_eq!(choice.proposal.action_type(), ActionType::Redemption);
+    assert_eq!(
+        choice.evaluations[0].validation,
+        Some(Validation::accepted())
+    );
+    assert!(choice.evaluations[1].candidate.is_some());
+    assert_eq!(choice.evaluations[1].validation, None, "not weighed");
+    assert!(choice.refusals().is_empty());
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_validator_is_an_error_for_the_candidate_and_the_dry_run_lists_every_action() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let Redemption {
+        tbtc,
+        wallet,
+        requested_at,
+        ..
+    } = Redemption::requested(&url, false).await;
+    mine_at(
+        &url,
+        requested_at + ProposalParams::default().redemption_request_min_age + 1,
+    )
+    .await;
+
+    // No contract at the configured address: every candidate is an error, none is sent, and
+    // nothing else happens.
+    let mut config = EthereumConfig::new(url.clone());
+    config.contracts = Contracts {
+        bridge: Some(tbtc.bridge),
+        wallet_registry: Some(tbtc.registry),
+        sortition_pool: Some(tbtc.pool),
+        wallet_proposal_validator: Some(Address([0x42; 20])),
+        ..Contracts::default()
+    };
+    let wrong = EthereumChain::connect(config, None).await.unwrap();
+    let head = wrong.latest_block().await.unwrap().number;
+    let snapshot = wrong.wallet_snapshot(&wallet, head).await.unwrap();
+    let choice = choose(
+        &wrong,
+        &REDEMPTION_THEN_HEARTBEAT,
+        &snapshot,
+        &ProposalParams::default(),
+        Weigh::UntilChosen,
+    )
+    .await;
+    assert_eq!(choice.proposal, Proposal::Noop);
+    for e in &choice.evaluations {
+        let v = e.validation.as_ref().expect("weighed");
+        assert_eq!((v.checked, v.valid), (true, None), "{e:?}");
+        assert!(
+            v.reason
+                .as_deref()
+                .unwrap()
+                .contains("no WalletProposalValidator contract"),
+            "{v:?}"
+        );
+    }
+    wrong.shutdown().await;
+
+    // The dry run on the real validator: every checklist action with its candidate or why
+    // there is none, and the verdict; the proposal is the first valid candidate.
+    let chain = tbtc.chain().await;
+    let me = Address([0xB1; 20]);
+    let cb = 900 * (head / 900 + 1);
+    ethereum_support::rpc(
+        &url,
+        "anvil_mine",
+        serde_json::json!([format!("{:#x}", cb - head)]),
+    )
+    .await;
+    let record = dry_run(
+        &chain,
+        me,
+        &NodeConfig::default(),
+        0,
+        wallet,
+        DryRunWindow::At(cb),
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.actions.len(), record.checklist.len());
+    let redemption = &record.actions[0];
+    assert_eq!(redemption.action, ActionType::Redemption);
+    assert!(redemption.chosen(), "{redemption:?}");
+    assert_eq!(record.proposal, redemption.candidate);
+    for a in &record.actions[1..] {
+        match a.action {
+            ActionType::Heartbeat => {
+                assert_eq!(a.validation, Some(Validation::accepted()))
+            }
+            // Nothing revealed: no candidate, and the reason says so.
+            ActionType::DepositSweep | ActionType::MovedFundsSweep | ActionType::MovingFunds => {
+                assert!(a.candidate.is_none() && a.reason.is_some(), "{a:?}")
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(
+        json["actions"][0]["validation"],
+        serde_json::json!({"checked": true, "valid": true})
+    );
+    chain.shutdown().await;
 }
 
 /// Mines one block at chain time `timestamp`.

@@ -32,7 +32,7 @@ fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devn
 const MAX_FAST_FORWARD_BLOCKS: u64 = 200_000;
 
 pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::Result<()> {
-    if let Some(eth) = EthereumSettings::from_args(&args.ethereum)? {
+    if let Some(eth) = EthereumSettings::from_args(&args.ethereum, &settings.ethereum_file)? {
         return ethereum::dry_run_command(settings, eth, args).await;
     }
     if settings.chain_id.is_some() {
@@ -107,6 +107,18 @@ pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result
             if record.leader_is_self { " (you)" } else { "" }
         )?;
         writeln!(out, "  checklist        {}", join_names(&record.checklist))?;
+        for a in &record.actions {
+            let line = match (&a.candidate, &a.validation) {
+                (Some(p), Some(v)) => format!("{}: {}", p.summary(), v.summary()),
+                (Some(p), None) => format!("{}: not weighed", p.summary()),
+                (None, _) => format!(
+                    "no candidate: {}",
+                    a.reason.as_deref().unwrap_or("no reason given")
+                ),
+            };
+            let mark = if a.chosen() { "*" } else { " " };
+            writeln!(out, "  {mark} {:<15}{line}", a.action.name())?;
+        }
         if let Some(p) = &record.proposal {
             writeln!(out, "  your proposal    {}", p.summary())?;
         }

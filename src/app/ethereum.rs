@@ -16,6 +16,7 @@ use crate::chain::ethereum::{
     WalletSource,
 };
 use crate::cli::{DryRunArgs, EthereumArgs, ExitStatusError, Network, RunArgs, UsageError};
+use crate::config::EthereumSection;
 use crate::engine::history::HistoryWriter;
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
@@ -78,7 +79,10 @@ pub struct EthereumSettings {
 
 impl EthereumSettings {
     /// `None` without `--rpc-url` (devnet mode); an error for Ethereum flags without it.
-    pub fn from_args(args: &EthereumArgs) -> anyhow::Result<Option<EthereumSettings>> {
+    pub fn from_args(
+        args: &EthereumArgs,
+        file: &EthereumSection,
+    ) -> anyhow::Result<Option<EthereumSettings>> {
         let Some(rpc_url) = args.rpc_url.clone() else {
             let stray = [
                 ("--wallets", args.wallets.is_some()),
@@ -87,6 +91,10 @@ impl EthereumSettings {
                 ("--wallet-registry", args.wallet_registry.is_some()),
                 ("--sortition-pool", args.sortition_pool.is_some()),
                 ("--token-staking", args.token_staking.is_some()),
+                (
+                    "--wallet-proposal-validator",
+                    args.wallet_proposal_validator.is_some(),
+                ),
                 ("--operator", args.operator.is_some()),
                 ("--keystore", args.keystore.is_some()),
                 ("--poll-interval", args.poll_interval.is_some()),
@@ -115,6 +123,10 @@ impl EthereumSettings {
             wallet_registry: args.wallet_registry.or(base.wallet_registry),
             sortition_pool: args.sortition_pool.or(base.sortition_pool),
             token_staking: args.token_staking.or(base.token_staking),
+            wallet_proposal_validator: args
+                .wallet_proposal_validator
+                .or(file.validator())
+                .or(base.wallet_proposal_validator),
         };
         Ok(Some(EthereumSettings {
             rpc_url,
@@ -396,7 +408,7 @@ pub async fn wallets_for_evidence(
     settings: &Settings,
     args: &EthereumArgs,
 ) -> anyhow::Result<(Vec<crate::protocol::WalletInfo>, EthereumChain)> {
-    let Some(eth) = EthereumSettings::from_args(args)? else {
+    let Some(eth) = EthereumSettings::from_args(args, &settings.ethereum_file)? else {
         bail!(UsageError(
             "--rpc-url is needed to read seats from the chain".into()
         ));
@@ -423,6 +435,55 @@ pub async fn wallets_for_evidence(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_validator_comes_from_the_flag_then_the_file_then_the_network() {
+        let flag = Address([1; 20]);
+        let in_file = Address([2; 20]);
+        let file = EthereumSection {
+            wallet_proposal_validator: Some(in_file.to_checksum()),
+            ..EthereumSection::default()
+        };
+        let resolve = |args: EthereumArgs, file: &EthereumSection| {
+            EthereumSettings::from_args(&args, file)
+                .unwrap()
+                .unwrap()
+                .contracts
+                .wallet_proposal_validator
+        };
+        let url = || Some("http://127.0.0.1:8545".to_string());
+        let mainnet = EthereumArgs {
+            rpc_url: url(),
+            network: Some(Network::Mainnet),
+            ..EthereumArgs::default()
+        };
+        assert_eq!(
+            resolve(mainnet.clone(), &EthereumSection::default()),
+            Some(
+                crate::chain::ethereum::mainnet::WALLET_PROPOSAL_VALIDATOR
+                    .parse()
+                    .unwrap()
+            )
+        );
+        assert_eq!(resolve(mainnet.clone(), &file), Some(in_file));
+        let flagged = EthereumArgs {
+            wallet_proposal_validator: Some(flag),
+            ..mainnet
+        };
+        assert_eq!(resolve(flagged, &file), Some(flag));
+        let bare = EthereumArgs {
+            rpc_url: url(),
+            ..EthereumArgs::default()
+        };
+        assert_eq!(resolve(bare, &EthereumSection::default()), None);
+        // Without --rpc-url the flag is refused by name.
+        let stray = EthereumArgs {
+            wallet_proposal_validator: Some(flag),
+            ..EthereumArgs::default()
+        };
+        let e = EthereumSettings::from_args(&stray, &EthereumSection::default()).unwrap_err();
+        assert!(e.to_string().contains("--wallet-proposal-validator"), "{e}");
+    }
 
     /// A keystore at the costliest parameters accepted (geth's "standard" scrypt).
     fn costly_keystore(dir: &std::path::Path) -> (PathBuf, PathBuf) {

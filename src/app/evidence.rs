@@ -30,6 +30,10 @@ pub async fn verify_evidence_command(
         ("--keystore", e.keystore.is_some()),
         ("--password-file", e.password_file.is_some()),
         ("--token-staking", e.token_staking.is_some()),
+        (
+            "--wallet-proposal-validator",
+            e.wallet_proposal_validator.is_some(),
+        ),
         ("--btc-confirmations", e.btc_confirmations.is_some()),
         ("--poll-interval", e.poll_interval.is_some()),
         ("--btc-fee-rate", args.chain.btc_fee_rate.is_some()),

@@ -27,6 +27,9 @@ pub struct Settings {
     pub chain_id: Option<u64>,
     /// Ethereum mode (`--rpc-url`) instead of the devnet.
     pub ethereum: Option<EthereumSettings>,
+    /// The config file's `[ethereum]` section, for commands that read their Ethereum flags
+    /// themselves (`dry-run`, `verify-evidence`).
+    pub ethereum_file: crate::config::EthereumSection,
     /// The peer network, if the node joins one.
     pub peer_network: Option<network::PeerNetworkSettings>,
     /// The metrics endpoint, if asked for.
@@ -83,7 +86,7 @@ impl Settings {
             .or(file.devnet.transport)
             .unwrap_or_default();
         let ethereum = run
-            .map(|r| EthereumSettings::from_args(&r.ethereum))
+            .map(|r| EthereumSettings::from_args(&r.ethereum, &file.ethereum))
             .transpose()?
             .flatten();
         if ethereum.is_some() && run.and_then(|r| r.devnet_transport).is_some() {
@@ -124,6 +127,7 @@ impl Settings {
             },
             chain_id: chain.chain_id,
             ethereum,
+            ethereum_file: file.ethereum.clone(),
             peer_network,
         };
         settings.check_socket_path()?;

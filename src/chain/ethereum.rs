@@ -32,6 +32,7 @@ mod json;
 mod logs;
 mod rpc;
 mod staking;
+mod validator;
 pub mod wallets_file;
 
 use std::sync::atomic::Ordering;
@@ -39,7 +40,9 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 
 use super::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, ChainStatus, WalletInfo};
-use crate::protocol::{ActionOutcome, BlockHashRule, Hash32, WalletPkh, WalletSnapshot};
+use crate::protocol::{
+    ActionOutcome, BlockHashRule, Hash32, Proposal, Validation, WalletPkh, WalletSnapshot,
+};
 use client::lock;
 
 pub use client::{EthereumChain, LatencyObserver, BLOCK_CHANNEL_CAPACITY};
@@ -101,6 +104,19 @@ impl Chain for EthereumChain {
         block: u64,
     ) -> Result<WalletSnapshot, ChainError> {
         self.inner.snapshot(wallet, block).await
+    }
+
+    /// With a validator address (`--wallet-proposal-validator`, or `--network mainnet`), an
+    /// `eth_call` to its `validate…Proposal` view; without one, not checked.
+    async fn validate_proposal(
+        &self,
+        snapshot: &WalletSnapshot,
+        proposal: &Proposal,
+    ) -> Validation {
+        match self.inner.config.contracts.wallet_proposal_validator {
+            Some(validator) => self.inner.validate(validator, snapshot, proposal).await,
+            None => Validation::not_checked(validator::NO_VALIDATOR),
+        }
     }
 
     /// This node signs no Bitcoin transactions: carrying out a wallet action takes the tBTC

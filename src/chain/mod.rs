@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::protocol::{
     ActionOutcome, BlockHashRule, BlockRef, ChainStatus, CoordinationWindow, Hash32, Proposal,
-    WalletInfo, WalletPkh, WalletSnapshot,
+    Validation, WalletInfo, WalletPkh, WalletSnapshot,
 };
 
 /// New heads. A receiver that falls behind sees `Lagged` and skips ahead; the window watch
@@ -75,6 +75,18 @@ pub trait Chain: Send + Sync + 'static {
         wallet: &WalletPkh,
         block: u64,
     ) -> Result<WalletSnapshot, ChainError>;
+
+    /// The on-chain validator's verdict on a candidate `proposal` for the snapshot's wallet,
+    /// at the snapshot's block (SPEC §12). Never an error: a failed check is a verdict that
+    /// keeps the candidate from being sent.
+    async fn validate_proposal(
+        &self,
+        snapshot: &WalletSnapshot,
+        proposal: &Proposal,
+    ) -> Validation {
+        let _ = (snapshot, proposal);
+        Validation::not_checked("this chain has no validator")
+    }
 
     /// Carries out a dispatched action and resolves when it has completed, failed or expired.
     /// Several nodes may submit the same (wallet, window) action; they all see one outcome.

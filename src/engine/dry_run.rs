@@ -1,12 +1,13 @@
-//! Dry runs: the whole procedure for one wallet and window — seed, leader, checklist and the
-//! proposal this node would make as leader — without sending or dispatching anything.
+//! Dry runs: the whole procedure for one wallet and window — seed, leader, checklist, every
+//! checklist action's candidate with the on-chain validator's verdict, and the proposal this
+//! node would make as leader — without sending or dispatching anything.
 
 use super::context::NodeConfig;
 use super::history::HistoryError;
+use super::proposing::{choose, Weigh};
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
 use crate::protocol::checklist::checklist;
-use crate::protocol::generator::generate_proposal;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
 
@@ -82,21 +83,15 @@ pub async fn dry_run(
     let leader = group.leader(&seed).ok_or(DryRunError::EmptyGroup(wallet))?;
     let checklist = checklist(window, &seed);
     let snapshot = chain.wallet_snapshot(&wallet, head).await?;
-    let decision = generate_proposal(&checklist, &snapshot, &config.proposal_params);
-    let reason = if checklist.is_empty() {
-        Some("the checklist is empty".to_string())
-    } else if decision.proposal == crate::protocol::Proposal::Noop {
-        Some(
-            decision
-                .passed_over
-                .iter()
-                .map(|(a, why)| format!("{a}: {why}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    } else {
-        None
-    };
+    let choice = choose(
+        chain,
+        &checklist,
+        &snapshot,
+        &config.proposal_params,
+        Weigh::Every,
+    )
+    .await;
+    let reason = choice.noop_reason();
     let leader_is_self = leader.operator == operator;
     Ok(DryRunRecord {
         wallet,
@@ -114,7 +109,8 @@ pub async fn dry_run(
             Role::Follower
         },
         checklist,
-        proposal: Some(decision.proposal),
+        proposal: Some(choice.proposal),
         reason,
+        actions: choice.evaluations,
     })
 }

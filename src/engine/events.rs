@@ -237,6 +237,9 @@ pub struct CoordinationResultEvent {
     pub members_connected: Option<u32>,
     /// Connected to none of them: nothing could be heard, so no idleness was recorded.
     pub unheard: bool,
+    /// A leader's candidates the on-chain validator refused or could not judge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<crate::protocol::Refusal>,
 }
 
 impl From<&CoordinationResult> for CoordinationResultEvent {
@@ -255,6 +258,7 @@ impl From<&CoordinationResult> for CoordinationResultEvent {
             faults: r.faults.clone(),
             members_connected: r.members_connected,
             unheard: r.unheard(),
+            refusals: r.refusals.clone(),
         }
     }
 }

@@ -222,6 +222,7 @@ impl Procedure {
             leader: self.leader,
             checklist: &self.checklist,
             work: StdMutex::new(std::mem::take(&mut self.work)),
+            refusals: StdMutex::new(Vec::new()),
         };
         let routine = async {
             match self.role {
@@ -248,6 +249,7 @@ impl Procedure {
         if ctx.cancel.is_cancelled() {
             return ExecutorOutcome::Interrupted { wallet, window };
         }
+        let refusals = turn.refusals();
         drop(turn);
         ExecutorOutcome::Result(Box::new(CoordinationResult {
             wallet,
@@ -262,6 +264,7 @@ impl Procedure {
             faults,
             members_connected,
             evidence,
+            refusals,
         }))
     }
 }

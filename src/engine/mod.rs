@@ -55,6 +55,7 @@ mod inbox;
 pub mod network_view;
 pub mod pacing;
 pub mod peer_events;
+pub mod proposing;
 pub mod query;
 pub mod records;
 mod results;

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    ActionOutcome, ActionType, Address, FaultEvidence, FaultType, Hash32, Proposal, Role, Seed,
-    WalletPkh,
+    ActionEvaluation, ActionOutcome, ActionType, Address, FaultEvidence, FaultType, Hash32,
+    Proposal, Refusal, Role, Seed, WalletPkh,
 };
 
 /// Whether a window's handler ran or the window went by unhandled (SPEC §2).
@@ -139,6 +139,10 @@ pub struct DryRunRecord {
     pub proposal: Option<Proposal>,
     /// Why there is no proposal, or why earlier checklist actions were passed over.
     pub reason: Option<String>,
+    /// Every checklist action: its candidate or why there is none, and the validator's
+    /// verdict. The proposal is the first candidate the validator took (or was not asked).
+    #[serde(default)]
+    pub actions: Vec<ActionEvaluation>,
 }
 
 /// Which faults to list. Every set field narrows the list; `Default` lists all.
@@ -260,6 +264,9 @@ pub struct ResultRow {
     pub recorded_at: i64,
     /// See [`CoordinationResult::members_connected`](crate::protocol::CoordinationResult).
     pub members_connected: Option<u32>,
+    /// See [`CoordinationResult::refusals`](crate::protocol::CoordinationResult).
+    #[serde(default)]
+    pub refusals: Vec<Refusal>,
 }
 
 /// One stored dispatch.
@@ -296,6 +303,9 @@ pub struct DryRunRow {
     pub checklist: Vec<ActionType>,
     pub proposal_json: Option<String>,
     pub reason: Option<String>,
+    /// See [`DryRunRecord::actions`]; empty for a dry run recorded before they were kept.
+    #[serde(default)]
+    pub actions: Vec<ActionEvaluation>,
     pub recorded_at: i64,
 }
 

@@ -554,6 +554,7 @@ pub(super) mod tests {
             faults: vec![],
             members_connected: None,
             unheard: false,
+            refusals: vec![],
         }));
         assert_eq!(
             s.wallets[0].executor,

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use super::context::NodeContext;
 use super::executor::WalletEntry;
 use super::pacing::Work;
-use crate::protocol::generator::generate_proposal;
+use super::proposing::{choose, Weigh};
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{
-    ActionType, Address, CoordinationWindow, Leader, Proposal, SigningGroup, WalletPkh,
+    ActionType, Address, CoordinationWindow, Leader, Proposal, Refusal, SigningGroup, WalletPkh,
 };
 
 /// Blocks the leader waits before its one retry of a failed proposal generation.
@@ -51,6 +51,8 @@ pub struct Turn<'a> {
     pub(super) checklist: &'a [ActionType],
     /// Counted (where the node is paced) while the procedure works, released while it parks.
     pub(super) work: StdMutex<Work>,
+    /// The candidates the validator refused when this turn generated its proposal.
+    pub(super) refusals: StdMutex<Vec<Refusal>>,
 }
 
 impl Turn<'_> {
@@ -105,13 +107,20 @@ impl Turn<'_> {
         Some(self.ctx.head_number())
     }
 
+    /// The candidates the validator refused when this turn generated its proposal.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        lock(&self.refusals).clone()
+    }
+
     /// Stops counting as work while the procedure waits.
     pub(super) fn park(&self) {
         *lock(&self.work) = Work::none();
     }
 
-    /// The protocol's proposal for this window, generated from the chain at the head; on
-    /// failure tried once more after a short delay in blocks. `None` if both attempts failed.
+    /// The protocol's proposal for this window, generated from the chain at the head and
+    /// checked by the chain's validator (a refused candidate is passed over, see
+    /// [`choose`]); on failure to read the chain, tried once more after a short delay in
+    /// blocks. `None` if both attempts failed.
     pub async fn generate(&self) -> Option<Proposal> {
         let wallet = self.entry.wallet;
         let cb = self.window.coordination_block;
@@ -119,12 +128,21 @@ impl Turn<'_> {
             let head = self.ctx.head_number();
             match self.ctx.chain.wallet_snapshot(&wallet, head).await {
                 Ok(snapshot) => {
-                    let decision = generate_proposal(
+                    let choice = choose(
+                        self.ctx.chain.as_ref(),
                         self.checklist,
                         &snapshot,
                         &self.ctx.config.proposal_params,
-                    );
-                    return Some(decision.proposal);
+                        Weigh::UntilChosen,
+                    )
+                    .await;
+                    let refusals = choice.refusals();
+                    for r in &refusals {
+                        tracing::warn!(%wallet, cb, action = %r.action, reason = %r.reason,
+                            "candidate not sent: the on-chain validator did not accept it");
+                    }
+                    *lock(&self.refusals) = refusals;
+                    return Some(choice.proposal);
                 }
                 Err(e) if attempt == 1 => {
                     tracing::warn!(%wallet, cb, error = %e,

@@ -118,6 +118,11 @@ impl State {
                 m.results
                     .get_or_create(&label("action", r.action.name()))
                     .inc();
+                for refusal in &r.refusals {
+                    m.candidates_refused
+                        .get_or_create(&label("action", refusal.action.name()))
+                        .inc();
+                }
                 if let Some(started) = self.procedures.remove(&(r.wallet, r.coordination_block)) {
                     m.coordination_duration
                         .observe(now.saturating_duration_since(started).as_secs_f64());

@@ -30,6 +30,7 @@ pub(super) struct Handles {
     pub(super) faults: Family<Label, Counter>,
     pub(super) own_faults: Family<Label, Counter>,
     pub(super) dispatches: Family<Label, Counter>,
+    pub(super) candidates_refused: Family<Label, Counter>,
     pub(super) messages_received: Counter,
     pub(super) messages_accepted: Counter,
     pub(super) messages_rejected: Family<Label, Counter>,
@@ -66,6 +67,7 @@ impl Handles {
             faults: Family::default(),
             own_faults: Family::default(),
             dispatches: Family::default(),
+            candidates_refused: Family::default(),
             messages_received: Counter::default(),
             messages_accepted: Counter::default(),
             messages_rejected: Family::default(),
@@ -132,6 +134,11 @@ impl Handles {
             "last_window_block",
             "Coordination block of the latest window begun or missed",
             m.last_window.clone(),
+        );
+        ours.register(
+            "candidates_refused",
+            "A leader's candidate proposals not sent because the on-chain WalletProposalValidator refused them or could not be asked, by action",
+            m.candidates_refused.clone(),
         );
         ours.register(
             "results",

@@ -226,6 +226,16 @@ fn windows_results_dispatches_and_durations_are_counted() {
             faults: vec![],
             members_connected: None,
             unheard: false,
+            refusals: vec![
+                crate::protocol::Refusal {
+                    action: ActionType::Redemption,
+                    reason: "refused: Redemption request min age not achieved yet".into(),
+                },
+                crate::protocol::Refusal {
+                    action: ActionType::Heartbeat,
+                    reason: "validator error: no answer".into(),
+                },
+            ],
         }),
         t0 + Duration::from_millis(300),
     );
@@ -256,6 +266,14 @@ fn windows_results_dispatches_and_durations_are_counted() {
         ("tbtc_coord_windows_missed_total", 1.0),
         ("tbtc_coord_last_window_block", 2700.0),
         ("tbtc_coord_results_total{action=\"Redemption\"}", 1.0),
+        (
+            "tbtc_coord_candidates_refused_total{action=\"Redemption\"}",
+            1.0,
+        ),
+        (
+            "tbtc_coord_candidates_refused_total{action=\"Heartbeat\"}",
+            1.0,
+        ),
         ("tbtc_coord_dispatches_total{outcome=\"dispatched\"}", 1.0),
         ("tbtc_coord_dispatches_total{outcome=\"expired\"}", 1.0),
         ("tbtc_coord_coordination_duration_seconds_count", 1.0),

@@ -9,6 +9,7 @@ use super::proposal::{
     heartbeat_message, HexBytes, PendingRedemption, Proposal, ProposalParams, RevealedDeposit,
     WalletSnapshot, WalletState,
 };
+use super::validation::ActionEvaluation;
 
 /// Estimated virtual sizes of the Bitcoin transactions, vbytes (P2WPKH main UTXO).
 mod vsize {
@@ -80,6 +81,30 @@ fn proposed_fee(vsize: u64, estimate: u64, limit: FeeLimit) -> Result<u64, Strin
 pub struct ProposalDecision {
     pub proposal: Proposal,
     pub passed_over: Vec<(ActionType, String)>,
+}
+
+/// Every checklist action's candidate, or why its preconditions do not hold, in checklist
+/// order; nothing validated yet (the engine asks the on-chain validator).
+pub fn evaluate_checklist(
+    checklist: &[ActionType],
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+) -> Vec<ActionEvaluation> {
+    checklist
+        .iter()
+        .map(|action| {
+            let (candidate, reason) = match propose(*action, snapshot, params) {
+                Ok(p) => (Some(p), None),
+                Err(why) => (None, Some(why)),
+            };
+            ActionEvaluation {
+                action: *action,
+                candidate,
+                reason,
+                validation: None,
+            }
+        })
+        .collect()
 }
 
 /// Walks the checklist in order; the first action whose preconditions hold wins; else Noop.

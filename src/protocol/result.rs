@@ -7,6 +7,7 @@ use super::action::ActionType;
 use super::fault::{Fault, FaultEvidence};
 use super::proposal::Proposal;
 use super::types::{Address, Hash32, Seed, WalletPkh};
+use super::validation::Refusal;
 use super::window::CoordinationWindow;
 
 /// This node's part in a window.
@@ -47,6 +48,10 @@ pub struct CoordinationResult {
     /// Kept in the history, not in the result's event.
     #[serde(skip)]
     pub evidence: std::collections::BTreeMap<Fault, FaultEvidence>,
+    /// A leader: the candidates it did not send because the on-chain validator refused them
+    /// or could not be asked (SPEC §12), in checklist order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
 }
 
 impl CoordinationResult {

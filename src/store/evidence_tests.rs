@@ -33,6 +33,7 @@ fn result_with(cb: u64, evidence: Vec<(Fault, FaultEvidence)>) -> CoordinationRe
         faults: evidence.iter().map(|(f, _)| *f).collect(),
         members_connected: Some(4),
         evidence: evidence.into_iter().collect::<BTreeMap<_, _>>(),
+        refusals: Vec::new(),
     }
 }
 
@@ -171,7 +172,7 @@ fn a_version_3_file_migrates_and_its_faults_read_back_without_evidence() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, SCHEMA_VERSION);
     let rows = store
         .fault_evidence(&FaultFilter::default(), 0, u64::MAX)
         .unwrap();

@@ -248,6 +248,26 @@ impl Columns<'_, '_> {
     fn role(&self, column: &'static str) -> Result<Role, StoreError> {
         self.with(column, role_from_name)
     }
+
+    /// A JSON list written by [`json_list`]; NULL reads as empty.
+    fn json_list<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        match self.opt_text(column)? {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| self.corrupt(column, text.clone(), e.to_string())),
+        }
+    }
+}
+
+/// A list kept as JSON text, NULL when empty.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<Option<String>, serde_json::Error> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(items).map(Some)
 }
 
 /// Runs a query and converts every row, stopping at the first bad one.

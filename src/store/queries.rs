@@ -155,7 +155,7 @@ impl Store {
             "dry_runs",
             "SELECT id, wallet, coordination_block, current_block, safe_block, safe_block_hash,
                     hash_rule, seed, leader, leader_is_self, role, checklist, proposal, reason,
-                    recorded_at
+                    recorded_at, actions
              FROM dry_runs ORDER BY id DESC LIMIT ?1 OFFSET ?2",
             params![count_to_sql(limit), count_to_sql(offset)],
             |c| {
@@ -174,6 +174,7 @@ impl Store {
                     checklist: c.checklist("checklist")?,
                     proposal_json: c.opt_text("proposal")?,
                     reason: c.opt_text("reason")?,
+                    actions: c.json_list("actions")?,
                     recorded_at: c.int("recorded_at")?,
                 })
             },
@@ -215,7 +216,7 @@ pub(super) fn window_row(c: &Columns) -> Result<WindowRow, StoreError> {
 
 const RESULT_COLUMNS: &str = "wallet, coordination_block, safe_block_hash, seed, leader, \
      leader_member_index, role, checklist, action, proposal, fault_count, recorded_at, \
-     members_connected";
+     members_connected, refusals";
 
 fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
     let index = c.int("leader_member_index")?;
@@ -250,6 +251,7 @@ fn result_row(c: &Columns) -> Result<ResultRow, StoreError> {
                 })
             })
             .transpose()?,
+        refusals: c.json_list("refusals")?,
     })
 }
 

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{sql, StoreError};
 
 /// The schema version this build writes; `PRAGMA user_version` of an up-to-date file.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of our files ("tbtc" in ASCII), so that another program's SQLite
 /// file is recognised as such instead of being migrated into.
@@ -19,7 +19,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations by version: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// Block numbers are u64 but SQLite integers are i64: every block number is stored as
 /// `b as i64` and read back as `v as u64`. The cast is a bijection, so any u64 round-trips,
@@ -177,6 +177,15 @@ CREATE TABLE wallet_seats (
     operators   TEXT    NOT NULL,
     recorded_at INTEGER NOT NULL
 );
+"#;
+
+/// Version 5: the on-chain validator's verdicts (SPEC §12). A leader's result keeps the
+/// candidates the validator refused or could not judge (`refusals`, a JSON list of
+/// `{action, reason}`); a dry run keeps every checklist action with its candidate and verdict
+/// (`actions`, JSON). NULL for rows recorded before version 5, and where there is none.
+pub(super) const SCHEMA_V5: &str = r#"
+ALTER TABLE results ADD COLUMN refusals TEXT;
+ALTER TABLE dry_runs ADD COLUMN actions TEXT;
 "#;
 
 /// Applies every migration after `from`, each in its own transaction with its version

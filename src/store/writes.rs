@@ -7,7 +7,8 @@ use rusqlite::{params, OptionalExtension};
 use super::history::{reading, writing};
 use super::queries::{dispatch_row, window_row, DISPATCH_COLUMNS, WINDOW_COLUMNS};
 use super::{
-    block_from_sql, block_to_sql, collect_rows, count_to_sql, now_unix, sql, Store, StoreError,
+    block_from_sql, block_to_sql, collect_rows, count_to_sql, json_list, now_unix, sql, Store,
+    StoreError,
 };
 use crate::engine::history::{HistoryError, HistoryWriter};
 use crate::engine::records::{
@@ -83,6 +84,7 @@ impl HistoryWriter for Store {
     fn record_result(&self, result: &CoordinationResult) -> Result<bool, HistoryError> {
         writing(|| {
             let proposal = serde_json::to_string(&result.proposal)?;
+            let refusals = json_list(&result.refusals)?;
             let wallet = result.wallet.to_hex();
             let cb = block_to_sql(result.window.coordination_block);
             let leader = result.leader.to_checksum();
@@ -98,8 +100,8 @@ impl HistoryWriter for Store {
                     "INSERT OR IGNORE INTO results
                          (wallet, coordination_block, safe_block_hash, seed, leader,
                           leader_member_index, role, checklist, action, proposal, fault_count,
-                          recorded_at, members_connected)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                          recorded_at, members_connected, refusals)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -116,6 +118,7 @@ impl HistoryWriter for Store {
                         count_to_sql(result.faults.len() as u64),
                         now,
                         result.members_connected,
+                        refusals,
                     ])
                 })
                 .map_err(sql(op))?;
@@ -261,13 +264,14 @@ impl HistoryWriter for Store {
     fn record_dry_run(&self, r: &DryRunRecord) -> Result<i64, HistoryError> {
         writing(|| {
             let proposal = r.proposal.as_ref().map(serde_json::to_string).transpose()?;
+            let actions = json_list(&r.actions)?;
             let conn = self.conn()?;
             conn.prepare_cached(
                 "INSERT INTO dry_runs
                      (wallet, coordination_block, current_block, safe_block, safe_block_hash,
                       hash_rule, seed, leader, leader_is_self, role, checklist, proposal, reason,
-                      recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                      recorded_at, actions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -285,6 +289,7 @@ impl HistoryWriter for Store {
                     proposal,
                     r.reason,
                     now_unix(),
+                    actions,
                 ])
             })
             .map_err(sql("recording a dry run"))?;

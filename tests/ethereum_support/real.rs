@@ -550,6 +550,7 @@ impl RealTbtc {
             bridge: Some(self.bridge),
             wallet_registry: Some(self.registry),
             sortition_pool: Some(self.pool),
+            wallet_proposal_validator: Some(self.validator),
             ..Contracts::default()
         };
         EthereumChain::connect(config, None)

@@ -205,6 +205,14 @@ impl Fields {
         self.uint(bits.min(64)).map(|v| v as u64)
     }
 
+    pub fn bool(&mut self) -> Result<bool, AbiError> {
+        let n = self.taken + 1;
+        match self.next()? {
+            Token::Bool(b) => Ok(b),
+            _ => Err(self.fail(format!("value {n} is not a bool"))),
+        }
+    }
+
     pub fn address(&mut self) -> Result<Address, AbiError> {
         let n = self.taken + 1;
         match self.next()? {

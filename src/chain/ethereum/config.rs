@@ -17,6 +17,8 @@ pub struct Contracts {
     pub sortition_pool: Option<Address>,
     /// Threshold's TokenStaking: the peer firewall's on-chain rule reads stakes there.
     pub token_staking: Option<Address>,
+    /// The WalletProposalValidator every candidate proposal is checked with.
+    pub wallet_proposal_validator: Option<Address>,
 }
 
 impl Contracts {
@@ -28,6 +30,7 @@ impl Contracts {
             wallet_registry: parse(mainnet::WALLET_REGISTRY),
             sortition_pool: parse(mainnet::SORTITION_POOL),
             token_staking: parse(mainnet::TOKEN_STAKING),
+            wallet_proposal_validator: parse(mainnet::WALLET_PROPOSAL_VALIDATOR),
         }
     }
 }

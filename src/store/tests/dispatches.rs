@@ -190,6 +190,9 @@ fn dry_runs_round_trip_newest_first() {
         Some(serde_json::to_string(&sweep()).unwrap().as_str())
     );
     assert_eq!(r.reason, None);
+    // Every checklist action's verdict reads back as it was recorded.
+    assert_eq!(r.actions, first.actions);
+    assert_eq!(r.actions.len(), 2);
     let r = &rows[0];
     assert_eq!(r.proposal_json, None);
     assert!(!r.leader_is_self);

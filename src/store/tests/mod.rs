@@ -51,6 +51,7 @@ fn result_for(w: u8, cb: u64, leader: u8, faults: Vec<Fault>) -> CoordinationRes
         faults,
         members_connected: None,
         evidence: Default::default(),
+        refusals: Vec::new(),
     }
 }
 
@@ -87,6 +88,23 @@ fn dry_run(cb: u64, proposal: Option<Proposal>) -> DryRunRecord {
         reason: proposal
             .is_none()
             .then(|| "this node is not the leader".to_string()),
+        actions: vec![
+            crate::protocol::ActionEvaluation {
+                action: ActionType::Redemption,
+                candidate: Some(Proposal::Redemption {
+                    redeemers_output_scripts: vec![],
+                    redemption_tx_fee: 1,
+                }),
+                reason: None,
+                validation: Some(crate::protocol::Validation::refused("min age not achieved")),
+            },
+            crate::protocol::ActionEvaluation {
+                action: ActionType::DepositSweep,
+                candidate: None,
+                reason: Some("no sweepable deposits".into()),
+                validation: None,
+            },
+        ],
         proposal,
     }
 }

@@ -146,7 +146,7 @@ fn a_version_1_file_migrates_in_place() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4, "through versions 2, 3 and 4");
+    assert_eq!(version, 5, "through versions 2, 3, 4 and 5");
 
     // Windows kept; v1 never recorded completion, so only the newest started one is open.
     let windows: Vec<_> = store
@@ -197,10 +197,10 @@ fn a_version_1_file_migrates_in_place() {
             (FaultType::LeaderImpersonation, 7)
         ]
     );
-    assert_eq!(
-        store.result(&wallet(1), 900).unwrap().unwrap().fault_count,
-        2
-    );
+    let migrated = store.result(&wallet(1), 900).unwrap().unwrap();
+    assert_eq!(migrated.fault_count, 2);
+    // Version 5's column reads as "no refusals" for a result from before it.
+    assert!(migrated.refusals.is_empty());
     // And the unique key holds from now on.
     let dup = store.conn().unwrap().execute(
         "INSERT INTO faults (wallet, coordination_block, culprit, fault_type, leader, recorded_at)

@@ -335,3 +335,30 @@ fn members_connected_is_kept_with_the_result_and_none_stays_none() {
     assert_eq!(read(2).fault_count, 1);
     assert_eq!(read(3).members_connected, None, "not measured");
 }
+
+#[test]
+fn a_leader_s_refused_candidates_are_kept_with_its_result() {
+    let store = Store::open_in_memory().unwrap();
+    let refusals = vec![
+        crate::protocol::Refusal {
+            action: ActionType::Redemption,
+            reason: "refused: Redemption request min age not achieved yet".into(),
+        },
+        crate::protocol::Refusal {
+            action: ActionType::Heartbeat,
+            reason: "validator error: no answer within 30s".into(),
+        },
+    ];
+    let refused = CoordinationResult {
+        role: Role::Leader,
+        refusals: refusals.clone(),
+        ..result_for(1, 900, 2, Vec::new())
+    };
+    assert!(store.record_result(&refused).unwrap());
+    assert!(store
+        .record_result(&result_for(2, 900, 2, Vec::new()))
+        .unwrap());
+    let read = |w: u8| store.result(&wallet(w), 900).unwrap().unwrap();
+    assert_eq!(read(1).refusals, refusals);
+    assert!(read(2).refusals.is_empty());
+}

@@ -117,7 +117,26 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
                 Some(summary) => lines.push(field("as leader", Span::styled(summary, t.ok))),
                 None => lines.push(field("as leader", Span::styled("Noop", t.base))),
             }
-            if let Some(reason) = &r.reason {
+            // Each checklist action: its candidate and the validator's verdict, or why it has
+            // none; the chosen one stands out.
+            for a in &r.actions {
+                let (text, style) = match (&a.candidate, &a.validation) {
+                    (Some(p), Some(v)) if a.chosen() => {
+                        (format!("{} ({})", p.summary(), v.summary()), t.ok)
+                    }
+                    (Some(p), Some(v)) => (format!("{} ({})", p.summary(), v.summary()), t.warning),
+                    (Some(p), None) => (format!("{} (not weighed)", p.summary()), t.dim),
+                    (None, _) => (
+                        a.reason.clone().unwrap_or_else(|| "no candidate".into()),
+                        t.dim,
+                    ),
+                };
+                lines.push(field(
+                    &format!("  {}", a.action.name()),
+                    Span::styled(text, style),
+                ));
+            }
+            if let (Some(reason), true) = (&r.reason, r.actions.is_empty()) {
                 lines.push(field("why", Span::styled(reason.clone(), t.dim)));
             }
             lines.push(Line::from(""));

@@ -1,0 +1,82 @@
+//! What a leader proposes (SPEC §12): the generator's candidate for each checklist action,
+//! each checked by the chain's on-chain validator, and the first one the validator takes.
+//! A refused candidate is passed over, so the leader falls through to the next action and
+//! finally to Noop, which followers always accept: the reference client goes silent instead,
+//! and is then blamed as idle for its own generator.
+
+use crate::chain::Chain;
+use crate::protocol::generator::evaluate_checklist;
+use crate::protocol::{ActionEvaluation, ActionType, Proposal, ProposalParams, WalletSnapshot};
+
+/// How far down the checklist to ask the validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weigh {
+    /// A leader: until the first candidate it may send.
+    UntilChosen,
+    /// A dry run: every candidate, so the operator sees every verdict.
+    Every,
+}
+
+/// The proposal to send and how each checklist action was weighed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub proposal: Proposal,
+    pub evaluations: Vec<ActionEvaluation>,
+}
+
+impl Choice {
+    /// The candidates the validator refused or could not judge, in checklist order.
+    pub fn refusals(&self) -> Vec<crate::protocol::Refusal> {
+        self.evaluations
+            .iter()
+            .filter_map(crate::protocol::Refusal::of)
+            .collect()
+    }
+
+    /// Why the proposal is Noop: each action's reason, `; `-joined. `None` for another
+    /// proposal.
+    pub fn noop_reason(&self) -> Option<String> {
+        if self.proposal != Proposal::Noop {
+            return None;
+        }
+        if self.evaluations.is_empty() {
+            return Some("the checklist is empty".to_string());
+        }
+        Some(
+            self.evaluations
+                .iter()
+                .map(ActionEvaluation::summary)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+/// Weighs `checklist` against `snapshot` and chooses the first candidate the validator takes.
+pub async fn choose(
+    chain: &dyn Chain,
+    checklist: &[ActionType],
+    snapshot: &WalletSnapshot,
+    params: &ProposalParams,
+    weigh: Weigh,
+) -> Choice {
+    let mut evaluations = evaluate_checklist(checklist, snapshot, params);
+    let mut chosen: Option<Proposal> = None;
+    for evaluation in &mut evaluations {
+        let Some(candidate) = &evaluation.candidate else {
+            continue;
+        };
+        if chosen.is_some() && weigh == Weigh::UntilChosen {
+            break;
+        }
+        let verdict = chain.validate_proposal(snapshot, candidate).await;
+        if chosen.is_none() && verdict.sendable() {
+            chosen = Some(candidate.clone());
+        }
+        evaluation.validation = Some(verdict);
+    }
+    Choice {
+        proposal: chosen.unwrap_or(Proposal::Noop),
+        evaluations,
+    }
+}
