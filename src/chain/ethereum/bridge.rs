@@ -188,8 +188,11 @@ impl Inner {
     /// The first block of a scan that looks back `lookback` blocks from `block` (or the
     /// configured override), never before the configured first block.
     fn scan_start(&self, block: u64, lookback: u64) -> u64 {
-        let lookback = self.config.snapshot_lookback_blocks.unwrap_or(lookback);
-        block.saturating_sub(lookback).max(self.config.first_block)
+        scan_start(
+            block,
+            self.config.snapshot_lookback_blocks.unwrap_or(lookback),
+            self.config.first_block,
+        )
     }
 
     /// The wallet's pending moved-funds sweep requests (module doc), oldest first.
@@ -534,6 +537,11 @@ impl Inner {
     }
 }
 
+/// `lookback` blocks before `block`, not before genesis nor `first_block`.
+fn scan_start(block: u64, lookback: u64, first_block: u64) -> u64 {
+    block.saturating_sub(lookback).max(first_block)
+}
+
 /// For each source wallet whose moving-funds commitment names `wallet`, its position in the
 /// target list. A source commits once (the Bridge refuses a second commitment); were there
 /// two, the later one naming the wallet wins, as in keep-core.
@@ -576,6 +584,16 @@ mod tests {
         assert_eq!(lookback::redemptions(5 * 86_400), 37_000);
         assert_eq!(lookback::redemptions(11), 1_000);
         assert_eq!(lookback::redemptions(u64::MAX), u64::MAX / 12 + 1_000);
+    }
+
+    #[test]
+    fn a_scan_starts_its_look_back_before_the_block_and_never_before_the_first_block() {
+        assert_eq!(scan_start(20_000_000, lookback::EVENTS, 0), 19_784_000);
+        assert_eq!(
+            scan_start(20_000_000, lookback::EVENTS, 19_900_000),
+            19_900_000
+        );
+        assert_eq!(scan_start(100, lookback::redemptions(5 * 86_400), 0), 0);
     }
 
     #[test]
