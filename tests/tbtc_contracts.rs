@@ -1,6 +1,7 @@
 //! The real tBTC v2 contracts on anvil: the published packages are whole, the Bridge deploys
 //! behind its proxy linked to its libraries, and the on-chain WalletProposalValidator judges
-//! the heartbeat proposals this node's generator makes.
+//! the heartbeat, redemption, moved-funds sweep and deposit sweep proposals this node's
+//! generator makes from what our back end reads of the Bridge.
 
 mod ethereum_support;
 
@@ -14,9 +15,11 @@ use tbtc_coord::chain::Chain;
 use tbtc_coord::engine::proposing::{choose, Weigh};
 use tbtc_coord::engine::{dry_run, DryRunWindow, NodeConfig};
 use tbtc_coord::protocol::generator::propose;
-use tbtc_coord::protocol::proposal::{heartbeat_message, HexBytes, ProposalParams, WalletState};
+use tbtc_coord::protocol::proposal::{
+    heartbeat_message, DepositKey, HexBytes, MovedFundsSweepRequest, ProposalParams, WalletState,
+};
 use tbtc_coord::protocol::{ActionType, Proposal, Validation};
-use tbtc_coord::protocol::{Address, WalletPkh};
+use tbtc_coord::protocol::{Address, Hash32, WalletPkh};
 
 #[test]
 fn the_pinned_packages_hold_what_the_deployment_needs() {
@@ -587,6 +590,237 @@ async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and
         )
         .await
         .expect("the real validator accepts it");
+    assert_eq!(verdict, vec![Token::Bool(true)]);
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_funds_sweep_request_left_by_the_moving_funds_flow_is_proposed_and_accepted() {
+    use ethereum_support::moved_funds::{
+        commit_moving_funds, complete_moving_funds, latest_timestamp, leave_sweep_request, PENDING,
+        PROCESSED,
+    };
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xC0 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&url, &operators).await;
+    let target = tbtc.create_wallet(&[11; 32], &operators).await.pkh();
+    tbtc.set_main_utxo(
+        &target,
+        &MainUtxo {
+            tx_hash: [0x34; 32],
+            output_index: 0,
+            value: 100_000_000,
+        },
+    )
+    .await;
+
+    // Two sources moved funds to the target: the first names it second of two targets, and
+    // its request is pending; the second names it alone, and its request was swept already.
+    // A third moved funds elsewhere.
+    let (source, swept_source, elsewhere) = (
+        WalletPkh([0x5E; 20]),
+        WalletPkh([0x5F; 20]),
+        WalletPkh([0x60; 20]),
+    );
+    let other = WalletPkh([0x61; 20]);
+    let (tx, swept_tx, elsewhere_tx) = ([0xA1; 32], [0xA2; 32], [0xA3; 32]);
+    commit_moving_funds(&tbtc, &source, &[other, target]).await;
+    commit_moving_funds(&tbtc, &swept_source, &[target]).await;
+    commit_moving_funds(&tbtc, &elsewhere, &[other]).await;
+    complete_moving_funds(&tbtc, &elsewhere, &elsewhere_tx).await;
+    complete_moving_funds(&tbtc, &swept_source, &swept_tx).await;
+    complete_moving_funds(&tbtc, &source, &tx).await;
+
+    let chain = tbtc.chain().await;
+    // The events alone: the Bridge counts no pending request, so none is looked for.
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&target, head).await.unwrap();
+    assert!(snapshot.moved_funds_sweep_requests.is_empty());
+
+    let now = latest_timestamp(&url).await as u32;
+    leave_sweep_request(&tbtc, &target, &tx, 1, 5_000_000, now, PENDING).await;
+    leave_sweep_request(&tbtc, &target, &swept_tx, 0, 7_000_000, now - 60, PROCESSED).await;
+    // The storage written reads back through the real Bridge's views.
+    let key = tbtc_coord::protocol::types::keccak256(&[&tx[..], &1u32.to_be_bytes()].concat());
+    let request = tbtc
+        .view(
+            &tbtc.bridge_abi,
+            &tbtc.bridge,
+            "movedFundsSweepRequests",
+            &[Token::Uint(ethers_core::types::U256::from_big_endian(&key))],
+        )
+        .await
+        .expect("the request");
+    assert_eq!(
+        request,
+        vec![Token::Tuple(vec![
+            Token::FixedBytes(target.0.to_vec()),
+            Token::Uint(5_000_000.into()),
+            Token::Uint(now.into()),
+            Token::Uint(PENDING.into()),
+        ])]
+    );
+
+    mine_at(&url, u64::from(now) + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&target, head).await.unwrap();
+    assert_eq!(snapshot.state, WalletState::Live);
+    assert_eq!(
+        snapshot.moved_funds_sweep_requests,
+        vec![MovedFundsSweepRequest {
+            moving_funds_tx_hash: Hash32(tx),
+            output_index: 1,
+            value: 5_000_000,
+            created_at: u64::from(now),
+        }]
+    );
+    let params = ProposalParams::default();
+    let proposal = propose(ActionType::MovedFundsSweep, &snapshot, &params).expect("proposed");
+    let validate = |hash: [u8; 32], index: u32, fee: u64| {
+        vec![Token::Tuple(vec![
+            Token::FixedBytes(target.0.to_vec()),
+            Token::FixedBytes(hash.to_vec()),
+            Token::Uint(index.into()),
+            Token::Uint(fee.into()),
+        ])]
+    };
+    let Proposal::MovedFundsSweep {
+        moving_funds_tx_hash,
+        moving_funds_tx_output_index,
+        sweep_tx_fee,
+    } = proposal
+    else {
+        panic!("not a moved-funds sweep: {proposal:?}")
+    };
+    let verdict = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateMovedFundsSweepProposal",
+            &validate(
+                moving_funds_tx_hash.0,
+                moving_funds_tx_output_index,
+                sweep_tx_fee,
+            ),
+        )
+        .await
+        .expect("the real validator accepts our proposal");
+    assert_eq!(verdict, vec![Token::Bool(true)]);
+    // The swept request, which the snapshot leaves out, the validator refuses too.
+    let refused = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateMovedFundsSweepProposal",
+            &validate(swept_tx, 0, sweep_tx_fee),
+        )
+        .await
+        .expect_err("not pending");
+    assert!(refused.contains("not in Pending state"), "{refused}");
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moving_funds_wallet_with_a_mature_deposit_proposes_its_sweep() {
+    use ethereum_support::moved_funds::{
+        depositor, fail_heartbeat, latest_timestamp, reveal_deposit, Deposit,
+    };
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xD0 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&url, &operators).await;
+    let key = tbtc.create_wallet(&[13; 32], &operators).await;
+    let wallet = key.pkh();
+    // A wallet with funds moves them when its heartbeat fails (without, it would close).
+    tbtc.set_main_utxo(
+        &wallet,
+        &MainUtxo {
+            tx_hash: [0x35; 32],
+            output_index: 0,
+            value: 100_000_000,
+        },
+    )
+    .await;
+
+    // Revealed while Live (the Bridge takes reveals for Live wallets only), refundable in
+    // 30 days.
+    let now = latest_timestamp(&url).await;
+    let deposit = Deposit::new(
+        &depositor(),
+        &wallet,
+        10_000_000,
+        (now + 30 * 86_400) as u32,
+    );
+    let reveal_block = reveal_deposit(&tbtc, &deposit).await;
+    let revealed_at = latest_timestamp(&url).await;
+    fail_heartbeat(&tbtc, &key).await;
+
+    let chain = tbtc.chain().await;
+    let params = ProposalParams::default();
+    // Exactly the minimum age: not yet.
+    mine_at(&url, revealed_at + params.deposit_min_age).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    assert_eq!(snapshot.state, WalletState::MovingFunds);
+    assert_eq!(snapshot.deposits.len(), 1, "{snapshot:?}");
+    assert!(propose(ActionType::DepositSweep, &snapshot, &params).is_err());
+
+    mine_at(&url, revealed_at + params.deposit_min_age + 1).await;
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    assert_eq!(snapshot.state, WalletState::MovingFunds);
+    let proposal = propose(ActionType::DepositSweep, &snapshot, &params).expect("proposed");
+    let Proposal::DepositSweep {
+        deposits,
+        sweep_tx_fee,
+        reveal_blocks,
+    } = &proposal
+    else {
+        panic!("not a sweep: {proposal:?}")
+    };
+    assert_eq!(
+        deposits,
+        &vec![DepositKey {
+            funding_tx_hash: Hash32(deposit.tx_hash),
+            output_index: 0,
+        }]
+    );
+    assert_eq!(reveal_blocks, &vec![reveal_block]);
+    // Moving the funds waits for the sweep.
+    assert!(propose(ActionType::MovingFunds, &snapshot, &params).is_err());
+
+    // The real validator takes the proposal, with the funding transaction as extra info.
+    let sweep = Token::Tuple(vec![
+        Token::FixedBytes(wallet.0.to_vec()),
+        Token::Array(
+            deposits
+                .iter()
+                .map(|d| {
+                    Token::Tuple(vec![
+                        Token::FixedBytes(d.funding_tx_hash.0.to_vec()),
+                        Token::Uint(d.output_index.into()),
+                    ])
+                })
+                .collect(),
+        ),
+        Token::Uint((*sweep_tx_fee).into()),
+        Token::Array(
+            reveal_blocks
+                .iter()
+                .map(|b| Token::Uint((*b).into()))
+                .collect(),
+        ),
+    ]);
+    let verdict = tbtc
+        .view(
+            &tbtc.validator_abi,
+            &tbtc.validator,
+            "validateDepositSweepProposal",
+            &[sweep, Token::Array(vec![deposit.extra_info()])],
+        )
+        .await
+        .expect("the real validator accepts our sweep");
     assert_eq!(verdict, vec![Token::Bool(true)]);
     chain.shutdown().await;
 }

@@ -220,8 +220,24 @@ pub fn propose(
                 ));
             }
             mature.sort_by_key(|d| (d.revealed_at, d.reveal_block));
-            // A sweep moves deposits of one vault only: the oldest deposit's.
-            let vault = mature[0].vault;
+            // A sweep moves deposits of one vault only: the vault with the most sweepable
+            // deposits (keep-core #3864). Among groups of equal size, the one holding the
+            // oldest deposit (our choice, so the choice is deterministic: #3864's tie-break
+            // is not in the keep-core we follow). Groups are listed oldest deposit first.
+            let mut groups = Vec::new();
+            for d in &mature {
+                match groups.iter_mut().find(|(vault, _)| *vault == d.vault) {
+                    Some((_, count)) => *count += 1,
+                    None => groups.push((d.vault, 1)),
+                }
+            }
+            let (mut vault, mut largest) = (mature[0].vault, 0);
+            for (group, count) in groups {
+                // Strictly larger: an equal group found later holds only younger deposits.
+                if count > largest {
+                    (vault, largest) = (group, count);
+                }
+            }
             mature.retain(|d| d.vault == vault);
             mature.truncate(params.deposit_sweep_max_size);
             let size = vsize::OVERHEAD
@@ -396,7 +412,7 @@ mod tests {
         unconfirmed.confirmations = 2;
         snap.deposits = vec![
             deposit(1, now - 8000, None),
-            deposit(2, now - 9000, vault), // oldest: its vault wins
+            deposit(2, now - 9000, vault), // the larger group: its vault wins
             deposit(3, now - 100, vault),  // too young
             deposit(5, now - 7500, vault),
             unconfirmed,
@@ -412,6 +428,46 @@ mod tests {
         };
         assert_eq!(reveal_blocks, vec![2, 5]);
         assert_eq!(deposits.len(), 2);
+    }
+
+    #[test]
+    fn deposit_sweep_takes_the_largest_vault_group_and_on_a_tie_the_oldest_deposit_s() {
+        let (a, b) = (Some(Address([0xA; 20])), Some(Address([0xB; 20])));
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        let swept = |snap: &WalletSnapshot| match propose(
+            ActionType::DepositSweep,
+            snap,
+            &ProposalParams::default(),
+        ) {
+            Ok(Proposal::DepositSweep { reveal_blocks, .. }) => reveal_blocks,
+            other => panic!("not a sweep: {other:?}"),
+        };
+        // The oldest deposit is vault A's, but vault B has more: B's, oldest first.
+        snap.deposits = vec![
+            deposit(1, now - 9000, a),
+            deposit(2, now - 8000, b),
+            deposit(3, now - 8500, b),
+            deposit(4, now - 7500, None),
+        ];
+        assert_eq!(swept(&snap), vec![3, 2]);
+        // Two deposits each: the group holding the oldest deposit, whatever the order given.
+        snap.deposits.push(deposit(5, now - 7300, a));
+        assert_eq!(swept(&snap), vec![1, 5]);
+        snap.deposits.reverse();
+        assert_eq!(swept(&snap), vec![1, 5]);
+        // Deposits without a vault are a group too, and immature ones count for none.
+        let mut young = deposit(9, now - 60, b);
+        young.reveal_block = 9;
+        snap.deposits = vec![
+            deposit(1, now - 9000, a),
+            deposit(4, now - 7500, None),
+            deposit(6, now - 7400, None),
+            deposit(2, now - 8000, b),
+            young.clone(),
+            young,
+        ];
+        assert_eq!(swept(&snap), vec![4, 6]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod moved_funds;
 pub mod real;
 
 use std::future::Future;

@@ -1,10 +1,11 @@
-//! What the proposal generator reads of a wallet, from the Bridge (SPEC §8, §9), and the
-//! outcome of dispatched actions as the Bridge records them.
+//! What the proposal generator reads of a wallet, from the Bridge (SPEC §8, §9, §12), and
+//! the outcome of dispatched actions as the Bridge records them.
 //!
-//! - Redemption: `RedemptionRequested` events of the wallet, then `pendingRedemptions(key)`
-//!   for each (a request that was handled or timed out reads as zero), then the timeout from
-//!   `redemptionParameters()`; when the Bridge has a redemption watchtower
-//!   (`getRedemptionWatchtower()`), each request's delay from `getRedemptionDelay(key)`.
+//! - Redemption: `RedemptionRequested` events of the wallet, the latest per redemption key,
+//!   then `pendingRedemptions(key)` for each (a request that was handled or timed out reads
+//!   as zero), then the timeout from `redemptionParameters()`; when the Bridge has a
+//!   redemption watchtower (`getRedemptionWatchtower()`), each request's delay from
+//!   `getRedemptionDelay(key)`.
 //! - Fee limits: `redemptionTxMaxTotalFee` and each request's `txMaxFee`,
 //!   `depositParameters().depositTxMaxFee`, and the moving-funds and moved-funds-sweep
 //!   maximums from `movingFundsParameters()`.
@@ -13,21 +14,47 @@
 //!   configured, or estimated from the reveal's age.
 //! - MovingFunds: the wallet's state and `movingFundsRequestedAt` from `wallets(bytes20)`,
 //!   targets from its latest `MovingFundsCommitmentSubmitted`.
-//! - MovedFundsSweep requests are not read (their listing needs the moving wallets' Bitcoin
-//!   transactions); the generator sees none.
+//! - MovedFundsSweep, from Ethereum alone, when `wallets(bytes20)` counts pending requests:
+//!   a `MovingFundsCommitmentSubmitted` of any source wallet naming this wallet as target
+//!   *i*, that source's `MovingFundsCompleted(movingFundsTxHash)`, and the Bridge's request
+//!   under `keccak256(movingFundsTxHash ‖ uint32 i)` (`movedFundsSweepRequests`), kept while
+//!   Pending: output *i* of a moving-funds transaction pays target *i*, as the Bridge checks
+//!   against the commitment.
+//!
+//! Event scans look back as keep-core's generator does (see [`lookback`]), never before the
+//! configured first block.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::broadcast;
 
-use super::abi::{bytes20_topic, EventDeclaration};
+use super::abi::{bytes20_topic, topic_bytes20, EventDeclaration};
 use super::client::{lock, Inner};
 use super::contracts::{self, events};
 use crate::chain::{ActionRequest, ChainError};
 use crate::protocol::proposal::{
-    DepositKey, FeeLimits, PendingRedemption, RevealedDeposit, WalletState, BITCOIN_BLOCK_SECONDS,
+    DepositKey, FeeLimits, MovedFundsSweepRequest, PendingRedemption, RevealedDeposit, WalletState,
+    BITCOIN_BLOCK_SECONDS,
 };
 use crate::protocol::{ActionOutcome, ActionType, Address, Hash32, WalletPkh, WalletSnapshot};
+
+/// How far back a wallet snapshot's event scans reach, in blocks: keep-core's generator
+/// (`pkg/tbtcpg`) at the commit SPEC §12 names, with PR #3864's deposit look-back.
+pub mod lookback {
+    /// Deposit reveals, moving-funds commitments and completions: 30 days of 12-second
+    /// blocks (keep-core's `MovedFundsSweepLookBackBlocks`, `MovingFundsCommitmentLookBackBlocks`).
+    pub const EVENTS: u64 = 216_000;
+    /// Ethereum's average block time as keep-core assumes it (`AverageBlockTime`), seconds.
+    pub const AVERAGE_BLOCK_SECONDS: u64 = 12;
+    /// Slack on the redemption look-back, for blocks faster than the average.
+    pub const REDEMPTION_SLACK: u64 = 1_000;
+
+    /// Redemption requests: those not timed out yet, so the timeout in blocks, plus slack
+    /// (keep-core's `findPendingRedemptions`).
+    pub fn redemptions(redemption_timeout_seconds: u64) -> u64 {
+        (redemption_timeout_seconds / AVERAGE_BLOCK_SECONDS).saturating_add(REDEMPTION_SLACK)
+    }
+}
 
 /// An action's Bridge evidence is looked for every this many blocks (and at expiry).
 const ACTION_CHECK_BLOCKS: u64 = 5;
@@ -96,19 +123,33 @@ impl Inner {
             fee_limits,
             watchtower,
         } = self.bridge_parameters(bridge, block).await?;
-        let from = block
-            .saturating_sub(self.config.snapshot_lookback_blocks)
-            .max(self.config.first_block);
         let wallet_topic = Some(bytes20_topic(&wallet.0));
+        let redemptions_from = self.scan_start(block, lookback::redemptions(redemption_timeout));
+        let events_from = self.scan_start(block, lookback::EVENTS);
 
         let pending_redemptions = self
-            .pending_redemptions(bridge, watchtower, wallet, wallet_topic, from, block)
+            .pending_redemptions(
+                bridge,
+                watchtower,
+                wallet,
+                wallet_topic,
+                redemptions_from,
+                block,
+            )
             .await?;
         let deposits = self
-            .unswept_deposits(bridge, wallet_topic, from, block, timestamp)
+            .unswept_deposits(bridge, wallet_topic, events_from, block, timestamp)
             .await?;
 
         let state = WalletState::from_number(w.state);
+        let moved_funds_sweep_requests = if w.pending_moved_funds_sweep_requests > 0
+            && matches!(state, WalletState::Live | WalletState::MovingFunds)
+        {
+            self.moved_funds_sweep_requests(bridge, wallet, events_from, block)
+                .await?
+        } else {
+            Vec::new()
+        };
         let moving_funds_targets = if state == WalletState::MovingFunds {
             match self
                 .last_log(
@@ -117,7 +158,7 @@ impl Inner {
                         Some(events::MOVING_FUNDS_COMMITMENT_SUBMITTED.topic()),
                         wallet_topic,
                     ],
-                    from,
+                    events_from,
                     block,
                 )
                 .await?
@@ -139,9 +180,90 @@ impl Inner {
             moving_funds_requested_at: (w.moving_funds_requested_at != 0)
                 .then_some(w.moving_funds_requested_at),
             moving_funds_targets,
-            moved_funds_sweep_requests: Vec::new(),
+            moved_funds_sweep_requests,
             fee_limits,
         })
+    }
+
+    /// The first block of a scan that looks back `lookback` blocks from `block` (or the
+    /// configured override), never before the configured first block.
+    fn scan_start(&self, block: u64, lookback: u64) -> u64 {
+        scan_start(
+            block,
+            self.config.snapshot_lookback_blocks.unwrap_or(lookback),
+            self.config.first_block,
+        )
+    }
+
+    /// The wallet's pending moved-funds sweep requests (module doc), oldest first.
+    async fn moved_funds_sweep_requests(
+        &self,
+        bridge: Address,
+        wallet: &WalletPkh,
+        from: u64,
+        block: u64,
+    ) -> Result<Vec<MovedFundsSweepRequest>, ChainError> {
+        // The commitment's topic is the source wallet: every commitment is read, and its
+        // target list says whether this wallet is one.
+        let commitments = self
+            .logs(
+                bridge,
+                &[Some(events::MOVING_FUNDS_COMMITMENT_SUBMITTED.topic())],
+                from,
+                block,
+            )
+            .await?
+            .iter()
+            .map(|log| {
+                let source = WalletPkh(topic_bytes20(log.indexed(0).map_err(invalid)?));
+                let targets = contracts::decode_moving_funds_targets(&log.data).map_err(invalid)?;
+                Ok((source, targets))
+            })
+            .collect::<Result<Vec<_>, ChainError>>()?;
+        let positions = target_positions(wallet, &commitments);
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let completions = self
+            .logs(
+                bridge,
+                &[Some(events::MOVING_FUNDS_COMPLETED.topic())],
+                from,
+                block,
+            )
+            .await?
+            .iter()
+            .map(|log| {
+                let source = WalletPkh(topic_bytes20(log.indexed(0).map_err(invalid)?));
+                let tx_hash = contracts::decode_moving_funds_tx_hash(&log.data).map_err(invalid)?;
+                Ok((source, tx_hash))
+            })
+            .collect::<Result<Vec<_>, ChainError>>()?;
+        let mut out = Vec::new();
+        for (tx_hash, output_index) in moved_funds_outpoints(&positions, &completions) {
+            let key = contracts::moved_funds_sweep_key(&tx_hash, output_index);
+            let data = self
+                .eth_call(
+                    bridge,
+                    contracts::moved_funds_sweep_requests_call(&key),
+                    block,
+                    "Bridge.movedFundsSweepRequests",
+                )
+                .await?;
+            let record = contracts::MovedFundsSweepRecord::decode(&data).map_err(invalid)?;
+            if record.state != contracts::MovedFundsSweepRecord::PENDING || record.wallet != *wallet
+            {
+                continue;
+            }
+            out.push(MovedFundsSweepRequest {
+                moving_funds_tx_hash: tx_hash,
+                output_index,
+                value: record.value,
+                created_at: record.created_at,
+            });
+        }
+        out.sort_by_key(|r| r.created_at);
+        Ok(out)
     }
 
     /// The Bridge's parameters at `block`, read once per block: every wallet's snapshot of
@@ -412,5 +534,96 @@ impl Inner {
                 },
             }
         }
+    }
+}
+
+/// `lookback` blocks before `block`, not before genesis nor `first_block`.
+fn scan_start(block: u64, lookback: u64, first_block: u64) -> u64 {
+    block.saturating_sub(lookback).max(first_block)
+}
+
+/// For each source wallet whose moving-funds commitment names `wallet`, its position in the
+/// target list. A source commits once (the Bridge refuses a second commitment); were there
+/// two, the later one naming the wallet wins, as in keep-core.
+fn target_positions(
+    wallet: &WalletPkh,
+    commitments: &[(WalletPkh, Vec<WalletPkh>)],
+) -> HashMap<WalletPkh, u32> {
+    let mut positions = HashMap::new();
+    for (source, targets) in commitments {
+        if let Some(i) = targets.iter().position(|t| t == wallet) {
+            if let Ok(i) = u32::try_from(i) {
+                positions.insert(*source, i);
+            }
+        }
+    }
+    positions
+}
+
+/// The outputs that paid `wallet`: for each completed move of a source that committed to
+/// it, (movingFundsTxHash, the wallet's position), in completion order, each once.
+fn moved_funds_outpoints(
+    positions: &HashMap<WalletPkh, u32>,
+    completions: &[(WalletPkh, Hash32)],
+) -> Vec<(Hash32, u32)> {
+    let mut seen = HashSet::new();
+    completions
+        .iter()
+        .filter_map(|(source, tx_hash)| positions.get(source).map(|i| (*tx_hash, *i)))
+        .filter(|outpoint| seen.insert(*outpoint))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redemption_look_back_is_the_timeout_in_blocks_plus_slack() {
+        // The Bridge's default five-day timeout: 36,000 blocks of 12 s, plus 1,000.
+        assert_eq!(lookback::redemptions(5 * 86_400), 37_000);
+        assert_eq!(lookback::redemptions(11), 1_000);
+        assert_eq!(lookback::redemptions(u64::MAX), u64::MAX / 12 + 1_000);
+    }
+
+    #[test]
+    fn a_scan_starts_its_look_back_before_the_block_and_never_before_the_first_block() {
+        assert_eq!(scan_start(20_000_000, lookback::EVENTS, 0), 19_784_000);
+        assert_eq!(
+            scan_start(20_000_000, lookback::EVENTS, 19_900_000),
+            19_900_000
+        );
+        assert_eq!(scan_start(100, lookback::redemptions(5 * 86_400), 0), 0);
+    }
+
+    #[test]
+    fn a_wallet_is_swept_the_outputs_that_completed_moves_paid_it() {
+        let me = WalletPkh([1; 20]);
+        let (a, b, c) = (
+            WalletPkh([0xA; 20]),
+            WalletPkh([0xB; 20]),
+            WalletPkh([0xC; 20]),
+        );
+        let other = WalletPkh([9; 20]);
+        let commitments = vec![
+            (a, vec![other, me]), // me second
+            (b, vec![me]),        // me first
+            (c, vec![other]),     // not me
+        ];
+        let positions = target_positions(&me, &commitments);
+        assert_eq!(positions, HashMap::from([(a, 1), (b, 0)]));
+        let completions = vec![
+            (c, Hash32([0xC0; 32])), // a move that did not pay me
+            (b, Hash32([0xB0; 32])),
+            (a, Hash32([0xA0; 32])),
+            (a, Hash32([0xA0; 32])), // the same log twice (a reorg's echo): once
+            (other, Hash32([0x90; 32])), // completed without a commitment in range
+        ];
+        assert_eq!(
+            moved_funds_outpoints(&positions, &completions),
+            vec![(Hash32([0xB0; 32]), 0), (Hash32([0xA0; 32]), 1)]
+        );
+        // No commitment names the wallet: nothing, whatever completed.
+        assert!(moved_funds_outpoints(&target_positions(&other, &[]), &completions).is_empty());
     }
 }

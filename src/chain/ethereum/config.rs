@@ -63,8 +63,10 @@ pub struct EthereumConfig {
     /// Bitcoin confirmations assumed for every revealed deposit; `None` estimates them from
     /// the reveal's age (one Bitcoin block per 10 minutes). No Bitcoin client is consulted.
     pub deposit_confirmations: Option<u32>,
-    /// How far back a wallet snapshot looks for redemption requests and deposit reveals.
-    pub snapshot_lookback_blocks: u64,
+    /// How far back every event scan of a wallet snapshot looks, in blocks, replacing the
+    /// reference look-backs (`None`, the default: keep-core's, SPEC §12). An override for a
+    /// node that serves only recent logs, or a test; the CLI does not set it.
+    pub snapshot_lookback_blocks: Option<u64>,
     /// Longest wait for one RPC answer.
     pub request_timeout: Duration,
     /// Reconnect backoff: first delay, doubled after each failure up to `reconnect_max`.
@@ -92,7 +94,7 @@ impl EthereumConfig {
             operator: None,
             first_block: 0,
             deposit_confirmations: None,
-            snapshot_lookback_blocks: 100_000,
+            snapshot_lookback_blocks: None,
             request_timeout: Duration::from_secs(10),
             reconnect_min: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(30),

@@ -64,6 +64,7 @@ pub mod functions {
     pub static MOVING_FUNDS_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
         "function movingFundsParameters() view returns (uint64,uint64,uint32,uint32,uint96,uint32,uint16,uint64)",
     );
+    pub static MOVED_FUNDS_SWEEP_REQUESTS: FunctionDeclaration = FunctionDeclaration::new("function movedFundsSweepRequests(uint256 requestKey) view returns ((bytes20,uint64,uint32,uint8))");
     pub static GET_REDEMPTION_WATCHTOWER: FunctionDeclaration =
         FunctionDeclaration::new("function getRedemptionWatchtower() view returns (address)");
     pub static GET_REDEMPTION_DELAY: FunctionDeclaration = FunctionDeclaration::new(
@@ -92,6 +93,11 @@ pub fn pending_redemptions_call(key: &Hash32) -> Vec<u8> {
 /// `deposits(uint256)`.
 pub fn deposits_call(key: &Hash32) -> Vec<u8> {
     functions::DEPOSITS.call(&[Token::Uint(Uint::from_big_endian(&key.0))])
+}
+
+/// `movedFundsSweepRequests(uint256)`.
+pub fn moved_funds_sweep_requests_call(key: &Hash32) -> Vec<u8> {
+    functions::MOVED_FUNDS_SWEEP_REQUESTS.call(&[Token::Uint(Uint::from_big_endian(&key.0))])
 }
 
 pub fn redemption_parameters_call() -> Vec<u8> {
@@ -185,7 +191,17 @@ pub fn unprefixed_script(prefixed: &[u8]) -> Result<&[u8], AbiError> {
 
 /// The Bridge's key of a deposit: `keccak256(fundingTxHash || uint32 fundingOutputIndex)`.
 pub fn deposit_key(funding_tx_hash: &Hash32, output_index: u32) -> Hash32 {
-    let mut packed = funding_tx_hash.0.to_vec();
+    outpoint_key(funding_tx_hash, output_index)
+}
+
+/// The Bridge's key of a moved-funds sweep request, packed like a deposit's:
+/// `keccak256(movingFundsTxHash || uint32 outputIndex)`.
+pub fn moved_funds_sweep_key(moving_funds_tx_hash: &Hash32, output_index: u32) -> Hash32 {
+    outpoint_key(moving_funds_tx_hash, output_index)
+}
+
+fn outpoint_key(tx_hash: &Hash32, output_index: u32) -> Hash32 {
+    let mut packed = tx_hash.0.to_vec();
     packed.extend_from_slice(&output_index.to_be_bytes());
     Hash32(keccak256(&packed))
 }
@@ -355,6 +371,33 @@ impl DepositRequest {
     }
 }
 
+/// `Bridge.movedFundsSweepRequests(uint256)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MovedFundsSweepRecord {
+    /// The wallet that must sweep the moved funds (the moving-funds target).
+    pub wallet: WalletPkh,
+    pub value: u64,
+    pub created_at: u64,
+    /// Unknown 0, Pending 1, Processed 2, TimedOut 3.
+    pub state: u8,
+}
+
+impl MovedFundsSweepRecord {
+    pub const PENDING: u8 = 1;
+
+    pub fn decode(data: &[u8]) -> Result<MovedFundsSweepRecord, AbiError> {
+        let mut r = functions::MOVED_FUNDS_SWEEP_REQUESTS
+            .decode_output(data, "Bridge.movedFundsSweepRequests result")?
+            .nested()?;
+        Ok(MovedFundsSweepRecord {
+            wallet: WalletPkh(r.fixed::<20>()?),
+            value: r.u64(64)?,
+            created_at: r.u64(32)?,
+            state: r.uint(8)? as u8,
+        })
+    }
+}
+
 /// `Bridge.redemptionParameters()`: `redemptionTxMaxTotalFee` (satoshi) and the redemption
 /// timeout (seconds).
 pub fn decode_redemption_parameters(data: &[u8]) -> Result<(u64, u64), AbiError> {
@@ -419,6 +462,14 @@ pub fn decode_moving_funds_targets(data: &[u8]) -> Result<Vec<WalletPkh>, AbiErr
     (0..targets.len())
         .map(|_| targets.fixed::<20>().map(WalletPkh))
         .collect()
+}
+
+/// `MovingFundsCompleted`'s moving-funds transaction hash (the wallet is its topic).
+pub fn decode_moving_funds_tx_hash(data: &[u8]) -> Result<Hash32, AbiError> {
+    events::MOVING_FUNDS_COMPLETED
+        .decode_data(data, "MovingFundsCompleted data")?
+        .fixed::<32>()
+        .map(Hash32)
 }
 
 /// `DepositsSwept`'s wallet (not indexed in the Bridge).
@@ -509,6 +560,10 @@ mod tests {
             (
                 &functions::GET_REDEMPTION_DELAY,
                 "getRedemptionDelay(uint256)",
+            ),
+            (
+                &functions::MOVED_FUNDS_SWEEP_REQUESTS,
+                "movedFundsSweepRequests(uint256)",
             ),
             (&functions::GET_ID_OPERATORS, "getIDOperators(uint32[])"),
             (
@@ -633,5 +688,45 @@ mod tests {
         let mut longer = wallet(1, 5);
         longer.extend_from_slice(&[0xCD; 32]);
         assert_eq!(BridgeWallet::decode(&longer).unwrap().state, 1);
+    }
+
+    #[test]
+    fn a_moved_funds_sweep_request_and_its_key_read_as_the_bridge_writes_them() {
+        // keccak256(txHash || uint32 index), as abi.encodePacked packs them.
+        let tx = Hash32([0x21; 32]);
+        let mut packed = [0x21u8; 36];
+        packed[32..].copy_from_slice(&[0, 0, 0, 3]);
+        assert_eq!(moved_funds_sweep_key(&tx, 3), Hash32(keccak256(&packed)));
+        assert_eq!(moved_funds_sweep_key(&tx, 3), deposit_key(&tx, 3));
+        assert_eq!(
+            &moved_funds_sweep_requests_call(&Hash32([9; 32]))[4..],
+            &[9u8; 32]
+        );
+
+        let mut pkh = [0u8; 32];
+        pkh[..20].copy_from_slice(&[0x42; 20]);
+        let record = [pkh, w(150_000), w(1_700_000_000), w(1)].concat();
+        assert_eq!(
+            MovedFundsSweepRecord::decode(&record).unwrap(),
+            MovedFundsSweepRecord {
+                wallet: WalletPkh([0x42; 20]),
+                value: 150_000,
+                created_at: 1_700_000_000,
+                state: MovedFundsSweepRecord::PENDING,
+            }
+        );
+        // A state past uint8, a createdAt past uint32, dirty bytes20 padding: refused.
+        assert!(MovedFundsSweepRecord::decode(&[pkh, w(1), w(1), w(256)].concat()).is_err());
+        assert!(MovedFundsSweepRecord::decode(&[pkh, w(1), w(1 << 32), w(1)].concat()).is_err());
+        let mut dirty = pkh;
+        dirty[31] = 1;
+        assert!(MovedFundsSweepRecord::decode(&[dirty, w(1), w(1), w(1)].concat()).is_err());
+        assert!(MovedFundsSweepRecord::decode(&record[..96]).is_err());
+
+        assert_eq!(
+            decode_moving_funds_tx_hash(&[0x5C; 32]).unwrap(),
+            Hash32([0x5C; 32])
+        );
+        assert!(decode_moving_funds_tx_hash(&[0x5C; 31]).is_err());
     }
 }
