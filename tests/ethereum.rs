@@ -1043,3 +1043,25 @@ async fn bridge_parameters_are_read_once_per_block() {
     assert_eq!(next_block - same_block, 4, "{same_block} then {next_block}");
     chain.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anvil_keeps_the_states_it_writes_to_disk_in_a_directory_removed_with_it() {
+    let anvil = Anvil::start(&[]).await;
+    let cache = anvil.cache.path().to_path_buf();
+    // Enough blocks that anvil moves old states out of memory.
+    mine(&anvil.http_url(), 3000, 1).await;
+    let written = std::fs::read_dir(&cache)
+        .map(|d| d.count())
+        .unwrap_or_default();
+    assert!(
+        written > 0,
+        "anvil wrote its states under {}",
+        cache.display()
+    );
+    drop(anvil);
+    assert!(
+        !cache.exists(),
+        "{} is removed with its anvil",
+        cache.display()
+    );
+}

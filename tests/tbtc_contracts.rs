@@ -150,6 +150,28 @@ async fn a_wallet_made_by_the_real_dkg_is_discovered_with_its_seats() {
     assert_eq!(snapshot.state, WalletState::Live);
     assert!(snapshot.pending_redemptions.is_empty() && snapshot.deposits.is_empty());
     assert!(snapshot.redemption_timeout > 0);
+    assert_eq!(snapshot.main_utxo_hash, None, "no sweep yet, no main UTXO");
+    // Once the Bridge holds a main UTXO, the snapshot carries its hash as the Bridge keeps it.
+    let utxo = MainUtxo {
+        tx_hash: [0x21; 32],
+        output_index: 3,
+        value: 50_000,
+    };
+    tbtc.set_main_utxo(&key.pkh(), &utxo).await;
+    ethereum_support::rpc(&tbtc.url, "anvil_mine", serde_json::json!(["0x1"])).await;
+    let snapshot = chain.wallet_snapshot(&key.pkh(), head + 1).await.unwrap();
+    let packed = [
+        &utxo.tx_hash[..],
+        &3u32.to_be_bytes(),
+        &50_000u64.to_be_bytes(),
+    ]
+    .concat();
+    assert_eq!(
+        snapshot.main_utxo_hash,
+        Some(tbtc_coord::protocol::Hash32(
+            tbtc_coord::protocol::types::keccak256(&packed)
+        ))
+    );
     chain.shutdown().await;
 }
 

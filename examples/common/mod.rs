@@ -53,6 +53,8 @@ pub async fn start_anvil(binary: &PathBuf, port: u16, genesis: u64) -> anyhow::R
                 "--port",
                 &port.to_string(),
                 "--silent",
+                // Heads only: no state is kept past memory, so nothing is left on disk.
+                "--prune-history",
             ])
             .args(["--number", &genesis.to_string()])
             .stdout(Stdio::null())

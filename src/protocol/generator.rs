@@ -240,8 +240,10 @@ pub fn propose(
             }
             mature.retain(|d| d.vault == vault);
             mature.truncate(params.deposit_sweep_max_size);
+            // The deposits, plus the wallet's main UTXO when it has one.
+            let main_utxo = u64::from(snapshot.main_utxo_hash.is_some());
             let size = vsize::OVERHEAD
-                + vsize::MAIN_UTXO_INPUT
+                + main_utxo * vsize::MAIN_UTXO_INPUT
                 + vsize::P2WPKH_OUTPUT
                 + vsize::DEPOSIT_INPUT * mature.len() as u64;
             let limit = FeeLimit {
@@ -301,7 +303,9 @@ pub fn propose(
                 .iter()
                 .min_by_key(|r| r.created_at)
                 .ok_or_else(|| "no pending moved funds sweep request".to_string())?;
-            let size = vsize::OVERHEAD + 2 * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
+            // The moved output, plus the wallet's main UTXO when it has one.
+            let inputs = 1 + u64::from(snapshot.main_utxo_hash.is_some());
+            let size = vsize::OVERHEAD + inputs * vsize::MAIN_UTXO_INPUT + vsize::P2WPKH_OUTPUT;
             Ok(Proposal::MovedFundsSweep {
                 moving_funds_tx_hash: request.moving_funds_tx_hash,
                 moving_funds_tx_output_index: request.output_index,
@@ -331,8 +335,46 @@ mod tests {
             block: 1000,
             timestamp: 1_000_000,
             redemption_timeout: 5 * 86_400,
+            main_utxo_hash: Some(Hash32([0x11; 32])),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_wallet_without_a_main_utxo_sweeps_with_one_input_fewer() {
+        let params = ProposalParams::default();
+        let mut snap = snapshot();
+        let now = snap.timestamp;
+        snap.deposits = vec![deposit(1, now - 9000, None)];
+        snap.moved_funds_sweep_requests = vec![MovedFundsSweepRequest {
+            moving_funds_tx_hash: Hash32([3; 32]),
+            output_index: 0,
+            value: 1_000_000,
+            created_at: now - 100,
+        }];
+        let fees = |snap: &WalletSnapshot| {
+            let sweep = match propose(ActionType::DepositSweep, snap, &params) {
+                Ok(Proposal::DepositSweep { sweep_tx_fee, .. }) => sweep_tx_fee,
+                other => panic!("{other:?}"),
+            };
+            let moved = match propose(ActionType::MovedFundsSweep, snap, &params) {
+                Ok(Proposal::MovedFundsSweep { sweep_tx_fee, .. }) => sweep_tx_fee,
+                other => panic!("{other:?}"),
+            };
+            (sweep, moved)
+        };
+        assert_eq!(params.btc_fee_rate, 10);
+        // 10 sat/vB raised by a quarter, rounded up.
+        let rate = 13;
+        let with = fees(&snap);
+        // One P2WPKH input, one deposit input (150 vB) and one output.
+        assert_eq!(with.0, (11 + 68 + 150 + 31) * rate);
+        // The moved output and the main UTXO, one output.
+        assert_eq!(with.1, (11 + 2 * 68 + 31) * rate);
+        snap.main_utxo_hash = None;
+        let without = fees(&snap);
+        assert_eq!(without.0, (11 + 150 + 31) * rate);
+        assert_eq!(without.1, (11 + 68 + 31) * rate);
     }
 
     fn request(script: u8, requested_at: u64) -> PendingRedemption {

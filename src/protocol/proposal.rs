@@ -209,6 +209,9 @@ pub struct WalletSnapshot {
     pub moving_funds_targets: Vec<WalletPkh>,
     pub moved_funds_sweep_requests: Vec<MovedFundsSweepRequest>,
     pub fee_limits: FeeLimits,
+    /// The Bridge's `mainUtxoHash`, `None` while the wallet has no main UTXO: a sweep then
+    /// spends one input fewer.
+    pub main_utxo_hash: Option<Hash32>,
 }
 
 /// Knobs of proposal generation. Ages and margins are seconds of chain time.

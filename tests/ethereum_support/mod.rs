@@ -105,6 +105,11 @@ pub fn free_port() -> u16 {
 pub struct Anvil {
     child: Option<Child>,
     pub port: u16,
+    /// Where anvil writes the states it moves out of memory as the chain grows (about a
+    /// gigabyte for a few thousand blocks of the real contracts). Its own directory, removed
+    /// with the guard: left in anvil's default `~/.foundry/anvil/tmp`, a killed anvil's
+    /// states stay there forever.
+    pub cache: tempfile::TempDir,
 }
 
 impl Anvil {
@@ -113,6 +118,7 @@ impl Anvil {
     }
 
     pub async fn start_on(port: u16, args: &[&str]) -> Anvil {
+        let cache = tempfile::tempdir().expect("a directory for anvil's states");
         let child = Command::new(anvil_binary())
             .args([
                 "--host",
@@ -120,7 +126,9 @@ impl Anvil {
                 "--port",
                 &port.to_string(),
                 "--silent",
+                "--cache-path",
             ])
+            .arg(cache.path())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -130,6 +138,7 @@ impl Anvil {
         let anvil = Anvil {
             child: Some(child),
             port,
+            cache,
         };
         let url = anvil.http_url();
         wait_for("anvil to answer", || {

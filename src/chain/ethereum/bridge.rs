@@ -182,6 +182,7 @@ impl Inner {
             moving_funds_targets,
             moved_funds_sweep_requests,
             fee_limits,
+            main_utxo_hash: (w.main_utxo_hash != Hash32::default()).then_some(w.main_utxo_hash),
         })
     }
 

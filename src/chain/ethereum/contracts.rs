@@ -287,6 +287,9 @@ pub fn decode_stake_owner(data: &[u8]) -> Result<Address, AbiError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgeWallet {
     pub ecdsa_wallet_id: Hash32,
+    /// `keccak256(txHash ‖ uint32 outputIndex ‖ uint64 value)` of the main UTXO; zero if the
+    /// wallet has none.
+    pub main_utxo_hash: Hash32,
     pub created_at: u64,
     pub moving_funds_requested_at: u64,
     pub pending_moved_funds_sweep_requests: u64,
@@ -300,12 +303,14 @@ impl BridgeWallet {
             .decode_output(data, "Bridge.wallets result")?
             .nested()?;
         let ecdsa_wallet_id = Hash32(w.fixed::<32>()?);
-        w.skip(2)?;
+        let main_utxo_hash = Hash32(w.fixed::<32>()?);
+        w.skip(1)?;
         let created_at = w.u64(32)?;
         let moving_funds_requested_at = w.u64(32)?;
         w.skip(1)?;
         Ok(BridgeWallet {
             ecdsa_wallet_id,
+            main_utxo_hash,
             created_at,
             moving_funds_requested_at,
             pending_moved_funds_sweep_requests: w.u64(32)?,

@@ -74,6 +74,8 @@ impl WalletRecord {
             moved_funds_sweep_requests: self.moved_funds_sweep_requests.clone(),
             // The simulated Bridge sets no fee limits.
             fee_limits: Default::default(),
+            // Every simulated wallet holds funds; the hash only stands for that.
+            main_utxo_hash: Some(Hash32(crate::protocol::types::keccak256(&self.wallet.0))),
         }
     }
 }
