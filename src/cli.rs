@@ -228,6 +228,11 @@ pub struct EthereumArgs {
     /// before sending, and passes over what it refuses (set by --network mainnet).
     #[arg(long, value_name = "ADDRESS")]
     pub wallet_proposal_validator: Option<Address>,
+    /// The coordination block from which both sweeps are on every window's checklist, as
+    /// this chain activated keep-core's every-window sweeps (default: 24559289 on mainnet,
+    /// 0, every window, on other chains). Leaders, followers and fault evidence use it.
+    #[arg(long, value_name = "BLOCK")]
+    pub sweeps_every_window_from: Option<u64>,
     /// Run as this operator without a key: the full coordination view and dry runs,
     /// nothing signed.
     #[arg(long, value_name = "ADDRESS", conflicts_with = "keystore")]

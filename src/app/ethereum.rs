@@ -24,6 +24,7 @@ use crate::net::p2p::firewall::OnChainCheck;
 use crate::net::signing::keystore::{self, PasswordSource};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
+use crate::protocol::checklist::ChecklistRules;
 use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
 use crate::store::Store;
@@ -75,9 +76,20 @@ pub struct EthereumSettings {
     pub keystore: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub btc_confirmations: Option<u32>,
+    /// `--sweeps-every-window-from` (or the file's): this chain's checklist rule.
+    pub sweeps_every_window_from: Option<u64>,
 }
 
 impl EthereumSettings {
+    /// The node's settings on chain `chain_id`: the command's, under this chain's checklist
+    /// rule (mainnet's on mainnet, every window elsewhere, unless configured).
+    pub fn node_config(&self, settings: &Settings, chain_id: u64) -> crate::engine::NodeConfig {
+        crate::engine::NodeConfig {
+            checklist_rules: ChecklistRules::for_chain(chain_id, self.sweeps_every_window_from),
+            ..settings.node_config()
+        }
+    }
+
     /// `None` without `--rpc-url` (devnet mode); an error for Ethereum flags without it.
     pub fn from_args(
         args: &EthereumArgs,
@@ -99,6 +111,10 @@ impl EthereumSettings {
                 ("--keystore", args.keystore.is_some()),
                 ("--poll-interval", args.poll_interval.is_some()),
                 ("--btc-confirmations", args.btc_confirmations.is_some()),
+                (
+                    "--sweeps-every-window-from",
+                    args.sweeps_every_window_from.is_some(),
+                ),
             ];
             if let Some((flag, _)) = stray.iter().find(|(_, set)| *set) {
                 return Err(UsageError(format!(
@@ -138,6 +154,9 @@ impl EthereumSettings {
             keystore: args.keystore.clone(),
             password_file: args.password_file.clone(),
             btc_confirmations: args.btc_confirmations,
+            sweeps_every_window_from: args
+                .sweeps_every_window_from
+                .or(file.sweeps_every_window_from),
         }))
     }
 
@@ -262,7 +281,7 @@ impl EthereumSettings {
             None => Arc::new(Unconnected::default()),
         };
         let node = Node::start(
-            settings.node_config(),
+            self.node_config(settings, chain.chain_id()),
             identity,
             Arc::new(chain.clone()),
             net,
@@ -388,7 +407,7 @@ pub async fn dry_run_command(
     let record = dry_run(
         &chain,
         operator,
-        &settings.node_config(),
+        &eth.node_config(&settings, chain.chain_id()),
         head,
         args.wallet,
         DryRunWindow::At(window),
@@ -513,6 +532,7 @@ mod tests {
             keystore: Some(keystore),
             password_file: Some(pw),
             btc_confirmations: None,
+            sweeps_every_window_from: None,
         };
         let cancel = CancellationToken::new();
         cancel.cancel();

@@ -2,6 +2,7 @@
 //! entry's safe block hash against the chain or the node's history, and prints a verdict per
 //! entry.
 
+use crate::protocol::checklist::ChecklistRules;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
@@ -73,7 +74,18 @@ pub async fn verify_evidence_command(
                 .into(),
         ));
     };
-    let seats = seats_of(wallets);
+    // Windows are recomputed under the evidence's chain's checklist rule: the chain asked,
+    // else the history's (`--chain-id`), else mainnet's, which the devnet follows too.
+    let configured = e
+        .sweeps_every_window_from
+        .or(settings.ethereum_file.sweeps_every_window_from);
+    let rules = match (chain.as_ref().map(|c| c.chain_id()), settings.chain_id) {
+        (Some(id), _) | (None, Some(id)) => ChecklistRules::for_chain(id, configured),
+        (None, None) => configured.map_or(ChecklistRules::MAINNET, |block| ChecklistRules {
+            sweeps_every_window_from: block,
+        }),
+    };
+    let seats = seats_of(wallets).under(rules);
     let checked = check_input(input, seats, &args.file).await;
     let source = match (&chain, &history) {
         (Some(chain), _) => HashSource::Chain {

@@ -1,6 +1,7 @@
 //! What a node's tasks share: who the node is, its settings, the chain, the network, the
 //! history and the bus, the highest head seen, and the root cancellation token.
 
+use crate::protocol::checklist::ChecklistRules;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ impl Identity {
 #[derive(Clone)]
 pub struct NodeConfig {
     pub block_hash_rule: BlockHashRule,
+    /// When both sweeps joined every window's checklist on this chain.
+    pub checklist_rules: ChecklistRules,
     pub proposal_params: ProposalParams,
     /// How this node acts where the protocol leaves a choice: [`Honest`] in production; the
     /// devnet hands its simulated peers misbehaving strategies.
@@ -64,6 +67,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             block_hash_rule: BlockHashRule::default(),
+            checklist_rules: ChecklistRules::default(),
             proposal_params: ProposalParams::default(),
             strategy: Arc::new(Honest),
             pacing: Arc::new(Unpaced),

@@ -7,7 +7,7 @@ use super::history::HistoryError;
 use super::proposing::{choose, Weigh};
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
-use crate::protocol::checklist::checklist;
+use crate::protocol::checklist::checklist_for;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
 
@@ -81,7 +81,7 @@ pub async fn dry_run(
     let safe_block_hash = chain.block_hash(safe_block, rule).await?;
     let seed = crate::protocol::coordination_seed(&wallet, &safe_block_hash);
     let leader = group.leader(&seed).ok_or(DryRunError::EmptyGroup(wallet))?;
-    let checklist = checklist(window, &seed);
+    let checklist = checklist_for(window, &seed, config.checklist_rules);
     let snapshot = chain.wallet_snapshot(&wallet, head).await?;
     let choice = choose(
         chain,

@@ -16,7 +16,7 @@ use super::events::Event;
 use super::follower::{follow, Followed};
 use super::inbox::{self, Inbox};
 use super::pacing::Work;
-use crate::protocol::checklist::checklist;
+use crate::protocol::checklist::checklist_for;
 use crate::protocol::{
     coordination_seed, ActionType, Address, CoordinationResult, CoordinationWindow, Hash32, Leader,
     Proposal, Role, SigningGroup, WalletPkh,
@@ -138,7 +138,7 @@ impl Executor {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(ExecutorOutcome::Busy { wallet, window });
         }
-        let checklist = checklist(window, &seed);
+        let checklist = checklist_for(window, &seed, ctx.config.checklist_rules);
         let role = if leader.operator == ctx.identity.operator {
             Role::Leader
         } else {

@@ -6,11 +6,12 @@ use super::format::EvidenceEntry;
 use super::verify::Seats;
 use crate::net::envelope::Envelope;
 use crate::net::pubsub::PubsubMessage;
+use crate::protocol::checklist::checklist_for;
 use crate::protocol::fault::MAX_HEARD;
 use crate::protocol::window::{is_coordination_block, last_send_heard_by_all};
 use crate::protocol::{
-    checklist, coordination_seed, ActionType, Address, CoordinationMessage, CoordinationWindow,
-    FaultType, Leader, SigningGroup, WalletInfo,
+    coordination_seed, ActionType, Address, CoordinationMessage, CoordinationWindow, FaultType,
+    Leader, SigningGroup, WalletInfo,
 };
 
 pub(super) fn check(entry: &EvidenceEntry, seats: &Seats) -> Result<String, String> {
@@ -51,7 +52,7 @@ pub(super) fn check(entry: &EvidenceEntry, seats: &Seats) -> Result<String, Stri
             entry.leader, entry.leader_member_index, leader.operator, leader.member_index
         ));
     }
-    let recomputed = checklist(window, &seed);
+    let recomputed = checklist_for(window, &seed, seats.checklist);
     match entry.fault {
         FaultType::LeaderIdleness => check_idleness(entry, window, leader, &recomputed),
         FaultType::LeaderImpersonation | FaultType::LeaderMistake => {

@@ -11,17 +11,45 @@ use super::format::EvidenceEntry;
 use super::outcome::{Pending, Verdict};
 use super::rules::check;
 use super::source::{SourceHash, NO_HASH_SOURCE};
+use crate::protocol::checklist::ChecklistRules;
 use crate::protocol::{CoordinationWindow, WalletInfo, WalletPkh};
 
 /// The largest evidence export `verify-evidence` reads (1 GiB): far above any real export
 /// (10,000 faults take a few MB), and a bound on what a hostile file can make it read.
 pub const MAX_EVIDENCE_BYTES: u64 = 1 << 30;
 
-/// The wallets' seats, by wallet, from a source the export does not control.
-pub type Seats = HashMap<WalletPkh, WalletInfo>;
+/// The wallets' seats, by wallet, from a source the export does not control, and the chain's
+/// checklist rule the windows are recomputed under.
+#[derive(Debug, Clone, Default)]
+pub struct Seats {
+    pub wallets: HashMap<WalletPkh, WalletInfo>,
+    pub checklist: ChecklistRules,
+}
 
+impl Seats {
+    pub fn get(&self, wallet: &WalletPkh) -> Option<&WalletInfo> {
+        self.wallets.get(wallet)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.wallets.is_empty()
+    }
+
+    /// The same seats, with windows recomputed under `rules`.
+    pub fn under(self, rules: ChecklistRules) -> Seats {
+        Seats {
+            checklist: rules,
+            ..self
+        }
+    }
+}
+
+/// Seats of `wallets`, under mainnet's checklist rule (see [`Seats::under`]).
 pub fn seats_of(wallets: Vec<WalletInfo>) -> Seats {
-    wallets.into_iter().map(|w| (w.wallet, w)).collect()
+    Seats {
+        wallets: wallets.into_iter().map(|w| (w.wallet, w)).collect(),
+        checklist: ChecklistRules::MAINNET,
+    }
 }
 
 /// Checks one entry in itself against the wallets' seats: everything but the safe block

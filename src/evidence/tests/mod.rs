@@ -7,6 +7,7 @@ use crate::engine::records::{FaultEvidenceRow, FaultRow};
 use crate::net::envelope::Envelope;
 use crate::net::pubsub::PubsubMessage;
 use crate::net::signing::OperatorKey;
+use crate::protocol::checklist::ChecklistRules;
 use crate::protocol::proposal::HexBytes;
 use crate::protocol::{
     checklist, coordination_seed, ActionType, Address, CoordinationMessage, CoordinationWindow,

@@ -268,3 +268,21 @@ fn an_idleness_listing_more_heard_messages_than_a_node_keeps_fails() {
     entry.context.as_mut().unwrap().heard_omitted = 1;
     assert!(failed(&f.verify(&entry)).contains("omitted"));
 }
+
+#[test]
+fn a_sweep_is_a_mistake_under_mainnet_s_rule_and_allowed_where_sweeps_run_every_window() {
+    let f = Fixture::new();
+    // Window index 2 is not a 4th window: mainnet (before its activation block) does not
+    // check deposit sweeps there; a chain that sweeps every window does.
+    let sweep = Proposal::DepositSweep {
+        deposits: vec![],
+        sweep_tx_fee: 10,
+        reveal_blocks: vec![],
+    };
+    let entry = f.mistake(sweep);
+    assert!(f.verify(&entry).passed, "a mistake under mainnet's rule");
+    let every_window = f.seats().under(ChecklistRules::EVERY_WINDOW);
+    let verdict = verify_against(&entry, &every_window, &f.agreeing());
+    let reason = failed(&verdict).to_owned();
+    assert!(reason.contains("DepositSweep is allowed"), "{reason}");
+}
