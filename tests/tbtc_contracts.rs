@@ -8,18 +8,26 @@ mod ethereum_support;
 use ethereum_support::real::{
     Artifact, MainUtxo, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY,
 };
-use ethereum_support::{length_prefixed, Anvil};
+use ethereum_support::{length_prefixed, wait_for, Anvil};
 use ethers_core::abi::Token;
+use std::sync::{Arc, Mutex};
 use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
 use tbtc_coord::chain::Chain;
 use tbtc_coord::engine::proposing::{choose, Weigh};
-use tbtc_coord::engine::{dry_run, DryRunWindow, NodeConfig};
+
+use tbtc_coord::engine::events::CoordinationResultEvent;
+use tbtc_coord::engine::NodeHandle;
+use tbtc_coord::engine::{dry_run, DryRunWindow, Event, EventBus, Identity, Node, NodeConfig};
+use tbtc_coord::net::local::LocalHub;
+use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::generator::propose;
 use tbtc_coord::protocol::proposal::{
     heartbeat_message, DepositKey, HexBytes, MovedFundsSweepRequest, ProposalParams, WalletState,
 };
-use tbtc_coord::protocol::{ActionType, Proposal, Validation};
+use tbtc_coord::protocol::{ActionType, Proposal, Role, Validation};
 use tbtc_coord::protocol::{Address, Hash32, WalletPkh};
+use tbtc_coord::store::Store;
+use tokio_util::sync::CancellationToken;
 
 #[test]
 fn the_pinned_packages_hold_what_the_deployment_needs() {
@@ -190,11 +198,16 @@ impl Redemption {
     /// and requests a redemption of 0.1 BTC to a P2WPKH script.
     async fn requested(url: &str, watchtower: bool) -> Redemption {
         let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xB0 + i; 20])).collect();
-        let tbtc = RealTbtc::deploy(url, &operators).await;
+        Redemption::requested_of(url, watchtower, &operators).await
+    }
+
+    /// As [`Redemption::requested`], for a wallet of `operators`.
+    async fn requested_of(url: &str, watchtower: bool, operators: &[Address]) -> Redemption {
+        let tbtc = RealTbtc::deploy(url, operators).await;
         if watchtower {
             tbtc.set_redemption_watchtower().await;
         }
-        let wallet = tbtc.create_wallet(&[9; 32], &operators).await.pkh();
+        let wallet = tbtc.create_wallet(&[9; 32], operators).await.pkh();
         let utxo = MainUtxo {
             tx_hash: [0x33; 32],
             output_index: 1,
@@ -398,6 +411,143 @@ async fn an_unusable_validator_is_an_error_for_the_candidate_and_the_dry_run_lis
         serde_json::json!({"checked": true, "valid": true})
     );
     chain.shutdown().await;
+}
+
+/// A node of the wallet on the real contracts, on the in-process hub, and its results.
+struct WalletNode {
+    handle: NodeHandle,
+    chain: EthereumChain,
+    results: Arc<Mutex<Vec<CoordinationResultEvent>>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_passes_over_what_the_real_validator_refuses_and_its_followers_accept_what_it_sends(
+) {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let keys: Vec<OperatorKey> = (1..=3u8)
+        .map(|i| OperatorKey::from_secret(&[0x60 + i; 32]).unwrap())
+        .collect();
+    let operators: Vec<Address> = keys.iter().map(OperatorKey::address).collect();
+    // Mined close to a window, so the request is younger than the validator's minimum age
+    // when the window's leader proposes.
+    let head = ethereum_support::block_number(&url).await;
+    let cb = 900 * (head / 900 + 2);
+    let Redemption { tbtc, wallet, .. } = Redemption::requested_of(&url, false, &operators).await;
+    let now = ethereum_support::block_number(&url).await;
+    assert!(now < cb - 40, "the deployment fits before the window");
+    ethereum_support::mine(&url, cb - 40 - now, 1).await;
+    let utxo = MainUtxo {
+        tx_hash: [0x44; 32],
+        output_index: 0,
+        value: 5 * 100_000_000,
+    };
+    tbtc.set_main_utxo(&wallet, &utxo).await;
+    let script = length_prefixed(&[vec![0x00, 0x14], vec![0x6B; 20]].concat());
+    tbtc.request_redemption(&wallet, &utxo, &Address([0x78; 20]), &script, 20_000_000)
+        .await;
+
+    // Every node's generator is hasty (no minimum age); the validator is not.
+    let config = NodeConfig {
+        proposal_params: ProposalParams {
+            redemption_request_min_age: 0,
+            ..ProposalParams::default()
+        },
+        ..NodeConfig::default()
+    };
+    let hub = LocalHub::new(256);
+    let mut nodes = Vec::new();
+    for key in &keys {
+        let chain = tbtc.chain().await;
+        let bus = EventBus::default();
+        let mut events = bus.subscribe();
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let sink = results.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if let Event::CoordinationResult(r) = e {
+                    sink.lock().unwrap().push(r);
+                }
+            }
+        });
+        let handle = Node::start(
+            config.clone(),
+            Identity::signer(key.clone()),
+            Arc::new(chain.clone()),
+            Arc::new(hub.endpoint(Some(key.clone()))),
+            Arc::new(Store::open_in_memory().unwrap()),
+            bus,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("node starts");
+        nodes.push(WalletNode {
+            handle,
+            chain,
+            results,
+        });
+    }
+    // Through the window, a second of chain time a block (the request stays young), each
+    // block once every node has seen the one before.
+    wait_for("every node's result of the window", || {
+        let url = url.clone();
+        let nodes = &nodes;
+        async move {
+            if nodes.iter().all(|n| {
+                n.results
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.coordination_block == cb)
+            }) {
+                return true;
+            }
+            let head = ethereum_support::block_number(&url).await;
+            if nodes.iter().all(|n| n.handle.head_number() >= head) {
+                ethereum_support::mine(&url, 1, 1).await;
+            }
+            false
+        }
+    })
+    .await;
+    let results: Vec<CoordinationResultEvent> = nodes
+        .iter()
+        .map(|n| {
+            n.results
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|r| r.coordination_block == cb)
+                .cloned()
+                .unwrap()
+        })
+        .collect();
+    let leader = results
+        .iter()
+        .find(|r| r.role == Role::Leader)
+        .expect("one node leads");
+    assert_eq!(leader.checklist[0], ActionType::Redemption);
+    // The redemption was refused, with the validator's reason, and not sent.
+    assert_eq!(leader.refusals.len(), 1, "{:?}", leader.refusals);
+    assert_eq!(leader.refusals[0].action, ActionType::Redemption);
+    assert!(
+        leader.refusals[0]
+            .reason
+            .contains("Redemption request min age not achieved yet"),
+        "{:?}",
+        leader.refusals
+    );
+    assert_ne!(leader.action, ActionType::Redemption);
+    // What it sent instead (a heartbeat if drawn, else Noop) is what every follower
+    // accepted, and nobody is blamed.
+    for r in &results {
+        assert_eq!(r.proposal, leader.proposal, "{r:?}");
+        assert!(r.faults.is_empty(), "{r:?}");
+    }
+    for n in nodes {
+        n.handle.shutdown().await;
+        n.chain.shutdown().await;
+    }
 }
 
 /// Mines one block at chain time `timestamp`.

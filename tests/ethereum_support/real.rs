@@ -546,6 +546,7 @@ impl RealTbtc {
     pub async fn chain(&self) -> tbtc_coord::chain::ethereum::EthereumChain {
         use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
         let mut config = EthereumConfig::new(self.url.clone());
+        config.poll_interval = std::time::Duration::from_millis(20);
         config.contracts = Contracts {
             bridge: Some(self.bridge),
             wallet_registry: Some(self.registry),
