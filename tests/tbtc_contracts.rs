@@ -550,6 +550,66 @@ async fn a_leader_passes_over_what_the_real_validator_refuses_and_its_followers_
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_windows_read_only_new_blocks_and_see_what_a_full_scan_sees() {
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let Redemption { tbtc, wallet, .. } = Redemption::requested(&url, false).await;
+    // Small log requests, so that a look-back takes many of them.
+    let connect = |scan_cache: bool| {
+        let mut config = tbtc.config();
+        config.log_chunk_blocks = 100;
+        config.scan_cache = scan_cache;
+        EthereumChain::connect(config, None)
+    };
+    let cached = connect(true).await.unwrap();
+    let full = connect(false).await.unwrap();
+    let counter = |chain: &EthereumChain| {
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = n.clone();
+        chain.observe_rpc_latency(Arc::new(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        n
+    };
+    let (cached_requests, full_requests) = (counter(&cached), counter(&full));
+    let requests_of =
+        |n: &Arc<std::sync::atomic::AtomicUsize>| n.load(std::sync::atomic::Ordering::SeqCst);
+
+    ethereum_support::mine(&url, 2_000, 1).await;
+    let head = ethereum_support::block_number(&url).await;
+    let first = cached.wallet_snapshot(&wallet, head).await.unwrap();
+    assert_eq!(first, full.wallet_snapshot(&wallet, head).await.unwrap());
+    assert_eq!(first.pending_redemptions.len(), 1);
+
+    // A window later, with a second request made within the last few blocks.
+    ethereum_support::mine(&url, 880, 1).await;
+    let utxo = MainUtxo {
+        tx_hash: [0x33; 32],
+        output_index: 1,
+        value: 10 * 100_000_000,
+    };
+    let script = length_prefixed(&[vec![0x00, 0x14], vec![0x5B; 20]].concat());
+    tbtc.request_redemption(&wallet, &utxo, &Address([0x79; 20]), &script, 10_000_000)
+        .await;
+    ethereum_support::mine(&url, 20, 1).await;
+    let head = ethereum_support::block_number(&url).await;
+    let (c0, f0) = (requests_of(&cached_requests), requests_of(&full_requests));
+    let later = cached.wallet_snapshot(&wallet, head).await.unwrap();
+    let cached_cost = requests_of(&cached_requests) - c0;
+    assert_eq!(later, full.wallet_snapshot(&wallet, head).await.unwrap());
+    let full_cost = requests_of(&full_requests) - f0;
+    assert_eq!(later.pending_redemptions.len(), 2, "{later:?}");
+    // The full scan reads the whole chain in 100-block requests for each event; the cached
+    // one only the blocks since the last scan's settled block.
+    assert!(
+        cached_cost * 2 < full_cost,
+        "{cached_cost} requests with the cache, {full_cost} without"
+    );
+    cached.shutdown().await;
+    full.shutdown().await;
+}
+
 /// Mines one block at chain time `timestamp`.
 async fn mine_at(url: &str, timestamp: u64) {
     ethereum_support::rpc(

@@ -31,6 +31,7 @@ mod heads;
 mod json;
 mod logs;
 mod rpc;
+mod scan_cache;
 mod staking;
 mod validator;
 pub mod wallets_file;

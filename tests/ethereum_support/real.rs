@@ -542,9 +542,9 @@ impl RealTbtc {
         super_send_from(&self.url, &from, Some(&to.to_checksum()), data).await
     }
 
-    /// Our Ethereum back end on these contracts, discovering the wallets.
-    pub async fn chain(&self) -> tbtc_coord::chain::ethereum::EthereumChain {
-        use tbtc_coord::chain::ethereum::{Contracts, EthereumChain, EthereumConfig};
+    /// Our back end's configuration for these contracts (validator included), polling fast.
+    pub fn config(&self) -> tbtc_coord::chain::ethereum::EthereumConfig {
+        use tbtc_coord::chain::ethereum::{Contracts, EthereumConfig};
         let mut config = EthereumConfig::new(self.url.clone());
         config.poll_interval = std::time::Duration::from_millis(20);
         config.contracts = Contracts {
@@ -554,7 +554,12 @@ impl RealTbtc {
             wallet_proposal_validator: Some(self.validator),
             ..Contracts::default()
         };
-        EthereumChain::connect(config, None)
+        config
+    }
+
+    /// Our Ethereum back end on these contracts, discovering the wallets.
+    pub async fn chain(&self) -> tbtc_coord::chain::ethereum::EthereumChain {
+        tbtc_coord::chain::ethereum::EthereumChain::connect(self.config(), None)
             .await
             .expect("connecting to anvil")
     }

@@ -207,7 +207,7 @@ impl Inner {
         // The commitment's topic is the source wallet: every commitment is read, and its
         // target list says whether this wallet is one.
         let commitments = self
-            .logs(
+            .scan(
                 bridge,
                 &[Some(events::MOVING_FUNDS_COMMITMENT_SUBMITTED.topic())],
                 from,
@@ -226,7 +226,7 @@ impl Inner {
             return Ok(Vec::new());
         }
         let completions = self
-            .logs(
+            .scan(
                 bridge,
                 &[Some(events::MOVING_FUNDS_COMPLETED.topic())],
                 from,
@@ -341,7 +341,7 @@ impl Inner {
         block: u64,
     ) -> Result<Vec<PendingRedemption>, ChainError> {
         let logs = self
-            .logs(
+            .scan(
                 bridge,
                 &[Some(events::REDEMPTION_REQUESTED.topic()), wallet_topic],
                 from,
@@ -409,7 +409,7 @@ impl Inner {
     ) -> Result<Vec<RevealedDeposit>, ChainError> {
         // DepositRevealed indexes the depositor first, the wallet second.
         let logs = self
-            .logs(
+            .scan(
                 bridge,
                 &[Some(events::DEPOSIT_REVEALED.topic()), None, wallet_topic],
                 from,
@@ -421,7 +421,7 @@ impl Inner {
         for log in &logs {
             let event = contracts::DepositRevealed::decode(&log.data).map_err(invalid)?;
             let key = contracts::deposit_key(&event.funding_tx_hash, event.funding_output_index);
-            if !seen.insert(key) {
+            if !seen.insert(key) || self.known_swept(&key) {
                 continue;
             }
             let data = self
@@ -433,6 +433,9 @@ impl Inner {
                 )
                 .await?;
             let request = contracts::DepositRequest::decode(&data).map_err(invalid)?;
+            if request.swept_at != 0 {
+                self.remember_swept(key);
+            }
             if request.revealed_at == 0 || request.swept_at != 0 {
                 continue;
             }

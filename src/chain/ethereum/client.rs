@@ -21,6 +21,7 @@ use super::heads::RecentBlocks;
 use super::json;
 use super::logs;
 use super::rpc::{Endpoint, RpcFailure, RpcTransport};
+use super::scan_cache::ScanCache;
 use crate::chain::ChainError;
 use crate::protocol::{Address, Hash32};
 use crate::protocol::{BlockRef, ChainConnection, ChainStatus};
@@ -58,6 +59,8 @@ pub(super) struct Inner {
     /// The Bridge's parameters as of the last block a snapshot read them at: the same for
     /// every wallet of that block.
     pub(super) bridge_parameters: Mutex<Option<(u64, BridgeParameters)>>,
+    /// What snapshot scans keep between windows.
+    pub(super) scan_cache: Mutex<ScanCache>,
     /// Contract addresses already seen to hold code.
     pub(super) has_code: Mutex<HashSet<Address>>,
     /// Warnings given once.
@@ -186,6 +189,7 @@ impl EthereumChain {
                 cache: cache.map(OnceLock::from).unwrap_or_default(),
                 log_chunk,
                 bridge_parameters: Mutex::new(None),
+                scan_cache: Mutex::new(ScanCache::default()),
                 has_code: Mutex::new(HashSet::new()),
                 warned: Mutex::new(HashSet::new()),
                 latency_observer: OnceLock::new(),

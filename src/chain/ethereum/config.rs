@@ -67,6 +67,9 @@ pub struct EthereumConfig {
     /// reference look-backs (`None`, the default: keep-core's, SPEC §12). An override for a
     /// node that serves only recent logs, or a test; the CLI does not set it.
     pub snapshot_lookback_blocks: Option<u64>,
+    /// Keep what snapshot scans read between windows, and the deposits seen swept (see
+    /// `scan_cache`). On by default; off reads every look-back whole every window.
+    pub scan_cache: bool,
     /// Longest wait for one RPC answer.
     pub request_timeout: Duration,
     /// Reconnect backoff: first delay, doubled after each failure up to `reconnect_max`.
@@ -95,6 +98,7 @@ impl EthereumConfig {
             first_block: 0,
             deposit_confirmations: None,
             snapshot_lookback_blocks: None,
+            scan_cache: true,
             request_timeout: Duration::from_secs(10),
             reconnect_min: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(30),
