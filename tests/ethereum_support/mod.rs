@@ -6,7 +6,10 @@
 
 #![allow(dead_code)]
 
+pub mod lifecycle;
+pub mod outcomes;
 pub mod real;
+pub mod staking;
 
 use std::future::Future;
 use std::net::TcpListener;
