@@ -428,12 +428,17 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         .await;
     // C: without me.
     let c = create(0xC3, &[6, 7, 8], &[]).await;
-    // D: with me, but closed through the Bridge (it is no longer the active wallet).
+    // D: with me, but closed through the Bridge (it is no longer the active wallet); E:
+    // with me, terminated by an undefeated fraud challenge.
     let d = create(0xD4, &[2, 3], &[]).await;
+    let e = create(0xE5, &[1, 2], &[]).await;
     // F: me only in a misbehaved seat: not in the signing group.
     let f = create(0xF6, &[2, 3, 4], &[1]).await;
     tbtc.close_wallet(&d.pkh()).await;
     assert_eq!(tbtc.wallet_state(&d.pkh()).await, 4, "D is Closed");
+    tbtc.terminate_wallet(&[0xE5; 32], &operators(&[1, 2]))
+        .await;
+    assert_eq!(tbtc.wallet_state(&e.pkh()).await, 5, "E is Terminated");
 
     let memory = Arc::new(MemoryCache::default());
     let cache: Arc<dyn DiscoveryCache> = memory.clone();
@@ -484,7 +489,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
     let key = format!("ethereum.discovery.v2.{}", tbtc.bridge.to_checksum());
     let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(head));
-    assert_eq!(cached["wallets"].as_array().unwrap().len(), 5);
+    assert_eq!(cached["wallets"].as_array().unwrap().len(), 6);
 
     // New activity: a new wallet with me, and A closes. A new process with the same store
     // finds both changes.

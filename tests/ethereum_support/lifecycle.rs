@@ -1,7 +1,8 @@
 //! Wallet lifecycles on the real contracts, beyond [`RealTbtc::create_wallet`]: wallets made
 //! one after another, a DKG result naming misbehaved seats, a first result challenged away
-//! before the approved one, and a wallet closed through the Bridge's own path (no main UTXO,
-//! so Live → Closing → Closed without moving funds).
+//! before the approved one, a wallet closed through the Bridge's own path (no main UTXO, so
+//! Live → Closing → Closed without moving funds), and a wallet terminated by a fraud
+//! challenge nobody defeats.
 
 use ethers_core::abi::Token;
 use serde_json::json;
@@ -138,6 +139,66 @@ impl RealTbtc {
         mine(&self.url, 1, 12).await;
         let elapsed = call_data(&self.bridge_abi, "notifyWalletClosingPeriodElapsed", &[pkh]);
         send(&self.url, Some(&self.bridge.to_checksum()), &elapsed).await;
+    }
+
+    /// Terminates the wallet of group key `secret` (members `members`) the Bridge's way: a
+    /// fraud challenge with a signature by the wallet's key (the test holds it: the DKG
+    /// result was its own) that the wallet never defeats. Governance first makes the
+    /// challenge free and its defeat timeout one second; the registry then slashes the
+    /// members through TokenStaking, which here only has to accept the call.
+    pub async fn terminate_wallet(&self, secret: &[u8; 32], members: &[Address]) {
+        use ethers_signers::LocalWallet;
+        use sha2::{Digest, Sha256};
+
+        let mut parameters = self
+            .view(&self.bridge_abi, &self.bridge, "fraudParameters", &[])
+            .await
+            .expect("the Bridge's fraud parameters");
+        parameters[0] = uint(0);
+        parameters[1] = uint(1);
+        let update = call_data(&self.bridge_abi, "updateFraudParameters", &parameters);
+        send(&self.url, Some(&self.bridge.to_checksum()), &update).await;
+
+        let key = WalletPublicKey::of_secret(secret).expect("a valid secret key");
+        let key64 = Token::Bytes(key.uncompressed()[1..].to_vec());
+        let preimage = Token::Bytes(vec![0x5F; 32]);
+        let sighash: [u8; 32] = Sha256::digest([0x5F; 32]).into();
+        let signer = LocalWallet::from_bytes(secret).expect("a signing key");
+        let signature = signer.sign_hash(sighash.into()).expect("a signature");
+        let word = |v: ethers_core::types::U256| {
+            let mut out = [0u8; 32];
+            v.to_big_endian(&mut out);
+            Token::FixedBytes(out.to_vec())
+        };
+        let rsv = Token::Tuple(vec![
+            word(signature.r),
+            word(signature.s),
+            uint(u128::from(signature.v)),
+        ]);
+        let challenge = call_data(
+            &self.bridge_abi,
+            "submitFraudChallenge",
+            &[key64.clone(), preimage.clone(), rsv],
+        );
+        send(&self.url, Some(&self.bridge.to_checksum()), &challenge).await;
+        mine(&self.url, 1, 12).await;
+
+        rpc(
+            &self.url,
+            "anvil_setCode",
+            json!([TOKEN_STAKING.to_checksum(), "0x00"]),
+        )
+        .await;
+        let ids = match self.dkg_result(&key, members, &[]).await {
+            Token::Tuple(fields) => fields[5].clone(),
+            other => panic!("a DKG result: {other:?}"),
+        };
+        let timeout = call_data(
+            &self.bridge_abi,
+            "notifyFraudChallengeDefeatTimeout",
+            &[key64, ids, preimage],
+        );
+        send(&self.url, Some(&self.bridge.to_checksum()), &timeout).await;
     }
 
     /// The Bridge's state of `wallet` (1 Live, 2 MovingFunds, 3 Closing, 4 Closed, 5
