@@ -721,11 +721,22 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
     mine(&url, 40, 12).await;
     assert_eq!(unproven.await.unwrap(), Ok(ActionOutcome::Expired));
     assert_eq!(heartbeat.await.unwrap(), Ok(ActionOutcome::Expired));
-    // Then the Bridge's RedemptionsCompleted for this wallet: the longer watch sees it (and
-    // would read Expired past its expiry, were the event not found).
-    tbtc.emit_redemptions_completed(&wallet, [0x77; 32]).await;
+    // Then the redemption's proof: the Bridge records it (RedemptionsCompleted) and the
+    // longer watch sees it (it would read Expired past its expiry, were nothing found).
+    let scripts = [script(1), script(2), script(3)];
+    tbtc.prove_redemption(&wallet, &utxo, &scripts, expected_fee)
+        .await;
     mine(&url, 600, 12).await;
     assert_eq!(proven.await.unwrap(), Ok(ActionOutcome::Completed));
+    // The requests it paid are no longer pending; the young one still is.
+    let head = block_number(&url).await;
+    let after = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let pending: Vec<Vec<u8>> = after
+        .pending_redemptions
+        .iter()
+        .map(|r| r.redeemer_output_script.clone())
+        .collect();
+    assert_eq!(pending, vec![script(9)]);
     chain.shutdown().await;
 }
 

@@ -1,12 +1,13 @@
 //! What a wallet's Bitcoin activity leaves on the real Bridge: a deposit revealed with its
-//! funding transaction (no proof needed), and the event a landed redemption emits.
+//! funding transaction (no proof needed), and a redemption proven with an SPV proof.
 
 use ethers_core::abi::Token;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::real::{uint, RealTbtc};
-use super::{call_data, rpc, send};
+use super::real::{contracts_dir, uint, MainUtxo, RealTbtc, RELAY};
+use super::{call_data, length_prefixed, rpc, send};
+use tbtc_coord::protocol::types::keccak256;
 use tbtc_coord::protocol::WalletPkh;
 
 /// A revealed deposit: the funding transaction's hash (as the Bridge emits it) and the
@@ -89,41 +90,141 @@ impl RealTbtc {
         }
     }
 
-    /// Puts at the Bridge's address the `RedemptionsCompleted(wallet, tx_hash)` a real
-    /// `submitRedemptionProof` emits. The Bridge records a redemption only with an SPV proof
-    /// checked against a relay, and none runs here (SPEC §14); so the proxy's code is
-    /// replaced, for one transaction, by a few bytes that log the event, then restored
-    /// (storage is untouched). The event's signature is the real Bridge ABI's.
-    pub async fn emit_redemptions_completed(&self, wallet: &WalletPkh, tx_hash: [u8; 32]) {
-        let topic = self
-            .bridge_abi
-            .event("RedemptionsCompleted")
-            .expect("the Bridge declares RedemptionsCompleted")
-            .signature();
-        let mut wallet_topic = [0u8; 32];
-        wallet_topic[..20].copy_from_slice(&wallet.0);
-        // PUSH32 tx_hash, PUSH1 0, MSTORE; PUSH32 wallet, PUSH32 signature, PUSH1 32,
-        // PUSH1 0, LOG2; STOP.
-        let code = [
-            &[0x7f][..],
-            &tx_hash,
-            &[0x60, 0x00, 0x52, 0x7f],
-            &wallet_topic,
-            &[0x7f],
-            topic.as_bytes(),
-            &[0x60, 0x20, 0x60, 0x00, 0xa2, 0x00],
+    /// Proves to the Bridge that `wallet` paid the pending redemptions to `scripts` (Bitcoin
+    /// scripts, in order) from its main UTXO with `fee` satoshi of fee, shared equally, and
+    /// the rest back to itself; returns the redemption transaction's hash. The Bridge checks
+    /// everything as on mainnet (the transaction's and the coinbase's Merkle proofs in the
+    /// header, the spent main UTXO, each output against its request, the fee) except the
+    /// header's work: the real LightRelay's code sits at the relay's address, never given a
+    /// genesis, so it answers difficulty 0 for both epochs, the difficulty of a header at
+    /// regtest's target, which this header is mined to.
+    pub async fn prove_redemption(
+        &self,
+        wallet: &WalletPkh,
+        main_utxo: &MainUtxo,
+        scripts: &[Vec<u8>],
+        fee: u64,
+    ) -> [u8; 32] {
+        let bridge = self.bridge.to_checksum();
+        let relay = contracts_dir().join(
+            "keep-network-tbtc-v2-1.6.0/build/contracts/relay/LightRelay.sol/LightRelay.json",
+        );
+        let relay: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&relay).expect("the LightRelay artifact"),
+        )
+        .expect("an artifact is JSON");
+        let code = relay["deployedBytecode"].clone();
+        rpc(
+            &self.url,
+            "anvil_setCode",
+            json!([RELAY.to_checksum(), code]),
+        )
+        .await;
+        let maintainer = call_data(
+            &self.bridge_abi,
+            "setSpvMaintainerStatus",
+            &[
+                Token::Address(hex_address(super::DEV_ACCOUNT)),
+                Token::Bool(true),
+            ],
+        );
+        send(&self.url, Some(&bridge), &maintainer).await;
+
+        // The redemption transaction: the main UTXO in, each request's amount less its
+        // treasury fee and fee share out, the change back to the wallet's P2WPKH.
+        let share = fee / scripts.len() as u64;
+        let mut outputs = vec![u8::try_from(scripts.len() + 1).expect("a few outputs")];
+        let mut paid = 0;
+        for (i, script) in scripts.iter().enumerate() {
+            let script = length_prefixed(script);
+            let key = keccak256(&[&keccak256(&script)[..], &wallet.0].concat());
+            let request = self
+                .view(
+                    &self.bridge_abi,
+                    &self.bridge,
+                    "pendingRedemptions",
+                    &[Token::Uint(ethers_core::types::U256::from_big_endian(&key))],
+                )
+                .await
+                .expect("a pending request");
+            let Some(Token::Tuple(fields)) = request.into_iter().next() else {
+                panic!("pendingRedemptions is one struct")
+            };
+            let number = |i: usize| match &fields[i] {
+                Token::Uint(v) => v.as_u64(),
+                other => panic!("a number: {other:?}"),
+            };
+            let mut value = number(1) - number(2) - share;
+            if i == scripts.len() - 1 {
+                value -= fee - share * scripts.len() as u64;
+            }
+            paid += value;
+            outputs.extend(value.to_le_bytes());
+            outputs.extend(script);
+        }
+        let change = main_utxo.value - paid - fee;
+        outputs.extend(change.to_le_bytes());
+        outputs.extend([0x16, 0x00, 0x14]);
+        outputs.extend(wallet.0);
+        let inputs = [
+            &[1u8][..],
+            &main_utxo.tx_hash,
+            &main_utxo.output_index.to_le_bytes(),
+            &[0],
+            &[0xFF; 4],
         ]
         .concat();
-        let bridge = self.bridge.to_checksum();
-        let original = rpc(&self.url, "eth_getCode", json!([bridge, "latest"])).await;
-        let logger = format!("0x{}", hex::encode(code));
-        rpc(&self.url, "anvil_setCode", json!([bridge, logger])).await;
-        let receipt = send(&self.url, Some(&bridge), &[]).await;
-        rpc(&self.url, "anvil_setCode", json!([bridge, original])).await;
-        assert_eq!(
-            receipt["logs"].as_array().map(Vec::len),
-            Some(1),
-            "{receipt}"
+        let (version, locktime) = (1u32.to_le_bytes(), [0u8; 4]);
+        let tx_hash = sha256d(&[&version[..], &inputs, &outputs, &locktime].concat());
+
+        // A block of the coinbase and this transaction: each proves the other.
+        let coinbase_preimage: [u8; 32] = Sha256::digest(b"coinbase").into();
+        let coinbase_hash: [u8; 32] = Sha256::digest(coinbase_preimage).into();
+        let root = sha256d(&[coinbase_hash, tx_hash].concat());
+        let mut header = [
+            &0x2000_0000u32.to_le_bytes()[..],
+            &[0; 32],
+            &root,
+            &0x6500_0000u32.to_le_bytes(),
+            &[0xFF, 0xFF, 0x7F, 0x20],
+            &[0; 4],
+        ]
+        .concat();
+        // Regtest's target: the hash, read as a little-endian number, below 0x7fffff << 232.
+        let mut nonce = 0u32;
+        while sha256d(&header)[31] >= 0x7F {
+            nonce += 1;
+            header[76..].copy_from_slice(&nonce.to_le_bytes());
+        }
+
+        let tx = Token::Tuple(vec![
+            Token::FixedBytes(version.to_vec()),
+            Token::Bytes(inputs),
+            Token::Bytes(outputs),
+            Token::FixedBytes(locktime.to_vec()),
+        ]);
+        let proof = Token::Tuple(vec![
+            Token::Bytes(coinbase_hash.to_vec()),
+            uint(1),
+            Token::Bytes(header),
+            Token::FixedBytes(coinbase_preimage.to_vec()),
+            Token::Bytes(tx_hash.to_vec()),
+        ]);
+        let submit = call_data(
+            &self.bridge_abi,
+            "submitRedemptionProof",
+            &[
+                tx,
+                proof,
+                main_utxo.token(),
+                Token::FixedBytes(wallet.0.to_vec()),
+            ],
         );
+        send(&self.url, Some(&bridge), &submit).await;
+        tx_hash
     }
+}
+
+fn hex_address(text: &str) -> ethers_core::types::H160 {
+    text.parse().expect("an address")
 }
