@@ -16,7 +16,6 @@
 //! what it costs on mainnet. Timings include anvil's own work on loopback.
 
 #[path = "../tests/ethereum_support/mod.rs"]
-#[allow(dead_code)]
 mod ethereum_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

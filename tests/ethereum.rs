@@ -1,6 +1,6 @@
 //! Ethereum mode against a real node: anvil (npm `@foundry-rs/anvil`, installed by
-//! `scripts/install-test-deps`) on a free loopback port per test, the Solidity fixtures of
-//! `tests/fixtures/contracts`, and the engine on top. Time is blocks: `anvil_mine` crosses
+//! `scripts/install-test-deps`) on a free loopback port per test, the real tBTC v2 contracts
+//! where a test reads contracts (`ethereum_support::real`), and the engine on top. Time is blocks: `anvil_mine` crosses
 //! windows in milliseconds and every wait is for a block number or an event, with a deadline.
 
 mod ethereum_support;
@@ -25,6 +25,8 @@ use tbtc_coord::protocol::{ChainConnection, WalletInfo};
 use tbtc_coord::store::Store;
 use tokio_util::sync::CancellationToken;
 
+use ethereum_support::real::{MainUtxo, RealTbtc};
+use ethereum_support::staking::StakingFixture;
 use ethereum_support::*;
 
 const ANVIL_CHAIN_ID: u64 = 31337;
@@ -384,38 +386,68 @@ async fn seeds_match_for_both_hash_rules_and_the_canonical_hash_is_recomputed() 
     }
 }
 
+/// Operators `ids` (the development addresses of [`operator`]), in the order given.
+fn operators(ids: &[u32]) -> Vec<Address> {
+    ids.iter().map(|i| operator(*i)).collect()
+}
+
+/// The real contracts with operators 1..=`n` in the sortition pool, wallets allowed back to
+/// back.
+async fn real_tbtc(url: &str, n: u32) -> RealTbtc {
+    let tbtc = RealTbtc::deploy(url, &operators(&(1..=n).collect::<Vec<_>>())).await;
+    tbtc.allow_wallets_back_to_back().await;
+    tbtc
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cache() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
-    f.set_operators(&(1..=12).collect::<Vec<_>>()).await;
+    let tbtc = real_tbtc(&url, 12).await;
     let me = operator(2);
+    let create = |secret: u8, members: &[u32], misbehaved: &'static [u8]| {
+        let members = operators(members);
+        let tbtc = &tbtc;
+        async move {
+            tbtc.create_wallet_with(&[secret; 32], &members, misbehaved, None)
+                .await
+        }
+    };
 
     // A: plain group with me in seat 2.
-    f.create_wallet(pkh(0xA1), &[1, 2, 3, 4, 5], &[]).await;
-    // B: a first, rejected DKG result, then the approved one with seats 2 and 5 misbehaving:
-    // members [2, 6, 7, 8, 9] minus seats 2 and 5 leaves ids [2, 7, 8].
-    f.submit_dkg_result(&[10, 11, 12], &[], 1).await;
-    f.create_wallet(pkh(0xB2), &[2, 6, 7, 8, 9], &[2, 5]).await;
+    let a = create(0xA1, &[1, 2, 3, 4, 5], &[]).await;
+    // B: a first result (operators 10 to 12) challenged away, then the approved one with
+    // seats 2 and 5 misbehaving: members [2, 6, 7, 8, 9] minus seats 2 and 5 leaves [2, 7, 8].
+    let b = tbtc
+        .create_wallet_with(
+            &[0xB2; 32],
+            &operators(&[2, 6, 7, 8, 9]),
+            &[2, 5],
+            Some(&operators(&[10, 11, 12])),
+        )
+        .await;
     // C: without me.
-    f.create_wallet(pkh(0xC3), &[6, 7, 8], &[]).await;
-    // D: with me, but closed; E: with me, terminated.
-    f.create_wallet(pkh(0xD4), &[2, 3], &[]).await;
-    f.set_wallet_state(pkh(0xD4), 4).await;
-    f.create_wallet(pkh(0xE5), &[1, 2], &[]).await;
-    f.set_wallet_state(pkh(0xE5), 5).await;
+    let c = create(0xC3, &[6, 7, 8], &[]).await;
+    // D: with me, but closed through the Bridge (it is no longer the active wallet); E:
+    // with me, terminated by an undefeated fraud challenge.
+    let d = create(0xD4, &[2, 3], &[]).await;
+    let e = create(0xE5, &[1, 2], &[]).await;
     // F: me only in a misbehaved seat: not in the signing group.
-    f.create_wallet(pkh(0xF6), &[2, 3, 4], &[1]).await;
+    let f = create(0xF6, &[2, 3, 4], &[1]).await;
+    tbtc.close_wallet(&d.pkh()).await;
+    assert_eq!(tbtc.wallet_state(&d.pkh()).await, 4, "D is Closed");
+    tbtc.terminate_wallet(&[0xE5; 32], &operators(&[1, 2]))
+        .await;
+    assert_eq!(tbtc.wallet_state(&e.pkh()).await, 5, "E is Terminated");
 
     let memory = Arc::new(MemoryCache::default());
     let cache: Arc<dyn DiscoveryCache> = memory.clone();
     let discovery_config = |operator: Option<Address>| {
         let mut c = EthereumConfig::new(url.clone());
         c.contracts = Contracts {
-            bridge: Some(f.bridge),
-            wallet_registry: Some(f.registry),
-            sortition_pool: Some(f.pool),
+            bridge: Some(tbtc.bridge),
+            wallet_registry: Some(tbtc.registry),
+            sortition_pool: Some(tbtc.pool),
             ..Contracts::default()
         };
         c.operator = operator;
@@ -429,14 +461,14 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         wallets,
         vec![
             WalletInfo {
-                wallet: pkh(0xA1),
-                public_key: None,
-                operators: (1..=5).map(operator).collect(),
+                wallet: a.pkh(),
+                public_key: Some(a),
+                operators: operators(&[1, 2, 3, 4, 5]),
             },
             WalletInfo {
-                wallet: pkh(0xB2),
-                public_key: None,
-                operators: vec![operator(2), operator(7), operator(8)],
+                wallet: b.pkh(),
+                public_key: Some(b),
+                operators: operators(&[2, 7, 8]),
             },
         ]
     );
@@ -449,22 +481,20 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         .await
         .unwrap();
     let names: Vec<WalletPkh> = all.iter().map(|w| w.wallet).collect();
-    assert_eq!(names, vec![pkh(0xA1), pkh(0xB2), pkh(0xC3), pkh(0xF6)]);
-    assert_eq!(all[3].operators, vec![operator(3), operator(4)]);
+    assert_eq!(names, vec![a.pkh(), b.pkh(), c.pkh(), f.pkh()]);
+    assert_eq!(all[3].operators, operators(&[3, 4]));
 
     // The cache: the scan resumes after the last block seen.
     let head = block_number(&url).await;
-    let key = format!("ethereum.discovery.v2.{}", f.bridge.to_checksum());
+    let key = format!("ethereum.discovery.v2.{}", tbtc.bridge.to_checksum());
     let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(head));
     assert_eq!(cached["wallets"].as_array().unwrap().len(), 6);
 
     // New activity: a new wallet with me, and A closes. A new process with the same store
-    // finds both changes. The new wallet's DKG result carries its real group key, which
-    // discovery reads as the wallet's public key (the fixtures' others are not points).
-    let group_key = tbtc_coord::protocol::WalletPublicKey::of_secret(&[0x77; 32]).unwrap();
-    f.create_wallet_with_key(&group_key, &[4, 2]).await;
-    f.set_wallet_state(pkh(0xA1), 4).await;
+    // finds both changes.
+    let g = create(0x77, &[4, 2], &[]).await;
+    tbtc.close_wallet(&a.pkh()).await;
     let again = EthereumChain::connect(discovery_config(Some(me)), Some(cache.clone()))
         .await
         .unwrap()
@@ -472,15 +502,26 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         .await
         .unwrap();
     let names: Vec<WalletPkh> = again.iter().map(|w| w.wallet).collect();
-    assert_eq!(names, vec![pkh(0xB2), group_key.pkh()]);
-    assert_eq!(again[1].operators, vec![operator(4), operator(2)]);
-    assert_eq!(again[1].public_key, Some(group_key));
-    assert_eq!(again[0].public_key, None);
+    assert_eq!(names, vec![b.pkh(), g.pkh()]);
+    assert_eq!(again[1].operators, operators(&[4, 2]));
+    assert_eq!(again[1].public_key, Some(g));
     let cached: serde_json::Value = serde_json::from_str(&memory.get(&key).unwrap()).unwrap();
     assert_eq!(cached["scanned_to"], json!(block_number(&url).await));
 
-    // A registration whose WalletCreated is missing is an error naming the wallet.
-    f.register_wallet([0x99; 32], pkh(0x99)).await;
+    // A registration whose WalletCreated is missing is an error naming the wallet: the
+    // Bridge's callback called by the (impersonated) registry without a DKG.
+    let stray = tbtc_coord::protocol::WalletPublicKey::of_secret(&[0x99; 32]).unwrap();
+    let point = stray.uncompressed();
+    let callback = ethereum_support::call_data(
+        &tbtc.bridge_abi,
+        "__ecdsaWalletCreatedCallback",
+        &[
+            ethers_core::abi::Token::FixedBytes(vec![0x99; 32]),
+            ethers_core::abi::Token::FixedBytes(point[1..33].to_vec()),
+            ethers_core::abi::Token::FixedBytes(point[33..].to_vec()),
+        ],
+    );
+    tbtc.send_as(&tbtc.registry, &tbtc.bridge, &callback).await;
     let err = EthereumChain::connect(discovery_config(Some(me)), Some(cache))
         .await
         .unwrap()
@@ -488,7 +529,7 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ChainError::Invalid(m) if m.contains(&pkh(0x99).to_string()) && m.contains("WalletCreated")),
+        matches!(&err, ChainError::Invalid(m) if m.contains(&stray.pkh().to_string()) && m.contains("WalletCreated")),
         "{err}"
     );
 }
@@ -500,12 +541,12 @@ async fn discovery_finds_the_seats_drops_closed_wallets_and_resumes_from_its_cac
 async fn a_discovery_cache_from_another_chain_at_the_same_addresses_is_scanned_again() {
     let cache: Arc<dyn DiscoveryCache> = Arc::new(MemoryCache::default());
     let me = operator(2);
-    let discover = |url: String, f: &Fixtures| {
+    let discover = |url: String, tbtc: &RealTbtc| {
         let mut c = EthereumConfig::new(url);
         c.contracts = Contracts {
-            bridge: Some(f.bridge),
-            wallet_registry: Some(f.registry),
-            sortition_pool: Some(f.pool),
+            bridge: Some(tbtc.bridge),
+            wallet_registry: Some(tbtc.registry),
+            sortition_pool: Some(tbtc.pool),
             ..Contracts::default()
         };
         c.operator = Some(me);
@@ -524,24 +565,22 @@ async fn a_discovery_cache_from_another_chain_at_the_same_addresses_is_scanned_a
     };
 
     let first = Anvil::start(&[]).await;
-    let f1 = Fixtures::deploy(&first.http_url()).await;
-    f1.set_operators(&[1, 2, 3]).await;
-    f1.create_wallet(pkh(0xA1), &[1, 2, 3], &[]).await;
+    let t1 = real_tbtc(&first.http_url(), 3).await;
+    let a = t1.create_wallet(&[0xA1; 32], &operators(&[1, 2, 3])).await;
     // The first chain runs on, so its cache has scanned past where the second one will be.
     mine(&first.http_url(), 200, 12).await;
-    assert_eq!(discover(first.http_url(), &f1).await, vec![pkh(0xA1)]);
+    assert_eq!(discover(first.http_url(), &t1).await, vec![a.pkh()]);
     drop(first);
 
     let second = Anvil::start(&[]).await;
-    let f2 = Fixtures::deploy(&second.http_url()).await;
+    let t2 = real_tbtc(&second.http_url(), 3).await;
     assert_eq!(
-        (f2.bridge, f2.registry, f2.pool),
-        (f1.bridge, f1.registry, f1.pool),
+        (t2.bridge, t2.registry, t2.pool),
+        (t1.bridge, t1.registry, t1.pool),
         "the scenario needs the same addresses on both chains"
     );
-    f2.set_operators(&[1, 2, 3]).await;
-    f2.create_wallet(pkh(0xB2), &[2, 3], &[]).await;
-    assert_eq!(discover(second.http_url(), &f2).await, vec![pkh(0xB2)]);
+    let b = t2.create_wallet(&[0xB2; 32], &operators(&[2, 3])).await;
+    assert_eq!(discover(second.http_url(), &t2).await, vec![b.pkh()]);
 }
 
 /// A P2WPKH output script with a recognisable payload.
@@ -555,53 +594,76 @@ fn script(tag: u8) -> Vec<u8> {
 async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_observed() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
-    f.set_operators(&[1, 2, 3]).await;
-    let wallet = pkh(0xAB);
+    let seats = operators(&[1, 2, 3]);
+    let tbtc = RealTbtc::deploy(&url, &seats).await;
+    let wallet = tbtc.create_wallet(&[0xAB; 32], &seats).await.pkh();
     let me = operator(2);
-    f.create_wallet(wallet, &[1, 2, 3], &[]).await;
+    let utxo = MainUtxo {
+        tx_hash: [0x33; 32],
+        output_index: 1,
+        value: 10 * 100_000_000,
+    };
+    tbtc.set_main_utxo(&wallet, &utxo).await;
+    let request = |tag: u8, amount: u64| {
+        let tbtc = &tbtc;
+        let utxo = &utxo;
+        async move {
+            let redeemer = Address([0x70 + tag; 20]);
+            let script = length_prefixed(&script(tag));
+            tbtc.request_redemption(&wallet, utxo, &redeemer, &script, amount)
+                .await
+        }
+    };
 
-    // Four requests; the third is handled (removed) before the window.
-    for tag in 1..=4u8 {
-        f.request_redemption(wallet, &script(tag), 1_000_000 + u64::from(tag))
-            .await;
+    // Three requests, a deposit, and a request made at the window, too young for it.
+    for tag in 1..=3u8 {
+        request(tag, 1_000_000 + u64::from(tag)).await;
         mine(&url, 10, 12).await;
     }
-    f.complete_redemption(wallet, &script(3)).await;
-    let deposit_tx = [0x5D; 32];
-    f.reveal_deposit(wallet, deposit_tx, 1, 1_900_000_000).await;
+    let deposit = tbtc.reveal_deposit(&wallet, 2_000_000, 1_900_000_000).await;
     mine_to(&url, 900).await;
-    // A request made now is too young for this window.
-    f.request_redemption(wallet, &script(9), 5_000_000).await;
+    request(9, 5_000_000).await;
 
     let mut c = EthereumConfig::new(anvil.ws_url());
     c.wallets = WalletSource::Listed(vec![WalletInfo {
         wallet,
         public_key: None,
-        operators: vec![operator(1), me, operator(3)],
+        operators: seats.clone(),
     }]);
-    c.contracts.bridge = Some(f.bridge);
+    c.contracts.bridge = Some(tbtc.bridge);
     let chain = EthereumChain::connect(c, None).await.unwrap();
 
     let head = block_number(&url).await;
     let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
     assert_eq!(snapshot.state, WalletState::Live);
-    assert_eq!(snapshot.redemption_timeout, 5 * 86_400);
+    let parameters = tbtc
+        .view(&tbtc.bridge_abi, &tbtc.bridge, "redemptionParameters", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        parameters[4],
+        ethers_core::abi::Token::Uint(snapshot.redemption_timeout.into()),
+        "the Bridge's redemption timeout"
+    );
     let scripts: Vec<Vec<u8>> = snapshot
         .pending_redemptions
         .iter()
         .map(|r| r.redeemer_output_script.clone())
         .collect();
-    assert_eq!(scripts, vec![script(1), script(2), script(4), script(9)]);
+    assert_eq!(scripts, vec![script(1), script(2), script(3), script(9)]);
     assert_eq!(snapshot.pending_redemptions[0].requested_amount, 1_000_001);
     assert_eq!(snapshot.deposits.len(), 1);
-    let deposit = &snapshot.deposits[0];
-    assert_eq!(deposit.key.funding_tx_hash, Hash32(deposit_tx));
-    assert_eq!(deposit.key.output_index, 1);
-    assert_eq!(deposit.refund_locktime, 1_900_000_000);
+    let revealed = &snapshot.deposits[0];
     assert_eq!(
-        u64::from(deposit.confirmations),
-        (snapshot.timestamp - deposit.revealed_at) / 600,
+        revealed.key.funding_tx_hash,
+        Hash32(deposit.funding_tx_hash)
+    );
+    assert_eq!(revealed.key.output_index, deposit.output_index);
+    assert_eq!(revealed.amount, deposit.amount);
+    assert_eq!(revealed.refund_locktime, 1_900_000_000);
+    assert_eq!(
+        u64::from(revealed.confirmations),
+        (snapshot.timestamp - revealed.revealed_at) / 600,
         "confirmations are estimated from the reveal's age"
     );
 
@@ -616,7 +678,7 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
         .await
         .unwrap();
     assert_eq!(record.checklist[0], ActionType::Redemption);
-    // 10 sat/vB raised by a quarter, rounded up; under every limit of the fixture Bridge.
+    // 10 sat/vB raised by a quarter, rounded up; under every limit of the Bridge.
     let expected_fee = (11 + 68 + 31 + 3 * (9 + 22)) * 13;
     assert_eq!(
         record.proposal,
@@ -624,7 +686,7 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
             redeemers_output_scripts: vec![
                 HexBytes(script(1)),
                 HexBytes(script(2)),
-                HexBytes(script(4))
+                HexBytes(script(3))
             ],
             redemption_tx_fee: expected_fee,
         })
@@ -632,38 +694,49 @@ async fn a_redemption_proposal_is_built_from_the_bridge_and_its_completion_is_ob
     let window = CoordinationWindow::new(900);
     assert_eq!(record.safe_block, window.safe_block());
 
-    // The completion of a dispatched redemption is seen on the Bridge; a heartbeat's is not.
+    // The Bridge records a redemption only with its proof: until then it is not observed,
+    // and a watch that expires first reads Expired. A heartbeat leaves nothing to observe.
     chain.subscribe_blocks().await.unwrap();
     let start = block_number(&url).await;
-    let redemption = {
+    let watch = |proposal: Proposal, blocks: u64| {
         let chain = chain.clone();
         let request = ActionRequest {
             wallet,
             window,
-            proposal: record.proposal.clone().unwrap(),
+            proposal,
             start_block: start,
-            expiry_block: start + 600,
+            expiry_block: start + blocks,
         };
         tokio::spawn(async move { chain.execute_action(request).await })
     };
-    let heartbeat = {
-        let chain = chain.clone();
-        let request = ActionRequest {
-            wallet,
-            window,
-            proposal: Proposal::Heartbeat {
-                message: HexBytes(vec![0xFF; 16]),
-            },
-            start_block: start,
-            expiry_block: start + 30,
-        };
-        tokio::spawn(async move { chain.execute_action(request).await })
-    };
-    mine(&url, 3, 12).await;
-    f.complete_redemption(wallet, &script(1)).await;
+    let redemption = record.proposal.clone().unwrap();
+    let unproven = watch(redemption.clone(), 30);
+    let proven = watch(redemption, 600);
+    let heartbeat = watch(
+        Proposal::Heartbeat {
+            message: HexBytes(vec![0xFF; 16]),
+        },
+        30,
+    );
     mine(&url, 40, 12).await;
-    assert_eq!(redemption.await.unwrap(), Ok(ActionOutcome::Completed));
+    assert_eq!(unproven.await.unwrap(), Ok(ActionOutcome::Expired));
     assert_eq!(heartbeat.await.unwrap(), Ok(ActionOutcome::Expired));
+    // Then the redemption's proof: the Bridge records it (RedemptionsCompleted) and the
+    // longer watch sees it (it would read Expired past its expiry, were nothing found).
+    let scripts = [script(1), script(2), script(3)];
+    tbtc.prove_redemption(&wallet, &utxo, &scripts, expected_fee)
+        .await;
+    mine(&url, 600, 12).await;
+    assert_eq!(proven.await.unwrap(), Ok(ActionOutcome::Completed));
+    // The requests it paid are no longer pending; the young one still is.
+    let head = block_number(&url).await;
+    let after = chain.wallet_snapshot(&wallet, head).await.unwrap();
+    let pending: Vec<Vec<u8>> = after
+        .pending_redemptions
+        .iter()
+        .map(|r| r.redeemer_output_script.clone())
+        .collect();
+    assert_eq!(pending, vec![script(9)]);
     chain.shutdown().await;
 }
 
@@ -743,9 +816,9 @@ async fn a_wrong_chain_and_missing_contracts_are_named() {
         matches!(&err, ChainError::Invalid(m) if m.contains("Bridge")),
         "{err}"
     );
-    let f = Fixtures::deploy(&anvil.http_url()).await;
+    let tbtc = RealTbtc::deploy(&anvil.http_url(), &[]).await;
     let mut c = config(&anvil.http_url(), listed_wallets(me));
-    c.contracts.bridge = Some(f.bridge);
+    c.contracts.bridge = Some(tbtc.bridge);
     let chain = EthereumChain::connect(c, None).await.unwrap();
     let head = block_number(&anvil.http_url()).await;
     assert_eq!(
@@ -925,20 +998,19 @@ async fn get_logs_halves_on_refused_ranges_backs_off_on_rate_limits_and_grows_ba
 async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
-    let ids: Vec<u32> = (1..=256).collect();
-    f.set_operators(&ids).await;
+    let tbtc = real_tbtc(&url, 256).await;
+    let all = operators(&(1..=256).collect::<Vec<_>>());
     let discovery_config = || {
         let mut c = EthereumConfig::new(url.clone());
         c.contracts = Contracts {
-            bridge: Some(f.bridge),
-            wallet_registry: Some(f.registry),
-            sortition_pool: Some(f.pool),
+            bridge: Some(tbtc.bridge),
+            wallet_registry: Some(tbtc.registry),
+            sortition_pool: Some(tbtc.pool),
             ..Contracts::default()
         };
         c
     };
-    f.create_wallet(pkh(0x55), &ids[..255], &[]).await;
+    tbtc.create_wallet(&[0x55; 32], &all[..255]).await;
     let wallets = EthereumChain::connect(discovery_config(), None)
         .await
         .unwrap()
@@ -949,7 +1021,7 @@ async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
     assert_eq!(wallets[0].operators.len(), 255);
     assert_eq!(wallets[0].operators[254], operator(255));
 
-    f.create_wallet(pkh(0x56), &ids, &[]).await;
+    let big = tbtc.create_wallet(&[0x56; 32], &all).await.pkh();
     let err = EthereumChain::connect(discovery_config(), None)
         .await
         .unwrap()
@@ -958,27 +1030,31 @@ async fn discovery_reads_a_255_seat_group_and_refuses_a_256_seat_one() {
         .unwrap_err();
     assert!(
         matches!(&err, ChainError::Invalid(m)
-            if m.contains(&pkh(0x56).to_string()) && m.contains("256 seats") && m.contains("255")),
+            if m.contains(&big.to_string()) && m.contains("256 seats") && m.contains("255")),
         "{err}"
     );
 }
 
-/// keep-client's firewall rule, read from the fixtures: a staking provider for the operator
-/// in the WalletRegistry, and a stake owner for that provider in TokenStaking.
+/// keep-client's firewall rule: the staking provider the real WalletRegistry names for the
+/// operator (the provider registered it there), and a stake owner for that provider in
+/// TokenStaking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
+    let tbtc = RealTbtc::deploy(&url, &[]).await;
+    let staking = StakingFixture::deploy(&url).await;
     let (staked, unowned, stranger) = (operator(1), operator(2), operator(3));
-    f.register_operator(&staked, &operator(201)).await;
-    f.set_stake_owner(&operator(201), &operator(301)).await;
-    f.register_operator(&unowned, &operator(202)).await;
+    tbtc.register_operator(&operator(201), &staked).await;
+    staking
+        .set_stake_owner(&operator(201), &operator(301))
+        .await;
+    tbtc.register_operator(&operator(202), &unowned).await;
 
     let mut c = EthereumConfig::new(url.clone());
     c.contracts = Contracts {
-        wallet_registry: Some(f.registry),
-        token_staking: Some(f.staking),
+        wallet_registry: Some(tbtc.registry),
+        token_staking: Some(staking.address),
         ..Contracts::default()
     };
     c.wallets = WalletSource::Listed(listed_wallets(staked));
@@ -995,7 +1071,9 @@ async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
         "no provider"
     );
     // The stake goes: the answer follows the chain.
-    f.set_stake_owner(&operator(201), &Address::default()).await;
+    staking
+        .set_stake_owner(&operator(201), &Address::default())
+        .await;
     assert_eq!(chain.operator_is_staked(staked).await, Ok(false));
     chain.shutdown().await;
 }
@@ -1006,19 +1084,18 @@ async fn an_operator_is_staked_only_with_a_provider_whose_stake_has_an_owner() {
 async fn bridge_parameters_are_read_once_per_block() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
-    f.set_operators(&[1, 2, 3]).await;
-    let (a, b) = (pkh(0xA1), pkh(0xB2));
-    f.create_wallet(a, &[1, 2, 3], &[]).await;
-    f.create_wallet(b, &[1, 2, 3], &[]).await;
+    let tbtc = real_tbtc(&url, 3).await;
+    let seats = operators(&[1, 2, 3]);
+    let a = tbtc.create_wallet(&[0xA1; 32], &seats).await.pkh();
+    let b = tbtc.create_wallet(&[0xB2; 32], &seats).await.pkh();
     let mut c = EthereumConfig::new(url.clone());
-    c.contracts.bridge = Some(f.bridge);
+    c.contracts.bridge = Some(tbtc.bridge);
     c.wallets = WalletSource::Listed(
         [a, b]
             .map(|wallet| WalletInfo {
                 wallet,
                 public_key: None,
-                operators: vec![operator(1), operator(2), operator(3)],
+                operators: seats.clone(),
             })
             .to_vec(),
     );

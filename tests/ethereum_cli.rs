@@ -1,5 +1,5 @@
-//! The binary in Ethereum mode, against anvil: `dry-run --rpc-url … --json` from fixture
-//! Bridge state, and `run --headless --rpc-url …` with an observer and a keystore signer.
+//! The binary in Ethereum mode, against anvil: `dry-run --rpc-url … --json` from the real
+//! Bridge's state, and `run --headless --rpc-url …` with an observer and a keystore signer.
 
 mod ethereum_support;
 
@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 use ethers_signers::LocalWallet;
 use serde_json::Value;
 use tbtc_coord::net::signing::OperatorKey;
-use tbtc_coord::protocol::WalletPkh;
+use tbtc_coord::protocol::{Address, WalletPkh};
 
+use ethereum_support::real::{MainUtxo, RealTbtc};
 use ethereum_support::*;
 
 fn binary() -> Command {
@@ -38,13 +39,26 @@ fn wallets_file(dir: &std::path::Path, wallet: WalletPkh, operators: &[String]) 
 async fn dry_run_prints_seed_leader_checklist_and_a_redemption_proposal() {
     let anvil = Anvil::start(&[]).await;
     let url = anvil.http_url();
-    let f = Fixtures::deploy(&url).await;
-    let wallet = WalletPkh([0xAB; 20]);
+    let seats: Vec<Address> = [1, 2, 3].map(operator).to_vec();
+    let tbtc = RealTbtc::deploy(&url, &seats).await;
+    let wallet = tbtc.create_wallet(&[0xAB; 32], &seats).await.pkh();
     let me = operator(2);
-    f.set_operators(&[1, 2, 3]).await;
-    f.create_wallet(wallet, &[1, 2, 3], &[]).await;
+    let utxo = MainUtxo {
+        tx_hash: [0x33; 32],
+        output_index: 1,
+        value: 10 * 100_000_000,
+    };
+    tbtc.set_main_utxo(&wallet, &utxo).await;
     let script = [vec![0x00, 0x14], vec![0x42; 20]].concat();
-    f.request_redemption(wallet, &script, 3_000_000).await;
+    let redeemer = Address([0x77; 20]);
+    tbtc.request_redemption(
+        &wallet,
+        &utxo,
+        &redeemer,
+        &length_prefixed(&script),
+        3_000_000,
+    )
+    .await;
     mine_to(&url, 900).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +75,7 @@ async fn dry_run_prints_seed_leader_checklist_and_a_redemption_proposal() {
             "--operator",
             &me.to_checksum(),
             "--bridge",
-            &f.bridge.to_checksum(),
+            &tbtc.bridge.to_checksum(),
         ])
         .args([
             "--block-hash-rule",

@@ -1,8 +1,9 @@
-//! Real `tbtc-coord` processes on anvil with the Solidity fixtures deployed, and no wallets
-//! file: each node discovers its wallets from the contracts (the group key from the DKG
-//! result, the seats from the sortition pool), which gives it the wallet's topic and its
-//! firewall's members; the firewall's on-chain rule (WalletRegistry and TokenStaking) lets a
-//! staked operator without a seat in and keeps an unstaked key out. The test mines every
+//! Real `tbtc-coord` processes on anvil with the real tBTC v2 contracts deployed, and no
+//! wallets file: each node discovers its wallets from the contracts (the group key from the
+//! real DKG's result, the seats from the sortition pool), which gives it the wallet's topic
+//! and its firewall's members; the firewall's on-chain rule (the real WalletRegistry, and
+//! TokenStaking's fixture) lets a staked operator without a seat in and keeps an unstaked key
+//! out. The test mines every
 //! block and waits on what the processes print; no sleep stands in for progress.
 
 mod ethereum_support;
@@ -143,17 +144,20 @@ async fn firewall_admits_a_staked_operator_without_a_seat_and_refuses_the_unstak
     let mut c = Cluster::on_contracts(3, &seats()).await;
     start(&mut c).await;
     c.wait_connected().await;
-    let f = c.contracts.as_ref().expect("fixtures");
+    let on_chain = c.contracts.as_ref().expect("contracts");
+    let (tbtc, staking) = (&on_chain.tbtc, &on_chain.staking);
 
-    // A staked operator: the WalletRegistry names its staking provider and TokenStaking
-    // that stake's owner. It holds no seat in any wallet.
+    // A staked operator: its staking provider registered it in the WalletRegistry, and
+    // TokenStaking names that stake's owner. It holds no seat in any wallet.
     let staked = OperatorKey::generate();
     let provider = Address([0x5B; 20]);
-    f.register_operator(&staked.address(), &provider).await;
-    f.set_stake_owner(&provider, &Address([0x0E; 20])).await;
+    tbtc.register_operator(&provider, &staked.address()).await;
+    staking
+        .set_stake_owner(&provider, &Address([0x0E; 20]))
+        .await;
     // Registered for a stake that has no owner: not staked.
     let ownerless = OperatorKey::generate();
-    f.register_operator(&ownerless.address(), &Address([0x5C; 20]))
+    tbtc.register_operator(&Address([0x5C; 20]), &ownerless.address())
         .await;
     // Neither a member nor registered.
     let stranger = OperatorKey::generate();
@@ -256,11 +260,11 @@ async fn idleness_evidence_verifies_against_the_chain() {
     assert_eq!(entries[0]["fault"], "LeaderIdleness");
     assert_eq!(entries[0]["culprit"], c.ops[frozen].address.to_checksum());
 
-    let f = c.contracts.as_ref().expect("the fixtures");
+    let tbtc = &c.contracts.as_ref().expect("the contracts").tbtc;
     let (bridge, registry, pool) = (
-        f.bridge.to_checksum(),
-        f.registry.to_checksum(),
-        f.pool.to_checksum(),
+        tbtc.bridge.to_checksum(),
+        tbtc.registry.to_checksum(),
+        tbtc.pool.to_checksum(),
     );
     let operator = c.ops[follower].address.to_checksum();
     // A read-only command: the data directory it is given stays as it was (absent).

@@ -1,13 +1,17 @@
 //! Shared helpers of the Ethereum-mode tests: a real anvil on a free loopback port (killed on
-//! drop), JSON-RPC calls, the Solidity fixtures (committed artifacts, see
+//! drop), JSON-RPC calls, the real tBTC v2 contracts (`real`, with `lifecycle`, `moved_funds`,
+//! `outcomes` and `staking`), the one Solidity fixture left (TokenStaking; committed artifacts, see
 //! `scripts/build-fixtures`), a cuttable TCP proxy and bounded waits. All traffic stays on
 //! 127.0.0.1. Time is blocks: tests mine with `anvil_mine` and wait for block numbers with
 //! deadlines, never for fixed sleeps.
 
 #![allow(dead_code)]
 
+pub mod lifecycle;
 pub mod moved_funds;
+pub mod outcomes;
 pub mod real;
+pub mod staking;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -24,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use tbtc_coord::chain::ethereum::{CacheError, DiscoveryCache};
-use tbtc_coord::protocol::{Address, WalletPkh};
+use tbtc_coord::protocol::Address;
 
 /// anvil's first development account (unlocked: `eth_sendTransaction` needs no key).
 pub const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -251,7 +255,7 @@ where
     }
 }
 
-/// The compiled fixtures.
+/// The compiled fixture (TokenStaking; see `staking.rs`).
 pub struct Artifacts {
     value: Value,
 }
@@ -311,19 +315,6 @@ pub async fn send_from(url: &str, from: &str, to: Option<&str>, data: &[u8]) -> 
     receipt
 }
 
-/// The fixtures, deployed.
-pub struct Fixtures {
-    pub url: String,
-    pub bridge: Address,
-    pub registry: Address,
-    pub pool: Address,
-    pub staking: Address,
-    bridge_abi: Contract,
-    registry_abi: Contract,
-    pool_abi: Contract,
-    staking_abi: Contract,
-}
-
 fn address_of(receipt: &Value) -> Address {
     receipt["contractAddress"]
         .as_str()
@@ -334,14 +325,6 @@ fn address_of(receipt: &Value) -> Address {
 
 pub fn token_address(a: &Address) -> Token {
     Token::Address(a.0.into())
-}
-
-pub fn token_bytes20(b: &[u8; 20]) -> Token {
-    Token::FixedBytes(b.to_vec())
-}
-
-pub fn token_u(v: u64) -> Token {
-    Token::Uint(v.into())
 }
 
 /// A Bitcoin script as the Bridge takes and emits it: after its length.
@@ -364,253 +347,6 @@ pub fn operator(id: u32) -> Address {
     a[0] = 0x0A;
     a[16..].copy_from_slice(&id.to_be_bytes());
     Address(a)
-}
-
-impl Fixtures {
-    pub async fn deploy(url: &str) -> Fixtures {
-        let artifacts = Artifacts::load();
-        let deploy = |name: &'static str| {
-            let code = artifacts.bytecode(name);
-            let url = url.to_string();
-            async move {
-                let data = hex::decode(code.trim_start_matches("0x")).expect("bytecode hex");
-                address_of(&send(&url, None, &data).await)
-            }
-        };
-        let bridge = deploy("FixtureBridge").await;
-        let registry = deploy("FixtureWalletRegistry").await;
-        let pool = deploy("FixtureSortitionPool").await;
-        let staking = deploy("FixtureTokenStaking").await;
-        Fixtures {
-            url: url.to_string(),
-            bridge,
-            registry,
-            pool,
-            staking,
-            bridge_abi: artifacts.abi("FixtureBridge"),
-            registry_abi: artifacts.abi("FixtureWalletRegistry"),
-            pool_abi: artifacts.abi("FixtureSortitionPool"),
-            staking_abi: artifacts.abi("FixtureTokenStaking"),
-        }
-    }
-
-    /// WalletRegistry: `operator` works for `provider`'s stake.
-    pub async fn register_operator(&self, operator: &Address, provider: &Address) {
-        let args = [token_address(operator), token_address(provider)];
-        self.call(
-            &self.registry_abi,
-            &self.registry,
-            "registerOperator",
-            &args,
-        )
-        .await;
-    }
-
-    /// TokenStaking: the stake of `provider` has `owner` (zero: no stake).
-    pub async fn set_stake_owner(&self, provider: &Address, owner: &Address) {
-        let args = [
-            token_address(provider),
-            token_address(owner),
-            token_address(owner),
-            token_address(owner),
-        ];
-        self.call(&self.staking_abi, &self.staking, "setRoles", &args)
-            .await;
-    }
-
-    async fn call(
-        &self,
-        contract: &Contract,
-        to: &Address,
-        function: &str,
-        args: &[Token],
-    ) -> Value {
-        let data = call_data(contract, function, args);
-        send(&self.url, Some(&to.to_checksum()), &data).await
-    }
-
-    /// Sortition pool: member id `id` is held by `operator(id)` for every id given.
-    pub async fn set_operators(&self, ids: &[u32]) {
-        let operators: Vec<Address> = ids.iter().map(|i| operator(*i)).collect();
-        self.set_operators_to(ids, &operators).await;
-    }
-
-    /// Sortition pool: member id `ids[k]` is held by `operators[k]` (say, the addresses of
-    /// real keystores).
-    pub async fn set_operators_to(&self, ids: &[u32], operators: &[Address]) {
-        assert_eq!(ids.len(), operators.len(), "one operator per member id");
-        let tokens = vec![
-            Token::Array(ids.iter().map(|i| token_u(u64::from(*i))).collect()),
-            Token::Array(operators.iter().map(token_address).collect()),
-        ];
-        self.call(&self.pool_abi, &self.pool, "setOperators", &tokens)
-            .await;
-    }
-
-    /// Submits a DKG result; returns its hash (topic 1 of the event).
-    pub async fn submit_dkg_result(
-        &self,
-        members: &[u32],
-        misbehaved: &[u8],
-        seed: u64,
-    ) -> [u8; 32] {
-        // Not a point: such a wallet has no public key.
-        self.submit_dkg_result_with_key(vec![0x04; 64], members, misbehaved, seed)
-            .await
-    }
-
-    /// Submits a DKG result whose group key is the 64 bytes `group_key`.
-    pub async fn submit_dkg_result_with_key(
-        &self,
-        group_key: Vec<u8>,
-        members: &[u32],
-        misbehaved: &[u8],
-        seed: u64,
-    ) -> [u8; 32] {
-        let result = Token::Tuple(vec![
-            token_u(1),
-            Token::Bytes(group_key),
-            Token::Array(misbehaved.iter().map(|m| token_u(u64::from(*m))).collect()),
-            Token::Bytes(vec![0xAA; 65]),
-            Token::Array(vec![token_u(1), token_u(2)]),
-            Token::Array(members.iter().map(|m| token_u(u64::from(*m))).collect()),
-            Token::FixedBytes(vec![0x11; 32]),
-        ]);
-        let receipt = self
-            .call(
-                &self.registry_abi,
-                &self.registry,
-                "submitDkgResult",
-                &[result, token_u(seed)],
-            )
-            .await;
-        let topic = receipt["logs"][0]["topics"][1]
-            .as_str()
-            .expect("result hash topic");
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(topic.trim_start_matches("0x"), &mut out).expect("hex topic");
-        out
-    }
-
-    pub async fn approve_dkg_result(&self, wallet_id: [u8; 32], result_hash: [u8; 32]) {
-        self.call(
-            &self.registry_abi,
-            &self.registry,
-            "approveDkgResult",
-            &[
-                Token::FixedBytes(wallet_id.to_vec()),
-                Token::FixedBytes(result_hash.to_vec()),
-            ],
-        )
-        .await;
-    }
-
-    /// A whole wallet: DKG result, approval and Bridge registration.
-    pub async fn create_wallet(
-        &self,
-        pkh: WalletPkh,
-        members: &[u32],
-        misbehaved: &[u8],
-    ) -> [u8; 32] {
-        let mut wallet_id = [0u8; 32];
-        wallet_id[..20].copy_from_slice(&pkh.0);
-        wallet_id[31] = 0x1D;
-        let result_hash = self.submit_dkg_result(members, misbehaved, 7).await;
-        self.approve_dkg_result(wallet_id, result_hash).await;
-        self.register_wallet(wallet_id, pkh).await;
-        wallet_id
-    }
-
-    /// A wallet whose DKG result carries its real group key (its PKH is the key's HASH160).
-    pub async fn create_wallet_with_key(
-        &self,
-        key: &tbtc_coord::protocol::WalletPublicKey,
-        members: &[u32],
-    ) -> [u8; 32] {
-        let pkh = key.pkh();
-        let mut wallet_id = [0u8; 32];
-        wallet_id[..20].copy_from_slice(&pkh.0);
-        wallet_id[31] = 0x1E;
-        let result_hash = self
-            .submit_dkg_result_with_key(key.uncompressed()[1..].to_vec(), members, &[], 8)
-            .await;
-        self.approve_dkg_result(wallet_id, result_hash).await;
-        self.register_wallet(wallet_id, pkh).await;
-        wallet_id
-    }
-
-    pub async fn register_wallet(&self, wallet_id: [u8; 32], pkh: WalletPkh) {
-        self.call(
-            &self.bridge_abi,
-            &self.bridge,
-            "registerWallet",
-            &[Token::FixedBytes(wallet_id.to_vec()), token_bytes20(&pkh.0)],
-        )
-        .await;
-    }
-
-    pub async fn set_wallet_state(&self, pkh: WalletPkh, state: u8) {
-        self.call(
-            &self.bridge_abi,
-            &self.bridge,
-            "setWalletState",
-            &[token_bytes20(&pkh.0), token_u(u64::from(state))],
-        )
-        .await;
-    }
-
-    /// Requests a redemption to the Bitcoin output `script`, which goes to the Bridge
-    /// length-prefixed, as the real Bridge takes it.
-    pub async fn request_redemption(&self, pkh: WalletPkh, script: &[u8], amount: u64) {
-        self.call(
-            &self.bridge_abi,
-            &self.bridge,
-            "requestRedemption",
-            &[
-                token_bytes20(&pkh.0),
-                Token::Bytes(length_prefixed(script)),
-                token_u(amount),
-            ],
-        )
-        .await;
-    }
-
-    pub async fn complete_redemption(&self, pkh: WalletPkh, script: &[u8]) {
-        self.call(
-            &self.bridge_abi,
-            &self.bridge,
-            "completeRedemption",
-            &[
-                token_bytes20(&pkh.0),
-                Token::Bytes(length_prefixed(script)),
-                Token::FixedBytes(vec![0x77; 32]),
-            ],
-        )
-        .await;
-    }
-
-    pub async fn reveal_deposit(
-        &self,
-        pkh: WalletPkh,
-        funding_tx: [u8; 32],
-        index: u32,
-        refund_locktime: u32,
-    ) {
-        self.call(
-            &self.bridge_abi,
-            &self.bridge,
-            "revealDeposit",
-            &[
-                Token::FixedBytes(funding_tx.to_vec()),
-                token_u(u64::from(index)),
-                token_u(2_000_000),
-                token_bytes20(&pkh.0),
-                Token::FixedBytes(refund_locktime.to_le_bytes().to_vec()),
-                token_address(&Address::default()),
-            ],
-        )
-        .await;
-    }
 }
 
 /// A loopback TCP proxy in front of a node: `cut` drops every open connection, and while

@@ -161,7 +161,7 @@ pub struct RealTbtc {
     pub validator_abi: Contract,
     pub registry_abi: Contract,
     pub pool_abi: Contract,
-    challenge_period: u64,
+    pub challenge_period: u64,
 }
 
 /// A `uint256` token.
@@ -529,7 +529,7 @@ impl RealTbtc {
     }
 
     /// Sends from `from`, impersonated and funded by anvil.
-    async fn send_as(&self, from: &Address, to: &Address, data: &[u8]) -> Value {
+    pub async fn send_as(&self, from: &Address, to: &Address, data: &[u8]) -> Value {
         let from = from.to_checksum();
         super::rpc(
             &self.url,

@@ -1,6 +1,6 @@
 //! A cluster of real `tbtc-coord` processes on anvil, joined by keep's libp2p protocol on
-//! loopback: keystores made by `key new`, one wallets file (or the Solidity fixtures, from
-//! which the nodes discover their wallets), free ports, every child killed on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
+//! loopback: keystores made by `key new`, one wallets file (or the real tBTC v2 contracts,
+//! from which the nodes discover their wallets), free ports, every child killed on drop. Time is blocks: the test mines them, one at a time where the nodes must keep
 //! pace, and waits on the processes' JSON events and log lines, each wait bounded by a hang
 //! guard that fails the test.
 
@@ -27,7 +27,9 @@ use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::{Address, CoordinationMessage, WalletPkh, WalletPublicKey};
 use tbtc_coord::store::Store;
 
-use crate::ethereum_support::{block_number, free_port, mine, Anvil, Fixtures};
+use crate::ethereum_support::real::RealTbtc;
+use crate::ethereum_support::staking::StakingFixture;
+use crate::ethereum_support::{block_number, free_port, mine, Anvil};
 
 /// Bounds every wait: a hang fails the test; nothing is measured against it.
 pub const HANG: Duration = Duration::from_secs(120);
@@ -125,14 +127,24 @@ pub struct Cluster {
     running: Vec<Option<Running>>,
     /// Which operators the others bootstrap to.
     pub bootstrap: Vec<usize>,
-    /// The deployed fixtures, when the nodes discover their wallets from contracts rather
-    /// than read the wallets file.
-    pub contracts: Option<Fixtures>,
+    /// The deployed contracts, when the nodes discover their wallets from them rather than
+    /// read the wallets file.
+    pub contracts: Option<OnChain>,
 }
 
-/// The sortition pool member id of operator `i` in a cluster on contracts.
-pub fn member_id(i: usize) -> u32 {
-    u32::try_from(i + 1).expect("a member id")
+/// What a cluster on contracts runs on: the real tBTC v2 contracts, and TokenStaking's
+/// fixture for the firewall's on-chain rule.
+pub struct OnChain {
+    pub tbtc: RealTbtc,
+    pub staking: StakingFixture,
+}
+
+/// The secret key of wallet `w`'s group (the test holds it: the DKG result is its own).
+fn wallet_secret(w: usize) -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    secret[0] = 0x5A;
+    secret[31] = u8::try_from(w + 1).expect("a wallet index");
+    secret
 }
 
 impl Cluster {
@@ -179,10 +191,7 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(w, seats)| {
-                let mut secret = [0u8; 32];
-                secret[0] = 0x5A;
-                secret[31] = w as u8 + 1;
-                let key = WalletPublicKey::of_secret(&secret).expect("a wallet key");
+                let key = WalletPublicKey::of_secret(&wallet_secret(w)).expect("a wallet key");
                 Wallet {
                     pkh: key.pkh(),
                     key,
@@ -221,23 +230,23 @@ impl Cluster {
         }
     }
 
-    /// As [`Cluster::new`], but the wallets live on chain: the fixtures are deployed, the
-    /// sortition pool maps member id [`member_id`]`(i)` to operator `i`'s keystore address,
-    /// and each wallet is created from a DKG result carrying its real group key. The nodes
-    /// get the contracts' addresses and no wallets file, so they discover the wallets, keys
-    /// included.
+    /// As [`Cluster::new`], but the wallets live on chain: the real contracts are deployed
+    /// with every operator's keystore address in the sortition pool, and each wallet is made
+    /// through the real DKG with its group key. The nodes get the contracts' addresses and no
+    /// wallets file, so they discover the wallets, keys included.
     pub async fn on_contracts(operators: usize, seats: &[Vec<usize>]) -> Cluster {
         let mut c = Cluster::new(operators, seats).await;
-        let f = Fixtures::deploy(&c.url).await;
-        let ids: Vec<u32> = (0..operators).map(member_id).collect();
         let addresses: Vec<Address> = c.ops.iter().map(|o| o.address).collect();
-        f.set_operators_to(&ids, &addresses).await;
-        for w in &c.wallets {
-            let members: Vec<u32> = w.seats.iter().map(|i| member_id(*i)).collect();
-            f.create_wallet_with_key(&w.key, &members).await;
+        let tbtc = RealTbtc::deploy(&c.url, &addresses).await;
+        tbtc.allow_wallets_back_to_back().await;
+        let staking = StakingFixture::deploy(&c.url).await;
+        for (w, wallet) in c.wallets.iter().enumerate() {
+            let members: Vec<Address> = wallet.seats.iter().map(|i| addresses[*i]).collect();
+            let key = tbtc.create_wallet(&wallet_secret(w), &members).await;
+            assert_eq!(key, wallet.key, "wallet {w}'s group key");
         }
         std::fs::remove_file(&c.wallets_file).expect("removing the unused wallets file");
-        c.contracts = Some(f);
+        c.contracts = Some(OnChain { tbtc, staking });
         c
     }
 
@@ -261,11 +270,11 @@ impl Cluster {
             .arg("--password-file")
             .arg(&self.password_file);
         match &self.contracts {
-            Some(f) => {
-                cmd.args(["--bridge", &f.bridge.to_checksum()])
-                    .args(["--wallet-registry", &f.registry.to_checksum()])
-                    .args(["--sortition-pool", &f.pool.to_checksum()])
-                    .args(["--token-staking", &f.staking.to_checksum()]);
+            Some(OnChain { tbtc, staking }) => {
+                cmd.args(["--bridge", &tbtc.bridge.to_checksum()])
+                    .args(["--wallet-registry", &tbtc.registry.to_checksum()])
+                    .args(["--sortition-pool", &tbtc.pool.to_checksum()])
+                    .args(["--token-staking", &staking.address.to_checksum()]);
             }
             None => {
                 cmd.arg("--wallets").arg(&self.wallets_file);
