@@ -204,18 +204,7 @@ impl RealTbtc {
     /// The Bridge's state of `wallet` (1 Live, 2 MovingFunds, 3 Closing, 4 Closed, 5
     /// Terminated).
     pub async fn wallet_state(&self, wallet: &WalletPkh) -> u64 {
-        let fields = self
-            .view(
-                &self.bridge_abi,
-                &self.bridge,
-                "wallets",
-                &[Token::FixedBytes(wallet.0.to_vec())],
-            )
-            .await
-            .expect("the wallet's record");
-        let Some(Token::Tuple(fields)) = fields.into_iter().next() else {
-            panic!("wallets() is one struct")
-        };
+        let fields = self.wallet_record(wallet).await;
         match fields.get(7) {
             Some(Token::Uint(state)) => state.as_u64(),
             other => panic!("the wallet's state (its eighth field): {other:?}"),

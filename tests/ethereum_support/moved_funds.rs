@@ -125,34 +125,10 @@ fn word(v: U256) -> [u8; 32] {
     out
 }
 
-/// `registeredWallets[wallet]`'s first slot and the mapping's own slot, found by the wallet's
-/// ECDSA id (the struct's first field), as `RealTbtc::set_main_utxo` finds it.
+/// `registeredWallets[wallet]`'s first slot and the mapping's own slot.
 async fn wallet_slot(tbtc: &RealTbtc, wallet: &WalletPkh) -> (U256, u64) {
-    let fields = tbtc
-        .view(
-            &tbtc.bridge_abi,
-            &tbtc.bridge,
-            "wallets",
-            &[Token::FixedBytes(wallet.0.to_vec())],
-        )
-        .await
-        .expect("the wallet's record");
-    let Some(Token::Tuple(fields)) = fields.into_iter().next() else {
-        panic!("wallets() is one struct")
-    };
-    let Some(Token::FixedBytes(id)) = fields.first() else {
-        panic!("the record starts with the ECDSA wallet id")
-    };
-    for mapping in 0u64..512 {
-        let mut key = [0u8; 64];
-        key[..20].copy_from_slice(&wallet.0);
-        key[56..].copy_from_slice(&mapping.to_be_bytes());
-        let slot = keccak256(&key);
-        if storage(tbtc, &slot).await.as_slice() == id.as_slice() {
-            return (U256::from_big_endian(&slot), mapping);
-        }
-    }
-    panic!("the wallet's storage slot")
+    let (slot, mapping) = tbtc.wallet_slot(wallet).await;
+    (U256::from_big_endian(&slot), mapping)
 }
 
 /// Writes what `submitMovingFundsProof` leaves when output `index` of `tx_hash` paid
@@ -208,12 +184,26 @@ pub struct Deposit {
     pub refund_pkh: [u8; 20],
     /// Little-endian, as Bitcoin's locktime (a timestamp).
     pub refund_locktime: [u8; 4],
+    /// The output that pays the deposit.
+    pub output_index: u32,
 }
 
 impl Deposit {
     /// A transaction paying `amount` to the P2WSH of the deposit script of `depositor`
     /// for `wallet`, refundable from `refund_at`.
     pub fn new(depositor: &Address, wallet: &WalletPkh, amount: u64, refund_at: u32) -> Deposit {
+        Deposit::paying(depositor, wallet, amount, refund_at, &[])
+    }
+
+    /// As [`Deposit::new`], with `others` (value, P2WPKH key hash) paid first: the deposit is
+    /// then output `others.len()`.
+    pub fn paying(
+        depositor: &Address,
+        wallet: &WalletPkh,
+        amount: u64,
+        refund_at: u32,
+        others: &[(u64, [u8; 20])],
+    ) -> Deposit {
         let blinding_factor = [0xF0, 0x0D, 0, 0, 0, 0, 0, 1];
         let refund_pkh = [0x3E; 20];
         let refund_locktime = refund_at.to_le_bytes();
@@ -234,13 +224,15 @@ impl Deposit {
         .concat();
         // One input (any outpoint, empty scriptSig), one P2WSH output.
         let input_vector = [&[1u8][..], &[0x44; 32], &[0; 4], &[0], &[0xFF; 4]].concat();
-        let output_vector = [
-            &[1u8][..],
-            &amount.to_le_bytes(),
-            &[0x22, 0x00, 0x20],
-            &sha256(&script),
-        ]
-        .concat();
+        let mut output_vector = vec![others.len() as u8 + 1];
+        for (value, key_hash) in others {
+            output_vector.extend_from_slice(&value.to_le_bytes());
+            output_vector.extend_from_slice(&[0x16, 0x00, 0x14]);
+            output_vector.extend_from_slice(key_hash);
+        }
+        output_vector.extend_from_slice(&amount.to_le_bytes());
+        output_vector.extend_from_slice(&[0x22, 0x00, 0x20]);
+        output_vector.extend_from_slice(&sha256(&script));
         let version = 1u32.to_le_bytes();
         let locktime = [0; 4];
         let tx_hash = sha256(&sha256(
@@ -256,6 +248,7 @@ impl Deposit {
             wallet: *wallet,
             refund_pkh,
             refund_locktime,
+            output_index: others.len() as u32,
         }
     }
 
@@ -281,11 +274,11 @@ impl Deposit {
     }
 }
 
-/// Reveals output 0 of `deposit` through the real `revealDeposit`, from the development
-/// account (the depositor its script names), to no vault. Returns the reveal's block.
+/// Reveals `deposit` through the real `revealDeposit`, from the development account (the
+/// depositor its script names), to no vault. Returns the reveal's block.
 pub async fn reveal_deposit(tbtc: &RealTbtc, deposit: &Deposit) -> u64 {
     let reveal = Token::Tuple(vec![
-        uint(0),
+        uint(u128::from(deposit.output_index)),
         Token::FixedBytes(deposit.blinding_factor.to_vec()),
         Token::FixedBytes(deposit.wallet.0.to_vec()),
         Token::FixedBytes(deposit.refund_pkh.to_vec()),

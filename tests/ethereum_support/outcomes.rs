@@ -5,6 +5,7 @@ use ethers_core::abi::Token;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::moved_funds::{depositor, reveal_deposit, Deposit};
 use super::real::{contracts_dir, uint, MainUtxo, RealTbtc, RELAY};
 use super::{call_data, length_prefixed, rpc, send};
 use tbtc_coord::protocol::types::keccak256;
@@ -32,60 +33,17 @@ impl RealTbtc {
         amount: u64,
         refund_locktime: u32,
     ) -> RevealedDeposit {
-        let depositor = hex::decode(super::DEV_ACCOUNT.trim_start_matches("0x"))
-            .expect("the development account is hex");
-        let blinding = [0xB1u8; 8];
-        let refund_pkh = [0x2Fu8; 20];
-        let locktime = refund_locktime.to_le_bytes();
-        let script = [
-            &[0x14][..],
-            &depositor,
-            &[0x75, 0x08],
-            &blinding,
-            &[0x75, 0x76, 0xa9, 0x14],
-            &wallet.0,
-            &[0x87, 0x63, 0xac, 0x67, 0x76, 0xa9, 0x14],
-            &refund_pkh,
-            &[0x88, 0x04],
-            &locktime,
-            &[0xb1, 0x75, 0xac, 0x68],
-        ]
-        .concat();
-        let script_hash: [u8; 32] = Sha256::digest(&script).into();
-        let version = 1u32.to_le_bytes().to_vec();
-        // One input (an outpoint of someone's, empty script, final sequence).
-        let inputs = [&[1u8][..], &[0x5E; 32], &[0; 4], &[0], &[0xFF; 4]].concat();
-        let outputs = [
-            &[2u8][..],
-            &50_000u64.to_le_bytes(),
-            &[0x16, 0x00, 0x14],
-            &[0x0D; 20],
-            &amount.to_le_bytes(),
-            &[0x22, 0x00, 0x20],
-            &script_hash,
-        ]
-        .concat();
-        let tx_locktime = vec![0u8; 4];
-        let funding_tx_hash = sha256d(&[&version[..], &inputs, &outputs, &tx_locktime].concat());
-        let funding = Token::Tuple(vec![
-            Token::FixedBytes(version),
-            Token::Bytes(inputs),
-            Token::Bytes(outputs),
-            Token::FixedBytes(tx_locktime),
-        ]);
-        let reveal = Token::Tuple(vec![
-            uint(1),
-            Token::FixedBytes(blinding.to_vec()),
-            Token::FixedBytes(wallet.0.to_vec()),
-            Token::FixedBytes(refund_pkh.to_vec()),
-            Token::FixedBytes(locktime.to_vec()),
-            Token::Address(Default::default()),
-        ]);
-        let data = call_data(&self.bridge_abi, "revealDeposit", &[funding, reveal]);
-        send(&self.url, Some(&self.bridge.to_checksum()), &data).await;
+        let deposit = Deposit::paying(
+            &depositor(),
+            wallet,
+            amount,
+            refund_locktime,
+            &[(50_000, [0x0D; 20])],
+        );
+        reveal_deposit(self, &deposit).await;
         RevealedDeposit {
-            funding_tx_hash,
-            output_index: 1,
+            funding_tx_hash: deposit.tx_hash,
+            output_index: deposit.output_index,
             amount,
         }
     }

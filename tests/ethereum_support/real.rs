@@ -326,60 +326,7 @@ impl RealTbtc {
     /// `members` and the group key of `secret`, the challenge period is mined away and the
     /// submitter approves it. The Bridge registers the wallet; its key is the test's.
     pub async fn create_wallet(&self, secret: &[u8; 32], members: &[Address]) -> WalletPublicKey {
-        let url = &self.url;
-        let utxo = Token::Tuple(vec![Token::FixedBytes(vec![0; 32]), uint(0), uint(0)]);
-        let request = call_data(&self.bridge_abi, "requestNewWallet", &[utxo]);
-        send(url, Some(&self.bridge.to_checksum()), &request).await;
-
-        let seed = call_data(
-            &self.registry_abi,
-            "__beaconCallback",
-            &[uint(12345), uint(0)],
-        );
-        self.send_as(&RANDOM_BEACON, &self.registry, &seed).await;
-
-        let mut ids = Vec::new();
-        for member in members {
-            let id = self
-                .view(
-                    &self.pool_abi,
-                    &self.pool,
-                    "getOperatorID",
-                    &[token_address(member)],
-                )
-                .await
-                .expect("a member's id");
-            ids.push(id.into_iter().next().expect("one id"));
-        }
-        let key = WalletPublicKey::of_secret(secret).expect("a valid secret key");
-        let members_hash =
-            tbtc_coord::protocol::types::keccak256(&ethers_core::abi::encode(&[Token::Array(
-                ids.clone(),
-            )]));
-        let result = Token::Tuple(vec![
-            uint(1),
-            Token::Bytes(key.uncompressed()[1..].to_vec()),
-            Token::Array(vec![]),
-            Token::Bytes(vec![]),
-            Token::Array(vec![]),
-            Token::Array(ids),
-            Token::FixedBytes(members_hash.to_vec()),
-        ]);
-        let submit = call_data(
-            &self.registry_abi,
-            "submitDkgResult",
-            std::slice::from_ref(&result),
-        );
-        self.send_as(&members[0], &self.registry, &submit).await;
-        super::rpc(
-            url,
-            "anvil_mine",
-            serde_json::json!([format!("0x{:x}", self.challenge_period + 1)]),
-        )
-        .await;
-        let approve = call_data(&self.registry_abi, "approveDkgResult", &[result]);
-        self.send_as(&members[0], &self.registry, &approve).await;
-        key
+        self.create_wallet_with(secret, members, &[], None).await
     }
 
     /// Deploys a RedemptionWatchtower behind a proxy for this Bridge and makes it the
@@ -414,10 +361,8 @@ impl RealTbtc {
         watchtower
     }
 
-    /// Sets the wallet's main UTXO as the Bridge would after a sweep: the hash of
-    /// `txHash ‖ outputIndex ‖ value` in the wallet's `mainUtxoHash`. The wallet's storage slot
-    /// is found by its ECDSA wallet id, the struct's first field.
-    pub async fn set_main_utxo(&self, wallet: &WalletPkh, utxo: &MainUtxo) {
+    /// The Bridge's `wallets(wallet)` record, its fields in order.
+    pub async fn wallet_record(&self, wallet: &WalletPkh) -> Vec<Token> {
         let fields = self
             .view(
                 &self.bridge_abi,
@@ -430,21 +375,33 @@ impl RealTbtc {
         let Some(Token::Tuple(fields)) = fields.into_iter().next() else {
             panic!("wallets() is one struct")
         };
+        fields
+    }
+
+    /// The storage slot of `registeredWallets[wallet]` (its first field) and the slot of
+    /// the mapping itself, found by the wallet's ECDSA id, the struct's first field.
+    pub async fn wallet_slot(&self, wallet: &WalletPkh) -> ([u8; 32], u64) {
+        let fields = self.wallet_record(wallet).await;
         let Some(Token::FixedBytes(id)) = fields.first() else {
             panic!("the record starts with the ECDSA wallet id")
         };
-        let mut found = None;
         for mapping in 0u64..512 {
             let mut key = [0u8; 64];
             key[..20].copy_from_slice(&wallet.0);
             key[56..].copy_from_slice(&mapping.to_be_bytes());
             let slot = keccak256(&key);
             if self.storage(&slot).await == id.as_slice() {
-                found = Some(slot);
-                break;
+                return (slot, mapping);
             }
         }
-        let slot = found.expect("the wallet's storage slot");
+        panic!("the wallet's storage slot")
+    }
+
+    /// Sets the wallet's main UTXO as the Bridge would after a sweep: the hash of
+    /// `txHash ‖ outputIndex ‖ value` in the wallet's `mainUtxoHash`, the struct's second
+    /// slot.
+    pub async fn set_main_utxo(&self, wallet: &WalletPkh, utxo: &MainUtxo) {
+        let (slot, _) = self.wallet_slot(wallet).await;
         let mut next = ethers_core::types::U256::from_big_endian(&slot);
         next += 1.into();
         let mut main_slot = [0u8; 32];
@@ -462,7 +419,7 @@ impl RealTbtc {
         super::rpc(&self.url, "anvil_setStorageAt", set).await;
     }
 
-    async fn storage(&self, slot: &[u8; 32]) -> Vec<u8> {
+    pub async fn storage(&self, slot: &[u8; 32]) -> Vec<u8> {
         let at = serde_json::json!([
             self.bridge.to_checksum(),
             format!("0x{}", hex::encode(slot)),

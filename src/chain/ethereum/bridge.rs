@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::broadcast;
 
-use super::abi::{bytes20_topic, topic_bytes20, EventDeclaration};
+use super::abi::{bytes20_topic, topic_bytes20, AbiError, EventDeclaration};
 use super::client::{lock, Inner};
 use super::contracts::{self, events};
 use crate::chain::{ActionRequest, ChainError};
@@ -207,39 +207,27 @@ impl Inner {
         // The commitment's topic is the source wallet: every commitment is read, and its
         // target list says whether this wallet is one.
         let commitments = self
-            .scan(
+            .events_by_wallet(
                 bridge,
-                &[Some(events::MOVING_FUNDS_COMMITMENT_SUBMITTED.topic())],
+                &events::MOVING_FUNDS_COMMITMENT_SUBMITTED,
                 from,
                 block,
+                contracts::decode_moving_funds_targets,
             )
-            .await?
-            .iter()
-            .map(|log| {
-                let source = WalletPkh(topic_bytes20(log.indexed(0).map_err(invalid)?));
-                let targets = contracts::decode_moving_funds_targets(&log.data).map_err(invalid)?;
-                Ok((source, targets))
-            })
-            .collect::<Result<Vec<_>, ChainError>>()?;
+            .await?;
         let positions = target_positions(wallet, &commitments);
         if positions.is_empty() {
             return Ok(Vec::new());
         }
         let completions = self
-            .scan(
+            .events_by_wallet(
                 bridge,
-                &[Some(events::MOVING_FUNDS_COMPLETED.topic())],
+                &events::MOVING_FUNDS_COMPLETED,
                 from,
                 block,
+                contracts::decode_moving_funds_tx_hash,
             )
-            .await?
-            .iter()
-            .map(|log| {
-                let source = WalletPkh(topic_bytes20(log.indexed(0).map_err(invalid)?));
-                let tx_hash = contracts::decode_moving_funds_tx_hash(&log.data).map_err(invalid)?;
-                Ok((source, tx_hash))
-            })
-            .collect::<Result<Vec<_>, ChainError>>()?;
+            .await?;
         let mut out = Vec::new();
         for (tx_hash, output_index) in moved_funds_outpoints(&positions, &completions) {
             let key = contracts::moved_funds_sweep_key(&tx_hash, output_index);
@@ -265,6 +253,26 @@ impl Inner {
         }
         out.sort_by_key(|r| r.created_at);
         Ok(out)
+    }
+
+    /// Every `event` of the Bridge in `from..=block`, whatever its wallet, as the wallet its
+    /// first topic names and what `decode` reads of its data.
+    async fn events_by_wallet<T>(
+        &self,
+        bridge: Address,
+        event: &EventDeclaration,
+        from: u64,
+        block: u64,
+        decode: impl Fn(&[u8]) -> Result<T, AbiError>,
+    ) -> Result<Vec<(WalletPkh, T)>, ChainError> {
+        self.scan(bridge, &[Some(event.topic())], from, block)
+            .await?
+            .iter()
+            .map(|log| {
+                let wallet = WalletPkh(topic_bytes20(log.indexed(0).map_err(invalid)?));
+                Ok((wallet, decode(&log.data).map_err(invalid)?))
+            })
+            .collect()
     }
 
     /// The Bridge's parameters at `block`, read once per block: every wallet's snapshot of
