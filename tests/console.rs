@@ -657,3 +657,25 @@ async fn snapshots_and_events_survive_the_wire() {
     }
     fx.network.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_s_refused_candidates_are_shown_with_its_latest_result() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    let mut result = app
+        .view()
+        .wallets
+        .iter()
+        .find_map(|w| w.last_result.clone())
+        .expect("a result after a window");
+    assert!(!screen(app, 140, 36).contains('✗'));
+    result.refusals = vec![tbtc_coord::protocol::Refusal {
+        action: tbtc_coord::protocol::ActionType::Redemption,
+        reason: "refused: Redemption request min age not achieved yet".into(),
+    }];
+    result.coordination_block += 900;
+    app.on_event(&Event::CoordinationResult(result), Instant::now());
+    let shown = screen(app, 140, 36);
+    assert!(shown.contains("Redemption ✗Redemption"), "{shown}");
+    fx.network.shutdown().await;
+}

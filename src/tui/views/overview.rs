@@ -158,14 +158,23 @@ fn render_results(frame: &mut Frame, app: &App, area: Rect) {
     let lines: Vec<Line> = results
         .iter()
         .map(|r| {
-            Line::from(vec![
+            let mut spans = vec![
                 Span::styled(format!("{} ", r.coordination_block), t.dim),
                 Span::styled(format!("{} ", r.wallet.short()), t.base),
                 Span::styled(
                     r.action.name(),
                     if r.faults.is_empty() { t.ok } else { t.warning },
                 ),
-            ])
+            ];
+            // A leader's candidates the on-chain validator refused, crossed out (the reasons
+            // are in the log and the history).
+            for refusal in &r.refusals {
+                spans.push(Span::styled(
+                    format!(" ✗{}", refusal.action.name()),
+                    t.warning,
+                ));
+            }
+            Line::from(spans)
         })
         .collect();
     frame.render_widget(
