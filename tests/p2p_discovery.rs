@@ -311,3 +311,62 @@ async fn idleness_evidence_verifies_against_the_chain() {
     assert_eq!(failed.status.code(), Some(1), "{failed:?}");
     assert!(stdout.contains("FAIL "), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_process_passes_over_a_refused_redemption_and_its_followers_accept_what_it_sends()
+{
+    use ethereum_support::length_prefixed;
+    use ethereum_support::real::{MainUtxo, RealTbtc};
+    let mut c = Cluster::on_contracts(3, &seats()).await;
+    let wallet = c.wallets[0].pkh;
+    let addresses: Vec<Address> = c.ops.iter().map(|o| o.address).collect();
+    // A redemption the wallet's own Bridge holds pending, old enough by the window.
+    let on_chain = c.contracts.as_mut().expect("on contracts");
+    let utxo = MainUtxo {
+        tx_hash: [0x35; 32],
+        output_index: 0,
+        value: 10 * 100_000_000,
+    };
+    on_chain.tbtc.set_main_utxo(&wallet, &utxo).await;
+    let script = length_prefixed(&[vec![0x00, 0x14], vec![0x6C; 20]].concat());
+    on_chain
+        .tbtc
+        .request_redemption(&wallet, &utxo, &Address([0x7B; 20]), &script, 10_000_000)
+        .await;
+    // The nodes check proposals with a real validator of another deployment's Bridge, which
+    // holds no such wallet: it refuses the redemption and takes a well-formed heartbeat.
+    let other = RealTbtc::deploy(&c.url, &addresses).await;
+    on_chain.validator = other.validator;
+
+    let leaders = prepare(&mut c, CB).await;
+    let leader = leaders[0];
+    let all = c.running();
+    run_window(&c, CB, &all).await;
+
+    let pkh = wallet.to_hex();
+    let lead = result_for(&c.results(leader, CB), &pkh).clone();
+    assert_eq!(lead["role"], "leader", "{lead}");
+    assert_eq!(lead["checklist"][0], "Redemption", "{lead}");
+    let refusals = lead["refusals"].as_array().expect("refusals").clone();
+    assert_eq!(refusals.len(), 1, "{lead}");
+    assert_eq!(refusals[0]["action"], "Redemption", "{lead}");
+    assert!(
+        refusals[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("refused: ")),
+        "{lead}"
+    );
+    assert_ne!(lead["action"], "Redemption", "{lead}");
+    assert!(
+        c.log(leader)
+            .iter()
+            .any(|l| l.contains("candidate not sent")),
+        "the refusal is logged"
+    );
+    for i in &all {
+        let r = result_for(&c.results(*i, CB), &pkh).clone();
+        assert_eq!(r["proposal"], lead["proposal"], "node {i}: {r}");
+        assert_eq!(r["faults"], serde_json::json!([]), "node {i}: {r}");
+        assert!(c.history_faults(*i).is_empty(), "node {i} recorded a fault");
+    }
+}

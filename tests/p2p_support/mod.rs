@@ -137,6 +137,9 @@ pub struct Cluster {
 pub struct OnChain {
     pub tbtc: RealTbtc,
     pub staking: StakingFixture,
+    /// The WalletProposalValidator the nodes check proposals with: the deployment's own
+    /// unless a test names another.
+    pub validator: Address,
 }
 
 /// The secret key of wallet `w`'s group (the test holds it: the DKG result is its own).
@@ -246,7 +249,11 @@ impl Cluster {
             assert_eq!(key, wallet.key, "wallet {w}'s group key");
         }
         std::fs::remove_file(&c.wallets_file).expect("removing the unused wallets file");
-        c.contracts = Some(OnChain { tbtc, staking });
+        c.contracts = Some(OnChain {
+            validator: tbtc.validator,
+            tbtc,
+            staking,
+        });
         c
     }
 
@@ -270,8 +277,13 @@ impl Cluster {
             .arg("--password-file")
             .arg(&self.password_file);
         match &self.contracts {
-            Some(OnChain { tbtc, staking }) => {
+            Some(OnChain {
+                tbtc,
+                staking,
+                validator,
+            }) => {
                 cmd.args(["--bridge", &tbtc.bridge.to_checksum()])
+                    .args(["--wallet-proposal-validator", &validator.to_checksum()])
                     .args(["--wallet-registry", &tbtc.registry.to_checksum()])
                     .args(["--sortition-pool", &tbtc.pool.to_checksum()])
                     .args(["--token-staking", &staking.address.to_checksum()]);
