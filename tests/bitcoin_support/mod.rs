@@ -1,0 +1,398 @@
+//! Shared helpers of the Bitcoin tests: a real regtest Bitcoin node (bcoin 1.0.2, started by our
+//! `tests/bitcoin/bcoin-regtest.js`) and a real Electrum server (ElectrumX, e-x 1.18.0, started
+//! by `tests/bitcoin/electrumx-regtest.py`) in front of it, both on free loopback ports, each in
+//! its own temporary directory, killed and removed when the guard drops. Installed by
+//! `scripts/install-test-deps` (run by the first test that finds them missing). Time is blocks:
+//! tests mine with `generatetoaddress` and wait for ElectrumX to report a height, with
+//! deadlines, never for fixed sleeps.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Generous: a loaded CI machine can be slow, and every wait ends as soon as its condition
+/// holds.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long one RPC or Electrum request may take. Mining a few hundred blocks on bcoin's
+/// JavaScript crypto takes seconds on two loaded cores; this bounds a hang, it measures nothing.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The longest reply read from either server: enough for any block or history these tests make.
+const MAX_REPLY: u64 = 32 << 20;
+
+/// How often a wait looks again. The servers answer on loopback in about a millisecond.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Where `scripts/install-test-deps` puts bcoin and ElectrumX.
+fn cache_dir() -> PathBuf {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("tbtc-coord")
+}
+
+fn bcoin_modules() -> PathBuf {
+    cache_dir().join("bcoin/node_modules")
+}
+
+fn electrumx_python() -> PathBuf {
+    cache_dir().join("electrumx/bin/python")
+}
+
+fn launcher(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/bitcoin")
+        .join(name)
+}
+
+/// Installs bcoin and ElectrumX once per test binary when either is missing.
+fn ensure_installed() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let ready = || {
+            bcoin_modules().join("bcoin/lib/node/fullnode.js").is_file()
+                && electrumx_python().is_file()
+        };
+        if !ready() {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let status = Command::new("bash")
+                .arg(root.join("scripts/install-test-deps"))
+                .status()
+                .expect("running scripts/install-test-deps");
+            assert!(status.success(), "scripts/install-test-deps failed");
+        }
+        assert!(
+            ready(),
+            "bcoin or ElectrumX missing under {}",
+            cache_dir().display()
+        );
+    });
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// One server process: killed on drop, its directory (data and log) removed after it.
+struct Service {
+    name: &'static str,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Service {
+    fn spawn(name: &'static str, mut command: Command) -> Service {
+        let dir = tempfile::tempdir().expect("a directory for a test service");
+        std::fs::create_dir(dir.path().join("data")).expect("a data directory");
+        let log = std::fs::File::create(dir.path().join("output.log")).expect("a log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a log file handle"))
+            .stderr(log)
+            .current_dir(dir.path())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Service { name, child, dir }
+    }
+
+    /// Panics with the end of the service's output if it has exited.
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("output.log")).unwrap_or_default();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("{} exited ({status}):\n{tail}", self.name);
+        }
+    }
+
+    /// Resident memory in KiB (Linux), for the figures a test may print.
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A regtest bcoin and an ElectrumX indexing it, killed when dropped.
+pub struct BitcoinNode {
+    // Dropped in this order: the Electrum server before the node it reads.
+    electrumx: Service,
+    bcoin: Service,
+    pub rpc_port: u16,
+    pub electrum_port: u16,
+    api_key: String,
+    /// How long each took to answer after being started.
+    pub bcoin_started_in: Duration,
+    pub electrumx_started_in: Duration,
+}
+
+impl BitcoinNode {
+    pub async fn start() -> BitcoinNode {
+        ensure_installed();
+        let rpc_port = free_port();
+        let api_key = format!("test-{}", uuid::Uuid::new_v4().simple());
+
+        let began = Instant::now();
+        let mut command = Command::new("node");
+        command
+            .arg(launcher("bcoin-regtest.js"))
+            .arg(bcoin_modules())
+            .arg("data")
+            .arg(rpc_port.to_string())
+            .arg(&api_key);
+        let mut bcoin = Service::spawn("bcoin", command);
+        let url = rpc_url(rpc_port);
+        let deadline = Instant::now() + DEADLINE;
+        while try_rpc(&url, &api_key, "getblockcount", json!([]))
+            .await
+            .is_err()
+        {
+            bcoin.assert_running();
+            assert!(Instant::now() < deadline, "timed out waiting for bcoin");
+            tokio::time::sleep(POLL).await;
+        }
+        let bcoin_started_in = began.elapsed();
+
+        let electrum_port = free_port();
+        let began = Instant::now();
+        let mut command = Command::new(electrumx_python());
+        command
+            .arg(launcher("electrumx-regtest.py"))
+            .env("COIN", "Bitcoin")
+            .env("NET", "regtest")
+            .env(
+                "DAEMON_URL",
+                format!("http://tbtc-coord:{api_key}@127.0.0.1:{rpc_port}/"),
+            )
+            .env("DB_DIRECTORY", "data")
+            .env("SERVICES", format!("tcp://127.0.0.1:{electrum_port}"))
+            // CI runs as root; ElectrumX refuses to unless told.
+            .env("ALLOW_ROOT", "1")
+            .env("PEER_DISCOVERY", "off")
+            .env("PEER_ANNOUNCE", "")
+            // New blocks and mempool transactions within a tenth of a second (default 5 s).
+            .env("DAEMON_POLL_INTERVAL_BLOCKS", "100")
+            .env("DAEMON_POLL_INTERVAL_MEMPOOL", "100")
+            // Every test session comes from 127.0.0.1, one group whose cost would soon slow
+            // and then drop its requests: no cost limits.
+            .env("COST_SOFT_LIMIT", "0")
+            .env("COST_HARD_LIMIT", "0")
+            .env("REQUEST_SLEEP", "0")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let mut electrumx = Service::spawn("ElectrumX", command);
+        let deadline = Instant::now() + DEADLINE;
+        // ElectrumX opens its port only once it has caught up with the node.
+        while try_electrum(electrum_port, "server.ping", json!([]))
+            .await
+            .is_err()
+        {
+            electrumx.assert_running();
+            assert!(Instant::now() < deadline, "timed out waiting for ElectrumX");
+            tokio::time::sleep(POLL).await;
+        }
+        let electrumx_started_in = began.elapsed();
+
+        BitcoinNode {
+            electrumx,
+            bcoin,
+            rpc_port,
+            electrum_port,
+            api_key,
+            bcoin_started_in,
+            electrumx_started_in,
+        }
+    }
+
+    /// A bcoin JSON-RPC call; panics on an error answer.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        match self.try_rpc(method, params.clone()).await {
+            Ok(v) => v,
+            Err(e) => panic!("bcoin {method} {params}: {e}"),
+        }
+    }
+
+    pub async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        try_rpc(&rpc_url(self.rpc_port), &self.api_key, method, params).await
+    }
+
+    /// Mines `n` blocks paying `address` and returns their hashes.
+    pub async fn mine(&self, n: u64, address: &str) -> Vec<String> {
+        let hashes = self.rpc("generatetoaddress", json!([n, address])).await;
+        serde_json::from_value(hashes).expect("generatetoaddress answers block hashes")
+    }
+
+    /// One Electrum request; panics on an error answer.
+    pub async fn electrum(&self, method: &str, params: Value) -> Value {
+        match try_electrum(self.electrum_port, method, params.clone()).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => panic!("electrum {method} {params}: error {e}"),
+            Err(e) => panic!("electrum {method} {params}: {e}"),
+        }
+    }
+
+    /// One Electrum request: the server's `result`, or its `error` object.
+    pub async fn try_electrum(&self, method: &str, params: Value) -> Result<Value, Value> {
+        try_electrum(self.electrum_port, method, params)
+            .await
+            .unwrap_or_else(|e| panic!("electrum {method}: {e}"))
+    }
+
+    /// Waits until ElectrumX reports a tip at `height` or above and returns its header.
+    pub async fn wait_for_tip(&self, height: u64) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let tip = self
+                .electrum("blockchain.headers.subscribe", json!([]))
+                .await;
+            if tip["height"].as_u64().is_some_and(|h| h >= height) {
+                return tip;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for ElectrumX to reach height {height} (at {})",
+                tip["height"]
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Resident memory of bcoin and of ElectrumX, in KiB.
+    pub fn rss_kib(&self) -> (Option<u64>, Option<u64>) {
+        (self.bcoin.rss_kib(), self.electrumx.rss_kib())
+    }
+}
+
+fn rpc_url(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+fn basic_auth(password: &str) -> String {
+    // "user:password" in base64; bcoin checks only the password.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("tbtc-coord:{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One JSON-RPC call over HTTP/1.1 (one connection, closed by the server after its answer).
+async fn try_rpc(addr: &str, api_key: &str, method: &str, params: Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params}).to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        basic_auth(api_key),
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reply = Vec::new();
+        stream
+            .take(MAX_REPLY)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(reply)
+    };
+    let reply = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("{method}: timeout"))??;
+    let text = String::from_utf8_lossy(&reply);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{method}: no HTTP answer"))?;
+    let answer: Value = serde_json::from_str(body)
+        .map_err(|e| format!("{method}: {e}: {}", head.lines().next().unwrap_or("")))?;
+    if !answer["error"].is_null() {
+        return Err(answer["error"].to_string());
+    }
+    Ok(answer["result"].clone())
+}
+
+/// Sends one JSON-RPC line to ElectrumX on a new connection and reads one line back. The outer
+/// error is the transport's; the inner one the server's `error` object.
+async fn try_electrum(
+    port: u16,
+    method: &str,
+    params: Value,
+) -> Result<Result<Value, Value>, String> {
+    let mut line =
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    line.push('\n');
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reply = String::new();
+        BufReader::new(stream.take(MAX_REPLY))
+            .read_line(&mut reply)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(reply)
+    };
+    let reply = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("{method}: timeout"))??;
+    if !reply.ends_with('\n') {
+        return Err(format!("{method}: connection closed before a whole line"));
+    }
+    let answer: Value = serde_json::from_str(&reply).map_err(|e| format!("{method}: {e}"))?;
+    if let Some(error) = answer.get("error") {
+        return Ok(Err(error.clone()));
+    }
+    Ok(Ok(answer["result"].clone()))
+}
