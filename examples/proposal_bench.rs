@@ -28,6 +28,7 @@ use ethereum_support::{block_number, length_prefixed, mine, Anvil};
 use tbtc_coord::chain::ethereum::EthereumChain;
 use tbtc_coord::chain::Chain;
 use tbtc_coord::engine::proposing::{choose, Weigh};
+use tbtc_coord::protocol::bitcoin_facts::BitcoinFacts;
 use tbtc_coord::protocol::{ActionType, Address, ProposalParams, WalletPkh};
 
 /// The checklist of a window with both sweeps and no heartbeat.
@@ -71,6 +72,7 @@ impl Counted {
             &self.chain,
             &CHECKLIST,
             &snapshot,
+            &BitcoinFacts::default(),
             &ProposalParams::default(),
             Weigh::UntilChosen,
         )

@@ -20,6 +20,7 @@ use tbtc_coord::engine::NodeHandle;
 use tbtc_coord::engine::{dry_run, DryRunWindow, Event, EventBus, Identity, Node, NodeConfig};
 use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::net::signing::OperatorKey;
+use tbtc_coord::protocol::bitcoin_facts::{BitcoinFacts, FundingTx};
 use tbtc_coord::protocol::generator::propose;
 use tbtc_coord::protocol::proposal::{
     heartbeat_message, DepositKey, HexBytes, MovedFundsSweepRequest, ProposalParams, WalletState,
@@ -257,6 +258,7 @@ async fn a_candidate_the_real_validator_refuses_is_passed_over_for_the_next_acti
         &chain,
         &REDEMPTION_THEN_HEARTBEAT,
         &snapshot,
+        &BitcoinFacts::default(),
         &hasty,
         Weigh::Every,
     )
@@ -282,6 +284,7 @@ async fn a_candidate_the_real_validator_refuses_is_passed_over_for_the_next_acti
         &chain,
         &[ActionType::Redemption],
         &snapshot,
+        &BitcoinFacts::default(),
         &hasty,
         Weigh::UntilChosen,
     )
@@ -301,6 +304,7 @@ async fn a_candidate_the_real_validator_refuses_is_passed_over_for_the_next_acti
         &chain,
         &REDEMPTION_THEN_HEARTBEAT,
         &snapshot,
+        &BitcoinFacts::default(),
         &hasty,
         Weigh::UntilChosen,
     )
@@ -349,6 +353,7 @@ async fn an_unusable_validator_is_an_error_for_the_candidate_and_the_dry_run_lis
         &wrong,
         &REDEMPTION_THEN_HEARTBEAT,
         &snapshot,
+        &BitcoinFacts::default(),
         &ProposalParams::default(),
         Weigh::UntilChosen,
     )
@@ -1005,8 +1010,8 @@ async fn a_moving_funds_wallet_with_a_mature_deposit_proposes_its_sweep() {
     let proposal = propose(ActionType::DepositSweep, &snapshot, &params).expect("proposed");
     let Proposal::DepositSweep {
         deposits,
-        sweep_tx_fee,
         reveal_blocks,
+        ..
     } = &proposal
     else {
         panic!("not a sweep: {proposal:?}")
@@ -1022,37 +1027,63 @@ async fn a_moving_funds_wallet_with_a_mature_deposit_proposes_its_sweep() {
     // Moving the funds waits for the sweep.
     assert!(propose(ActionType::MovingFunds, &snapshot, &params).is_err());
 
-    // The real validator takes the proposal, with the funding transaction as extra info.
-    let sweep = Token::Tuple(vec![
-        Token::FixedBytes(wallet.0.to_vec()),
-        Token::Array(
-            deposits
-                .iter()
-                .map(|d| {
-                    Token::Tuple(vec![
-                        Token::FixedBytes(d.funding_tx_hash.0.to_vec()),
-                        Token::Uint(d.output_index.into()),
-                    ])
-                })
-                .collect(),
-        ),
-        Token::Uint((*sweep_tx_fee).into()),
-        Token::Array(
-            reveal_blocks
-                .iter()
-                .map(|b| Token::Uint((*b).into()))
-                .collect(),
-        ),
-    ]);
-    let verdict = tbtc
-        .view(
-            &tbtc.validator_abi,
-            &tbtc.validator,
-            "validateDepositSweepProposal",
-            &[sweep, Token::Array(vec![deposit.extra_info()])],
-        )
-        .await
-        .expect("the real validator accepts our sweep");
-    assert_eq!(verdict, vec![Token::Bool(true)]);
+    // Without the funding transaction the sweep is not checked on chain (and may be sent).
+    let unchecked = choose(
+        &chain,
+        &[ActionType::DepositSweep],
+        &snapshot,
+        &BitcoinFacts::default(),
+        &params,
+        Weigh::Every,
+    )
+    .await;
+    let v = unchecked.evaluations[0]
+        .validation
+        .clone()
+        .expect("weighed");
+    assert!(!v.checked && v.reason.unwrap().starts_with("needs the Bitcoin view"));
+    assert_eq!(unchecked.proposal, proposal);
+    // With it, our node's validator call (the reveal's fields from the DepositRevealed event,
+    // the funding transaction from the Bitcoin facts) is one the real validator accepts.
+    let funding = FundingTx {
+        version: deposit.version,
+        input_vector: deposit.input_vector.clone(),
+        output_vector: deposit.output_vector.clone(),
+        locktime: deposit.locktime,
+    };
+    assert_eq!(funding.hash(), Hash32(deposit.tx_hash));
+    let facts = |funding: FundingTx| BitcoinFacts {
+        funding: [(deposits[0], funding)].into_iter().collect(),
+        main_utxo: None,
+    };
+    let checked = choose(
+        &chain,
+        &[ActionType::DepositSweep],
+        &snapshot,
+        &facts(funding.clone()),
+        &params,
+        Weigh::Every,
+    )
+    .await;
+    assert_eq!(
+        checked.evaluations[0].validation,
+        Some(Validation::accepted())
+    );
+    assert_eq!(checked.proposal, proposal);
+    // A funding transaction that is not the deposit's is refused, with the validator's reason.
+    let mut other = funding;
+    other.locktime = [1, 0, 0, 0];
+    let refused = choose(
+        &chain,
+        &[ActionType::DepositSweep],
+        &snapshot,
+        &facts(other),
+        &params,
+        Weigh::Every,
+    )
+    .await;
+    let v = refused.evaluations[0].validation.clone().expect("weighed");
+    assert_eq!((v.checked, v.valid), (true, Some(false)), "{v:?}");
+    assert_eq!(refused.proposal, Proposal::Noop);
     chain.shutdown().await;
 }

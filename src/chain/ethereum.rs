@@ -41,6 +41,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 
 use super::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, ChainStatus, WalletInfo};
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::{
     ActionOutcome, BlockHashRule, Hash32, Proposal, Validation, WalletPkh, WalletSnapshot,
 };
@@ -113,9 +114,14 @@ impl Chain for EthereumChain {
         &self,
         snapshot: &WalletSnapshot,
         proposal: &Proposal,
+        facts: &BitcoinFacts,
     ) -> Validation {
         match self.inner.config.contracts.wallet_proposal_validator {
-            Some(validator) => self.inner.validate(validator, snapshot, proposal).await,
+            Some(validator) => {
+                self.inner
+                    .validate(validator, snapshot, proposal, facts)
+                    .await
+            }
             None => Validation::not_checked(validator::NO_VALIDATOR),
         }
     }

@@ -8,6 +8,7 @@ pub mod ethereum;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::{
     ActionOutcome, BlockHashRule, BlockRef, ChainStatus, CoordinationWindow, Hash32, Proposal,
     Validation, WalletInfo, WalletPkh, WalletSnapshot,
@@ -78,13 +79,15 @@ pub trait Chain: Send + Sync + 'static {
 
     /// The on-chain validator's verdict on a candidate `proposal` for the snapshot's wallet,
     /// at the snapshot's block (SPEC §12). Never an error: a failed check is a verdict that
-    /// keeps the candidate from being sent.
+    /// keeps the candidate from being sent. `facts` are what a Bitcoin view found: deposit
+    /// sweeps and moving funds are checked only with them.
     async fn validate_proposal(
         &self,
         snapshot: &WalletSnapshot,
         proposal: &Proposal,
+        facts: &BitcoinFacts,
     ) -> Validation {
-        let _ = (snapshot, proposal);
+        let _ = (snapshot, proposal, facts);
         Validation::not_checked("this chain has no validator")
     }
 

@@ -7,6 +7,7 @@ use super::history::HistoryError;
 use super::proposing::{choose, Weigh};
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::checklist::checklist_for;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
@@ -87,6 +88,8 @@ pub async fn dry_run(
         chain,
         &checklist,
         &snapshot,
+        // No Bitcoin view yet: sweeps and moving funds go unchecked on chain.
+        &BitcoinFacts::default(),
         &config.proposal_params,
         Weigh::Every,
     )

@@ -5,6 +5,7 @@
 //! and is then blamed as idle for its own generator.
 
 use crate::chain::Chain;
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::generator::evaluate_checklist;
 use crate::protocol::{ActionEvaluation, ActionType, Proposal, ProposalParams, WalletSnapshot};
 
@@ -52,11 +53,13 @@ impl Choice {
     }
 }
 
-/// Weighs `checklist` against `snapshot` and chooses the first candidate the validator takes.
+/// Weighs `checklist` against `snapshot` and chooses the first candidate the validator takes;
+/// `facts` are what a Bitcoin view found for the wallet (see [`BitcoinFacts`]).
 pub async fn choose(
     chain: &dyn Chain,
     checklist: &[ActionType],
     snapshot: &WalletSnapshot,
+    facts: &BitcoinFacts,
     params: &ProposalParams,
     weigh: Weigh,
 ) -> Choice {
@@ -69,7 +72,7 @@ pub async fn choose(
         if chosen.is_some() && weigh == Weigh::UntilChosen {
             break;
         }
-        let verdict = chain.validate_proposal(snapshot, candidate).await;
+        let verdict = chain.validate_proposal(snapshot, candidate, facts).await;
         if chosen.is_none() && verdict.sendable() {
             chosen = Some(candidate.clone());
         }

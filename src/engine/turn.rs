@@ -11,6 +11,7 @@ use super::context::NodeContext;
 use super::executor::WalletEntry;
 use super::pacing::Work;
 use super::proposing::{choose, Weigh};
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{
     ActionType, Address, CoordinationWindow, Leader, Proposal, Refusal, SigningGroup, WalletPkh,
@@ -132,6 +133,8 @@ impl Turn<'_> {
                         self.ctx.chain.as_ref(),
                         self.checklist,
                         &snapshot,
+                        // No Bitcoin view yet: sweeps and moving funds go unchecked on chain.
+                        &BitcoinFacts::default(),
                         &self.ctx.config.proposal_params,
                         Weigh::UntilChosen,
                     )

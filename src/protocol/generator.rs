@@ -399,6 +399,7 @@ mod tests {
             reveal_block: u64::from(n),
             confirmations: 6,
             refund_locktime: revealed_at + 30 * 86_400,
+            reveal: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! Nothing here does I/O, awaits, or reads a clock.
 
 pub mod action;
+pub mod bitcoin_facts;
 pub mod chain;
 pub mod checklist;
 pub mod fault;

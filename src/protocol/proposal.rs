@@ -182,6 +182,19 @@ pub struct RevealedDeposit {
     pub confirmations: u32,
     /// Timestamp from which the depositor may take the deposit back.
     pub refund_locktime: u64,
+    /// The rest of what the reveal named, which the validator checks against the funding
+    /// transaction.
+    pub reveal: DepositReveal,
+}
+
+/// What a deposit's reveal names besides its funding output: with the funding transaction,
+/// the validator's `DepositExtraInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DepositReveal {
+    pub blinding_factor: [u8; 8],
+    pub refund_pubkey_hash: [u8; 20],
+    /// As revealed: Bitcoin's little-endian locktime bytes.
+    pub refund_locktime: [u8; 4],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

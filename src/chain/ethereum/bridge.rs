@@ -462,6 +462,7 @@ impl Inner {
                 reveal_block: log.block_number,
                 confirmations,
                 refund_locktime: event.refund_locktime,
+                reveal: event.reveal,
             });
         }
         Ok(out)

@@ -5,6 +5,7 @@
 use ethers_core::abi::{Token, Uint};
 
 use super::abi::{AbiError, EventDeclaration, FunctionDeclaration};
+use crate::protocol::proposal::DepositReveal;
 use crate::protocol::types::keccak256;
 use crate::protocol::{Address, Hash32, WalletPkh};
 
@@ -439,6 +440,7 @@ pub struct DepositRevealed {
     /// Bitcoin's little-endian 4-byte locktime, a timestamp for tBTC deposits.
     pub refund_locktime: u64,
     pub vault: Address,
+    pub reveal: DepositReveal,
 }
 
 impl DepositRevealed {
@@ -447,7 +449,8 @@ impl DepositRevealed {
         let funding_tx_hash = Hash32(e.fixed::<32>()?);
         let funding_output_index = e.u64(32)? as u32;
         let amount = e.u64(64)?;
-        e.skip(2)?;
+        let blinding_factor = e.fixed::<8>()?;
+        let refund_pubkey_hash = e.fixed::<20>()?;
         let locktime = e.fixed::<4>()?;
         Ok(DepositRevealed {
             funding_tx_hash,
@@ -455,6 +458,11 @@ impl DepositRevealed {
             amount,
             refund_locktime: u64::from(u32::from_le_bytes(locktime)),
             vault: e.address()?,
+            reveal: DepositReveal {
+                blinding_factor,
+                refund_pubkey_hash,
+                refund_locktime: locktime,
+            },
         })
     }
 }

@@ -3,9 +3,11 @@
 //! node runs before it signs. A revert is a refusal with the validator's reason; a revert
 //! without a reason, or no answer, is an error for that candidate alone.
 //!
-//! Deposit sweeps and moving funds need Bitcoin data the validator takes as arguments (the
-//! deposits' funding transactions, the wallet's main UTXO); until a Bitcoin view supplies
-//! them they are not checked on chain.
+//! Deposit sweeps and moving funds need Bitcoin data the validator takes as arguments (each
+//! deposit's funding transaction with what its reveal named, the wallet's main UTXO): they
+//! are checked when the caller's [`BitcoinFacts`] hold it, and otherwise not checked on
+//! chain ("needs the Bitcoin view"). The node has no Bitcoin view yet, so today only tests
+//! supply them.
 
 use ethers_core::abi::{Token, Uint};
 use serde_json::json;
@@ -14,6 +16,7 @@ use super::abi::FunctionDeclaration;
 use super::client::{lock, Inner};
 use super::json;
 use super::rpc::RpcFailure;
+use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::validation::Validation;
 use crate::protocol::{Address, Proposal, WalletSnapshot};
 
@@ -26,6 +29,12 @@ static VALIDATE_MOVED_FUNDS_SWEEP: FunctionDeclaration = FunctionDeclaration::ne
 static VALIDATE_HEARTBEAT: FunctionDeclaration = FunctionDeclaration::new(
     "function validateHeartbeatProposal((bytes20,bytes) proposal) view returns (bool)",
 );
+static VALIDATE_DEPOSIT_SWEEP: FunctionDeclaration = FunctionDeclaration::new(
+    "function validateDepositSweepProposal((bytes20,(bytes32,uint32)[],uint256,uint256[]) proposal, ((bytes4,bytes,bytes,bytes4),bytes8,bytes20,bytes20,bytes4)[] depositsExtraInfo) view returns (bool)",
+);
+static VALIDATE_MOVING_FUNDS: FunctionDeclaration = FunctionDeclaration::new(
+    "function validateMovingFundsProposal((bytes20,bytes20[],uint256) proposal, (bytes32,uint32,uint64) walletMainUtxo) view returns (bool)",
+);
 
 /// A revert reason is outside data: shown on one line, at most this long.
 const MAX_REASON_CHARS: usize = 200;
@@ -37,8 +46,13 @@ pub const NO_VALIDATOR: &str =
 /// Why deposit sweeps and moving funds are not checked yet.
 pub const NEEDS_BITCOIN: &str = "needs the Bitcoin view";
 
-/// The validator's call data for `proposal` of `wallet`, or why it is not checked.
-pub fn validation_call(snapshot: &WalletSnapshot, proposal: &Proposal) -> Result<Vec<u8>, String> {
+/// The validator's call data for `proposal` of the snapshot's wallet, with the Bitcoin
+/// `facts` sweeps and moving funds need, or why it is not checked.
+pub fn validation_call(
+    snapshot: &WalletSnapshot,
+    proposal: &Proposal,
+    facts: &BitcoinFacts,
+) -> Result<Vec<u8>, String> {
     let wallet = Token::FixedBytes(snapshot.wallet.0.to_vec());
     match proposal {
         Proposal::Redemption {
@@ -70,12 +84,84 @@ pub fn validation_call(snapshot: &WalletSnapshot, proposal: &Proposal) -> Result
             Ok(VALIDATE_HEARTBEAT
                 .call(&[Token::Tuple(vec![wallet, Token::Bytes(message.0.clone())])]))
         }
-        Proposal::DepositSweep { .. } => Err(format!(
-            "{NEEDS_BITCOIN} (the validator takes each deposit's funding transaction)"
-        )),
-        Proposal::MovingFunds { .. } => Err(format!(
-            "{NEEDS_BITCOIN} (the validator takes the wallet's main UTXO)"
-        )),
+        Proposal::DepositSweep {
+            deposits,
+            sweep_tx_fee,
+            reveal_blocks,
+        } => {
+            let mut extra = Vec::with_capacity(deposits.len());
+            for key in deposits {
+                let (Some(funding), Some(revealed)) = (
+                    facts.funding.get(key),
+                    snapshot.deposits.iter().find(|d| d.key == *key),
+                ) else {
+                    return Err(format!(
+                        "{NEEDS_BITCOIN} (the validator takes each deposit's funding transaction)"
+                    ));
+                };
+                extra.push(Token::Tuple(vec![
+                    Token::Tuple(vec![
+                        Token::FixedBytes(funding.version.to_vec()),
+                        Token::Bytes(funding.input_vector.clone()),
+                        Token::Bytes(funding.output_vector.clone()),
+                        Token::FixedBytes(funding.locktime.to_vec()),
+                    ]),
+                    Token::FixedBytes(revealed.reveal.blinding_factor.to_vec()),
+                    wallet.clone(),
+                    Token::FixedBytes(revealed.reveal.refund_pubkey_hash.to_vec()),
+                    Token::FixedBytes(revealed.reveal.refund_locktime.to_vec()),
+                ]));
+            }
+            Ok(VALIDATE_DEPOSIT_SWEEP.call(&[
+                Token::Tuple(vec![
+                    wallet.clone(),
+                    Token::Array(
+                        deposits
+                            .iter()
+                            .map(|k| {
+                                Token::Tuple(vec![
+                                    Token::FixedBytes(k.funding_tx_hash.0.to_vec()),
+                                    Token::Uint(Uint::from(k.output_index)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                    Token::Uint(Uint::from(*sweep_tx_fee)),
+                    Token::Array(
+                        reveal_blocks
+                            .iter()
+                            .map(|b| Token::Uint(Uint::from(*b)))
+                            .collect(),
+                    ),
+                ]),
+                Token::Array(extra),
+            ]))
+        }
+        Proposal::MovingFunds {
+            target_wallets,
+            moving_funds_tx_fee,
+        } => {
+            let utxo = facts.main_utxo.ok_or_else(|| {
+                format!("{NEEDS_BITCOIN} (the validator takes the wallet's main UTXO)")
+            })?;
+            Ok(VALIDATE_MOVING_FUNDS.call(&[
+                Token::Tuple(vec![
+                    wallet,
+                    Token::Array(
+                        target_wallets
+                            .iter()
+                            .map(|w| Token::FixedBytes(w.0.to_vec()))
+                            .collect(),
+                    ),
+                    Token::Uint(Uint::from(*moving_funds_tx_fee)),
+                ]),
+                Token::Tuple(vec![
+                    Token::FixedBytes(utxo.tx_hash.0.to_vec()),
+                    Token::Uint(Uint::from(utxo.output_index)),
+                    Token::Uint(Uint::from(utxo.value)),
+                ]),
+            ]))
+        }
         Proposal::Noop => Err("a Noop is never validated: followers always accept it".into()),
     }
 }
@@ -119,8 +205,9 @@ impl Inner {
         validator: Address,
         snapshot: &WalletSnapshot,
         proposal: &Proposal,
+        facts: &BitcoinFacts,
     ) -> Validation {
-        let data = match validation_call(snapshot, proposal) {
+        let data = match validation_call(snapshot, proposal, facts) {
             Ok(data) => data,
             Err(why) => return Validation::not_checked(why),
         };
@@ -209,6 +296,14 @@ mod tests {
                 &VALIDATE_HEARTBEAT,
                 "validateHeartbeatProposal((bytes20,bytes))",
             ),
+            (
+                &VALIDATE_DEPOSIT_SWEEP,
+                "validateDepositSweepProposal((bytes20,(bytes32,uint32)[],uint256,uint256[]),((bytes4,bytes,bytes,bytes4),bytes8,bytes20,bytes20,bytes4)[])",
+            ),
+            (
+                &VALIDATE_MOVING_FUNDS,
+                "validateMovingFundsProposal((bytes20,bytes20[],uint256),(bytes32,uint32,uint64))",
+            ),
         ] {
             let want = crate::protocol::types::keccak256(signature.as_bytes());
             assert_eq!(f.selector(), want[..4], "{signature}");
@@ -222,18 +317,40 @@ mod tests {
             ..WalletSnapshot::default()
         };
         let sweep = Proposal::DepositSweep {
-            deposits: vec![],
+            deposits: vec![crate::protocol::proposal::DepositKey {
+                funding_tx_hash: Hash32([3; 32]),
+                output_index: 0,
+            }],
             sweep_tx_fee: 1,
-            reveal_blocks: vec![],
+            reveal_blocks: vec![10],
         };
-        assert!(validation_call(&snapshot, &sweep)
+        assert!(validation_call(&snapshot, &sweep, &BitcoinFacts::default())
             .unwrap_err()
             .starts_with(NEEDS_BITCOIN));
+        let moving = Proposal::MovingFunds {
+            target_wallets: vec![WalletPkh([8; 20])],
+            moving_funds_tx_fee: 1,
+        };
+        assert!(
+            validation_call(&snapshot, &moving, &BitcoinFacts::default())
+                .unwrap_err()
+                .starts_with(NEEDS_BITCOIN)
+        );
+        let with_utxo = BitcoinFacts {
+            main_utxo: Some(crate::protocol::bitcoin_facts::MainUtxo {
+                tx_hash: Hash32([4; 32]),
+                output_index: 1,
+                value: 1_000,
+            }),
+            ..BitcoinFacts::default()
+        };
+        let data = validation_call(&snapshot, &moving, &with_utxo).unwrap();
+        assert_eq!(data[..4], VALIDATE_MOVING_FUNDS.selector());
         let redemption = Proposal::Redemption {
             redeemers_output_scripts: vec![HexBytes(vec![0x00, 0x14, 0xAB])],
             redemption_tx_fee: 5,
         };
-        let data = validation_call(&snapshot, &redemption).unwrap();
+        let data = validation_call(&snapshot, &redemption, &BitcoinFacts::default()).unwrap();
         // The script is sent with its length byte.
         let encoded = hex::encode(&data);
         assert!(encoded.contains("030014ab"), "{encoded}");
@@ -242,7 +359,7 @@ mod tests {
             moving_funds_tx_output_index: 1,
             sweep_tx_fee: 2,
         };
-        assert!(validation_call(&snapshot, &moved).is_ok());
+        assert!(validation_call(&snapshot, &moved, &BitcoinFacts::default()).is_ok());
         assert_eq!(length_prefixed(&[1; 300])[..3], [0xFD, 0x2C, 0x01]);
     }
 }

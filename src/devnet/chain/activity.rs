@@ -110,6 +110,8 @@ fn draw_deposit(rng: &mut impl RngCore, revealed_at: u64, reveal_block: u64) -> 
         reveal_block,
         confirmations: 0,
         refund_locktime: revealed_at.saturating_add(DEPOSIT_REFUND_LOCKTIME_SECONDS),
+        // The simulated Bridge keeps no Bitcoin transactions to check these against.
+        reveal: Default::default(),
     }
 }
 
