@@ -3,6 +3,7 @@
 //! devnet a node with this history would be on.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use serde_json::json;
@@ -60,10 +61,14 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     devnet.mine(target - head);
     let operator = devnet.local_operator().address;
     let chain: &dyn Chain = &devnet;
+    let config = crate::engine::NodeConfig {
+        bitcoin: Some(Arc::new(devnet.clone())),
+        ..settings.node_config()
+    };
     let record = dry_run(
         chain,
         operator,
-        &settings.node_config(),
+        &config,
         target,
         args.wallet,
         DryRunWindow::At(window),

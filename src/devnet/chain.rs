@@ -8,7 +8,7 @@
 //! a block, never for wall-clock time.
 
 mod activity;
-mod world;
+pub(crate) mod world;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -492,6 +492,23 @@ impl Devnet {
     }
 
     /// The wallet's state at the head.
+    /// A deposit's funding transaction on the simulated Bitcoin, and the chain time of its
+    /// reveal (when it counts as mined).
+    pub(crate) fn funding_transaction(
+        &self,
+        tx_hash: &Hash32,
+    ) -> Option<(bitcoin::Transaction, u64)> {
+        let state = self.lock();
+        state.wallets.iter().find_map(|record| {
+            let deposit = record
+                .deposits
+                .iter()
+                .find(|d| d.key.funding_tx_hash == *tx_hash)?;
+            let tx = record.funding.get(&deposit.key)?;
+            Some((tx.clone(), deposit.revealed_at))
+        })
+    }
+
     fn snapshot(&self, wallet: &WalletPkh) -> Result<WalletSnapshot, ChainError> {
         let index = *self
             .inner

@@ -7,6 +7,8 @@
 //! - `chain`: the simulated chain and its world (operators, wallets, tBTC activity);
 //! - `injector`, `strategies`: who misbehaves where, and how;
 //! - `pace`: the back-pressure gauge every in-process node reports to;
+//! - `simulated_bitcoin`: the deposits' funding transactions and the wallets' main UTXOs, and
+//!   the engine's Bitcoin view over them;
 //! - `network`: the devnet as a network of nodes, over the in-process hub or, with
 //!   `swarms`, over libp2p on loopback.
 
@@ -14,6 +16,7 @@ pub mod chain;
 mod injector;
 pub mod network;
 pub mod pace;
+pub mod simulated_bitcoin;
 mod strategies;
 mod swarms;
 

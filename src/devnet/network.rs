@@ -5,6 +5,7 @@
 //! (see `devnet::swarms`). The chain mines a block only once every node has
 //! handled the previous one (`devnet::pace`), so no block time makes an honest leader late.
 
+use crate::bitcoin::view::BitcoinView;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -187,6 +188,8 @@ impl DevnetNetwork {
         ));
         let head = devnet.head().number;
         let peer_strategy = Arc::new(Scripted::new(injector.clone()));
+        // Every node reads the devnet's simulated Bitcoin, as a node reads Electrum.
+        let bitcoin: Arc<dyn BitcoinView> = Arc::new(devnet.clone());
 
         let mut peers = Vec::new();
         for operator in devnet
@@ -198,6 +201,7 @@ impl DevnetNetwork {
                 strategy: peer_strategy.clone(),
                 pacing: Arc::new(activity.join(head)),
                 routine_logs: RoutineLogs::Debug,
+                bitcoin: Some(bitcoin.clone()),
                 ..config.node.clone()
             };
             let peer = Node::start(
@@ -217,6 +221,7 @@ impl DevnetNetwork {
             NodeConfig {
                 pacing: Arc::new(activity.join(head)),
                 routine_logs: RoutineLogs::Info,
+                bitcoin: Some(bitcoin),
                 ..config.node.clone()
             },
             Identity::signer(local_operator.key.clone()),

@@ -1,6 +1,7 @@
 //! What a node's tasks share: who the node is, its settings, the chain, the network, the
 //! history and the bus, the highest head seen, and the root cancellation token.
 
+use crate::bitcoin::view::BitcoinView;
 use crate::protocol::checklist::ChecklistRules;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +62,10 @@ pub struct NodeConfig {
     /// in the background (the devnet's simulated peers), whose lines would drown the
     /// operator's own.
     pub routine_logs: RoutineLogs,
+    /// Where a leader reads Bitcoin: deposit confirmations, funding transactions, the main
+    /// UTXO and the fee rate. `None`: confirmations are the chain back end's, the fee rate
+    /// the configured one, and sweeps and moving funds go unchecked on chain.
+    pub bitcoin: Option<Arc<dyn BitcoinView>>,
 }
 
 impl Default for NodeConfig {
@@ -72,6 +77,7 @@ impl Default for NodeConfig {
             strategy: Arc::new(Honest),
             pacing: Arc::new(Unpaced),
             routine_logs: RoutineLogs::Info,
+            bitcoin: None,
         }
     }
 }

@@ -4,10 +4,9 @@
 
 use super::context::NodeConfig;
 use super::history::HistoryError;
-use super::proposing::{choose, Weigh};
+use super::proposing::{choose_with_bitcoin, Weigh};
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
-use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::checklist::checklist_for;
 use crate::protocol::window::{is_coordination_block, next_window_after};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
@@ -84,12 +83,11 @@ pub async fn dry_run(
     let leader = group.leader(&seed).ok_or(DryRunError::EmptyGroup(wallet))?;
     let checklist = checklist_for(window, &seed, config.checklist_rules);
     let snapshot = chain.wallet_snapshot(&wallet, head).await?;
-    let choice = choose(
+    let choice = choose_with_bitcoin(
         chain,
+        config.bitcoin.as_deref(),
         &checklist,
-        &snapshot,
-        // No Bitcoin view yet: sweeps and moving funds go unchecked on chain.
-        &BitcoinFacts::default(),
+        snapshot,
         &config.proposal_params,
         Weigh::Every,
     )

@@ -42,6 +42,7 @@ macro_rules! node_warn {
 }
 
 pub mod api;
+pub mod bitcoin_read;
 pub mod bus;
 pub mod context;
 pub(crate) mod dispatcher;

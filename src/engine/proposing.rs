@@ -4,6 +4,8 @@
 //! finally to Noop, which followers always accept: the reference client goes silent instead,
 //! and is then blamed as idle for its own generator.
 
+use super::bitcoin_read::{read_bitcoin, BitcoinReading};
+use crate::bitcoin::view::BitcoinView;
 use crate::chain::Chain;
 use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::generator::evaluate_checklist;
@@ -23,6 +25,9 @@ pub enum Weigh {
 pub struct Choice {
     pub proposal: Proposal,
     pub evaluations: Vec<ActionEvaluation>,
+    /// Why the Bitcoin view could not be read, if it could not: every deposit then counts as
+    /// unconfirmed.
+    pub bitcoin_error: Option<String>,
 }
 
 impl Choice {
@@ -43,13 +48,15 @@ impl Choice {
         if self.evaluations.is_empty() {
             return Some("the checklist is empty".to_string());
         }
-        Some(
-            self.evaluations
-                .iter()
-                .map(ActionEvaluation::summary)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        let mut reasons: Vec<String> = self
+            .evaluations
+            .iter()
+            .map(ActionEvaluation::summary)
+            .collect();
+        if let Some(e) = &self.bitcoin_error {
+            reasons.push(format!("Bitcoin view: {e}"));
+        }
+        Some(reasons.join("; "))
     }
 }
 
@@ -81,5 +88,47 @@ pub async fn choose(
     Choice {
         proposal: chosen.unwrap_or(Proposal::Noop),
         evaluations,
+        bitcoin_error: None,
     }
+}
+
+/// The leader's choice for `snapshot`, reading Bitcoin first when the node has a view: the
+/// deposits' confirmations, the facts the validator takes, and the fee rate (the configured
+/// one when the server has no estimate). A view that cannot be read leaves every deposit
+/// unconfirmed, so nothing unconfirmed is swept, and says why.
+pub async fn choose_with_bitcoin(
+    chain: &dyn Chain,
+    bitcoin: Option<&dyn BitcoinView>,
+    checklist: &[ActionType],
+    mut snapshot: WalletSnapshot,
+    params: &ProposalParams,
+    weigh: Weigh,
+) -> Choice {
+    let Some(view) = bitcoin else {
+        return choose(
+            chain,
+            checklist,
+            &snapshot,
+            &BitcoinFacts::default(),
+            params,
+            weigh,
+        )
+        .await;
+    };
+    let (reading, error) = match read_bitcoin(view, &mut snapshot).await {
+        Ok(reading) => (reading, None),
+        Err(e) => {
+            for deposit in &mut snapshot.deposits {
+                deposit.confirmations = 0;
+            }
+            (BitcoinReading::default(), Some(e.to_string()))
+        }
+    };
+    let mut params = params.clone();
+    if let Some(rate) = reading.fee_rate {
+        params.btc_fee_rate = rate;
+    }
+    let mut choice = choose(chain, checklist, &snapshot, &reading.facts, &params, weigh).await;
+    choice.bitcoin_error = error;
+    choice
 }

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use super::context::NodeContext;
 use super::executor::WalletEntry;
 use super::pacing::Work;
-use super::proposing::{choose, Weigh};
-use crate::protocol::bitcoin_facts::BitcoinFacts;
+use super::proposing::{choose_with_bitcoin, Weigh};
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{
     ActionType, Address, CoordinationWindow, Leader, Proposal, Refusal, SigningGroup, WalletPkh,
@@ -129,16 +128,19 @@ impl Turn<'_> {
             let head = self.ctx.head_number();
             match self.ctx.chain.wallet_snapshot(&wallet, head).await {
                 Ok(snapshot) => {
-                    let choice = choose(
+                    let choice = choose_with_bitcoin(
                         self.ctx.chain.as_ref(),
+                        self.ctx.config.bitcoin.as_deref(),
                         self.checklist,
-                        &snapshot,
-                        // No Bitcoin view yet: sweeps and moving funds go unchecked on chain.
-                        &BitcoinFacts::default(),
+                        snapshot,
                         &self.ctx.config.proposal_params,
                         Weigh::UntilChosen,
                     )
                     .await;
+                    if let Some(e) = &choice.bitcoin_error {
+                        tracing::warn!(%wallet, cb, error = %e,
+                            "the Bitcoin view could not be read: no deposit counts as confirmed");
+                    }
                     let refusals = choice.refusals();
                     for r in &refusals {
                         tracing::warn!(%wallet, cb, action = %r.action, reason = %r.reason,

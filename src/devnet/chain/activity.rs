@@ -4,10 +4,15 @@
 //! a pure function of (seed, height, wallet) or (seed, wallet, window); only the effects of
 //! completed actions depend on what the nodes proposed.
 
+use std::collections::HashMap;
+
+use bitcoin::Transaction;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::{ChaCha20Rng, ChaCha8Rng};
 
 use super::world::{block_timestamp, rng_for, wallet_pkh, BLOCK_SECONDS};
+use crate::bitcoin::reading::bridge_tx_hash;
+use crate::devnet::simulated_bitcoin::{funding_transaction, main_utxo, reveal_of};
 use crate::protocol::proposal::{
     DepositKey, MovedFundsSweepRequest, PendingRedemption, RevealedDeposit, WalletState,
 };
@@ -44,6 +49,8 @@ pub(crate) struct WalletRecord {
     pub pending_redemptions: Vec<PendingRedemption>,
     /// Unswept deposits; `confirmations` is filled in when a snapshot is taken.
     pub deposits: Vec<RevealedDeposit>,
+    /// Each unswept deposit's funding transaction, on the simulated Bitcoin.
+    pub funding: HashMap<DepositKey, Transaction>,
     pub moving_funds_requested_at: Option<u64>,
     pub moving_funds_targets: Vec<WalletPkh>,
     pub moved_funds_sweep_requests: Vec<MovedFundsSweepRequest>,
@@ -74,8 +81,8 @@ impl WalletRecord {
             moved_funds_sweep_requests: self.moved_funds_sweep_requests.clone(),
             // The simulated Bridge sets no fee limits.
             fee_limits: Default::default(),
-            // Every simulated wallet holds funds; the hash only stands for that.
-            main_utxo_hash: Some(Hash32(crate::protocol::types::keccak256(&self.wallet.0))),
+            // Every simulated wallet holds a main UTXO on the simulated Bitcoin.
+            main_utxo_hash: Some(main_utxo(&self.wallet).bridge_hash()),
         }
     }
 }
@@ -91,28 +98,39 @@ fn random_hash(rng: &mut impl RngCore) -> Hash32 {
     Hash32(bytes)
 }
 
-/// A revealed deposit drawn from `rng`.
-fn draw_deposit(rng: &mut impl RngCore, revealed_at: u64, reveal_block: u64) -> RevealedDeposit {
+/// A deposit of `wallet` drawn from `rng`, revealed with its funding transaction.
+fn draw_deposit(
+    rng: &mut impl RngCore,
+    wallet: &WalletPkh,
+    revealed_at: u64,
+    reveal_block: u64,
+) -> (RevealedDeposit, Transaction) {
     let vault = match rng.gen_range(0..10u32) {
         0..=6 => Some(DEVNET_VAULTS[0]),
         7 => Some(DEVNET_VAULTS[1]),
         _ => None,
     };
-    RevealedDeposit {
+    let spent = random_hash(rng);
+    let output_index = rng.gen_range(0..2u32);
+    // 0.01 to 10 BTC.
+    let amount = rng.gen_range(1_000_000..=1_000_000_000u64);
+    let refund_locktime = revealed_at.saturating_add(DEPOSIT_REFUND_LOCKTIME_SECONDS);
+    let reveal = reveal_of(&spent, refund_locktime);
+    let tx = funding_transaction(&spent, output_index, amount, wallet, &reveal);
+    let deposit = RevealedDeposit {
         key: DepositKey {
-            funding_tx_hash: random_hash(rng),
-            output_index: rng.gen_range(0..2u32),
+            funding_tx_hash: bridge_tx_hash(&tx),
+            output_index,
         },
-        // 0.01 to 10 BTC.
-        amount: rng.gen_range(1_000_000..=1_000_000_000u64),
+        amount,
         vault,
         revealed_at,
         reveal_block,
         confirmations: 0,
-        refund_locktime: revealed_at.saturating_add(DEPOSIT_REFUND_LOCKTIME_SECONDS),
-        // The simulated Bridge keeps no Bitcoin transactions to check these against.
-        reveal: Default::default(),
-    }
+        refund_locktime,
+        reveal,
+    };
+    (deposit, tx)
 }
 
 /// A redemption request to a fresh P2WPKH script (`OP_0 PUSH20 <20 bytes>`).
@@ -147,6 +165,7 @@ pub(crate) fn initial_wallets(seed: u64, wallets: usize, start: u64) -> Vec<Wall
                     state: WalletState::MovingFunds,
                     pending_redemptions: Vec::new(),
                     deposits: Vec::new(),
+                    funding: HashMap::new(),
                     moving_funds_requested_at: Some(
                         now.saturating_sub(MOVING_FUNDS_REQUESTED_AGO_SECONDS),
                     ),
@@ -159,13 +178,16 @@ pub(crate) fn initial_wallets(seed: u64, wallets: usize, start: u64) -> Vec<Wall
                 &[&seed.to_be_bytes(), &(index as u64).to_be_bytes()],
             );
             // A minute apart, so "oldest first" has an order to follow.
-            let deposits = (0..rng.gen_range(1..=3u64))
+            let (deposits, funding): (Vec<_>, Vec<_>) = (0..rng.gen_range(1..=3u64))
                 .map(|j| {
                     let age = HISTORY_DEPOSIT_AGE_SECONDS + 60 * j;
                     let reveal_block = start.saturating_sub(age / BLOCK_SECONDS);
-                    draw_deposit(&mut rng, now.saturating_sub(age), reveal_block)
+                    let (deposit, tx) =
+                        draw_deposit(&mut rng, &wallet, now.saturating_sub(age), reveal_block);
+                    ((deposit.clone(), (deposit.key, tx)), ())
                 })
-                .collect();
+                .map(|(pair, ())| pair)
+                .unzip();
             let pending_redemptions = (0..rng.gen_range(1..=3u64))
                 .map(|j| {
                     let age = HISTORY_REDEMPTION_AGE_SECONDS + 60 * j;
@@ -177,6 +199,7 @@ pub(crate) fn initial_wallets(seed: u64, wallets: usize, start: u64) -> Vec<Wall
                 state: WalletState::Live,
                 pending_redemptions,
                 deposits,
+                funding: funding.into_iter().collect(),
                 moving_funds_requested_at: None,
                 moving_funds_targets: Vec::new(),
                 moved_funds_sweep_requests: Vec::new(),
@@ -220,7 +243,9 @@ pub(crate) fn apply_block_activity(seed: u64, number: u64, wallets: &mut [Wallet
         let (low, high) = (draw as u32, (draw >> 32) as u32);
         if low % DEPOSIT_ONE_IN == 0 {
             let mut rng = event_rng(seed, number, index, b"deposit");
-            record.deposits.push(draw_deposit(&mut rng, now, number));
+            let (deposit, tx) = draw_deposit(&mut rng, &record.wallet, now, number);
+            record.funding.insert(deposit.key, tx);
+            record.deposits.push(deposit);
         }
         if high % REDEMPTION_ONE_IN == 0 {
             let mut rng = event_rng(seed, number, index, b"redemption");
@@ -303,9 +328,9 @@ pub(crate) fn apply_completed(
             });
         }
         Proposal::DepositSweep { deposits, .. } => {
-            wallets[position]
-                .deposits
-                .retain(|d| !deposits.contains(&d.key));
+            let record = &mut wallets[position];
+            record.deposits.retain(|d| !deposits.contains(&d.key));
+            record.funding.retain(|key, _| !deposits.contains(key));
         }
         Proposal::MovedFundsSweep {
             moving_funds_tx_hash,

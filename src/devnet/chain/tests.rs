@@ -748,3 +748,61 @@ async fn a_gated_producer_mines_only_when_the_gate_opens() {
     cancel.cancel();
     producer.await.unwrap();
 }
+
+#[tokio::test]
+async fn every_deposit_has_a_real_shaped_funding_transaction_on_the_simulated_bitcoin() {
+    use crate::bitcoin::reading::funding_tx;
+    use crate::bitcoin::view::BitcoinView;
+    use crate::devnet::simulated_bitcoin::{deposit_script, DEVNET_DEPOSITOR};
+    use crate::engine::bitcoin_read::read_bitcoin;
+    use bitcoin::hashes::{sha256, Hash};
+
+    let d = devnet(11);
+    d.mine(3 * 900);
+    let mut seen = 0;
+    for mut snapshot in snapshots(&d) {
+        let before: Vec<_> = snapshot.deposits.clone();
+        let reading = read_bitcoin(&d, &mut snapshot)
+            .await
+            .expect("the devnet answers");
+        for (deposit, old) in snapshot.deposits.iter().zip(&before) {
+            seen += 1;
+            // The key is the funding transaction's hash, and the deposit's output pays the
+            // P2WSH of the script its reveal names.
+            let tx = d.transaction(&deposit.key.funding_tx_hash).await.unwrap();
+            assert_eq!(funding_tx(&tx).hash(), deposit.key.funding_tx_hash);
+            assert_eq!(reading.facts.funding[&deposit.key], funding_tx(&tx));
+            let out = &tx.output[deposit.key.output_index as usize];
+            assert_eq!(out.value.to_sat(), deposit.amount);
+            let script = deposit_script(&DEVNET_DEPOSITOR, &snapshot.wallet, &deposit.reveal);
+            let hash = sha256::Hash::hash(script.as_bytes()).to_byte_array();
+            assert_eq!(
+                out.script_pubkey.as_bytes(),
+                [&[0x00, 0x20][..], &hash].concat()
+            );
+            // Mined in the Bitcoin block of its reveal (one confirmation then), and one more
+            // each Bitcoin block (ten minutes of chain time) since.
+            let age_blocks = (snapshot.timestamp - deposit.revealed_at) / 600;
+            assert!(
+                (age_blocks + 1..=age_blocks + 2).contains(&u64::from(deposit.confirmations)),
+                "{} confirmations for {age_blocks} blocks of age",
+                deposit.confirmations
+            );
+            assert_eq!(deposit.key, old.key);
+        }
+        // Every wallet's main UTXO is found by the Bridge's hash of it.
+        let main = reading.facts.main_utxo.expect("a main UTXO");
+        assert_eq!(Some(main.bridge_hash()), snapshot.main_utxo_hash);
+        assert!(d.is_unspent(&snapshot.wallet, &main).await.unwrap());
+        assert_eq!(
+            reading.fee_rate, None,
+            "no fee market: the configured rate applies"
+        );
+    }
+    assert!(seen > 0, "the devnet revealed deposits");
+    // A hash the simulated Bitcoin never saw is an error, not an invention.
+    assert!(d
+        .transaction(&crate::protocol::Hash32([0xEE; 32]))
+        .await
+        .is_err());
+}

@@ -1,0 +1,48 @@
+//! What a leader reads of Bitcoin before it proposes (SPEC §12): each deposit's funding
+//! transaction and its confirmations, the wallet's main UTXO, and the fee rate. The
+//! confirmations replace the chain back end's estimate in the snapshot; the transactions and
+//! the main UTXO go to the on-chain validator as [`BitcoinFacts`].
+
+use crate::bitcoin::reading::funding_tx;
+use crate::bitcoin::view::{BitcoinError, BitcoinView};
+use crate::protocol::bitcoin_facts::BitcoinFacts;
+use crate::protocol::WalletSnapshot;
+
+/// What the view told about one wallet.
+#[derive(Debug, Clone, Default)]
+pub struct BitcoinReading {
+    pub facts: BitcoinFacts,
+    /// sat/vB; `None` when the server has no estimate (regtest never has one).
+    pub fee_rate: Option<u64>,
+}
+
+/// Reads the wallet's Bitcoin side and sets each deposit's confirmations in `snapshot` from
+/// the view. A funding transaction that does not hash to the deposit's key is an error: the
+/// server is serving something else.
+pub async fn read_bitcoin(
+    view: &dyn BitcoinView,
+    snapshot: &mut WalletSnapshot,
+) -> Result<BitcoinReading, BitcoinError> {
+    let mut reading = BitcoinReading::default();
+    for deposit in &mut snapshot.deposits {
+        let key = deposit.key;
+        let tx = view.transaction(&key.funding_tx_hash).await?;
+        let funding = funding_tx(&tx);
+        if funding.hash() != key.funding_tx_hash {
+            return Err(BitcoinError::Invalid(format!(
+                "the server's transaction for deposit {} hashes to {}",
+                key.funding_tx_hash,
+                funding.hash()
+            )));
+        }
+        deposit.confirmations = view
+            .confirmations(&key.funding_tx_hash, key.output_index)
+            .await?;
+        reading.facts.funding.insert(key, funding);
+    }
+    if let Some(hash) = snapshot.main_utxo_hash {
+        reading.facts.main_utxo = view.main_utxo(&snapshot.wallet, &hash).await?;
+    }
+    reading.fee_rate = view.fee_rate().await?;
+    Ok(reading)
+}
