@@ -1,6 +1,7 @@
 //! tbtc-coord: a tBTC v2 wallet coordination node (RFC 12) with an operator console.
 
 pub mod app;
+pub mod bitcoin;
 pub mod chain;
 pub mod cli;
 pub mod config;
