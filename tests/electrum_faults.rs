@@ -30,6 +30,7 @@ fn misbehaving(method: &str) -> Reply {
         "wrong_id" => Reply::Raw(r#"{"jsonrpc":"2.0","id":987654,"result":1}"#.to_string()),
         "empty" => Reply::Empty,
         "oversized" => Reply::Endless(4 << 20),
+        "silent" => Reply::Silent,
         m => Reply::Result(json!(m)),
     }
 }
@@ -185,4 +186,45 @@ async fn calls_after_shutdown_fail() {
     client.shutdown().await;
     let err = client.call("one", json!([])).await.expect_err("shut down");
     assert!(matches!(err, ElectrumError::Shutdown), "{err}");
+}
+
+#[tokio::test]
+async fn a_request_never_answered_times_out_within_its_retry_window() {
+    let server = FakeServer::start("1.4", misbehaving).await;
+    let config = ElectrumConfig {
+        request_timeout: Duration::from_millis(200),
+        request_retry_window: Duration::from_millis(600),
+        ..test_config()
+    };
+    let client = connect(&server, config).await;
+    let err = client
+        .call("silent", json!([]))
+        .await
+        .expect_err("no answer is an error");
+    assert!(matches!(err, ElectrumError::Unavailable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("silent took longer than 200ms"), "{text}");
+    // Each try timed out and ended its session; the next one opened another.
+    assert!(server.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    assert_eq!(
+        client.call("ok", json!([])).await.expect("answered"),
+        json!("ok")
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn keepalive_pings_the_server() {
+    let server = FakeServer::start("1.4", misbehaving).await;
+    let config = ElectrumConfig {
+        ping_interval: Duration::from_millis(50),
+        ..test_config()
+    };
+    let client = connect(&server, config).await;
+    let deadline = Instant::now() + DEADLINE;
+    while server.pings.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "no keepalive pings");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.shutdown().await;
 }

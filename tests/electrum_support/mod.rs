@@ -99,6 +99,8 @@ pub enum Reply {
     Raw(String),
     /// Sends this many bytes with no newline, then waits to be disconnected.
     Endless(usize),
+    /// Never answers.
+    Silent,
     /// Answers only after the next request has been answered.
     AfterNext(Value),
 }
@@ -108,6 +110,8 @@ pub enum Reply {
 pub struct FakeServer {
     pub port: u16,
     pub connections: Arc<AtomicUsize>,
+    /// `server.ping` requests received.
+    pub pings: Arc<AtomicUsize>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -124,8 +128,14 @@ impl FakeServer {
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
         let connections = Arc::new(AtomicUsize::new(0));
+        let pings = Arc::new(AtomicUsize::new(0));
         let handler = Arc::new(handler);
-        let (s, t, c) = (stop.clone(), tracker.clone(), connections.clone());
+        let (s, t, c, p) = (
+            stop.clone(),
+            tracker.clone(),
+            connections.clone(),
+            pings.clone(),
+        );
         tracker.spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -134,11 +144,11 @@ impl FakeServer {
                 };
                 let Ok((stream, _)) = accepted else { continue };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (handler, s) = (handler.clone(), s.clone());
+                let (handler, s, p) = (handler.clone(), s.clone(), p.clone());
                 t.spawn(async move {
                     tokio::select! {
                         _ = s.cancelled() => {}
-                        _ = serve(stream, version, &*handler) => {}
+                        _ = serve(stream, version, &*handler, &p) => {}
                     }
                 });
             }
@@ -146,6 +156,7 @@ impl FakeServer {
         FakeServer {
             port,
             connections,
+            pings,
             stop,
             tracker,
         }
@@ -163,7 +174,12 @@ impl Drop for FakeServer {
     }
 }
 
-async fn serve(stream: TcpStream, version: &str, handler: &(dyn Fn(&str) -> Reply + Send + Sync)) {
+async fn serve(
+    stream: TcpStream,
+    version: &str,
+    handler: &(dyn Fn(&str) -> Reply + Send + Sync),
+    pings: &AtomicUsize,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(1 << 20)).lines();
     let mut held: Option<(Value, Value)> = None;
@@ -179,7 +195,10 @@ async fn serve(stream: TcpStream, version: &str, handler: &(dyn Fn(&str) -> Repl
             "blockchain.headers.subscribe" => {
                 Reply::Result(json!({"height": 0, "hex": regtest_genesis_header()}))
             }
-            "server.ping" => Reply::Result(Value::Null),
+            "server.ping" => {
+                pings.fetch_add(1, Ordering::SeqCst);
+                Reply::Result(Value::Null)
+            }
             m => handler(m),
         };
         let mut out = match reply {
@@ -205,6 +224,7 @@ async fn serve(stream: TcpStream, version: &str, handler: &(dyn Fn(&str) -> Repl
                 let _ = lines.next_line().await;
                 return;
             }
+            Reply::Silent => continue,
             Reply::AfterNext(result) => {
                 held = Some((id, result));
                 continue;
