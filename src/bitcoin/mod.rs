@@ -1,6 +1,12 @@
 //! The Bitcoin view (SPEC §12, §13): what the node reads of Bitcoin to propose sweeps and
-//! moving funds, and to let the on-chain validator check them. `view` is the trait the engine
-//! reads through; `reading` holds what is read out of Bitcoin data, whoever fetched it.
+//! moving funds, and to let the on-chain validator check them.
+//!
+//! - `view`: the trait the engine reads through;
+//! - `reading`: what is read out of Bitcoin data, whoever fetched it;
+//! - `electrum`: the Electrum client, a JSON-RPC client over `tcp://`, `ssl://`, `ws://` and
+//!   `wss://` that fails over across a list of servers and refuses a server of another
+//!   network.
 
+pub mod electrum;
 pub mod reading;
 pub mod view;

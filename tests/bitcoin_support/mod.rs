@@ -158,8 +158,22 @@ pub struct BitcoinNode {
     pub electrumx_started_in: Duration,
 }
 
+/// What ElectrumX serves besides its `tcp://` port.
+#[derive(Debug, Clone, Default)]
+pub struct ElectrumServices {
+    /// More ElectrumX services, e.g. `ssl://127.0.0.1:PORT`, `ws://…`, `wss://…`.
+    pub extra: Vec<String>,
+    /// The PEM certificate and key files `ssl://` and `wss://` need.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
 impl BitcoinNode {
     pub async fn start() -> BitcoinNode {
+        BitcoinNode::start_with(ElectrumServices::default()).await
+    }
+
+    /// Starts the node and an ElectrumX that also serves `services`.
+    pub async fn start_with(services: ElectrumServices) -> BitcoinNode {
         ensure_installed();
         let rpc_port = free_port();
         let api_key = format!("test-{}", uuid::Uuid::new_v4().simple());
@@ -197,7 +211,13 @@ impl BitcoinNode {
                 format!("http://tbtc-coord:{api_key}@127.0.0.1:{rpc_port}/"),
             )
             .env("DB_DIRECTORY", "data")
-            .env("SERVICES", format!("tcp://127.0.0.1:{electrum_port}"))
+            .env(
+                "SERVICES",
+                std::iter::once(format!("tcp://127.0.0.1:{electrum_port}"))
+                    .chain(services.extra.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             // CI runs as root; ElectrumX refuses to unless told.
             .env("ALLOW_ROOT", "1")
             .env("PEER_DISCOVERY", "off")
@@ -211,6 +231,9 @@ impl BitcoinNode {
             .env("COST_HARD_LIMIT", "0")
             .env("REQUEST_SLEEP", "0")
             .env("PYTHONDONTWRITEBYTECODE", "1");
+        if let Some((cert, key)) = &services.tls {
+            command.env("SSL_CERTFILE", cert).env("SSL_KEYFILE", key);
+        }
         let mut electrumx = Service::spawn("ElectrumX", command);
         let deadline = Instant::now() + DEADLINE;
         // ElectrumX opens its port only once it has caught up with the node.
