@@ -7,76 +7,13 @@ mod bitcoin_support;
 
 use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
-use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-use bitcoin::{
-    absolute, script, transaction, Address, Amount, Block, CompressedPublicKey, Network, OutPoint,
-    PrivateKey, PublicKey, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
-};
+use bitcoin::{Amount, TxOut};
 use serde_json::{json, Value};
 
-use bitcoin_support::BitcoinNode;
+use bitcoin_support::{BitcoinNode, Key};
 
 /// Bitcoin Core's regtest genesis block, which ElectrumX checks and keep-client compares.
 const REGTEST_GENESIS: &str = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
-
-/// A key of the test's and its P2PKH script and address (regtest, as Bitcoin Core encodes it).
-struct Key {
-    secret: SecretKey,
-    public: PublicKey,
-}
-
-impl Key {
-    fn new(byte: u8) -> Key {
-        let secret = SecretKey::from_slice(&[byte; 32]).expect("a valid secret key");
-        let public = PublicKey::from_private_key(
-            &Secp256k1::new(),
-            &PrivateKey::new(secret, Network::Regtest),
-        );
-        Key { secret, public }
-    }
-
-    fn p2pkh(&self) -> Address {
-        Address::p2pkh(self.public, Network::Regtest)
-    }
-
-    fn p2wpkh(&self) -> Address {
-        let key = CompressedPublicKey::try_from(self.public).expect("a compressed key");
-        Address::p2wpkh(&key, Network::Regtest)
-    }
-
-    /// Spends `previous` (an output paying this key's P2PKH script) to `outputs`.
-    fn spend_p2pkh(&self, previous: OutPoint, outputs: Vec<TxOut>) -> Transaction {
-        let mut tx = Transaction {
-            version: transaction::Version::TWO,
-            lock_time: absolute::LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: previous,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output: outputs,
-        };
-        let sighash = SighashCache::new(&tx)
-            .legacy_signature_hash(
-                0,
-                &self.p2pkh().script_pubkey(),
-                EcdsaSighashType::All.to_u32(),
-            )
-            .expect("a legacy sighash");
-        let signature = bitcoin::ecdsa::Signature {
-            signature: Secp256k1::new()
-                .sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &self.secret),
-            sighash_type: EcdsaSighashType::All,
-        };
-        tx.input[0].script_sig = script::Builder::new()
-            .push_slice(signature.serialize())
-            .push_key(&self.public)
-            .into_script();
-        tx
-    }
-}
 
 /// The Electrum scripthash: sha256 of the output script, byte-reversed, hex.
 fn scripthash(script: &bitcoin::Script) -> String {
@@ -91,13 +28,6 @@ fn header_hash(header_hex: &Value) -> String {
         .expect("an 80-byte header")
         .block_hash()
         .to_string()
-}
-
-async fn block_at(node: &BitcoinNode, height: u64) -> Block {
-    let hash = node.rpc("getblockhash", json!([height])).await;
-    let raw = node.rpc("getblock", json!([hash, false])).await;
-    let bytes = hex::decode(raw.as_str().expect("a block in hex")).expect("block hex");
-    deserialize(&bytes).expect("a block")
 }
 
 #[tokio::test]
@@ -180,14 +110,7 @@ async fn a_p2wpkh_payment_is_found_through_its_script_history() {
     node.wait_for_tip(101).await;
 
     // Block 1's coinbase is mature at height 101.
-    let coinbase = block_at(&node, 1).await.txdata.remove(0);
-    let vout = coinbase
-        .output
-        .iter()
-        .position(|o| o.script_pubkey == miner.p2pkh().script_pubkey())
-        .expect("the coinbase pays the miner");
-    let previous = OutPoint::new(coinbase.compute_txid(), vout as u32);
-    let value = coinbase.output[vout].value;
+    let (previous, value) = node.coinbase_of(1, &miner).await;
     let fee = Amount::from_sat(10_000);
     let wallet_script = wallet.p2wpkh().script_pubkey();
     assert!(wallet_script.is_p2wpkh());
@@ -242,7 +165,8 @@ async fn a_p2wpkh_payment_is_found_through_its_script_history() {
     node.mine(1, &miner.p2pkh().to_string()).await;
     let tip = node.wait_for_tip(102).await;
     assert_eq!(tip["height"], json!(102));
-    assert!(block_at(&node, 102)
+    assert!(node
+        .block_at(102)
         .await
         .txdata
         .iter()

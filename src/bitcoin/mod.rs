@@ -5,8 +5,10 @@
 //! - `reading`: what is read out of Bitcoin data, whoever fetched it;
 //! - `electrum`: the Electrum client, a JSON-RPC client over `tcp://`, `ssl://`, `ws://` and
 //!   `wss://` that fails over across a list of servers and refuses a server of another
-//!   network.
+//!   network;
+//! - `electrum_view`: the view over that client, with what never changes kept.
 
 pub mod electrum;
+pub mod electrum_view;
 pub mod reading;
 pub mod view;

@@ -14,6 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
+use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::{
+    absolute, script, transaction, Address, CompressedPublicKey, Network, OutPoint, PrivateKey,
+    PublicKey, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -418,4 +425,87 @@ async fn try_electrum(
         return Ok(Err(error.clone()));
     }
     Ok(Ok(answer["result"].clone()))
+}
+
+/// A key of the test's and its P2PKH script and address (regtest, as Bitcoin Core encodes it).
+pub struct Key {
+    pub secret: SecretKey,
+    pub public: PublicKey,
+}
+
+impl Key {
+    pub fn new(byte: u8) -> Key {
+        let secret = SecretKey::from_slice(&[byte; 32]).expect("a valid secret key");
+        let public = PublicKey::from_private_key(
+            &Secp256k1::new(),
+            &PrivateKey::new(secret, Network::Regtest),
+        );
+        Key { secret, public }
+    }
+
+    pub fn p2pkh(&self) -> Address {
+        Address::p2pkh(self.public, Network::Regtest)
+    }
+
+    pub fn p2wpkh(&self) -> Address {
+        let key = CompressedPublicKey::try_from(self.public).expect("a compressed key");
+        Address::p2wpkh(&key, Network::Regtest)
+    }
+
+    /// Spends `previous` (an output paying this key's P2PKH script) to `outputs`.
+    pub fn spend_p2pkh(&self, previous: OutPoint, outputs: Vec<TxOut>) -> Transaction {
+        let mut tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: previous,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: outputs,
+        };
+        let sighash = SighashCache::new(&tx)
+            .legacy_signature_hash(
+                0,
+                &self.p2pkh().script_pubkey(),
+                EcdsaSighashType::All.to_u32(),
+            )
+            .expect("a legacy sighash");
+        let signature = bitcoin::ecdsa::Signature {
+            signature: Secp256k1::new()
+                .sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &self.secret),
+            sighash_type: EcdsaSighashType::All,
+        };
+        tx.input[0].script_sig = script::Builder::new()
+            .push_slice(signature.serialize())
+            .push_key(&self.public)
+            .into_script();
+        tx
+    }
+}
+
+impl BitcoinNode {
+    /// The block at `height`, parsed.
+    pub async fn block_at(&self, height: u64) -> bitcoin::Block {
+        let hash = self.rpc("getblockhash", json!([height])).await;
+        let raw = self.rpc("getblock", json!([hash, false])).await;
+        let bytes = hex::decode(raw.as_str().expect("a block in hex")).expect("block hex");
+        bitcoin::consensus::encode::deserialize(&bytes).expect("a block")
+    }
+
+    /// The output of block `height`'s coinbase that paid `key`'s P2PKH, and its value.
+    pub async fn coinbase_of(&self, height: u64, key: &Key) -> (OutPoint, bitcoin::Amount) {
+        let coinbase = self.block_at(height).await.txdata.remove(0);
+        let script = key.p2pkh().script_pubkey();
+        let vout = coinbase
+            .output
+            .iter()
+            .position(|o| o.script_pubkey == script)
+            .expect("the coinbase pays the key");
+        (
+            OutPoint::new(coinbase.compute_txid(), vout as u32),
+            coinbase.output[vout].value,
+        )
+    }
 }

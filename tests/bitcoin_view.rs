@@ -1,0 +1,166 @@
+//! The Bitcoin view over a real Electrum server (ElectrumX) on a real regtest node (bcoin),
+//! both on loopback: a deposit's funding transaction and its confirmations as blocks are
+//! mined, the wallet's main UTXO found by the hash the Bridge keeps, whether it is unspent,
+//! regtest's missing fee estimate, and what a leader reads before proposing. Transactions are
+//! built and signed here; every wait is for a height, with a deadline.
+
+mod bitcoin_support;
+
+use std::time::Duration;
+
+use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::{Amount, ScriptBuf, TxOut};
+use serde_json::json;
+
+use bitcoin_support::{BitcoinNode, Key};
+use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
+use tbtc_coord::bitcoin::electrum_view::ElectrumView;
+use tbtc_coord::bitcoin::reading::{bridge_tx_hash, funding_tx, wallet_scripts};
+use tbtc_coord::bitcoin::view::{BitcoinError, BitcoinView};
+use tbtc_coord::devnet::simulated_bitcoin::deposit_script;
+use tbtc_coord::engine::bitcoin_read::read_bitcoin;
+use tbtc_coord::protocol::bitcoin_facts::MainUtxo;
+use tbtc_coord::protocol::proposal::{DepositKey, DepositReveal, RevealedDeposit, WalletState};
+use tbtc_coord::protocol::{Address, Hash32, WalletPkh, WalletSnapshot};
+
+async fn view_of(node: &BitcoinNode) -> ElectrumView {
+    let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
+    let config = ElectrumConfig {
+        request_timeout: Duration::from_secs(2),
+        request_retry_window: Duration::from_secs(4),
+        connect_timeout: Duration::from_secs(2),
+        connect_retry_window: Duration::from_secs(4),
+        ..ElectrumConfig::default()
+    };
+    let client = ElectrumClient::connect(vec![url], BitcoinNetwork::Regtest, config)
+        .await
+        .expect("ElectrumX answers");
+    ElectrumView::new(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utxo_come_from_electrum(
+) {
+    let node = BitcoinNode::start().await;
+    let miner = Key::new(0x31);
+    node.mine(101, &miner.p2pkh().to_string()).await;
+    node.wait_for_tip(101).await;
+    let view = view_of(&node).await;
+    assert_eq!(view.tip().await.unwrap(), 101);
+
+    // One transaction pays a deposit (its script's P2WSH) and the wallet (its main UTXO).
+    let wallet = WalletPkh([0x77; 20]);
+    let reveal = DepositReveal {
+        blinding_factor: [5; 8],
+        refund_pubkey_hash: [6; 20],
+        refund_locktime: 1_900_000_000u32.to_le_bytes(),
+    };
+    let script = deposit_script(&Address([0xde; 20]), &wallet, &reveal);
+    let p2wsh = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(
+        sha256::Hash::hash(script.as_bytes()).to_byte_array(),
+    ));
+    let [wallet_p2wpkh, _] = wallet_scripts(&wallet);
+    let (spent, value) = node.coinbase_of(1, &miner).await;
+    let deposit_amount = Amount::from_sat(50_000_000);
+    let main_value = value - deposit_amount - Amount::from_sat(10_000);
+    let tx = miner.spend_p2pkh(
+        spent,
+        vec![
+            TxOut {
+                value: deposit_amount,
+                script_pubkey: p2wsh,
+            },
+            TxOut {
+                value: main_value,
+                script_pubkey: wallet_p2wpkh,
+            },
+        ],
+    );
+    node.electrum(
+        "blockchain.transaction.broadcast",
+        json!([serialize_hex(&tx)]),
+    )
+    .await;
+    let hash = bridge_tx_hash(&tx);
+
+    // In the mempool: the transaction is there, with no confirmation.
+    assert_eq!(view.transaction(&hash).await.unwrap(), tx);
+    assert_eq!(view.confirmations(&hash, 0).await.unwrap(), 0);
+
+    // Five blocks: five confirmations; one more: six, as a sweep needs.
+    node.mine(5, &miner.p2pkh().to_string()).await;
+    node.wait_for_tip(106).await;
+    assert_eq!(view.confirmations(&hash, 0).await.unwrap(), 5);
+    node.mine(1, &miner.p2pkh().to_string()).await;
+    node.wait_for_tip(107).await;
+    assert_eq!(view.confirmations(&hash, 0).await.unwrap(), 6);
+
+    // The main UTXO, found by the hash the Bridge keeps, and unspent.
+    let main = MainUtxo {
+        tx_hash: hash,
+        output_index: 1,
+        value: main_value.to_sat(),
+    };
+    assert_eq!(
+        view.main_utxo(&wallet, &main.bridge_hash()).await.unwrap(),
+        Some(main)
+    );
+    assert_eq!(
+        view.main_utxo(&wallet, &Hash32([1; 32])).await.unwrap(),
+        None,
+        "a hash no output has"
+    );
+    assert!(view.is_unspent(&wallet, &main).await.unwrap());
+    let spent_elsewhere = MainUtxo {
+        output_index: 0,
+        ..main
+    };
+    assert!(!view.is_unspent(&wallet, &spent_elsewhere).await.unwrap());
+    // Regtest has no fee estimate: the configured rate will apply.
+    assert_eq!(view.fee_rate().await.unwrap(), None);
+
+    // What a leader reads: the deposit's confirmations and funding transaction, the main UTXO.
+    let key = DepositKey {
+        funding_tx_hash: hash,
+        output_index: 0,
+    };
+    let mut snapshot = WalletSnapshot {
+        wallet,
+        state: WalletState::Live,
+        deposits: vec![RevealedDeposit {
+            key,
+            amount: deposit_amount.to_sat(),
+            vault: None,
+            revealed_at: 0,
+            reveal_block: 0,
+            confirmations: 0,
+            refund_locktime: 1_900_000_000,
+            reveal,
+        }],
+        main_utxo_hash: Some(main.bridge_hash()),
+        ..WalletSnapshot::default()
+    };
+    let reading = read_bitcoin(&view, &mut snapshot).await.unwrap();
+    assert_eq!(snapshot.deposits[0].confirmations, 6);
+    assert_eq!(reading.facts.funding[&key], funding_tx(&tx));
+    assert_eq!(reading.facts.main_utxo, Some(main));
+
+    // A transaction the server never saw is named, not invented.
+    let unknown = view.transaction(&Hash32([0xAB; 32])).await;
+    assert!(
+        matches!(unknown, Err(BitcoinError::UnknownTransaction(_))),
+        "{unknown:?}"
+    );
+    let status = view.status();
+    assert!(status.connected && status.tip == Some(107), "{status:?}");
+
+    // With the server gone, the view says so (bounded by the configured timeouts).
+    drop(node);
+    let gone = view.tip().await;
+    assert!(
+        matches!(gone, Err(BitcoinError::Unavailable(_))),
+        "{gone:?}"
+    );
+    view.client().shutdown().await;
+}
