@@ -89,6 +89,8 @@ pub enum Command {
         mut_arg("password_file", |a| a.hide(true)),
         mut_arg("token_staking", |a| a.hide(true)),
         mut_arg("wallet_proposal_validator", |a| a.hide(true)),
+        mut_arg("electrum_url", |a| a.hide(true)),
+        mut_arg("bitcoin_network", |a| a.hide(true)),
         mut_arg("btc_confirmations", |a| a.hide(true)),
         mut_arg("poll_interval", |a| a.hide(true)),
         mut_arg("btc_fee_rate", |a| a.hide(true))
@@ -244,11 +246,42 @@ pub struct EthereumArgs {
     /// File holding the keystore password (one trailing newline is ignored).
     #[arg(long, value_name = "FILE", requires = "keystore")]
     pub password_file: Option<PathBuf>,
-    /// Bitcoin confirmations to assume for every revealed deposit: no Bitcoin client is
-    /// consulted. Default: estimated from the reveal's age (one block per 10 minutes).
+    /// Bitcoin confirmations to assume for every revealed deposit when no Electrum server is
+    /// given (--electrum-url): a test override. Default: estimated from the reveal's age (one
+    /// block per 10 minutes).
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = uint::<u32>(0, u32::MAX as u64))]
     pub btc_confirmations: Option<u32>,
+    /// Electrum servers to read Bitcoin from, tried in order (tcp://, ssl://, ws://, wss://
+    /// HOST:PORT): deposit confirmations and funding transactions, the wallets' main UTXOs
+    /// and the fee rate. Without one, deposits' confirmations are estimated and sweeps and
+    /// moving funds are not checked on chain.
+    #[arg(long, value_name = "URL[,URL…]", env = "TBTC_COORD_ELECTRUM_URL")]
+    pub electrum_url: Option<String>,
+    /// The Bitcoin network the Electrum servers must serve (their genesis block is checked):
+    /// mainnet (the default, and what --network mainnet implies), testnet or regtest.
+    #[arg(long, value_name = "NETWORK")]
+    pub bitcoin_network: Option<BitcoinNetworkArg>,
+}
+
+/// The Bitcoin networks an Electrum server may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BitcoinNetworkArg {
+    Mainnet,
+    Testnet,
+    Regtest,
+}
+
+impl From<BitcoinNetworkArg> for crate::bitcoin::electrum::BitcoinNetwork {
+    fn from(n: BitcoinNetworkArg) -> Self {
+        use crate::bitcoin::electrum::BitcoinNetwork;
+        match n {
+            BitcoinNetworkArg::Mainnet => BitcoinNetwork::Mainnet,
+            BitcoinNetworkArg::Testnet => BitcoinNetwork::Testnet,
+            BitcoinNetworkArg::Regtest => BitcoinNetwork::Regtest,
+        }
+    }
 }
 
 /// Networks whose tBTC v2 contract addresses are built in.

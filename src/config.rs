@@ -86,6 +86,15 @@ impl EthereumSection {
     }
 }
 
+/// The `[bitcoin]` section (Ethereum mode), as `--electrum-url` and `--bitcoin-network`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BitcoinSection {
+    /// Electrum servers, tried in order: `tcp://`, `ssl://`, `ws://`, `wss://` HOST:PORT.
+    pub electrum: Vec<String>,
+    pub network: Option<crate::cli::BitcoinNetworkArg>,
+}
+
 /// Everything the file may set.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -102,6 +111,7 @@ pub struct FileConfig {
     pub network: NetworkSection,
     pub metrics: MetricsSection,
     pub ethereum: EthereumSection,
+    pub bitcoin: BitcoinSection,
 }
 
 fn project_dirs() -> Option<ProjectDirs> {
@@ -154,6 +164,11 @@ impl FileConfig {
                 .parse::<crate::protocol::Address>()
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("ethereum.wallet_proposal_validator")?;
+        }
+        for url in &config.bitcoin.electrum {
+            crate::bitcoin::electrum::ServerUrl::parse(url)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("bitcoin.electrum")?;
         }
         if let Some(listen) = &config.network.listen {
             crate::values::parse_listen_addr(listen)
@@ -255,6 +270,27 @@ mod tests {
             FileConfig::parse("[ethereum]\nwallet_proposal_validator = \"0x12\"\n").unwrap_err()
         );
         assert!(e.contains("wallet_proposal_validator"), "{e}");
+    }
+
+    #[test]
+    fn the_bitcoin_section_is_checked_like_the_flags() {
+        let c = FileConfig::parse(
+            "[bitcoin]\nelectrum = [\"wss://a.example:443\"]\nnetwork = \"regtest\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.bitcoin.electrum.len(), 1);
+        assert_eq!(
+            c.bitcoin.network,
+            Some(crate::cli::BitcoinNetworkArg::Regtest)
+        );
+        let e = format!(
+            "{:#}",
+            FileConfig::parse("[bitcoin]\nelectrum = [\"http://a:1\"]\n").unwrap_err()
+        );
+        assert!(
+            e.contains("bitcoin.electrum") && e.contains("http://a:1"),
+            "{e}"
+        );
     }
 
     #[test]

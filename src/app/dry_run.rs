@@ -33,7 +33,11 @@ fn devnet_for_command(settings: &Settings, store: &Store) -> anyhow::Result<Devn
 const MAX_FAST_FORWARD_BLOCKS: u64 = 200_000;
 
 pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::Result<()> {
-    if let Some(eth) = EthereumSettings::from_args(&args.ethereum, &settings.ethereum_file)? {
+    if let Some(eth) = EthereumSettings::from_args(
+        &args.ethereum,
+        &settings.ethereum_file,
+        &settings.bitcoin_file,
+    )? {
         return ethereum::dry_run_command(settings, eth, args).await;
     }
     if settings.chain_id.is_some() {

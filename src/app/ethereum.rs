@@ -11,12 +11,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{signals, HistoryLock, LockError, Settings};
+use crate::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
+use crate::bitcoin::electrum_view::ElectrumView;
+use crate::bitcoin::view::BitcoinView;
 use crate::chain::ethereum::{
     self, wallets_file, CacheError, Contracts, DiscoveryCache, EthereumChain, EthereumConfig,
     WalletSource,
 };
+use crate::cli::BitcoinNetworkArg;
 use crate::cli::{DryRunArgs, EthereumArgs, ExitStatusError, Network, RunArgs, UsageError};
-use crate::config::EthereumSection;
+use crate::config::{BitcoinSection, EthereumSection};
 use crate::engine::history::HistoryWriter;
 use crate::engine::{dry_run, DryRunWindow};
 use crate::engine::{EventBus, Identity, Node, NodeHandle};
@@ -78,9 +82,36 @@ pub struct EthereumSettings {
     pub btc_confirmations: Option<u32>,
     /// `--sweeps-every-window-from` (or the file's): this chain's checklist rule.
     pub sweeps_every_window_from: Option<u64>,
+    /// `--electrum-url` (or the file's `[bitcoin] electrum`): empty without a Bitcoin view.
+    pub electrum: Vec<ServerUrl>,
+    pub bitcoin_network: BitcoinNetwork,
 }
 
 impl EthereumSettings {
+    /// The Bitcoin view, when Electrum servers are given: the first that answers with the
+    /// configured network's genesis. Without servers, says what goes unchecked.
+    pub async fn bitcoin_view(&self) -> anyhow::Result<Option<ElectrumView>> {
+        if self.electrum.is_empty() {
+            tracing::warn!(
+                "no Electrum server (--electrum-url): deposit confirmations are estimated from \
+                 the reveal's age, fees start from --btc-fee-rate, and deposit sweeps and moving \
+                 funds are not checked on chain"
+            );
+            return Ok(None);
+        }
+        let shown: Vec<String> = self.electrum.iter().map(|u| u.display_short()).collect();
+        let client = ElectrumClient::connect(
+            self.electrum.clone(),
+            self.bitcoin_network,
+            ElectrumConfig::default(),
+        )
+        .await
+        .with_context(|| format!("cannot use the Electrum servers {}", shown.join(", ")))?;
+        tracing::info!(server = %client.status().server, network = self.bitcoin_network.name(),
+            "Electrum server connected");
+        Ok(Some(ElectrumView::new(client)))
+    }
+
     /// The node's settings on chain `chain_id`: the command's, under this chain's checklist
     /// rule (mainnet's on mainnet, every window elsewhere, unless configured).
     pub fn node_config(&self, settings: &Settings, chain_id: u64) -> crate::engine::NodeConfig {
@@ -94,6 +125,7 @@ impl EthereumSettings {
     pub fn from_args(
         args: &EthereumArgs,
         file: &EthereumSection,
+        bitcoin: &BitcoinSection,
     ) -> anyhow::Result<Option<EthereumSettings>> {
         let Some(rpc_url) = args.rpc_url.clone() else {
             let stray = [
@@ -115,6 +147,9 @@ impl EthereumSettings {
                     "--sweeps-every-window-from",
                     args.sweeps_every_window_from.is_some(),
                 ),
+                // Not --electrum-url: its environment variable may be set for Ethereum mode
+                // while the devnet runs.
+                ("--bitcoin-network", args.bitcoin_network.is_some()),
             ];
             if let Some((flag, _)) = stray.iter().find(|(_, set)| *set) {
                 return Err(UsageError(format!(
@@ -134,6 +169,27 @@ impl EthereumSettings {
             )
             .into());
         }
+        let electrum = match &args.electrum_url {
+            Some(list) => ServerUrl::parse_list(list)
+                .map_err(|e| UsageError(format!("--electrum-url: {e}")))?,
+            None => bitcoin
+                .electrum
+                .iter()
+                .map(|u| ServerUrl::parse(u))
+                .collect::<Result<_, _>>()
+                .map_err(|e| UsageError(format!("bitcoin.electrum: {e}")))?,
+        };
+        let bitcoin_network = match (args.bitcoin_network.or(bitcoin.network), args.network) {
+            (Some(n), Some(Network::Mainnet)) if n != BitcoinNetworkArg::Mainnet => {
+                return Err(UsageError(format!(
+                    "--network mainnet reads Bitcoin mainnet, not {}: drop --bitcoin-network",
+                    BitcoinNetwork::from(n).name()
+                ))
+                .into())
+            }
+            (Some(n), _) => n.into(),
+            (None, _) => BitcoinNetwork::Mainnet,
+        };
         let contracts = Contracts {
             bridge: args.bridge.or(base.bridge),
             wallet_registry: args.wallet_registry.or(base.wallet_registry),
@@ -157,6 +213,8 @@ impl EthereumSettings {
             sweeps_every_window_from: args
                 .sweeps_every_window_from
                 .or(file.sweeps_every_window_from),
+            electrum,
+            bitcoin_network,
         }))
     }
 
@@ -280,8 +338,12 @@ impl EthereumSettings {
             }
             None => Arc::new(Unconnected::default()),
         };
+        let bitcoin = self.bitcoin_view().await?;
         let node = Node::start(
-            self.node_config(settings, chain.chain_id()),
+            crate::engine::NodeConfig {
+                bitcoin: bitcoin.clone().map(|v| Arc::new(v) as Arc<dyn BitcoinView>),
+                ..self.node_config(settings, chain.chain_id())
+            },
             identity,
             Arc::new(chain.clone()),
             net,
@@ -298,6 +360,7 @@ impl EthereumSettings {
         let control = socket.serve(node.commands());
         Ok(RunningNode {
             chain,
+            bitcoin,
             node,
             control,
             cancel,
@@ -310,6 +373,7 @@ impl EthereumSettings {
 /// A node on an Ethereum chain, with what it holds while it runs.
 struct RunningNode {
     chain: EthereumChain,
+    bitcoin: Option<ElectrumView>,
     node: NodeHandle,
     control: crate::control::ControlServer,
     /// The run's token, and the tasks beside the node (metrics, peer network).
@@ -326,6 +390,9 @@ impl RunningNode {
         self.control.shutdown().await;
         super::stop_tasks(&self.cancel, self.tasks).await;
         self.chain.shutdown().await;
+        if let Some(view) = &self.bitcoin {
+            view.client().shutdown().await;
+        }
     }
 }
 
@@ -404,10 +471,15 @@ pub async fn dry_run_command(
     let window = args
         .window
         .unwrap_or_else(|| next_window_after(head).coordination_block);
+    let bitcoin = eth.bitcoin_view().await?;
+    let config = crate::engine::NodeConfig {
+        bitcoin: bitcoin.clone().map(|v| Arc::new(v) as Arc<dyn BitcoinView>),
+        ..eth.node_config(&settings, chain.chain_id())
+    };
     let record = dry_run(
         &chain,
         operator,
-        &eth.node_config(&settings, chain.chain_id()),
+        &config,
         head,
         args.wallet,
         DryRunWindow::At(window),
@@ -416,6 +488,9 @@ pub async fn dry_run_command(
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
     chain.shutdown().await;
+    if let Some(view) = &bitcoin {
+        view.client().shutdown().await;
+    }
     super::print_dry_run(&record, args.json)
 }
 
@@ -427,7 +502,9 @@ pub async fn wallets_for_evidence(
     settings: &Settings,
     args: &EthereumArgs,
 ) -> anyhow::Result<(Vec<crate::protocol::WalletInfo>, EthereumChain)> {
-    let Some(eth) = EthereumSettings::from_args(args, &settings.ethereum_file)? else {
+    let Some(eth) =
+        EthereumSettings::from_args(args, &settings.ethereum_file, &settings.bitcoin_file)?
+    else {
         bail!(UsageError(
             "--rpc-url is needed to read seats from the chain".into()
         ));
@@ -464,7 +541,7 @@ mod tests {
             ..EthereumSection::default()
         };
         let resolve = |args: EthereumArgs, file: &EthereumSection| {
-            EthereumSettings::from_args(&args, file)
+            EthereumSettings::from_args(&args, file, &BitcoinSection::default())
                 .unwrap()
                 .unwrap()
                 .contracts
@@ -500,8 +577,70 @@ mod tests {
             wallet_proposal_validator: Some(flag),
             ..EthereumArgs::default()
         };
-        let e = EthereumSettings::from_args(&stray, &EthereumSection::default()).unwrap_err();
+        let e = EthereumSettings::from_args(
+            &stray,
+            &EthereumSection::default(),
+            &BitcoinSection::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("--wallet-proposal-validator"), "{e}");
+    }
+
+    #[test]
+    fn electrum_servers_and_their_network_come_from_the_flags_or_the_file() {
+        let url = || Some("http://127.0.0.1:8545".to_string());
+        let resolve = |args: EthereumArgs, file: &BitcoinSection| {
+            EthereumSettings::from_args(&args, &EthereumSection::default(), file)
+                .map(|s| s.map(|s| (s.electrum, s.bitcoin_network)))
+        };
+        let flagged = EthereumArgs {
+            rpc_url: url(),
+            electrum_url: Some("ssl://a.example:50002,tcp://127.0.0.1:50001".into()),
+            bitcoin_network: Some(BitcoinNetworkArg::Regtest),
+            ..EthereumArgs::default()
+        };
+        let (servers, network) = resolve(flagged, &BitcoinSection::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].display_short(), "ssl://a.example:50002");
+        assert_eq!(network, BitcoinNetwork::Regtest);
+        // The file's servers when no flag names any; mainnet by default.
+        let file = BitcoinSection {
+            electrum: vec!["wss://b.example:443".into()],
+            network: None,
+        };
+        let plain = EthereumArgs {
+            rpc_url: url(),
+            ..EthereumArgs::default()
+        };
+        let (servers, network) = resolve(plain.clone(), &file).unwrap().unwrap();
+        assert_eq!(servers[0].display_short(), "wss://b.example:443");
+        assert_eq!(network, BitcoinNetwork::Mainnet);
+        // A bad URL is named; mainnet contracts with a test network are refused.
+        let bad = EthereumArgs {
+            electrum_url: Some("http://x:1".into()),
+            ..plain.clone()
+        };
+        let e = resolve(bad, &BitcoinSection::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--electrum-url") && e.contains("http://x:1"),
+            "{e}"
+        );
+        let mixed = EthereumArgs {
+            network: Some(Network::Mainnet),
+            bitcoin_network: Some(BitcoinNetworkArg::Testnet),
+            ..plain
+        };
+        let e = resolve(mixed, &BitcoinSection::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--network mainnet") && e.contains("testnet"),
+            "{e}"
+        );
     }
 
     /// A keystore at the costliest parameters accepted (geth's "standard" scrypt).
@@ -533,6 +672,8 @@ mod tests {
             password_file: Some(pw),
             btc_confirmations: None,
             sweeps_every_window_from: None,
+            electrum: Vec::new(),
+            bitcoin_network: BitcoinNetwork::Mainnet,
         };
         let cancel = CancellationToken::new();
         cancel.cancel();

@@ -35,6 +35,8 @@ pub async fn verify_evidence_command(
             "--wallet-proposal-validator",
             e.wallet_proposal_validator.is_some(),
         ),
+        // Not --electrum-url: its environment variable may be set for the node.
+        ("--bitcoin-network", e.bitcoin_network.is_some()),
         ("--btc-confirmations", e.btc_confirmations.is_some()),
         ("--poll-interval", e.poll_interval.is_some()),
         ("--btc-fee-rate", args.chain.btc_fee_rate.is_some()),

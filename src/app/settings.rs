@@ -30,6 +30,8 @@ pub struct Settings {
     /// The config file's `[ethereum]` section, for commands that read their Ethereum flags
     /// themselves (`dry-run`, `verify-evidence`).
     pub ethereum_file: crate::config::EthereumSection,
+    /// The config file's `[bitcoin]` section, likewise.
+    pub bitcoin_file: crate::config::BitcoinSection,
     /// The peer network, if the node joins one.
     pub peer_network: Option<network::PeerNetworkSettings>,
     /// The metrics endpoint, if asked for.
@@ -86,7 +88,7 @@ impl Settings {
             .or(file.devnet.transport)
             .unwrap_or_default();
         let ethereum = run
-            .map(|r| EthereumSettings::from_args(&r.ethereum, &file.ethereum))
+            .map(|r| EthereumSettings::from_args(&r.ethereum, &file.ethereum, &file.bitcoin))
             .transpose()?
             .flatten();
         if ethereum.is_some() && run.and_then(|r| r.devnet_transport).is_some() {
@@ -128,6 +130,7 @@ impl Settings {
             chain_id: chain.chain_id,
             ethereum,
             ethereum_file: file.ethereum.clone(),
+            bitcoin_file: file.bitcoin.clone(),
             peer_network,
         };
         settings.check_socket_path()?;
