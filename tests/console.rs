@@ -679,3 +679,41 @@ async fn a_leader_s_refused_candidates_are_shown_with_its_latest_result() {
     assert!(shown.contains("Redemption ✗Redemption"), "{shown}");
     fx.network.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_header_shows_the_bitcoin_server_its_tip_and_latency_or_why_it_is_down() {
+    use tbtc_coord::protocol::chain::{BitcoinStatus, ChainStatus};
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    assert!(!screen(app, 140, 36).contains("btc "));
+    let up = BitcoinStatus {
+        server: "ssl://electrum.example:50002".into(),
+        connected: true,
+        tip: Some(870_123),
+        latency_us: Some(41_500),
+        error: None,
+    };
+    app.on_chain_status(ChainStatus {
+        bitcoin: Some(up.clone()),
+        ..ChainStatus::default()
+    });
+    let shown = screen(app, 140, 36);
+    assert!(
+        shown.contains("btc ssl://electrum.example:50002 tip 870123, 41.5 ms"),
+        "{shown}"
+    );
+    app.on_chain_status(ChainStatus {
+        bitcoin: Some(BitcoinStatus {
+            connected: false,
+            error: Some("no answer within 30s".into()),
+            ..up
+        }),
+        ..ChainStatus::default()
+    });
+    let shown = screen(app, 140, 36);
+    assert!(
+        shown.contains("btc ssl://electrum.example:50002 DOWN: no answer within 30s"),
+        "{shown}"
+    );
+    fx.network.shutdown().await;
+}

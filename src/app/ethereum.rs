@@ -307,10 +307,10 @@ impl EthereumSettings {
         let socket = super::node_socket::bind(settings)?;
         let tasks = TaskTracker::new();
         let history = store.clone();
-        if let Some(metrics) =
+        let metrics =
             super::metrics_endpoint::start(endpoint, settings, &bus, history, &cancel, &tasks)
-                .await?
-        {
+                .await?;
+        if let Some(metrics) = metrics.clone() {
             chain.observe_rpc_latency(Arc::new(move |d| metrics.observe_rpc_latency(d)));
         }
         let net: Arc<dyn BroadcastChannel> = match &settings.peer_network {
@@ -339,6 +339,12 @@ impl EthereumSettings {
             None => Arc::new(Unconnected::default()),
         };
         let bitcoin = self.bitcoin_view().await?;
+        if let (Some(metrics), Some(view)) = (metrics, &bitcoin) {
+            view.client()
+                .observe_calls(Arc::new(move |method, latency, ok| {
+                    metrics.observe_electrum(method, latency, ok)
+                }));
+        }
         let node = Node::start(
             crate::engine::NodeConfig {
                 bitcoin: bitcoin.clone().map(|v| Arc::new(v) as Arc<dyn BitcoinView>),

@@ -119,10 +119,17 @@ impl ElectrumView {
 impl BitcoinView for ElectrumView {
     fn status(&self) -> BitcoinStatus {
         let s = self.client.status();
+        // The server announces new tips on its own; the latest of those and of our reads.
+        let announced = self
+            .client
+            .subscribe_headers()
+            .borrow()
+            .as_ref()
+            .map(|t| t.height);
         BitcoinStatus {
             server: s.server,
             connected: s.connected,
-            tip: *lock(&self.tip),
+            tip: (*lock(&self.tip)).max(announced),
             latency_us: s
                 .last_latency
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),

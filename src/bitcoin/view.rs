@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use bitcoin::Transaction;
-use serde::{Deserialize, Serialize};
 
 use crate::protocol::bitcoin_facts::MainUtxo;
 use crate::protocol::{Hash32, WalletPkh};
@@ -19,19 +18,7 @@ pub enum BitcoinError {
     UnknownTransaction(String),
 }
 
-/// How the view is doing, as the console and the metrics show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BitcoinStatus {
-    /// The server in use (host and port, or `devnet`).
-    pub server: String,
-    pub connected: bool,
-    pub tip: Option<u64>,
-    /// Round trip of the last request, microseconds.
-    pub latency_us: Option<u64>,
-    /// Why it is not connected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+pub use crate::protocol::chain::BitcoinStatus;
 
 #[async_trait]
 pub trait BitcoinView: Send + Sync + 'static {

@@ -49,8 +49,12 @@ impl NodeCommands {
         self.ctx.bus.subscribe_with_snapshot()
     }
 
+    /// The chain back end's health, with the Bitcoin view's when the node has one.
     pub fn chain_status(&self) -> crate::protocol::ChainStatus {
-        self.ctx.chain.status()
+        crate::protocol::ChainStatus {
+            bitcoin: self.ctx.config.bitcoin.as_ref().map(|view| view.status()),
+            ..self.ctx.chain.status()
+        }
     }
 
     pub fn operator(&self) -> Address {

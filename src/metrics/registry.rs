@@ -14,12 +14,17 @@ use crate::protocol::FaultType;
 
 /// One label, as `name="value"`.
 pub(super) type Label = [(&'static str, &'static str); 1];
+/// One label whose value is not known until run time (an Electrum method's name).
+pub(super) type OwnedLabel = [(&'static str, String); 1];
 
 /// The registered metrics, by handle.
 pub(super) struct Handles {
     pub(super) connected_peers: Gauge,
     pub(super) connected_bootstrap: Gauge,
     pub(super) eth_connectivity: Gauge,
+    pub(super) btc_connectivity: Gauge,
+    pub(super) electrum_latency: Family<OwnedLabel, Histogram>,
+    pub(super) electrum_errors: Family<OwnedLabel, Counter>,
     pub(super) windows_started: Counter,
     pub(super) windows_late: Counter,
     pub(super) windows_missed: Counter,
@@ -57,6 +62,12 @@ impl Handles {
             connected_peers: Gauge::default(),
             connected_bootstrap: Gauge::default(),
             eth_connectivity: Gauge::default(),
+            btc_connectivity: Gauge::default(),
+            // 1 ms to about 33 s.
+            electrum_latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+            electrum_errors: Family::default(),
             windows_started: Counter::default(),
             windows_late: Counter::default(),
             windows_missed: Counter::default(),
@@ -104,7 +115,23 @@ impl Handles {
             "1 while the chain is fresh (a new head within the staleness limit), else 0",
             m.eth_connectivity.clone(),
         );
+        registry.register(
+            "btc_connectivity",
+            "1 while the last Electrum request was answered, else 0 (always 0 without --electrum-url)",
+            m.btc_connectivity.clone(),
+        );
         let ours = registry.sub_registry_with_prefix("tbtc_coord");
+        ours.register_with_unit(
+            "electrum_request",
+            "Electrum requests, by method: how long each took to be answered or to fail",
+            Unit::Seconds,
+            m.electrum_latency.clone(),
+        );
+        ours.register(
+            "electrum_errors",
+            "Electrum requests that failed (no answer, an error, a closed connection), by method",
+            m.electrum_errors.clone(),
+        );
         ours.register(
             "windows_started",
             "Coordination windows whose procedures began",

@@ -115,6 +115,21 @@ impl Metrics {
         self.lock().m.rpc_latency.observe(latency.as_secs_f64());
     }
 
+    /// One Electrum request: how long it took, and whether it was answered.
+    pub fn observe_electrum(&self, method: &str, latency: Duration, ok: bool) {
+        let state = self.lock();
+        let label = [("method", method.to_string())];
+        state
+            .m
+            .electrum_latency
+            .get_or_create(&label)
+            .observe(latency.as_secs_f64());
+        if !ok {
+            state.m.electrum_errors.get_or_create(&label).inc();
+        }
+        state.m.btc_connectivity.set(i64::from(ok));
+    }
+
     /// The Prometheus exposition (OpenMetrics text), as of `now`.
     pub fn encode(&self, now: Instant) -> String {
         let state = self.lock();

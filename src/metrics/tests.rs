@@ -533,3 +533,49 @@ fn the_classic_text_format_names_counters_by_their_total() {
         "{text}"
     );
 }
+
+#[test]
+fn electrum_requests_are_timed_and_failures_counted_by_method() {
+    let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(sample(&metrics.encode(t0), "btc_connectivity"), Some(0.0));
+    metrics.observe_electrum(
+        "blockchain.transaction.get",
+        Duration::from_millis(20),
+        true,
+    );
+    metrics.observe_electrum(
+        "blockchain.transaction.get",
+        Duration::from_millis(40),
+        true,
+    );
+    let text = metrics.encode(t0);
+    assert_eq!(sample(&text, "btc_connectivity"), Some(1.0), "{text}");
+    metrics.observe_electrum("blockchain.estimatefee", Duration::from_secs(30), false);
+    let text = metrics.encode(t0);
+    for (series, value) in [
+        ("btc_connectivity", 0.0),
+        (
+            "tbtc_coord_electrum_request_seconds_count{method=\"blockchain.transaction.get\"}",
+            2.0,
+        ),
+        (
+            "tbtc_coord_electrum_request_seconds_sum{method=\"blockchain.transaction.get\"}",
+            0.06,
+        ),
+        (
+            "tbtc_coord_electrum_errors_total{method=\"blockchain.estimatefee\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "tbtc_coord_electrum_errors_total{method=\"blockchain.transaction.get\"}"
+        ),
+        None,
+        "no failure of that method"
+    );
+}

@@ -54,13 +54,30 @@ pub enum ChainConnection {
     },
 }
 
-/// A chain back end's health: chain id, connection and RPC latency.
+/// A chain back end's health: chain id, connection and RPC latency, and the Bitcoin view's
+/// when the node has one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainStatus {
     pub chain_id: Option<u64>,
     pub connection: ChainConnection,
     /// Round trip of the last RPC call, microseconds.
     pub rpc_latency_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitcoin: Option<BitcoinStatus>,
+}
+
+/// How the Bitcoin view is doing, as the console and the metrics show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BitcoinStatus {
+    /// The server in use (`scheme://host:port`, or `devnet`).
+    pub server: String,
+    pub connected: bool,
+    pub tip: Option<u64>,
+    /// Round trip of the last request, microseconds.
+    pub latency_us: Option<u64>,
+    /// Why it is not connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Default for ChainStatus {
@@ -69,6 +86,7 @@ impl Default for ChainStatus {
             chain_id: None,
             connection: ChainConnection::Embedded,
             rpc_latency_us: None,
+            bitcoin: None,
         }
     }
 }

@@ -179,6 +179,7 @@ impl EthereumChain {
                     chain_id: Some(chain_id),
                     connection: status,
                     rpc_latency_us: None,
+                    bitcoin: None,
                 }),
                 wrong_chain: Mutex::new(None),
                 blocks,

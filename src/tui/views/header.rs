@@ -1,4 +1,4 @@
-//! The header: chain and connection, this operator, the head and its age, the measured block
+//! The header: chain and connection, the Bitcoin server, this operator, the head and its age, the measured block
 //! time, the next window with a countdown, and the current phase as a gauge that turns
 //! warning, then critical, as the active phase nears its end.
 
@@ -84,7 +84,34 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
             line1.push(sep());
         }
     }
-    line1.extend([chain, sep(), operator]);
+    line1.push(chain);
+    // The Bitcoin view: its server, tip and latency, or why it is down.
+    if let Some(btc) = &app.chain_status.bitcoin {
+        line1.push(sep());
+        line1.push(if btc.connected {
+            Span::styled(
+                format!(
+                    "btc {}{}{}",
+                    btc.server,
+                    btc.tip.map(|t| format!(" tip {t}")).unwrap_or_default(),
+                    btc.latency_us
+                        .map(|us| format!(", {:.1} ms", us as f64 / 1000.0))
+                        .unwrap_or_default()
+                ),
+                t.ok,
+            )
+        } else {
+            Span::styled(
+                format!(
+                    "btc {} DOWN: {}",
+                    btc.server,
+                    btc.error.as_deref().unwrap_or("not connected")
+                ),
+                t.critical,
+            )
+        });
+    }
+    line1.extend([sep(), operator]);
     let net = &view.network;
     match net.transport {
         MessageTransport::PeerNetwork => {
