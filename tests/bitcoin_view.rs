@@ -145,6 +145,15 @@ async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utx
     assert_eq!(snapshot.deposits[0].confirmations, 6);
     assert_eq!(reading.facts.funding[&key], funding_tx(&tx));
     assert_eq!(reading.facts.main_utxo, Some(main));
+    // Synced between chains: the Bridge's main UTXO is unspent on Bitcoin.
+    assert_eq!(reading.synced, Some(true));
+    assert_eq!(reading.disagreement, None);
+    // A Bridge that names an output Bitcoin does not have: a disagreement naming the hash.
+    snapshot.main_utxo_hash = Some(Hash32([0x99; 32]));
+    let reading = read_bitcoin(&view, &mut snapshot).await.unwrap();
+    assert_eq!(reading.synced, Some(false));
+    let said = reading.disagreement.expect("a disagreement");
+    assert!(said.contains(&Hash32([0x99; 32]).to_string()), "{said}");
 
     // A transaction the server never saw is named, not invented.
     let unknown = view.transaction(&Hash32([0xAB; 32])).await;

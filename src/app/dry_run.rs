@@ -83,6 +83,45 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     print_dry_run(&record, args.json)
 }
 
+/// A dry run's Bitcoin side as text lines: each deposit's confirmations and whether it is
+/// swept, the main UTXO and whether the chains agree on it.
+pub(crate) fn bitcoin_lines(btc: &crate::engine::records::BitcoinSide) -> Vec<String> {
+    let btc_amount = |sat: u64| format!("{}.{:08} BTC", sat / 100_000_000, sat % 100_000_000);
+    let mut lines = vec![format!(
+        "deposits         {} revealed, confirmations from Bitcoin",
+        btc.deposits.len()
+    )];
+    for d in &btc.deposits {
+        lines.push(format!(
+            "  {}:{}  {}  {} conf  {}",
+            d.funding_tx_hash,
+            d.output_index,
+            btc_amount(d.amount),
+            d.confirmations,
+            if d.included { "swept" } else { "not swept" }
+        ));
+    }
+    match (&btc.main_utxo, btc.synced) {
+        (Some(u), Some(true)) => lines.push(format!(
+            "main UTXO        {}:{} {}, unspent on Bitcoin: the chains agree",
+            u.tx_hash,
+            u.output_index,
+            btc_amount(u.value)
+        )),
+        (Some(u), _) => lines.push(format!(
+            "main UTXO        {}:{} {}",
+            u.tx_hash,
+            u.output_index,
+            btc_amount(u.value)
+        )),
+        (None, _) => lines.push("main UTXO        none found".to_string()),
+    }
+    if let Some(w) = &btc.warning {
+        lines.push(format!("WARNING          {w}"));
+    }
+    lines
+}
+
 /// Prints a dry run as one JSON object or as text.
 pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -127,6 +166,11 @@ pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result
             };
             let mark = if a.chosen() { "*" } else { " " };
             writeln!(out, "  {mark} {:<15}{line}", a.action.name())?;
+        }
+        if let Some(btc) = &record.bitcoin {
+            for line in bitcoin_lines(btc) {
+                writeln!(out, "  {line}")?;
+            }
         }
         if let Some(p) = &record.proposal {
             writeln!(out, "  your proposal    {}", p.summary())?;

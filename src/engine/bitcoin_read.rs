@@ -14,6 +14,10 @@ pub struct BitcoinReading {
     pub facts: BitcoinFacts,
     /// sat/vB; `None` when the server has no estimate (regtest never has one).
     pub fee_rate: Option<u64>,
+    /// Whether the Bridge's main UTXO is unspent on Bitcoin (`None`: the wallet has none).
+    pub synced: Option<bool>,
+    /// Where the two chains disagree about the main UTXO, naming both sides.
+    pub disagreement: Option<String>,
 }
 
 /// Reads the wallet's Bitcoin side and sets each deposit's confirmations in `snapshot` from
@@ -42,6 +46,26 @@ pub async fn read_bitcoin(
     }
     if let Some(hash) = snapshot.main_utxo_hash {
         reading.facts.main_utxo = view.main_utxo(&snapshot.wallet, &hash).await?;
+        match &reading.facts.main_utxo {
+            Some(utxo) => {
+                let unspent = view.is_unspent(&snapshot.wallet, utxo).await?;
+                reading.synced = Some(unspent);
+                if !unspent {
+                    reading.disagreement = Some(format!(
+                        "the Bridge's main UTXO {}:{} is spent on Bitcoin (the Bridge has not \
+                         seen the spend's proof yet)",
+                        utxo.tx_hash, utxo.output_index
+                    ));
+                }
+            }
+            None => {
+                reading.synced = Some(false);
+                reading.disagreement = Some(format!(
+                    "the Bridge's main UTXO hash {hash} matches no output of the wallet's \
+                     transactions on Bitcoin"
+                ));
+            }
+        }
     }
     reading.fee_rate = view.fee_rate().await?;
     Ok(reading)

@@ -113,5 +113,6 @@ pub async fn dry_run(
         proposal: Some(choice.proposal),
         reason,
         actions: choice.evaluations,
+        bitcoin: choice.bitcoin,
     })
 }

@@ -5,10 +5,12 @@
 //! and is then blamed as idle for its own generator.
 
 use super::bitcoin_read::{read_bitcoin, BitcoinReading};
+use super::records::{BitcoinSide, DepositLine, MainUtxoLine};
 use crate::bitcoin::view::BitcoinView;
 use crate::chain::Chain;
 use crate::protocol::bitcoin_facts::BitcoinFacts;
 use crate::protocol::generator::evaluate_checklist;
+use crate::protocol::proposal::DepositKey;
 use crate::protocol::{ActionEvaluation, ActionType, Proposal, ProposalParams, WalletSnapshot};
 
 /// How far down the checklist to ask the validator.
@@ -28,6 +30,8 @@ pub struct Choice {
     /// Why the Bitcoin view could not be read, if it could not: every deposit then counts as
     /// unconfirmed.
     pub bitcoin_error: Option<String>,
+    /// What the Bitcoin view told, for the dry run (absent without a view).
+    pub bitcoin: Option<BitcoinSide>,
 }
 
 impl Choice {
@@ -89,6 +93,7 @@ pub async fn choose(
         proposal: chosen.unwrap_or(Proposal::Noop),
         evaluations,
         bitcoin_error: None,
+        bitcoin: None,
     }
 }
 
@@ -129,6 +134,30 @@ pub async fn choose_with_bitcoin(
         params.btc_fee_rate = rate;
     }
     let mut choice = choose(chain, checklist, &snapshot, &reading.facts, &params, weigh).await;
+    let swept: &[DepositKey] = match &choice.proposal {
+        Proposal::DepositSweep { deposits, .. } => deposits,
+        _ => &[],
+    };
+    choice.bitcoin = Some(BitcoinSide {
+        deposits: snapshot
+            .deposits
+            .iter()
+            .map(|d| DepositLine {
+                funding_tx_hash: d.key.funding_tx_hash,
+                output_index: d.key.output_index,
+                amount: d.amount,
+                confirmations: d.confirmations,
+                included: swept.contains(&d.key),
+            })
+            .collect(),
+        main_utxo: reading.facts.main_utxo.map(|u| MainUtxoLine {
+            tx_hash: u.tx_hash,
+            output_index: u.output_index,
+            value: u.value,
+        }),
+        synced: reading.synced,
+        warning: error.clone().or(reading.disagreement),
+    });
     choice.bitcoin_error = error;
     choice
 }

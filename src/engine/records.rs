@@ -143,6 +143,42 @@ pub struct DryRunRecord {
     /// verdict. The proposal is the first candidate the validator took (or was not asked).
     #[serde(default)]
     pub actions: Vec<ActionEvaluation>,
+    /// What the Bitcoin view told (absent without one). Shown, not kept in the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitcoin: Option<BitcoinSide>,
+}
+
+/// A wallet's Bitcoin side as a dry run shows it: each revealed deposit's confirmations and
+/// whether the proposal sweeps it, the main UTXO, and whether the two chains agree on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BitcoinSide {
+    pub deposits: Vec<DepositLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_utxo: Option<MainUtxoLine>,
+    /// "Synced between chains": the Bridge's main UTXO is unspent on Bitcoin. `None` when it
+    /// could not be told (no main UTXO, or the view failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<bool>,
+    /// Why the chains disagree, or why the view could not be read, naming both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositLine {
+    pub funding_tx_hash: Hash32,
+    pub output_index: u32,
+    pub amount: u64,
+    pub confirmations: u32,
+    /// Swept by this dry run's proposal.
+    pub included: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MainUtxoLine {
+    pub tx_hash: Hash32,
+    pub output_index: u32,
+    pub value: u64,
 }
 
 /// Which faults to list. Every set field narrows the list; `Default` lists all.

@@ -140,6 +140,9 @@ impl Turn<'_> {
                     if let Some(e) = &choice.bitcoin_error {
                         tracing::warn!(%wallet, cb, error = %e,
                             "the Bitcoin view could not be read: no deposit counts as confirmed");
+                    } else if let Some(w) = choice.bitcoin.as_ref().and_then(|b| b.warning.as_ref())
+                    {
+                        tracing::warn!(%wallet, cb, "the chains disagree: {w}");
                     }
                     let refusals = choice.refusals();
                     for r in &refusals {

@@ -105,6 +105,7 @@ fn dry_run(cb: u64, proposal: Option<Proposal>) -> DryRunRecord {
                 validation: None,
             },
         ],
+        bitcoin: None,
         proposal,
     }
 }

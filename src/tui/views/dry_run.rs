@@ -136,6 +136,40 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
                     Span::styled(text, style),
                 ));
             }
+            if let Some(btc) = &r.bitcoin {
+                for d in &btc.deposits {
+                    lines.push(field(
+                        "  deposit",
+                        Span::styled(
+                            format!(
+                                "{}…:{} {} conf, {}",
+                                &d.funding_tx_hash.to_string()[..12],
+                                d.output_index,
+                                d.confirmations,
+                                if d.included { "swept" } else { "not swept" }
+                            ),
+                            if d.included { t.ok } else { t.dim },
+                        ),
+                    ));
+                }
+                let (text, style) = match (&btc.main_utxo, btc.synced, &btc.warning) {
+                    (_, _, Some(w)) => (w.clone(), t.critical),
+                    (Some(u), Some(true), None) => (
+                        format!(
+                            "{}…:{} unspent: the chains agree",
+                            &u.tx_hash.to_string()[..12],
+                            u.output_index
+                        ),
+                        t.ok,
+                    ),
+                    (Some(u), _, None) => (
+                        format!("{}…:{}", &u.tx_hash.to_string()[..12], u.output_index),
+                        t.base,
+                    ),
+                    (None, _, None) => ("none".to_string(), t.dim),
+                };
+                lines.push(field("main UTXO", Span::styled(text, style)));
+            }
             if let (Some(reason), true) = (&r.reason, r.actions.is_empty()) {
                 lines.push(field("why", Span::styled(reason.clone(), t.dim)));
             }
