@@ -173,3 +173,84 @@ async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utx
     );
     view.client().shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_main_utxo_spent_in_the_mempool_reads_as_not_synced() {
+    let node = BitcoinNode::start().await;
+    let miner = Key::new(0x32);
+    node.mine(101, &miner.p2pkh().to_string()).await;
+    node.wait_for_tip(101).await;
+    let view = view_of(&node).await;
+
+    // The wallet's key is the test's: its main UTXO pays the key's P2PKH.
+    let signer = Key::new(0x33);
+    let wallet = WalletPkh(signer.public.pubkey_hash().to_byte_array());
+    let (spent, value) = node.coinbase_of(1, &miner).await;
+    let main_value = Amount::from_sat(100_000_000);
+    let funding = miner.spend_p2pkh(
+        spent,
+        vec![
+            TxOut {
+                value: main_value,
+                script_pubkey: signer.p2pkh().script_pubkey(),
+            },
+            TxOut {
+                value: value - main_value - Amount::from_sat(10_000),
+                script_pubkey: miner.p2pkh().script_pubkey(),
+            },
+        ],
+    );
+    node.electrum(
+        "blockchain.transaction.broadcast",
+        json!([serialize_hex(&funding)]),
+    )
+    .await;
+    node.mine(1, &miner.p2pkh().to_string()).await;
+    node.wait_for_tip(102).await;
+    let main = MainUtxo {
+        tx_hash: bridge_tx_hash(&funding),
+        output_index: 0,
+        value: main_value.to_sat(),
+    };
+    let mut snapshot = WalletSnapshot {
+        wallet,
+        state: WalletState::Live,
+        main_utxo_hash: Some(main.bridge_hash()),
+        ..WalletSnapshot::default()
+    };
+    let reading = read_bitcoin(&view, &mut snapshot).await.unwrap();
+    assert_eq!(reading.facts.main_utxo, Some(main));
+    assert_eq!(reading.synced, Some(true));
+
+    // The wallet spends it; the spend is only in the mempool, and the Bridge has not seen it.
+    let spend = signer.spend_p2pkh(
+        bitcoin::OutPoint::new(funding.compute_txid(), 0),
+        vec![TxOut {
+            value: main_value - Amount::from_sat(10_000),
+            script_pubkey: miner.p2pkh().script_pubkey(),
+        }],
+    );
+    node.electrum(
+        "blockchain.transaction.broadcast",
+        json!([serialize_hex(&spend)]),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + bitcoin_support::DEADLINE;
+    let reading = loop {
+        let reading = read_bitcoin(&view, &mut snapshot).await.unwrap();
+        if reading.synced == Some(false) {
+            break reading;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ElectrumX never saw the spend"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let said = reading.disagreement.expect("a disagreement");
+    assert!(
+        said.contains("spent on Bitcoin") && said.contains(&main.tx_hash.to_string()),
+        "{said}"
+    );
+    view.client().shutdown().await;
+}

@@ -129,7 +129,10 @@ async fn a_sweep_holds_exactly_the_deposits_six_blocks_deep_and_the_real_validat
     let chain = tbtc.chain().await;
     let electrum = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
     let config = ElectrumConfig {
-        request_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(2),
+        request_retry_window: Duration::from_secs(4),
+        connect_timeout: Duration::from_secs(2),
+        connect_retry_window: Duration::from_secs(4),
         ..ElectrumConfig::default()
     };
     let view = ElectrumView::new(
@@ -178,6 +181,28 @@ async fn a_sweep_holds_exactly_the_deposits_six_blocks_deep_and_the_real_validat
         choice.evaluations[0].validation,
         Some(Validation::accepted())
     );
+    let side = choice.bitcoin.clone().expect("the Bitcoin side");
+    assert!(side
+        .deposits
+        .iter()
+        .all(|d| d.included && d.confirmations >= 6));
+
+    // The Electrum server gone mid-window: no deposit counts as confirmed, so the leader
+    // proposes nothing it cannot check and says why.
+    drop(node);
+    let choice = sweep().await;
+    assert_eq!(choice.proposal, Proposal::Noop);
+    let why = choice.noop_reason().expect("a reason");
+    assert!(
+        why.contains("Bitcoin view: Bitcoin server unavailable"),
+        "{why}"
+    );
+    assert!(choice
+        .bitcoin
+        .expect("the Bitcoin side")
+        .deposits
+        .iter()
+        .all(|d| d.confirmations == 0 && !d.included));
     chain.shutdown().await;
     view.client().shutdown().await;
 }
