@@ -47,6 +47,8 @@ fn the_example_config_changes_nothing_as_written_and_every_key_loads() {
     assert_eq!(all.metrics.addr.as_deref(), Some("127.0.0.1:9601"));
     assert!(all.ethereum.validator().is_some());
     assert_eq!(all.ethereum.sweeps_every_window_from, Some(0));
+    assert_eq!(all.bitcoin.electrum.len(), 1);
+    assert!(all.bitcoin.network.is_some());
 }
 
 #[test]
