@@ -3,7 +3,8 @@
 //! (ElectrumX), revealed on the real tBTC v2 Bridge on anvil for a wallet made through the
 //! real DKG. The leader's sweep holds exactly the deposits with six confirmations, and the
 //! real WalletProposalValidator accepts it with the real funding transactions our node read
-//! from Electrum.
+//! from Electrum. A wallet moving its funds from a real main UTXO proposes the committed
+//! targets, and the validator accepts that too with the main UTXO read from Electrum.
 
 mod bitcoin_support;
 mod ethereum_support;
@@ -203,6 +204,151 @@ async fn a_sweep_holds_exactly_the_deposits_six_blocks_deep_and_the_real_validat
         .deposits
         .iter()
         .all(|d| d.confirmations == 0 && !d.included));
+    chain.shutdown().await;
+    view.client().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_funds_goes_to_the_committed_targets_from_a_real_main_utxo_and_the_validator_accepts_it(
+) {
+    use ethereum_support::call_data;
+    use ethereum_support::moved_funds::fail_heartbeat;
+    use ethereum_support::real::{uint, MainUtxo};
+    use ethers_core::abi::Token;
+
+    let anvil = Anvil::start(&[]).await;
+    let url = anvil.http_url();
+    let operators: Vec<Address> = (1..=3u8).map(|i| Address([0xC8 + i; 20])).collect();
+    let tbtc = RealTbtc::deploy(&url, &operators).await;
+    tbtc.allow_wallets_back_to_back().await;
+    let source_key = tbtc.create_wallet(&[0x61; 32], &operators).await;
+    let source = source_key.pkh();
+    let mut targets: Vec<WalletPkh> = Vec::new();
+    for secret in [0x62u8, 0x63] {
+        targets.push(tbtc.create_wallet(&[secret; 32], &operators).await.pkh());
+    }
+    // The Bridge takes target wallets in ascending order.
+    targets.sort_by_key(|w| w.0);
+
+    // A real main UTXO of 15 BTC on regtest, paying the wallet's P2WPKH: with the Bridge's
+    // 10 BTC maximum transfer, two targets.
+    let node = BitcoinNode::start().await;
+    let miner = Key::new(0x42);
+    mine_bitcoin(&node, &miner, 101, 101).await;
+    let (spent, coinbase) = node.coinbase_of(1, &miner).await;
+    let balance = Amount::from_sat(15 * 100_000_000);
+    let [wallet_p2wpkh, _] = tbtc_coord::bitcoin::reading::wallet_scripts(&source);
+    let main_tx = miner.spend_p2pkh(
+        spent,
+        vec![
+            TxOut {
+                value: balance,
+                script_pubkey: wallet_p2wpkh,
+            },
+            TxOut {
+                value: coinbase - balance - Amount::from_sat(10_000),
+                script_pubkey: miner.p2pkh().script_pubkey(),
+            },
+        ],
+    );
+    node.electrum(
+        "blockchain.transaction.broadcast",
+        json!([serialize_hex(&main_tx)]),
+    )
+    .await;
+    mine_bitcoin(&node, &miner, 6, 107).await;
+    let main = MainUtxo {
+        tx_hash: bridge_tx_hash(&main_tx).0,
+        output_index: 0,
+        value: balance.to_sat(),
+    };
+    tbtc.set_main_utxo(&source, &main).await;
+    // Its heartbeat fails: the real Bridge moves a wallet with funds to MovingFunds.
+    fail_heartbeat(&tbtc, &source_key).await;
+    let count = tbtc_coord::bitcoin::reading::moving_funds_target_count(
+        balance.to_sat(),
+        10 * 100_000_000,
+        targets.len(),
+    );
+    assert_eq!(count, 2);
+
+    // A member submits the commitment through the real Bridge.
+    let mut ids = Vec::new();
+    for member in &operators {
+        let id = tbtc
+            .view(
+                &tbtc.pool_abi,
+                &tbtc.pool,
+                "getOperatorID",
+                &[Token::Address(member.0.into())],
+            )
+            .await
+            .unwrap();
+        ids.push(id.into_iter().next().unwrap());
+    }
+    let commit = call_data(
+        &tbtc.bridge_abi,
+        "submitMovingFundsCommitment",
+        &[
+            Token::FixedBytes(source.0.to_vec()),
+            main.token(),
+            Token::Array(ids),
+            uint(1),
+            Token::Array(
+                targets
+                    .iter()
+                    .map(|t| Token::FixedBytes(t.0.to_vec()))
+                    .collect(),
+            ),
+        ],
+    );
+    tbtc.send_as(&operators[0], &tbtc.bridge, &commit).await;
+    // A day later, past the safety margin.
+    let params = ProposalParams::default();
+    let now = latest_timestamp(&url).await;
+    ethereum_support::rpc(
+        &url,
+        "anvil_setNextBlockTimestamp",
+        json!([now + params.moving_funds_safety_margin + 60]),
+    )
+    .await;
+    ethereum_support::rpc(&url, "anvil_mine", json!(["0x1"])).await;
+
+    let chain = tbtc.chain().await;
+    let electrum = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
+    let view = ElectrumView::new(
+        ElectrumClient::connect(
+            vec![electrum],
+            BitcoinNetwork::Regtest,
+            ElectrumConfig::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let head = chain.latest_block().await.unwrap().number;
+    let snapshot = chain.wallet_snapshot(&source, head).await.unwrap();
+    assert_eq!(snapshot.moving_funds_targets, targets);
+    let choice = choose_with_bitcoin(
+        &chain,
+        Some(&view),
+        &[ActionType::MovingFunds],
+        snapshot,
+        &params,
+        Weigh::Every,
+    )
+    .await;
+    let Proposal::MovingFunds { target_wallets, .. } = &choice.proposal else {
+        panic!("moving funds: {choice:?}")
+    };
+    assert_eq!(target_wallets, &targets);
+    assert_eq!(
+        choice.evaluations[0].validation,
+        Some(Validation::accepted()),
+        "the real validator takes it with the main UTXO read from Electrum"
+    );
+    let side = choice.bitcoin.expect("the Bitcoin side");
+    assert_eq!(side.synced, Some(true));
+    assert_eq!(side.main_utxo.map(|u| u.value), Some(balance.to_sat()));
     chain.shutdown().await;
     view.client().shutdown().await;
 }
