@@ -39,6 +39,7 @@ pub const CHAIN_ID: u64 = 31337;
 fn binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tbtc-coord"));
     c.env_remove("TBTC_COORD_RPC_URL")
+        .env_remove("TBTC_COORD_ELECTRUM_URL")
         .env_remove("TBTC_COORD_KEYSTORE_PASSWORD")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1");
@@ -140,6 +141,8 @@ pub struct OnChain {
     /// The WalletProposalValidator the nodes check proposals with: the deployment's own
     /// unless a test names another.
     pub validator: Address,
+    /// An Electrum server on regtest the nodes read Bitcoin from, if a test starts one.
+    pub electrum: Option<String>,
 }
 
 /// The secret key of wallet `w`'s group (the test holds it: the DKG result is its own).
@@ -251,6 +254,7 @@ impl Cluster {
         std::fs::remove_file(&c.wallets_file).expect("removing the unused wallets file");
         c.contracts = Some(OnChain {
             validator: tbtc.validator,
+            electrum: None,
             tbtc,
             staking,
         });
@@ -281,7 +285,11 @@ impl Cluster {
                 tbtc,
                 staking,
                 validator,
+                electrum,
             }) => {
+                if let Some(url) = electrum {
+                    cmd.args(["--electrum-url", url, "--bitcoin-network", "regtest"]);
+                }
                 cmd.args(["--bridge", &tbtc.bridge.to_checksum()])
                     .args(["--wallet-proposal-validator", &validator.to_checksum()])
                     .args(["--wallet-registry", &tbtc.registry.to_checksum()])
