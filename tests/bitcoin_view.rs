@@ -164,9 +164,10 @@ async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utx
     let status = view.status();
     assert!(status.connected && status.tip == Some(107), "{status:?}");
 
-    // With the server gone, the view says so (bounded by the configured timeouts).
+    // With the server gone, the view says so (bounded by the configured timeouts). The tip
+    // is the one the server last announced; anything asked of the server fails.
     drop(node);
-    let gone = view.tip().await;
+    let gone = view.fee_rate().await;
     assert!(
         matches!(gone, Err(BitcoinError::Unavailable(_))),
         "{gone:?}"

@@ -137,7 +137,19 @@ impl BitcoinView for ElectrumView {
         }
     }
 
+    /// The tip the server last announced on its header subscription, asked for only when
+    /// none was announced yet.
     async fn tip(&self) -> Result<u64, BitcoinError> {
+        let announced = self
+            .client
+            .subscribe_headers()
+            .borrow()
+            .as_ref()
+            .map(|t| t.height);
+        if let (Some(height), true) = (announced, self.client.status().connected) {
+            *lock(&self.tip) = Some(height);
+            return Ok(height);
+        }
         let answer = self.call("blockchain.headers.subscribe", json!([])).await?;
         let height = answer["height"].as_u64().ok_or_else(|| {
             BitcoinError::Invalid(format!(
