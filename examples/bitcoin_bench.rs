@@ -1,0 +1,170 @@
+//! What the Bitcoin view costs a leader per window, on a real ElectrumX over a real regtest
+//! bcoin on loopback: the Electrum requests of one wallet's reading (each deposit's funding
+//! transaction and confirmations, the main UTXO and whether it is unspent, the fee rate) with
+//! 20 and 200 deposits, in the first window and in later ones (what the view keeps), and the
+//! time from a window's start to that reading being done, median and p99.
+//!
+//! ```sh
+//! bash scripts/install-test-deps     # bcoin and ElectrumX
+//! cargo run --release --example bitcoin_bench -- --windows 12
+//! ```
+//!
+//! Each deposit is its own funding transaction (a spent coinbase), as on mainnet; a window
+//! is one more regtest block.
+
+#[path = "../tests/bitcoin_support/mod.rs"]
+mod bitcoin_support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::{Amount, TxOut};
+use serde_json::json;
+
+use bitcoin_support::{BitcoinNode, Key};
+use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
+use tbtc_coord::bitcoin::electrum_view::ElectrumView;
+use tbtc_coord::bitcoin::reading::{bridge_tx_hash, wallet_scripts};
+use tbtc_coord::engine::bitcoin_read::read_bitcoin;
+use tbtc_coord::protocol::bitcoin_facts::MainUtxo;
+use tbtc_coord::protocol::proposal::{DepositKey, RevealedDeposit, WalletState};
+use tbtc_coord::protocol::{WalletPkh, WalletSnapshot};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn run(deposits: usize, windows: usize) {
+    let node = BitcoinNode::start().await;
+    let miner = Key::new(0x71);
+    let miner_address = miner.p2pkh().to_string();
+    let blocks = deposits as u64 + 101;
+    node.mine(blocks, &miner_address).await;
+    node.wait_for_tip(blocks).await;
+    let wallet = WalletPkh([0x7E; 20]);
+    let [p2wpkh, _] = wallet_scripts(&wallet);
+    let mut revealed = Vec::new();
+    let mut main = None;
+    for i in 0..deposits {
+        let (spent, value) = node.coinbase_of(i as u64 + 1, &miner).await;
+        // The first also pays the wallet's main UTXO.
+        let mut outputs = vec![TxOut {
+            value: Amount::from_sat(1_000_000),
+            script_pubkey: p2wpkh.clone(),
+        }];
+        if i == 0 {
+            outputs.push(TxOut {
+                value: Amount::from_sat(100_000_000),
+                script_pubkey: p2wpkh.clone(),
+            });
+        }
+        let paid: Amount = outputs.iter().map(|o| o.value).sum();
+        outputs.push(TxOut {
+            value: value - paid - Amount::from_sat(10_000),
+            script_pubkey: miner.p2pkh().script_pubkey(),
+        });
+        let tx = miner.spend_p2pkh(spent, outputs);
+        node.electrum(
+            "blockchain.transaction.broadcast",
+            json!([serialize_hex(&tx)]),
+        )
+        .await;
+        if i == 0 {
+            main = Some(MainUtxo {
+                tx_hash: bridge_tx_hash(&tx),
+                output_index: 1,
+                value: 100_000_000,
+            });
+        }
+        revealed.push(RevealedDeposit {
+            key: DepositKey {
+                funding_tx_hash: bridge_tx_hash(&tx),
+                output_index: 0,
+            },
+            amount: 1_000_000,
+            vault: None,
+            revealed_at: 0,
+            reveal_block: 0,
+            confirmations: 0,
+            refund_locktime: 0,
+            reveal: Default::default(),
+        });
+    }
+    node.mine(1, &miner_address).await;
+    node.wait_for_tip(blocks + 1).await;
+
+    let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
+    let client = ElectrumClient::connect(
+        vec![url],
+        BitcoinNetwork::Regtest,
+        ElectrumConfig::default(),
+    )
+    .await
+    .expect("ElectrumX answers");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    client.observe_calls(Arc::new(move |_, _, _| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    }));
+    let view = ElectrumView::new(client);
+    let mut counts = Vec::new();
+    let mut times = Vec::new();
+    for window in 0..windows {
+        if window > 0 {
+            node.mine(1, &miner_address).await;
+            node.wait_for_tip(blocks + 1 + window as u64).await;
+        }
+        let mut snapshot = WalletSnapshot {
+            wallet,
+            state: WalletState::Live,
+            deposits: revealed.clone(),
+            main_utxo_hash: main.map(|m| m.bridge_hash()),
+            ..WalletSnapshot::default()
+        };
+        let before = requests.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let reading = read_bitcoin(&view, &mut snapshot).await.expect("a reading");
+        times.push(started.elapsed());
+        counts.push(requests.load(Ordering::SeqCst) - before);
+        assert_eq!(reading.facts.funding.len(), deposits);
+        assert_eq!(reading.synced, Some(true));
+    }
+    let mut later = counts[1..].to_vec();
+    later.sort_unstable();
+    let mut sorted = times.clone();
+    sorted.sort();
+    println!(
+        "{deposits:>4} deposits | Electrum requests: first window {:>4}, later windows {:>4} (median) | \
+         reading ready: median {:>7.1?}, p99 {:>7.1?}, first window {:>7.1?}",
+        counts[0],
+        later[later.len() / 2],
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99),
+        times[0],
+    );
+    view.client().shutdown().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut windows = 12;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--windows" => {
+                windows = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|w| *w >= 2)
+                    .expect("--windows N, at least 2")
+            }
+            other => panic!("unknown argument {other} (expected --windows N)"),
+        }
+    }
+    println!("{windows} windows each, one regtest block apart; requests are Electrum calls");
+    for deposits in [20, 200] {
+        run(deposits, windows).await;
+    }
+}
