@@ -340,6 +340,8 @@ impl EthereumSettings {
         };
         let bitcoin = self.bitcoin_view().await?;
         if let (Some(metrics), Some(view)) = (metrics, &bitcoin) {
+            let status = view.clone();
+            metrics.report_bitcoin(Arc::new(move || status.status()));
             view.client()
                 .observe_calls(Arc::new(move |method, latency, ok| {
                     metrics.observe_electrum(method, latency, ok)

@@ -58,7 +58,8 @@ impl Metrics {
     }
 
     /// `/diagnostics`: keep-client's keys (`client_info`, `connected_peers`,
-    /// `eth_chain_info`) and ours (`wallets`, `next_window`, `leaders_forecast`).
+    /// `eth_chain_info`) and ours (`btc_info`: the Electrum server and its tip, `wallets`,
+    /// `next_window`, `leaders_forecast`).
     pub fn diagnostics(&self, now: Instant) -> serde_json::Value {
         let snapshot = self.bus.snapshot();
         let state = self.lock();
@@ -121,6 +122,7 @@ impl Metrics {
                 })),
                 "fresh": self.chain_fresh(&state, now).is_ok(),
             },
+            "btc_info": self.bitcoin.get().map(|status| status()),
             "wallets": wallets,
             "next_window": next_window,
             "leaders_forecast": forecast,

@@ -56,7 +56,12 @@ pub struct Metrics {
     pub(super) bus: EventBus,
     pub(super) options: MetricsOptions,
     pub(super) started: Instant,
+    /// Where `/diagnostics` reads the Bitcoin view's status, when the node has one.
+    pub(super) bitcoin: std::sync::OnceLock<BitcoinStatusSource>,
 }
+
+/// The Bitcoin view's status, read when `/diagnostics` is asked.
+pub type BitcoinStatusSource = Arc<dyn Fn() -> crate::protocol::chain::BitcoinStatus + Send + Sync>;
 
 impl Metrics {
     /// The endpoint of a node that has not started yet: subscribe to `bus` before starting
@@ -100,6 +105,7 @@ impl Metrics {
             bus,
             options,
             started: Instant::now(),
+            bitcoin: std::sync::OnceLock::new(),
         }))
     }
 
@@ -113,6 +119,11 @@ impl Metrics {
     /// One Ethereum JSON-RPC request's latency.
     pub fn observe_rpc_latency(&self, latency: Duration) {
         self.lock().m.rpc_latency.observe(latency.as_secs_f64());
+    }
+
+    /// Where `/diagnostics` reads the Bitcoin view's server and tip (set once).
+    pub fn report_bitcoin(&self, source: BitcoinStatusSource) {
+        let _ = self.bitcoin.set(source);
     }
 
     /// One Electrum request: how long it took, and whether it was answered.

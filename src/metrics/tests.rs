@@ -579,3 +579,22 @@ fn electrum_requests_are_timed_and_failures_counted_by_method() {
         "no failure of that method"
     );
 }
+
+#[test]
+fn diagnostics_name_the_bitcoin_server_and_its_tip() {
+    use crate::protocol::chain::BitcoinStatus;
+    let metrics = Metrics::new(EventBus::default(), options(), None).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(metrics.diagnostics(t0)["btc_info"], serde_json::Value::Null);
+    metrics.report_bitcoin(std::sync::Arc::new(|| BitcoinStatus {
+        server: "ssl://electrum.example:50002".into(),
+        connected: true,
+        tip: Some(870_000),
+        latency_us: Some(1_500),
+        error: None,
+    }));
+    let btc = &metrics.diagnostics(t0)["btc_info"];
+    assert_eq!(btc["server"], "ssl://electrum.example:50002");
+    assert_eq!(btc["tip"], 870_000);
+    assert_eq!(btc["connected"], true);
+}
