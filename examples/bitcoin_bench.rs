@@ -15,13 +15,13 @@
 #[path = "../tests/bitcoin_support/mod.rs"]
 mod bitcoin_support;
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{Amount, TxOut};
-use serde_json::json;
 
 use bitcoin_support::{BitcoinNode, Key};
 use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
@@ -48,7 +48,6 @@ async fn run(deposits: usize, windows: usize) {
     let mut revealed = Vec::new();
     let mut main = None;
     for i in 0..deposits {
-        let (spent, value) = node.coinbase_of(i as u64 + 1, &miner).await;
         // The first also pays the wallet's main UTXO.
         let mut outputs = vec![TxOut {
             value: Amount::from_sat(1_000_000),
@@ -60,17 +59,7 @@ async fn run(deposits: usize, windows: usize) {
                 script_pubkey: p2wpkh.clone(),
             });
         }
-        let paid: Amount = outputs.iter().map(|o| o.value).sum();
-        outputs.push(TxOut {
-            value: value - paid - Amount::from_sat(10_000),
-            script_pubkey: miner.p2pkh().script_pubkey(),
-        });
-        let tx = miner.spend_p2pkh(spent, outputs);
-        node.electrum(
-            "blockchain.transaction.broadcast",
-            json!([serialize_hex(&tx)]),
-        )
-        .await;
+        let tx = node.pay_from_coinbase(&miner, i as u64 + 1, outputs).await;
         if i == 0 {
             main = Some(MainUtxo {
                 tx_hash: bridge_tx_hash(&tx),
@@ -149,20 +138,7 @@ async fn run(deposits: usize, windows: usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut windows = 12;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--windows" => {
-                windows = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|w| *w >= 2)
-                    .expect("--windows N, at least 2")
-            }
-            other => panic!("unknown argument {other} (expected --windows N)"),
-        }
-    }
+    let windows = common::windows_from_args(12);
     println!("{windows} windows each, one regtest block apart; requests are Electrum calls");
     for deposits in [20, 200] {
         run(deposits, windows).await;

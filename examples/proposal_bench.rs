@@ -18,6 +18,8 @@
 #[path = "../tests/ethereum_support/mod.rs"]
 mod ethereum_support;
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,24 +160,11 @@ fn median(v: &[usize]) -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut windows = 12;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--windows" => {
-                windows = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|w| *w >= 2)
-                    .expect("--windows N, at least 2")
-            }
-            other => panic!("unknown argument {other} (expected --windows N)"),
-        }
-    }
+    let windows = common::windows_from_args(12);
     println!(
         "{windows} windows each; requests are JSON-RPC calls, eth_getLogs at most 1,000 blocks"
     );
     for pending in [0, 20, 200] {
-        run(pending, windows).await;
+        run(pending, windows as u64).await;
     }
 }

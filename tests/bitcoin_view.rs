@@ -9,16 +9,15 @@ mod bitcoin_support;
 use std::time::Duration;
 
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::hashes::{sha256, Hash};
-use bitcoin::{Amount, ScriptBuf, TxOut};
+use bitcoin::hashes::Hash;
+use bitcoin::{Amount, TxOut};
 use serde_json::json;
 
-use bitcoin_support::{BitcoinNode, Key};
+use bitcoin_support::{deposit_output, BitcoinNode, Key};
 use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
 use tbtc_coord::bitcoin::electrum_view::ElectrumView;
 use tbtc_coord::bitcoin::reading::{bridge_tx_hash, funding_tx, wallet_scripts};
 use tbtc_coord::bitcoin::view::{BitcoinError, BitcoinView};
-use tbtc_coord::devnet::simulated_bitcoin::deposit_script;
 use tbtc_coord::engine::bitcoin_read::read_bitcoin;
 use tbtc_coord::protocol::bitcoin_facts::MainUtxo;
 use tbtc_coord::protocol::proposal::{DepositKey, DepositReveal, RevealedDeposit, WalletState};
@@ -56,32 +55,27 @@ async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utx
         refund_pubkey_hash: [6; 20],
         refund_locktime: 1_900_000_000u32.to_le_bytes(),
     };
-    let script = deposit_script(&Address([0xde; 20]), &wallet, &reveal);
-    let p2wsh = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(
-        sha256::Hash::hash(script.as_bytes()).to_byte_array(),
-    ));
     let [wallet_p2wpkh, _] = wallet_scripts(&wallet);
-    let (spent, value) = node.coinbase_of(1, &miner).await;
     let deposit_amount = Amount::from_sat(50_000_000);
-    let main_value = value - deposit_amount - Amount::from_sat(10_000);
-    let tx = miner.spend_p2pkh(
-        spent,
-        vec![
-            TxOut {
-                value: deposit_amount,
-                script_pubkey: p2wsh,
-            },
-            TxOut {
-                value: main_value,
-                script_pubkey: wallet_p2wpkh,
-            },
-        ],
-    );
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        json!([serialize_hex(&tx)]),
-    )
-    .await;
+    let main_value = Amount::from_sat(25 * 100_000_000);
+    let tx = node
+        .pay_from_coinbase(
+            &miner,
+            1,
+            vec![
+                deposit_output(
+                    &Address([0xde; 20]),
+                    &wallet,
+                    &reveal,
+                    deposit_amount.to_sat(),
+                ),
+                TxOut {
+                    value: main_value,
+                    script_pubkey: wallet_p2wpkh,
+                },
+            ],
+        )
+        .await;
     let hash = bridge_tx_hash(&tx);
 
     // In the mempool: the transaction is there, with no confirmation.
@@ -186,26 +180,17 @@ async fn a_main_utxo_spent_in_the_mempool_reads_as_not_synced() {
     // The wallet's key is the test's: its main UTXO pays the key's P2PKH.
     let signer = Key::new(0x33);
     let wallet = WalletPkh(signer.public.pubkey_hash().to_byte_array());
-    let (spent, value) = node.coinbase_of(1, &miner).await;
     let main_value = Amount::from_sat(100_000_000);
-    let funding = miner.spend_p2pkh(
-        spent,
-        vec![
-            TxOut {
+    let funding = node
+        .pay_from_coinbase(
+            &miner,
+            1,
+            vec![TxOut {
                 value: main_value,
                 script_pubkey: signer.p2pkh().script_pubkey(),
-            },
-            TxOut {
-                value: value - main_value - Amount::from_sat(10_000),
-                script_pubkey: miner.p2pkh().script_pubkey(),
-            },
-        ],
-    );
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        json!([serialize_hex(&funding)]),
-    )
-    .await;
+            }],
+        )
+        .await;
     node.mine(1, &miner.p2pkh().to_string()).await;
     node.wait_for_tip(102).await;
     let main = MainUtxo {

@@ -11,26 +11,23 @@ mod ethereum_support;
 
 use std::time::Duration;
 
-use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::hashes::{sha256, Hash};
-use bitcoin::{Amount, ScriptBuf, Transaction, TxOut};
+use bitcoin::{Amount, Transaction, TxOut};
 use serde_json::json;
 
-use bitcoin_support::{BitcoinNode, Key};
+use bitcoin_support::{deposit_output, BitcoinNode, Key};
 use ethereum_support::moved_funds::{depositor, latest_timestamp, reveal_deposit, Deposit};
 use ethereum_support::real::RealTbtc;
 use ethereum_support::Anvil;
 use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
 use tbtc_coord::bitcoin::electrum_view::ElectrumView;
-use tbtc_coord::bitcoin::reading::{bridge_tx_hash, funding_tx};
+use tbtc_coord::bitcoin::reading::bridge_tx_hash;
 use tbtc_coord::chain::Chain;
-use tbtc_coord::devnet::simulated_bitcoin::deposit_script;
 use tbtc_coord::engine::proposing::{choose_with_bitcoin, Weigh};
 use tbtc_coord::protocol::proposal::{DepositKey, DepositReveal, ProposalParams};
 use tbtc_coord::protocol::{ActionType, Address, Proposal, Validation, WalletPkh};
 
 /// A funding transaction of `value` satoshi to `wallet`'s deposit script, spending block
-/// `height`'s coinbase, and its reveal.
+/// `height`'s coinbase and broadcast, and its reveal.
 async fn funding(
     node: &BitcoinNode,
     miner: &Key,
@@ -44,39 +41,9 @@ async fn funding(
         refund_pubkey_hash: [0x3F; 20],
         refund_locktime: refund_at.to_le_bytes(),
     };
-    let script = deposit_script(&depositor(), wallet, &reveal);
-    let p2wsh = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(
-        sha256::Hash::hash(script.as_bytes()).to_byte_array(),
-    ));
-    let (spent, coinbase) = node.coinbase_of(height, miner).await;
-    // The deposit first, the change back to the miner (less a 10,000 sat fee).
-    let change = coinbase - Amount::from_sat(value) - Amount::from_sat(10_000);
-    let tx = miner.spend_p2pkh(
-        spent,
-        vec![
-            TxOut {
-                value: Amount::from_sat(value),
-                script_pubkey: p2wsh,
-            },
-            TxOut {
-                value: change,
-                script_pubkey: miner.p2pkh().script_pubkey(),
-            },
-        ],
-    );
-    let parts = funding_tx(&tx);
-    let deposit = Deposit {
-        version: parts.version,
-        input_vector: parts.input_vector,
-        output_vector: parts.output_vector,
-        locktime: parts.locktime,
-        tx_hash: bridge_tx_hash(&tx).0,
-        blinding_factor: reveal.blinding_factor,
-        wallet: *wallet,
-        refund_pkh: reveal.refund_pubkey_hash,
-        refund_locktime: reveal.refund_locktime,
-        output_index: 0,
-    };
+    let output = deposit_output(&depositor(), wallet, &reveal, value);
+    let tx = node.pay_from_coinbase(miner, height, vec![output]).await;
+    let deposit = Deposit::of_transaction(&tx, 0, wallet, &reveal);
     (tx, deposit)
 }
 
@@ -100,18 +67,8 @@ async fn a_sweep_holds_exactly_the_deposits_six_blocks_deep_and_the_real_validat
     // Deposit A is mined at 102, deposit B at 103; at tip 107 A has six confirmations and B
     // five.
     let (a, deposit_a) = funding(&node, &miner, 1, &wallet, 2_000_000, refund_at).await;
-    let (b, deposit_b) = funding(&node, &miner, 2, &wallet, 3_000_000, refund_at).await;
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        json!([serialize_hex(&a)]),
-    )
-    .await;
     mine_bitcoin(&node, &miner, 1, 102).await;
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        json!([serialize_hex(&b)]),
-    )
-    .await;
+    let (b, deposit_b) = funding(&node, &miner, 2, &wallet, 3_000_000, refund_at).await;
     mine_bitcoin(&node, &miner, 5, 107).await;
 
     // Both revealed on the real Bridge with their funding transactions, then old enough.
@@ -235,27 +192,18 @@ async fn moving_funds_goes_to_the_committed_targets_from_a_real_main_utxo_and_th
     let node = BitcoinNode::start().await;
     let miner = Key::new(0x42);
     mine_bitcoin(&node, &miner, 101, 101).await;
-    let (spent, coinbase) = node.coinbase_of(1, &miner).await;
     let balance = Amount::from_sat(15 * 100_000_000);
     let [wallet_p2wpkh, _] = tbtc_coord::bitcoin::reading::wallet_scripts(&source);
-    let main_tx = miner.spend_p2pkh(
-        spent,
-        vec![
-            TxOut {
+    let main_tx = node
+        .pay_from_coinbase(
+            &miner,
+            1,
+            vec![TxOut {
                 value: balance,
                 script_pubkey: wallet_p2wpkh,
-            },
-            TxOut {
-                value: coinbase - balance - Amount::from_sat(10_000),
-                script_pubkey: miner.p2pkh().script_pubkey(),
-            },
-        ],
-    );
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        json!([serialize_hex(&main_tx)]),
-    )
-    .await;
+            }],
+        )
+        .await;
     mine_bitcoin(&node, &miner, 6, 107).await;
     let main = MainUtxo {
         tx_hash: bridge_tx_hash(&main_tx).0,

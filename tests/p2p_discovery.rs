@@ -374,13 +374,9 @@ async fn a_leader_process_passes_over_a_refused_redemption_and_its_followers_acc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_on_anvil_and_regtest_ends_with_a_sweep_every_follower_accepts() {
-    use bitcoin::consensus::encode::serialize_hex;
-    use bitcoin::hashes::{sha256, Hash};
-    use bitcoin::{Amount, ScriptBuf, TxOut};
-    use bitcoin_support::{BitcoinNode, Key};
+    use bitcoin_support::{deposit_output, BitcoinNode, Key};
     use ethereum_support::moved_funds::{depositor, latest_timestamp, reveal_deposit, Deposit};
-    use tbtc_coord::bitcoin::reading::{bridge_tx_hash, funding_tx};
-    use tbtc_coord::devnet::simulated_bitcoin::deposit_script;
+    use tbtc_coord::bitcoin::reading::bridge_tx_hash;
     use tbtc_coord::protocol::proposal::DepositReveal;
 
     let mut c = Cluster::on_contracts(3, &seats()).await;
@@ -397,48 +393,14 @@ async fn a_window_on_anvil_and_regtest_ends_with_a_sweep_every_follower_accepts(
         refund_pubkey_hash: [0x3E; 20],
         refund_locktime: refund_at.to_le_bytes(),
     };
-    let script = deposit_script(&depositor(), &wallet, &reveal);
-    let p2wsh = ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(
-        sha256::Hash::hash(script.as_bytes()).to_byte_array(),
-    ));
-    let (spent, coinbase) = node.coinbase_of(1, &miner).await;
-    let amount = Amount::from_sat(5_000_000);
-    let tx = miner.spend_p2pkh(
-        spent,
-        vec![
-            TxOut {
-                value: amount,
-                script_pubkey: p2wsh,
-            },
-            TxOut {
-                value: coinbase - amount - Amount::from_sat(10_000),
-                script_pubkey: miner.p2pkh().script_pubkey(),
-            },
-        ],
-    );
-    node.electrum(
-        "blockchain.transaction.broadcast",
-        serde_json::json!([serialize_hex(&tx)]),
-    )
-    .await;
+    let output = deposit_output(&depositor(), &wallet, &reveal, 5_000_000);
+    let tx = node.pay_from_coinbase(&miner, 1, vec![output]).await;
     node.mine(8, &miner.p2pkh().to_string()).await;
     node.wait_for_tip(109).await;
-    let parts = funding_tx(&tx);
     let on_chain = c.contracts.as_mut().expect("on contracts");
     reveal_deposit(
         &on_chain.tbtc,
-        &Deposit {
-            version: parts.version,
-            input_vector: parts.input_vector,
-            output_vector: parts.output_vector,
-            locktime: parts.locktime,
-            tx_hash: bridge_tx_hash(&tx).0,
-            blinding_factor: reveal.blinding_factor,
-            wallet,
-            refund_pkh: reveal.refund_pubkey_hash,
-            refund_locktime: reveal.refund_locktime,
-            output_index: 0,
-        },
+        &Deposit::of_transaction(&tx, 0, &wallet, &reveal),
     )
     .await;
     on_chain.electrum = Some(format!("tcp://127.0.0.1:{}", node.electrum_port));

@@ -100,3 +100,22 @@ pub async fn block_number(url: &str) -> anyhow::Result<u64> {
     let s = v.as_str().context("a quantity")?;
     Ok(u64::from_str_radix(s.trim_start_matches("0x"), 16)?)
 }
+
+/// `--windows N` (at least 2), the only argument of the per-window benchmarks.
+pub fn windows_from_args(default: usize) -> usize {
+    let mut windows = default;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--windows" => {
+                windows = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|w| *w >= 2)
+                    .expect("--windows N, at least 2")
+            }
+            other => panic!("unknown argument {other} (expected --windows N)"),
+        }
+    }
+    windows
+}

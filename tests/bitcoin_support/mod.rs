@@ -509,3 +509,46 @@ impl BitcoinNode {
         )
     }
 }
+
+impl BitcoinNode {
+    /// Spends block `height`'s coinbase (which paid `miner`) to `outputs`, the change back to
+    /// the miner less a 10,000 sat fee, and broadcasts it through the Electrum server.
+    pub async fn pay_from_coinbase(
+        &self,
+        miner: &Key,
+        height: u64,
+        outputs: Vec<TxOut>,
+    ) -> Transaction {
+        let (spent, coinbase) = self.coinbase_of(height, miner).await;
+        let paid: bitcoin::Amount = outputs.iter().map(|o| o.value).sum();
+        let mut outputs = outputs;
+        outputs.push(TxOut {
+            value: coinbase - paid - bitcoin::Amount::from_sat(10_000),
+            script_pubkey: miner.p2pkh().script_pubkey(),
+        });
+        let tx = miner.spend_p2pkh(spent, outputs);
+        self.electrum(
+            "blockchain.transaction.broadcast",
+            json!([bitcoin::consensus::encode::serialize_hex(&tx)]),
+        )
+        .await;
+        tx
+    }
+}
+
+/// The output paying `amount` satoshi to the P2WSH of `wallet`'s deposit script as `depositor`
+/// reveals it with `reveal`.
+pub fn deposit_output(
+    depositor: &tbtc_coord::protocol::Address,
+    wallet: &tbtc_coord::protocol::WalletPkh,
+    reveal: &tbtc_coord::protocol::proposal::DepositReveal,
+    amount: u64,
+) -> TxOut {
+    let script = tbtc_coord::devnet::simulated_bitcoin::deposit_script(depositor, wallet, reveal);
+    TxOut {
+        value: bitcoin::Amount::from_sat(amount),
+        script_pubkey: ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(
+            bitcoin::hashes::sha256::Hash::hash(script.as_bytes()).to_byte_array(),
+        )),
+    }
+}

@@ -252,6 +252,28 @@ impl Deposit {
         }
     }
 
+    /// Output `output_index` of a real transaction `tx`, revealed with `reveal` for `wallet`.
+    pub fn of_transaction(
+        tx: &bitcoin::Transaction,
+        output_index: u32,
+        wallet: &WalletPkh,
+        reveal: &tbtc_coord::protocol::proposal::DepositReveal,
+    ) -> Deposit {
+        let parts = tbtc_coord::bitcoin::reading::funding_tx(tx);
+        Deposit {
+            version: parts.version,
+            input_vector: parts.input_vector,
+            output_vector: parts.output_vector,
+            locktime: parts.locktime,
+            tx_hash: tbtc_coord::bitcoin::reading::bridge_tx_hash(tx).0,
+            blinding_factor: reveal.blinding_factor,
+            wallet: *wallet,
+            refund_pkh: reveal.refund_pubkey_hash,
+            refund_locktime: reveal.refund_locktime,
+            output_index,
+        }
+    }
+
     /// `BitcoinTx.Info`.
     pub fn funding_tx(&self) -> Token {
         Token::Tuple(vec![
