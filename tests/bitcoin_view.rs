@@ -14,29 +14,12 @@ use bitcoin::{Amount, TxOut};
 use serde_json::json;
 
 use bitcoin_support::{deposit_output, BitcoinNode, Key};
-use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
-use tbtc_coord::bitcoin::electrum_view::ElectrumView;
 use tbtc_coord::bitcoin::reading::{bridge_tx_hash, funding_tx, wallet_scripts};
 use tbtc_coord::bitcoin::view::{BitcoinError, BitcoinView};
 use tbtc_coord::engine::bitcoin_read::read_bitcoin;
 use tbtc_coord::protocol::bitcoin_facts::MainUtxo;
 use tbtc_coord::protocol::proposal::{DepositKey, DepositReveal, RevealedDeposit, WalletState};
 use tbtc_coord::protocol::{Address, Hash32, WalletPkh, WalletSnapshot};
-
-async fn view_of(node: &BitcoinNode) -> ElectrumView {
-    let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
-    let config = ElectrumConfig {
-        request_timeout: Duration::from_secs(2),
-        request_retry_window: Duration::from_secs(4),
-        connect_timeout: Duration::from_secs(2),
-        connect_retry_window: Duration::from_secs(4),
-        ..ElectrumConfig::default()
-    };
-    let client = ElectrumClient::connect(vec![url], BitcoinNetwork::Regtest, config)
-        .await
-        .expect("ElectrumX answers");
-    ElectrumView::new(client)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utxo_come_from_electrum(
@@ -45,7 +28,7 @@ async fn a_deposit_s_funding_transaction_confirmations_and_the_wallet_s_main_utx
     let miner = Key::new(0x31);
     node.mine(101, &miner.p2pkh().to_string()).await;
     node.wait_for_tip(101).await;
-    let view = view_of(&node).await;
+    let view = node.view().await;
     assert_eq!(view.tip().await.unwrap(), 101);
 
     // One transaction pays a deposit (its script's P2WSH) and the wallet (its main UTXO).
@@ -175,7 +158,7 @@ async fn a_main_utxo_spent_in_the_mempool_reads_as_not_synced() {
     let miner = Key::new(0x32);
     node.mine(101, &miner.p2pkh().to_string()).await;
     node.wait_for_tip(101).await;
-    let view = view_of(&node).await;
+    let view = node.view().await;
 
     // The wallet's key is the test's: its main UTXO pays the key's P2PKH.
     let signer = Key::new(0x33);

@@ -9,8 +9,6 @@
 mod bitcoin_support;
 mod ethereum_support;
 
-use std::time::Duration;
-
 use bitcoin::{Amount, Transaction, TxOut};
 use serde_json::json;
 
@@ -18,8 +16,6 @@ use bitcoin_support::{deposit_output, BitcoinNode, Key};
 use ethereum_support::moved_funds::{depositor, latest_timestamp, reveal_deposit, Deposit};
 use ethereum_support::real::RealTbtc;
 use ethereum_support::Anvil;
-use tbtc_coord::bitcoin::electrum::{BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl};
-use tbtc_coord::bitcoin::electrum_view::ElectrumView;
 use tbtc_coord::bitcoin::reading::bridge_tx_hash;
 use tbtc_coord::chain::Chain;
 use tbtc_coord::engine::proposing::{choose_with_bitcoin, Weigh};
@@ -85,19 +81,7 @@ async fn a_sweep_holds_exactly_the_deposits_six_blocks_deep_and_the_real_validat
     ethereum_support::rpc(&url, "anvil_mine", json!(["0x1"])).await;
 
     let chain = tbtc.chain().await;
-    let electrum = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
-    let config = ElectrumConfig {
-        request_timeout: Duration::from_secs(2),
-        request_retry_window: Duration::from_secs(4),
-        connect_timeout: Duration::from_secs(2),
-        connect_retry_window: Duration::from_secs(4),
-        ..ElectrumConfig::default()
-    };
-    let view = ElectrumView::new(
-        ElectrumClient::connect(vec![electrum], BitcoinNetwork::Regtest, config)
-            .await
-            .unwrap(),
-    );
+    let view = node.view().await;
     let key = |tx: &Transaction| DepositKey {
         funding_tx_hash: bridge_tx_hash(tx),
         output_index: 0,
@@ -263,16 +247,7 @@ async fn moving_funds_goes_to_the_committed_targets_from_a_real_main_utxo_and_th
     ethereum_support::rpc(&url, "anvil_mine", json!(["0x1"])).await;
 
     let chain = tbtc.chain().await;
-    let electrum = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", node.electrum_port)).unwrap();
-    let view = ElectrumView::new(
-        ElectrumClient::connect(
-            vec![electrum],
-            BitcoinNetwork::Regtest,
-            ElectrumConfig::default(),
-        )
-        .await
-        .unwrap(),
-    );
+    let view = node.view().await;
     let head = chain.latest_block().await.unwrap().number;
     let snapshot = chain.wallet_snapshot(&source, head).await.unwrap();
     assert_eq!(snapshot.moving_funds_targets, targets);

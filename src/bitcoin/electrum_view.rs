@@ -101,6 +101,15 @@ impl ElectrumView {
         &self.client
     }
 
+    /// The tip the server last announced on its header subscription.
+    fn announced_tip(&self) -> Option<u64> {
+        self.client
+            .subscribe_headers()
+            .borrow()
+            .as_ref()
+            .map(|t| t.height)
+    }
+
     async fn call(&self, method: &str, params: Value) -> Result<Value, BitcoinError> {
         self.client.call(method, params).await.map_err(unavailable)
     }
@@ -120,12 +129,7 @@ impl BitcoinView for ElectrumView {
     fn status(&self) -> BitcoinStatus {
         let s = self.client.status();
         // The server announces new tips on its own; the latest of those and of our reads.
-        let announced = self
-            .client
-            .subscribe_headers()
-            .borrow()
-            .as_ref()
-            .map(|t| t.height);
+        let announced = self.announced_tip();
         BitcoinStatus {
             server: s.server,
             connected: s.connected,
@@ -140,13 +144,7 @@ impl BitcoinView for ElectrumView {
     /// The tip the server last announced on its header subscription, asked for only when
     /// none was announced yet.
     async fn tip(&self) -> Result<u64, BitcoinError> {
-        let announced = self
-            .client
-            .subscribe_headers()
-            .borrow()
-            .as_ref()
-            .map(|t| t.height);
-        if let (Some(height), true) = (announced, self.client.status().connected) {
+        if let (Some(height), true) = (self.announced_tip(), self.client.status().connected) {
             *lock(&self.tip) = Some(height);
             return Ok(height);
         }

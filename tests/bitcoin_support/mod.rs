@@ -552,3 +552,26 @@ pub fn deposit_output(
         )),
     }
 }
+
+impl BitcoinNode {
+    /// Our Bitcoin view on this node's Electrum server, with timeouts short enough that a
+    /// test sees a server gone within seconds.
+    pub async fn view(&self) -> tbtc_coord::bitcoin::electrum_view::ElectrumView {
+        use tbtc_coord::bitcoin::electrum::{
+            BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl,
+        };
+        let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", self.electrum_port))
+            .expect("a server URL");
+        let config = ElectrumConfig {
+            request_timeout: Duration::from_secs(2),
+            request_retry_window: Duration::from_secs(4),
+            connect_timeout: Duration::from_secs(2),
+            connect_retry_window: Duration::from_secs(4),
+            ..ElectrumConfig::default()
+        };
+        let client = ElectrumClient::connect(vec![url], BitcoinNetwork::Regtest, config)
+            .await
+            .expect("ElectrumX answers");
+        tbtc_coord::bitcoin::electrum_view::ElectrumView::new(client)
+    }
+}
