@@ -1,8 +1,10 @@
 //! The binary in Ethereum mode, against anvil: `dry-run --rpc-url … --json` from the real
 //! Bridge's state, and `run --headless --rpc-url …` with an observer and a keystore signer.
 
+mod bitcoin_support;
 mod ethereum_support;
 
+use bitcoin_support::BitcoinNode;
 use std::process::{Command, Stdio};
 
 use ethers_signers::LocalWallet;
@@ -123,6 +125,53 @@ async fn dry_run_prints_seed_leader_checklist_and_a_redemption_proposal() {
         (false.into(), false.into())
     );
     assert!(data.join("chain-31337.sqlite3").exists());
+
+    // With an Electrum server: the dry run reads Bitcoin too, and says that the Bridge's main
+    // UTXO (a made-up one here) is nowhere on Bitcoin.
+    let node = BitcoinNode::start().await;
+    let out = binary()
+        .args(["dry-run", "--rpc-url", &url, "--wallets", &wallets])
+        .args(["--wallet", &wallet.to_hex(), "--window", "900"])
+        .args(["--operator", &me.to_checksum()])
+        .args(["--bridge", &tbtc.bridge.to_checksum()])
+        .args([
+            "--electrum-url",
+            &format!("tcp://127.0.0.1:{}", node.electrum_port),
+        ])
+        .args(["--bitcoin-network", "regtest"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("deposits         0 revealed"), "{text}");
+    assert!(text.contains("main UTXO        none found"), "{text}");
+    assert!(
+        text.contains("WARNING          the Bridge's main UTXO hash")
+            && text.contains("matches no output of the wallet's transactions on Bitcoin"),
+        "{text}"
+    );
+    // A server of another network is refused, naming it.
+    let out = binary()
+        .args(["dry-run", "--rpc-url", &url, "--wallets", &wallets])
+        .args(["--wallet", &wallet.to_hex(), "--window", "900"])
+        .args(["--operator", &me.to_checksum()])
+        .args([
+            "--electrum-url",
+            &format!("tcp://127.0.0.1:{}", node.electrum_port),
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("Electrum") && err.contains("mainnet"), "{err}");
 
     // A wallet the file does not list, and a bad wallets file, are one-line errors.
     let out = binary()
