@@ -4,7 +4,6 @@
 mod bitcoin_support;
 mod ethereum_support;
 
-use bitcoin_support::BitcoinNode;
 use std::process::{Command, Stdio};
 
 use ethers_signers::LocalWallet;
@@ -12,6 +11,7 @@ use serde_json::Value;
 use tbtc_coord::net::signing::OperatorKey;
 use tbtc_coord::protocol::{Address, WalletPkh};
 
+use bitcoin_support::BitcoinNode;
 use ethereum_support::real::{MainUtxo, RealTbtc};
 use ethereum_support::*;
 
