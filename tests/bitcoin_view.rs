@@ -5,6 +5,7 @@
 //! built and signed here; every wait is for a height, with a deadline.
 
 mod bitcoin_support;
+mod ethereum_support;
 
 use std::time::Duration;
 
@@ -221,5 +222,29 @@ async fn a_main_utxo_spent_in_the_mempool_reads_as_not_synced() {
         said.contains("spent on Bitcoin") && said.contains(&main.tx_hash.to_string()),
         "{said}"
     );
+    view.client().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_answers_again_once_its_server_is_back() {
+    let node = BitcoinNode::start().await;
+    node.mine(1, &Key::new(0x34).p2pkh().to_string()).await;
+    node.wait_for_tip(1).await;
+    let proxy = ethereum_support::Proxy::start(node.electrum_port).await;
+    let view = node.view_via(proxy.port).await;
+    assert_eq!(view.fee_rate().await.unwrap(), None);
+
+    // The server unreachable: an error naming it, no answer invented.
+    proxy.cut();
+    let gone = view.fee_rate().await;
+    assert!(
+        matches!(gone, Err(BitcoinError::Unavailable(_))),
+        "{gone:?}"
+    );
+    // Back: the next request reconnects and is answered.
+    proxy.restore();
+    assert_eq!(view.fee_rate().await.unwrap(), None);
+    assert_eq!(view.tip().await.unwrap(), 1);
+    assert!(view.status().connected, "{:?}", view.status());
     view.client().shutdown().await;
 }

@@ -557,11 +557,16 @@ impl BitcoinNode {
     /// Our Bitcoin view on this node's Electrum server, with timeouts short enough that a
     /// test sees a server gone within seconds.
     pub async fn view(&self) -> tbtc_coord::bitcoin::electrum_view::ElectrumView {
+        self.view_via(self.electrum_port).await
+    }
+
+    /// As [`BitcoinNode::view`], through whatever listens on `port` (a proxy in front of
+    /// this node's Electrum server).
+    pub async fn view_via(&self, port: u16) -> tbtc_coord::bitcoin::electrum_view::ElectrumView {
         use tbtc_coord::bitcoin::electrum::{
             BitcoinNetwork, ElectrumClient, ElectrumConfig, ServerUrl,
         };
-        let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{}", self.electrum_port))
-            .expect("a server URL");
+        let url = ServerUrl::parse(&format!("tcp://127.0.0.1:{port}")).expect("a server URL");
         let config = ElectrumConfig {
             request_timeout: Duration::from_secs(2),
             request_retry_window: Duration::from_secs(4),
