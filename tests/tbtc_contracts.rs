@@ -615,6 +615,29 @@ async fn later_windows_read_only_new_blocks_and_see_what_a_full_scan_sees() {
     full.shutdown().await;
 }
 
+/// `validateRedemptionProposal`'s argument for `proposal`, a redemption of `wallet`, encoded
+/// here apart from the node's own encoding. The proposal carries Bitcoin scripts; the
+/// validator takes them length-prefixed, as keep-client hands them over.
+fn redemption_proposal(wallet: &WalletPkh, proposal: &Proposal) -> Vec<Token> {
+    let Proposal::Redemption {
+        redeemers_output_scripts,
+        redemption_tx_fee,
+    } = proposal
+    else {
+        panic!("not a redemption: {proposal:?}")
+    };
+    vec![Token::Tuple(vec![
+        Token::FixedBytes(wallet.0.to_vec()),
+        Token::Array(
+            redeemers_output_scripts
+                .iter()
+                .map(|s| Token::Bytes(length_prefixed(&s.0)))
+                .collect(),
+        ),
+        Token::Uint((*redemption_tx_fee).into()),
+    ])]
+}
+
 /// Mines one block at chain time `timestamp`.
 async fn mine_at(url: &str, timestamp: u64) {
     ethereum_support::rpc(
@@ -654,27 +677,7 @@ async fn a_redemption_is_proposed_when_the_real_validator_takes_it_and_not_a_sec
     );
 
     let chain = tbtc.chain().await;
-    let validate = |proposal: &Proposal| {
-        let Proposal::Redemption {
-            redeemers_output_scripts,
-            redemption_tx_fee,
-        } = proposal
-        else {
-            panic!("not a redemption: {proposal:?}")
-        };
-        vec![Token::Tuple(vec![
-            Token::FixedBytes(wallet.0.to_vec()),
-            // The proposal carries Bitcoin scripts; the validator takes them length-prefixed,
-            // as keep-client hands them over.
-            Token::Array(
-                redeemers_output_scripts
-                    .iter()
-                    .map(|s| Token::Bytes(length_prefixed(&s.0)))
-                    .collect(),
-            ),
-            Token::Uint((*redemption_tx_fee).into()),
-        ])]
-    };
+    let validate = |proposal: &Proposal| redemption_proposal(&wallet, proposal);
 
     // Exactly the minimum age: the validator refuses it, and so the generator does not
     // propose it.
@@ -771,18 +774,7 @@ async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and
     } = Redemption::requested(&url, true).await;
     let chain = tbtc.chain().await;
     let params = ProposalParams::default();
-    let validate = |scripts: Vec<Vec<u8>>, fee: u64| {
-        vec![Token::Tuple(vec![
-            Token::FixedBytes(wallet.0.to_vec()),
-            Token::Array(
-                scripts
-                    .into_iter()
-                    .map(|s| Token::Bytes(length_prefixed(&s)))
-                    .collect(),
-            ),
-            Token::Uint(fee.into()),
-        ])]
-    };
+    let validate = |proposal: &Proposal| redemption_proposal(&wallet, proposal);
 
     // Past the minimum age but within the watchtower's delay: neither takes it.
     mine_at(&url, requested_at + params.redemption_request_min_age + 1).await;
@@ -800,7 +792,10 @@ async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and
             &tbtc.validator_abi,
             &tbtc.validator,
             "validateRedemptionProposal",
-            &validate(vec![request.redeemer_output_script.clone()], 1_000),
+            &validate(&Proposal::Redemption {
+                redeemers_output_scripts: vec![HexBytes(request.redeemer_output_script.clone())],
+                redemption_tx_fee: 1_000,
+            }),
         )
         .await
         .expect_err("held back by the watchtower");
@@ -810,20 +805,14 @@ async fn a_watchtower_s_delay_holds_a_redemption_back_for_both_the_generator_and
     mine_at(&url, requested_at + 2 * 3600 + 1).await;
     let head = chain.latest_block().await.unwrap().number;
     let snapshot = chain.wallet_snapshot(&wallet, head).await.unwrap();
-    let Ok(Proposal::Redemption {
-        redeemers_output_scripts,
-        redemption_tx_fee,
-    }) = propose(ActionType::Redemption, &snapshot, &params)
-    else {
-        panic!("proposed once the delay is over")
-    };
-    let scripts = redeemers_output_scripts.into_iter().map(|s| s.0).collect();
+    let proposal = propose(ActionType::Redemption, &snapshot, &params)
+        .expect("proposed once the delay is over");
     let verdict = tbtc
         .view(
             &tbtc.validator_abi,
             &tbtc.validator,
             "validateRedemptionProposal",
-            &validate(scripts, redemption_tx_fee),
+            &validate(&proposal),
         )
         .await
         .expect("the real validator accepts it");
