@@ -14,6 +14,8 @@
 
 #[path = "../tests/bitcoin_support/mod.rs"]
 mod bitcoin_support;
+#[path = "../tests/loopback_support/mod.rs"]
+mod loopback_support;
 
 mod common;
 

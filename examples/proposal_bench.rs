@@ -17,6 +17,8 @@
 
 #[path = "../tests/ethereum_support/mod.rs"]
 mod ethereum_support;
+#[path = "../tests/loopback_support/mod.rs"]
+mod loopback_support;
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! here with the `bitcoin` crate.
 
 mod bitcoin_support;
+mod loopback_support;
 
 use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::hashes::{sha256, Hash};

@@ -6,6 +6,7 @@
 
 mod bitcoin_support;
 mod ethereum_support;
+mod loopback_support;
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@
 
 mod bitcoin_support;
 mod ethereum_support;
+mod loopback_support;
 
 use bitcoin::{Amount, Transaction, TxOut};
 use serde_json::json;

@@ -4,6 +4,7 @@
 
 mod bitcoin_support;
 mod electrum_support;
+mod loopback_support;
 
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, CompressedPublicKey, Network, PrivateKey, PublicKey};
@@ -146,7 +147,7 @@ async fn fails_over_from_a_dead_first_server_and_returns_to_it() {
     assert_eq!(tip["height"].as_u64(), Some(bcoin_height(&node).await));
 
     // The first server comes back (a proxy to the same ElectrumX on its port).
-    let proxy = Proxy::start(first_port, node.electrum_port).await;
+    let proxy = Proxy::start_on(first_port, node.electrum_port).await;
     wait_for_status(&client, "the return to the first server", |s| {
         s.primary && s.connected && s.server == first
     })
@@ -159,7 +160,7 @@ async fn fails_over_from_a_dead_first_server_and_returns_to_it() {
         .expect("the first server answers");
 
     // The first server dies again: the next request goes to the second one.
-    proxy.cut().await;
+    proxy.cut();
     client
         .call("blockchain.headers.subscribe", json!([]))
         .await

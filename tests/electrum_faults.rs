@@ -4,6 +4,7 @@
 //! and the client recovers on the next request.
 
 mod electrum_support;
+mod loopback_support;
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 //! windows in milliseconds and every wait is for a block number or an event, with a deadline.
 
 mod ethereum_support;
+mod loopback_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

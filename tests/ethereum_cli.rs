@@ -3,6 +3,7 @@
 
 mod bitcoin_support;
 mod ethereum_support;
+mod loopback_support;
 
 use std::process::{Command, Stdio};
 

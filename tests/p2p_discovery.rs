@@ -8,6 +8,7 @@
 
 mod bitcoin_support;
 mod ethereum_support;
+mod loopback_support;
 mod p2p_support;
 
 use serde_json::Value;

@@ -5,6 +5,7 @@
 //! and waits on what the processes print; no sleep stands in for progress.
 
 mod ethereum_support;
+mod loopback_support;
 mod p2p_support;
 
 use std::collections::HashSet;

@@ -4,6 +4,7 @@
 //! generator makes from what our back end reads of the Bridge.
 
 mod ethereum_support;
+mod loopback_support;
 
 use ethereum_support::real::{
     Artifact, MainUtxo, RealTbtc, BRIDGE_LIBRARIES, REIMBURSEMENT_POOL, RELAY,

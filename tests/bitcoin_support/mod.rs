@@ -8,7 +8,10 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+// Not every test binary uses each.
+#[allow(unused_imports)]
+pub use crate::loopback_support::{cache_dir, free_port};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -38,16 +41,6 @@ const MAX_REPLY: u64 = 32 << 20;
 
 /// How often a wait looks again. The servers answer on loopback in about a millisecond.
 const POLL: Duration = Duration::from_millis(20);
-
-/// Where `scripts/install-test-deps` puts bcoin and ElectrumX.
-fn cache_dir() -> PathBuf {
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache.join("tbtc-coord")
-}
 
 fn bcoin_modules() -> PathBuf {
     cache_dir().join("bcoin/node_modules")
@@ -85,14 +78,6 @@ fn ensure_installed() {
             cache_dir().display()
         );
     });
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// One server process: killed on drop, its directory (data and log) removed after it.

@@ -1,8 +1,12 @@
 //! Helpers of the Electrum client tests: short timeouts, a certificate for `ssl://` and
-//! `wss://`, a fake Electrum server that misbehaves on request, and a TCP proxy that can be
-//! started on a given port and cut.
+//! `wss://`, a fake Electrum server that misbehaves on request, and the loopback TCP proxy
+//! (started on a given port, and cut).
 
 #![allow(dead_code)]
+
+// Not every test binary uses each.
+#[allow(unused_imports)]
+pub use crate::loopback_support::Proxy;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -238,66 +242,5 @@ async fn serve(
         if write.write_all(out.as_bytes()).await.is_err() {
             return;
         }
-    }
-}
-
-/// A TCP proxy on a given loopback port to an upstream port; `cut()` ends it and every
-/// connection through it.
-pub struct Proxy {
-    pub connections: Arc<AtomicUsize>,
-    stop: CancellationToken,
-    tracker: TaskTracker,
-}
-
-impl Proxy {
-    pub async fn start(port: u16, upstream_port: u16) -> Proxy {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("proxy bind");
-        let stop = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (s, t, c) = (stop.clone(), tracker.clone(), connections.clone());
-        tracker.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = s.cancelled() => return,
-                    a = listener.accept() => a,
-                };
-                let Ok((mut client, _)) = accepted else {
-                    continue;
-                };
-                c.fetch_add(1, Ordering::SeqCst);
-                let s = s.clone();
-                t.spawn(async move {
-                    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = s.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            connections,
-            stop,
-            tracker,
-        }
-    }
-
-    /// Closes the listener and every connection through it.
-    pub async fn cut(&self) {
-        self.stop.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }

@@ -1,7 +1,8 @@
 //! Shared helpers of the Ethereum-mode tests: a real anvil on a free loopback port (killed on
 //! drop), JSON-RPC calls, the real tBTC v2 contracts (`real`, with `lifecycle`, `moved_funds`,
 //! `outcomes` and `staking`), the one Solidity fixture left (TokenStaking; committed artifacts, see
-//! `scripts/build-fixtures`), a cuttable TCP proxy and bounded waits. All traffic stays on
+//! `scripts/build-fixtures`), a fake node and bounded waits (the cuttable TCP proxy, free
+//! ports and the tool cache come from the binary's `loopback_support`). All traffic stays on
 //! 127.0.0.1. Time is blocks: tests mine with `anvil_mine` and wait for block numbers with
 //! deadlines, never for fixed sleeps.
 
@@ -13,11 +14,14 @@ pub mod outcomes;
 pub mod real;
 pub mod staking;
 
+// Not every test binary uses each.
+#[allow(unused_imports)]
+pub use crate::loopback_support::{cache_dir, free_port, Proxy};
+
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,12 +46,7 @@ fn tools_dir() -> PathBuf {
     if let Ok(d) = std::env::var("TBTC_COORD_TOOLS") {
         return PathBuf::from(d);
     }
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache.join("tbtc-coord/npm")
+    cache_dir().join("npm")
 }
 
 fn installed_anvil() -> PathBuf {
@@ -95,14 +94,6 @@ pub fn install_test_deps() {
         .status()
         .expect("running scripts/install-test-deps");
     assert!(status.success(), "scripts/install-test-deps failed");
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// A running anvil, killed when dropped.
@@ -347,88 +338,6 @@ pub fn operator(id: u32) -> Address {
     a[0] = 0x0A;
     a[16..].copy_from_slice(&id.to_be_bytes());
     Address(a)
-}
-
-/// A loopback TCP proxy in front of a node: `cut` drops every open connection, and while
-/// `down` it refuses new ones, so a test can take the network away and give it back.
-pub struct Proxy {
-    pub port: u16,
-    down: Arc<AtomicBool>,
-    generation: Arc<std::sync::Mutex<CancellationToken>>,
-    stop: CancellationToken,
-}
-
-impl Proxy {
-    pub async fn start(upstream_port: u16) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("proxy bind");
-        let port = listener.local_addr().expect("proxy address").port();
-        let down = Arc::new(AtomicBool::new(false));
-        let generation = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
-        let stop = CancellationToken::new();
-        let (d, g, s) = (down.clone(), generation.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = s.cancelled() => return,
-                    a = listener.accept() => a,
-                };
-                let Ok((mut client, _)) = accepted else {
-                    continue;
-                };
-                if d.load(Ordering::SeqCst) {
-                    let _ = client.shutdown().await;
-                    continue;
-                }
-                let token = g.lock().expect("proxy lock").clone();
-                tokio::spawn(async move {
-                    let Ok(mut upstream) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = token.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            port,
-            down,
-            generation,
-            stop,
-        }
-    }
-
-    /// Drops every open connection and refuses new ones until `restore`.
-    pub fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        let mut g = self.generation.lock().expect("proxy lock");
-        g.cancel();
-        *g = CancellationToken::new();
-    }
-
-    pub fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        self.cut();
-    }
 }
 
 /// A loopback HTTP server that answers each JSON-RPC request with whatever `respond` returns

@@ -34,12 +34,7 @@ pub const PROXY_ADMIN: Address = Address([0x15; 20]);
 
 /// Where `scripts/install-test-deps` unpacks the packages; it runs when they are missing.
 pub fn contracts_dir() -> PathBuf {
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-        });
-    let dir = cache.join("tbtc-coord/contracts");
+    let dir = super::cache_dir().join("contracts");
     if !dir.join("keep-network-tbtc-v2-1.6.0/.sha256").is_file() {
         super::install_test_deps();
     }
