@@ -102,6 +102,25 @@ impl Service {
         Service { name, child, dir }
     }
 
+    /// Waits until `ready` holds, polling; panics if the service exits first or the deadline
+    /// passes.
+    async fn wait_ready<F, Fut>(&mut self, mut ready: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + DEADLINE;
+        while !ready().await {
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {}",
+                self.name
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Panics with the end of the service's output if it has exited.
     fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
@@ -180,15 +199,13 @@ impl BitcoinNode {
             .arg(&api_key);
         let mut bcoin = Service::spawn("bcoin", command);
         let url = rpc_url(rpc_port);
-        let deadline = Instant::now() + DEADLINE;
-        while try_rpc(&url, &api_key, "getblockcount", json!([]))
-            .await
-            .is_err()
-        {
-            bcoin.assert_running();
-            assert!(Instant::now() < deadline, "timed out waiting for bcoin");
-            tokio::time::sleep(POLL).await;
-        }
+        bcoin
+            .wait_ready(|| async {
+                try_rpc(&url, &api_key, "getblockcount", json!([]))
+                    .await
+                    .is_ok()
+            })
+            .await;
         let bcoin_started_in = began.elapsed();
 
         let electrum_port = free_port();
@@ -227,16 +244,14 @@ impl BitcoinNode {
             command.env("SSL_CERTFILE", cert).env("SSL_KEYFILE", key);
         }
         let mut electrumx = Service::spawn("ElectrumX", command);
-        let deadline = Instant::now() + DEADLINE;
         // ElectrumX opens its port only once it has caught up with the node.
-        while try_electrum(electrum_port, "server.ping", json!([]))
-            .await
-            .is_err()
-        {
-            electrumx.assert_running();
-            assert!(Instant::now() < deadline, "timed out waiting for ElectrumX");
-            tokio::time::sleep(POLL).await;
-        }
+        electrumx
+            .wait_ready(|| async {
+                try_electrum(electrum_port, "server.ping", json!([]))
+                    .await
+                    .is_ok()
+            })
+            .await;
         let electrumx_started_in = began.elapsed();
 
         BitcoinNode {
