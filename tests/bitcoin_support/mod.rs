@@ -10,7 +10,7 @@
 
 // Not every test binary uses each.
 #[allow(unused_imports)]
-pub use crate::loopback_support::{cache_dir, free_port};
+pub use crate::loopback_support::{cache_dir, free_port, install_test_deps};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -65,12 +65,7 @@ fn ensure_installed() {
                 && electrumx_python().is_file()
         };
         if !ready() {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let status = Command::new("bash")
-                .arg(root.join("scripts/install-test-deps"))
-                .status()
-                .expect("running scripts/install-test-deps");
-            assert!(status.success(), "scripts/install-test-deps failed");
+            install_test_deps();
         }
         assert!(
             ready(),

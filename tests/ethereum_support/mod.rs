@@ -16,7 +16,7 @@ pub mod staking;
 
 // Not every test binary uses each.
 #[allow(unused_imports)]
-pub use crate::loopback_support::{cache_dir, free_port, Proxy};
+pub use crate::loopback_support::{cache_dir, free_port, install_test_deps, Proxy};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -84,16 +84,6 @@ pub fn anvil_binary() -> PathBuf {
             installed
         })
         .clone()
-}
-
-/// Runs `scripts/install-test-deps`, for a test that finds a tool missing.
-pub fn install_test_deps() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("bash")
-        .arg(root.join("scripts/install-test-deps"))
-        .status()
-        .expect("running scripts/install-test-deps");
-    assert!(status.success(), "scripts/install-test-deps failed");
 }
 
 /// A running anvil, killed when dropped.

@@ -1,5 +1,5 @@
 //! What every test against servers on loopback shares: where `scripts/install-test-deps`
-//! keeps the tools, a free port, and a TCP proxy a test can cut and restore. Included by the
+//! keeps the tools (and running it), a free port, and a TCP proxy a test can cut and restore. Included by the
 //! support modules of the Ethereum, Bitcoin and Electrum tests.
 
 #![allow(dead_code)]
@@ -21,6 +21,16 @@ pub fn cache_dir() -> PathBuf {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
         });
     cache.join("tbtc-coord")
+}
+
+/// Runs `scripts/install-test-deps`, for a test that finds a tool missing.
+pub fn install_test_deps() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("bash")
+        .arg(root.join("scripts/install-test-deps"))
+        .status()
+        .expect("running scripts/install-test-deps");
+    assert!(status.success(), "scripts/install-test-deps failed");
 }
 
 /// A port nobody listens on right now.
