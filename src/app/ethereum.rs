@@ -113,10 +113,17 @@ impl EthereumSettings {
     }
 
     /// The node's settings on chain `chain_id`: the command's, under this chain's checklist
-    /// rule (mainnet's on mainnet, every window elsewhere, unless configured).
-    pub fn node_config(&self, settings: &Settings, chain_id: u64) -> crate::engine::NodeConfig {
+    /// rule (mainnet's on mainnet, every window elsewhere, unless configured), reading Bitcoin
+    /// through `bitcoin` when there is a view.
+    pub fn node_config(
+        &self,
+        settings: &Settings,
+        chain_id: u64,
+        bitcoin: Option<&ElectrumView>,
+    ) -> crate::engine::NodeConfig {
         crate::engine::NodeConfig {
             checklist_rules: ChecklistRules::for_chain(chain_id, self.sweeps_every_window_from),
+            bitcoin: bitcoin.map(|v| Arc::new(v.clone()) as Arc<dyn BitcoinView>),
             ..settings.node_config()
         }
     }
@@ -348,10 +355,7 @@ impl EthereumSettings {
                 }));
         }
         let node = Node::start(
-            crate::engine::NodeConfig {
-                bitcoin: bitcoin.clone().map(|v| Arc::new(v) as Arc<dyn BitcoinView>),
-                ..self.node_config(settings, chain.chain_id())
-            },
+            self.node_config(settings, chain.chain_id(), bitcoin.as_ref()),
             identity,
             Arc::new(chain.clone()),
             net,
@@ -480,10 +484,7 @@ pub async fn dry_run_command(
         .window
         .unwrap_or_else(|| next_window_after(head).coordination_block);
     let bitcoin = eth.bitcoin_view().await?;
-    let config = crate::engine::NodeConfig {
-        bitcoin: bitcoin.clone().map(|v| Arc::new(v) as Arc<dyn BitcoinView>),
-        ..eth.node_config(&settings, chain.chain_id())
-    };
+    let config = eth.node_config(&settings, chain.chain_id(), bitcoin.as_ref());
     let record = dry_run(
         &chain,
         operator,
