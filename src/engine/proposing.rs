@@ -5,7 +5,7 @@
 //! and is then blamed as idle for its own generator.
 
 use super::bitcoin_read::{read_bitcoin, BitcoinReading};
-use super::records::{BitcoinSide, DepositLine, MainUtxoLine};
+use super::records::{BitcoinSide, DepositLine};
 use crate::bitcoin::view::BitcoinView;
 use crate::chain::Chain;
 use crate::protocol::bitcoin_facts::BitcoinFacts;
@@ -150,11 +150,7 @@ pub async fn choose_with_bitcoin(
                 included: swept.contains(&d.key),
             })
             .collect(),
-        main_utxo: reading.facts.main_utxo.map(|u| MainUtxoLine {
-            tx_hash: u.tx_hash,
-            output_index: u.output_index,
-            value: u.value,
-        }),
+        main_utxo: reading.facts.main_utxo,
         synced: reading.synced,
         warning: error.clone().or(reading.disagreement),
     });

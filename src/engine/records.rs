@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::bitcoin_facts::MainUtxo;
 use crate::protocol::{
     ActionEvaluation, ActionOutcome, ActionType, Address, FaultEvidence, FaultType, Hash32,
     Proposal, Refusal, Role, Seed, WalletPkh,
@@ -154,7 +155,7 @@ pub struct DryRunRecord {
 pub struct BitcoinSide {
     pub deposits: Vec<DepositLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub main_utxo: Option<MainUtxoLine>,
+    pub main_utxo: Option<MainUtxo>,
     /// "Synced between chains": the Bridge's main UTXO is unspent on Bitcoin. `None` when it
     /// could not be told (no main UTXO, or the view failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,13 +173,6 @@ pub struct DepositLine {
     pub confirmations: u32,
     /// Swept by this dry run's proposal.
     pub included: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MainUtxoLine {
-    pub tx_hash: Hash32,
-    pub output_index: u32,
-    pub value: u64,
 }
 
 /// Which faults to list. Every set field narrows the list; `Default` lists all.

@@ -33,7 +33,7 @@ impl FundingTx {
 }
 
 /// A wallet's main UTXO as the Bridge keeps its hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MainUtxo {
     /// Internal byte order.
     pub tx_hash: Hash32,
