@@ -207,21 +207,18 @@ impl Deposit {
         let blinding_factor = [0xF0, 0x0D, 0, 0, 0, 0, 0, 1];
         let refund_pkh = [0x3E; 20];
         let refund_locktime = refund_at.to_le_bytes();
-        // The script `_revealDeposit` expects of a deposit without extra data.
-        let script = [
-            &[0x14][..],
-            &depositor.0,
-            &[0x75, 0x08],
-            &blinding_factor,
-            &[0x75, 0x76, 0xa9, 0x14],
-            &wallet.0,
-            &[0x87, 0x63, 0xac, 0x67, 0x76, 0xa9, 0x14],
-            &refund_pkh,
-            &[0x88, 0x04],
-            &refund_locktime,
-            &[0xb1, 0x75, 0xac, 0x68],
-        ]
-        .concat();
+        // The script `_revealDeposit` expects of a deposit without extra data, as the node
+        // builds it (the real Bridge checks it against the funding output).
+        let script = tbtc_coord::devnet::simulated_bitcoin::deposit_script(
+            depositor,
+            wallet,
+            &tbtc_coord::protocol::proposal::DepositReveal {
+                blinding_factor,
+                refund_pubkey_hash: refund_pkh,
+                refund_locktime,
+            },
+        )
+        .into_bytes();
         // One input (any outpoint, empty scriptSig), one P2WSH output.
         let input_vector = [&[1u8][..], &[0x44; 32], &[0; 4], &[0], &[0xFF; 4]].concat();
         let mut output_vector = vec![others.len() as u8 + 1];
