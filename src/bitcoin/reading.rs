@@ -1,6 +1,6 @@
 //! What the Bitcoin view reads out of Bitcoin data (SPEC §12, §13), as pure functions over the
-//! `bitcoin` crate's types: a funding transaction split as the Bridge takes it, the scripts a
-//! wallet's key hash pays to and their Electrum script hashes, confirmations from a height,
+//! `bitcoin` crate's types: a funding transaction split as the Bridge takes it, a deposit's
+//! script, the scripts a wallet's key hash pays to and their Electrum script hashes, confirmations from a height,
 //! the wallet's main UTXO found among its transactions, an Electrum fee estimate in sat/vB,
 //! and the number of wallets a moving wallet's funds go to.
 
@@ -9,7 +9,8 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::{PubkeyHash, ScriptBuf, Transaction, WPubkeyHash};
 
 use crate::protocol::bitcoin_facts::{FundingTx, MainUtxo};
-use crate::protocol::{Hash32, WalletPkh};
+use crate::protocol::proposal::DepositReveal;
+use crate::protocol::{Address, Hash32, WalletPkh};
 
 /// A raw transaction, parsed; an error names what was wrong with it.
 pub fn parse_transaction(raw: &[u8]) -> Result<Transaction, String> {
@@ -38,6 +39,29 @@ pub fn wallet_scripts(wallet: &WalletPkh) -> [ScriptBuf; 2] {
         ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array(wallet.0)),
         ScriptBuf::new_p2pkh(&PubkeyHash::from_byte_array(wallet.0)),
     ]
+}
+
+/// The tBTC deposit script (the Bridge's `_revealDeposit` form without extra data).
+pub fn deposit_script(
+    depositor: &Address,
+    wallet: &WalletPkh,
+    reveal: &DepositReveal,
+) -> ScriptBuf {
+    let bytes = [
+        &[0x14][..],
+        &depositor.0,
+        &[0x75, 0x08],
+        &reveal.blinding_factor,
+        &[0x75, 0x76, 0xa9, 0x14],
+        &wallet.0,
+        &[0x87, 0x63, 0xac, 0x67, 0x76, 0xa9, 0x14],
+        &reveal.refund_pubkey_hash,
+        &[0x88, 0x04],
+        &reveal.refund_locktime,
+        &[0xb1, 0x75, 0xac, 0x68],
+    ]
+    .concat();
+    ScriptBuf::from_bytes(bytes)
 }
 
 /// Electrum's name for a script: SHA-256 of the script, byte-reversed, in hex.

@@ -12,7 +12,7 @@ use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, T
 
 use super::chain::world::block_timestamp;
 use super::chain::Devnet;
-use crate::bitcoin::reading::{bridge_tx_hash, find_main_utxo, wallet_scripts};
+use crate::bitcoin::reading::{bridge_tx_hash, deposit_script, find_main_utxo, wallet_scripts};
 use crate::bitcoin::view::{BitcoinError, BitcoinStatus, BitcoinView};
 use crate::protocol::bitcoin_facts::MainUtxo;
 use crate::protocol::proposal::{DepositReveal, BITCOIN_BLOCK_SECONDS};
@@ -27,29 +27,6 @@ pub const MAIN_UTXO_VALUE: u64 = 10 * 100_000_000;
 /// The simulated Bitcoin height at chain time `timestamp`.
 pub fn bitcoin_height(timestamp: u64) -> u64 {
     timestamp / BITCOIN_BLOCK_SECONDS
-}
-
-/// The tBTC deposit script (the Bridge's `_revealDeposit` form without extra data).
-pub fn deposit_script(
-    depositor: &Address,
-    wallet: &WalletPkh,
-    reveal: &DepositReveal,
-) -> ScriptBuf {
-    let bytes = [
-        &[0x14][..],
-        &depositor.0,
-        &[0x75, 0x08],
-        &reveal.blinding_factor,
-        &[0x75, 0x76, 0xa9, 0x14],
-        &wallet.0,
-        &[0x87, 0x63, 0xac, 0x67, 0x76, 0xa9, 0x14],
-        &reveal.refund_pubkey_hash,
-        &[0x88, 0x04],
-        &reveal.refund_locktime,
-        &[0xb1, 0x75, 0xac, 0x68],
-    ]
-    .concat();
-    ScriptBuf::from_bytes(bytes)
 }
 
 /// A deposit's reveal, drawn from the outpoint its funding transaction spends (no further

@@ -539,7 +539,7 @@ pub fn deposit_output(
     reveal: &tbtc_coord::protocol::proposal::DepositReveal,
     amount: u64,
 ) -> TxOut {
-    let script = tbtc_coord::devnet::simulated_bitcoin::deposit_script(depositor, wallet, reveal);
+    let script = tbtc_coord::bitcoin::reading::deposit_script(depositor, wallet, reveal);
     TxOut {
         value: bitcoin::Amount::from_sat(amount),
         script_pubkey: ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array(

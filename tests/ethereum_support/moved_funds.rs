@@ -209,7 +209,7 @@ impl Deposit {
         let refund_locktime = refund_at.to_le_bytes();
         // The script `_revealDeposit` expects of a deposit without extra data, as the node
         // builds it (the real Bridge checks it against the funding output).
-        let script = tbtc_coord::devnet::simulated_bitcoin::deposit_script(
+        let script = tbtc_coord::bitcoin::reading::deposit_script(
             depositor,
             wallet,
             &tbtc_coord::protocol::proposal::DepositReveal {

@@ -751,9 +751,10 @@ async fn a_gated_producer_mines_only_when_the_gate_opens() {
 
 #[tokio::test]
 async fn every_deposit_has_a_real_shaped_funding_transaction_on_the_simulated_bitcoin() {
+    use crate::bitcoin::reading::deposit_script;
     use crate::bitcoin::reading::funding_tx;
     use crate::bitcoin::view::BitcoinView;
-    use crate::devnet::simulated_bitcoin::{deposit_script, DEVNET_DEPOSITOR};
+    use crate::devnet::simulated_bitcoin::DEVNET_DEPOSITOR;
     use crate::engine::bitcoin_read::read_bitcoin;
     use bitcoin::hashes::{sha256, Hash};
 
