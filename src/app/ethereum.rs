@@ -310,6 +310,10 @@ impl EthereumSettings {
         let endpoint = super::metrics_endpoint::bind(settings)?;
         let identity = self.identity(&cancel).await?;
         let (chain, store, lock) = self.connect(settings, identity.operator, true).await?;
+        if let Some(key) = &identity.key {
+            // The operator's own transactions (a moving-funds commitment) are signed with it.
+            chain.sign_with(key.ethereum_signer()?);
+        }
         // Named after the chain id, so bound once the chain is known (and its lock held).
         let socket = super::node_socket::bind(settings)?;
         let tasks = TaskTracker::new();

@@ -110,22 +110,6 @@ pub fn fee_rate_sat_per_vbyte(btc_per_kb: f64) -> Option<u64> {
     (rate <= 1e9).then_some(rate as u64)
 }
 
-/// How many wallets a moving wallet's `balance` goes to: `min(live wallets,
-/// ceil(balance / maxBtcTransfer))`, at least one when there is something to move.
-pub fn moving_funds_target_count(
-    balance: u64,
-    max_btc_transfer: u64,
-    live_wallets: usize,
-) -> usize {
-    if balance == 0 || live_wallets == 0 {
-        return 0;
-    }
-    let needed = balance.div_ceil(max_btc_transfer.max(1));
-    usize::try_from(needed)
-        .unwrap_or(usize::MAX)
-        .min(live_wallets)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,15 +213,5 @@ mod tests {
         assert_eq!(fee_rate_sat_per_vbyte(-1.0), None, "regtest: no estimate");
         assert_eq!(fee_rate_sat_per_vbyte(f64::NAN), None);
         assert_eq!(fee_rate_sat_per_vbyte(1e12), None);
-    }
-
-    #[test]
-    fn a_moving_wallet_splits_its_balance_over_at_most_the_live_wallets() {
-        let max = 100 * 100_000_000;
-        assert_eq!(moving_funds_target_count(250 * 100_000_000, max, 5), 3);
-        assert_eq!(moving_funds_target_count(250 * 100_000_000, max, 2), 2);
-        assert_eq!(moving_funds_target_count(1, max, 5), 1);
-        assert_eq!(moving_funds_target_count(0, max, 5), 0);
-        assert_eq!(moving_funds_target_count(10, max, 0), 0);
     }
 }

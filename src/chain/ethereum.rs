@@ -8,7 +8,9 @@
 //! - wallets from a hand-written file or discovered from the tBTC v2 contracts (SPEC §9),
 //!   incrementally, with the result cached through a [`DiscoveryCache`] the wiring hands in;
 //! - the wallet state the proposal generator reads, from the Bridge;
-//! - the outcome of dispatched actions, as far as an Ethereum observer can tell.
+//! - the outcome of dispatched actions, as far as an Ethereum observer can tell;
+//! - the one transaction the node sends, signed with the operator's key: a moving wallet's
+//!   commitment to its target wallets.
 //!
 //! Nothing here panics on what a node sends, and nothing stops silently: every failure is
 //! shown in [`Chain::status`] and retried.
@@ -16,12 +18,14 @@
 //! Where each part lives: `config` (what to connect to), `client` ([`EthereumChain`] and its
 //! RPC calls), `head_watch` (following new heads, with `heads` deciding what to announce),
 //! `logs` (reading and pacing `eth_getLogs`), `abi` and `contracts` (the tBTC v2 interface),
-//! `discovery`, `bridge` and `staking` (what is read through them). This file is the
+//! `discovery`, `bridge` and `staking` (what is read through them), `commitment` and
+//! `transactions` (the commitment, and sending it). This file is the
 //! [`Chain`] trait on top.
 
 mod abi;
 mod bridge;
 mod client;
+mod commitment;
 mod config;
 mod contracts;
 mod discovery;
@@ -33,6 +37,7 @@ mod logs;
 mod rpc;
 mod scan_cache;
 mod staking;
+mod transactions;
 mod validator;
 pub mod wallets_file;
 
@@ -41,9 +46,10 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 
 use super::{ActionRequest, BlockRef, BlockStream, Chain, ChainError, ChainStatus, WalletInfo};
-use crate::protocol::bitcoin_facts::BitcoinFacts;
+use crate::protocol::bitcoin_facts::{BitcoinFacts, MainUtxo};
+use crate::protocol::commitment::MovingFundsCommitment;
 use crate::protocol::{
-    ActionOutcome, BlockHashRule, Hash32, Proposal, Validation, WalletPkh, WalletSnapshot,
+    ActionOutcome, Address, BlockHashRule, Hash32, Proposal, Validation, WalletPkh, WalletSnapshot,
 };
 use client::lock;
 
@@ -124,6 +130,34 @@ impl Chain for EthereumChain {
             }
             None => Validation::not_checked(validator::NO_VALIDATOR),
         }
+    }
+
+    /// Read at the snapshot's block (see `commitment`); the seats are the wallet's group as
+    /// this node knows it.
+    async fn plan_moving_funds_commitment(
+        &self,
+        snapshot: &WalletSnapshot,
+        main_utxo: &MainUtxo,
+        submitter: Address,
+    ) -> Result<MovingFundsCommitment, ChainError> {
+        let operators = self
+            .wallets()
+            .await?
+            .into_iter()
+            .find(|w| w.wallet == snapshot.wallet)
+            .ok_or(ChainError::UnknownWallet(snapshot.wallet))?
+            .operators;
+        self.inner
+            .plan_commitment(snapshot, main_utxo, &operators, submitter)
+            .await
+    }
+
+    /// Signed with the key given to [`EthereumChain::sign_with`]; refused without one.
+    async fn submit_moving_funds_commitment(
+        &self,
+        commitment: &MovingFundsCommitment,
+    ) -> Result<Hash32, ChainError> {
+        self.inner.submit_commitment(commitment).await
     }
 
     /// This node signs no Bitcoin transactions: carrying out a wallet action takes the tBTC

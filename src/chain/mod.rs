@@ -8,10 +8,11 @@ pub mod ethereum;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::protocol::bitcoin_facts::BitcoinFacts;
+use crate::protocol::bitcoin_facts::{BitcoinFacts, MainUtxo};
+use crate::protocol::commitment::MovingFundsCommitment;
 use crate::protocol::{
-    ActionOutcome, BlockHashRule, BlockRef, ChainStatus, CoordinationWindow, Hash32, Proposal,
-    Validation, WalletInfo, WalletPkh, WalletSnapshot,
+    ActionOutcome, Address, BlockHashRule, BlockRef, ChainStatus, CoordinationWindow, Hash32,
+    Proposal, Validation, WalletInfo, WalletPkh, WalletSnapshot,
 };
 
 /// New heads. A receiver that falls behind sees `Lagged` and skips ahead; the window watch
@@ -28,6 +29,10 @@ pub enum ChainError {
     Unavailable(String),
     #[error("unexpected chain data: {0}")]
     Invalid(String),
+    /// A transaction the chain would not take (its revert reason), or one this chain cannot
+    /// send at all.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A chain that lists a group no wallet can have (the back ends refuse such groups when they
@@ -89,6 +94,33 @@ pub trait Chain: Send + Sync + 'static {
     ) -> Validation {
         let _ = (snapshot, proposal, facts);
         Validation::not_checked("this chain has no validator")
+    }
+
+    /// The moving-funds commitment `submitter` would make for the snapshot's wallet, whose
+    /// main UTXO is `main_utxo` (SPEC §12, [`crate::protocol::commitment`]): the newest Live
+    /// wallets as targets, and the wallet's member IDs, as of the snapshot's block.
+    async fn plan_moving_funds_commitment(
+        &self,
+        snapshot: &WalletSnapshot,
+        main_utxo: &MainUtxo,
+        submitter: Address,
+    ) -> Result<MovingFundsCommitment, ChainError> {
+        let _ = (snapshot, main_utxo, submitter);
+        Err(ChainError::Refused(
+            "this chain takes no moving-funds commitment".into(),
+        ))
+    }
+
+    /// Submits `commitment`, signed with the operator's key, and returns the transaction's
+    /// hash once the chain has taken it; that it was mined shows in the wallet's snapshots.
+    async fn submit_moving_funds_commitment(
+        &self,
+        commitment: &MovingFundsCommitment,
+    ) -> Result<Hash32, ChainError> {
+        let _ = commitment;
+        Err(ChainError::Refused(
+            "this chain takes no moving-funds commitment".into(),
+        ))
     }
 
     /// Carries out a dispatched action and resolves when it has completed, failed or expired.

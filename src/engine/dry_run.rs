@@ -90,6 +90,7 @@ pub async fn dry_run(
         snapshot,
         &config.proposal_params,
         Weigh::Every,
+        leader.operator,
     )
     .await;
     let reason = choice.noop_reason();
@@ -114,5 +115,6 @@ pub async fn dry_run(
         reason,
         actions: choice.evaluations,
         bitcoin: choice.bitcoin,
+        commitment: choice.commitment.map(Box::new),
     })
 }

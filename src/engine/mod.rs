@@ -44,6 +44,7 @@ macro_rules! node_warn {
 pub mod api;
 pub mod bitcoin_read;
 pub mod bus;
+pub mod commitment;
 pub mod context;
 pub(crate) mod dispatcher;
 pub mod dry_run;

@@ -9,9 +9,12 @@ use super::records::{BitcoinSide, DepositLine};
 use crate::bitcoin::view::BitcoinView;
 use crate::chain::Chain;
 use crate::protocol::bitcoin_facts::BitcoinFacts;
-use crate::protocol::generator::evaluate_checklist;
+use crate::protocol::commitment::MovingFundsCommitment;
+use crate::protocol::generator::{evaluate_checklist, NO_COMMITMENT};
 use crate::protocol::proposal::DepositKey;
-use crate::protocol::{ActionEvaluation, ActionType, Proposal, ProposalParams, WalletSnapshot};
+use crate::protocol::{
+    ActionEvaluation, ActionType, Address, Proposal, ProposalParams, WalletSnapshot,
+};
 
 /// How far down the checklist to ask the validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub struct Choice {
     pub bitcoin_error: Option<String>,
     /// What the Bitcoin view told, for the dry run (absent without a view).
     pub bitcoin: Option<BitcoinSide>,
+    /// The moving-funds commitment the leader submits before MovingFunds can be proposed.
+    pub commitment: Option<MovingFundsCommitment>,
 }
 
 impl Choice {
@@ -94,13 +99,16 @@ pub async fn choose(
         evaluations,
         bitcoin_error: None,
         bitcoin: None,
+        commitment: None,
     }
 }
 
 /// The leader's choice for `snapshot`, reading Bitcoin first when the node has a view: the
 /// deposits' confirmations, the facts the validator takes, and the fee rate (the configured
 /// one when the server has no estimate). A view that cannot be read leaves every deposit
-/// unconfirmed, so nothing unconfirmed is swept, and says why.
+/// unconfirmed, so nothing unconfirmed is swept, and says why. A moving wallet that lacks
+/// only its commitment to target wallets gets the commitment `submitter` (the window's
+/// leader) would make, in [`Choice::commitment`].
 pub async fn choose_with_bitcoin(
     chain: &dyn Chain,
     bitcoin: Option<&dyn BitcoinView>,
@@ -108,17 +116,13 @@ pub async fn choose_with_bitcoin(
     mut snapshot: WalletSnapshot,
     params: &ProposalParams,
     weigh: Weigh,
+    submitter: Address,
 ) -> Choice {
     let Some(view) = bitcoin else {
-        return choose(
-            chain,
-            checklist,
-            &snapshot,
-            &BitcoinFacts::default(),
-            params,
-            weigh,
-        )
-        .await;
+        let facts = BitcoinFacts::default();
+        let mut choice = choose(chain, checklist, &snapshot, &facts, params, weigh).await;
+        plan_commitment(chain, &snapshot, &facts, submitter, &mut choice).await;
+        return choice;
     };
     let (reading, error) = match read_bitcoin(view, &mut snapshot).await {
         Ok(reading) => (reading, None),
@@ -134,6 +138,7 @@ pub async fn choose_with_bitcoin(
         params.btc_fee_rate = rate;
     }
     let mut choice = choose(chain, checklist, &snapshot, &reading.facts, &params, weigh).await;
+    plan_commitment(chain, &snapshot, &reading.facts, submitter, &mut choice).await;
     let swept: &[DepositKey] = match &choice.proposal {
         Proposal::DepositSweep { deposits, .. } => deposits,
         _ => &[],
@@ -156,4 +161,42 @@ pub async fn choose_with_bitcoin(
     });
     choice.bitcoin_error = error;
     choice
+}
+
+/// When the leader would reach MovingFunds (no earlier action chosen) and the wallet lacks
+/// only its commitment to target wallets, the commitment `submitter` would make, or why it
+/// cannot: kept in the choice and told in MovingFunds' reason.
+async fn plan_commitment(
+    chain: &dyn Chain,
+    snapshot: &WalletSnapshot,
+    facts: &BitcoinFacts,
+    submitter: Address,
+    choice: &mut Choice,
+) {
+    let Some(position) = choice.evaluations.iter().position(|e| {
+        e.action == ActionType::MovingFunds && e.reason.as_deref() == Some(NO_COMMITMENT)
+    }) else {
+        return;
+    };
+    if choice.evaluations[..position]
+        .iter()
+        .any(ActionEvaluation::chosen)
+    {
+        return;
+    }
+    let planned = match &facts.main_utxo {
+        Some(utxo) => chain
+            .plan_moving_funds_commitment(snapshot, utxo, submitter)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("the main UTXO is not known (it needs the Bitcoin view)".to_string()),
+    };
+    choice.evaluations[position].reason = Some(match &planned {
+        Ok(c) => format!(
+            "{NO_COMMITMENT}: the leader commits first, to {}",
+            c.summary()
+        ),
+        Err(e) => format!("{NO_COMMITMENT}, and no commitment can be made: {e}"),
+    });
+    choice.commitment = planned.ok();
 }

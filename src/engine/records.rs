@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::bitcoin_facts::MainUtxo;
+use crate::protocol::commitment::MovingFundsCommitment;
 use crate::protocol::{
     ActionEvaluation, ActionOutcome, ActionType, Address, FaultEvidence, FaultType, Hash32,
     Proposal, Refusal, Role, Seed, WalletPkh,
@@ -147,6 +148,9 @@ pub struct DryRunRecord {
     /// What the Bitcoin view told (absent without one). Shown, not kept in the history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitcoin: Option<BitcoinSide>,
+    /// The moving-funds commitment the leader would submit before proposing MovingFunds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment: Option<Box<MovingFundsCommitment>>,
 }
 
 /// A wallet's Bitcoin side as a dry run shows it: each revealed deposit's confirmations and

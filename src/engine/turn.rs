@@ -7,13 +7,16 @@ use std::sync::{Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
+use super::commitment::{submit_commitment, Committed, COMMITMENT_WAIT_BLOCKS};
 use super::context::NodeContext;
 use super::executor::WalletEntry;
 use super::pacing::Work;
-use super::proposing::{choose_with_bitcoin, Weigh};
+use super::proposing::{choose_with_bitcoin, Choice, Weigh};
+use crate::protocol::commitment::MovingFundsCommitment;
 use crate::protocol::message::CoordinationMessage;
 use crate::protocol::{
     ActionType, Address, CoordinationWindow, Leader, Proposal, Refusal, SigningGroup, WalletPkh,
+    WalletSnapshot,
 };
 
 /// Blocks the leader waits before its one retry of a failed proposal generation.
@@ -128,15 +131,14 @@ impl Turn<'_> {
             let head = self.ctx.head_number();
             match self.ctx.chain.wallet_snapshot(&wallet, head).await {
                 Ok(snapshot) => {
-                    let choice = choose_with_bitcoin(
-                        self.ctx.chain.as_ref(),
-                        self.ctx.config.bitcoin.as_deref(),
-                        self.checklist,
-                        snapshot,
-                        &self.ctx.config.proposal_params,
-                        Weigh::UntilChosen,
-                    )
-                    .await;
+                    let mut choice = self.choose(snapshot).await;
+                    if choice.proposal == Proposal::Noop {
+                        if let Some(commitment) = choice.commitment.take() {
+                            if let Some(snapshot) = self.commit(&commitment, head).await {
+                                choice = self.choose(snapshot).await;
+                            }
+                        }
+                    }
                     if let Some(e) = &choice.bitcoin_error {
                         tracing::warn!(%wallet, cb, error = %e,
                             "the Bitcoin view could not be read: no deposit counts as confirmed");
@@ -165,6 +167,55 @@ impl Turn<'_> {
             }
         }
         None
+    }
+
+    async fn choose(&self, snapshot: WalletSnapshot) -> Choice {
+        choose_with_bitcoin(
+            self.ctx.chain.as_ref(),
+            self.ctx.config.bitcoin.as_deref(),
+            self.checklist,
+            snapshot,
+            &self.ctx.config.proposal_params,
+            Weigh::UntilChosen,
+            self.leader.operator,
+        )
+        .await
+    }
+
+    /// Submits the wallet's moving-funds commitment and waits for it; the wallet as of the
+    /// block that holds it, or `None` (logged) if it is not there in time.
+    async fn commit(
+        &self,
+        commitment: &MovingFundsCommitment,
+        head: u64,
+    ) -> Option<WalletSnapshot> {
+        let wallet = self.entry.wallet;
+        let cb = self.window.coordination_block;
+        tracing::info!(%wallet, cb, commitment = %commitment.summary(),
+            "submitting the moving-funds commitment before proposing MovingFunds");
+        match submit_commitment(self.ctx.chain.as_ref(), commitment, head, |b| {
+            self.wait_for_block(b)
+        })
+        .await
+        {
+            Committed::Mined { tx, snapshot } => {
+                tracing::info!(%wallet, cb, tx = %format!("0x{tx}"), block = snapshot.block,
+                    "the moving-funds commitment is on chain");
+                Some(*snapshot)
+            }
+            Committed::NotIncluded { tx } => {
+                tracing::warn!(%wallet, cb, tx = %format!("0x{tx}"),
+                    "the moving-funds commitment was not mined within \
+                     {COMMITMENT_WAIT_BLOCKS} blocks; proposing without it");
+                None
+            }
+            Committed::Failed(e) => {
+                tracing::warn!(%wallet, cb, error = %e,
+                    "the moving-funds commitment could not be submitted; proposing without it");
+                None
+            }
+            Committed::Stopped => None,
+        }
     }
 
     /// Signs and broadcasts `proposal` from `member_index`, then re-sends it on the backoff

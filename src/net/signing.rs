@@ -78,6 +78,19 @@ impl OperatorKey {
         self.keypair.public().to_peer_id()
     }
 
+    /// The key as an Ethereum transaction signer, for the chain back end: the one place the
+    /// secret is handed on, to sign the operator's own transactions.
+    pub fn ethereum_signer(&self) -> Result<LocalWallet, SigningError> {
+        let secret = self
+            .keypair
+            .clone()
+            .try_into_secp256k1()
+            .map_err(|_| SigningError::InvalidKey("not a secp256k1 key".into()))?
+            .secret()
+            .to_bytes();
+        LocalWallet::from_bytes(&secret).map_err(|e| SigningError::InvalidKey(e.to_string()))
+    }
+
     /// A libp2p signature of `data`: ECDSA over sha256(data), DER-encoded, low S (RFC 6979).
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
         // Signing with a secp256k1 key cannot fail; only RSA keys can.
@@ -135,6 +148,12 @@ mod tests {
         assert!(public.verify(b"data", &signature));
         assert!(!public.verify(b"date", &signature));
         assert_eq!(key.sign(b"data"), signature, "RFC 6979: deterministic");
+    }
+
+    #[test]
+    fn the_ethereum_signer_is_the_same_key() {
+        let key = OperatorKey::from_secret(&[7; 32]).unwrap();
+        assert_eq!(key.ethereum_signer().unwrap().address().0, key.address().0);
     }
 
     #[test]

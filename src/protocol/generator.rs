@@ -149,6 +149,11 @@ fn mature_deposits<'a>(
     })
 }
 
+/// Why a wallet ready to move its funds has no MovingFunds candidate when nothing but the
+/// commitment to target wallets is missing: the leader then commits (see
+/// [`commitment`](super::commitment)).
+pub const NO_COMMITMENT: &str = "no target wallets committed";
+
 /// One action's proposal, or why its preconditions do not hold.
 pub fn propose(
     action: ActionType,
@@ -277,7 +282,12 @@ pub fn propose(
                 return Err("wallet has unswept mature deposits".into());
             }
             if snapshot.moving_funds_targets.is_empty() {
-                return Err("no target wallets committed".into());
+                return Err(match snapshot.moving_funds_commitment {
+                    None => NO_COMMITMENT.into(),
+                    Some(_) => {
+                        "the committed target wallets were not found in the look-back".into()
+                    }
+                });
             }
             let size = vsize::OVERHEAD
                 + vsize::MAIN_UTXO_INPUT

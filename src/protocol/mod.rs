@@ -7,6 +7,7 @@ pub mod action;
 pub mod bitcoin_facts;
 pub mod chain;
 pub mod checklist;
+pub mod commitment;
 pub mod fault;
 pub mod follower;
 pub mod generator;

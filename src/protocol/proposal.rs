@@ -220,6 +220,9 @@ pub struct WalletSnapshot {
     pub deposits: Vec<RevealedDeposit>,
     pub moving_funds_requested_at: Option<u64>,
     pub moving_funds_targets: Vec<WalletPkh>,
+    /// The Bridge's `movingFundsTargetWalletsCommitmentHash`, `None` while no member has
+    /// committed to target wallets.
+    pub moving_funds_commitment: Option<Hash32>,
     pub moved_funds_sweep_requests: Vec<MovedFundsSweepRequest>,
     pub fee_limits: FeeLimits,
     /// The Bridge's `mainUtxoHash`, `None` while the wallet has no main UTXO: a sweep then

@@ -180,6 +180,8 @@ impl Inner {
             moving_funds_requested_at: (w.moving_funds_requested_at != 0)
                 .then_some(w.moving_funds_requested_at),
             moving_funds_targets,
+            moving_funds_commitment: (w.moving_funds_commitment != Hash32::default())
+                .then_some(w.moving_funds_commitment),
             moved_funds_sweep_requests,
             fee_limits,
             main_utxo_hash: (w.main_utxo_hash != Hash32::default()).then_some(w.main_utxo_hash),

@@ -67,6 +67,8 @@ pub(super) struct Inner {
     pub(super) warned: Mutex<HashSet<&'static str>>,
     /// Told each answered request's latency (the metrics endpoint's histogram).
     pub(super) latency_observer: OnceLock<LatencyObserver>,
+    /// The operator's key, when the node signs (see `transactions`).
+    pub(super) signer: OnceLock<ethers_signers::LocalWallet>,
 }
 
 /// Told the latency of every JSON-RPC request the node answered (errors from the node
@@ -194,6 +196,7 @@ impl EthereumChain {
                 has_code: Mutex::new(HashSet::new()),
                 warned: Mutex::new(HashSet::new()),
                 latency_observer: OnceLock::new(),
+                signer: OnceLock::new(),
                 config,
             }),
         })

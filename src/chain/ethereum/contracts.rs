@@ -5,6 +5,7 @@
 use ethers_core::abi::{Token, Uint};
 
 use super::abi::{AbiError, EventDeclaration, FunctionDeclaration};
+use crate::protocol::commitment::MovingFundsCommitment;
 use crate::protocol::proposal::DepositReveal;
 use crate::protocol::types::keccak256;
 use crate::protocol::{Address, Hash32, WalletPkh};
@@ -53,7 +54,15 @@ pub mod events {
 pub mod functions {
     use super::FunctionDeclaration;
 
-    pub static WALLETS: FunctionDeclaration = FunctionDeclaration::new("function wallets(bytes20 walletPubKeyHash) view returns ((bytes32,bytes32,uint64,uint32,uint32,uint32,uint32,uint8))");
+    pub static WALLETS: FunctionDeclaration = FunctionDeclaration::new("function wallets(bytes20 walletPubKeyHash) view returns ((bytes32,bytes32,uint64,uint32,uint32,uint32,uint32,uint8,bytes32))");
+    pub static LIVE_WALLETS_COUNT: FunctionDeclaration =
+        FunctionDeclaration::new("function liveWalletsCount() view returns (uint32)");
+    pub static WALLET_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
+        "function walletParameters() view returns (uint32,uint64,uint64,uint64,uint32,uint64,uint32)",
+    );
+    pub static GET_OPERATOR_ID: FunctionDeclaration =
+        FunctionDeclaration::new("function getOperatorID(address operator) view returns (uint32)");
+    pub static SUBMIT_MOVING_FUNDS_COMMITMENT: FunctionDeclaration = FunctionDeclaration::new("function submitMovingFundsCommitment(bytes20 walletPubKeyHash, (bytes32,uint32,uint64) walletMainUtxo, uint32[] walletMembersIDs, uint256 walletMemberIndex, bytes20[] targetWallets)");
     pub static PENDING_REDEMPTIONS: FunctionDeclaration = FunctionDeclaration::new("function pendingRedemptions(uint256 redemptionKey) view returns ((address,uint64,uint64,uint64,uint32))");
     pub static DEPOSITS: FunctionDeclaration = FunctionDeclaration::new("function deposits(uint256 depositKey) view returns ((address,uint64,uint32,address,uint64,uint32))");
     pub static REDEMPTION_PARAMETERS: FunctionDeclaration = FunctionDeclaration::new(
@@ -156,6 +165,69 @@ pub fn decode_redemption_delay(data: &[u8]) -> Result<u64, AbiError> {
     functions::GET_REDEMPTION_DELAY
         .decode_output(data, "RedemptionWatchtower.getRedemptionDelay result")?
         .u64(32)
+}
+
+/// `Bridge.liveWalletsCount()`.
+pub fn live_wallets_count_call() -> Vec<u8> {
+    functions::LIVE_WALLETS_COUNT.call(&[])
+}
+
+pub fn decode_live_wallets_count(data: &[u8]) -> Result<u64, AbiError> {
+    functions::LIVE_WALLETS_COUNT
+        .decode_output(data, "Bridge.liveWalletsCount result")?
+        .u64(32)
+}
+
+/// `Bridge.walletParameters()`.
+pub fn wallet_parameters_call() -> Vec<u8> {
+    functions::WALLET_PARAMETERS.call(&[])
+}
+
+/// `Bridge.walletParameters()`: `walletMaxBtcTransfer`, satoshi.
+pub fn decode_wallet_max_btc_transfer(data: &[u8]) -> Result<u64, AbiError> {
+    let mut p =
+        functions::WALLET_PARAMETERS.decode_output(data, "Bridge.walletParameters result")?;
+    p.skip(5)?;
+    p.u64(64)
+}
+
+/// `SortitionPool.getOperatorID(address)`.
+pub fn get_operator_id_call(operator: &Address) -> Vec<u8> {
+    functions::GET_OPERATOR_ID.call(&[Token::Address(operator.0.into())])
+}
+
+/// The operator's ID; zero (the pool's answer for an unknown operator) is `None`.
+pub fn decode_operator_id(data: &[u8]) -> Result<Option<u32>, AbiError> {
+    let id = functions::GET_OPERATOR_ID
+        .decode_output(data, "SortitionPool.getOperatorID result")?
+        .u64(32)?;
+    // `u64(32)` refused anything wider than 32 bits.
+    Ok(u32::try_from(id).ok().filter(|id| *id != 0))
+}
+
+/// `Bridge.submitMovingFundsCommitment(…)`.
+pub fn submit_moving_funds_commitment_call(c: &MovingFundsCommitment) -> Vec<u8> {
+    functions::SUBMIT_MOVING_FUNDS_COMMITMENT.call(&[
+        Token::FixedBytes(c.wallet.0.to_vec()),
+        Token::Tuple(vec![
+            Token::FixedBytes(c.main_utxo.tx_hash.0.to_vec()),
+            Token::Uint(c.main_utxo.output_index.into()),
+            Token::Uint(c.main_utxo.value.into()),
+        ]),
+        Token::Array(
+            c.wallet_members_ids
+                .iter()
+                .map(|id| Token::Uint((*id).into()))
+                .collect(),
+        ),
+        Token::Uint(c.wallet_member_index.into()),
+        Token::Array(
+            c.target_wallets
+                .iter()
+                .map(|w| Token::FixedBytes(w.0.to_vec()))
+                .collect(),
+        ),
+    ])
 }
 
 /// `getIDOperators(uint32[])`.
@@ -296,6 +368,8 @@ pub struct BridgeWallet {
     pub pending_moved_funds_sweep_requests: u64,
     /// The raw state number (SPEC §9).
     pub state: u8,
+    /// `movingFundsTargetWalletsCommitmentHash`; zero until a member commits.
+    pub moving_funds_commitment: Hash32,
 }
 
 impl BridgeWallet {
@@ -316,6 +390,7 @@ impl BridgeWallet {
             moving_funds_requested_at,
             pending_moved_funds_sweep_requests: w.u64(32)?,
             state: w.uint(8)? as u8,
+            moving_funds_commitment: Hash32(w.fixed::<32>()?),
         })
     }
 }
@@ -555,6 +630,13 @@ mod tests {
         assert!(!events::DEPOSITS_SWEPT.first_argument_indexed());
         let selectors = [
             (&functions::WALLETS, "wallets(bytes20)"),
+            (&functions::LIVE_WALLETS_COUNT, "liveWalletsCount()"),
+            (&functions::WALLET_PARAMETERS, "walletParameters()"),
+            (&functions::GET_OPERATOR_ID, "getOperatorID(address)"),
+            (
+                &functions::SUBMIT_MOVING_FUNDS_COMMITMENT,
+                "submitMovingFundsCommitment(bytes20,(bytes32,uint32,uint64),uint32[],uint256,bytes20[])",
+            ),
             (
                 &functions::PENDING_REDEMPTIONS,
                 "pendingRedemptions(uint256)",
@@ -678,7 +760,7 @@ mod tests {
 
     #[test]
     fn uints_are_range_checked() {
-        // Bridge.wallets: 8 words, the state (uint8) last.
+        // Bridge.wallets: 9 words, the state (uint8) then the commitment hash last.
         let wallet = |state: u128, created_at: u128| -> Vec<u8> {
             [
                 [0xAB; 32],
@@ -689,12 +771,16 @@ mod tests {
                 w(0),
                 w(3),
                 w(state),
+                [0xC0; 32],
             ]
             .concat()
         };
         let ok = BridgeWallet::decode(&wallet(4, 1_700_000_000)).unwrap();
         assert_eq!((ok.state, ok.created_at), (4, 1_700_000_000));
         assert_eq!(ok.pending_moved_funds_sweep_requests, 3);
+        assert_eq!(ok.moving_funds_commitment, Hash32([0xC0; 32]));
+        // A Bridge that ends before the commitment hash is not the Bridge this node reads.
+        assert!(BridgeWallet::decode(&wallet(4, 5)[..8 * 32]).is_err());
         assert!(BridgeWallet::decode(&wallet(256, 0)).is_err());
         assert!(BridgeWallet::decode(&wallet(0, 1 << 32)).is_err());
         // A trailing field a newer Bridge appends is ignored.

@@ -131,6 +131,59 @@ impl Inner {
         }
     }
 
+    /// Every wallet the Bridge registered up to block `to`, oldest first: discovery's cache
+    /// where it holds them, and a scan of the rest.
+    pub(super) async fn registered_wallets(
+        &self,
+        bridge: Address,
+        to: u64,
+    ) -> Result<Vec<WalletPkh>, ChainError> {
+        let c = self.config.contracts;
+        let mut wallets = Vec::new();
+        let mut from = self.config.first_block;
+        if let (Some(wallet_registry), Some(sortition_pool)) = (c.wallet_registry, c.sortition_pool)
+        {
+            let fresh = DiscoveryState {
+                bridge,
+                wallet_registry,
+                sortition_pool,
+                scanned_to: None,
+                anchor: None,
+                wallets: Vec::new(),
+            };
+            let cache = self.load_discovery(&fresh).await;
+            if let Some(scanned_to) = cache.scanned_to {
+                if self.anchor_holds(cache.anchor).await? {
+                    wallets.extend(
+                        cache
+                            .wallets
+                            .iter()
+                            .filter(|w| w.registered_at <= to)
+                            .map(|w| w.pkh),
+                    );
+                    from = from.max(scanned_to.saturating_add(1));
+                }
+            }
+        }
+        if from <= to {
+            for log in self
+                .logs(
+                    bridge,
+                    &[Some(events::NEW_WALLET_REGISTERED.topic())],
+                    from,
+                    to,
+                )
+                .await?
+            {
+                let pkh = WalletPkh(topic_bytes20(log.indexed(1).map_err(|e| invalid(&e))?));
+                if !wallets.contains(&pkh) {
+                    wallets.push(pkh);
+                }
+            }
+        }
+        Ok(wallets)
+    }
+
     /// Every live wallet (in which the configured operator holds a seat, if one is set).
     pub(super) async fn discover(&self) -> Result<Vec<WalletInfo>, ChainError> {
         let c = self.config.contracts;

@@ -13,6 +13,7 @@ use rand_chacha::{ChaCha20Rng, ChaCha8Rng};
 use super::world::{block_timestamp, rng_for, wallet_pkh, BLOCK_SECONDS};
 use crate::bitcoin::reading::bridge_tx_hash;
 use crate::devnet::simulated_bitcoin::{funding_transaction, main_utxo, reveal_of};
+use crate::protocol::commitment::commitment_hash;
 use crate::protocol::proposal::{
     DepositKey, MovedFundsSweepRequest, PendingRedemption, RevealedDeposit, WalletState,
 };
@@ -78,6 +79,8 @@ impl WalletRecord {
             deposits,
             moving_funds_requested_at: self.moving_funds_requested_at,
             moving_funds_targets: self.moving_funds_targets.clone(),
+            moving_funds_commitment: (!self.moving_funds_targets.is_empty())
+                .then(|| commitment_hash(&self.moving_funds_targets)),
             moved_funds_sweep_requests: self.moved_funds_sweep_requests.clone(),
             // The simulated Bridge sets no fee limits.
             fee_limits: Default::default(),

@@ -106,6 +106,7 @@ fn dry_run(cb: u64, proposal: Option<Proposal>) -> DryRunRecord {
             },
         ],
         bitcoin: None,
+        commitment: None,
         proposal,
     }
 }
