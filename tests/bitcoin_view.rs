@@ -249,3 +249,31 @@ async fn the_view_answers_again_once_its_server_is_back() {
     assert!(view.status().connected, "{:?}", view.status());
     view.client().shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_follows_the_tip_again_after_its_server_restarts() {
+    let mut node = BitcoinNode::start().await;
+    let miner = Key::new(0x35).p2pkh().to_string();
+    node.mine(1, &miner).await;
+    node.wait_for_tip(1).await;
+    let view = node.view().await;
+    assert_eq!(view.tip().await.unwrap(), 1);
+
+    // A real restart: the process stops and starts again on the same port and index.
+    node.restart_electrum().await;
+    assert_eq!(view.tip().await.unwrap(), 1, "answered again");
+    // The new session subscribes to headers again: a block mined now reaches the view
+    // without being asked for.
+    node.mine(1, &miner).await;
+    let deadline = std::time::Instant::now() + bitcoin_support::DEADLINE;
+    while view.status().tip != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted server's new tip never reached the view: {:?}",
+            view.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(view.status().connected, "{:?}", view.status());
+    view.client().shutdown().await;
+}

@@ -97,6 +97,30 @@ impl Service {
         Service { name, child, dir }
     }
 
+    /// Stops the process (SIGTERM, so it closes its index cleanly) and waits for it.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `command` again in the same directory (so with the same data).
+    fn respawn(&mut self, mut command: Command) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("output.log"))
+            .expect("the log file");
+        self.child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a log file handle"))
+            .stderr(log)
+            .current_dir(self.dir.path())
+            .spawn()
+            .unwrap_or_else(|e| panic!("restarting {}: {e}", self.name));
+    }
+
     /// Waits until `ready` holds, polling; panics if the service exits first or the deadline
     /// passes.
     async fn wait_ready<F, Fut>(&mut self, mut ready: F)
@@ -151,6 +175,50 @@ impl Drop for Service {
     }
 }
 
+/// ElectrumX for the regtest node on `rpc_port`, serving `tcp://` on `electrum_port` and
+/// `services`, its index in `./data`.
+fn electrumx_command(
+    rpc_port: u16,
+    api_key: &str,
+    electrum_port: u16,
+    services: &ElectrumServices,
+) -> Command {
+    let mut command = Command::new(electrumx_python());
+    command
+        .arg(launcher("electrumx-regtest.py"))
+        .env("COIN", "Bitcoin")
+        .env("NET", "regtest")
+        .env(
+            "DAEMON_URL",
+            format!("http://tbtc-coord:{api_key}@127.0.0.1:{rpc_port}/"),
+        )
+        .env("DB_DIRECTORY", "data")
+        .env(
+            "SERVICES",
+            std::iter::once(format!("tcp://127.0.0.1:{electrum_port}"))
+                .chain(services.extra.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        // CI runs as root; ElectrumX refuses to unless told.
+        .env("ALLOW_ROOT", "1")
+        .env("PEER_DISCOVERY", "off")
+        .env("PEER_ANNOUNCE", "")
+        // New blocks and mempool transactions within a tenth of a second (default 5 s).
+        .env("DAEMON_POLL_INTERVAL_BLOCKS", "100")
+        .env("DAEMON_POLL_INTERVAL_MEMPOOL", "100")
+        // Every test session comes from 127.0.0.1, one group whose cost would soon slow
+        // and then drop its requests: no cost limits.
+        .env("COST_SOFT_LIMIT", "0")
+        .env("COST_HARD_LIMIT", "0")
+        .env("REQUEST_SLEEP", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if let Some((cert, key)) = &services.tls {
+        command.env("SSL_CERTFILE", cert).env("SSL_KEYFILE", key);
+    }
+    command
+}
+
 /// A regtest bcoin and an ElectrumX indexing it, killed when dropped.
 pub struct BitcoinNode {
     // Dropped in this order: the Electrum server before the node it reads.
@@ -162,6 +230,7 @@ pub struct BitcoinNode {
     /// How long each took to answer after being started.
     pub bcoin_started_in: Duration,
     pub electrumx_started_in: Duration,
+    services: ElectrumServices,
 }
 
 /// What ElectrumX serves besides its `tcp://` port.
@@ -205,39 +274,7 @@ impl BitcoinNode {
 
         let electrum_port = free_port();
         let began = Instant::now();
-        let mut command = Command::new(electrumx_python());
-        command
-            .arg(launcher("electrumx-regtest.py"))
-            .env("COIN", "Bitcoin")
-            .env("NET", "regtest")
-            .env(
-                "DAEMON_URL",
-                format!("http://tbtc-coord:{api_key}@127.0.0.1:{rpc_port}/"),
-            )
-            .env("DB_DIRECTORY", "data")
-            .env(
-                "SERVICES",
-                std::iter::once(format!("tcp://127.0.0.1:{electrum_port}"))
-                    .chain(services.extra.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            // CI runs as root; ElectrumX refuses to unless told.
-            .env("ALLOW_ROOT", "1")
-            .env("PEER_DISCOVERY", "off")
-            .env("PEER_ANNOUNCE", "")
-            // New blocks and mempool transactions within a tenth of a second (default 5 s).
-            .env("DAEMON_POLL_INTERVAL_BLOCKS", "100")
-            .env("DAEMON_POLL_INTERVAL_MEMPOOL", "100")
-            // Every test session comes from 127.0.0.1, one group whose cost would soon slow
-            // and then drop its requests: no cost limits.
-            .env("COST_SOFT_LIMIT", "0")
-            .env("COST_HARD_LIMIT", "0")
-            .env("REQUEST_SLEEP", "0")
-            .env("PYTHONDONTWRITEBYTECODE", "1");
-        if let Some((cert, key)) = &services.tls {
-            command.env("SSL_CERTFILE", cert).env("SSL_KEYFILE", key);
-        }
+        let command = electrumx_command(rpc_port, &api_key, electrum_port, &services);
         let mut electrumx = Service::spawn("ElectrumX", command);
         // ElectrumX opens its port only once it has caught up with the node.
         electrumx
@@ -257,10 +294,28 @@ impl BitcoinNode {
             api_key,
             bcoin_started_in,
             electrumx_started_in,
+            services,
         }
     }
 
     /// A bcoin JSON-RPC call; panics on an error answer.
+    /// Stops the Electrum server and starts it again on the same port and index, as an
+    /// operator restarting it would; returns once it answers again.
+    pub async fn restart_electrum(&mut self) {
+        self.electrumx.stop();
+        let command = electrumx_command(
+            self.rpc_port,
+            &self.api_key,
+            self.electrum_port,
+            &self.services,
+        );
+        self.electrumx.respawn(command);
+        let port = self.electrum_port;
+        self.electrumx
+            .wait_ready(|| async { try_electrum(port, "server.ping", json!([])).await.is_ok() })
+            .await;
+    }
+
     pub async fn rpc(&self, method: &str, params: Value) -> Value {
         match self.try_rpc(method, params.clone()).await {
             Ok(v) => v,

@@ -1,7 +1,8 @@
 //! The client the node holds: requests go to the current server's session, a request that
 //! times out or finds the session closed is retried on the next server of the list within the
 //! retry window, and a status and a per-method observer tell the console and the metrics how
-//! it goes. Its background tasks (keepalive pings, the return to the first server) end on
+//! it goes. Its background tasks (keepalive pings, replacing a session the server ended, the
+//! return to the first server) end on
 //! `shutdown()`, or when the last clone is dropped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,7 @@ impl ElectrumClient {
             return Err(e);
         }
         inner.tracker.spawn(keepalive(inner.clone()));
+        inner.tracker.spawn(stay_connected(inner.clone()));
         if inner.servers.len() > 1 {
             inner
                 .tracker
@@ -347,6 +349,32 @@ impl Inner {
         status.primary = true;
         status.connected = true;
         tracing::info!(server = %status.server, "back on the first Electrum server");
+    }
+}
+
+/// A session the server ends (a restart, an idle drop) is replaced at once, not at the next
+/// request: the new session subscribes to headers again, so the tip keeps following the
+/// server, and the status says "disconnected" while there is none.
+async fn stay_connected(inner: Arc<Inner>) {
+    loop {
+        let connection = match inner.connection().await {
+            Ok(connection) => connection,
+            Err(ElectrumError::Shutdown) => return,
+            Err(e) => {
+                tracing::debug!("Electrum reconnection: {e}");
+                tokio::select! {
+                    _ = inner.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(inner.config.retry_delay) => {}
+                }
+                continue;
+            }
+        };
+        tokio::select! {
+            _ = inner.cancel.cancelled() => return,
+            _ = connection.closed() => {}
+        }
+        // Ends nothing if the client already moved on (a failover closed it).
+        inner.fail(&connection, &connection.failure()).await;
     }
 }
 

@@ -194,8 +194,13 @@ impl Connection {
         answer.await.unwrap_or_else(|_| Err(self.failure()))
     }
 
+    /// Resolves when the session has ended, whoever ended it.
+    pub(crate) async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
     /// Why the session ended (or that it did).
-    fn failure(&self) -> ElectrumError {
+    pub(crate) fn failure(&self) -> ElectrumError {
         lock(&self.shared.failure)
             .clone()
             .unwrap_or_else(|| ElectrumError::Closed {
