@@ -29,6 +29,7 @@ fn is_chatty(event: &Event) -> bool {
             | Event::PeerPing { .. }
             | Event::MembersHeard { .. }
             | Event::MessageTotals { .. }
+            | Event::WalletBitcoin(_)
     )
 }
 
@@ -291,6 +292,25 @@ pub fn describe(event: &Event) -> String {
             d.leader,
             if d.leader_is_self { " (you)" } else { "" }
         ),
+        Event::WalletBitcoin(b) => match (&b.main_utxo, &b.error) {
+            (_, Some(e)) => format!("wallet {}: Bitcoin not read: {e}", b.wallet.short()),
+            (Some(u), None) => format!(
+                "wallet {}: main UTXO {}:{} {} sat, {} confirmations{}",
+                b.wallet.short(),
+                u.tx_hash.short(),
+                u.output_index,
+                u.value,
+                b.confirmations.unwrap_or(0),
+                match &b.warning {
+                    Some(w) => format!(" (not synced: {w})"),
+                    None => String::new(),
+                }
+            ),
+            (None, None) => match &b.warning {
+                Some(w) => format!("wallet {}: not synced: {w}", b.wallet.short()),
+                None => format!("wallet {}: no main UTXO", b.wallet.short()),
+            },
+        },
         Event::NodeStopped => "node stopped".to_string(),
     }
 }

@@ -248,6 +248,7 @@ async fn moving_wallet() -> MovingWallet {
 async fn the_leader_commits_to_the_newest_live_wallets_then_moves_funds_the_validator_accepts() {
     use ethers_core::abi::Token;
     use tbtc_coord::engine::commitment::{submit_commitment, Committed};
+    use tbtc_coord::engine::wallet_bitcoin::read_wallet_bitcoin;
     use tbtc_coord::protocol::commitment::commitment_hash;
     use tbtc_coord::protocol::generator::NO_COMMITMENT;
 
@@ -309,6 +310,32 @@ async fn the_leader_commits_to_the_newest_live_wallets_then_moves_funds_the_vali
         reason.starts_with(NO_COMMITMENT) && reason.contains("the leader commits first"),
         "{reason}"
     );
+    // With a heartbeat after it on the checklist, the heartbeat is the candidate until the
+    // commitment is on chain, and the leader still commits first.
+    let with_heartbeat = choose_with_bitcoin(
+        &chain,
+        Some(&view),
+        &[ActionType::MovingFunds, ActionType::Heartbeat],
+        snapshot.clone(),
+        &params,
+        Weigh::UntilChosen,
+        leader.address(),
+    )
+    .await;
+    assert!(
+        matches!(with_heartbeat.proposal, Proposal::Heartbeat { .. }),
+        "{:?}",
+        with_heartbeat.proposal
+    );
+    assert_eq!(with_heartbeat.commitment, Some(plan.clone()));
+    // What the console's wallet details show: the Bridge's main UTXO found on Bitcoin, mined
+    // at 102 under a tip of 107.
+    let reading = read_wallet_bitcoin(&chain, &view, source, head).await;
+    assert_eq!(reading.error, None);
+    assert!(reading.has_main_utxo);
+    assert_eq!(reading.main_utxo.map(|u| u.value), Some(balance));
+    assert_eq!(reading.confirmations, Some(6));
+    assert_eq!(reading.synced, Some(true));
 
     // An observer signs nothing; a submission the Bridge would revert is refused with the
     // Bridge's reason before anything is signed.
@@ -417,7 +444,15 @@ async fn a_leading_node_commits_on_chain_then_proposes_moving_funds_in_the_same_
         record.checklist.contains(&ActionType::MovingFunds),
         "{record:?}"
     );
-    assert_eq!(record.proposal, Some(Proposal::Noop));
+    // Until the commitment is on chain, the candidate is a later action's, if any.
+    assert!(
+        matches!(
+            record.proposal,
+            Some(Proposal::Noop | Proposal::Heartbeat { .. })
+        ),
+        "{:?}",
+        record.proposal
+    );
     let planned = record
         .commitment
         .clone()
@@ -488,6 +523,18 @@ async fn a_leading_node_commits_on_chain_then_proposes_moving_funds_in_the_same_
         .await;
     };
     assert_eq!(result.role, Role::Leader);
+    // At the window's start the node read the wallet on both chains, for its console.
+    let reading = events
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            Event::WalletBitcoin(b) if b.wallet == source => Some(b.clone()),
+            _ => None,
+        })
+        .expect("the wallet's Bitcoin reading");
+    assert_eq!(reading.main_utxo.map(|u| u.value), Some(m.balance));
+    assert_eq!(reading.synced, Some(true));
     let Proposal::MovingFunds { target_wallets, .. } = &result.proposal else {
         panic!("the leader proposed {:?}", result.proposal)
     };

@@ -114,6 +114,15 @@ impl Chain for EthereumChain {
         self.inner.snapshot(wallet, block).await
     }
 
+    /// One `wallets(bytes20)` call.
+    async fn main_utxo_hash(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<Option<Hash32>, ChainError> {
+        self.inner.main_utxo_hash(wallet, block).await
+    }
+
     /// With a validator address (`--wallet-proposal-validator`, or `--network mainnet`), an
     /// `eth_call` to its `validate…Proposal` view; without one, not checked.
     async fn validate_proposal(

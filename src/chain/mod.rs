@@ -82,6 +82,16 @@ pub trait Chain: Send + Sync + 'static {
         block: u64,
     ) -> Result<WalletSnapshot, ChainError>;
 
+    /// The Bridge's `mainUtxoHash` of `wallet` as of block `block`, `None` while it has no
+    /// main UTXO. Chains that read it more cheaply than a whole snapshot say so.
+    async fn main_utxo_hash(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<Option<Hash32>, ChainError> {
+        Ok(self.wallet_snapshot(wallet, block).await?.main_utxo_hash)
+    }
+
     /// The on-chain validator's verdict on a candidate `proposal` for the snapshot's wallet,
     /// at the snapshot's block (SPEC §12). Never an error: a failed check is a verdict that
     /// keeps the candidate from being sent. `facts` are what a Bitcoin view found: deposit

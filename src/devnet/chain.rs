@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::simulated_bitcoin;
 use crate::chain::{ActionRequest, BlockStream, Chain, ChainError};
 use crate::net::signing::OperatorKey;
 use crate::protocol::window::COORDINATION_FREQUENCY_BLOCKS;
@@ -491,13 +492,24 @@ impl Devnet {
         Ok(outcome_rx)
     }
 
-    /// The wallet's state at the head.
-    /// A deposit's funding transaction on the simulated Bitcoin, and the chain time of its
-    /// reveal (when it counts as mined).
-    pub(crate) fn funding_transaction(
+    /// A transaction on the simulated Bitcoin and the chain time it counts as mined at: a
+    /// deposit's funding transaction (mined when revealed), or a wallet's main UTXO
+    /// transaction (mined at the devnet's start).
+    pub(crate) fn bitcoin_transaction(
         &self,
         tx_hash: &Hash32,
     ) -> Option<(bitcoin::Transaction, u64)> {
+        if let Some(wallet) = self
+            .inner
+            .wallet_index
+            .keys()
+            .find(|w| simulated_bitcoin::main_utxo(w).tx_hash == *tx_hash)
+        {
+            return Some((
+                simulated_bitcoin::main_utxo_transaction(wallet),
+                world::block_timestamp(0),
+            ));
+        }
         let state = self.lock();
         state.wallets.iter().find_map(|record| {
             let deposit = record
@@ -509,6 +521,7 @@ impl Devnet {
         })
     }
 
+    /// The wallet's state at the head.
     fn snapshot(&self, wallet: &WalletPkh) -> Result<WalletSnapshot, ChainError> {
         let index = *self
             .inner
@@ -576,6 +589,18 @@ impl Chain for Devnet {
         _block: u64,
     ) -> Result<WalletSnapshot, ChainError> {
         self.snapshot(wallet)
+    }
+
+    /// Every simulated wallet holds its main UTXO on the simulated Bitcoin: no snapshot needed.
+    async fn main_utxo_hash(
+        &self,
+        wallet: &WalletPkh,
+        _block: u64,
+    ) -> Result<Option<Hash32>, ChainError> {
+        if !self.inner.wallet_index.contains_key(wallet) {
+            return Err(ChainError::UnknownWallet(*wallet));
+        }
+        Ok(Some(simulated_bitcoin::main_utxo(wallet).bridge_hash()))
     }
 
     /// The outcome is fixed by (seed, wallet, window): about 80% complete 5..=60 blocks after

@@ -125,7 +125,7 @@ impl BitcoinView for Devnet {
     }
 
     async fn transaction(&self, tx_hash: &Hash32) -> Result<Transaction, BitcoinError> {
-        self.funding_transaction(tx_hash)
+        self.bitcoin_transaction(tx_hash)
             .map(|(tx, _)| tx)
             .ok_or_else(|| BitcoinError::UnknownTransaction(tx_hash.to_string()))
     }
@@ -136,7 +136,7 @@ impl BitcoinView for Devnet {
         _output_index: u32,
     ) -> Result<u32, BitcoinError> {
         let (_, mined_at) = self
-            .funding_transaction(tx_hash)
+            .bitcoin_transaction(tx_hash)
             .ok_or_else(|| BitcoinError::UnknownTransaction(tx_hash.to_string()))?;
         let tip = self.tip().await?;
         Ok(crate::bitcoin::reading::confirmations(

@@ -5,8 +5,8 @@
 
 use crate::bitcoin::reading::funding_tx;
 use crate::bitcoin::view::{BitcoinError, BitcoinView};
-use crate::protocol::bitcoin_facts::BitcoinFacts;
-use crate::protocol::WalletSnapshot;
+use crate::protocol::bitcoin_facts::{BitcoinFacts, MainUtxo};
+use crate::protocol::{Hash32, WalletPkh, WalletSnapshot};
 
 /// What the view told about one wallet.
 #[derive(Debug, Clone, Default)]
@@ -45,28 +45,53 @@ pub async fn read_bitcoin(
         reading.facts.funding.insert(key, funding);
     }
     if let Some(hash) = snapshot.main_utxo_hash {
-        reading.facts.main_utxo = view.main_utxo(&snapshot.wallet, &hash).await?;
-        match &reading.facts.main_utxo {
-            Some(utxo) => {
-                let unspent = view.is_unspent(&snapshot.wallet, utxo).await?;
-                reading.synced = Some(unspent);
-                if !unspent {
-                    reading.disagreement = Some(format!(
-                        "the Bridge's main UTXO {}:{} is spent on Bitcoin (the Bridge has not \
-                         seen the spend's proof yet)",
-                        utxo.tx_hash, utxo.output_index
-                    ));
-                }
-            }
-            None => {
-                reading.synced = Some(false);
-                reading.disagreement = Some(format!(
-                    "the Bridge's main UTXO hash {hash} matches no output of the wallet's \
-                     transactions on Bitcoin"
-                ));
-            }
-        }
+        let main = read_main_utxo(view, &snapshot.wallet, &hash).await?;
+        reading.facts.main_utxo = main.utxo;
+        reading.synced = Some(main.synced);
+        reading.disagreement = main.disagreement;
     }
     reading.fee_rate = view.fee_rate().await?;
     Ok(reading)
+}
+
+/// A wallet's main UTXO as Bitcoin shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MainUtxoReading {
+    /// The output whose hash the Bridge keeps, if Bitcoin has it.
+    pub utxo: Option<MainUtxo>,
+    /// "Synced between chains": found, and unspent.
+    pub synced: bool,
+    /// Where the two chains disagree, naming both sides.
+    pub disagreement: Option<String>,
+}
+
+/// Finds the output whose hash the Bridge keeps as the wallet's `main_utxo_hash`, and whether
+/// it is still unspent.
+pub async fn read_main_utxo(
+    view: &dyn BitcoinView,
+    wallet: &WalletPkh,
+    hash: &Hash32,
+) -> Result<MainUtxoReading, BitcoinError> {
+    let Some(utxo) = view.main_utxo(wallet, hash).await? else {
+        return Ok(MainUtxoReading {
+            utxo: None,
+            synced: false,
+            disagreement: Some(format!(
+                "the Bridge's main UTXO hash {hash} matches no output of the wallet's \
+                 transactions on Bitcoin"
+            )),
+        });
+    };
+    let unspent = view.is_unspent(wallet, &utxo).await?;
+    Ok(MainUtxoReading {
+        utxo: Some(utxo),
+        synced: unspent,
+        disagreement: (!unspent).then(|| {
+            format!(
+                "the Bridge's main UTXO {}:{} is spent on Bitcoin (the Bridge has not seen the \
+                 spend's proof yet)",
+                utxo.tx_hash, utxo.output_index
+            )
+        }),
+    })
 }

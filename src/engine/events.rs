@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::network_view::MessageTransport;
-use super::records::DryRunRecord;
+use super::records::{DryRunRecord, WalletBitcoin};
 use crate::protocol::{
     ActionOutcome, ActionType, Address, BlockHashRule, CoordinationResult, Fault, FaultType,
     Hash32, Role, WalletPkh,
@@ -147,6 +147,8 @@ pub enum Event {
         running: bool,
     },
     DryRun(DryRunRecord),
+    /// A wallet's main UTXO, read from both chains at a window's start.
+    WalletBitcoin(Box<WalletBitcoin>),
     /// The router dropped messages for a wallet (counted; announced at the 1st, 10th, 100th…).
     MessagesDropped {
         wallet: WalletPkh,

@@ -65,6 +65,7 @@ pub mod router;
 mod router_tally;
 pub mod snapshot;
 mod turn;
+pub mod wallet_bitcoin;
 mod watch;
 pub mod window_tracker;
 

@@ -153,6 +153,30 @@ pub struct DryRunRecord {
     pub commitment: Option<Box<MovingFundsCommitment>>,
 }
 
+/// A wallet's main UTXO as this node last read it from both chains (the console's wallet
+/// details): the output the Bridge names, its confirmations, and whether it is unspent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBitcoin {
+    pub wallet: WalletPkh,
+    /// The Ethereum block the Bridge was read at.
+    pub block: u64,
+    /// Whether the Bridge holds a main UTXO hash for the wallet.
+    pub has_main_utxo: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_utxo: Option<MainUtxo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u32>,
+    /// "Synced between chains": found on Bitcoin and unspent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<bool>,
+    /// Where the chains disagree, naming both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// Why it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A wallet's Bitcoin side as a dry run shows it: each revealed deposit's confirmations and
 /// whether the proposal sweeps it, the main UTXO, and whether the two chains agree on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

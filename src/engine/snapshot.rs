@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::{CoordinationResultEvent, Event};
 use super::network_view::{NetworkView, PeerView, WindowRejections};
+use super::records::WalletBitcoin;
 use crate::protocol::BlockRef;
 use crate::protocol::{ActionOutcome, ActionType, Address, BlockHashRule, Hash32, Role, WalletPkh};
 
@@ -62,6 +63,9 @@ pub struct WalletView {
     /// (coordination block, leader, is this node) of the next window, once known.
     pub next_leader: Option<(u64, Address, bool)>,
     pub dispatcher: DispatcherState,
+    /// The main UTXO as last read, with a Bitcoin view.
+    #[serde(default)]
+    pub bitcoin: Option<WalletBitcoin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +169,7 @@ impl NodeSnapshot {
                         window_leader: None,
                         next_leader: None,
                         dispatcher: DispatcherState::Idle,
+                        bitcoin: None,
                     })
                     .collect();
             }
@@ -455,6 +460,11 @@ impl NodeSnapshot {
                 push_bounded(&mut self.recent_dispatches, event.clone());
             }
             Event::NodeStopped => self.stopped = true,
+            Event::WalletBitcoin(reading) => {
+                if let Some(w) = self.wallet_mut(&reading.wallet) {
+                    w.bitcoin = Some((**reading).clone());
+                }
+            }
             Event::ExecutorsStarted { .. } | Event::DryRun(_) => {}
         }
     }
@@ -608,6 +618,25 @@ pub(super) mod tests {
             }
         ));
         assert_eq!(s.recent_dispatches.len(), 2);
+
+        // A wallet's Bitcoin reading replaces the last one; another wallet's is not ours.
+        let reading = |block: u64, wallet: WalletPkh| WalletBitcoin {
+            wallet,
+            block,
+            has_main_utxo: true,
+            main_utxo: None,
+            confirmations: Some(block as u32),
+            synced: Some(true),
+            warning: None,
+            error: None,
+        };
+        s.apply(&Event::WalletBitcoin(Box::new(reading(2700, wallet))));
+        s.apply(&Event::WalletBitcoin(Box::new(reading(3600, wallet))));
+        s.apply(&Event::WalletBitcoin(Box::new(reading(
+            4500,
+            WalletPkh([2; 20]),
+        ))));
+        assert_eq!(s.wallets[0].bitcoin, Some(reading(3600, wallet)));
     }
 
     #[test]

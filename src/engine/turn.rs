@@ -132,11 +132,11 @@ impl Turn<'_> {
             match self.ctx.chain.wallet_snapshot(&wallet, head).await {
                 Ok(snapshot) => {
                     let mut choice = self.choose(snapshot).await;
-                    if choice.proposal == Proposal::Noop {
-                        if let Some(commitment) = choice.commitment.take() {
-                            if let Some(snapshot) = self.commit(&commitment, head).await {
-                                choice = self.choose(snapshot).await;
-                            }
+                    // MovingFunds was reached with nothing but the commitment missing (a
+                    // later action, such as a heartbeat, may be the candidate meanwhile).
+                    if let Some(commitment) = choice.commitment.take() {
+                        if let Some(snapshot) = self.commit(&commitment, head).await {
+                            choice = self.choose(snapshot).await;
                         }
                     }
                     if let Some(e) = &choice.bitcoin_error {

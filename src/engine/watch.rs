@@ -234,6 +234,11 @@ async fn start_window(
         executors: executors.len(),
         max_start_delay_us: max_delay_us,
     });
+    super::wallet_bitcoin::spawn_readings(
+        ctx,
+        executors.iter().map(|ex| ex.entry.wallet).collect(),
+        observed_block,
+    );
 }
 
 /// Runs a procedure as a tracked task, so that its window always gets an outcome for it: the

@@ -208,6 +208,7 @@ impl State {
             | Event::LeaderForecast { .. }
             | Event::ActionRestored { .. }
             | Event::DryRun(_)
+            | Event::WalletBitcoin(_)
             | Event::PeerPing { .. }
             | Event::MembersHeard { .. }
             | Event::WindowRejections { .. }

@@ -188,6 +188,30 @@ impl Inner {
         })
     }
 
+    /// The Bridge's `mainUtxoHash` of `wallet` at `block`.
+    pub(super) async fn main_utxo_hash(
+        &self,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<Option<Hash32>, ChainError> {
+        let Some(bridge) = self.config.contracts.bridge else {
+            return Ok(None);
+        };
+        let data = self
+            .eth_call(
+                bridge,
+                contracts::wallets_call(wallet),
+                block,
+                "Bridge.wallets",
+            )
+            .await?;
+        let w = contracts::BridgeWallet::decode(&data).map_err(invalid)?;
+        if w.state == 0 {
+            return Err(ChainError::UnknownWallet(*wallet));
+        }
+        Ok((w.main_utxo_hash != Hash32::default()).then_some(w.main_utxo_hash))
+    }
+
     /// The first block of a scan that looks back `lookback` blocks from `block` (or the
     /// configured override), never before the configured first block.
     fn scan_start(&self, block: u64, lookback: u64) -> u64 {

@@ -119,6 +119,7 @@ mod tests {
             window_leader: None,
             next_leader: None,
             dispatcher: DispatcherState::Idle,
+            bitcoin: None,
         }
     }
 
