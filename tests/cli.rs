@@ -1309,3 +1309,89 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert_eq!(empty["faults_total"], 0);
     assert!(!none.exists());
 }
+
+/// `dry-run` without `--window` beside a running node: whatever block the node is at, it
+/// dry-runs a window whose leader is known, and says which and why. The rule (RFC 12's safe
+/// block, 32 blocks before a window): the next window once its safe block is mined, else the
+/// current one.
+#[test]
+fn dry_run_without_a_window_beside_a_running_node_takes_a_window_whose_leader_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut node = node_on(dir.path(), "14");
+    let (tx, events) = std::sync::mpsc::channel::<Value>();
+    let out = node.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let _ = tx.send(serde_json::from_str(&line.unwrap()).unwrap());
+        }
+    });
+    // Past the first window's start, so that a current window exists.
+    while events.recv().expect("the node runs")["type"] != "window_started" {}
+    let wallet = {
+        let o = run(&[
+            "status",
+            "--json",
+            "--data-dir",
+            data_dir,
+            "--devnet-seed",
+            "14",
+        ]);
+        let status: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        status["wallets"][0]["wallet"].as_str().unwrap().to_string()
+    };
+    let dry_run = |json: bool| {
+        let mut args = vec![
+            "dry-run",
+            "--wallet",
+            &wallet,
+            "--data-dir",
+            data_dir,
+            "--devnet-seed",
+            "14",
+        ];
+        if json {
+            args.push("--json");
+        }
+        run(&args)
+    };
+    for _ in 0..5 {
+        let o = dry_run(true);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let record: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let head = record["current_block"].as_u64().unwrap();
+        let window = record["coordination_block"].as_u64().unwrap();
+        let choice = &record["window_choice"];
+        let next = (head / 900 + 1) * 900;
+        let reason = choice["reason"].as_str().unwrap();
+        match choice["chosen"].as_str().unwrap() {
+            "next" => {
+                assert_eq!(window, next, "{record}");
+                assert!(next - 32 <= head, "{record}");
+                assert!(reason.contains(&format!("safe block {} is mined", next - 32)));
+            }
+            "current" => {
+                assert_eq!(window, head / 900 * 900, "{record}");
+                assert!(next - 32 > head, "{record}");
+                assert!(reason.contains(&format!("{next}")), "{reason}");
+            }
+            other => panic!("chosen {other}: {record}"),
+        }
+        assert!(record["safe_block"].as_u64().unwrap() <= head);
+    }
+    // As text: the window and the reason.
+    let o = dry_run(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("window "))
+        .unwrap_or_else(|| panic!("no window line in {text}"));
+    assert!(
+        line.contains("the next window:") || line.contains("the current window:"),
+        "{text}"
+    );
+    signal(node.id(), libc::SIGTERM);
+    assert!(node.wait().unwrap().success());
+    reader.join().unwrap();
+}

@@ -29,7 +29,6 @@ use crate::net::signing::keystore::{self, PasswordSource};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::checklist::ChecklistRules;
-use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
 use crate::store::Store;
 
@@ -480,9 +479,13 @@ pub async fn dry_run_command(
         .await
         .with_context(|| format!("reading the head of {}", chain.endpoint()))?
         .number;
-    let window = args
-        .window
-        .unwrap_or_else(|| next_window_after(head).coordination_block);
+    let (window, choice) = match args.window {
+        Some(cb) => (cb, None),
+        None => {
+            let choice = crate::engine::choose_window(head);
+            (choice.coordination_block, Some(choice))
+        }
+    };
     let bitcoin = eth.bitcoin_view().await?;
     let config = eth.node_config(&settings, chain.chain_id(), bitcoin.as_ref());
     let record = dry_run(
@@ -500,7 +503,7 @@ pub async fn dry_run_command(
     if let Some(view) = &bitcoin {
         view.client().shutdown().await;
     }
-    super::print_dry_run(&record, args.json)
+    super::print_dry_run(&record, choice.as_ref(), args.json)
 }
 
 /// `verify-evidence --rpc-url`: the wallets' seats as the chain has them, and the chain

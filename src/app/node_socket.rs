@@ -68,7 +68,7 @@ pub(crate) async fn dry_run_on_node(
 ) -> anyhow::Result<()> {
     let window = match args.window {
         Some(cb) => crate::engine::DryRunWindow::At(cb),
-        None => crate::engine::DryRunWindow::Next,
+        None => crate::engine::DryRunWindow::Upcoming,
     };
     let record: crate::engine::records::DryRunRecord = node
         .call_as(crate::control::protocol::Request::DryRun {
@@ -77,7 +77,12 @@ pub(crate) async fn dry_run_on_node(
         })
         .await
         .with_context(|| format!("dry run of wallet {} by the running node", args.wallet))?;
-    super::print_dry_run(&record, args.json)
+    // The node chose at the head it reports, by the same rule.
+    let choice = args
+        .window
+        .is_none()
+        .then(|| crate::engine::choose_window(record.current_block));
+    super::print_dry_run(&record, choice.as_ref(), args.json)
 }
 
 /// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
