@@ -1205,6 +1205,13 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert!(status["windows"]["completed"].as_u64().unwrap() >= 1);
     let wallet = status["wallets"][0]["wallet"].as_str().unwrap().to_string();
     assert!(status["head"]["number"].as_u64().unwrap() > 900);
+    assert_eq!(status["windows"]["counted"], "since_start");
+    let o = run(&["status", "--data-dir", data_dir, "--devnet-seed", "13"]);
+    assert!(
+        stdout(&o).contains("interrupted since the node started"),
+        "{}",
+        stdout(&o)
+    );
 
     // The running node makes the dry run: it announces it on its own event stream.
     let o = run(&[
@@ -1288,6 +1295,47 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert_eq!(offline["pid"], Value::Null);
     assert!(offline["windows"]["completed"].as_u64().unwrap() >= 1);
     assert!(offline["faults_total"].as_u64().unwrap() >= stored.len() as u64);
+    // The stopped node's seats are the ones it held running, and the counts say they are
+    // the whole history's.
+    assert_eq!(offline["operator"], status["operator"]);
+    let by_wallet = |wallets: &Value| {
+        let mut wallets = wallets.as_array().unwrap().clone();
+        for w in wallets.iter_mut() {
+            // What only a running node knows.
+            for field in ["executor", "dispatcher", "next_leader"] {
+                w[field] = Value::Null;
+            }
+        }
+        wallets.sort_by_key(|w| w["wallet"].as_str().unwrap().to_string());
+        wallets
+    };
+    assert_eq!(
+        by_wallet(&offline["wallets"]),
+        by_wallet(&status["wallets"])
+    );
+    assert!(status["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| !w["seats"].as_array().unwrap().is_empty()));
+    assert_eq!(offline["windows"]["counted"], "in_history");
+    let seats: Vec<String> = status["wallets"][0]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("#{s}"))
+        .collect();
+    let members = status["wallets"][0]["members"].as_u64().unwrap();
+    let noun = if seats.len() == 1 { "seat" } else { "seats" };
+    assert!(
+        text.contains(&format!(
+            "wallet {wallet}  {noun} {} of {members}",
+            seats.join(", ")
+        )),
+        "{text}"
+    );
+    assert!(text.contains("interrupted in the whole history"), "{text}");
+    assert!(!text.contains("[]"), "{text}");
 
     let gone = dir.path().join("nobody.sock");
     let o = run(&[

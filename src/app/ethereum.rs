@@ -364,6 +364,7 @@ impl EthereumSettings {
         )
         .await
         .with_context(|| format!("cannot start the node on {}", chain.endpoint()))?;
+        super::node_socket::record_operator(&store, node.operator()).await?;
         if node.wallets().is_empty() {
             tracing::warn!(operator = %node.operator(),
                 "this operator holds a seat in no wallet: nothing to coordinate");

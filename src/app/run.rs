@@ -41,6 +41,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     )
     .await
     .context("cannot start the devnet")?;
+    node_socket::record_operator(&store, network.local.operator()).await?;
     let server = socket.serve(network.local.commands());
     let stopping = cancel.clone();
     let shutdown = async move {
@@ -140,6 +141,7 @@ pub async fn run_console(
     )
     .await
     .context("cannot start the devnet")?;
+    node_socket::record_operator(&store, network.local.operator()).await?;
     let commands = network.local.commands();
     let server = socket.serve(commands.clone());
     let result = crate::tui::run(
