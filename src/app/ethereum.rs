@@ -421,7 +421,7 @@ pub async fn run_headless(
     let running = eth
         .start_node(&mut settings, bus.clone(), cancel.clone())
         .await?;
-    super::print_until_done(events, bus, args, cancel, running.shutdown()).await
+    super::print_until_done(events, bus, &args.output, cancel, running.shutdown()).await
 }
 
 /// The console on an Ethereum node of its own; if a node is running on this chain's history

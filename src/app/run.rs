@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{ethereum, metrics_endpoint, node_socket, signals, Settings};
-use crate::cli::{RunArgs, UsageError};
+use crate::cli::{HeadlessArgs, RunArgs, UsageError};
 use crate::devnet::DevnetNetwork;
 use crate::engine::context::HistoryHandles;
 use crate::engine::EventBus;
@@ -49,7 +49,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
         server.shutdown().await;
         stop_tasks(&stopping, tasks).await;
     };
-    print_until_done(events, bus, args, cancel, shutdown).await
+    print_until_done(events, bus, &args.output, cancel, shutdown).await
 }
 
 /// Prints a node's events until it has stopped. The node is stopped (`shutdown`) when
@@ -58,7 +58,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
 pub(crate) async fn print_until_done(
     events: tokio::sync::broadcast::Receiver<crate::engine::Event>,
     bus: EventBus,
-    args: &RunArgs,
+    args: &HeadlessArgs,
     cancel: CancellationToken,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
