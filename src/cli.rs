@@ -332,8 +332,8 @@ pub struct NodeArgs {
     /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
     #[arg(long, value_name = "0..1", allow_negative_numbers = true, value_parser = parse_rate)]
     pub devnet_fault_rate: Option<f64>,
-    /// Log filter, e.g. info or tbtc_coord=debug (default: warn headless, info in the
-    /// console's Logs tab).
+    /// Log filter, e.g. info or tbtc_coord=debug (default: warn on stderr when headless,
+    /// info in the console's Logs tab and in the log an attached console reads).
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
     /// Serve Prometheus metrics (/metrics), /diagnostics and /healthz on this address, e.g.

@@ -152,23 +152,26 @@ fn run_node(
         )
         .into());
     }
+    // What an attached console reads of this node's log: what its own console would show.
+    let streamed = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
     if headless || !std::io::stdout().is_terminal() {
         let filter = app::log_filter(log_level, file.log_level.as_deref(), "warn")?;
         if !headless {
             eprintln!("stdout is not a terminal: running headless (as run --headless)");
         }
-        app::init_logging(filter);
+        app::init_logging(filter, streamed);
         let result = runtime.block_on(app::run_headless(settings, &args));
         finish(runtime);
         return result;
     }
-    let filter = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
-    tbtc_coord::tui::init_logging(filter);
+    let logs = streamed.to_string();
+    tbtc_coord::tui::init_logging(streamed);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
     let result = runtime.block_on(app::run_console(
         settings,
         args.console.attach.clone(),
         theme,
+        logs,
         started,
     ));
     finish(runtime);

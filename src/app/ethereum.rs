@@ -430,6 +430,7 @@ pub async fn run_console(
     mut settings: Settings,
     eth: EthereumSettings,
     theme: crate::tui::theme::Theme,
+    logs: String,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
@@ -441,6 +442,7 @@ pub async fn run_console(
             return super::node_socket::attach_console(
                 settings.socket_path(),
                 theme,
+                logs,
                 cancel,
                 started,
             )

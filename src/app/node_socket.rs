@@ -54,11 +54,16 @@ pub(crate) async fn running_node(
 pub(crate) async fn attach_console(
     socket: PathBuf,
     theme: crate::tui::theme::Theme,
+    logs: String,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let link = cancel.child_token();
-    let api: Arc<RemoteNode> = RemoteNode::start(socket, link.clone());
+    let node_log = crate::control::LogFeed {
+        filter: logs,
+        sink: Arc::new(crate::tui::node_log::show),
+    };
+    let api: Arc<RemoteNode> = RemoteNode::start_with_log(socket, link.clone(), node_log);
     let result = crate::tui::run(api, NodeLink::Connecting, theme, cancel, started).await;
     link.cancel();
     result

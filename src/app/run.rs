@@ -94,6 +94,7 @@ pub async fn run_console(
     settings: Settings,
     attach: Option<PathBuf>,
     theme: crate::tui::theme::Theme,
+    logs: String,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
@@ -111,7 +112,7 @@ pub async fn run_console(
             ))
             .into());
         }
-        return node_socket::attach_console(socket, theme, cancel, started).await;
+        return node_socket::attach_console(socket, theme, logs, cancel, started).await;
     }
     // In Ethereum mode the socket is named after the chain id, known here only if given.
     if settings.ethereum.is_none() || settings.chain_id.is_some() {
@@ -120,11 +121,11 @@ pub async fn run_console(
             .await?
             .is_some()
         {
-            return node_socket::attach_console(socket, theme, cancel, started).await;
+            return node_socket::attach_console(socket, theme, logs, cancel, started).await;
         }
     }
     if let Some(eth) = settings.ethereum.clone() {
-        return ethereum::run_console(settings, eth, theme, cancel, started).await;
+        return ethereum::run_console(settings, eth, theme, logs, cancel, started).await;
     }
     let _lock = settings.lock_history()?;
     let socket = node_socket::bind(&settings)?;
