@@ -67,10 +67,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open the operator console on a node (the default when stdout is a terminal).
-    Console(RunArgs),
-    /// Run a node on the embedded devnet: the console, or with --headless, printed events.
-    Run(RunArgs),
+    /// Open the operator console: attached to the node running on the data directory (or
+    /// --attach SOCKET), else on a node of its own, which quitting the console stops. The
+    /// default when stdout is a terminal.
+    Console(ConsoleArgs),
+    /// Run a node, on the devnet or with --rpc-url in Ethereum mode: with --headless (or when
+    /// stdout is not a terminal) its events printed, else the console on it.
+    Run(NodeRunArgs),
     /// One dry run: seed, leader, checklist and the proposal this node would make as leader.
     /// Nothing is sent or dispatched; the dry run is kept in the history.
     DryRun(DryRunArgs),
@@ -93,7 +96,11 @@ pub enum Command {
         mut_arg("bitcoin_network", |a| a.hide(true)),
         mut_arg("btc_confirmations", |a| a.hide(true)),
         mut_arg("poll_interval", |a| a.hide(true)),
-        mut_arg("btc_fee_rate", |a| a.hide(true))
+        mut_arg("btc_fee_rate", |a| a.hide(true)),
+        mut_arg("operator", |a| a.help(
+            "The operator whose evidence it is: with --rpc-url, discovery lists the wallets in \
+             which it holds a seat"
+        ))
     )]
     VerifyEvidence(VerifyEvidenceArgs),
     /// Compute protocol values from explicit inputs (no chain needed).
@@ -155,15 +162,28 @@ pub struct NetworkArgs {
     pub p2p_allow: Vec<PeerId>,
 }
 
-/// Which chain and where its history lives.
+/// Which history a command reads: its directory, and the chain it is of (the devnet of a
+/// seed, or with --chain-id an Ethereum chain).
 #[derive(Debug, Clone, Args, Default)]
-pub struct ChainArgs {
+pub struct HistoryArgs {
     /// Directory of the history databases (one per chain).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Seed of the embedded devnet: keys, wallets, blocks and activity all follow from it.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = uint::<u64>(0, u64::MAX))]
     pub devnet_seed: Option<u64>,
+    /// Ethereum mode: the chain id the RPC node must serve. It also names the history
+    /// (chain-ID.sqlite3), so `faults --chain-id 1` reads mainnet's without a node.
+    #[arg(long, value_name = "ID", allow_negative_numbers = true,
+          value_parser = uint::<u64>(0, u64::MAX))]
+    pub chain_id: Option<u64>,
+}
+
+/// Which chain, where its history lives, and how a node on it computes.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ChainArgs {
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Number of wallets on the devnet (1 to 10000).
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = uint::<usize>(1, MAX_WALLETS as u64))]
@@ -181,11 +201,16 @@ pub struct ChainArgs {
     #[arg(long, value_name = "SAT_PER_VB", allow_negative_numbers = true,
           value_parser = uint::<u64>(0, u64::MAX))]
     pub btc_fee_rate: Option<u64>,
-    /// Ethereum mode: the chain id the RPC node must serve. It also names the history
-    /// (chain-ID.sqlite3), so `faults --chain-id 1` reads mainnet's without a node.
-    #[arg(long, value_name = "ID", allow_negative_numbers = true,
-          value_parser = uint::<u64>(0, u64::MAX))]
-    pub chain_id: Option<u64>,
+}
+
+impl From<HistoryArgs> for ChainArgs {
+    /// A command that only reads a history: the chain's other settings are defaults.
+    fn from(history: HistoryArgs) -> ChainArgs {
+        ChainArgs {
+            history,
+            ..ChainArgs::default()
+        }
+    }
 }
 
 /// Ethereum mode: a real JSON-RPC node instead of the embedded devnet.
@@ -290,23 +315,12 @@ pub enum Network {
     Mainnet,
 }
 
+/// What every node takes, run by `run` or by the console: its chain, peers and devnet, its
+/// log filter and its metrics endpoint.
 #[derive(Debug, Clone, Args, Default)]
-pub struct RunArgs {
+pub struct NodeArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
-    #[command(flatten)]
-    pub ethereum: EthereumArgs,
-    #[command(flatten)]
-    pub network: NetworkArgs,
-    /// Print events instead of opening the console.
-    #[arg(long)]
-    pub headless: bool,
-    /// With --headless: one JSON object per line, each with a "type" field.
-    #[arg(long)]
-    pub json: bool,
-    /// Also print per-block and per-executor events.
-    #[arg(long)]
-    pub all_events: bool,
     /// Time between devnet blocks, e.g. 2ms, 100ms, 1s (at most 1h).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true,
           value_parser = parse_block_time)]
@@ -318,33 +332,114 @@ pub struct RunArgs {
     /// Share of (wallet, window) pairs in which a simulated peer misbehaves.
     #[arg(long, value_name = "0..1", allow_negative_numbers = true, value_parser = parse_rate)]
     pub devnet_fault_rate: Option<f64>,
+    /// Log filter, e.g. info or tbtc_coord=debug (default: warn on stderr when headless,
+    /// info in the console's Logs tab and in the log an attached console reads).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Serve Prometheus metrics (/metrics), /diagnostics and /healthz on this address, e.g.
+    /// 127.0.0.1:9601 (keep-client's port). Off by default.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    // Last: a flattened group's help heading holds for the arguments after it.
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// Printing a node's events instead of showing them in the console.
+#[derive(Debug, Clone, Args, Default)]
+pub struct HeadlessArgs {
+    /// Print events instead of opening the console.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: one JSON object per line, each with a "type" field.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print per-block and per-executor events.
+    #[arg(long)]
+    pub all_events: bool,
     /// Exit (status 0) once this many windows (at least 1) have been fully processed or
     /// reported missed.
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = uint::<u64>(1, u64::MAX))]
     pub stop_after_windows: Option<u64>,
-    /// Log filter, e.g. info or tbtc_coord=debug (default: warn headless, info in the
-    /// console's Logs tab).
-    #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
+}
+
+/// The console's own flags.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConsoleFlags {
     /// Console colours: dark or light. NO_COLOR in the environment turns colour off.
     #[arg(long, value_name = "THEME")]
     pub theme: Option<ThemeName>,
-    /// Serve Prometheus metrics (/metrics), /diagnostics and /healthz on this address, e.g.
-    /// 127.0.0.1:9601 (keep-client's port). Off by default.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
-    pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Console only: attach to the node serving this control socket (a node serves
+    /// Attach to the node serving this control socket (a node serves
     /// <data-dir>/<chain>.sock) instead of starting one. Without it, the console attaches
     /// to the node already running on its data directory, if there is one.
     #[arg(long, value_name = "SOCKET")]
     pub attach: Option<PathBuf>,
 }
 
+/// Everything a node's run may be given: the flags of `tbtc-coord` without a command, and
+/// what `console` and `run` each resolve to.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub output: HeadlessArgs,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// `console`: a node's flags (for the node it starts if none runs) and the console's own.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// `run`: a node's flags and how its events are printed. On a terminal without --headless it
+/// shows the console, in the colours of the config file's `theme` (or a hidden --theme).
+#[derive(Debug, Clone, Args, Default)]
+pub struct NodeRunArgs {
+    #[command(flatten)]
+    pub output: HeadlessArgs,
+    /// Console colours, when `run` shows the console: `console --theme` is where it belongs.
+    #[arg(long, value_name = "THEME", hide = true)]
+    pub theme: Option<ThemeName>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+impl From<ConsoleArgs> for RunArgs {
+    fn from(args: ConsoleArgs) -> RunArgs {
+        RunArgs {
+            node: args.node,
+            output: HeadlessArgs::default(),
+            console: args.console,
+        }
+    }
+}
+
+impl From<NodeRunArgs> for RunArgs {
+    fn from(args: NodeRunArgs) -> RunArgs {
+        RunArgs {
+            node: args.node,
+            output: args.output,
+            console: ConsoleFlags {
+                theme: args.theme,
+                attach: None,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub history: HistoryArgs,
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -359,26 +454,27 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DryRunArgs {
-    #[command(flatten)]
-    pub chain: ChainArgs,
-    #[command(flatten)]
-    pub ethereum: EthereumArgs,
     /// The wallet's public key hash (20 bytes of hex).
     #[arg(long, value_name = "PKH")]
     pub wallet: WalletPkh,
-    /// The window's coordination block (a multiple of 900). Default: the next window.
+    /// The window's coordination block (a multiple of 900). Default: the next window if its
+    /// leader is known (its safe block mined), else the current one; the output says which.
     #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
           value_parser = parse_coordination_block)]
     pub window: Option<u64>,
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct FaultsArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub history: HistoryArgs,
     /// Only faults in this wallet.
     #[arg(long, value_name = "PKH")]
     pub wallet: Option<WalletPkh>,
@@ -423,31 +519,38 @@ pub struct VerifyEvidenceArgs {
     /// with --devnet-seed or --chain-id naming the history). The safe block hashes are checked
     /// against the chain (--rpc-url, under --block-hash-rule) or else the history
     /// (--data-dir); with neither, entries stay unchecked (exit 3), never verified.
-    #[command(flatten)]
-    pub chain: ChainArgs,
-    #[command(flatten)]
-    pub ethereum: EthereumArgs,
     /// One JSON array of verdicts (each with its outcome: verified, failed or unchecked)
     /// instead of text; nothing else on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    #[command(flatten)]
+    pub ethereum: EthereumArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InspectCommand {
     /// The coordination seed: sha256(wallet PKH || safe block hash), as 64 hex digits.
     Seed {
+        /// The wallet's public key hash (20 bytes of hex).
         #[arg(long, value_name = "PKH")]
         wallet: WalletPkh,
+        /// The hash of the window's safe block (32 bytes of hex), under the hash rule the
+        /// nodes use.
         #[arg(long, value_name = "HASH")]
         safe_block_hash: Hash32,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
     /// The leader (EIP-55) for a seed and the seat holders in seat order (duplicates allowed).
     Leader {
+        /// The coordination seed (32 bytes of hex), as `inspect seed` prints it.
         #[arg(long, value_name = "HEX")]
         seed: Seed,
+        /// The wallet's seat holders in seat order, comma-separated; an operator holding
+        /// several seats appears once per seat.
         #[arg(
             long,
             value_name = "ADDR,ADDR,...",
@@ -455,6 +558,7 @@ pub enum InspectCommand {
             required = true
         )]
         operators: Vec<Address>,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -464,8 +568,10 @@ pub enum InspectCommand {
         #[arg(long, value_name = "BLOCK", allow_negative_numbers = true,
               value_parser = parse_coordination_block)]
         block: u64,
+        /// The window's coordination seed (32 bytes of hex), as `inspect seed` prints it.
         #[arg(long, value_name = "HEX")]
         seed: Seed,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -475,6 +581,7 @@ pub enum InspectCommand {
         #[arg(long, value_name = "N", allow_negative_numbers = true,
               value_parser = uint::<u64>(0, MAX_INSPECT_BLOCK))]
         block: u64,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -537,6 +644,29 @@ mod tests {
             "{err}"
         );
         assert!(text.contains("expected hub or libp2p"), "{err}");
+    }
+
+    /// `run` shows the console on a terminal, so the theme it took before still parses.
+    #[test]
+    fn run_still_takes_a_theme_and_the_console_its_attach() {
+        let cli = Cli::try_parse_from(["tbtc-coord", "run", "--theme", "light"]).unwrap();
+        match cli.command {
+            Some(Command::Run(args)) => {
+                let args = RunArgs::from(args);
+                assert_eq!(args.console.theme, Some(ThemeName::Light));
+                assert_eq!(args.console.attach, None);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["tbtc-coord", "console", "--attach", "n.sock"]).unwrap();
+        match cli.command {
+            Some(Command::Console(args)) => {
+                let args = RunArgs::from(args);
+                assert_eq!(args.console.attach, Some(PathBuf::from("n.sock")));
+                assert!(!args.output.headless);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]

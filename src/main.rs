@@ -113,11 +113,13 @@ fn run(
         Some(Command::Key(key)) => app::key_command(&key),
         Some(Command::Config(ConfigCommand::Init)) => app::config_init(None),
         Some(Command::Faults(args)) => {
-            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
+            let chain = args.history.clone().into();
+            let settings = Settings::resolve(&file, &chain, None).map_err(usage)?;
             runtime()?.block_on(app::faults_command(settings, &args))
         }
         Some(Command::Status(args)) => {
-            let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
+            let chain = args.history.clone().into();
+            let settings = Settings::resolve(&file, &chain, None).map_err(usage)?;
             runtime()?.block_on(app::status_command(settings, &args))
         }
         Some(Command::VerifyEvidence(args)) => {
@@ -128,9 +130,8 @@ fn run(
             let settings = Settings::resolve(&file, &args.chain, None).map_err(usage)?;
             runtime()?.block_on(app::dry_run_command(settings, &args))
         }
-        Some(Command::Run(args)) | Some(Command::Console(args)) => {
-            run_node(args, &file, runtime()?, started)
-        }
+        Some(Command::Run(args)) => run_node(args.into(), &file, runtime()?, started),
+        Some(Command::Console(args)) => run_node(args.into(), &file, runtime()?, started),
         None => run_node(default_run, &file, runtime()?, started),
     }
 }
@@ -141,32 +142,36 @@ fn run_node(
     runtime: tokio::runtime::Runtime,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
-    let settings = Settings::resolve(file, &args.chain, Some(&args)).map_err(usage)?;
-    let theme_name = args.theme.or(file.theme).unwrap_or(ThemeName::Dark);
-    let log_level = args.log_level.as_deref();
-    if args.attach.is_some() && (args.headless || !std::io::stdout().is_terminal()) {
+    let settings = Settings::resolve(file, &args.node.chain, Some(&args.node)).map_err(usage)?;
+    let theme_name = args.console.theme.or(file.theme).unwrap_or(ThemeName::Dark);
+    let log_level = args.node.log_level.as_deref();
+    let headless = args.output.headless;
+    if args.console.attach.is_some() && (headless || !std::io::stdout().is_terminal()) {
         return Err(UsageError(
             "--attach is for the console: it needs a terminal, and cannot be --headless".into(),
         )
         .into());
     }
-    if args.headless || !std::io::stdout().is_terminal() {
+    // What an attached console reads of this node's log: what its own console would show.
+    let streamed = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
+    if headless || !std::io::stdout().is_terminal() {
         let filter = app::log_filter(log_level, file.log_level.as_deref(), "warn")?;
-        if !args.headless {
+        if !headless {
             eprintln!("stdout is not a terminal: running headless (as run --headless)");
         }
-        app::init_logging(filter);
+        app::init_logging(filter, streamed);
         let result = runtime.block_on(app::run_headless(settings, &args));
         finish(runtime);
         return result;
     }
-    let filter = app::log_filter(log_level, file.log_level.as_deref(), "info")?;
-    tbtc_coord::tui::init_logging(filter);
+    let logs = streamed.to_string();
+    tbtc_coord::tui::init_logging(streamed);
     let theme = Theme::select(theme_name, Theme::no_color_requested());
     let result = runtime.block_on(app::run_console(
         settings,
-        args.attach.clone(),
+        args.console.attach.clone(),
         theme,
+        logs,
         started,
     ));
     finish(runtime);

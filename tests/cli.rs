@@ -1205,6 +1205,13 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert!(status["windows"]["completed"].as_u64().unwrap() >= 1);
     let wallet = status["wallets"][0]["wallet"].as_str().unwrap().to_string();
     assert!(status["head"]["number"].as_u64().unwrap() > 900);
+    assert_eq!(status["windows"]["counted"], "since_start");
+    let o = run(&["status", "--data-dir", data_dir, "--devnet-seed", "13"]);
+    assert!(
+        stdout(&o).contains("interrupted since the node started"),
+        "{}",
+        stdout(&o)
+    );
 
     // The running node makes the dry run: it announces it on its own event stream.
     let o = run(&[
@@ -1288,6 +1295,47 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert_eq!(offline["pid"], Value::Null);
     assert!(offline["windows"]["completed"].as_u64().unwrap() >= 1);
     assert!(offline["faults_total"].as_u64().unwrap() >= stored.len() as u64);
+    // The stopped node's seats are the ones it held running, and the counts say they are
+    // the whole history's.
+    assert_eq!(offline["operator"], status["operator"]);
+    let by_wallet = |wallets: &Value| {
+        let mut wallets = wallets.as_array().unwrap().clone();
+        for w in wallets.iter_mut() {
+            // What only a running node knows.
+            for field in ["executor", "dispatcher", "next_leader"] {
+                w[field] = Value::Null;
+            }
+        }
+        wallets.sort_by_key(|w| w["wallet"].as_str().unwrap().to_string());
+        wallets
+    };
+    assert_eq!(
+        by_wallet(&offline["wallets"]),
+        by_wallet(&status["wallets"])
+    );
+    assert!(status["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| !w["seats"].as_array().unwrap().is_empty()));
+    assert_eq!(offline["windows"]["counted"], "in_history");
+    let seats: Vec<String> = status["wallets"][0]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("#{s}"))
+        .collect();
+    let members = status["wallets"][0]["members"].as_u64().unwrap();
+    let noun = if seats.len() == 1 { "seat" } else { "seats" };
+    assert!(
+        text.contains(&format!(
+            "wallet {wallet}  {noun} {} of {members}",
+            seats.join(", ")
+        )),
+        "{text}"
+    );
+    assert!(text.contains("interrupted in the whole history"), "{text}");
+    assert!(!text.contains("[]"), "{text}");
 
     let gone = dir.path().join("nobody.sock");
     let o = run(&[
@@ -1298,7 +1346,7 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
         data_dir,
     ]);
     assert_usage_error(&o, "--attach", &["no node is serving"]);
-    let o = run(&["run", "--headless", "--attach", gone.to_str().unwrap()]);
+    let o = run(&["--headless", "--attach", gone.to_str().unwrap()]);
     assert_usage_error(&o, "--attach", &["is for the console"]);
     // No history there: it reads as empty, and none is created.
     let none = dir.path().join("none");
@@ -1308,4 +1356,293 @@ fn one_off_commands_ask_the_running_node_and_read_the_history_without_one() {
     assert_eq!(empty["running"], false);
     assert_eq!(empty["faults_total"], 0);
     assert!(!none.exists());
+}
+
+/// `dry-run` without `--window` beside a running node: whatever block the node is at, it
+/// dry-runs a window whose leader is known, and says which and why. The rule (RFC 12's safe
+/// block, 32 blocks before a window): the next window once its safe block is mined, else the
+/// current one.
+#[test]
+fn dry_run_without_a_window_beside_a_running_node_takes_a_window_whose_leader_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut node = node_on(dir.path(), "14");
+    let (tx, events) = std::sync::mpsc::channel::<Value>();
+    let out = node.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let _ = tx.send(serde_json::from_str(&line.unwrap()).unwrap());
+        }
+    });
+    // Past the first window's start, so that a current window exists.
+    while events.recv().expect("the node runs")["type"] != "window_started" {}
+    let wallet = {
+        let o = run(&[
+            "status",
+            "--json",
+            "--data-dir",
+            data_dir,
+            "--devnet-seed",
+            "14",
+        ]);
+        let status: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        status["wallets"][0]["wallet"].as_str().unwrap().to_string()
+    };
+    let dry_run = |json: bool| {
+        let mut args = vec![
+            "dry-run",
+            "--wallet",
+            &wallet,
+            "--data-dir",
+            data_dir,
+            "--devnet-seed",
+            "14",
+        ];
+        if json {
+            args.push("--json");
+        }
+        run(&args)
+    };
+    for _ in 0..5 {
+        let o = dry_run(true);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let record: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let head = record["current_block"].as_u64().unwrap();
+        let window = record["coordination_block"].as_u64().unwrap();
+        let choice = &record["window_choice"];
+        let next = (head / 900 + 1) * 900;
+        let reason = choice["reason"].as_str().unwrap();
+        match choice["chosen"].as_str().unwrap() {
+            "next" => {
+                assert_eq!(window, next, "{record}");
+                assert!(next - 32 <= head, "{record}");
+                assert!(reason.contains(&format!("safe block {} is mined", next - 32)));
+            }
+            "current" => {
+                assert_eq!(window, head / 900 * 900, "{record}");
+                assert!(next - 32 > head, "{record}");
+                assert!(reason.contains(&format!("{next}")), "{reason}");
+            }
+            other => panic!("chosen {other}: {record}"),
+        }
+        assert!(record["safe_block"].as_u64().unwrap() <= head);
+    }
+    // As text: the window and the reason.
+    let o = dry_run(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("window "))
+        .unwrap_or_else(|| panic!("no window line in {text}"));
+    assert!(
+        line.contains("the next window:") || line.contains("the current window:"),
+        "{text}"
+    );
+    signal(node.id(), libc::SIGTERM);
+    assert!(node.wait().unwrap().success());
+    reader.join().unwrap();
+}
+
+/// The flags a command's help lists, by heading: `{"Options": ["--wallet", …], …}`.
+fn help_sections(args: &[&str]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let o = run(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    let mut sections = std::collections::BTreeMap::new();
+    let mut heading = String::new();
+    for line in stdout(&o).lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            heading = line.trim_end_matches(':').to_string();
+        } else if let Some(flag) = line
+            .trim_start()
+            .split([' ', ','])
+            .find(|w| w.starts_with("--"))
+        {
+            if line.trim_start().starts_with('-') {
+                sections
+                    .entry(heading.clone())
+                    .or_insert_with(Vec::new)
+                    .push(flag.to_string());
+            }
+        }
+    }
+    sections
+}
+
+fn flags_of(args: &[&str]) -> BTreeSet<String> {
+    help_sections(args).into_values().flatten().collect()
+}
+
+/// Each command's help lists the flags that command uses, no others.
+#[test]
+fn each_command_lists_the_flags_it_takes() {
+    let console = flags_of(&["console", "--help"]);
+    let run_ = flags_of(&["run", "--help"]);
+    for flag in ["--theme", "--attach"] {
+        assert!(console.contains(flag), "console lacks {flag}");
+        assert!(!run_.contains(flag), "run lists {flag}");
+    }
+    for flag in [
+        "--headless",
+        "--json",
+        "--all-events",
+        "--stop-after-windows",
+    ] {
+        assert!(run_.contains(flag), "run lacks {flag}");
+        assert!(!console.contains(flag), "console lists {flag}");
+    }
+    // What both start: a node.
+    for flag in [
+        "--block-time",
+        "--devnet-transport",
+        "--rpc-url",
+        "--p2p-peers",
+        "--log-level",
+        "--metrics-addr",
+        "--devnet-seed",
+    ] {
+        assert!(run_.contains(flag) && console.contains(flag), "{flag}");
+    }
+    let summary = stdout(&run(&["--help"]));
+    let run_line = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("run "))
+        .unwrap();
+    // It runs in Ethereum mode too, and says so.
+    assert!(run_line.contains("Ethereum mode"), "{run_line}");
+    let run_help = stdout(&run(&["run", "--help"]));
+    assert!(
+        run_help.lines().next().unwrap().contains("Ethereum mode"),
+        "{run_help}"
+    );
+
+    // Under "Ethereum mode" and "Peer network", only their own flags: a command's own
+    // flags are its options.
+    let ethereum = help_sections(&["dry-run", "--help"])["Ethereum mode"].clone();
+    assert!(ethereum.contains(&"--rpc-url".to_string()));
+    let peers = help_sections(&["run", "--help"])["Peer network"].clone();
+    assert!(peers.contains(&"--p2p-listen".to_string()));
+    let own: &[(&str, &[&str])] = &[
+        ("dry-run", &["--wallet", "--window", "--json"]),
+        ("verify-evidence", &["--json"]),
+        (
+            "run",
+            &["--headless", "--json", "--block-time", "--log-level"],
+        ),
+        (
+            "console",
+            &["--theme", "--attach", "--block-time", "--metrics-addr"],
+        ),
+    ];
+    for (command, flags) in own {
+        let sections = help_sections(&[command, "--help"]);
+        for flag in *flags {
+            let flag = flag.to_string();
+            assert!(
+                sections["Options"].contains(&flag),
+                "{command} {flag}: {sections:?}"
+            );
+        }
+        for heading in ["Ethereum mode", "Peer network"] {
+            let listed = sections.get(heading).cloned().unwrap_or_default();
+            let expected = if heading == "Ethereum mode" {
+                &ethereum
+            } else {
+                &peers
+            };
+            assert!(
+                listed.iter().all(|f| expected.contains(f)),
+                "{command} under {heading}: {listed:?}"
+            );
+        }
+    }
+
+    // status and faults read a history: no devnet shape and no fee rate.
+    for command in ["status", "faults"] {
+        let flags = flags_of(&[command, "--help"]);
+        for flag in ["--data-dir", "--devnet-seed", "--chain-id"] {
+            assert!(flags.contains(flag), "{command} lacks {flag}");
+        }
+        for flag in [
+            "--devnet-wallets",
+            "--devnet-operators",
+            "--btc-fee-rate",
+            "--block-hash-rule",
+            "--block-time",
+        ] {
+            assert!(!flags.contains(flag), "{command} lists {flag}");
+        }
+    }
+
+    // Every inspect flag says what it is: no flag line without words after it.
+    for sub in ["seed", "leader", "checklist", "window"] {
+        let text = stdout(&run(&["inspect", sub, "--help"]));
+        for line in text.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let described = words
+                .iter()
+                .skip(1)
+                .any(|w| !w.starts_with('<') && w.chars().next().is_some_and(char::is_alphabetic));
+            assert!(described, "inspect {sub}: {line:?}");
+        }
+    }
+
+    // verify-evidence's --operator is whose evidence it is, not an identity to run as.
+    let text = stdout(&run(&["verify-evidence", "--help"]));
+    let operator = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--operator"))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(operator.contains("whose evidence"), "{operator}");
+    assert!(!operator.contains("Run as"), "{operator}");
+}
+
+/// The flags each command took before still work where they apply, and where they do not
+/// the command says so by name.
+#[test]
+fn flags_still_parse_where_they_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    // run: a headless node with every flag of its own.
+    let o = run(&[
+        "run",
+        "--headless",
+        "--json",
+        "--all-events",
+        "--stop-after-windows",
+        "1",
+        "--block-time",
+        "1ms",
+        "--devnet-transport",
+        "hub",
+        "--devnet-fault-rate",
+        "0",
+        "--devnet-wallets",
+        "1",
+        "--devnet-operators",
+        "3",
+        "--log-level",
+        "warn",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("window_completed"));
+    // status and faults: the history flags.
+    for command in ["status", "faults"] {
+        let o = run(&[command, "--data-dir", data_dir, "--devnet-seed", "1"]);
+        assert!(o.status.success(), "{command}: {}", stderr(&o));
+        let o = run(&[command, "--data-dir", data_dir, "--devnet-wallets", "2"]);
+        assert_usage_error(&o, "--devnet-wallets", &["--devnet-wallets"]);
+    }
+    // The console's flags are the console's.
+    let o = run(&["run", "--attach", "x.sock"]);
+    assert_usage_error(&o, "--attach", &["--attach"]);
+    let o = run(&["console", "--headless"]);
+    assert_usage_error(&o, "--headless", &["--headless"]);
+    // Without a command, every flag of both, as before.
+    let o = run(&["--headless", "--attach", "x.sock"]);
+    assert_usage_error(&o, "--attach", &["is for the console"]);
 }

@@ -12,11 +12,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tbtc_coord::control::protocol::{MAX_PAGE, VERSION};
 use tbtc_coord::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, SEND_QUEUE};
-use tbtc_coord::control::{self, ControlError, ControlServer, RemoteNode};
+use tbtc_coord::control::{self, ControlError, ControlServer, LogFeed, RemoteNode};
 use tbtc_coord::devnet::DevnetConfig;
 use tbtc_coord::devnet::{DevnetNetwork, DevnetNetworkConfig};
 use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
-use tbtc_coord::engine::{DryRunWindow, EventBus, NodeApi, NodeConfig, Update};
+use tbtc_coord::engine::{DryRunWindow, Event, EventBus, NodeApi, NodeConfig, Update};
 use tbtc_coord::headless::{render, PrintOptions};
 use tbtc_coord::store::Store;
 use tbtc_coord::tui::app::{App, NodeLink, Tab};
@@ -680,4 +680,99 @@ fn screen(app: &App) -> String {
         .draw(|f| tbtc_coord::tui::views::render(f, app, tokio::time::Instant::now()))
         .unwrap();
     terminal.backend().to_string()
+}
+
+/// This process's log goes to the control socket's log stream only (no Logs tab layer), so
+/// what a console's Logs tab shows of it came over the socket.
+fn log_to_the_control_socket_only() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(control::logs::layer())
+        .try_init();
+}
+
+/// `logs` streams the node's own log lines, as its filter asks, to a raw client; a filter
+/// that does not parse is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_stream_the_nodes_log_lines() {
+    log_to_the_control_socket_only();
+    let node = node(2, 0.0).await;
+    let mut raw = Raw::hello(&node.socket).await;
+    let refused = raw
+        .call(json!({"id": 2, "type": "logs", "filter": "info,[span{a=1}]=debug"}))
+        .await;
+    assert_eq!(error_code(&refused), "bad_request", "{refused}");
+    let ok = raw
+        .call(json!({"id": 3, "type": "logs", "filter": "warn,tbtc_coord::engine=info"}))
+        .await;
+    assert_eq!(ok["ok"], Value::Null, "{ok}");
+    let line = loop {
+        let line = raw.line().await.expect("the node streams its log");
+        assert_eq!(line["type"], "log", "{line}");
+        let level = line["level"].as_str().unwrap();
+        let target = line["target"].as_str().unwrap();
+        // The filter's levels per target hold.
+        assert!(
+            level == "WARN" || level == "ERROR" || target.starts_with("tbtc_coord::engine"),
+            "{line}"
+        );
+        if line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("window started")
+        {
+            break line;
+        }
+    };
+    assert_eq!(line["level"], "INFO");
+    // The message first, then the fields.
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("window started cb="),
+        "{line}"
+    );
+    node.stop().await;
+}
+
+/// The console attached over the socket shows the node's own log in its Logs tab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attached_logs_tab_shows_a_line_the_node_logged() {
+    log_to_the_control_socket_only();
+    let node = node(2, 0.0).await;
+    let cancel = CancellationToken::new();
+    let feed = LogFeed {
+        filter: "info".into(),
+        sink: Arc::new(tbtc_coord::tui::node_log::show),
+    };
+    let remote = RemoteNode::start_with_log(node.socket.clone(), cancel.clone(), feed);
+    let mut attached = App::new(remote.clone(), NodeLink::Connecting, Theme::dark());
+    attached.tab = Tab::Logs;
+    let mut updates = remote.subscribe().await;
+    let mut windows = 0;
+    loop {
+        let update = tokio::time::timeout(PATIENCE, updates.next())
+            .await
+            .expect("the node stalled")
+            .expect("the link runs");
+        let started = matches!(update, Update::Event(Event::WindowStarted { .. }));
+        attached.on_update(update, tokio::time::Instant::now());
+        if !started {
+            continue;
+        }
+        windows += 1;
+        tui_logger::move_events();
+        let shown = screen(&attached);
+        if shown.contains("window started") {
+            assert!(shown.contains("tbtc_coord::engine"), "{shown}");
+            break;
+        }
+        // Each window is logged when it starts; the line of one of the first few has come.
+        assert!(windows < 4, "no node log line in the Logs tab:\n{shown}");
+    }
+    cancel.cancel();
+    node.stop().await;
 }

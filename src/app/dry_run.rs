@@ -14,7 +14,7 @@ use crate::cli::DryRunArgs;
 use crate::devnet::{resume_block, Devnet};
 use crate::engine::history::HistoryWriter;
 use crate::engine::records::DryRunRecord;
-use crate::engine::{dry_run, DryRunWindow};
+use crate::engine::{dry_run, ChosenWindow, DryRunWindow, WindowChoice};
 use crate::protocol::action::join_names;
 use crate::protocol::window::next_window_after;
 use crate::protocol::CoordinationWindow;
@@ -51,9 +51,22 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     let store = settings.open_store().await?;
     let devnet = devnet_for_command(&settings, &store)?;
     let head = devnet.head().number;
-    let window = match args.window {
-        Some(cb) => cb,
-        None => next_window_after(head).coordination_block,
+    // No node runs: the devnet is simulated up to the window's safe block, so the next
+    // window's leader can always be known.
+    let (window, choice) = match args.window {
+        Some(cb) => (cb, None),
+        None => {
+            let next = next_window_after(head);
+            let choice = WindowChoice {
+                chosen: ChosenWindow::Next,
+                coordination_block: next.coordination_block,
+                reason: format!(
+                    "the next window: no node is running, so the devnet is simulated up to its safe block {} (head {head}), which makes its leader known",
+                    next.safe_block()
+                ),
+            };
+            (next.coordination_block, Some(choice))
+        }
     };
     // Simulate the chain up to the window's safe block (its start, if that is past).
     let target = CoordinationWindow::new(window).safe_block().max(head);
@@ -80,7 +93,7 @@ pub async fn dry_run_command(settings: Settings, args: &DryRunArgs) -> anyhow::R
     .await
     .with_context(|| format!("dry run of wallet {} for window {window}", args.wallet))?;
     store.record_dry_run(&record)?;
-    print_dry_run(&record, args.json)
+    print_dry_run(&record, choice.as_ref(), args.json)
 }
 
 /// A dry run's Bitcoin side as text lines: each deposit's confirmations and whether it is
@@ -122,14 +135,25 @@ pub(crate) fn bitcoin_lines(btc: &crate::engine::records::BitcoinSide) -> Vec<St
     lines
 }
 
-/// Prints a dry run as one JSON object or as text.
-pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result<()> {
+/// Prints a dry run as one JSON object or as text, with why its window was chosen if none
+/// was named (`window_choice`).
+pub(crate) fn print_dry_run(
+    record: &DryRunRecord,
+    choice: Option<&WindowChoice>,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         let mut value = serde_json::to_value(record)?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("sent".into(), json!(false));
             obj.insert("dispatched".into(), json!(false));
+            if let Some(choice) = choice {
+                obj.insert(
+                    "window_choice".into(),
+                    json!({"chosen": choice.chosen, "reason": choice.reason}),
+                );
+            }
         }
         writeln!(out, "{value}")?;
     } else {
@@ -141,6 +165,9 @@ pub(crate) fn print_dry_run(record: &DryRunRecord, json: bool) -> anyhow::Result
             record.coordination_block,
             w.index()
         )?;
+        if let Some(choice) = choice {
+            writeln!(out, "  window           {}", choice.reason)?;
+        }
         writeln!(
             out,
             "  safe block       {} (hash rule {})",

@@ -29,7 +29,6 @@ use crate::net::signing::keystore::{self, PasswordSource};
 use crate::net::signing::OperatorKey;
 use crate::net::{BroadcastChannel, Unconnected};
 use crate::protocol::checklist::ChecklistRules;
-use crate::protocol::window::next_window_after;
 use crate::protocol::Address;
 use crate::store::Store;
 
@@ -369,6 +368,7 @@ impl EthereumSettings {
         )
         .await
         .with_context(|| format!("cannot start the node on {}", chain.endpoint()))?;
+        super::node_socket::record_operator(&store, node.operator()).await?;
         if node.wallets().is_empty() {
             tracing::warn!(operator = %node.operator(),
                 "this operator holds a seat in no wallet: nothing to coordinate");
@@ -425,7 +425,7 @@ pub async fn run_headless(
     let running = eth
         .start_node(&mut settings, bus.clone(), cancel.clone())
         .await?;
-    super::print_until_done(events, bus, args, cancel, running.shutdown()).await
+    super::print_until_done(events, bus, &args.output, cancel, running.shutdown()).await
 }
 
 /// The console on an Ethereum node of its own; if a node is running on this chain's history
@@ -434,6 +434,7 @@ pub async fn run_console(
     mut settings: Settings,
     eth: EthereumSettings,
     theme: crate::tui::theme::Theme,
+    logs: String,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
@@ -445,6 +446,7 @@ pub async fn run_console(
             return super::node_socket::attach_console(
                 settings.socket_path(),
                 theme,
+                logs,
                 cancel,
                 started,
             )
@@ -484,9 +486,13 @@ pub async fn dry_run_command(
         .await
         .with_context(|| format!("reading the head of {}", chain.endpoint()))?
         .number;
-    let window = args
-        .window
-        .unwrap_or_else(|| next_window_after(head).coordination_block);
+    let (window, choice) = match args.window {
+        Some(cb) => (cb, None),
+        None => {
+            let choice = crate::engine::choose_window(head);
+            (choice.coordination_block, Some(choice))
+        }
+    };
     let bitcoin = eth.bitcoin_view().await?;
     let config = eth.node_config(&settings, chain.chain_id(), bitcoin.as_ref());
     let record = dry_run(
@@ -504,7 +510,7 @@ pub async fn dry_run_command(
     if let Some(view) = &bitcoin {
         view.client().shutdown().await;
     }
-    super::print_dry_run(&record, args.json)
+    super::print_dry_run(&record, choice.as_ref(), args.json)
 }
 
 /// `verify-evidence --rpc-url`: the wallets' seats as the chain has them, and the chain

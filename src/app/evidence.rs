@@ -55,11 +55,11 @@ pub async fn verify_evidence_command(
         chain = Some(c);
         wallets
     } else if let Some(path) = &args.ethereum.wallets {
-        if args.chain.data_dir.is_some() {
+        if args.chain.history.data_dir.is_some() {
             history = Some(open_history(&settings)?);
         }
         crate::chain::ethereum::wallets_file::load(path).map_err(|e| bad(format!("{e}")))?
-    } else if args.chain.data_dir.is_some() {
+    } else if args.chain.history.data_dir.is_some() {
         let (store, path) = open_history(&settings)?;
         let seats = store.wallet_seats()?;
         if seats.is_empty() {

@@ -1,5 +1,5 @@
 //! Logging: which filter applies (flag, environment, config file or default) and the headless
-//! subscriber writing to stderr. The console sets up its own.
+//! subscriber writing to stderr and to attached consoles. The console sets up its own.
 
 use crate::cli::UsageError;
 use crate::tui::theme::no_color_requested;
@@ -30,16 +30,26 @@ pub fn log_filter(
         .map_err(|e| UsageError(format!("{source}: invalid log filter {text:?}: {e}")))
 }
 
-/// Headless logging: to stderr, coloured only for a terminal and never with `NO_COLOR`.
-pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
+/// Headless logging: to stderr under `filter`, coloured only for a terminal and never with
+/// `NO_COLOR`; and under `streamed` (what the node's own console would show) to the consoles
+/// attached over the control socket.
+pub fn init_logging(
+    filter: tracing_subscriber::EnvFilter,
+    streamed: tracing_subscriber::EnvFilter,
+) {
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color_requested())
         // Its report of a failed write is an `eprintln!`, which panics (in whichever task
         // was logging) once stderr is a closed pipe: a log line that cannot be written is
         // dropped instead.
-        .log_internal_errors(false)
+        .log_internal_errors(false);
+    let _ = tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(crate::control::logs::layer().with_filter(streamed))
         .try_init();
 }

@@ -12,8 +12,11 @@ use super::Settings;
 use crate::cli::{StatusArgs, UsageError};
 use crate::control::protocol::Request;
 use crate::control::{self, ConnectError, ControlConnection, RemoteNode};
-use crate::engine::api::{NodeStatus, WindowCounts};
+use crate::engine::api::{NodeStatus, WindowCounts, WindowsCounted};
+use crate::engine::history::HistoryWriter;
 use crate::engine::records::{FaultFilter, FaultOrder, WindowStatus};
+use crate::protocol::{Address, SigningGroup};
+use crate::store::Store;
 use crate::tui::app::NodeLink;
 
 /// Binds the node's control socket (the caller holds the history's lock). A path that cannot
@@ -51,11 +54,16 @@ pub(crate) async fn running_node(
 pub(crate) async fn attach_console(
     socket: PathBuf,
     theme: crate::tui::theme::Theme,
+    logs: String,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let link = cancel.child_token();
-    let api: Arc<RemoteNode> = RemoteNode::start(socket, link.clone());
+    let node_log = crate::control::LogFeed {
+        filter: logs,
+        sink: Arc::new(crate::tui::node_log::show),
+    };
+    let api: Arc<RemoteNode> = RemoteNode::start_with_log(socket, link.clone(), node_log);
     let result = crate::tui::run(api, NodeLink::Connecting, theme, cancel, started).await;
     link.cancel();
     result
@@ -68,7 +76,7 @@ pub(crate) async fn dry_run_on_node(
 ) -> anyhow::Result<()> {
     let window = match args.window {
         Some(cb) => crate::engine::DryRunWindow::At(cb),
-        None => crate::engine::DryRunWindow::Next,
+        None => crate::engine::DryRunWindow::Upcoming,
     };
     let record: crate::engine::records::DryRunRecord = node
         .call_as(crate::control::protocol::Request::DryRun {
@@ -77,7 +85,12 @@ pub(crate) async fn dry_run_on_node(
         })
         .await
         .with_context(|| format!("dry run of wallet {} by the running node", args.wallet))?;
-    super::print_dry_run(&record, args.json)
+    // The node chose at the head it reports, by the same rule.
+    let choice = args
+        .window
+        .is_none()
+        .then(|| crate::engine::choose_window(record.current_block));
+    super::print_dry_run(&record, choice.as_ref(), args.json)
 }
 
 /// Reads every fault matching `filter` (at most `limit`) from the running node, a page at
@@ -111,6 +124,27 @@ pub(crate) async fn faults_from_node(
         }
     }
     Ok(rows)
+}
+
+/// The history's meta key naming the operator its node runs as, so that `status` without a
+/// running node shows that operator's seats.
+const OPERATOR_KEY: &str = "node_operator";
+
+/// Notes in the history which operator the node runs as (off the async workers).
+pub(crate) async fn record_operator(store: &Arc<Store>, operator: Address) -> anyhow::Result<()> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.set_meta(OPERATOR_KEY, &operator.to_string()))
+        .await
+        .context("recording the node's operator")?
+        .context("cannot record the node's operator in the history")
+}
+
+/// The operator the history's last node ran as, if it says.
+fn recorded_operator(store: &Store) -> anyhow::Result<Option<Address>> {
+    let value = store
+        .get_meta(OPERATOR_KEY)
+        .context("reading the node's operator from the history")?;
+    Ok(value.and_then(|v| v.parse().ok()))
 }
 
 /// `status`: from the running node, else from the history.
@@ -148,7 +182,11 @@ pub async fn status_command(settings: Settings, args: &StatusArgs) -> anyhow::Re
 fn status_from_history(settings: &Settings, last_faults: u64) -> anyhow::Result<NodeStatus> {
     let store = super::open_history_read_only(settings)?;
     let all = FaultFilter::default();
-    let mut windows = WindowCounts::default();
+    let operator = recorded_operator(&store)?;
+    let mut windows = WindowCounts {
+        counted: WindowsCounted::InHistory,
+        ..WindowCounts::default()
+    };
     for w in store.windows(u64::MAX)? {
         windows.started += u64::from(w.status != WindowStatus::Missed);
         match w.status {
@@ -162,7 +200,7 @@ fn status_from_history(settings: &Settings, last_faults: u64) -> anyhow::Result<
         running: false,
         pid: None,
         chain: chain_of(settings),
-        operator: None,
+        operator,
         observer: false,
         head: None,
         next_window: None,
@@ -171,7 +209,12 @@ fn status_from_history(settings: &Settings, last_faults: u64) -> anyhow::Result<
             .into_iter()
             .map(|w| crate::engine::api::WalletStatus {
                 wallet: w.wallet,
-                seats: Vec::new(),
+                seats: operator
+                    .and_then(|op| {
+                        let group = SigningGroup::new(w.operators.clone()).ok()?;
+                        Some(group.seats_of(&op))
+                    })
+                    .unwrap_or_default(),
                 members: w.operators.len(),
                 executor: None,
                 dispatcher: None,
@@ -246,8 +289,15 @@ fn write_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
     let w = &s.windows;
     writeln!(
         out,
-        "windows    {} started, {} completed, {} missed, {} interrupted",
-        w.started, w.completed, w.missed, w.interrupted
+        "windows    {} started, {} completed, {} missed, {} interrupted {}",
+        w.started,
+        w.completed,
+        w.missed,
+        w.interrupted,
+        match w.counted {
+            WindowsCounted::SinceStart => "since the node started",
+            WindowsCounted::InHistory => "in the whole history",
+        }
     )?;
     writeln!(out, "faults     {} in the history", s.faults_total)?;
     for f in &s.last_faults {
@@ -266,13 +316,28 @@ fn write_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
             .next_leader
             .map(|l| format!(", next leader {l}"))
             .unwrap_or_default();
+        let seats = describe_seats(s.operator, &w.seats, w.members);
         writeln!(
             out,
-            "wallet {}  seats {:?} of {}  executor {executor}{leader}",
-            w.wallet, w.seats, w.members
+            "wallet {}  {seats}  executor {executor}{leader}",
+            w.wallet
         )?;
     }
     Ok(())
+}
+
+/// The seats the node's operator holds in a wallet, as member indices: "seats #3, #17 of 80",
+/// "no seat of 80", or, when the history names no operator, only the wallet's size.
+fn describe_seats(operator: Option<Address>, seats: &[u8], members: usize) -> String {
+    if operator.is_none() {
+        return format!("{members} members, seats not known: the history names no operator");
+    }
+    if seats.is_empty() {
+        return format!("no seat of {members}");
+    }
+    let list: Vec<String> = seats.iter().map(|s| format!("#{s}")).collect();
+    let noun = if seats.len() == 1 { "seat" } else { "seats" };
+    format!("{noun} {} of {members}", list.join(", "))
 }
 
 fn describe_executor(e: crate::engine::snapshot::ExecutorState) -> String {

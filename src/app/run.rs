@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{ethereum, metrics_endpoint, node_socket, signals, Settings};
-use crate::cli::{RunArgs, UsageError};
+use crate::cli::{HeadlessArgs, RunArgs, UsageError};
 use crate::devnet::DevnetNetwork;
 use crate::engine::context::HistoryHandles;
 use crate::engine::EventBus;
@@ -41,6 +41,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
     )
     .await
     .context("cannot start the devnet")?;
+    node_socket::record_operator(&store, network.local.operator()).await?;
     let server = socket.serve(network.local.commands());
     let stopping = cancel.clone();
     let shutdown = async move {
@@ -48,7 +49,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
         server.shutdown().await;
         stop_tasks(&stopping, tasks).await;
     };
-    print_until_done(events, bus, args, cancel, shutdown).await
+    print_until_done(events, bus, &args.output, cancel, shutdown).await
 }
 
 /// Prints a node's events until it has stopped. The node is stopped (`shutdown`) when
@@ -57,7 +58,7 @@ pub async fn run_headless(settings: Settings, args: &RunArgs) -> anyhow::Result<
 pub(crate) async fn print_until_done(
     events: tokio::sync::broadcast::Receiver<crate::engine::Event>,
     bus: EventBus,
-    args: &RunArgs,
+    args: &HeadlessArgs,
     cancel: CancellationToken,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -93,6 +94,7 @@ pub async fn run_console(
     settings: Settings,
     attach: Option<PathBuf>,
     theme: crate::tui::theme::Theme,
+    logs: String,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
@@ -110,7 +112,7 @@ pub async fn run_console(
             ))
             .into());
         }
-        return node_socket::attach_console(socket, theme, cancel, started).await;
+        return node_socket::attach_console(socket, theme, logs, cancel, started).await;
     }
     // In Ethereum mode the socket is named after the chain id, known here only if given.
     if settings.ethereum.is_none() || settings.chain_id.is_some() {
@@ -119,11 +121,11 @@ pub async fn run_console(
             .await?
             .is_some()
         {
-            return node_socket::attach_console(socket, theme, cancel, started).await;
+            return node_socket::attach_console(socket, theme, logs, cancel, started).await;
         }
     }
     if let Some(eth) = settings.ethereum.clone() {
-        return ethereum::run_console(settings, eth, theme, cancel, started).await;
+        return ethereum::run_console(settings, eth, theme, logs, cancel, started).await;
     }
     let _lock = settings.lock_history()?;
     let socket = node_socket::bind(&settings)?;
@@ -140,6 +142,7 @@ pub async fn run_console(
     )
     .await
     .context("cannot start the devnet")?;
+    node_socket::record_operator(&store, network.local.operator()).await?;
     let commands = network.local.commands();
     let server = socket.serve(commands.clone());
     let result = crate::tui::run(

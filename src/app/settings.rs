@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use super::{lock_history, metrics_endpoint, network, EthereumSettings, HistoryLock};
-use crate::cli::{ChainArgs, RunArgs, UsageError};
+use crate::cli::{ChainArgs, NodeArgs, UsageError};
 use crate::config::{default_data_dir, parse_block_time, FileConfig};
 use crate::devnet::{DevnetConfig, DevnetNetworkConfig, DevnetTransport};
 use crate::engine::NodeConfig;
@@ -49,16 +49,16 @@ impl Settings {
     pub fn resolve(
         file: &FileConfig,
         chain: &ChainArgs,
-        run: Option<&RunArgs>,
+        run: Option<&NodeArgs>,
     ) -> anyhow::Result<Settings> {
-        let data_dir = match (&chain.data_dir, &file.data_dir) {
+        let data_dir = match (&chain.history.data_dir, &file.data_dir) {
             (Some(d), _) => checked_data_dir(d, "--data-dir")?,
             (None, Some(d)) => checked_data_dir(d, "the config file's data_dir")?,
             (None, None) => default_data_dir()
                 .context("no home directory to keep the history in: pass --data-dir")?,
         };
         let mut devnet = DevnetConfig::default();
-        if let Some(seed) = chain.devnet_seed.or(file.devnet.seed) {
+        if let Some(seed) = chain.history.devnet_seed.or(file.devnet.seed) {
             devnet.seed = seed;
         }
         if let Some(w) = chain.devnet_wallets.or(file.devnet.wallets) {
@@ -94,7 +94,7 @@ impl Settings {
         if ethereum.is_some() && run.and_then(|r| r.devnet_transport).is_some() {
             bail!("--devnet-transport is for the embedded devnet; in Ethereum mode the peer network is set by --p2p-listen and --p2p-peers");
         }
-        if run.is_some() && ethereum.is_none() && chain.chain_id.is_some() {
+        if run.is_some() && ethereum.is_none() && chain.history.chain_id.is_some() {
             bail!("--chain-id is for Ethereum mode: pass --rpc-url too");
         }
         let peer_network = match run {
@@ -127,7 +127,7 @@ impl Settings {
                     .unwrap_or_default(),
                 btc_fee_rate: chain.btc_fee_rate.or(file.btc_fee_rate),
             },
-            chain_id: chain.chain_id,
+            chain_id: chain.history.chain_id,
             ethereum,
             ethereum_file: file.ethereum.clone(),
             bitcoin_file: file.bitcoin.clone(),

@@ -1,7 +1,8 @@
 //! The client side of the control socket: [`ControlConnection`] for one-off commands (`status`,
 //! `dry-run`, `faults`), and [`RemoteNode`], the [`NodeApi`] an attached console uses. A
 //! remote node keeps one connection, and when the node goes away it says so, retries, and
-//! starts over from a fresh snapshot once the node is back.
+//! starts over from a fresh snapshot once the node is back. Given a [`LogFeed`], it also
+//! reads the node's log and hands each line to the feed's sink (the console's Logs tab).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
+use super::logs::LogLine;
 use super::protocol::{Hello, Notice, Outcome, Request, RequestLine, ServerLine, VERSION};
 use crate::engine::api::{ApiError, ErrorCode, NodeApi, NodeStatus, Subscription, Update};
 use crate::engine::query::{HistoryPage, HistoryQuery};
@@ -194,6 +196,15 @@ fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> 
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("unexpected answer: {e}")))
 }
 
+/// Where an attached console wants the node's log: the filter it asks the node for, and what
+/// takes each line.
+#[derive(Clone)]
+pub struct LogFeed {
+    /// `--log-level`'s syntax: levels per target.
+    pub filter: String,
+    pub sink: Arc<dyn Fn(&LogLine) + Send + Sync>,
+}
+
 struct Call {
     request: Request,
     reply: oneshot::Sender<Result<serde_json::Value, ApiError>>,
@@ -210,9 +221,26 @@ pub struct RemoteNode {
 impl RemoteNode {
     /// Starts the link to the node at `socket`; it runs until `cancel`.
     pub fn start(socket: PathBuf, cancel: CancellationToken) -> Arc<RemoteNode> {
+        Self::start_link(socket, cancel, None)
+    }
+
+    /// [`RemoteNode::start`], also reading the node's log into `log`.
+    pub fn start_with_log(
+        socket: PathBuf,
+        cancel: CancellationToken,
+        log: LogFeed,
+    ) -> Arc<RemoteNode> {
+        Self::start_link(socket, cancel, Some(log))
+    }
+
+    fn start_link(
+        socket: PathBuf,
+        cancel: CancellationToken,
+        log: Option<LogFeed>,
+    ) -> Arc<RemoteNode> {
         let (calls_tx, calls_rx) = mpsc::channel(64);
         let (updates_tx, updates_rx) = mpsc::channel(UPDATE_QUEUE);
-        tokio::spawn(run_link(socket.clone(), calls_rx, updates_tx, cancel));
+        tokio::spawn(run_link(socket.clone(), calls_rx, updates_tx, log, cancel));
         Arc::new(RemoteNode {
             socket,
             calls: calls_tx,
@@ -251,6 +279,7 @@ async fn run_link(
     socket: PathBuf,
     mut calls: mpsc::Receiver<Call>,
     updates: mpsc::Sender<Update>,
+    log: Option<LogFeed>,
     cancel: CancellationToken,
 ) {
     let mut reported_outage = false;
@@ -265,7 +294,8 @@ async fn run_link(
                 reported_outage = false;
                 retry = RETRY_FIRST;
                 tracing::info!(socket = %socket.display(), pid = hello.pid, "attached to the node");
-                match serve_link(conn, hello.pid, &mut calls, &updates, &cancel).await {
+                let link = serve_link(conn, hello.pid, &mut calls, &updates, log.as_ref(), &cancel);
+                match link.await {
                     Some(reason) => reason,
                     None => return,
                 }
@@ -306,6 +336,7 @@ async fn serve_link(
     pid: u32,
     calls: &mut mpsc::Receiver<Call>,
     updates: &mpsc::Sender<Update>,
+    log: Option<&LogFeed>,
     cancel: &CancellationToken,
 ) -> Option<String> {
     let mut pending: HashMap<u64, oneshot::Sender<Result<serde_json::Value, ApiError>>> =
@@ -318,6 +349,12 @@ async fn serve_link(
     };
     if let Err(e) = conn.send(Request::Subscribe).await {
         return Some(e.message);
+    }
+    if let Some(log) = log {
+        let filter = Some(log.filter.clone());
+        if let Err(e) = conn.send(Request::Logs { filter }).await {
+            return Some(e.message);
+        }
     }
     // Events before the first snapshot are in it already.
     let mut have_snapshot = false;
@@ -363,6 +400,22 @@ async fn serve_link(
                     Update::Snapshot { snapshot, pid: Some(pid) }
                 }
                 Some(Ok(ServerLine::Notice(Notice::ChainStatus { status }))) => Update::ChainStatus(status),
+                Some(Ok(ServerLine::Notice(Notice::Log(line)))) => {
+                    if let Some(log) = log {
+                        (log.sink)(&line);
+                    }
+                    continue;
+                }
+                Some(Ok(ServerLine::Notice(Notice::LogsDropped { count }))) => {
+                    if let Some(log) = log {
+                        (log.sink)(&LogLine {
+                            level: "WARN".into(),
+                            target: module_path!().into(),
+                            message: format!("{count} lines of the node's log dropped: this console read them too slowly"),
+                        });
+                    }
+                    continue;
+                }
                 Some(Ok(ServerLine::Notice(Notice::Dropped { reason }))) => {
                     let reason = format!("the node dropped this console: {reason}");
                     gone(&mut pending, &reason);

@@ -7,9 +7,12 @@
 //! - After `subscribe`, the node also streams lines without an `id`: a [`Notice`] (`snapshot`,
 //!   `chain_status`, `dropped`), or an engine event, the same object `run --headless --json`
 //!   prints (`{"type":"block",…}`).
+//! - After `logs`, the node's log lines stream too: `{"type":"log",…}`, and
+//!   `{"type":"logs_dropped","count":N}` when the client read too slowly to get them all.
 
 use serde::{Deserialize, Serialize};
 
+use super::logs::LogLine;
 use crate::engine::api::ApiError;
 use crate::engine::query::HistoryQuery;
 use crate::engine::{DryRunWindow, Event, NodeSnapshot};
@@ -55,6 +58,12 @@ pub enum Request {
     Status {
         #[serde(default = "default_last_faults")]
         last_faults: u64,
+    },
+    /// The node's log from now on, the lines `filter` takes (`--log-level`'s syntax, levels
+    /// per target; default `info`). Again: the new filter replaces the old.
+    Logs {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
     },
 }
 
@@ -110,6 +119,12 @@ pub enum Notice {
     Dropped {
         reason: String,
     },
+    /// A line of the node's log (after `logs`).
+    Log(LogLine),
+    /// This many log lines were dropped, oldest first, because the client read too slowly.
+    LogsDropped {
+        count: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +150,7 @@ impl ServerLine {
             return serde_json::from_value(value).map(ServerLine::Reply);
         }
         match value.get("type").and_then(|t| t.as_str()) {
-            Some("snapshot" | "chain_status" | "dropped") => {
+            Some("snapshot" | "chain_status" | "dropped" | "log" | "logs_dropped") => {
                 serde_json::from_value(value).map(ServerLine::Notice)
             }
             _ => serde_json::from_value(value).map(|e| ServerLine::Event(Box::new(e))),

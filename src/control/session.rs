@@ -5,7 +5,9 @@
 //! one, or one that is not UTF-8, is answered with an error and the connection closed), its
 //! requests in flight ([`MAX_IN_FLIGHT`]), and its send queue ([`SEND_QUEUE`] lines). A
 //! client whose queue fills is dropped with a reason: the node never waits for a reader, so
-//! a slow console cannot slow coordination or the other consoles.
+//! a slow console cannot slow coordination or the other consoles. The node's log, if asked
+//! for, has a queue of its own (`logs`), written only when nothing else waits, and losing
+//! its oldest lines rather than the client.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::logs::{self, LogQueue};
 use super::protocol::{
     Hello, Notice, Outcome, Reply, Request, RequestLine, SnapshotReason, MAX_PAGE, VERSION,
 };
@@ -58,6 +61,7 @@ pub(super) async fn serve_client(stream: UnixStream, shared: &Shared) -> Option<
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         answers: TaskTracker::new(),
         stream_task: None,
+        log_task: None,
         greeted: false,
         hello_by: Instant::now() + HELLO_WITHIN,
     };
@@ -74,6 +78,10 @@ pub(super) async fn serve_client(stream: UnixStream, shared: &Shared) -> Option<
     if let Some((_, task)) = session.stream_task {
         let _ = task.await;
     }
+    if let Some((stop, task)) = session.log_task {
+        stop.cancel();
+        let _ = task.await;
+    }
     writer.await.ok().flatten()
 }
 
@@ -88,6 +96,8 @@ struct Session<'a> {
     answers: TaskTracker,
     /// The subscription being streamed, if any: its stop token and its task.
     stream_task: Option<(CancellationToken, JoinHandle<()>)>,
+    /// The node's log being streamed, if asked for: its stop token and its task.
+    log_task: Option<(CancellationToken, JoinHandle<()>)>,
     greeted: bool,
     hello_by: Instant,
 }
@@ -143,6 +153,7 @@ impl Session<'_> {
                 ))),
             ),
             Request::Subscribe => self.subscribe(id).await,
+            Request::Logs { filter } => self.logs(id, filter.as_deref()).await,
             request => self.dispatch(id, request),
         }
     }
@@ -200,6 +211,31 @@ impl Session<'_> {
         ControlFlow::Continue(())
     }
 
+    /// `logs`: acknowledged, then the node's log lines that `filter` takes are streamed.
+    /// Again: the new filter replaces the old.
+    async fn logs(&mut self, id: Option<u64>, filter: Option<&str>) -> ControlFlow<()> {
+        let targets = match logs::parse_filter(filter.unwrap_or("")) {
+            Ok(t) => t,
+            Err(e) => return self.reply(id, Err(bad(e))),
+        };
+        if let Some((stop, task)) = self.log_task.take() {
+            stop.cancel();
+            let _ = task.await;
+        }
+        // Subscribed before the reply: every line logged after it is the client's.
+        let lines = logs::subscribe();
+        self.reply(id, Ok(serde_json::Value::Null))?;
+        let stop = self.cancel.child_token();
+        let task = tokio::spawn(stream_logs(
+            lines,
+            targets,
+            self.outbox.logs.clone(),
+            stop.clone(),
+        ));
+        self.log_task = Some((stop, task));
+        ControlFlow::Continue(())
+    }
+
     /// Any other request: answered in a task of its own, so that a slow one (a dry run)
     /// holds up neither the client's other requests nor its stream; one too many is refused.
     fn dispatch(&self, id: Option<u64>, request: Request) -> ControlFlow<()> {
@@ -229,6 +265,8 @@ impl Session<'_> {
 #[derive(Clone)]
 struct Outbox {
     tx: mpsc::Sender<String>,
+    /// The node's log lines for this client, written when nothing else waits.
+    logs: Arc<LogQueue>,
     dropped: Arc<Mutex<Option<String>>>,
     cancel: CancellationToken,
 }
@@ -260,12 +298,14 @@ impl Outbox {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let outbox = Outbox {
             tx,
+            logs: Arc::new(LogQueue::default()),
             dropped: Arc::new(Mutex::new(None)),
             cancel: cancel.clone(),
         };
         let writer = tokio::spawn(write_lines(
             FramedWrite::new(write, LinesCodec::new()),
             rx,
+            outbox.logs.clone(),
             outbox.dropped.clone(),
             cancel,
             closed,
@@ -322,7 +362,9 @@ async fn answer(commands: &NodeCommands, request: Request) -> Result<serde_json:
             status.pid = Some(std::process::id());
             to_value(&status)
         }
-        Request::Hello { .. } | Request::Subscribe => Err(bad("handled by the connection")),
+        Request::Hello { .. } | Request::Subscribe | Request::Logs { .. } => {
+            Err(bad("handled by the connection"))
+        }
     }
 }
 
@@ -363,6 +405,39 @@ async fn stream_updates(commands: NodeCommands, outbox: Outbox, stop: Cancellati
     }
 }
 
+/// Queues the node's log lines that `targets` takes for one client, until stopped. It only
+/// moves lines from the broadcast into the client's log queue, so it keeps up; lines the
+/// broadcast lost for it all the same are counted as dropped.
+async fn stream_logs(
+    mut lines: tokio::sync::broadcast::Receiver<logs::LogLine>,
+    targets: tracing_subscriber::filter::Targets,
+    queue: Arc<LogQueue>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let line = tokio::select! {
+            _ = stop.cancelled() => return,
+            l = lines.recv() => l,
+        };
+        match line {
+            Ok(line) => {
+                let wanted = line
+                    .level()
+                    .is_some_and(|level| targets.would_enable(&line.target, &level));
+                if !wanted {
+                    continue;
+                }
+                if let Ok(text) = serde_json::to_string(&Notice::Log(line)) {
+                    queue.push(text);
+                }
+            }
+            Err(RecvError::Lagged(n)) => queue.lost(n),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Writes queued lines until every sender is gone or the client is cut off; returns why the
 /// client was dropped, if it was. A line is written whole or not at all: once a client is cut
 /// off, the line in progress and then the notice saying why still go out, within
@@ -371,6 +446,7 @@ async fn stream_updates(commands: NodeCommands, outbox: Outbox, stop: Cancellati
 async fn write_lines(
     mut out: FramedWrite<OwnedWriteHalf, LinesCodec>,
     mut rx: mpsc::Receiver<String>,
+    logs: Arc<LogQueue>,
     dropped: Arc<Mutex<Option<String>>>,
     cut: CancellationToken,
     closed: CancellationToken,
@@ -394,6 +470,7 @@ async fn write_lines(
                 Some(l) => l,
                 None => break,
             },
+            line = logs.next() => line,
         };
         let sent = tokio::select! {
             _ = &mut give_up => return reason(),

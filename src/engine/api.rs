@@ -173,6 +173,18 @@ pub struct WindowCounts {
     pub completed: u64,
     pub missed: u64,
     pub interrupted: u64,
+    /// What was counted: a running node's windows since it started, or every window in the
+    /// history.
+    #[serde(default)]
+    pub counted: WindowsCounted,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowsCounted {
+    #[default]
+    SinceStart,
+    InHistory,
 }
 
 impl NodeStatus {
@@ -240,6 +252,7 @@ impl NodeStatus {
                 completed: snapshot.windows_completed,
                 missed: snapshot.windows_missed,
                 interrupted: snapshot.windows_interrupted,
+                counted: WindowsCounted::SinceStart,
             },
             last_faults,
             faults_total,

@@ -8,7 +8,7 @@ use super::proposing::{choose_with_bitcoin, Weigh};
 use super::records::DryRunRecord;
 use crate::chain::{Chain, ChainError};
 use crate::protocol::checklist::checklist_for;
-use crate::protocol::window::{is_coordination_block, next_window_after};
+use crate::protocol::window::{is_coordination_block, next_window_after, window_at_or_before};
 use crate::protocol::{Address, CoordinationWindow, Role, SigningGroup, WalletPkh};
 
 /// Why a dry run could not be made.
@@ -40,8 +40,61 @@ pub enum DryRunWindow {
     Next,
     /// The latest window at or before the head.
     Current,
+    /// The next window if its leader is known, else the current one: see [`choose_window`].
+    Upcoming,
     /// A coordination block.
     At(u64),
+}
+
+/// Which window a dry run that names none is for, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WindowChoice {
+    pub chosen: ChosenWindow,
+    pub coordination_block: u64,
+    /// The reason, as a sentence for the operator.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChosenWindow {
+    Next,
+    Current,
+}
+
+/// The window a dry run is for when none is named, at `head`: the next window once its leader
+/// is known (its safe block is mined), else the current one, whose leader is. For most of a
+/// window's 900 blocks the next window's safe block is still ahead, so insisting on the next
+/// window would fail most of the time. Before any window has opened, the next one it is.
+pub fn choose_window(head: u64) -> WindowChoice {
+    let next = next_window_after(head);
+    let next_safe = next.safe_block();
+    if next_safe <= head {
+        return WindowChoice {
+            chosen: ChosenWindow::Next,
+            coordination_block: next.coordination_block,
+            reason: format!(
+                "the next window: its safe block {next_safe} is mined (head {head}), so its leader is known"
+            ),
+        };
+    }
+    match window_at_or_before(head) {
+        Some(current) => WindowChoice {
+            chosen: ChosenWindow::Current,
+            coordination_block: current.coordination_block,
+            reason: format!(
+                "the current window: the leader of the next one, {}, is not known until its safe block {next_safe} is mined (head {head})",
+                next.coordination_block
+            ),
+        },
+        None => WindowChoice {
+            chosen: ChosenWindow::Next,
+            coordination_block: next.coordination_block,
+            reason: format!(
+                "the next window: no window has opened yet (head {head}), and its leader is known once its safe block {next_safe} is mined"
+            ),
+        },
+    }
 }
 
 /// Computes a dry run without recording it (see [`NodeCommands::dry_run`](super::NodeCommands::dry_run)), as `operator`
@@ -57,8 +110,10 @@ pub async fn dry_run(
     let head = chain.latest_block().await?.number.max(known_head);
     let window = match which {
         DryRunWindow::Next => next_window_after(head),
-        DryRunWindow::Current => crate::protocol::window::window_at_or_before(head)
-            .ok_or(DryRunError::NotACoordinationBlock(0))?,
+        DryRunWindow::Current => {
+            window_at_or_before(head).ok_or(DryRunError::NotACoordinationBlock(0))?
+        }
+        DryRunWindow::Upcoming => CoordinationWindow::new(choose_window(head).coordination_block),
         DryRunWindow::At(cb) if is_coordination_block(cb) => CoordinationWindow::new(cb),
         DryRunWindow::At(cb) => return Err(DryRunError::NotACoordinationBlock(cb)),
     };
@@ -117,4 +172,66 @@ pub async fn dry_run(
         bitcoin: choice.bitcoin,
         commitment: choice.commitment.map(Box::new),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::window::{COORDINATION_FREQUENCY_BLOCKS, SAFE_BLOCK_SHIFT};
+
+    /// Window 2700's safe block is 2668 (RFC 12: 32 blocks before the coordination block).
+    #[test]
+    fn the_next_window_once_its_safe_block_is_mined() {
+        for head in [2668, 2690, 2699] {
+            let c = choose_window(head);
+            assert_eq!(
+                (c.chosen, c.coordination_block),
+                (ChosenWindow::Next, 2700),
+                "head {head}"
+            );
+            assert!(c.reason.contains("2668 is mined"), "{}", c.reason);
+        }
+    }
+
+    #[test]
+    fn the_current_window_while_the_next_leader_is_unknown() {
+        for head in [1800, 1801, 2667] {
+            let c = choose_window(head);
+            assert_eq!(
+                (c.chosen, c.coordination_block),
+                (ChosenWindow::Current, 1800),
+                "head {head}"
+            );
+            assert!(
+                c.reason.contains("2700") && c.reason.contains("2668"),
+                "{}",
+                c.reason
+            );
+        }
+        // Most of a window's blocks: all but the last SAFE_BLOCK_SHIFT.
+        let current = (1800..2700).filter(|h| choose_window(*h).chosen == ChosenWindow::Current);
+        assert_eq!(
+            current.count() as u64,
+            COORDINATION_FREQUENCY_BLOCKS - SAFE_BLOCK_SHIFT
+        );
+    }
+
+    #[test]
+    fn before_the_first_window_the_next_one() {
+        for head in [0, 1, 867] {
+            let c = choose_window(head);
+            assert_eq!(
+                (c.chosen, c.coordination_block),
+                (ChosenWindow::Next, 900),
+                "head {head}"
+            );
+            assert!(
+                c.reason.contains("no window has opened yet"),
+                "{}",
+                c.reason
+            );
+        }
+        assert_eq!(choose_window(868).chosen, ChosenWindow::Next);
+        assert!(choose_window(868).reason.contains("is mined"));
+    }
 }

@@ -72,7 +72,7 @@ pub mod window_tracker;
 pub use api::{ApiError, NodeApi, NodeStatus, Subscription, Update};
 pub use bus::EventBus;
 pub use context::{Identity, NodeConfig, NodeContext, RoutineLogs};
-pub use dry_run::{dry_run, DryRunError, DryRunWindow};
+pub use dry_run::{choose_window, dry_run, ChosenWindow, DryRunError, DryRunWindow, WindowChoice};
 pub use events::Event;
 pub use handle::{Node, NodeCommands, NodeHandle};
 pub use snapshot::NodeSnapshot;

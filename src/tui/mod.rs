@@ -9,6 +9,7 @@
 pub mod app;
 pub mod keys;
 pub mod loads;
+pub mod node_log;
 pub mod state;
 pub mod theme;
 pub mod views;
@@ -214,6 +215,7 @@ impl FrameStats {
 
 /// Sends `tracing` to the console's Logs tab instead of the terminal. The filter is the
 /// one headless mode would use (`--log-level`, `RUST_LOG`, the config file), already checked.
+/// The same lines go to consoles attached to a node this console runs (`control::logs`).
 pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -222,6 +224,7 @@ pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(crate::control::logs::layer())
         .try_init();
 }
 

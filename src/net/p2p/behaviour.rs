@@ -22,6 +22,11 @@ pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 pub const SEEN_FOR: Duration = Duration::from_secs(300);
 /// At most 1 MiB per pubsub frame.
 pub const MAX_TRANSMIT: usize = 1 << 20;
+/// Messages queued per peer: keep-client's outbound queue of 256 (`libp2pPeerOutboundQueueSize`)
+/// for what this node publishes, and as many for what it forwards. rust-libp2p's default, 5000,
+/// allocates its forwarding half up front, about 0.6 MB per connected peer: 240 MB for the
+/// 20-operator libp2p devnet's full mesh of 380 peerings.
+pub const PEER_QUEUE: usize = 2 * 256;
 
 /// Hands the application the whole message: the transformed `data` is the protobuf of the
 /// [`PubsubMessage`]. Forwarding uses the raw message, so peers still get the original bytes.
@@ -98,6 +103,7 @@ impl Behaviour {
             .message_id_fn(message_id)
             .duplicate_cache_time(SEEN_FOR)
             .max_transmit_size(MAX_TRANSMIT)
+            .connection_handler_queue_len(PEER_QUEUE)
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
         let gossipsub = gossipsub::Behaviour::new_with_transform(
