@@ -9,6 +9,7 @@
 pub mod app;
 pub mod keys;
 pub mod loads;
+pub mod log_layer;
 pub mod state;
 pub mod theme;
 pub mod views;
@@ -221,7 +222,7 @@ pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(log_layer::ConsoleLogLayer)
         .try_init();
 }
 
