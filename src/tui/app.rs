@@ -50,6 +50,8 @@ pub struct App {
     pub dirty: bool,
     /// Events missed by lagging behind the bus, resynced from the snapshot.
     pub resyncs: u64,
+    /// Scroll offsets of the help, the details popups and the seat grid.
+    pub scroll: super::scroll::Scrolls,
 }
 
 impl App {
@@ -83,6 +85,7 @@ impl App {
             should_quit: false,
             dirty: true,
             resyncs: 0,
+            scroll: Default::default(),
         };
         app.index_wallets();
         app

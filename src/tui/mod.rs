@@ -10,6 +10,7 @@ pub mod app;
 pub mod keys;
 pub mod loads;
 pub mod log_layer;
+pub mod scroll;
 pub mod state;
 pub mod theme;
 pub mod views;

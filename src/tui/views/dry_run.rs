@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{centered, popup_frame};
+use super::{centered, popup_frame, scrolled_popup};
 use crate::protocol::action::join_names;
 use crate::tui::app::{App, DryRunChoice, DryRunDialog, DryRunOutcome};
 
@@ -66,10 +66,7 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
             )),
             Line::from(Span::styled(error.clone(), t.base)),
             Line::from(""),
-            Line::from(Span::styled(
-                "Nothing was sent or dispatched. Esc closes",
-                t.dim,
-            )),
+            Line::from(Span::styled("Nothing was sent or dispatched.", t.dim)),
         ],
         DryRunOutcome::Done(r) => {
             let leader = if r.leader_is_self {
@@ -175,17 +172,19 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
             }
             lines.push(Line::from(""));
             lines.push(Line::from(Span::styled(
-                "Nothing was sent or dispatched. Kept in history (Proposals). Esc closes",
+                "Nothing was sent or dispatched. Kept in history (Proposals).",
                 t.warning,
             )));
             lines
         }
     };
-    let inner = popup_frame(
+    scrolled_popup(
         frame,
         app,
-        centered(area, 96, lines.len() as u16 + 4),
+        area,
         "Dry run result",
+        lines,
+        96,
+        &app.scroll.detail,
     );
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
