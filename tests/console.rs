@@ -838,9 +838,16 @@ async fn fault_details_name_the_evidence_and_how_to_verify_it_and_scroll() {
     };
     // Everything at once on a large screen: the sentence whole, evidence and commands.
     let big = screen(app, 120, 50);
+    // The window's checklist and outcome come from the history: the live view has moved on
+    // to a later window.
+    assert!(app.view().wallets.iter().all(|w| w
+        .last_result
+        .as_ref()
+        .is_none_or(|r| r.coordination_block != row.coordination_block)));
     for text in [
         "evidence",
         "checklist",
+        "outcome",
         "tbtc-coord verify-evidence",
         "--data-dir",
     ] {

@@ -7,6 +7,7 @@
 //! is restored on every exit path, including a panic in any task.
 
 pub mod app;
+pub mod detail;
 pub mod keys;
 pub mod loads;
 pub mod log_layer;

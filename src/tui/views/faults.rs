@@ -269,36 +269,52 @@ pub fn detail_lines(app: &App, row: &FaultRow) -> Vec<Line<'static>> {
         field("leader", Span::styled(row.leader.to_string(), t.base)),
         field("record", Span::styled(format!("#{}", row.id), t.base)),
     ];
-    // The window's facts, while the node's view still holds its result.
-    let result = app
+    // The window's facts as this node recorded them: read from the history when the details
+    // open (the live view has them meanwhile, for a fault of the latest window).
+    let live = app
         .view()
         .wallets
         .iter()
         .find(|w| w.wallet == row.wallet)
         .and_then(|w| w.last_result.as_ref())
-        .filter(|r| r.coordination_block == row.coordination_block);
-    match result {
-        Some(r) => {
-            let checklist = if r.checklist.is_empty() {
-                "empty: only Noop".to_string()
+        .filter(|r| r.coordination_block == row.coordination_block)
+        .map(|r| (r.checklist.clone(), r.action, r.leader_member_index));
+    let stored = match app.fault_window.of(row) {
+        Some(Ok(Some(r))) => Ok(Some((r.checklist.clone(), r.action, r.leader_member_index))),
+        Some(Ok(None)) => Ok(None),
+        Some(Err(e)) => Err(e.clone()),
+        None => Ok(live.clone()),
+    };
+    match stored.map(|s| s.or(live)) {
+        Ok(Some((checklist, action, seat))) => {
+            let checklist = if checklist.is_empty() {
+                "empty: only Noop was acceptable".to_string()
             } else {
-                crate::protocol::action::join_names(&r.checklist)
+                crate::protocol::action::join_names(&checklist)
             };
             lines.push(field("checklist", Span::styled(checklist, t.accent)));
-            lines.push(field(
-                "accepted",
-                Span::styled(
-                    format!("{} (seat #{})", r.proposal.summary(), r.leader_member_index),
-                    t.base,
-                ),
-            ));
+            let outcome = if action == crate::protocol::ActionType::Noop {
+                "Noop: nothing was accepted".to_string()
+            } else {
+                format!("{action} accepted from the leader's seat #{seat}")
+            };
+            lines.push(field("outcome", Span::styled(outcome, t.base)));
         }
-        None => lines.push(field(
+        Ok(None) if app.fault_window.of(row).is_none() => lines.push(field(
+            "checklist",
+            Span::styled("reading the history…", t.dim),
+        )),
+        Ok(None) => lines.push(field(
             "checklist",
             Span::styled(
-                "in the history: the export below lists it as `checklist`.",
+                "the history has no result of this window; the export below has the \
+                 checklist the fault was judged by",
                 t.dim,
             ),
+        )),
+        Err(e) => lines.push(field(
+            "checklist",
+            Span::styled(format!("cannot read the history: {e}"), t.warning),
         )),
     }
     let (proposed, kept) = match row.fault {
