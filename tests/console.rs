@@ -765,6 +765,25 @@ async fn every_tab_at_80x24_and_60x16() {
         insta::assert_snapshot!(format!("help_{size}"), screen(app, w, h));
         press(app, KeyCode::Esc).await;
     }
+    // The dry run dialog and its result.
+    press(app, KeyCode::Char('2')).await;
+    press(app, KeyCode::Char('d')).await;
+    insta::assert_snapshot!("dry_run_dialog_60x16", screen(app, 60, 16));
+    press(app, KeyCode::Char('c')).await;
+    let Some(Request::DryRun { wallet, window }) = press(app, KeyCode::Enter).await else {
+        panic!("no dry run requested")
+    };
+    let result = app
+        .api
+        .dry_run(wallet, window)
+        .await
+        .map_err(|e| e.to_string());
+    app.on_dry_run_result(wallet, result);
+    insta::assert_snapshot!("dry_run_result_80x24", screen(app, 80, 24));
+    press(app, KeyCode::End).await;
+    let end = screen(app, 80, 24);
+    assert!(end.contains("Nothing was sent or dispatched."), "{end}");
+    press(app, KeyCode::Esc).await;
     // What the issue found cut at 80x24 is whole.
     press(app, KeyCode::Char('1')).await;
     let overview = screen(app, 80, 24);

@@ -2,10 +2,10 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{centered, popup_frame, scrolled_popup};
+use super::{centered, fit, popup_frame, scrolled_popup};
 use crate::protocol::action::join_names;
 use crate::tui::app::{App, DryRunChoice, DryRunDialog, DryRunOutcome};
 
@@ -41,13 +41,16 @@ pub fn render_dialog(frame: &mut Frame, app: &App, dialog: &DryRunDialog, area: 
         "↑↓ choose · Enter runs · Esc cancels · nothing is sent",
         t.dim,
     )));
+    // Wrapped at the dialog's width, every line counted in its height.
+    let width = 70.min(area.width);
+    let lines = fit::wrap_all(&lines, usize::from(width.saturating_sub(2)), 2);
     let inner = popup_frame(
         frame,
         app,
-        centered(area, 70, lines.len() as u16 + 2),
+        centered(area, width, lines.len() as u16 + 2),
         "Dry run",
     );
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, area: Rect) {
