@@ -494,6 +494,27 @@ async fn the_network_tab_shows_peers_seats_and_rejections() {
     press(app, KeyCode::Right).await;
     assert_eq!(app.wallet_selected, 1);
     insta::assert_snapshot!("network_tiny", screen(app, 60, 16));
+    // Small, the grid scrolls, and the leader's seats and this node's stay named.
+    for (w, h) in [(80, 24), (60, 16)] {
+        let text = screen(app, w, h);
+        assert!(text.contains("leader #"), "{w}x{h}: {text}");
+        assert!(text.contains("you #"), "{w}x{h}: {text}");
+        assert!(!text.contains("bootstrap 0/"), "{text}");
+        insta::assert_snapshot!(format!("network_peers_{w}x{h}"), text);
+    }
+    // The first wallet's hundred seats do not fit at 60x16: the grid starts at the leader's
+    // row, PgDn scrolls it, and another wallet starts again at its leader.
+    press(app, KeyCode::Left).await;
+    let at_leader = screen(app, 60, 16);
+    insta::assert_snapshot!("network_seats_scrolled_60x16", at_leader);
+    press(app, KeyCode::PageDown).await;
+    let scrolled = screen(app, 60, 16);
+    assert_ne!(scrolled, at_leader, "PgDn scrolls the grid");
+    assert!(scrolled.contains("leader #"), "{scrolled}");
+    press(app, KeyCode::Right).await;
+    press(app, KeyCode::Left).await;
+    assert_eq!(screen(app, 60, 16), at_leader);
+    assert_eq!(app.tab, Tab::Network);
     // The Wallets tab counts members online out of all members.
     press(app, KeyCode::Char('2')).await;
     insta::assert_snapshot!("wallets_on_a_peer_network", screen(app, 140, 16));
@@ -715,5 +736,163 @@ async fn the_header_shows_the_bitcoin_server_its_tip_and_latency_or_why_it_is_do
         shown.contains("btc ssl://electrum.example:50002 DOWN: no answer within 30s"),
         "{shown}"
     );
+    fx.network.shutdown().await;
+}
+
+/// Every tab at the design size (80x24) and at the smallest the console draws (60x16).
+#[tokio::test(start_paused = true)]
+async fn every_tab_at_80x24_and_60x16() {
+    let mut fx = fixture(2, Theme::dark()).await;
+    let app = &mut fx.app;
+    for (w, h) in [(80, 24), (60, 16)] {
+        let size = format!("{w}x{h}");
+        press(app, KeyCode::Char('1')).await;
+        insta::assert_snapshot!(format!("overview_{size}"), screen(app, w, h));
+        press(app, KeyCode::Char('2')).await;
+        insta::assert_snapshot!(format!("wallets_{size}"), screen(app, w, h));
+        press(app, KeyCode::Char('3')).await;
+        insta::assert_snapshot!(format!("network_hub_{size}"), screen(app, w, h));
+        press(app, KeyCode::Char('4')).await;
+        insta::assert_snapshot!(format!("faults_{size}"), screen(app, w, h));
+        press(app, KeyCode::Enter).await;
+        insta::assert_snapshot!(format!("fault_detail_{size}"), screen(app, w, h));
+        press(app, KeyCode::Esc).await;
+        press(app, KeyCode::Char('5')).await;
+        insta::assert_snapshot!(format!("proposals_{size}"), screen(app, w, h));
+        press(app, KeyCode::Char('6')).await;
+        insta::assert_snapshot!(format!("logs_{size}"), screen(app, w, h));
+        press(app, KeyCode::Char('?')).await;
+        insta::assert_snapshot!(format!("help_{size}"), screen(app, w, h));
+        press(app, KeyCode::Esc).await;
+    }
+    // The dry run dialog and its result.
+    press(app, KeyCode::Char('2')).await;
+    press(app, KeyCode::Char('d')).await;
+    insta::assert_snapshot!("dry_run_dialog_60x16", screen(app, 60, 16));
+    press(app, KeyCode::Char('c')).await;
+    let Some(Request::DryRun { wallet, window }) = press(app, KeyCode::Enter).await else {
+        panic!("no dry run requested")
+    };
+    let result = app
+        .api
+        .dry_run(wallet, window)
+        .await
+        .map_err(|e| e.to_string());
+    app.on_dry_run_result(wallet, result);
+    insta::assert_snapshot!("dry_run_result_80x24", screen(app, 80, 24));
+    press(app, KeyCode::End).await;
+    let end = screen(app, 80, 24);
+    assert!(end.contains("Nothing was sent or dispatched."), "{end}");
+    press(app, KeyCode::Esc).await;
+    // What the issue found cut at 80x24 is whole.
+    press(app, KeyCode::Char('1')).await;
+    let overview = screen(app, 80, 24);
+    assert!(overview.contains("in-process hub"), "{overview}");
+    press(app, KeyCode::Char('5')).await;
+    let proposals = screen(app, 80, 24);
+    assert!(
+        proposals.contains("expires in 550") || proposals.contains("ended at"),
+        "{proposals}"
+    );
+    press(app, KeyCode::Char('6')).await;
+    let logs = screen(app, 60, 16);
+    for key in ["1-6 tabs", "? help", "q quit"] {
+        assert!(logs.contains(key), "{key}: {logs}");
+    }
+    assert!(logs.contains("6 Logs"), "{logs}");
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn help_scrolls_and_cuts_no_line() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('?')).await;
+    for (w, h) in [(60, 16), (80, 24), (120, 50)] {
+        press(app, KeyCode::Home).await;
+        let mut seen = String::new();
+        let mut last = String::new();
+        // Scroll down until the screen stops changing.
+        for _ in 0..100 {
+            let now = screen(app, w, h);
+            if now == last {
+                break;
+            }
+            seen.push_str(&now);
+            last = now;
+            press(app, KeyCode::Down).await;
+        }
+        assert_eq!(
+            app.popup,
+            Some(Popup::Help),
+            "scrolling keeps the help open"
+        );
+        // The last key and the tail of the line that was cut ("(again: al") are in view.
+        for words in ["clear", "all)", "captured", "scroll"] {
+            assert!(
+                seen.split(|c: char| c.is_whitespace() || c == '│' || c == '"')
+                    .any(|w| w == words),
+                "{w}x{h}: {words:?} never shown whole"
+            );
+        }
+        // The popup's last line (how to scroll and close) stays in view at the end.
+        assert!(last.contains("Esc closes"), "{w}x{h}: {last}");
+    }
+    // Up and PgUp go back to the top.
+    press(app, KeyCode::PageUp).await;
+    press(app, KeyCode::Home).await;
+    let top = screen(app, 60, 16);
+    assert!(top.contains("Everywhere"), "{top}");
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_details_name_the_evidence_and_how_to_verify_it_and_scroll() {
+    let mut fx = fixture(2, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('4')).await;
+    press(app, KeyCode::Enter).await;
+    let Some(Popup::FaultDetail(row)) = app.popup.clone() else {
+        panic!("no details: {:?}", app.popup)
+    };
+    // Everything at once on a large screen: the sentence whole, evidence and commands.
+    let big = screen(app, 120, 50);
+    // The window's checklist and outcome come from the history: the live view has moved on
+    // to a later window.
+    assert!(app.view().wallets.iter().all(|w| w
+        .last_result
+        .as_ref()
+        .is_none_or(|r| r.coordination_block != row.coordination_block)));
+    for text in [
+        "evidence",
+        "checklist",
+        "outcome",
+        "tbtc-coord verify-evidence",
+        "--data-dir",
+    ] {
+        assert!(big.contains(text), "{text}: {big}");
+    }
+    assert!(
+        big.contains(&format!("verify-evidence fault-{}.json", row.id)),
+        "{big}"
+    );
+    // At 60x16 it does not fit: the commands are below, reached by scrolling.
+    let small = screen(app, 60, 16);
+    assert!(!small.contains("verify-evidence"), "{small}");
+    assert!(
+        small.contains("scroll"),
+        "the hint says it scrolls: {small}"
+    );
+    press(app, KeyCode::End).await;
+    let end = screen(app, 60, 16);
+    assert!(end.contains("verify-evidence"), "{end}");
+    assert!(matches!(app.popup, Some(Popup::FaultDetail(_))));
+    press(app, KeyCode::Home).await;
+    assert!(screen(app, 60, 16).contains(row.fault.name()));
+    // Closing and reopening starts at the top again.
+    press(app, KeyCode::End).await;
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Enter).await;
+    assert!(screen(app, 60, 16).contains(row.fault.name()));
     fx.network.shutdown().await;
 }

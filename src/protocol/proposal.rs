@@ -88,22 +88,22 @@ impl Proposal {
                 sweep_tx_fee,
                 ..
             } => format!(
-                "DepositSweep of {} deposits, fee {sweep_tx_fee} sat",
-                deposits.len()
+                "DepositSweep of {}, fee {sweep_tx_fee} sat",
+                counted(deposits.len(), "deposit")
             ),
             Proposal::Redemption {
                 redeemers_output_scripts,
                 redemption_tx_fee,
             } => format!(
-                "Redemption of {} requests, fee {redemption_tx_fee} sat",
-                redeemers_output_scripts.len()
+                "Redemption of {}, fee {redemption_tx_fee} sat",
+                counted(redeemers_output_scripts.len(), "request")
             ),
             Proposal::MovingFunds {
                 target_wallets,
                 moving_funds_tx_fee,
             } => format!(
-                "MovingFunds to {} wallets, fee {moving_funds_tx_fee} sat",
-                target_wallets.len()
+                "MovingFunds to {}, fee {moving_funds_tx_fee} sat",
+                counted(target_wallets.len(), "wallet")
             ),
             Proposal::MovedFundsSweep {
                 moving_funds_tx_hash,
@@ -114,6 +114,15 @@ impl Proposal {
                 moving_funds_tx_hash.short()
             ),
         }
+    }
+}
+
+/// `1 request`, `2 requests`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -285,5 +294,21 @@ mod tests {
         h.update([0xAB; 20]);
         h.update(1800u64.to_be_bytes());
         assert_eq!(&m[8..], &h.finalize()[..8]);
+    }
+
+    #[test]
+    fn summaries_count_in_the_singular_and_the_plural() {
+        let redemption = |n: usize| Proposal::Redemption {
+            redeemers_output_scripts: vec![HexBytes(vec![0x00]); n],
+            redemption_tx_fee: 1000,
+        };
+        assert_eq!(
+            redemption(1).summary(),
+            "Redemption of 1 request, fee 1000 sat"
+        );
+        assert_eq!(
+            redemption(2).summary(),
+            "Redemption of 2 requests, fee 1000 sat"
+        );
     }
 }

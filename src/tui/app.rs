@@ -50,6 +50,10 @@ pub struct App {
     pub dirty: bool,
     /// Events missed by lagging behind the bus, resynced from the snapshot.
     pub resyncs: u64,
+    /// Scroll offsets of the help, the details popups and the seat grid.
+    pub scroll: super::scroll::Scrolls,
+    /// The stored result of the window an open fault's details show.
+    pub fault_window: super::detail::FaultWindow,
 }
 
 impl App {
@@ -83,6 +87,8 @@ impl App {
             should_quit: false,
             dirty: true,
             resyncs: 0,
+            scroll: Default::default(),
+            fault_window: Default::default(),
         };
         app.index_wallets();
         app
@@ -215,6 +221,13 @@ impl App {
     /// none while paused, none for a view whose last load is still in flight, and only for
     /// the visible tab (the other stays stale until it is shown).
     pub fn take_load(&mut self) -> Option<Load> {
+        // An open fault's window: a read of what is stored, paused or not.
+        if let Some(what) = self.fault_window.wanted(self.popup.as_ref()) {
+            return Some(Load {
+                api: self.api.clone(),
+                what,
+            });
+        }
         if self.paused() {
             return None;
         }
@@ -289,6 +302,15 @@ impl App {
                     }
                 }
             }
+            Loaded::FaultWindow {
+                wallet,
+                coordination_block,
+                result,
+            } => self.fault_window.loaded(
+                wallet,
+                coordination_block,
+                result.map_err(|e| e.to_string()),
+            ),
             Loaded::Proposals(result) => {
                 let p = &mut self.proposals;
                 p.loading = false;

@@ -26,8 +26,14 @@ impl App {
             return Some(Request::Quit);
         }
         if let Some(popup) = self.popup.take() {
+            if self.scroll.on_popup_key(&popup, key.code) {
+                self.popup = Some(popup);
+                return None;
+            }
             return self.on_popup_key(popup, key);
         }
+        // A popup opened from here starts at its top.
+        self.scroll.popup_closed();
         if self.tab == Tab::Faults && self.faults.input.is_some() {
             self.on_fault_input_key(key);
             return None;
@@ -94,6 +100,7 @@ impl App {
                     _ => {}
                 }
             }
+            Tab::Network if self.scroll.on_network_key(key.code) => {}
             Tab::Network => {
                 let peers = self.view().network.peers.len();
                 let wallets = self.view().wallets.len();
@@ -134,6 +141,7 @@ impl App {
                 }
             }
             Tab::Logs => {
+                self.scroll.on_logs_key(key.code);
                 use tui_logger::TuiWidgetEvent as E;
                 let event = match key.code {
                     KeyCode::Char('h') => Some(E::HideKey),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::engine::api::{ApiError, NodeApi};
 use crate::engine::query::HistoryQuery;
-use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary};
+use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary, ResultRow};
+use crate::protocol::WalletPkh;
 
 use super::app::{ProposalItem, FAULT_PAGE};
 
@@ -37,6 +38,11 @@ pub enum LoadWhat {
         summary: bool,
     },
     Proposals,
+    /// The stored result of the window a fault's details show.
+    FaultWindow {
+        wallet: WalletPkh,
+        coordination_block: u64,
+    },
 }
 
 /// A page of faults, with the selection kept inside it.
@@ -60,6 +66,11 @@ pub enum Loaded {
         result: Result<FaultsPage, ApiError>,
     },
     Proposals(Result<Vec<ProposalItem>, ApiError>),
+    FaultWindow {
+        wallet: WalletPkh,
+        coordination_block: u64,
+        result: Result<Option<ResultRow>, ApiError>,
+    },
 }
 
 impl Load {
@@ -93,6 +104,23 @@ impl Load {
                 }
             }
             LoadWhat::Proposals => Loaded::Proposals(proposals(api).await),
+            LoadWhat::FaultWindow {
+                wallet,
+                coordination_block,
+            } => {
+                let result = api
+                    .history(HistoryQuery::Result {
+                        wallet,
+                        coordination_block,
+                    })
+                    .await
+                    .and_then(|page| Ok(page.into_result()?));
+                Loaded::FaultWindow {
+                    wallet,
+                    coordination_block,
+                    result,
+                }
+            }
         }
     }
 }

@@ -7,9 +7,12 @@
 //! is restored on every exit path, including a panic in any task.
 
 pub mod app;
+pub mod detail;
 pub mod keys;
 pub mod loads;
+pub mod log_layer;
 pub mod node_log;
+pub mod scroll;
 pub mod state;
 pub mod theme;
 pub mod views;
@@ -223,7 +226,7 @@ pub fn init_logging(filter: tracing_subscriber::EnvFilter) {
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(log_layer::ConsoleLogLayer)
         .with(crate::control::logs::layer())
         .try_init();
 }

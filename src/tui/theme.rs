@@ -37,6 +37,11 @@ pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// Grey text that reads on a light background (xterm 241, #626262).
+const SECONDARY_ON_LIGHT: Color = Color::Indexed(241);
+/// Lines between panes on a light background (xterm 245, #8a8a8a).
+const BORDER_ON_LIGHT: Color = Color::Indexed(245);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Theme {
     pub name: &'static str,
@@ -83,7 +88,9 @@ impl Theme {
         Theme {
             name: "light",
             base: Style::default().fg(Color::Black),
-            dim: Style::default().fg(Color::Gray),
+            // Secondary text: a dark grey of the 256-colour palette. Palette colour 7
+            // (`Gray`) is a light grey, unreadable on a light background.
+            dim: Style::default().fg(SECONDARY_ON_LIGHT),
             title: Style::default()
                 .fg(Color::Black)
                 .add_modifier(Modifier::BOLD),
@@ -94,7 +101,7 @@ impl Theme {
             selected: Style::default()
                 .bg(Color::Rgb(210, 220, 240))
                 .fg(Color::Black),
-            border: Style::default().fg(Color::Gray),
+            border: Style::default().fg(BORDER_ON_LIGHT),
             tab_active: Style::default()
                 .fg(Color::White)
                 .bg(Color::Blue)
@@ -167,5 +174,32 @@ mod tests {
         }
         assert_eq!(Theme::select(ThemeName::Light, false).name, "light");
         assert!("blue".parse::<ThemeName>().is_err());
+    }
+
+    #[test]
+    fn the_light_theme_draws_no_text_in_light_grey_or_white() {
+        let t = Theme::light();
+        // The light greys of the 16-colour palette (7, 15) and of the 256-colour ramp.
+        let light = |c: Option<Color>| match c {
+            Some(Color::Gray | Color::White) => true,
+            Some(Color::Indexed(i)) => i == 7 || i == 15 || i >= 248,
+            Some(Color::Rgb(r, g, b)) => r.min(g).min(b) > 170,
+            _ => false,
+        };
+        for (name, style) in [
+            ("base", t.base),
+            ("dim", t.dim),
+            ("title", t.title),
+            ("accent", t.accent),
+            ("ok", t.ok),
+            ("warning", t.warning),
+            ("critical", t.critical),
+            ("border", t.border),
+            ("own", t.own),
+        ] {
+            // These are drawn on the terminal's own (light) background.
+            assert_eq!(style.bg, None, "{name}");
+            assert!(!light(style.fg), "{name}: {:?}", style.fg);
+        }
     }
 }

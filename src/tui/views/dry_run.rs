@@ -2,10 +2,10 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{centered, popup_frame};
+use super::{centered, fit, popup_frame, scrolled_popup};
 use crate::protocol::action::join_names;
 use crate::tui::app::{App, DryRunChoice, DryRunDialog, DryRunOutcome};
 
@@ -41,13 +41,16 @@ pub fn render_dialog(frame: &mut Frame, app: &App, dialog: &DryRunDialog, area: 
         "↑↓ choose · Enter runs · Esc cancels · nothing is sent",
         t.dim,
     )));
+    // Wrapped at the dialog's width, every line counted in its height.
+    let width = 70.min(area.width);
+    let lines = fit::wrap_all(&lines, usize::from(width.saturating_sub(2)), 2);
     let inner = popup_frame(
         frame,
         app,
-        centered(area, 70, lines.len() as u16 + 2),
+        centered(area, width, lines.len() as u16 + 2),
         "Dry run",
     );
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, area: Rect) {
@@ -66,10 +69,7 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
             )),
             Line::from(Span::styled(error.clone(), t.base)),
             Line::from(""),
-            Line::from(Span::styled(
-                "Nothing was sent or dispatched. Esc closes",
-                t.dim,
-            )),
+            Line::from(Span::styled("Nothing was sent or dispatched.", t.dim)),
         ],
         DryRunOutcome::Done(r) => {
             let leader = if r.leader_is_self {
@@ -175,17 +175,19 @@ pub fn render_outcome(frame: &mut Frame, app: &App, outcome: &DryRunOutcome, are
             }
             lines.push(Line::from(""));
             lines.push(Line::from(Span::styled(
-                "Nothing was sent or dispatched. Kept in history (Proposals). Esc closes",
+                "Nothing was sent or dispatched. Kept in history (Proposals).",
                 t.warning,
             )));
             lines
         }
     };
-    let inner = popup_frame(
+    scrolled_popup(
         frame,
         app,
-        centered(area, 96, lines.len() as u16 + 4),
+        area,
         "Dry run result",
+        lines,
+        96,
+        &app.scroll.detail,
     );
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }

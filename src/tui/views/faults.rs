@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::{centered, pane, popup_frame};
+use super::format::count;
+use super::{fit, pane};
 use crate::engine::records::FaultRow;
 use crate::protocol::FaultType;
 use crate::tui::app::{App, FaultInput};
@@ -15,34 +16,53 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let f = &app.faults;
     let [status, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-
+    let max = usize::from(status.width);
+    let sep = Span::styled(" · ", t.dim);
     let status_line = match &f.input {
-        Some((FaultInput::Search, text)) => Line::from(vec![
-            Span::styled("search: ", t.accent),
-            Span::styled(format!("{text}▏"), t.title),
-            Span::styled("  Enter applies · Esc cancels", t.dim),
-        ]),
-        Some((FaultInput::WindowRange, text)) => Line::from(vec![
-            Span::styled("windows FROM-TO: ", t.accent),
-            Span::styled(format!("{text}▏"), t.title),
-            Span::styled("  e.g. 900-5400 · Enter applies · Esc cancels", t.dim),
-        ]),
-        None => {
-            let mut spans = vec![
-                Span::styled(format!("{} faults", f.total), t.title),
-                Span::styled(
-                    format!(
-                        " · filter: {} · sort: {}",
-                        f.describe_filter(),
-                        f.order.name()
-                    ),
-                    t.base,
+        Some((FaultInput::Search, text)) => fit::line(
+            max,
+            vec![
+                fit::Part::new(
+                    0,
+                    vec![
+                        Span::styled("search: ", t.accent),
+                        Span::styled(format!("{text}▏"), t.title),
+                    ],
                 ),
+                fit::Part::one(1, Span::styled("Enter applies", t.dim)),
+                fit::Part::one(1, Span::styled("Esc cancels", t.dim)),
+            ],
+            sep,
+        ),
+        Some((FaultInput::WindowRange, text)) => fit::line(
+            max,
+            vec![
+                fit::Part::new(
+                    0,
+                    vec![
+                        Span::styled("windows FROM-TO: ", t.accent),
+                        Span::styled(format!("{text}▏"), t.title),
+                    ],
+                ),
+                fit::Part::one(2, Span::styled("e.g. 900-5400", t.dim)),
+                fit::Part::one(1, Span::styled("Enter applies", t.dim)),
+                fit::Part::one(1, Span::styled("Esc cancels", t.dim)),
+            ],
+            sep,
+        ),
+        None => {
+            let mut parts = vec![
+                fit::Part::one(0, Span::styled(count(f.total as usize, "fault"), t.title)),
+                fit::Part::one(
+                    1,
+                    Span::styled(format!("filter: {}", f.describe_filter()), t.base),
+                ),
+                fit::Part::one(2, Span::styled(format!("sort: {}", f.order.name()), t.base)),
             ];
             if let Some(e) = &f.error {
-                spans.push(Span::styled(format!(" · {e}"), t.critical));
+                parts.push(fit::Part::one(0, Span::styled(e.clone(), t.critical)));
             }
-            Line::from(spans)
+            fit::line(max, parts, sep)
         }
     };
     frame.render_widget(Paragraph::new(status_line), status);
@@ -63,46 +83,65 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .min(f.rows.len().saturating_sub(visible));
     // Full culprit addresses when there is room for them.
     let wide = table_area.width >= 110;
-    let rows = f.rows.iter().skip(first).take(visible.max(1)).map(|r| {
-        Row::new(vec![
-            Cell::from(r.coordination_block.to_string()),
-            Cell::from(r.wallet.short()),
-            Cell::from(if wide {
-                r.culprit.to_string()
-            } else {
-                r.culprit.short()
-            }),
-            Cell::from(Span::styled(r.fault.name(), fault_style(app, r.fault))),
-            Cell::from(if r.leader == r.culprit {
-                "leader".to_string()
-            } else {
-                r.leader.short()
-            }),
-        ])
-        .style(t.base)
-    });
-    let header = Row::new(
-        ["Window", "Wallet", "Culprit", "Fault", "Leader"]
-            .map(|h| Cell::from(Span::styled(h, t.title))),
+    let cells: Vec<Vec<Line>> = f
+        .rows
+        .iter()
+        .skip(first)
+        .take(visible.max(1))
+        .map(|r| {
+            vec![
+                Line::from(r.coordination_block.to_string()),
+                Line::from(r.wallet.short()),
+                Line::from(if wide {
+                    r.culprit.to_string()
+                } else {
+                    r.culprit.short()
+                }),
+                Line::from(Span::styled(r.fault.name(), fault_style(app, r.fault))),
+                Line::from(if r.leader == r.culprit {
+                    "leader".to_string()
+                } else {
+                    r.leader.short()
+                }),
+            ]
+        })
+        .collect();
+    const COLUMNS: [(&str, u8); 5] = [
+        ("Window", 2),
+        ("Wallet", 3),
+        ("Culprit", 1),
+        ("Fault", 0),
+        ("Leader", 4),
+    ];
+    let fitted = fit::table(
+        usize::from(table_area.width.saturating_sub(2 + 2)),
+        &COLUMNS,
+        cells,
     );
+    let header = Row::new(
+        fitted
+            .header
+            .iter()
+            .map(|h| Cell::from(Span::styled(*h, t.title))),
+    );
+    let rows = fitted
+        .rows
+        .into_iter()
+        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
+    let widths: Vec<Constraint> = fitted
+        .widths
+        .iter()
+        .map(|w| Constraint::Length(*w))
+        .collect();
     let title = match f.total {
         0 => "History".to_string(),
         n => format!("History {} of {n}", f.selected + 1),
     };
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(10),
-            Constraint::Length(13),
-            Constraint::Length(if wide { 43 } else { 13 }),
-            Constraint::Length(20),
-            Constraint::Min(8),
-        ],
-    )
-    .header(header)
-    .block(pane(app, &title))
-    .row_highlight_style(t.selected)
-    .highlight_symbol("▶ ");
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(pane(app, &title))
+        .row_highlight_style(t.selected)
+        .highlight_symbol("▶ ");
     let mut state = TableState::default()
         .with_selected((!f.rows.is_empty()).then(|| selected_in_page.saturating_sub(first)));
     frame.render_stateful_widget(table, table_area, &mut state);
@@ -121,42 +160,81 @@ fn fault_style(app: &App, fault: FaultType) -> ratatui::style::Style {
 
 fn render_summary(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    const COLUMNS: [(&str, u8); 6] = [
+        ("Operator", 0),
+        ("Idle", 3),
+        ("Mist", 3),
+        ("Imp", 3),
+        ("Total", 1),
+        ("Last", 2),
+    ];
+    let cells: Vec<Vec<Line>> = app
+        .faults
+        .summary
+        .iter()
+        .map(|s| {
+            vec![
+                Line::from(s.operator.short()),
+                Line::from(s.count(FaultType::LeaderIdleness).to_string()),
+                Line::from(s.count(FaultType::LeaderMistake).to_string()),
+                Line::from(s.count(FaultType::LeaderImpersonation).to_string()),
+                Line::from(Span::styled(s.total.to_string(), t.title)),
+                Line::from(format!(
+                    "{} {}",
+                    s.last_coordination_block,
+                    s.last_fault.name().trim_start_matches("Leader")
+                )),
+            ]
+        })
+        .collect();
+    let fitted = fit::table(usize::from(area.width.saturating_sub(2)), &COLUMNS, cells);
     let header = Row::new(
-        ["Operator", "Idle", "Mist", "Imp", "Total", "Last"]
-            .map(|h| Cell::from(Span::styled(h, t.title))),
+        fitted
+            .header
+            .iter()
+            .map(|h| Cell::from(Span::styled(*h, t.title))),
     );
-    let rows = app.faults.summary.iter().map(|s| {
-        Row::new(vec![
-            Cell::from(s.operator.short()),
-            Cell::from(s.count(FaultType::LeaderIdleness).to_string()),
-            Cell::from(s.count(FaultType::LeaderMistake).to_string()),
-            Cell::from(s.count(FaultType::LeaderImpersonation).to_string()),
-            Cell::from(Span::styled(s.total.to_string(), t.title)),
-            Cell::from(format!(
-                "{} {}",
-                s.last_coordination_block,
-                s.last_fault.name().trim_start_matches("Leader")
-            )),
-        ])
-        .style(t.base)
-    });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(13),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Min(10),
-        ],
-    )
-    .header(header)
-    .block(pane(app, "By operator"));
+    let rows = fitted
+        .rows
+        .into_iter()
+        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
+    let widths: Vec<Constraint> = fitted
+        .widths
+        .iter()
+        .map(|w| Constraint::Length(*w))
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(pane(app, "By operator"));
     frame.render_widget(table, area);
 }
 
-pub fn render_detail(frame: &mut Frame, app: &App, row: &FaultRow, area: Rect) {
+/// The commands that export this fault's evidence and check it, naming the history as the
+/// console's node does.
+fn verify_commands(app: &App, row: &FaultRow) -> (String, String) {
+    let history = match app.view().chain.strip_prefix("devnet-") {
+        Some(seed) if seed.parse::<u64>().is_ok() => format!(" --devnet-seed {seed}"),
+        _ => app
+            .chain_status
+            .chain_id
+            .map(|id| format!(" --chain-id {id}"))
+            .unwrap_or_default(),
+    };
+    let file = format!("fault-{}.json", row.id);
+    (
+        format!(
+            "tbtc-coord faults --evidence --json{history} --wallet {} --operator {} --type {} --from {cb} --to {cb} > {file}",
+            row.wallet,
+            row.culprit,
+            row.fault.name(),
+            cb = row.coordination_block,
+        ),
+        format!("tbtc-coord verify-evidence {file}{history} --data-dir DIR"),
+    )
+}
+
+/// The lines of a fault's details, unwrapped (the popup wraps them at its width).
+pub fn detail_lines(app: &App, row: &FaultRow) -> Vec<Line<'static>> {
     let t = &app.theme;
     let what = match row.fault {
         FaultType::LeaderIdleness => {
@@ -169,36 +247,108 @@ pub fn render_detail(frame: &mut Frame, app: &App, row: &FaultRow, area: Rect) {
             "A member other than the leader's lowest seat sent a proposal."
         }
     };
-    let field = |k: &str, v: String| {
-        Line::from(vec![
-            Span::styled(format!("{k:<14}"), t.dim),
-            Span::styled(v, t.base),
-        ])
-    };
-    let lines = vec![
+    let field =
+        |k: &str, v: Span<'static>| Line::from(vec![Span::styled(format!("{k:<10}"), t.dim), v]);
+    let mut lines = vec![
         Line::from(Span::styled(row.fault.name(), fault_style(app, row.fault))),
         Line::from(Span::styled(what, t.base)),
         Line::from(""),
         field(
             "window",
-            format!(
-                "{} (#{})",
-                row.coordination_block,
-                row.coordination_block / 900
+            Span::styled(
+                format!(
+                    "{} (#{})",
+                    row.coordination_block,
+                    row.coordination_block / 900
+                ),
+                t.base,
             ),
         ),
-        field("wallet", row.wallet.to_string()),
-        field("culprit", row.culprit.to_string()),
-        field("leader", row.leader.to_string()),
-        field("record", format!("#{}", row.id)),
-        Line::from(""),
-        Line::from(Span::styled("Esc closes", t.dim)),
+        field("wallet", Span::styled(row.wallet.to_string(), t.base)),
+        field("culprit", Span::styled(row.culprit.to_string(), t.base)),
+        field("leader", Span::styled(row.leader.to_string(), t.base)),
+        field("record", Span::styled(format!("#{}", row.id), t.base)),
     ];
-    let inner = popup_frame(
-        frame,
-        app,
-        centered(area, 72, lines.len() as u16 + 2),
-        "Fault",
-    );
-    frame.render_widget(Paragraph::new(lines), inner);
+    // The window's facts as this node recorded them: read from the history when the details
+    // open (the live view has them meanwhile, for a fault of the latest window).
+    let live = app
+        .view()
+        .wallets
+        .iter()
+        .find(|w| w.wallet == row.wallet)
+        .and_then(|w| w.last_result.as_ref())
+        .filter(|r| r.coordination_block == row.coordination_block)
+        .map(|r| (r.checklist.clone(), r.action, r.leader_member_index));
+    let stored = match app.fault_window.of(row) {
+        Some(Ok(Some(r))) => Ok(Some((r.checklist.clone(), r.action, r.leader_member_index))),
+        Some(Ok(None)) => Ok(None),
+        Some(Err(e)) => Err(e.clone()),
+        None => Ok(live.clone()),
+    };
+    match stored.map(|s| s.or(live)) {
+        Ok(Some((checklist, action, seat))) => {
+            let checklist = if checklist.is_empty() {
+                "empty: only Noop was acceptable".to_string()
+            } else {
+                crate::protocol::action::join_names(&checklist)
+            };
+            lines.push(field("checklist", Span::styled(checklist, t.accent)));
+            let outcome = if action == crate::protocol::ActionType::Noop {
+                "Noop: nothing was accepted".to_string()
+            } else {
+                format!("{action} accepted from the leader's seat #{seat}")
+            };
+            lines.push(field("outcome", Span::styled(outcome, t.base)));
+        }
+        Ok(None) if app.fault_window.of(row).is_none() => lines.push(field(
+            "checklist",
+            Span::styled("reading the history…", t.dim),
+        )),
+        Ok(None) => lines.push(field(
+            "checklist",
+            Span::styled(
+                "the history has no result of this window; the export below has the \
+                 checklist the fault was judged by",
+                t.dim,
+            ),
+        )),
+        Err(e) => lines.push(field(
+            "checklist",
+            Span::styled(format!("cannot read the history: {e}"), t.warning),
+        )),
+    }
+    let (proposed, kept) = match row.fault {
+        FaultType::LeaderIdleness => (
+            "none: the leader sent nothing acceptable.",
+            "what this node saw: the blocks it listened, the members connected and the \
+             messages heard from other seats (at most 64).",
+        ),
+        FaultType::LeaderMistake => (
+            "in the kept message: the export decodes it as `claimed.action`.",
+            "the leader's signed proposal, its bytes as received; its signature shows who \
+             sent it.",
+        ),
+        FaultType::LeaderImpersonation => (
+            "in the kept message: the export decodes it as `claimed.action`.",
+            "the signed proposal from the seat that was not the leader's, its bytes as \
+             received.",
+        ),
+    };
+    lines.push(field("proposed", Span::styled(proposed, t.base)));
+    lines.push(field("evidence", Span::styled(kept, t.base)));
+    lines.push(Line::from(""));
+    let (export, verify) = verify_commands(app, row);
+    lines.push(Line::from(Span::styled(
+        "To check it without trusting this node, export it, then verify it against a \
+         history or the chain (--rpc-url URL instead of --data-dir):",
+        t.base,
+    )));
+    lines.push(Line::from(Span::styled(export, t.accent)));
+    lines.push(Line::from(Span::styled(verify, t.accent)));
+    lines
+}
+
+pub fn render_detail(frame: &mut Frame, app: &App, row: &FaultRow, area: Rect) {
+    let lines = detail_lines(app, row);
+    super::scrolled_popup(frame, app, area, "Fault", lines, 78, &app.scroll.detail);
 }

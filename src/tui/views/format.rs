@@ -96,6 +96,32 @@ pub fn dispatcher(state: &DispatcherState, head: Option<u64>) -> String {
     }
 }
 
+/// The dispatcher's state in a few words, for narrow screens: `Redemption 550 left`.
+pub fn dispatcher_short(state: &DispatcherState, head: Option<u64>) -> String {
+    match state {
+        DispatcherState::Idle => "idle".into(),
+        DispatcherState::Dispatched {
+            action,
+            start_block,
+            ..
+        } => match head {
+            Some(h) if h < *start_block => format!("{action} in {}", start_block - h),
+            _ => format!("{action} dispatched"),
+        },
+        DispatcherState::Running {
+            action,
+            expiry_block,
+            ..
+        } => match head {
+            Some(h) if h < *expiry_block => format!("{action} {} left", expiry_block - h),
+            _ => format!("{action} running"),
+        },
+        DispatcherState::Finished {
+            action, outcome, ..
+        } => format!("{action} {}", outcome.name()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

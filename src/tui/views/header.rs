@@ -8,7 +8,8 @@ use ratatui::widgets::{LineGauge, Paragraph};
 use ratatui::Frame;
 use tokio::time::Instant;
 
-use super::format::{duration, eta};
+use super::fit;
+use super::format::{count, duration, eta};
 use crate::engine::network_view::MessageTransport;
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::ChainConnection;
@@ -19,77 +20,117 @@ const WARN_BLOCKS_LEFT: u64 = 25;
 const CRITICAL_BLOCKS_LEFT: u64 = 10;
 
 pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: Rect) {
+    let max = usize::from(header.width);
+    let line1 = first_line(app, now, max);
+    let line2 = second_line(app, now, max);
+    frame.render_widget(Paragraph::new(vec![line1, line2]), header);
+    render_gauge(frame, app, gauge);
+}
+
+/// How much of each part the first line spells out, most first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    Full,
+    /// The operator's address shortened.
+    Short,
+    /// Latencies and the Bitcoin tip left out too.
+    Shorter,
+    /// Each part in a word or two.
+    Terse,
+}
+
+/// Who and where: the node's link, the chain, the Bitcoin server, the operator and the
+/// transport. Parts are shortened first, then the least important dropped, so that the link,
+/// the chain and the transport always show whole.
+fn first_line(app: &App, now: Instant, max: usize) -> Line<'static> {
+    let sep = || Span::styled(" │ ", app.theme.dim);
+    for detail in [Detail::Full, Detail::Short, Detail::Shorter] {
+        let parts = first_line_parts(app, now, detail);
+        if full_width(&parts) <= max {
+            return fit::line(max, parts, sep());
+        }
+    }
+    fit::line(max, first_line_parts(app, now, Detail::Terse), sep())
+}
+
+fn first_line_parts(app: &App, now: Instant, detail: Detail) -> Vec<fit::Part<'static>> {
     let t = &app.theme;
     let view = app.view();
-    let sep = || Span::styled(" │ ", t.dim);
-
+    let id = |id: Option<u64>| id.map_or("?".into(), |i| i.to_string());
     let chain = match (&app.chain_status.connection, app.chain_status.chain_id) {
-        (ChainConnection::Embedded, _) => {
-            Span::styled(format!("{} (embedded)", view.chain), t.accent)
-        }
-        (ChainConnection::Connected, id) => Span::styled(
+        (ChainConnection::Embedded, _) => match detail {
+            Detail::Terse => Span::styled(view.chain.clone(), t.accent),
+            _ => Span::styled(format!("{} (embedded)", view.chain), t.accent),
+        },
+        (ChainConnection::Connected, cid) => Span::styled(
             format!(
                 "chain {} connected{}",
-                id.map_or("?".into(), |i| i.to_string()),
+                id(cid),
                 app.chain_status
                     .rpc_latency_us
+                    .filter(|_| detail <= Detail::Short)
                     .map(|us| format!(", rpc {:.1} ms", us as f64 / 1000.0))
                     .unwrap_or_default()
             ),
             t.ok,
         ),
-        (ChainConnection::Connecting, id) => Span::styled(
-            format!(
-                "chain {} connecting…",
-                id.map_or("?".into(), |i| i.to_string())
-            ),
-            t.warning,
-        ),
-        (ChainConnection::Disconnected { error }, id) => Span::styled(
-            format!(
-                "chain {} DISCONNECTED: {error}",
-                id.map_or("?".into(), |i| i.to_string())
-            ),
+        (ChainConnection::Connecting, cid) => {
+            Span::styled(format!("chain {} connecting…", id(cid)), t.warning)
+        }
+        (ChainConnection::Disconnected { error }, cid) => Span::styled(
+            match detail {
+                Detail::Full | Detail::Short => {
+                    format!("chain {} DISCONNECTED: {error}", id(cid))
+                }
+                _ => format!("chain {} DISCONNECTED", id(cid)),
+            },
             t.critical,
         ),
     };
     let operator = match view.operator {
         Some(op) => Span::styled(
-            format!("{}{}", op, if view.observer { " (observer)" } else { "" }),
+            format!(
+                "{}{}",
+                if detail == Detail::Full {
+                    op.to_string()
+                } else {
+                    op.short()
+                },
+                if view.observer { " (observer)" } else { "" }
+            ),
             t.own,
         ),
         None => Span::styled("operator ?", t.dim),
     };
 
-    let mut line1 = vec![Span::styled("tbtc-coord", t.title), sep()];
+    let mut parts = vec![fit::Part::one(5, Span::styled("tbtc-coord", t.title))];
     match &app.link {
         NodeLink::InProcess => {}
-        NodeLink::Connecting => {
-            line1.push(Span::styled("connecting to the node…", t.warning));
-            line1.push(sep());
-        }
-        NodeLink::Attached { pid } => {
-            line1.push(Span::styled(format!("attached to pid {pid}"), t.accent));
-            line1.push(sep());
-        }
-        NodeLink::Disconnected { pid, since, .. } => {
-            line1.push(Span::styled(
+        NodeLink::Connecting => parts.push(fit::Part::one(
+            0,
+            Span::styled("connecting to the node…", t.warning),
+        )),
+        NodeLink::Attached { pid } => parts.push(fit::Part::one(
+            0,
+            Span::styled(format!("attached to pid {pid}"), t.accent),
+        )),
+        NodeLink::Disconnected { pid, since, .. } => parts.push(fit::Part::one(
+            0,
+            Span::styled(
                 format!(
                     "disconnected{} {} ago, retrying",
                     pid.map(|p| format!(" from pid {p}")).unwrap_or_default(),
                     duration(now.saturating_duration_since(*since))
                 ),
                 t.critical,
-            ));
-            line1.push(sep());
-        }
+            ),
+        )),
     }
-    line1.push(chain);
+    parts.push(fit::Part::one(0, chain));
     // The Bitcoin view: its server, tip and latency, or why it is down.
     if let Some(btc) = &app.chain_status.bitcoin {
-        line1.push(sep());
-        line1.push(if btc.connected {
-            Span::styled(
+        let span = match (btc.connected, detail) {
+            (true, Detail::Full | Detail::Short) => Span::styled(
                 format!(
                     "btc {}{}{}",
                     btc.server,
@@ -99,107 +140,156 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant, header: Rect, gauge: R
                         .unwrap_or_default()
                 ),
                 t.ok,
-            )
-        } else {
-            Span::styled(
+            ),
+            (true, Detail::Shorter) => Span::styled(format!("btc {}", btc.server), t.ok),
+            (true, Detail::Terse) => Span::styled("btc up", t.ok),
+            (false, Detail::Full | Detail::Short) => Span::styled(
                 format!(
                     "btc {} DOWN: {}",
                     btc.server,
                     btc.error.as_deref().unwrap_or("not connected")
                 ),
                 t.critical,
-            )
-        });
+            ),
+            (false, _) => Span::styled("btc DOWN", t.critical),
+        };
+        parts.push(fit::Part::one(if btc.connected { 3 } else { 1 }, span));
     }
-    line1.extend([sep(), operator]);
+    parts.push(fit::Part::one(4, operator));
     let net = &view.network;
     match net.transport {
         MessageTransport::PeerNetwork => {
             let reached = net.bootstrap_connected();
-            line1.push(sep());
-            line1.push(Span::styled(
-                format!("{} peers", net.peers.len()),
+            let mut spans = vec![Span::styled(
+                count(net.peers.len(), "peer"),
                 if net.peers.is_empty() {
                     t.critical
                 } else {
                     t.ok
                 },
-            ));
-            line1.push(Span::styled(
-                format!(", bootstrap {reached}/{} reached", net.bootstrap_peers),
-                if net.bootstrap_peers > 0 && reached == 0 {
-                    t.warning
+            )];
+            // Without bootstrap peers configured (the devnet's swarms) there is nothing to
+            // reach.
+            if net.bootstrap_peers > 0 {
+                spans.push(Span::styled(
+                    match detail {
+                        Detail::Terse => format!(", boot {reached}/{}", net.bootstrap_peers),
+                        _ => format!(", bootstrap {reached}/{} reached", net.bootstrap_peers),
+                    },
+                    if reached == 0 { t.warning } else { t.base },
+                ));
+            }
+            parts.push(fit::Part::new(0, spans));
+        }
+        MessageTransport::Hub => parts.push(fit::Part::one(
+            0,
+            Span::styled(
+                if detail == Detail::Terse {
+                    "hub"
                 } else {
-                    t.base
+                    "in-process hub"
                 },
-            ));
-        }
-        MessageTransport::Hub => {
-            line1.push(sep());
-            line1.push(Span::styled("in-process hub", t.dim));
-        }
-        MessageTransport::None => {
-            line1.push(sep());
-            line1.push(Span::styled("no peer transport", t.warning));
-        }
+                t.dim,
+            ),
+        )),
+        MessageTransport::None => parts.push(fit::Part::one(
+            0,
+            Span::styled("no peer transport", t.warning),
+        )),
         MessageTransport::Unknown => {}
     }
     if app.paused() {
-        line1.push(sep());
-        line1.push(Span::styled("PAUSED", t.critical));
+        // The footer says so too, so this goes first when room is short.
+        parts.push(fit::Part::one(6, Span::styled("PAUSED", t.critical)));
     }
+    parts
+}
 
+/// When: the head and its age, the block time, the next window, the hash rule.
+fn second_line(app: &App, now: Instant, max: usize) -> Line<'static> {
+    let t = &app.theme;
+    let view = app.view();
     let avg = app.clock.average();
-    let mut line2 = Vec::new();
-    match view.head {
-        Some(head) => {
-            line2.push(Span::styled(format!("Block {}", head.number), t.title));
-            let age = app
-                .clock
-                .age(now)
-                .map(duration)
-                .unwrap_or_else(|| "?".into());
-            if app.clock.is_stale(now) {
-                line2.push(Span::styled(format!(" ({age} ago, STALE)"), t.critical));
-            } else {
-                line2.push(Span::styled(format!(" ({age} ago)"), t.dim));
-            }
-            line2.push(sep());
-            line2.push(Span::styled(
-                format!(
-                    "avg {}/block",
-                    avg.map(duration).unwrap_or_else(|| "?".into())
+    let sep = Span::styled(" │ ", t.dim);
+    let Some(head) = view.head else {
+        return fit::line(
+            max,
+            vec![
+                fit::Part::one(
+                    0,
+                    Span::styled("Block ? (waiting for the first block)", t.warning),
                 ),
-                t.base,
-            ));
-            let next = next_window_after(head.number);
-            let left = next.coordination_block - head.number;
-            line2.push(sep());
-            line2.push(Span::styled(
-                format!(
-                    "Next window {} in {left} blocks ({})",
-                    next.coordination_block,
-                    eta(left, avg)
+                fit::Part::one(
+                    3,
+                    Span::styled(format!("rule {}", view.block_hash_rule), t.dim),
                 ),
-                t.accent,
-            ));
-        }
-        None => line2.push(Span::styled(
-            "Block ? (waiting for the first block)",
-            t.warning,
-        )),
+            ],
+            sep,
+        );
+    };
+    let age = app
+        .clock
+        .age(now)
+        .map(duration)
+        .unwrap_or_else(|| "?".into());
+    let block = vec![
+        Span::styled(format!("Block {}", head.number), t.title),
+        if app.clock.is_stale(now) {
+            Span::styled(format!(" ({age} ago, STALE)"), t.critical)
+        } else {
+            Span::styled(format!(" ({age} ago)"), t.dim)
+        },
+    ];
+    let next = next_window_after(head.number);
+    let left = next.coordination_block - head.number;
+    let parts = |long: bool| {
+        vec![
+            fit::Part::new(0, block.clone()),
+            fit::Part::one(
+                2,
+                Span::styled(
+                    format!(
+                        "avg {}/block",
+                        avg.map(duration).unwrap_or_else(|| "?".into())
+                    ),
+                    t.base,
+                ),
+            ),
+            fit::Part::one(
+                1,
+                Span::styled(
+                    if long {
+                        format!(
+                            "Next window {} in {} ({})",
+                            next.coordination_block,
+                            count(left as usize, "block"),
+                            eta(left, avg)
+                        )
+                    } else {
+                        format!(
+                            "Next {} in {} ({})",
+                            next.coordination_block,
+                            count(left as usize, "block"),
+                            eta(left, avg)
+                        )
+                    },
+                    t.accent,
+                ),
+            ),
+            fit::Part::one(
+                3,
+                Span::styled(format!("rule {}", view.block_hash_rule), t.dim),
+            ),
+        ]
+    };
+    if full_width(&parts(true)) <= max {
+        return fit::line(max, parts(true), sep);
     }
-    line2.push(sep());
-    line2.push(Span::styled(
-        format!("rule {}", view.block_hash_rule),
-        t.dim,
-    ));
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(line1), Line::from(line2)]),
-        header,
-    );
+    fit::line(max, parts(false), sep)
+}
 
-    render_gauge(frame, app, gauge);
+fn full_width(parts: &[fit::Part]) -> usize {
+    parts.iter().map(|p| fit::width(&p.spans)).sum::<usize>() + 3 * parts.len().saturating_sub(1)
 }
 
 fn render_gauge(frame: &mut Frame, app: &App, area: Rect) {
@@ -230,9 +320,9 @@ fn render_gauge(frame: &mut Frame, app: &App, area: Rect) {
         }
         Some((w, Phase::Passive)) => (
             format!(
-                "passive window {}: {} blocks to its end",
+                "passive window {}: {} to its end",
                 w.coordination_block,
-                w.end_block() - head
+                count((w.end_block() - head) as usize, "block")
             ),
             (head - w.active_phase_end()) as f64 / 20.0,
             t.accent,
@@ -243,9 +333,9 @@ fn render_gauge(frame: &mut Frame, app: &App, area: Rect) {
             let span = next.coordination_block.saturating_sub(since).max(1);
             (
                 format!(
-                    "idle    next window {} in {} blocks",
+                    "idle    next window {} in {}",
                     next.coordination_block,
-                    next.coordination_block - head
+                    count((next.coordination_block - head) as usize, "block")
                 ),
                 head.saturating_sub(since) as f64 / span as f64,
                 t.dim,

@@ -2,10 +2,10 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{centered, popup_frame};
+use super::fit;
+use super::scrolled_popup;
 use crate::tui::app::App;
 
 pub const KEYS: &[(&str, &[(&str, &str)])] = &[
@@ -19,6 +19,10 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ),
             ("?", "this help"),
             ("Esc", "close a popup or cancel an input"),
+            (
+                "↑ ↓  PgUp PgDn",
+                "scroll this help, a fault's details or a dry run's result",
+            ),
             ("p", "pause / resume the view (the node keeps running)"),
             ("q, Ctrl-C", QUIT_KEY_WHAT),
         ],
@@ -38,6 +42,10 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("↑ ↓  j k", "scroll the peers"),
             ("← →  h l", "the wallet whose seats the grid shows"),
+            (
+                "PgUp PgDn",
+                "scroll the seat grid (it starts at the leader's row)",
+            ),
         ],
     ),
     (
@@ -73,7 +81,8 @@ const QUIT_KEY_WHAT: &str = "quit: stops the node this console runs";
 /// The same key in an attached console.
 const DETACH_KEY_WHAT: &str = "detach: the node keeps running";
 
-pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+/// The help's lines at `width` columns: each key's text wraps under itself.
+pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let mut lines = Vec::new();
     for (section, keys) in KEYS {
@@ -84,14 +93,18 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             } else {
                 what
             };
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {key:<20}"), t.accent),
+            let line = Line::from(vec![
+                Span::styled(format!("  {key:<20} "), t.accent),
                 Span::styled(what, t.base),
-            ]));
+            ]);
+            lines.extend(fit::wrap(&line, width, 23));
         }
     }
-    lines.push(Line::from(Span::styled("Esc closes", t.dim)));
-    let height = lines.len() as u16 + 2;
-    let inner = popup_frame(frame, app, centered(area, 78, height), "Keys");
-    frame.render_widget(Paragraph::new(lines), inner);
+    lines
+}
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let width = 78.min(area.width);
+    let lines = lines(app, usize::from(width.saturating_sub(2)));
+    scrolled_popup(frame, app, area, "Keys", lines, width, &app.scroll.help);
 }

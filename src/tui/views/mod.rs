@@ -3,6 +3,7 @@
 
 mod dry_run;
 mod faults;
+mod fit;
 mod format;
 mod header;
 mod help;
@@ -72,10 +73,21 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
 }
 
 fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
-    let titles = Tab::ALL
+    // Every tab and its key stay in view: the names are shortened when the full ones do not
+    // fit (six names, each padded by a space both sides, five dividers).
+    let full: usize = Tab::ALL
         .iter()
-        .enumerate()
-        .map(|(i, t)| Line::from(format!("{} {}", i + 1, t.title())));
+        .map(|t| t.title().len() + 2 + 2)
+        .sum::<usize>()
+        + 5;
+    let short = usize::from(area.width) < full;
+    let titles = Tab::ALL.iter().enumerate().map(|(i, t)| {
+        Line::from(format!(
+            "{} {}",
+            i + 1,
+            if short { short_title(*t) } else { t.title() }
+        ))
+    });
     let selected = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
     frame.render_widget(
         Tabs::new(titles)
@@ -85,6 +97,18 @@ fn render_tabs(frame: &mut Frame, app: &App, area: Rect) {
             .divider("│"),
         area,
     );
+}
+
+/// A tab's name where the full ones do not fit.
+fn short_title(tab: Tab) -> &'static str {
+    match tab {
+        Tab::Overview => "Over",
+        Tab::Wallets => "Wallets",
+        Tab::Network => "Net",
+        Tab::Faults => "Faults",
+        Tab::Proposals => "Props",
+        Tab::Logs => "Logs",
+    }
 }
 
 /// Over the body while the attached node is away: what is shown is from before.
@@ -103,24 +127,103 @@ fn render_disconnected(frame: &mut Frame, app: &App, reason: &str, body: Rect) {
 }
 
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
     let quit = if app.link.is_remote() {
         "q detach"
     } else {
         "q quit"
     };
-    let hint = match app.tab {
-        Tab::Overview | Tab::Wallets => format!("↑↓ select · d dry run · Tab/1-6 tabs · p pause · ? help · {quit}"),
-        Tab::Network => format!("↑↓ scroll peers · ←→ wallet of the seat grid · Tab/1-6 tabs · ? help · {quit}"),
-        Tab::Faults => "↑↓ PgUp/PgDn · Enter detail · / search · t type · o operator · w wallet · r windows · s sort · u summary · c clear".to_string(),
-        Tab::Proposals => format!("↑↓ select · Tab/1-6 tabs · p pause · ? help · {quit}"),
-        Tab::Logs => "h targets · f focus · ←→ shown level · +/- captured level · PgUp/PgDn scroll".to_string(),
+    // This tab's keys, most useful first; the help lists them all.
+    let keys: &[&str] = match app.tab {
+        Tab::Overview | Tab::Wallets => &["↑↓ select", "d dry run", "p pause"],
+        Tab::Network => &["↑↓ peers", "←→ wallet", "PgUp/PgDn seats", "p pause"],
+        Tab::Faults => &[
+            "Enter detail",
+            "↑↓ PgUp/PgDn",
+            "/ search",
+            "t type",
+            "o operator",
+            "w wallet",
+            "r windows",
+            "s sort",
+            "u summary",
+            "c clear",
+        ],
+        Tab::Proposals => &["↑↓ select", "p pause"],
+        Tab::Logs => &[
+            "PgUp/PgDn scroll",
+            "h targets",
+            "f focus",
+            "←→ shown level",
+            "+/- captured level",
+        ],
     };
-    let mut spans = vec![Span::styled(hint, app.theme.dim)];
+    let mut parts = Vec::new();
     if app.paused() {
-        spans.insert(0, Span::styled(" PAUSED (p resumes) ", app.theme.critical));
-        spans.insert(1, Span::raw(" "));
+        parts.push(fit::Part::one(
+            0,
+            Span::styled("PAUSED (p resumes)", t.critical),
+        ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    // Ranked by place: the first keys stay longest, after quit, help and the tab keys.
+    for (i, k) in keys.iter().enumerate() {
+        parts.push(fit::Part::one(
+            (2 + i).min(usize::from(u8::MAX)) as u8,
+            Span::styled(*k, t.dim),
+        ));
+    }
+    parts.push(fit::Part::one(1, Span::styled("1-6 tabs", t.dim)));
+    parts.push(fit::Part::one(0, Span::styled("? help", t.dim)));
+    parts.push(fit::Part::one(0, Span::styled(quit, t.dim)));
+    let line = fit::line(usize::from(area.width), parts, Span::styled(" · ", t.dim));
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A popup of wrapped text, as tall as it needs up to the screen, scrolled by `scroll`;
+/// the bottom line says how to scroll and close it.
+pub(crate) fn scrolled_popup(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'static>>,
+    width: u16,
+    scroll: &crate::tui::scroll::Scroll,
+) {
+    let t = &app.theme;
+    let w = width.min(area.width);
+    let inner_width = w.saturating_sub(2);
+    // Continuation lines are indented, so a wrapped value reads as one.
+    let lines = fit::wrap_all(&lines, usize::from(inner_width), 2);
+    let content = lines.len();
+    let text = Paragraph::new(lines);
+    // Two borders and the hint line.
+    let height = (content as u16).saturating_add(3).min(area.height);
+    let inner = popup_frame(frame, app, centered(area, w, height), title);
+    let [body, hint] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let view = usize::from(body.height);
+    let first = scroll.first_line(content, view);
+    frame.render_widget(text.scroll((first as u16, 0)), body);
+    let more = content > view;
+    let hint_text = if more {
+        format!(
+            "lines {}-{} of {content} · ↑↓ PgUp PgDn scroll · Esc closes",
+            first + 1,
+            (first + view).min(content)
+        )
+    } else {
+        "Esc closes".to_string()
+    };
+    frame.render_widget(
+        Paragraph::new(fit::first_fitting(
+            usize::from(hint.width),
+            vec![
+                vec![Span::styled(hint_text, t.dim)],
+                vec![Span::styled("↑↓ scroll · Esc closes", t.dim)],
+            ],
+        )),
+        hint,
+    );
 }
 
 /// A centred rectangle of at most `width` x `height` inside `area`.

@@ -3,32 +3,54 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 use tokio::time::Instant;
 
-use super::format::{count, dispatcher, eta, executor};
-use super::pane;
+use super::format::{count, dispatcher, dispatcher_short, eta, executor};
+use super::{fit, pane};
 use crate::engine::events::Event;
 use crate::protocol::{ActionOutcome, ActionType};
 use crate::tui::app::App;
 
+/// Below this width the latest proposals give way (the Proposals tab lists them) and the
+/// panes above share the width evenly.
+const THREE_PANES: u16 = 120;
+
 pub fn render(frame: &mut Frame, app: &App, _now: Instant, area: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
-    let [timeline, wallets] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
-    let [results, faults, proposals] = Layout::horizontal([
-        Constraint::Percentage(34),
-        Constraint::Percentage(33),
-        Constraint::Percentage(33),
+    let wide = area.width >= THREE_PANES;
+    let split = if wide { 45 } else { 50 };
+    let [timeline, wallets] = Layout::horizontal([
+        Constraint::Percentage(split),
+        Constraint::Percentage(100 - split),
     ])
-    .areas(bottom);
+    .areas(top);
     render_timeline(frame, app, timeline);
     render_wallets(frame, app, wallets);
-    render_results(frame, app, results);
-    render_faults(frame, app, faults);
-    render_proposals(frame, app, proposals);
+    if wide {
+        let [results, faults, proposals] = Layout::horizontal([
+            Constraint::Percentage(34),
+            Constraint::Percentage(33),
+            Constraint::Percentage(33),
+        ])
+        .areas(bottom);
+        render_results(frame, app, results);
+        render_faults(frame, app, faults);
+        render_proposals(frame, app, proposals);
+    } else {
+        let [results, faults] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(bottom);
+        render_results(frame, app, results);
+        render_faults(frame, app, faults);
+    }
+}
+
+/// The width inside a pane's borders.
+fn inner_width(area: Rect) -> usize {
+    usize::from(area.width.saturating_sub(2))
 }
 
 fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
@@ -37,6 +59,16 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     let avg = app.clock.average();
     let upcoming = app.upcoming_windows(3);
+    let max = inner_width(area);
+    // As wide as the largest coordination block shown.
+    let cb_width = upcoming
+        .iter()
+        .map(|w| w.coordination_block)
+        .chain(view.windows.iter().map(|w| w.coordination_block))
+        .max()
+        .map_or(1, |cb| cb.to_string().len());
+    // The window's number and the time to it only where the status still fits beside them.
+    let with_index = max >= 34;
     // Upcoming first (latest at the top), then recent, newest first.
     for w in upcoming.iter().rev() {
         let left = app
@@ -54,20 +86,36 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
             v.next_leader
                 .is_some_and(|(cb, _, _)| cb == w.coordination_block)
         });
-        let mut spans = vec![
-            Span::styled(
-                format!("{:>9} #{:<6}", w.coordination_block, w.index()),
-                t.accent,
+        let mut parts = vec![
+            fit::Part::one(
+                0,
+                Span::styled(
+                    window_label(w.coordination_block, w.index(), cb_width, with_index),
+                    t.accent,
+                ),
             ),
-            Span::styled(format!("in {left} blocks ({})", eta(left, avg)), t.base),
+            fit::Part::one(
+                0,
+                Span::styled(format!("in {}", count(left as usize, "block")), t.base),
+            ),
         ];
-        if known {
-            spans.push(Span::styled(
-                format!("  leaders known, you lead {leads}"),
-                if leads > 0 { t.own } else { t.dim },
+        // Narrow, no row tells its time: the header has the next window's.
+        if with_index {
+            parts.push(fit::Part::one(
+                2,
+                Span::styled(format!("({})", eta(left, avg)), t.base),
             ));
         }
-        lines.push(Line::from(spans));
+        if known {
+            parts.push(fit::Part::one(
+                1,
+                Span::styled(
+                    format!(" leaders known, you lead {leads}"),
+                    if leads > 0 { t.own } else { t.dim },
+                ),
+            ));
+        }
+        lines.push(fit::line(max, parts, Span::raw(" ")));
     }
     let current = app.current_window().map(|w| w.coordination_block);
     for w in view.windows.iter().rev() {
@@ -76,7 +124,7 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
         } else if w.completed {
             (
                 format!(
-                    "done: {}, {}",
+                    "{}, {}",
                     count(w.results, "result"),
                     count(w.faults, "fault")
                 ),
@@ -90,20 +138,23 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             (count(w.results, "result"), t.base)
         };
-        let mut spans = vec![
-            Span::styled(
-                format!("{:>9} #{:<6}", w.coordination_block, w.index),
-                t.base,
+        let mut parts = vec![
+            fit::Part::one(
+                0,
+                Span::styled(
+                    window_label(w.coordination_block, w.index, cb_width, with_index),
+                    t.base,
+                ),
             ),
-            Span::styled(status, style),
+            fit::Part::one(0, Span::styled(status, style)),
         ];
         if w.late {
-            spans.push(Span::styled("  late", t.warning));
+            parts.push(fit::Part::one(1, Span::styled(" late", t.warning)));
         }
         if w.other_rule_hash.is_some() {
-            spans.push(Span::styled("  rules differ", t.dim));
+            parts.push(fit::Part::one(2, Span::styled(" rules differ", t.dim)));
         }
-        lines.push(Line::from(spans));
+        lines.push(fit::line(max, parts, Span::raw(" ")));
     }
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -114,36 +165,65 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(pane(app, "Windows")), area);
 }
 
+/// `  900 #1  `: the coordination block, right-aligned, and the window's number.
+fn window_label(cb: u64, index: u64, width: usize, with_index: bool) -> String {
+    if with_index {
+        format!("{cb:>width$} #{index:<3}")
+    } else {
+        format!("{cb:>width$}")
+    }
+}
+
 fn render_wallets(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let view = app.view();
     let head = app.head();
-    let items: Vec<ListItem> = view
+    let cells: Vec<Vec<Line>> = view
         .wallets
         .iter()
         .map(|w| {
             let next = match w.next_leader {
-                Some((_, _, true)) => Span::styled(" next: YOU", t.own),
-                Some((_, l, false)) => Span::styled(format!(" next: {}", l.short()), t.dim),
+                Some((_, _, true)) => Span::styled("next: YOU", t.own),
+                Some((_, l, false)) => Span::styled(format!("next: {}", l.short()), t.dim),
                 None => Span::raw(""),
             };
-            ListItem::new(Line::from(vec![
-                Span::styled(w.wallet.short(), t.base),
-                Span::styled(format!("  {:<16}", executor(&w.executor, head)), t.accent),
-                Span::styled(format!(" {}", dispatcher(&w.dispatcher, head)), t.base),
-                next,
-            ]))
+            vec![
+                Line::from(Span::styled(w.wallet.short(), t.base)),
+                Line::from(Span::styled(executor(&w.executor, head), t.accent)),
+                Line::from(Span::styled(
+                    if area.width < super::wallets::NARROW {
+                        dispatcher_short(&w.dispatcher, head)
+                    } else {
+                        dispatcher(&w.dispatcher, head)
+                    },
+                    t.base,
+                )),
+                Line::from(next),
+            ]
         })
         .collect();
-    let title = format!("Wallets ({}) · d dry run", view.wallets.len());
-    let list = List::new(items)
+    // A column is shown for every wallet or for none; the dispatcher before the executor.
+    const COLUMNS: [(&str, u8); 4] = [("", 0), ("", 2), ("", 1), ("", 3)];
+    // Inside the borders, less the selection mark.
+    let fitted = fit::table(inner_width(area).saturating_sub(2), &COLUMNS, cells);
+    let rows = fitted
+        .rows
+        .into_iter()
+        .map(|row| Row::new(row.into_iter().map(Cell::from)));
+    let widths: Vec<Constraint> = fitted
+        .widths
+        .iter()
+        .map(|w| Constraint::Length(*w))
+        .collect();
+    let title = super::wallets::wallets_title(view);
+    let table = Table::new(rows, widths)
         .block(pane(app, &title))
-        .highlight_style(t.selected)
+        .row_highlight_style(t.selected)
         .highlight_symbol("▶ ");
-    let mut state = ListState::default().with_selected(
+    let mut state = TableState::default().with_selected(
         (!view.wallets.is_empty()).then(|| app.wallet_selected.min(view.wallets.len() - 1)),
     );
-    frame.render_stateful_widget(list, area, &mut state);
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_results(frame: &mut Frame, app: &App, area: Rect) {
@@ -155,26 +235,30 @@ fn render_results(frame: &mut Frame, app: &App, area: Rect) {
         .filter_map(|w| w.last_result.as_ref())
         .collect();
     results.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
+    let max = inner_width(area);
     let lines: Vec<Line> = results
         .iter()
         .map(|r| {
-            let mut spans = vec![
-                Span::styled(format!("{} ", r.coordination_block), t.dim),
-                Span::styled(format!("{} ", r.wallet.short()), t.base),
-                Span::styled(
-                    r.action.name(),
-                    if r.faults.is_empty() { t.ok } else { t.warning },
+            let mut parts = vec![
+                fit::Part::one(2, Span::styled(r.coordination_block.to_string(), t.dim)),
+                fit::Part::one(0, Span::styled(r.wallet.short(), t.base)),
+                fit::Part::one(
+                    0,
+                    Span::styled(
+                        r.action.name(),
+                        if r.faults.is_empty() { t.ok } else { t.warning },
+                    ),
                 ),
             ];
             // A leader's candidates the on-chain validator refused, crossed out (the reasons
             // are in the log and the history).
             for refusal in &r.refusals {
-                spans.push(Span::styled(
-                    format!(" ✗{}", refusal.action.name()),
-                    t.warning,
+                parts.push(fit::Part::one(
+                    1,
+                    Span::styled(format!("✗{}", refusal.action.name()), t.warning),
                 ));
             }
-            Line::from(spans)
+            fit::line(max, parts, Span::raw(" "))
         })
         .collect();
     frame.render_widget(
@@ -185,6 +269,7 @@ fn render_results(frame: &mut Frame, app: &App, area: Rect) {
 
 fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    let max = inner_width(area);
     let lines: Vec<Line> = app
         .view()
         .recent_faults
@@ -196,15 +281,19 @@ fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
                 coordination_block,
                 culprit,
                 fault,
-            } => Some(Line::from(vec![
-                Span::styled(format!("{coordination_block} "), t.dim),
-                Span::styled(
-                    format!("{} ", fault.name().trim_start_matches("Leader")),
-                    t.critical,
-                ),
-                Span::styled(format!("{} ", culprit.short()), t.base),
-                Span::styled(wallet.short(), t.dim),
-            ])),
+            } => Some(fit::line(
+                max,
+                vec![
+                    fit::Part::one(0, Span::styled(coordination_block.to_string(), t.dim)),
+                    fit::Part::one(
+                        0,
+                        Span::styled(fault.name().trim_start_matches("Leader"), t.critical),
+                    ),
+                    fit::Part::one(1, Span::styled(culprit.short(), t.base)),
+                    fit::Part::one(2, Span::styled(wallet.short(), t.dim)),
+                ],
+                Span::raw(" "),
+            )),
             _ => None,
         })
         .collect();
