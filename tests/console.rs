@@ -896,3 +896,60 @@ async fn fault_details_name_the_evidence_and_how_to_verify_it_and_scroll() {
     assert!(screen(app, 60, 16).contains(row.fault.name()));
     fx.network.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_wallet_details_show_the_main_utxo_its_confirmations_and_a_disagreement() {
+    use tbtc_coord::engine::records::WalletBitcoin;
+    use tbtc_coord::protocol::bitcoin_facts::MainUtxo;
+    use tbtc_coord::protocol::Hash32;
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('2')).await;
+    let wallet = app.view().wallets[0].wallet;
+    let reading = WalletBitcoin {
+        wallet,
+        block: 2700,
+        has_main_utxo: true,
+        main_utxo: Some(MainUtxo {
+            tx_hash: Hash32([0x3f; 32]),
+            output_index: 1,
+            value: 150_000_001,
+        }),
+        confirmations: Some(1),
+        synced: Some(false),
+        warning: Some("the Bridge's main UTXO 3f3f…:1 is spent on Bitcoin".into()),
+        error: None,
+    };
+    app.on_event(
+        &Event::WalletBitcoin(Box::new(reading.clone())),
+        Instant::now(),
+    );
+    let shown = screen(app, 80, 24);
+    assert!(
+        shown.contains("Main UTXO 1.50000001 BTC  3f3f3f…3f3f:1  1 confirmation "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Not synced between chains: the Bridge's"),
+        "{shown}"
+    );
+    // Unreadable: why, and no figure invented.
+    app.on_event(
+        &Event::WalletBitcoin(Box::new(WalletBitcoin {
+            main_utxo: None,
+            confirmations: None,
+            synced: None,
+            warning: None,
+            error: Some("Bitcoin: no answer within 30s".into()),
+            ..reading
+        })),
+        Instant::now(),
+    );
+    let shown = screen(app, 80, 24);
+    assert!(
+        shown.contains("Main UTXO not read at block 2700: Bitcoin: no answer"),
+        "{shown}"
+    );
+    assert!(!shown.contains("confirmation"), "{shown}");
+    fx.network.shutdown().await;
+}

@@ -1,8 +1,9 @@
-//! The Wallets tab: one row per wallet this node coordinates.
+//! The Wallets tab: one row per wallet this node coordinates, and the selected wallet's
+//! details (its main UTXO on Bitcoin, the seats held) where there is room.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::fit;
@@ -60,7 +61,126 @@ const COLUMNS: [(&str, u8); 11] = [
     ("Dispatcher", 3),
 ];
 
+/// Rows the selected wallet's details take, borders included, when the tab has room.
+const DETAILS_HEIGHT: u16 = 5;
+
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let view = app.view();
+    // The table keeps room for every wallet (at least three) before the details get theirs.
+    let table_rows = (view.wallets.len().max(3) as u16).saturating_add(3);
+    if area.height >= table_rows + DETAILS_HEIGHT {
+        let [table, details_area] = Layout::vertical([
+            Constraint::Min(table_rows),
+            Constraint::Length(DETAILS_HEIGHT),
+        ])
+        .areas(area);
+        render_table(frame, app, table);
+        details(frame, app, details_area);
+    } else {
+        render_table(frame, app, area);
+    }
+}
+
+/// The selected wallet: its main UTXO on Bitcoin as last read, and the seats held.
+fn details(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let view = app.view();
+    let Some(w) = view.wallets.get(
+        app.wallet_selected
+            .min(view.wallets.len().saturating_sub(1)),
+    ) else {
+        return;
+    };
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = main_utxo_lines(w, app.chain_status.bitcoin.is_some(), t);
+    let seats = w
+        .seats
+        .iter()
+        .map(|s| format!("#{s}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    lines.push(Line::from(vec![
+        Span::styled("Your seats ", t.dim),
+        Span::styled(
+            if seats.is_empty() {
+                "none".to_string()
+            } else {
+                seats
+            },
+            t.base,
+        ),
+        Span::styled(format!(" of {}", w.operators.len()), t.dim),
+    ]));
+    let lines = fit::wrap_all(&lines, width, 2);
+    let title = format!("Wallet {}", w.wallet);
+    frame.render_widget(Paragraph::new(lines).block(pane(app, &title)), area);
+}
+
+/// What the details say of the wallet's main UTXO.
+pub fn main_utxo_lines<'a>(w: &WalletView, bitcoin_view: bool, t: &Theme) -> Vec<Line<'a>> {
+    let label = Span::styled("Main UTXO ", t.dim);
+    let Some(b) = &w.bitcoin else {
+        let why = if bitcoin_view {
+            "not read yet (read at each window's start)"
+        } else {
+            "not read: no Bitcoin view (--electrum-url)"
+        };
+        return vec![Line::from(vec![label, Span::styled(why, t.dim)])];
+    };
+    if let Some(e) = &b.error {
+        return vec![Line::from(vec![
+            label,
+            Span::styled(format!("not read at block {}: {e}", b.block), t.warning),
+        ])];
+    }
+    let mut lines = Vec::new();
+    match &b.main_utxo {
+        Some(u) => {
+            let confirmations = b.confirmations.unwrap_or(0);
+            lines.push(Line::from(vec![
+                label,
+                Span::styled(format!("{} BTC", btc(u.value)), t.base),
+                Span::styled(format!("  {}:{}", u.tx_hash.short(), u.output_index), t.dim),
+                Span::styled(
+                    format!(
+                        "  {confirmations} confirmation{}",
+                        if confirmations == 1 { "" } else { "s" }
+                    ),
+                    t.base,
+                ),
+            ]));
+        }
+        None if !b.has_main_utxo => {
+            lines.push(Line::from(vec![
+                label,
+                Span::styled(format!("none on the Bridge (block {})", b.block), t.dim),
+            ]));
+        }
+        None => lines.push(Line::from(vec![
+            label,
+            Span::styled("not found on Bitcoin", t.warning),
+        ])),
+    }
+    match (&b.warning, b.synced) {
+        (Some(w), _) => lines.push(Line::from(Span::styled(
+            format!("Not synced between chains: {w}"),
+            t.warning,
+        ))),
+        (None, Some(true)) => lines.push(Line::from(Span::styled(
+            format!("Synced between chains (read at block {})", b.block),
+            t.ok,
+        ))),
+        (None, _) => {}
+    }
+    lines
+}
+
+/// Satoshi as BTC with all eight decimals.
+fn btc(sat: u64) -> String {
+    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+}
+
+fn render_table(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let view = app.view();
     let head = app.head();
