@@ -56,7 +56,7 @@ pub(crate) async fn attach_console(
 ) -> anyhow::Result<()> {
     let link = cancel.child_token();
     let api: Arc<RemoteNode> = RemoteNode::start(socket, link.clone());
-    let result = crate::tui::run(api, NodeLink::Connecting, theme, cancel, started).await;
+    let result = crate::tui::run(api, NodeLink::Connecting, None, theme, cancel, started).await;
     link.cancel();
     result
 }

@@ -4,6 +4,8 @@
 //! [`super::keys`].
 
 use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -12,16 +14,57 @@ use super::loads::{Load, LoadWhat, Loaded};
 use super::theme::Theme;
 use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::Event;
-use crate::engine::records::DryRunRecord;
-use crate::engine::snapshot::NodeSnapshot;
-use crate::protocol::window::{next_window_after, window_at_or_before};
+use crate::engine::records::{DryRunRecord, DryRunRow, ResultRow, WindowRow, WindowStatus};
+use crate::engine::snapshot::{DispatcherState, NodeSnapshot, WindowView, SNAPSHOT_HISTORY};
+use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::ChainStatus;
-use crate::protocol::{Address, CoordinationWindow, WalletPkh};
+use crate::protocol::{ActionOutcome, ActionType, Address, CoordinationWindow, WalletPkh};
 
 pub use super::state::{
     BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, NodeLink, Popup,
-    ProposalItem, ProposalsView, Request, Tab, FAULT_PAGE,
+    ProposalItem, ProposalKey, ProposalsView, QuitWarning, Request, Tab, FAULT_PAGE,
 };
+
+/// Recent windows and results read from the history (see [`App::recent_windows`] and
+/// [`App::latest_results`]).
+#[derive(Debug, Clone, Default)]
+pub struct RecentHistory {
+    /// Oldest first, each counting its results and faults among `results`.
+    pub windows: Vec<WindowView>,
+    /// Newest first.
+    pub results: Vec<ResultRow>,
+    /// The node's snapshot was replaced (first, or after a gap or a restart): read again.
+    pub stale: bool,
+    pub loading: bool,
+}
+
+/// One line of the Overview's latest results: the node's own, or one from its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultLine {
+    pub coordination_block: u64,
+    pub wallet: WalletPkh,
+    pub action: ActionType,
+    pub faulty: bool,
+    /// The leader's candidates the on-chain validator refused.
+    pub refused: Vec<ActionType>,
+}
+
+/// Where one dispatched action stands, as the Overview's latest proposals show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalState {
+    Dispatched,
+    Rejected,
+    Finished(ActionOutcome),
+}
+
+/// One line of the Overview's latest proposals: an action, from its dispatch to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalLine {
+    pub coordination_block: u64,
+    pub wallet: WalletPkh,
+    pub action: ActionType,
+    pub state: ProposalState,
+}
 
 pub struct App {
     pub api: Arc<dyn NodeApi>,
@@ -33,16 +76,30 @@ pub struct App {
     pub frozen: Option<NodeSnapshot>,
     pub tab: Tab,
     pub popup: Option<Popup>,
+    /// The index of the selected wallet in the shown wallets, kept on [`App::wallet_id`].
     pub wallet_selected: usize,
-    /// The first peer row shown on the Network tab.
+    /// The selected wallet: the selection follows it, not its index.
+    pub wallet_id: Option<WalletPkh>,
+    /// The first peer row shown on the Network tab, kept on [`App::peer_anchor`].
     pub peer_scroll: usize,
+    /// The peer at the top of the Network tab's list once scrolled down: peers connecting
+    /// above it do not scroll it away. `None` at the top, where new peers show.
+    pub peer_anchor: Option<String>,
     /// How many of the node's wallets each operator holds a seat in, built when the wallets
     /// are known (they do not change while the node runs), so a frame never walks every
     /// wallet's seats per peer.
     pub wallets_of_operator: HashMap<Address, usize>,
     pub faults: FaultsView,
     pub proposals: ProposalsView,
+    /// The block clock of what is shown: while paused, the frozen block's, whose age grows.
     pub clock: BlockClock,
+    /// While paused, the live block clock, which measures on.
+    pub live_clock: Option<BlockClock>,
+    /// Control-socket clients of the node this console owns (none when attached).
+    pub control_clients: Option<Arc<AtomicUsize>>,
+    /// Windows and results from the history, for what the node's snapshot does not reach
+    /// back to (a node restarted since them).
+    pub history: RecentHistory,
     pub chain_status: ChainStatus,
     pub logs: tui_logger::TuiWidgetState,
     pub should_quit: bool,
@@ -65,7 +122,9 @@ impl App {
             tab: Tab::Overview,
             popup: None,
             wallet_selected: 0,
+            wallet_id: None,
             peer_scroll: 0,
+            peer_anchor: None,
             wallets_of_operator: HashMap::new(),
             faults: FaultsView {
                 stale: true,
@@ -77,6 +136,12 @@ impl App {
                 ..ProposalsView::default()
             },
             clock: BlockClock::default(),
+            live_clock: None,
+            control_clients: None,
+            history: RecentHistory {
+                stale: true,
+                ..RecentHistory::default()
+            },
             chain_status: ChainStatus::default(),
             logs: tui_logger::TuiWidgetState::new()
                 .set_default_display_level(tui_logger::LevelFilter::Info),
@@ -117,8 +182,18 @@ impl App {
     pub fn on_event(&mut self, event: &Event, now: Instant) {
         self.live.apply(event);
         match event {
-            Event::Block { .. } => self.clock.observe(now),
-            Event::NodeStarted { .. } => self.index_wallets(),
+            Event::Block { .. } => self
+                .live_clock
+                .as_mut()
+                .unwrap_or(&mut self.clock)
+                .observe(now),
+            Event::NodeStarted { .. } => {
+                self.index_wallets();
+                self.follow_selections();
+            }
+            Event::PeerConnected { .. }
+            | Event::PeerDisconnected { .. }
+            | Event::PeerRefused { .. } => self.follow_selections(),
             Event::Fault { .. } => {
                 self.faults.stale = true;
                 self.faults.counts_stale = true;
@@ -139,11 +214,109 @@ impl App {
     pub fn resync(&mut self, snapshot: NodeSnapshot) {
         self.live = snapshot;
         self.index_wallets();
+        self.follow_selections();
         self.resyncs += 1;
         self.faults.stale = true;
         self.faults.counts_stale = true;
         self.proposals.stale = true;
+        self.history.stale = true;
         self.dirty = true;
+    }
+
+    /// Pauses the view (a copy of the live state and its block clock), or resumes it.
+    pub fn toggle_pause(&mut self) {
+        if self.frozen.take().is_some() {
+            if let Some(live) = self.live_clock.take() {
+                self.clock = live;
+            }
+            self.faults.stale = true;
+            self.faults.counts_stale = true;
+            self.proposals.stale = true;
+        } else {
+            self.frozen = Some(self.live.clone());
+            self.live_clock = Some(self.clock.clone());
+        }
+        self.follow_selections();
+    }
+
+    /// Puts the wallet and peer selections back on what was chosen after the shown lists
+    /// changed (a node starting, a resync, peers coming and going, pausing).
+    pub fn follow_selections(&mut self) {
+        let view = self.frozen.as_ref().unwrap_or(&self.live);
+        let wallets = &view.wallets;
+        match self
+            .wallet_id
+            .and_then(|id| wallets.iter().position(|w| w.wallet == id))
+        {
+            Some(i) => self.wallet_selected = i,
+            None => {
+                self.wallet_selected = self.wallet_selected.min(wallets.len().saturating_sub(1));
+                self.wallet_id = wallets.get(self.wallet_selected).map(|w| w.wallet);
+            }
+        }
+        let peers = &view.network.peers;
+        match &self.peer_anchor {
+            // Where the anchor is, or would be if it left: peers are ordered by id.
+            Some(anchor) => {
+                self.peer_scroll = peers
+                    .range::<str, _>((Bound::Unbounded, Bound::Excluded(anchor.as_str())))
+                    .count()
+                    .min(peers.len().saturating_sub(1));
+            }
+            // At the top: peers connecting above show.
+            None => self.peer_scroll = 0,
+        }
+    }
+
+    /// Selects the wallet at `index` of the shown wallets (clamped).
+    pub fn select_wallet(&mut self, index: usize) {
+        let wallets = &self.view().wallets;
+        let index = index.min(wallets.len().saturating_sub(1));
+        let id = wallets.get(index).map(|w| w.wallet);
+        self.wallet_selected = index;
+        self.wallet_id = id;
+    }
+
+    /// Scrolls the peer list so that the peer at `index` is its first row (clamped).
+    pub fn scroll_peers(&mut self, index: usize) {
+        let peers = &self.view().network.peers;
+        let index = index.min(peers.len().saturating_sub(1));
+        let anchor = peers.keys().nth(index).filter(|_| index > 0).cloned();
+        self.peer_scroll = index;
+        self.peer_anchor = anchor;
+    }
+
+    /// What quitting would stop besides the console, if it owns its node.
+    pub fn quit_warning(&self) -> Option<QuitWarning> {
+        if self.link != NodeLink::InProcess {
+            return None;
+        }
+        let live = &self.live;
+        let active_window = live.head.and_then(|h| {
+            let w = window_at_or_before(h.number)?;
+            (w.phase_at(h.number) == Phase::Active)
+                .then(|| (w.coordination_block, w.active_phase_end() - h.number))
+        });
+        let clients = self
+            .control_clients
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::SeqCst));
+        let actions = live
+            .wallets
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.dispatcher,
+                    DispatcherState::Dispatched { .. } | DispatcherState::Running { .. }
+                )
+            })
+            .count();
+        let warning = QuitWarning {
+            active_window,
+            clients,
+            actions,
+        };
+        (!warning.is_empty()).then_some(warning)
     }
 
     /// Folds one update of the node's subscription in.
@@ -158,6 +331,8 @@ impl App {
                 if first {
                     self.live = *snapshot;
                     self.index_wallets();
+                    self.follow_selections();
+                    self.history.stale = true;
                     self.faults.stale = true;
                     self.faults.counts_stale = true;
                     self.proposals.stale = true;
@@ -166,7 +341,7 @@ impl App {
                     self.resync(*snapshot);
                 }
                 // Block times measured before the gap say nothing about the node now.
-                self.clock = BlockClock::default();
+                *self.live_clock.as_mut().unwrap_or(&mut self.clock) = BlockClock::default();
             }
             Update::Event(event) => self.on_event(&event, now),
             Update::ChainStatus(status) => self.on_chain_status(status),
@@ -185,6 +360,9 @@ impl App {
                 }
                 // A frozen view would hide that the node is gone.
                 self.frozen = None;
+                if let Some(live) = self.live_clock.take() {
+                    self.clock = live;
+                }
                 self.dirty = true;
             }
         }
@@ -227,6 +405,7 @@ impl App {
                     filter: f.filter.clone(),
                     order: f.order,
                     selected: f.selected,
+                    selected_id: f.selected_id,
                     page_offset: f.page_offset,
                     have_rows: !f.rows.is_empty(),
                     total: f.total,
@@ -238,6 +417,11 @@ impl App {
                 self.proposals.stale = false;
                 self.proposals.loading = true;
                 LoadWhat::Proposals
+            }
+            Tab::Overview if self.history.stale && !self.history.loading => {
+                self.history.stale = false;
+                self.history.loading = true;
+                LoadWhat::Recent
             }
             _ => return None,
         };
@@ -268,16 +452,27 @@ impl App {
                 match result {
                     Ok(page) => {
                         f.total = page.total;
-                        f.selected = f.selected.min(page.total.saturating_sub(1));
-                        if page.selected != f.selected
-                            && (f.selected < page.page_offset
-                                || f.selected >= page.page_offset + FAULT_PAGE)
+                        // Faults recorded since moved the selected one by `shift` rows; a key
+                        // pressed meanwhile moved from where it was.
+                        let shift = page.selected as i64 - page.asked as i64;
+                        let selected = if f.selected == page.asked {
+                            page.selected
+                        } else {
+                            f.selected.saturating_add_signed(shift)
+                        };
+                        f.selected = selected.min(page.total.saturating_sub(1));
+                        f.new_above = (f.new_above + shift.max(0) as u64).min(f.selected);
+                        if f.selected < page.page_offset
+                            || f.selected >= page.page_offset + FAULT_PAGE
                         {
                             // The selection moved out of this page meanwhile.
                             f.stale = true;
                         }
                         f.page_offset = page.page_offset;
                         f.rows = page.rows;
+                        if let Some(id) = f.selected_row().map(|r| r.id) {
+                            f.selected_id = Some(id);
+                        }
                         if let Some(summary) = page.summary {
                             f.summary = summary;
                         }
@@ -294,11 +489,22 @@ impl App {
                 p.loading = false;
                 match result {
                     Ok(items) => {
-                        p.items = items;
-                        p.selected = p.selected.min(p.items.len().saturating_sub(1));
+                        p.replace_items(items);
                         p.error = None;
                     }
                     Err(e) => p.error = Some(e.to_string()),
+                }
+            }
+            Loaded::Recent(result) => {
+                self.history.loading = false;
+                match result {
+                    Ok((windows, results)) => {
+                        self.history.windows = window_views(&windows, &results);
+                        self.history.results = results;
+                    }
+                    // What the node's own snapshot holds is still shown; the next resync
+                    // tries again.
+                    Err(e) => tracing::debug!(error = %e, "cannot read recent windows"),
                 }
             }
         }
@@ -311,6 +517,115 @@ impl App {
             let loaded = load.run().await;
             self.on_loaded(loaded);
         }
+    }
+
+    /// The recent windows, oldest first: the node's own, and before them those of its
+    /// history that its snapshot does not reach back to (it restarted since, or started
+    /// after them).
+    pub fn recent_windows(&self) -> Vec<WindowView> {
+        let own = &self.view().windows;
+        let oldest_own = own.front().map_or(u64::MAX, |w| w.coordination_block);
+        let mut out: Vec<WindowView> = self
+            .history
+            .windows
+            .iter()
+            .filter(|w| w.coordination_block < oldest_own)
+            .cloned()
+            .collect();
+        out.extend(own.iter().cloned());
+        let excess = out.len().saturating_sub(SNAPSHOT_HISTORY);
+        out.drain(..excess);
+        out
+    }
+
+    /// Each wallet's latest result, newest window first: the node's own, else the latest in
+    /// its history.
+    pub fn latest_results(&self) -> Vec<ResultLine> {
+        let mut out: Vec<ResultLine> = self
+            .view()
+            .wallets
+            .iter()
+            .filter_map(|w| match &w.last_result {
+                Some(r) => Some(ResultLine {
+                    coordination_block: r.coordination_block,
+                    wallet: r.wallet,
+                    action: r.action,
+                    faulty: !r.faults.is_empty(),
+                    refused: r.refusals.iter().map(|x| x.action).collect(),
+                }),
+                // The history lists the newest first.
+                None => self
+                    .history
+                    .results
+                    .iter()
+                    .find(|r| r.wallet == w.wallet)
+                    .map(|r| ResultLine {
+                        coordination_block: r.coordination_block,
+                        wallet: r.wallet,
+                        action: r.action,
+                        faulty: r.fault_count > 0,
+                        refused: r.refusals.iter().map(|x| x.action).collect(),
+                    }),
+            })
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
+        out
+    }
+
+    /// The latest dispatched actions, one line each with where it stands: newest window
+    /// first, then by wallet (one window's dispatches run side by side, so the order they
+    /// arrived in says nothing).
+    pub fn latest_proposals(&self) -> Vec<ProposalLine> {
+        let mut out: Vec<ProposalLine> = Vec::new();
+        for event in &self.view().recent_dispatches {
+            let (wallet, coordination_block, action, state) = match event {
+                Event::ProposalDispatched {
+                    wallet,
+                    coordination_block,
+                    action,
+                    ..
+                } => (
+                    wallet,
+                    coordination_block,
+                    action,
+                    ProposalState::Dispatched,
+                ),
+                Event::DispatchRejected {
+                    wallet,
+                    coordination_block,
+                    action,
+                    ..
+                } => (wallet, coordination_block, action, ProposalState::Rejected),
+                Event::ActionFinished {
+                    wallet,
+                    coordination_block,
+                    action,
+                    outcome,
+                    ..
+                } => (
+                    wallet,
+                    coordination_block,
+                    action,
+                    ProposalState::Finished(*outcome),
+                ),
+                _ => continue,
+            };
+            let line = ProposalLine {
+                coordination_block: *coordination_block,
+                wallet: *wallet,
+                action: *action,
+                state,
+            };
+            // Events come in order: a later one of the same action says where it is now.
+            match out.iter_mut().find(|l| {
+                l.wallet == line.wallet && l.coordination_block == line.coordination_block
+            }) {
+                Some(known) => *known = line,
+                None => out.push(line),
+            }
+        }
+        out.sort_by_key(|l| (std::cmp::Reverse(l.coordination_block), l.wallet));
+        out
     }
 
     /// The windows worth showing: recent ones from the snapshot, then upcoming ones.
@@ -333,4 +648,63 @@ impl App {
         let head = self.head()?;
         window_at_or_before(head).filter(|w| head < w.end_block())
     }
+}
+
+/// A stored dry run as the dry-run popup shows it. The history keeps the proposal as JSON and
+/// not the Bitcoin side, which a dry run only shows when made.
+pub fn dry_run_record(row: &DryRunRow) -> DryRunRecord {
+    DryRunRecord {
+        wallet: row.wallet,
+        coordination_block: row.coordination_block,
+        current_block: row.current_block,
+        safe_block: row.safe_block,
+        safe_block_hash: row.safe_block_hash,
+        hash_rule: row.hash_rule.clone(),
+        seed: row.seed,
+        leader: row.leader,
+        leader_is_self: row.leader_is_self,
+        role: row.role,
+        checklist: row.checklist.clone(),
+        proposal: row
+            .proposal_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok()),
+        reason: row.reason.clone(),
+        actions: row.actions.clone(),
+        bitcoin: None,
+    }
+}
+
+/// Stored windows as the Overview's timeline shows them, oldest first, each counting its
+/// results and faults among `results` (read with them).
+fn window_views(windows: &[WindowRow], results: &[ResultRow]) -> Vec<WindowView> {
+    let mut counts: HashMap<u64, (usize, usize)> = HashMap::new();
+    for r in results {
+        let c = counts.entry(r.coordination_block).or_default();
+        c.0 += 1;
+        c.1 += r.fault_count as usize;
+    }
+    let mut out: Vec<WindowView> = windows
+        .iter()
+        .map(|w| {
+            let (results, faults) = counts
+                .get(&w.coordination_block)
+                .copied()
+                .unwrap_or_default();
+            WindowView {
+                coordination_block: w.coordination_block,
+                index: CoordinationWindow::new(w.coordination_block).index(),
+                late: w.late,
+                missed: w.status == WindowStatus::Missed,
+                completed: w.status == WindowStatus::Completed,
+                interrupted: w.status == WindowStatus::Interrupted,
+                results,
+                faults,
+                safe_block_hash: None,
+                other_rule_hash: None,
+            }
+        })
+        .collect();
+    out.sort_by_key(|w| w.coordination_block);
+    out
 }

@@ -25,7 +25,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Some((FaultInput::WindowRange, text)) => Line::from(vec![
             Span::styled("windows FROM-TO: ", t.accent),
             Span::styled(format!("{text}▏"), t.title),
-            Span::styled("  e.g. 900-5400 · Enter applies · Esc cancels", t.dim),
+            match &f.input_error {
+                Some(e) => Span::styled(format!("  {e}"), t.critical),
+                None => Span::styled("  e.g. 900-5400 · Enter applies · Esc cancels", t.dim),
+            },
         ]),
         None => {
             let mut spans = vec![
@@ -88,6 +91,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let title = match f.total {
         0 => "History".to_string(),
         n => format!("History {} of {n}", f.selected + 1),
+    };
+    let title = match f.new_marker() {
+        Some(new) => format!("{title} · {new}"),
+        None => title,
     };
     let table = Table::new(
         rows,
