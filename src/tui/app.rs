@@ -1,7 +1,7 @@
 //! The console's state, as a reducer of the node's updates and of keys. No terminal here: the
 //! run loop feeds updates and keys in, carries out the [`Request`]s and loads that come
 //! back, and draws. The view-state types live in [`super::state`], the key handlers in
-//! [`super::keys`].
+//! [`super::keys`], what is read from the history beside the snapshot in [`super::recent`].
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -14,57 +14,17 @@ use super::loads::{Load, LoadWhat, Loaded};
 use super::theme::Theme;
 use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::Event;
-use crate::engine::records::{DryRunRecord, DryRunRow, ResultRow, WindowRow, WindowStatus};
-use crate::engine::snapshot::{DispatcherState, NodeSnapshot, WindowView, SNAPSHOT_HISTORY};
+use crate::engine::records::DryRunRecord;
+use crate::engine::snapshot::{DispatcherState, NodeSnapshot};
 use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::ChainStatus;
-use crate::protocol::{ActionOutcome, ActionType, Address, CoordinationWindow, WalletPkh};
+use crate::protocol::{Address, CoordinationWindow, WalletPkh};
 
+pub use super::recent::{dry_run_record, ProposalLine, ProposalState, RecentHistory, ResultLine};
 pub use super::state::{
     BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, NodeLink, Popup,
     ProposalItem, ProposalKey, ProposalsView, QuitWarning, Request, Tab, FAULT_PAGE,
 };
-
-/// Recent windows and results read from the history (see [`App::recent_windows`] and
-/// [`App::latest_results`]).
-#[derive(Debug, Clone, Default)]
-pub struct RecentHistory {
-    /// Oldest first, each counting its results and faults among `results`.
-    pub windows: Vec<WindowView>,
-    /// Newest first.
-    pub results: Vec<ResultRow>,
-    /// The node's snapshot was replaced (first, or after a gap or a restart): read again.
-    pub stale: bool,
-    pub loading: bool,
-}
-
-/// One line of the Overview's latest results: the node's own, or one from its history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResultLine {
-    pub coordination_block: u64,
-    pub wallet: WalletPkh,
-    pub action: ActionType,
-    pub faulty: bool,
-    /// The leader's candidates the on-chain validator refused.
-    pub refused: Vec<ActionType>,
-}
-
-/// Where one dispatched action stands, as the Overview's latest proposals show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProposalState {
-    Dispatched,
-    Rejected,
-    Finished(ActionOutcome),
-}
-
-/// One line of the Overview's latest proposals: an action, from its dispatch to its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProposalLine {
-    pub coordination_block: u64,
-    pub wallet: WalletPkh,
-    pub action: ActionType,
-    pub state: ProposalState,
-}
 
 pub struct App {
     pub api: Arc<dyn NodeApi>,
@@ -498,10 +458,7 @@ impl App {
             Loaded::Recent(result) => {
                 self.history.loading = false;
                 match result {
-                    Ok((windows, results)) => {
-                        self.history.windows = window_views(&windows, &results);
-                        self.history.results = results;
-                    }
+                    Ok((windows, results)) => self.history.set(&windows, results),
                     // What the node's own snapshot holds is still shown; the next resync
                     // tries again.
                     Err(e) => tracing::debug!(error = %e, "cannot read recent windows"),
@@ -517,115 +474,6 @@ impl App {
             let loaded = load.run().await;
             self.on_loaded(loaded);
         }
-    }
-
-    /// The recent windows, oldest first: the node's own, and before them those of its
-    /// history that its snapshot does not reach back to (it restarted since, or started
-    /// after them).
-    pub fn recent_windows(&self) -> Vec<WindowView> {
-        let own = &self.view().windows;
-        let oldest_own = own.front().map_or(u64::MAX, |w| w.coordination_block);
-        let mut out: Vec<WindowView> = self
-            .history
-            .windows
-            .iter()
-            .filter(|w| w.coordination_block < oldest_own)
-            .cloned()
-            .collect();
-        out.extend(own.iter().cloned());
-        let excess = out.len().saturating_sub(SNAPSHOT_HISTORY);
-        out.drain(..excess);
-        out
-    }
-
-    /// Each wallet's latest result, newest window first: the node's own, else the latest in
-    /// its history.
-    pub fn latest_results(&self) -> Vec<ResultLine> {
-        let mut out: Vec<ResultLine> = self
-            .view()
-            .wallets
-            .iter()
-            .filter_map(|w| match &w.last_result {
-                Some(r) => Some(ResultLine {
-                    coordination_block: r.coordination_block,
-                    wallet: r.wallet,
-                    action: r.action,
-                    faulty: !r.faults.is_empty(),
-                    refused: r.refusals.iter().map(|x| x.action).collect(),
-                }),
-                // The history lists the newest first.
-                None => self
-                    .history
-                    .results
-                    .iter()
-                    .find(|r| r.wallet == w.wallet)
-                    .map(|r| ResultLine {
-                        coordination_block: r.coordination_block,
-                        wallet: r.wallet,
-                        action: r.action,
-                        faulty: r.fault_count > 0,
-                        refused: r.refusals.iter().map(|x| x.action).collect(),
-                    }),
-            })
-            .collect();
-        out.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
-        out
-    }
-
-    /// The latest dispatched actions, one line each with where it stands: newest window
-    /// first, then by wallet (one window's dispatches run side by side, so the order they
-    /// arrived in says nothing).
-    pub fn latest_proposals(&self) -> Vec<ProposalLine> {
-        let mut out: Vec<ProposalLine> = Vec::new();
-        for event in &self.view().recent_dispatches {
-            let (wallet, coordination_block, action, state) = match event {
-                Event::ProposalDispatched {
-                    wallet,
-                    coordination_block,
-                    action,
-                    ..
-                } => (
-                    wallet,
-                    coordination_block,
-                    action,
-                    ProposalState::Dispatched,
-                ),
-                Event::DispatchRejected {
-                    wallet,
-                    coordination_block,
-                    action,
-                    ..
-                } => (wallet, coordination_block, action, ProposalState::Rejected),
-                Event::ActionFinished {
-                    wallet,
-                    coordination_block,
-                    action,
-                    outcome,
-                    ..
-                } => (
-                    wallet,
-                    coordination_block,
-                    action,
-                    ProposalState::Finished(*outcome),
-                ),
-                _ => continue,
-            };
-            let line = ProposalLine {
-                coordination_block: *coordination_block,
-                wallet: *wallet,
-                action: *action,
-                state,
-            };
-            // Events come in order: a later one of the same action says where it is now.
-            match out.iter_mut().find(|l| {
-                l.wallet == line.wallet && l.coordination_block == line.coordination_block
-            }) {
-                Some(known) => *known = line,
-                None => out.push(line),
-            }
-        }
-        out.sort_by_key(|l| (std::cmp::Reverse(l.coordination_block), l.wallet));
-        out
     }
 
     /// The windows worth showing: recent ones from the snapshot, then upcoming ones.
@@ -648,63 +496,4 @@ impl App {
         let head = self.head()?;
         window_at_or_before(head).filter(|w| head < w.end_block())
     }
-}
-
-/// A stored dry run as the dry-run popup shows it. The history keeps the proposal as JSON and
-/// not the Bitcoin side, which a dry run only shows when made.
-pub fn dry_run_record(row: &DryRunRow) -> DryRunRecord {
-    DryRunRecord {
-        wallet: row.wallet,
-        coordination_block: row.coordination_block,
-        current_block: row.current_block,
-        safe_block: row.safe_block,
-        safe_block_hash: row.safe_block_hash,
-        hash_rule: row.hash_rule.clone(),
-        seed: row.seed,
-        leader: row.leader,
-        leader_is_self: row.leader_is_self,
-        role: row.role,
-        checklist: row.checklist.clone(),
-        proposal: row
-            .proposal_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok()),
-        reason: row.reason.clone(),
-        actions: row.actions.clone(),
-        bitcoin: None,
-    }
-}
-
-/// Stored windows as the Overview's timeline shows them, oldest first, each counting its
-/// results and faults among `results` (read with them).
-fn window_views(windows: &[WindowRow], results: &[ResultRow]) -> Vec<WindowView> {
-    let mut counts: HashMap<u64, (usize, usize)> = HashMap::new();
-    for r in results {
-        let c = counts.entry(r.coordination_block).or_default();
-        c.0 += 1;
-        c.1 += r.fault_count as usize;
-    }
-    let mut out: Vec<WindowView> = windows
-        .iter()
-        .map(|w| {
-            let (results, faults) = counts
-                .get(&w.coordination_block)
-                .copied()
-                .unwrap_or_default();
-            WindowView {
-                coordination_block: w.coordination_block,
-                index: CoordinationWindow::new(w.coordination_block).index(),
-                late: w.late,
-                missed: w.status == WindowStatus::Missed,
-                completed: w.status == WindowStatus::Completed,
-                interrupted: w.status == WindowStatus::Interrupted,
-                results,
-                faults,
-                safe_block_hash: None,
-                other_rule_hash: None,
-            }
-        })
-        .collect();
-    out.sort_by_key(|w| w.coordination_block);
-    out
 }

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod keys;
 pub mod loads;
+pub mod recent;
 pub mod state;
 #[cfg(test)]
 mod tests;
