@@ -721,3 +721,30 @@ async fn a_dispatched_action_and_its_end_read_as_one_line() {
         ]
     );
 }
+
+/// The question is whole at the design size and at the smallest the console draws.
+#[tokio::test]
+async fn the_quit_question_fits_80x24_and_60x16() {
+    let history = Arc::new(History::default());
+    let mut app = app_on(&history, NodeLink::InProcess);
+    app.control_clients = Some(Arc::new(AtomicUsize::new(2)));
+    app.on_event(&started(&[wallet(1)]), Instant::now());
+    app.on_event(&block(1830), Instant::now());
+    press(&mut app, KeyCode::Char('q')).await;
+    for (w, h) in [(80, 24), (60, 16)] {
+        let backend = ratatui::backend::TestBackend::new(w, h);
+        let mut terminal = ratatui::Terminal::new(backend).unwrap();
+        terminal
+            .draw(|f| super::views::render(f, &app, Instant::now()))
+            .unwrap();
+        let screen = terminal.backend().to_string();
+        for whole in [
+            "Stop the node?",
+            "Window 1800 is in its active phase (50 blocks left):",
+            "2 clients attached",
+            "y stops the node and quits · n or Esc keeps it running",
+        ] {
+            assert!(screen.contains(whole), "{w}x{h} cuts {whole:?}:\n{screen}");
+        }
+    }
+}
