@@ -20,7 +20,9 @@ use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::ChainStatus;
 use crate::protocol::{Address, CoordinationWindow, WalletPkh};
 
-pub use super::recent::{dry_run_record, ProposalLine, ProposalState, RecentHistory, ResultLine};
+pub use super::recent::{
+    dry_run_record, FaultLine, ProposalLine, ProposalState, RecentHistory, ResultLine,
+};
 pub use super::state::{
     BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, NodeLink, Popup,
     ProposalItem, ProposalKey, ProposalsView, QuitWarning, Request, Tab, FAULT_PAGE,
@@ -458,7 +460,7 @@ impl App {
             Loaded::Recent(result) => {
                 self.history.loading = false;
                 match result {
-                    Ok((windows, results)) => self.history.set(&windows, results),
+                    Ok(read) => self.history.set(read),
                     // What the node's own snapshot holds is still shown; the next resync
                     // tries again.
                     Err(e) => tracing::debug!(error = %e, "cannot read recent windows"),

@@ -73,7 +73,15 @@ pub enum Loaded {
         result: Result<FaultsPage, ApiError>,
     },
     Proposals(Result<Vec<ProposalItem>, ApiError>),
-    Recent(Result<(Vec<WindowRow>, Vec<ResultRow>), ApiError>),
+    Recent(Result<RecentRead, ApiError>),
+}
+
+/// The newest windows, results and faults in the history, each newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentRead {
+    pub windows: Vec<WindowRow>,
+    pub results: Vec<ResultRow>,
+    pub faults: Vec<FaultRow>,
 }
 
 impl Load {
@@ -237,7 +245,7 @@ async fn proposals(api: &dyn NodeApi) -> Result<Vec<ProposalItem>, ApiError> {
     Ok(items)
 }
 
-async fn recent(api: &dyn NodeApi) -> Result<(Vec<WindowRow>, Vec<ResultRow>), ApiError> {
+async fn recent(api: &dyn NodeApi) -> Result<RecentRead, ApiError> {
     let windows = api
         .history(HistoryQuery::Windows {
             limit: SNAPSHOT_HISTORY as u64,
@@ -251,5 +259,18 @@ async fn recent(api: &dyn NodeApi) -> Result<(Vec<WindowRow>, Vec<ResultRow>), A
         })
         .await?
         .into_results()?;
-    Ok((windows, results))
+    let faults = api
+        .history(HistoryQuery::Faults {
+            filter: FaultFilter::default(),
+            order: FaultOrder::NewestFirst,
+            offset: 0,
+            limit: SNAPSHOT_HISTORY as u64,
+        })
+        .await?
+        .into_faults()?;
+    Ok(RecentRead {
+        windows,
+        results,
+        faults,
+    })
 }

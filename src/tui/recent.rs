@@ -6,10 +6,15 @@
 use std::collections::HashMap;
 
 use super::app::App;
+use super::loads::RecentRead;
 use crate::engine::events::Event;
-use crate::engine::records::{DryRunRecord, DryRunRow, ResultRow, WindowRow, WindowStatus};
+use crate::engine::records::{
+    DryRunRecord, DryRunRow, FaultRow, ResultRow, WindowRow, WindowStatus,
+};
 use crate::engine::snapshot::{WindowView, SNAPSHOT_HISTORY};
-use crate::protocol::{ActionOutcome, ActionType, CoordinationWindow, WalletPkh};
+use crate::protocol::{
+    ActionOutcome, ActionType, Address, CoordinationWindow, FaultType, WalletPkh,
+};
 
 /// Recent windows and results read from the history (see [`App::recent_windows`] and
 /// [`App::latest_results`]).
@@ -19,6 +24,8 @@ pub struct RecentHistory {
     pub windows: Vec<WindowView>,
     /// Newest first.
     pub results: Vec<ResultRow>,
+    /// Newest first.
+    pub faults: Vec<FaultRow>,
     /// The node's snapshot was replaced (first, or after a gap or a restart): read again.
     pub stale: bool,
     pub loading: bool,
@@ -26,9 +33,10 @@ pub struct RecentHistory {
 
 impl RecentHistory {
     /// Takes what was read: the windows oldest first, each counting its results and faults.
-    pub fn set(&mut self, windows: &[WindowRow], results: Vec<ResultRow>) {
-        self.windows = window_views(windows, &results);
-        self.results = results;
+    pub fn set(&mut self, read: RecentRead) {
+        self.windows = window_views(&read.windows, &read.results);
+        self.results = read.results;
+        self.faults = read.faults;
     }
 }
 
@@ -41,6 +49,15 @@ pub struct ResultLine {
     pub faulty: bool,
     /// The leader's candidates the on-chain validator refused.
     pub refused: Vec<ActionType>,
+}
+
+/// One line of the Overview's latest faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultLine {
+    pub coordination_block: u64,
+    pub wallet: WalletPkh,
+    pub culprit: Address,
+    pub fault: FaultType,
 }
 
 /// Where one dispatched action stands, as the Overview's latest proposals show it.
@@ -111,6 +128,49 @@ impl App {
             })
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
+        out
+    }
+
+    /// The latest faults, newest first: those the node announced, then older ones from its
+    /// history (a fault is stored before it is announced, so the history holds the
+    /// announced ones too).
+    pub fn latest_faults(&self) -> Vec<FaultLine> {
+        let mut out: Vec<FaultLine> = self
+            .view()
+            .recent_faults
+            .iter()
+            .rev()
+            .filter_map(|e| match e {
+                Event::Fault {
+                    wallet,
+                    coordination_block,
+                    culprit,
+                    fault,
+                } => Some(FaultLine {
+                    coordination_block: *coordination_block,
+                    wallet: *wallet,
+                    culprit: *culprit,
+                    fault: *fault,
+                }),
+                _ => None,
+            })
+            .collect();
+        for f in &self.history.faults {
+            let line = FaultLine {
+                coordination_block: f.coordination_block,
+                wallet: f.wallet,
+                culprit: f.culprit,
+                fault: f.fault,
+            };
+            if out.len() >= SNAPSHOT_HISTORY {
+                break;
+            }
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+        // Stable: within a window, the order they came in.
+        out.sort_by_key(|l| std::cmp::Reverse(l.coordination_block));
         out
     }
 

@@ -624,6 +624,11 @@ async fn after_a_restart_the_overview_shows_windows_and_results_from_the_history
         result_row(wallet(2), 900, 2),
         result_row(wallet(1), 1800, 0),
     ]);
+    history
+        .faults
+        .lock()
+        .unwrap()
+        .extend([fault(1, 900), fault(2, 900), fault(3, 2700)]);
     let mut app = app_on(&history, NodeLink::InProcess);
     // The restarted node: its snapshot begins at window 2700.
     let mut snapshot = NodeSnapshot::default();
@@ -637,6 +642,14 @@ async fn after_a_restart_the_overview_shows_windows_and_results_from_the_history
         safe_block: 2668,
         safe_block_hash: Hash32([3; 32]),
         other_rule_hash: None,
+    });
+    // Fault 3 was stored, then announced: it is both in the history and in the snapshot.
+    let announced = fault(3, 2700);
+    snapshot.apply(&Event::Fault {
+        wallet: announced.wallet,
+        coordination_block: announced.coordination_block,
+        culprit: announced.culprit,
+        fault: announced.fault,
     });
     app.on_update(
         Update::Snapshot {
@@ -664,7 +677,7 @@ async fn after_a_restart_the_overview_shows_windows_and_results_from_the_history
         [
             (900, true, false, 2, 2),
             (1800, false, true, 1, 0),
-            (2700, false, false, 0, 0)
+            (2700, false, false, 0, 1)
         ]
     );
     let results: Vec<_> = app
@@ -673,6 +686,19 @@ async fn after_a_restart_the_overview_shows_windows_and_results_from_the_history
         .map(|r| (r.wallet, r.coordination_block, r.faulty))
         .collect();
     assert_eq!(results, [(wallet(1), 1800, false), (wallet(2), 900, true)]);
+    let faults: Vec<_> = app
+        .latest_faults()
+        .iter()
+        .map(|f| (f.coordination_block, f.culprit))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            (2700, fault(3, 2700).culprit),
+            (900, fault(2, 900).culprit),
+            (900, fault(1, 900).culprit)
+        ]
+    );
     assert_eq!(app.tab, Tab::Overview);
 }
 

@@ -9,7 +9,6 @@ use tokio::time::Instant;
 
 use super::format::{count, dispatcher, eta, executor};
 use super::pane;
-use crate::engine::events::Event;
 use crate::protocol::{ActionOutcome, ActionType};
 use crate::tui::app::{App, ProposalState};
 
@@ -174,26 +173,18 @@ fn render_results(frame: &mut Frame, app: &App, area: Rect) {
 fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let lines: Vec<Line> = app
-        .view()
-        .recent_faults
+        .latest_faults()
         .iter()
-        .rev()
-        .filter_map(|e| match e {
-            Event::Fault {
-                wallet,
-                coordination_block,
-                culprit,
-                fault,
-            } => Some(Line::from(vec![
-                Span::styled(format!("{coordination_block} "), t.dim),
+        .map(|f| {
+            Line::from(vec![
+                Span::styled(format!("{} ", f.coordination_block), t.dim),
                 Span::styled(
-                    format!("{} ", fault.name().trim_start_matches("Leader")),
+                    format!("{} ", f.fault.name().trim_start_matches("Leader")),
                     t.critical,
                 ),
-                Span::styled(format!("{} ", culprit.short()), t.base),
-                Span::styled(wallet.short(), t.dim),
-            ])),
-            _ => None,
+                Span::styled(format!("{} ", f.culprit.short()), t.base),
+                Span::styled(f.wallet.short(), t.dim),
+            ])
         })
         .collect();
     let title = format!("Latest faults ({} seen)", app.view().faults_seen);
