@@ -21,11 +21,16 @@ impl Tmux {
 
     /// Runs `command` in a 140x40 session `main`.
     fn start(&self, command: &str) {
+        self.start_session("main", command);
+    }
+
+    /// Runs `command` in a 140x40 session `session`.
+    fn start_session(&self, session: &str, command: &str) {
         let started = self.cmd(&[
             "new-session",
             "-d",
             "-s",
-            "main",
+            session,
             "-x",
             "140",
             "-y",
@@ -57,21 +62,40 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
+        self.screen_of("main")
+    }
+
+    fn screen_of(&self, session: &str) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", session]).stdout)
             .into_owned()
     }
 
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
+        self.keys_to("main", keys);
+    }
+
+    fn keys_to(&self, session: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", session];
         args.extend_from_slice(keys);
         assert!(self.cmd(&args).status.success());
     }
 
     /// Polls the screen until `test` holds; fails with the last screen after `within`.
     fn wait_for(&self, what: &str, within: Duration, test: impl Fn(&str) -> bool) -> String {
+        self.wait_in("main", what, within, test)
+    }
+
+    /// [`Tmux::wait_for`] in session `session`.
+    fn wait_in(
+        &self,
+        session: &str,
+        what: &str,
+        within: Duration,
+        test: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + within;
         loop {
-            let screen = self.screen();
+            let screen = self.screen_of(session);
             if test(&screen) {
                 return screen;
             }
@@ -172,7 +196,7 @@ fn console_in_a_real_terminal() {
     dry_run_the_current_window(&tmux);
 
     // q exits with status 0 and a restored terminal (canonical mode back on).
-    tmux.keys(&["q"]);
+    quit_owned_console(&tmux);
     let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
         s.contains("EXITED")
     });
@@ -213,6 +237,184 @@ fn dry_run_the_current_window(tmux: &Tmux) {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the result to close", Duration::from_secs(10), |s| {
         !s.contains("Nothing was sent")
+    });
+}
+
+/// `q` on a console that owns its node: it quits, or, in a window's active phase (or while
+/// a client that just left is still counted), asks first; `y` answers.
+fn quit_owned_console(tmux: &Tmux) {
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit or the question", Duration::from_secs(30), |s| {
+        s.contains("EXITED") || s.contains("Stop the node?")
+    });
+    if screen.contains("Stop the node?") {
+        tmux.keys(&["y"]);
+    }
+}
+
+/// A console owns its node and another console is attached to it: `q` on the first asks
+/// before stopping the node, saying the other loses it; `n` keeps it running. The attached
+/// one detaches, saying the node runs on.
+#[test]
+fn q_asks_before_stopping_a_node_another_console_is_attached_to() {
+    let tmux = Tmux::new("confirm");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let owner = format!(
+        "HOME={home} {bin} --data-dir {data} --block-time 40ms --devnet-seed 4; \
+         printf 'EXITED %s\\n' $?; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    tmux.start(&owner);
+    tmux.wait_for("the header", Duration::from_secs(60), |s| {
+        block_height(s).is_some()
+    });
+    let pid = console_pid(&tmux);
+    let attached = format!(
+        "HOME={home} {bin} console --data-dir {data} --devnet-seed 4; \
+         printf 'EXITED %s\\n' $?; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    tmux.start_session("other", &attached);
+    tmux.wait_in(
+        "other",
+        "the attached console",
+        Duration::from_secs(60),
+        |s| s.contains(&format!("attached to pid {pid}")) && block_height(s).is_some(),
+    );
+
+    tmux.keys(&["q"]);
+    let asked = tmux.wait_for("the question", Duration::from_secs(10), |s| {
+        s.contains("Stop the node?")
+    });
+    assert!(
+        asked.contains("1 client attached over the control socket loses the node"),
+        "{asked}"
+    );
+    tmux.keys(&["n"]);
+    tmux.wait_for("the question to close", Duration::from_secs(10), |s| {
+        !s.contains("Stop the node?")
+    });
+    // Both consoles still follow the node.
+    let shown = block_height(&tmux.screen()).unwrap();
+    tmux.wait_in("other", "a later block", Duration::from_secs(30), |s| {
+        block_height(s).is_some_and(|h| h > shown)
+    });
+
+    tmux.keys_to("other", &["q"]);
+    let detached = tmux.wait_in("other", "the detach", Duration::from_secs(30), |s| {
+        s.contains("EXITED")
+    });
+    assert!(
+        detached.contains(&format!("Detached. The node runs on (pid {pid})."))
+            && detached.contains("EXITED 0"),
+        "{detached}"
+    );
+    quit_owned_console(&tmux);
+    tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED 0")
+    });
+}
+
+/// The selected row of a table: the words after the `▶` marker.
+fn selected_row(screen: &str) -> Vec<String> {
+    let line = screen
+        .lines()
+        .find(|l| l.contains('▶'))
+        .unwrap_or_else(|| panic!("no row selected:\n{screen}"));
+    let after = line.split('▶').nth(1).unwrap_or_default();
+    after
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// "History 2 of 17" in the Faults tab's title: (selected, total).
+fn fault_position(screen: &str) -> Option<(u64, u64)> {
+    let rest = screen.split("History ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let selected = words.next()?.parse().ok()?;
+    (words.next()? == "of").then_some(())?;
+    let total = words
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some((selected, total))
+}
+
+/// In the Faults tab a fault is chosen; faults recorded after it land above it, and the
+/// selection stays on it, saying how many are new; Enter opens the chosen one.
+#[test]
+fn the_chosen_fault_stays_chosen_as_new_faults_arrive() {
+    let tmux = Tmux::new("faults");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let command = format!(
+        "HOME={home} {bin} --data-dir {data} --block-time 10ms --devnet-seed 4 \
+         --devnet-fault-rate 0.5; printf 'EXITED %s\\n' $?; sleep 600",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_tbtc-coord"),
+        data = data.display(),
+    );
+    tmux.start(&command);
+    tmux.wait_for("the header", Duration::from_secs(60), |s| {
+        block_height(s).is_some()
+    });
+    tmux.keys(&["4"]);
+    tmux.wait_for("two faults", Duration::from_secs(120), |s| {
+        fault_position(s).is_some_and(|(_, total)| total >= 2)
+    });
+    // The second newest (lower by now if newer faults came meanwhile: it moves with them).
+    tmux.keys(&["j"]);
+    let screen = tmux.wait_for("the second row", Duration::from_secs(10), |s| {
+        fault_position(s).is_some_and(|(selected, _)| selected >= 2)
+    });
+    let (at, before) = fault_position(&screen).unwrap();
+    let chosen = selected_row(&screen);
+    let [window, _wallet, culprit, fault, ..] = chosen.as_slice() else {
+        panic!("a fault row has five columns: {chosen:?}\n{screen}");
+    };
+
+    // A later window's faults land above it: it moves down with them, still selected.
+    let screen = tmux.wait_for("newer faults above it", Duration::from_secs(120), |s| {
+        fault_position(s).is_some_and(|(selected, total)| total > before && selected > at)
+    });
+    let (selected, _) = fault_position(&screen).unwrap();
+    assert_eq!(selected_row(&screen), chosen, "{screen}");
+    assert!(
+        screen.contains(&format!("{} new", selected - 2)),
+        "{screen}"
+    );
+
+    // Enter opens the chosen fault.
+    tmux.keys(&["Enter"]);
+    let detail = tmux.wait_for("the fault's details", Duration::from_secs(10), |s| {
+        s.contains("Esc closes")
+    });
+    // The popup's lines sit between its borders, beside the table it covers.
+    let segments = || detail.lines().flat_map(|l| l.split('│')).map(str::trim);
+    let field = |name: &str| {
+        segments()
+            .find_map(|seg| {
+                seg.strip_prefix(name)
+                    .and_then(|v| v.split_whitespace().next())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no {name} in the details:\n{detail}"))
+    };
+    assert_eq!(&field("window "), window, "{detail}");
+    assert_eq!(&field("culprit "), culprit, "{detail}");
+    assert!(segments().any(|seg| seg == fault), "{detail}");
+    tmux.keys(&["Escape"]);
+    quit_owned_console(&tmux);
+    tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("EXITED 0")
     });
 }
 
@@ -407,12 +609,17 @@ fn an_attached_console_detaches_and_follows_the_node_through_a_restart() {
     });
     dry_run_the_current_window(&tmux);
 
-    // q detaches: the console exits 0, the node runs on and completes more windows.
+    // q detaches: the console exits 0 saying the node runs on, and it runs on and completes
+    // more windows.
     tmux.keys(&["q"]);
     let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
         s.contains("EXITED")
     });
     assert!(after.contains("EXITED 0"), "{after}");
+    assert!(
+        after.contains(&format!("Detached. The node runs on (pid {}).", node.pid())),
+        "{after}"
+    );
     assert!(node.is_running(), "q stopped the node");
     let done = windows_completed(home.path(), &data);
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -457,6 +457,7 @@ pub async fn run_console(
     let result = crate::tui::run(
         Arc::new(running.node.commands()),
         crate::tui::app::NodeLink::InProcess,
+        Some(running.control.attached()),
         theme,
         cancel,
         started,

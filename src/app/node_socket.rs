@@ -64,7 +64,7 @@ pub(crate) async fn attach_console(
         sink: Arc::new(crate::tui::node_log::show),
     };
     let api: Arc<RemoteNode> = RemoteNode::start_with_log(socket, link.clone(), node_log);
-    let result = crate::tui::run(api, NodeLink::Connecting, theme, cancel, started).await;
+    let result = crate::tui::run(api, NodeLink::Connecting, None, theme, cancel, started).await;
     link.cancel();
     result
 }

@@ -148,6 +148,7 @@ pub async fn run_console(
     let result = crate::tui::run(
         Arc::new(commands),
         crate::tui::app::NodeLink::InProcess,
+        Some(server.attached()),
         theme,
         cancel.clone(),
         started,

@@ -118,6 +118,7 @@ pub struct ControlServer {
     cancel: CancellationToken,
     closed: CancellationToken,
     clients: TaskTracker,
+    attached: Arc<AtomicUsize>,
     accept: tokio::task::JoinHandle<SocketFile>,
 }
 
@@ -125,7 +126,7 @@ pub struct ControlServer {
 pub(super) struct Shared {
     pub(super) commands: NodeCommands,
     owner: u32,
-    clients: AtomicUsize,
+    clients: Arc<AtomicUsize>,
     /// Cancelled at shutdown: stop reading requests, finish the streams.
     pub(super) closing: CancellationToken,
     /// Cancelled when the goodbye time is up: close everything.
@@ -142,10 +143,11 @@ impl Bound {
         let cancel = CancellationToken::new();
         let closed = CancellationToken::new();
         let clients = TaskTracker::new();
+        let attached = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             commands,
             owner: self.owner,
-            clients: AtomicUsize::new(0),
+            clients: attached.clone(),
             closing: cancel.clone(),
             closed: closed.clone(),
         });
@@ -157,6 +159,7 @@ impl Bound {
             cancel,
             closed,
             clients,
+            attached,
             accept,
         }
     }
@@ -165,6 +168,12 @@ impl Bound {
 impl ControlServer {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many clients are attached now (read it; the server keeps it up to date): what a
+    /// console owning the node says stopping it cuts off.
+    pub fn attached(&self) -> Arc<AtomicUsize> {
+        self.attached.clone()
     }
 
     /// Stops accepting, lets every client receive what it was sent (the node's last events

@@ -1,9 +1,11 @@
 //! The console's state, as a reducer of the node's updates and of keys. No terminal here: the
 //! run loop feeds updates and keys in, carries out the [`Request`]s and loads that come
 //! back, and draws. The view-state types live in [`super::state`], the key handlers in
-//! [`super::keys`].
+//! [`super::keys`], what is read from the history beside the snapshot in [`super::recent`].
 
 use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -13,14 +15,17 @@ use super::theme::Theme;
 use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::Event;
 use crate::engine::records::DryRunRecord;
-use crate::engine::snapshot::NodeSnapshot;
-use crate::protocol::window::{next_window_after, window_at_or_before};
+use crate::engine::snapshot::{DispatcherState, NodeSnapshot};
+use crate::protocol::window::{next_window_after, window_at_or_before, Phase};
 use crate::protocol::ChainStatus;
 use crate::protocol::{Address, CoordinationWindow, WalletPkh};
 
+pub use super::recent::{
+    dry_run_record, FaultLine, ProposalLine, ProposalState, RecentHistory, ResultLine,
+};
 pub use super::state::{
     BlockClock, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, FaultsView, NodeLink, Popup,
-    ProposalItem, ProposalsView, Request, Tab, FAULT_PAGE,
+    ProposalItem, ProposalKey, ProposalsView, QuitWarning, Request, Tab, FAULT_PAGE,
 };
 
 pub struct App {
@@ -33,16 +38,30 @@ pub struct App {
     pub frozen: Option<NodeSnapshot>,
     pub tab: Tab,
     pub popup: Option<Popup>,
+    /// The index of the selected wallet in the shown wallets, kept on [`App::wallet_id`].
     pub wallet_selected: usize,
-    /// The first peer row shown on the Network tab.
+    /// The selected wallet: the selection follows it, not its index.
+    pub wallet_id: Option<WalletPkh>,
+    /// The first peer row shown on the Network tab, kept on [`App::peer_anchor`].
     pub peer_scroll: usize,
+    /// The peer at the top of the Network tab's list once scrolled down: peers connecting
+    /// above it do not scroll it away. `None` at the top, where new peers show.
+    pub peer_anchor: Option<String>,
     /// How many of the node's wallets each operator holds a seat in, built when the wallets
     /// are known (they do not change while the node runs), so a frame never walks every
     /// wallet's seats per peer.
     pub wallets_of_operator: HashMap<Address, usize>,
     pub faults: FaultsView,
     pub proposals: ProposalsView,
+    /// The block clock of what is shown: while paused, the frozen block's, whose age grows.
     pub clock: BlockClock,
+    /// While paused, the live block clock, which measures on.
+    pub live_clock: Option<BlockClock>,
+    /// Control-socket clients of the node this console owns (none when attached).
+    pub control_clients: Option<Arc<AtomicUsize>>,
+    /// Windows and results from the history, for what the node's snapshot does not reach
+    /// back to (a node restarted since them).
+    pub history: RecentHistory,
     pub chain_status: ChainStatus,
     pub logs: tui_logger::TuiWidgetState,
     pub should_quit: bool,
@@ -69,7 +88,9 @@ impl App {
             tab: Tab::Overview,
             popup: None,
             wallet_selected: 0,
+            wallet_id: None,
             peer_scroll: 0,
+            peer_anchor: None,
             wallets_of_operator: HashMap::new(),
             faults: FaultsView {
                 stale: true,
@@ -81,6 +102,12 @@ impl App {
                 ..ProposalsView::default()
             },
             clock: BlockClock::default(),
+            live_clock: None,
+            control_clients: None,
+            history: RecentHistory {
+                stale: true,
+                ..RecentHistory::default()
+            },
             chain_status: ChainStatus::default(),
             logs: tui_logger::TuiWidgetState::new()
                 .set_default_display_level(tui_logger::LevelFilter::Info),
@@ -123,8 +150,18 @@ impl App {
     pub fn on_event(&mut self, event: &Event, now: Instant) {
         self.live.apply(event);
         match event {
-            Event::Block { .. } => self.clock.observe(now),
-            Event::NodeStarted { .. } => self.index_wallets(),
+            Event::Block { .. } => self
+                .live_clock
+                .as_mut()
+                .unwrap_or(&mut self.clock)
+                .observe(now),
+            Event::NodeStarted { .. } => {
+                self.index_wallets();
+                self.follow_selections();
+            }
+            Event::PeerConnected { .. }
+            | Event::PeerDisconnected { .. }
+            | Event::PeerRefused { .. } => self.follow_selections(),
             Event::Fault { .. } => {
                 self.faults.stale = true;
                 self.faults.counts_stale = true;
@@ -145,11 +182,109 @@ impl App {
     pub fn resync(&mut self, snapshot: NodeSnapshot) {
         self.live = snapshot;
         self.index_wallets();
+        self.follow_selections();
         self.resyncs += 1;
         self.faults.stale = true;
         self.faults.counts_stale = true;
         self.proposals.stale = true;
+        self.history.stale = true;
         self.dirty = true;
+    }
+
+    /// Pauses the view (a copy of the live state and its block clock), or resumes it.
+    pub fn toggle_pause(&mut self) {
+        if self.frozen.take().is_some() {
+            if let Some(live) = self.live_clock.take() {
+                self.clock = live;
+            }
+            self.faults.stale = true;
+            self.faults.counts_stale = true;
+            self.proposals.stale = true;
+        } else {
+            self.frozen = Some(self.live.clone());
+            self.live_clock = Some(self.clock.clone());
+        }
+        self.follow_selections();
+    }
+
+    /// Puts the wallet and peer selections back on what was chosen after the shown lists
+    /// changed (a node starting, a resync, peers coming and going, pausing).
+    pub fn follow_selections(&mut self) {
+        let view = self.frozen.as_ref().unwrap_or(&self.live);
+        let wallets = &view.wallets;
+        match self
+            .wallet_id
+            .and_then(|id| wallets.iter().position(|w| w.wallet == id))
+        {
+            Some(i) => self.wallet_selected = i,
+            None => {
+                self.wallet_selected = self.wallet_selected.min(wallets.len().saturating_sub(1));
+                self.wallet_id = wallets.get(self.wallet_selected).map(|w| w.wallet);
+            }
+        }
+        let peers = &view.network.peers;
+        match &self.peer_anchor {
+            // Where the anchor is, or would be if it left: peers are ordered by id.
+            Some(anchor) => {
+                self.peer_scroll = peers
+                    .range::<str, _>((Bound::Unbounded, Bound::Excluded(anchor.as_str())))
+                    .count()
+                    .min(peers.len().saturating_sub(1));
+            }
+            // At the top: peers connecting above show.
+            None => self.peer_scroll = 0,
+        }
+    }
+
+    /// Selects the wallet at `index` of the shown wallets (clamped).
+    pub fn select_wallet(&mut self, index: usize) {
+        let wallets = &self.view().wallets;
+        let index = index.min(wallets.len().saturating_sub(1));
+        let id = wallets.get(index).map(|w| w.wallet);
+        self.wallet_selected = index;
+        self.wallet_id = id;
+    }
+
+    /// Scrolls the peer list so that the peer at `index` is its first row (clamped).
+    pub fn scroll_peers(&mut self, index: usize) {
+        let peers = &self.view().network.peers;
+        let index = index.min(peers.len().saturating_sub(1));
+        let anchor = peers.keys().nth(index).filter(|_| index > 0).cloned();
+        self.peer_scroll = index;
+        self.peer_anchor = anchor;
+    }
+
+    /// What quitting would stop besides the console, if it owns its node.
+    pub fn quit_warning(&self) -> Option<QuitWarning> {
+        if self.link != NodeLink::InProcess {
+            return None;
+        }
+        let live = &self.live;
+        let active_window = live.head.and_then(|h| {
+            let w = window_at_or_before(h.number)?;
+            (w.phase_at(h.number) == Phase::Active)
+                .then(|| (w.coordination_block, w.active_phase_end() - h.number))
+        });
+        let clients = self
+            .control_clients
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::SeqCst));
+        let actions = live
+            .wallets
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.dispatcher,
+                    DispatcherState::Dispatched { .. } | DispatcherState::Running { .. }
+                )
+            })
+            .count();
+        let warning = QuitWarning {
+            active_window,
+            clients,
+            actions,
+        };
+        (!warning.is_empty()).then_some(warning)
     }
 
     /// Folds one update of the node's subscription in.
@@ -164,6 +299,8 @@ impl App {
                 if first {
                     self.live = *snapshot;
                     self.index_wallets();
+                    self.follow_selections();
+                    self.history.stale = true;
                     self.faults.stale = true;
                     self.faults.counts_stale = true;
                     self.proposals.stale = true;
@@ -172,7 +309,7 @@ impl App {
                     self.resync(*snapshot);
                 }
                 // Block times measured before the gap say nothing about the node now.
-                self.clock = BlockClock::default();
+                *self.live_clock.as_mut().unwrap_or(&mut self.clock) = BlockClock::default();
             }
             Update::Event(event) => self.on_event(&event, now),
             Update::ChainStatus(status) => self.on_chain_status(status),
@@ -191,6 +328,9 @@ impl App {
                 }
                 // A frozen view would hide that the node is gone.
                 self.frozen = None;
+                if let Some(live) = self.live_clock.take() {
+                    self.clock = live;
+                }
                 self.dirty = true;
             }
         }
@@ -240,6 +380,7 @@ impl App {
                     filter: f.filter.clone(),
                     order: f.order,
                     selected: f.selected,
+                    selected_id: f.selected_id,
                     page_offset: f.page_offset,
                     have_rows: !f.rows.is_empty(),
                     total: f.total,
@@ -251,6 +392,11 @@ impl App {
                 self.proposals.stale = false;
                 self.proposals.loading = true;
                 LoadWhat::Proposals
+            }
+            Tab::Overview if self.history.stale && !self.history.loading => {
+                self.history.stale = false;
+                self.history.loading = true;
+                LoadWhat::Recent
             }
             _ => return None,
         };
@@ -281,16 +427,27 @@ impl App {
                 match result {
                     Ok(page) => {
                         f.total = page.total;
-                        f.selected = f.selected.min(page.total.saturating_sub(1));
-                        if page.selected != f.selected
-                            && (f.selected < page.page_offset
-                                || f.selected >= page.page_offset + FAULT_PAGE)
+                        // Faults recorded since moved the selected one by `shift` rows; a key
+                        // pressed meanwhile moved from where it was.
+                        let shift = page.selected as i64 - page.asked as i64;
+                        let selected = if f.selected == page.asked {
+                            page.selected
+                        } else {
+                            f.selected.saturating_add_signed(shift)
+                        };
+                        f.selected = selected.min(page.total.saturating_sub(1));
+                        f.new_above = (f.new_above + shift.max(0) as u64).min(f.selected);
+                        if f.selected < page.page_offset
+                            || f.selected >= page.page_offset + FAULT_PAGE
                         {
                             // The selection moved out of this page meanwhile.
                             f.stale = true;
                         }
                         f.page_offset = page.page_offset;
                         f.rows = page.rows;
+                        if let Some(id) = f.selected_row().map(|r| r.id) {
+                            f.selected_id = Some(id);
+                        }
                         if let Some(summary) = page.summary {
                             f.summary = summary;
                         }
@@ -316,11 +473,19 @@ impl App {
                 p.loading = false;
                 match result {
                     Ok(items) => {
-                        p.items = items;
-                        p.selected = p.selected.min(p.items.len().saturating_sub(1));
+                        p.replace_items(items);
                         p.error = None;
                     }
                     Err(e) => p.error = Some(e.to_string()),
+                }
+            }
+            Loaded::Recent(result) => {
+                self.history.loading = false;
+                match result {
+                    Ok(read) => self.history.set(read),
+                    // What the node's own snapshot holds is still shown; the next resync
+                    // tries again.
+                    Err(e) => tracing::debug!(error = %e, "cannot read recent windows"),
                 }
             }
         }

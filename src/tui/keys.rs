@@ -4,9 +4,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::app::App;
+use super::app::{dry_run_record, App};
 use super::state::{
-    cycle, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, Popup, Request, Tab,
+    cycle, DryRunChoice, DryRunDialog, DryRunOutcome, FaultInput, Popup, ProposalItem, Request, Tab,
 };
 use crate::engine::records::{FaultFilter, FaultOrder};
 use crate::engine::DryRunWindow;
@@ -39,22 +39,17 @@ impl App {
             return None;
         }
         match key.code {
-            KeyCode::Char('q') => {
-                self.should_quit = true;
-                return Some(Request::Quit);
-            }
-            KeyCode::Char('?') => self.popup = Some(Popup::Help),
-            KeyCode::Char('p') => {
-                self.frozen = match self.frozen.take() {
-                    Some(_) => None,
-                    None => Some(self.live.clone()),
-                };
-                if !self.paused() {
-                    self.faults.stale = true;
-                    self.faults.counts_stale = true;
-                    self.proposals.stale = true;
+            // Detaching leaves the node running; stopping one mid-window (or under other
+            // clients) is asked about first.
+            KeyCode::Char('q') => match self.quit_warning() {
+                Some(warning) => self.popup = Some(Popup::ConfirmQuit(warning)),
+                None => {
+                    self.should_quit = true;
+                    return Some(Request::Quit);
                 }
-            }
+            },
+            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char('p') => self.toggle_pause(),
             KeyCode::Tab => self.tab = self.tab.offset(1),
             KeyCode::BackTab => self.tab = self.tab.offset(-1),
             KeyCode::Char(c @ '1'..='6') => self.tab = Tab::ALL[(c as usize) - ('1' as usize)],
@@ -69,13 +64,13 @@ impl App {
                 let n = self.view().wallets.len();
                 match key.code {
                     KeyCode::Up | KeyCode::Char('k') => {
-                        self.wallet_selected = self.wallet_selected.saturating_sub(1)
+                        self.select_wallet(self.wallet_selected.saturating_sub(1))
                     }
                     KeyCode::Down | KeyCode::Char('j') => {
-                        self.wallet_selected = (self.wallet_selected + 1).min(n.saturating_sub(1))
+                        self.select_wallet(self.wallet_selected + 1)
                     }
-                    KeyCode::Home | KeyCode::Char('g') => self.wallet_selected = 0,
-                    KeyCode::End | KeyCode::Char('G') => self.wallet_selected = n.saturating_sub(1),
+                    KeyCode::Home | KeyCode::Char('g') => self.select_wallet(0),
+                    KeyCode::End | KeyCode::Char('G') => self.select_wallet(n.saturating_sub(1)),
                     KeyCode::Char('d') => {
                         // The next window's leader is known once its safe block exists;
                         // until then the current window is the useful default.
@@ -101,41 +96,32 @@ impl App {
                 }
             }
             Tab::Network if self.scroll.on_network_key(key.code) => {}
-            Tab::Network => {
-                let peers = self.view().network.peers.len();
-                let wallets = self.view().wallets.len();
-                match key.code {
-                    KeyCode::Up | KeyCode::Char('k') => {
-                        self.peer_scroll = self.peer_scroll.saturating_sub(1)
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => {
-                        self.peer_scroll = (self.peer_scroll + 1).min(peers.saturating_sub(1))
-                    }
-                    // The seat grid shows the selected wallet, the same one as on Wallets.
-                    KeyCode::Left | KeyCode::Char('h') => {
-                        self.wallet_selected = self.wallet_selected.saturating_sub(1)
-                    }
-                    KeyCode::Right | KeyCode::Char('l') => {
-                        self.wallet_selected =
-                            (self.wallet_selected + 1).min(wallets.saturating_sub(1))
-                    }
-                    _ => {}
+            Tab::Network => match key.code {
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.scroll_peers(self.peer_scroll.saturating_sub(1))
                 }
-            }
+                KeyCode::Down | KeyCode::Char('j') => self.scroll_peers(self.peer_scroll + 1),
+                // The seat grid shows the selected wallet, the same one as on Wallets.
+                KeyCode::Left | KeyCode::Char('h') => {
+                    self.select_wallet(self.wallet_selected.saturating_sub(1))
+                }
+                KeyCode::Right | KeyCode::Char('l') => self.select_wallet(self.wallet_selected + 1),
+                _ => {}
+            },
             Tab::Faults => self.on_faults_key(key),
             Tab::Proposals => {
-                let n = self.proposals.items.len();
+                let p = &mut self.proposals;
                 match key.code {
-                    KeyCode::Up | KeyCode::Char('k') => {
-                        self.proposals.selected = self.proposals.selected.saturating_sub(1)
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => {
-                        self.proposals.selected =
-                            (self.proposals.selected + 1).min(n.saturating_sub(1))
-                    }
-                    KeyCode::Home | KeyCode::Char('g') => self.proposals.selected = 0,
-                    KeyCode::End | KeyCode::Char('G') => {
-                        self.proposals.selected = n.saturating_sub(1)
+                    KeyCode::Up | KeyCode::Char('k') => p.select(p.selected.saturating_sub(1)),
+                    KeyCode::Down | KeyCode::Char('j') => p.select(p.selected + 1),
+                    KeyCode::Home | KeyCode::Char('g') => p.select(0),
+                    KeyCode::End | KeyCode::Char('G') => p.select(usize::MAX),
+                    // A dry run's result again, as it was shown when it was made.
+                    KeyCode::Enter => {
+                        if let Some(ProposalItem::DryRun(row)) = p.selected_item() {
+                            let record = dry_run_record(row);
+                            self.popup = Some(Popup::DryRun(DryRunOutcome::Done(Box::new(record))));
+                        }
                     }
                     _ => {}
                 }
@@ -184,7 +170,8 @@ impl App {
                 self.faults.input = Some((FaultInput::Search, current));
             }
             KeyCode::Char('r') => {
-                self.faults.input = Some((FaultInput::WindowRange, String::new()))
+                let current = self.faults.range_text();
+                self.faults.input = Some((FaultInput::WindowRange, current));
             }
             KeyCode::Char('t') => self.set_fault_filter(|f| {
                 f.fault = match f.fault {
@@ -225,7 +212,10 @@ impl App {
             return;
         };
         match key.code {
-            KeyCode::Esc => return,
+            KeyCode::Esc => {
+                self.faults.input_error = None;
+                return;
+            }
             KeyCode::Enter => {
                 match kind {
                     FaultInput::Search => {
@@ -237,18 +227,25 @@ impl App {
                             f.from_block = from;
                             f.to_block = to;
                         }),
+                        // Said while the prompt is still open, beside the text to fix.
                         Err(e) => {
-                            self.faults.error = Some(e);
+                            self.faults.input_error = Some(e);
                             self.faults.input = Some((kind, text));
+                            return;
                         }
                     },
                 }
+                self.faults.input_error = None;
                 return;
             }
             KeyCode::Backspace => {
                 text.pop();
+                self.faults.input_error = None;
             }
-            KeyCode::Char(c) if text.chars().count() < 64 => text.push(c),
+            KeyCode::Char(c) if text.chars().count() < 64 => {
+                text.push(c);
+                self.faults.input_error = None;
+            }
             _ => {}
         }
         self.faults.input = Some((kind, text));
@@ -318,6 +315,14 @@ impl App {
                 }
                 _ => self.popup = Some(Popup::DryRunDialog(dialog)),
             },
+            Popup::ConfirmQuit(warning) => match key.code {
+                KeyCode::Char('y') => {
+                    self.should_quit = true;
+                    return Some(Request::Quit);
+                }
+                KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => {}
+                _ => self.popup = Some(Popup::ConfirmQuit(warning)),
+            },
             // Help, results and details: Esc (or q, Enter) closes; anything else keeps it.
             other => {
                 if !matches!(
@@ -337,15 +342,14 @@ impl App {
             return;
         }
         let target = (f.selected as i64 + by).clamp(0, f.total as i64 - 1) as u64;
-        f.selected = target;
-        if target < f.page_offset || target >= f.page_offset + f.rows.len() as u64 {
-            f.stale = true;
-        }
+        f.select(target);
     }
 
     fn set_fault_filter(&mut self, change: impl FnOnce(&mut FaultFilter)) {
         change(&mut self.faults.filter);
         self.faults.selected = 0;
+        self.faults.selected_id = None;
+        self.faults.new_above = 0;
         self.faults.page_offset = 0;
         self.faults.rows.clear();
         self.faults.stale = true;

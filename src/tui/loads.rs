@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use crate::engine::api::{ApiError, NodeApi};
 use crate::engine::query::HistoryQuery;
-use crate::engine::records::{FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary, ResultRow};
+use crate::engine::records::{
+    FaultFilter, FaultOrder, FaultRow, OperatorFaultSummary, ResultRow, WindowRow,
+};
+use crate::engine::snapshot::SNAPSHOT_HISTORY;
 use crate::protocol::WalletPkh;
 
 use super::app::{ProposalItem, FAULT_PAGE};
@@ -16,6 +19,9 @@ use super::app::{ProposalItem, FAULT_PAGE};
 /// How many of each the Proposals tab lists.
 const DISPATCHES_SHOWN: u64 = 200;
 const DRY_RUNS_SHOWN: u64 = 100;
+/// How many results the Overview reads with the recent windows: enough for the windows a
+/// snapshot holds, at a few wallets each.
+const RECENT_RESULTS: u64 = 512;
 
 /// A history read a view is waiting for.
 pub struct Load {
@@ -25,12 +31,14 @@ pub struct Load {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadWhat {
-    /// The page of faults around `selected`; `recount` also counts (and, with `summary`,
-    /// summarises) the faults matching the filter.
+    /// The page of faults around `selected`, or around the fault `selected_id` wherever
+    /// it went; `recount` also counts (and, with `summary`, summarises) the faults matching
+    /// the filter.
     Faults {
         filter: FaultFilter,
         order: FaultOrder,
         selected: u64,
+        selected_id: Option<i64>,
         page_offset: u64,
         have_rows: bool,
         total: u64,
@@ -43,12 +51,17 @@ pub enum LoadWhat {
         wallet: WalletPkh,
         coordination_block: u64,
     },
+    /// The newest windows and results, for the Overview.
+    Recent,
 }
 
 /// A page of faults, with the selection kept inside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultsPage {
     pub total: u64,
+    /// The selection the load was asked for.
+    pub asked: u64,
+    /// Where the selected fault is now: `asked` unless faults recorded since moved it.
     pub selected: u64,
     pub page_offset: u64,
     pub rows: Vec<FaultRow>,
@@ -71,6 +84,15 @@ pub enum Loaded {
         coordination_block: u64,
         result: Result<Option<ResultRow>, ApiError>,
     },
+    Recent(Result<RecentRead, ApiError>),
+}
+
+/// The newest windows, results and faults in the history, each newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentRead {
+    pub windows: Vec<WindowRow>,
+    pub results: Vec<ResultRow>,
+    pub faults: Vec<FaultRow>,
 }
 
 impl Load {
@@ -81,21 +103,23 @@ impl Load {
                 filter,
                 order,
                 selected,
+                selected_id,
                 page_offset,
                 have_rows,
                 total,
                 recount,
                 summary,
             } => {
-                let result = fault_page(
-                    api,
-                    &filter,
-                    order,
-                    (selected, page_offset, have_rows, total),
+                let ask = FaultsAsk {
+                    selected,
+                    selected_id,
+                    page_offset,
+                    have_rows,
+                    total,
                     recount,
                     summary,
-                )
-                .await;
+                };
+                let result = fault_page(api, &filter, order, ask).await;
                 Loaded::Faults {
                     filter,
                     order,
@@ -121,18 +145,39 @@ impl Load {
                     result,
                 }
             }
+            LoadWhat::Recent => Loaded::Recent(recent(api).await),
         }
     }
+}
+
+/// What a fault page load starts from: the view as it was when the load was asked for.
+struct FaultsAsk {
+    selected: u64,
+    selected_id: Option<i64>,
+    page_offset: u64,
+    have_rows: bool,
+    total: u64,
+    recount: bool,
+    summary: bool,
 }
 
 async fn fault_page(
     api: &dyn NodeApi,
     filter: &FaultFilter,
     order: FaultOrder,
-    (mut selected, mut page_offset, have_rows, mut total): (u64, u64, bool, u64),
-    recount: bool,
-    summary: bool,
+    ask: FaultsAsk,
 ) -> Result<FaultsPage, ApiError> {
+    let FaultsAsk {
+        mut selected,
+        selected_id,
+        mut page_offset,
+        have_rows,
+        mut total,
+        recount,
+        summary,
+    } = ask;
+    let asked = selected;
+    let before = total;
     if recount {
         total = api
             .history(HistoryQuery::CountFaults {
@@ -150,15 +195,33 @@ async fn fault_page(
     if selected < page_offset || selected >= page_offset + FAULT_PAGE || !have_rows {
         page_offset = selected.saturating_sub(FAULT_PAGE / 2);
     }
-    let rows = api
-        .history(HistoryQuery::Faults {
+    let page = |offset: u64| {
+        api.history(HistoryQuery::Faults {
             filter: filter.clone(),
             order,
-            offset: page_offset,
+            offset,
             limit: FAULT_PAGE,
         })
-        .await?
-        .into_faults()?;
+    };
+    let mut rows = page(page_offset).await?.into_faults()?;
+    // The selection is a fault, not an index: find where faults recorded since moved it.
+    if let Some(id) = selected_id {
+        let at = |rows: &[FaultRow]| rows.iter().position(|r| r.id == id).map(|i| i as u64);
+        if let Some(i) = at(&rows) {
+            selected = page_offset + i;
+        } else if total > before {
+            // Pushed out of the page: as far down as faults were added, if they all landed
+            // above it (newest first).
+            let guess = (asked + (total - before)).min(total - 1);
+            let offset = guess.saturating_sub(FAULT_PAGE / 2);
+            let there = page(offset).await?.into_faults()?;
+            if let Some(i) = at(&there) {
+                selected = offset + i;
+                page_offset = offset;
+                rows = there;
+            }
+        }
+    }
     let summary = if summary && recount {
         Some(
             api.history(HistoryQuery::FaultSummary {
@@ -172,6 +235,7 @@ async fn fault_page(
     };
     Ok(FaultsPage {
         total,
+        asked,
         selected,
         page_offset,
         rows,
@@ -207,4 +271,34 @@ async fn proposals(api: &dyn NodeApi) -> Result<Vec<ProposalItem>, ApiError> {
         )
     });
     Ok(items)
+}
+
+async fn recent(api: &dyn NodeApi) -> Result<RecentRead, ApiError> {
+    let windows = api
+        .history(HistoryQuery::Windows {
+            limit: SNAPSHOT_HISTORY as u64,
+        })
+        .await?
+        .into_windows()?;
+    let results = api
+        .history(HistoryQuery::Results {
+            wallet: None,
+            limit: RECENT_RESULTS,
+        })
+        .await?
+        .into_results()?;
+    let faults = api
+        .history(HistoryQuery::Faults {
+            filter: FaultFilter::default(),
+            order: FaultOrder::NewestFirst,
+            offset: 0,
+            limit: SNAPSHOT_HISTORY as u64,
+        })
+        .await?
+        .into_faults()?;
+    Ok(RecentRead {
+        windows,
+        results,
+        faults,
+    })
 }

@@ -12,12 +12,15 @@ pub mod keys;
 pub mod loads;
 pub mod log_layer;
 pub mod node_log;
+pub mod recent;
 pub mod scroll;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod theme;
 pub mod views;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,18 +83,22 @@ fn spawn_input_thread(stop: Arc<AtomicBool>) -> mpsc::Receiver<TermEvent> {
 
 /// Runs the console until the operator quits (or detaches), the node in this process stops,
 /// or a task panics. `link` says where the node runs: [`NodeLink::InProcess`], or
-/// [`NodeLink::Connecting`] for one reached over its control socket.
+/// [`NodeLink::Connecting`] for one reached over its control socket. `control_clients`
+/// counts the clients of the control socket of a node this console owns: quitting asks
+/// first while there are any.
 pub async fn run(
     api: Arc<dyn NodeApi>,
     link: NodeLink,
+    control_clients: Option<Arc<AtomicUsize>>,
     theme: Theme,
     cancel: CancellationToken,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
     let mut updates = api.subscribe().await;
     let mut app = App::new(api.clone(), link, theme);
+    app.control_clients = control_clients;
     let mut terminal = ratatui::init();
-    let _guard = TerminalGuard;
+    let guard = TerminalGuard;
     install_panic_flag();
     let stop_input = Arc::new(AtomicBool::new(false));
     let mut input = spawn_input_thread(stop_input.clone());
@@ -167,6 +174,11 @@ pub async fn run(
     };
     stop_input.store(true, Ordering::Relaxed);
     drop(terminal);
+    // Back on the main screen, where what is printed stays.
+    drop(guard);
+    if let (Ok(()), Some(note)) = (&result, detach_note(&app.link)) {
+        println!("{note}");
+    }
     if let Some(path) = std::env::var_os(STATS_ENV) {
         if let Err(e) = std::fs::write(&path, stats.to_json()) {
             eprintln!(
@@ -176,6 +188,17 @@ pub async fn run(
         }
     }
     result
+}
+
+/// What a console attached to a node in another process says when it ends: that node runs on.
+pub fn detach_note(link: &NodeLink) -> Option<String> {
+    match link {
+        NodeLink::Attached { pid } => Some(format!("Detached. The node runs on (pid {pid}).")),
+        NodeLink::Disconnected { pid: Some(pid), .. } => Some(format!(
+            "Detached. The node (pid {pid}) was not reachable when the console ended."
+        )),
+        _ => None,
+    }
 }
 
 /// Names a file the console writes its frame statistics to when it exits (for measurements).

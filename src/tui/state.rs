@@ -94,6 +94,60 @@ pub enum Popup {
     DryRunDialog(DryRunDialog),
     DryRun(DryRunOutcome),
     FaultDetail(Box<FaultRow>),
+    /// `q` on a console that owns its node, while quitting would cut something off.
+    ConfirmQuit(QuitWarning),
+}
+
+/// What quitting a console that owns its node would stop, beyond the console itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuitWarning {
+    /// A window in its active phase: (coordination block, blocks left in the phase).
+    pub active_window: Option<(u64, u64)>,
+    /// Clients attached over the control socket, which lose the node.
+    pub clients: usize,
+    /// Wallets whose dispatched action has not finished.
+    pub actions: usize,
+}
+
+impl QuitWarning {
+    /// Nothing but the console would stop: quit without asking.
+    pub fn is_empty(&self) -> bool {
+        self.active_window.is_none() && self.clients == 0
+    }
+
+    /// One sentence per thing that stops.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((cb, left)) = self.active_window {
+            out.push(format!(
+                "Window {cb} is in its active phase ({left} blocks left): this node's part in it stops."
+            ));
+        }
+        if self.clients > 0 {
+            out.push(format!(
+                "{} attached over the control socket lose{} the node.",
+                plural(self.clients, "client"),
+                if self.clients == 1 { "s" } else { "" }
+            ));
+        }
+        if self.actions > 0 {
+            out.push(format!(
+                "{} not finished stop{} with it.",
+                plural(self.actions, "dispatched action"),
+                if self.actions == 1 { "s" } else { "" }
+            ));
+        }
+        out
+    }
+}
+
+/// `1 client`, `2 clients`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// What the run loop must do for the app.
@@ -127,9 +181,16 @@ pub struct FaultsView {
     pub rows: Vec<FaultRow>,
     /// Absolute index of the selected row.
     pub selected: u64,
+    /// The selected fault's record id: the selection follows the fault, not the index, when
+    /// faults recorded since land above it.
+    pub selected_id: Option<i64>,
+    /// Faults that arrived above the selection and that the cursor has not passed since.
+    pub new_above: u64,
     pub summary: Vec<OperatorFaultSummary>,
     pub show_summary: bool,
     pub input: Option<(FaultInput, String)>,
+    /// Why the text in the open input was not applied, shown beside it.
+    pub input_error: Option<String>,
     pub error: Option<String>,
     /// The loaded page no longer covers the selection: reload it before the next frame.
     pub stale: bool,
@@ -145,6 +206,31 @@ impl FaultsView {
         self.selected
             .checked_sub(self.page_offset)
             .and_then(|i| self.rows.get(i as usize))
+    }
+
+    /// "3 new" while faults arrived above the selection, else nothing.
+    pub fn new_marker(&self) -> Option<String> {
+        (self.new_above > 0).then(|| format!("{} new ↑ (g)", self.new_above))
+    }
+
+    /// Moves the selection to the absolute index `to`, forgetting the new rows it passed.
+    pub fn select(&mut self, to: u64) {
+        self.selected = to;
+        self.selected_id = self.selected_row().map(|r| r.id);
+        self.new_above = self.new_above.min(to);
+        if to < self.page_offset || to >= self.page_offset + self.rows.len() as u64 {
+            self.stale = true;
+        }
+    }
+
+    /// The window range filter as the `r` prompt shows it: `900-5400`, `900-`, `1800`.
+    pub fn range_text(&self) -> String {
+        let show = |b: Option<u64>| b.map(|b| b.to_string()).unwrap_or_default();
+        match (self.filter.from_block, self.filter.to_block) {
+            (None, None) => String::new(),
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (from, to) => format!("{}-{}", show(from), show(to)),
+        }
     }
 
     pub fn describe_filter(&self) -> String {
@@ -185,11 +271,26 @@ pub enum ProposalItem {
     DryRun(DryRunRow),
 }
 
+/// What tells a Proposals row apart from every other: one dispatch per wallet and window;
+/// dry runs by record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProposalKey {
+    Dispatch(WalletPkh, u64),
+    DryRun(i64),
+}
+
 impl ProposalItem {
     pub fn coordination_block(&self) -> u64 {
         match self {
             ProposalItem::Dispatch(d) => d.coordination_block,
             ProposalItem::DryRun(d) => d.coordination_block,
+        }
+    }
+
+    pub fn key(&self) -> ProposalKey {
+        match self {
+            ProposalItem::Dispatch(d) => ProposalKey::Dispatch(d.wallet, d.coordination_block),
+            ProposalItem::DryRun(d) => ProposalKey::DryRun(d.id),
         }
     }
 }
@@ -198,10 +299,50 @@ impl ProposalItem {
 pub struct ProposalsView {
     pub items: Vec<ProposalItem>,
     pub selected: usize,
+    /// The selected row: a reload keeps it selected wherever it lands.
+    pub selected_key: Option<ProposalKey>,
+    /// Rows that arrived above the selection and that the cursor has not passed since.
+    pub new_above: usize,
     pub error: Option<String>,
     pub stale: bool,
     /// A load is in flight (see [`super::loads`]).
     pub loading: bool,
+}
+
+impl ProposalsView {
+    pub fn selected_item(&self) -> Option<&ProposalItem> {
+        self.items.get(self.selected)
+    }
+
+    /// "3 new" while rows arrived above the selection, else nothing.
+    pub fn new_marker(&self) -> Option<String> {
+        (self.new_above > 0).then(|| format!("{} new ↑ (g)", self.new_above))
+    }
+
+    /// Moves the selection to row `to` (clamped), forgetting the new rows it passed.
+    pub fn select(&mut self, to: usize) {
+        self.selected = to.min(self.items.len().saturating_sub(1));
+        self.selected_key = self.selected_item().map(ProposalItem::key);
+        self.new_above = self.new_above.min(self.selected);
+    }
+
+    /// Takes a fresh list, keeping the selected row selected and counting the rows new above it.
+    pub fn replace_items(&mut self, items: Vec<ProposalItem>) {
+        let known: std::collections::HashSet<ProposalKey> =
+            self.items.iter().map(ProposalItem::key).collect();
+        let at = self
+            .selected_key
+            .and_then(|k| items.iter().position(|i| i.key() == k));
+        let selected = at.unwrap_or(self.selected.min(items.len().saturating_sub(1)));
+        let arrived = items[..selected.min(items.len())]
+            .iter()
+            .filter(|i| !known.contains(&i.key()))
+            .count();
+        self.new_above = (self.new_above + arrived).min(selected);
+        self.items = items;
+        self.selected = selected;
+        self.selected_key = self.selected_item().map(ProposalItem::key);
+    }
 }
 
 /// Where the console's node is, as the header says.

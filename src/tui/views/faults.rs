@@ -44,7 +44,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                         Span::styled(format!("{text}▏"), t.title),
                     ],
                 ),
-                fit::Part::one(2, Span::styled("e.g. 900-5400", t.dim)),
+                // The entry's error while the prompt is open, where it can be fixed.
+                match &f.input_error {
+                    Some(e) => fit::Part::one(0, Span::styled(e.clone(), t.critical)),
+                    None => fit::Part::one(2, Span::styled("e.g. 900-5400", t.dim)),
+                },
                 fit::Part::one(1, Span::styled("Enter applies", t.dim)),
                 fit::Part::one(1, Span::styled("Esc cancels", t.dim)),
             ],
@@ -136,6 +140,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let title = match f.total {
         0 => "History".to_string(),
         n => format!("History {} of {n}", f.selected + 1),
+    };
+    let title = match f.new_marker() {
+        Some(new) => format!("{title} · {new}"),
+        None => title,
     };
     let table = Table::new(rows, widths)
         .header(header)

@@ -1,6 +1,7 @@
 //! Rendering: one file per pane. Everything here reads the [`App`] and draws; nothing changes
 //! state, and nothing indexes outside the frame, whatever its size.
 
+mod confirm_quit;
 mod dry_run;
 mod faults;
 mod fit;
@@ -68,6 +69,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
         Some(Popup::DryRunDialog(d)) => dry_run::render_dialog(frame, app, d, area),
         Some(Popup::DryRun(outcome)) => dry_run::render_outcome(frame, app, outcome, area),
         Some(Popup::FaultDetail(row)) => faults::render_detail(frame, app, row, area),
+        Some(Popup::ConfirmQuit(w)) => confirm_quit::render(frame, app, w, area),
         None => {}
     }
 }

@@ -9,9 +9,8 @@ use tokio::time::Instant;
 
 use super::format::{count, dispatcher, dispatcher_short, eta, executor};
 use super::{fit, pane};
-use crate::engine::events::Event;
 use crate::protocol::{ActionOutcome, ActionType};
-use crate::tui::app::App;
+use crate::tui::app::{App, ProposalState};
 
 /// Below this width the latest proposals give way (the Proposals tab lists them) and the
 /// panes above share the width evenly.
@@ -118,7 +117,7 @@ fn render_timeline(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(fit::line(max, parts, Span::raw(" ")));
     }
     let current = app.current_window().map(|w| w.coordination_block);
-    for w in view.windows.iter().rev() {
+    for w in app.recent_windows().iter().rev() {
         let (status, style) = if w.missed {
             ("MISSED".to_string(), t.critical)
         } else if w.completed {
@@ -228,15 +227,9 @@ fn render_wallets(frame: &mut Frame, app: &App, area: Rect) {
 
 fn render_results(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let view = app.view();
-    let mut results: Vec<_> = view
-        .wallets
-        .iter()
-        .filter_map(|w| w.last_result.as_ref())
-        .collect();
-    results.sort_by_key(|r| std::cmp::Reverse(r.coordination_block));
     let max = inner_width(area);
-    let lines: Vec<Line> = results
+    let lines: Vec<Line> = app
+        .latest_results()
         .iter()
         .map(|r| {
             let mut parts = vec![
@@ -244,18 +237,15 @@ fn render_results(frame: &mut Frame, app: &App, area: Rect) {
                 fit::Part::one(0, Span::styled(r.wallet.short(), t.base)),
                 fit::Part::one(
                     0,
-                    Span::styled(
-                        r.action.name(),
-                        if r.faults.is_empty() { t.ok } else { t.warning },
-                    ),
+                    Span::styled(r.action.name(), if r.faulty { t.warning } else { t.ok }),
                 ),
             ];
             // A leader's candidates the on-chain validator refused, crossed out (the reasons
             // are in the log and the history).
-            for refusal in &r.refusals {
+            for action in &r.refused {
                 parts.push(fit::Part::one(
                     1,
-                    Span::styled(format!("✗{}", refusal.action.name()), t.warning),
+                    Span::styled(format!("✗{}", action.name()), t.warning),
                 ));
             }
             fit::line(max, parts, Span::raw(" "))
@@ -271,30 +261,22 @@ fn render_faults(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let max = inner_width(area);
     let lines: Vec<Line> = app
-        .view()
-        .recent_faults
+        .latest_faults()
         .iter()
-        .rev()
-        .filter_map(|e| match e {
-            Event::Fault {
-                wallet,
-                coordination_block,
-                culprit,
-                fault,
-            } => Some(fit::line(
+        .map(|f| {
+            fit::line(
                 max,
                 vec![
-                    fit::Part::one(0, Span::styled(coordination_block.to_string(), t.dim)),
+                    fit::Part::one(0, Span::styled(f.coordination_block.to_string(), t.dim)),
                     fit::Part::one(
                         0,
-                        Span::styled(fault.name().trim_start_matches("Leader"), t.critical),
+                        Span::styled(f.fault.name().trim_start_matches("Leader"), t.critical),
                     ),
-                    fit::Part::one(1, Span::styled(culprit.short(), t.base)),
-                    fit::Part::one(2, Span::styled(wallet.short(), t.dim)),
+                    fit::Part::one(1, Span::styled(f.culprit.short(), t.base)),
+                    fit::Part::one(2, Span::styled(f.wallet.short(), t.dim)),
                 ],
                 Span::raw(" "),
-            )),
-            _ => None,
+            )
         })
         .collect();
     let title = format!("Latest faults ({} seen)", app.view().faults_seen);
@@ -310,73 +292,29 @@ fn render_proposals(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(text, style),
         ])
     };
-    // Newest window first; within a window by wallet, each wallet's events newest first.
-    // Dispatches of one window run concurrently, so their arrival order says nothing.
-    let mut events: Vec<(usize, &Event)> =
-        app.view().recent_dispatches.iter().enumerate().collect();
-    events.sort_by_key(|(arrival, e)| {
-        let (cb, wallet) = match e {
-            Event::ProposalDispatched {
-                wallet,
-                coordination_block,
-                ..
-            }
-            | Event::DispatchRejected {
-                wallet,
-                coordination_block,
-                ..
-            }
-            | Event::ActionFinished {
-                wallet,
-                coordination_block,
-                ..
-            } => (*coordination_block, Some(*wallet)),
-            _ => (0, None),
-        };
-        (std::cmp::Reverse(cb), wallet, std::cmp::Reverse(*arrival))
-    });
-    let lines: Vec<Line> = events
-        .into_iter()
-        .filter_map(|(_, e)| match e {
-            Event::ProposalDispatched {
-                wallet,
-                coordination_block,
-                action,
-                ..
-            } => Some(line(
-                *coordination_block,
-                *action,
-                format!("{} dispatched", wallet.short()),
-                t.base,
-            )),
-            Event::DispatchRejected {
-                wallet,
-                coordination_block,
-                action,
-                ..
-            } => Some(line(
-                *coordination_block,
-                *action,
-                format!("{} REJECTED (busy)", wallet.short()),
-                t.critical,
-            )),
-            Event::ActionFinished {
-                wallet,
-                coordination_block,
-                action,
-                outcome,
-                ..
-            } => Some(line(
-                *coordination_block,
-                *action,
-                format!("{} {}", wallet.short(), outcome.name()),
-                if *outcome == ActionOutcome::Completed {
-                    t.ok
-                } else {
-                    t.warning
-                },
-            )),
-            _ => None,
+    // One line per action, with where it stands now.
+    let lines: Vec<Line> = app
+        .latest_proposals()
+        .iter()
+        .map(|p| {
+            let (text, style) = match p.state {
+                ProposalState::Dispatched => ("dispatched".to_string(), t.base),
+                ProposalState::Rejected => ("REJECTED (busy)".to_string(), t.critical),
+                ProposalState::Finished(outcome) => (
+                    outcome.name().to_string(),
+                    if outcome == ActionOutcome::Completed {
+                        t.ok
+                    } else {
+                        t.warning
+                    },
+                ),
+            };
+            line(
+                p.coordination_block,
+                p.action,
+                format!("{} {text}", p.wallet.short()),
+                style,
+            )
         })
         .collect();
     frame.render_widget(

@@ -116,6 +116,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Some(e) => format!("Proposals: {e}"),
         None => format!("Proposals and dry runs ({})", app.proposals.items.len()),
     };
+    let title = match app.proposals.new_marker() {
+        Some(new) => format!("{title} · {new}"),
+        None => title,
+    };
     let table = Table::new(rows, constraints)
         .header(header)
         .block(pane(app, &title))
