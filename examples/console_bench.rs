@@ -1,5 +1,6 @@
 //! Console figures with a large history: fills a history database with synthetic faults, then
-//! renders the Faults tab frame after frame on a 200x60 test terminal while paging through it.
+//! renders the Faults tab frame after frame on a test terminal (`--size`, 80x24 by default)
+//! while paging through it.
 //!
 //!     cargo run --release --example console_bench -- --faults 100000
 //!     cargo run --release --example console_bench -- --faults 100000 --seed-only DIR
@@ -42,6 +43,9 @@ struct Args {
     /// Frames to render.
     #[arg(long, default_value_t = 2000)]
     frames: usize,
+    /// The test terminal's size, COLSxROWS (80x24 is the console's design size).
+    #[arg(long, default_value = "80x24")]
+    size: String,
     /// Only write the history into this data directory, then exit.
     #[arg(long)]
     seed_only: Option<PathBuf>,
@@ -106,10 +110,15 @@ async fn main() -> anyhow::Result<()> {
         tbtc_coord::tui::app::NodeLink::InProcess,
         Theme::dark(),
     );
-    app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('4'), KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE));
     app.refresh().await;
-    let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
+    let (cols, rows) = args
+        .size
+        .split_once('x')
+        .and_then(|(c, r)| Some((c.parse::<u16>().ok()?, r.parse::<u16>().ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("--size {:?}: expected COLSxROWS", args.size))?;
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows))?;
     let mut times = Vec::with_capacity(args.frames);
     for i in 0..args.frames {
         // Page down through the history, and now and then jump back to the top.
@@ -129,8 +138,8 @@ async fn main() -> anyhow::Result<()> {
     let median = times[times.len() / 2];
     let p99 = times[(times.len() as f64 * 0.99) as usize];
     println!(
-        "faults={} frames={} terminal=200x60",
-        app.faults.total, args.frames
+        "faults={} frames={} terminal={}x{}",
+        app.faults.total, args.frames, cols, rows
     );
     println!(
         "frame_median_us={} frame_p99_us={} rss_mb={:.1}",
@@ -210,7 +219,7 @@ async fn store_under_console(store: Arc<Store>, args: &Args) -> anyhow::Result<(
         tbtc_coord::tui::app::NodeLink::InProcess,
         Theme::dark(),
     );
-    app.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('4'), KeyModifiers::NONE));
     let stop = CancellationToken::new();
     let pager = {
         let stop = stop.clone();

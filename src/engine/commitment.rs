@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use crate::chain::Chain;
-use crate::protocol::commitment::MovingFundsCommitment;
+use crate::protocol::commitment::{commitment_hash, MovingFundsCommitment};
 use crate::protocol::{Hash32, WalletSnapshot};
 
 /// Blocks a submitted commitment is given to show in the wallet's state.
@@ -30,7 +30,7 @@ pub enum Committed {
 
 /// Submits `commitment` at head `head`, then reads the wallet at each of the next
 /// [`COMMITMENT_WAIT_BLOCKS`] blocks (`wait_for_block` waits for one; `None` if the node
-/// stops) until it holds a commitment.
+/// stops) until it holds a commitment whose targets can be read.
 pub async fn submit_commitment<W, F>(
     chain: &dyn Chain,
     commitment: &MovingFundsCommitment,
@@ -50,7 +50,13 @@ where
             return Committed::Stopped;
         };
         match chain.wallet_snapshot(&commitment.wallet, block).await {
-            Ok(snapshot) if snapshot.moving_funds_commitment.is_some() => {
+            // The Bridge's hash and the targets its event names, both there and agreeing (a
+            // node may answer for the state before it indexes the block's logs).
+            Ok(snapshot)
+                if snapshot.moving_funds_commitment.is_some()
+                    && snapshot.moving_funds_commitment
+                        == Some(commitment_hash(&snapshot.moving_funds_targets)) =>
+            {
                 return Committed::Mined {
                     tx,
                     snapshot: Box::new(snapshot),
@@ -75,9 +81,11 @@ mod tests {
     use crate::protocol::bitcoin_facts::MainUtxo;
     use crate::protocol::{ActionOutcome, BlockHashRule, BlockRef, WalletInfo, WalletPkh};
 
-    /// Takes every commitment, and shows it in the wallet's state from block `shows_at` on.
+    /// Takes every commitment, and shows it in the wallet's state from block `shows_at` on;
+    /// the event naming its targets is found from block `logs_at` on.
     struct Bridge {
         shows_at: u64,
+        logs_at: u64,
         sent: Mutex<u32>,
     }
 
@@ -103,10 +111,17 @@ mod tests {
             wallet: &WalletPkh,
             block: u64,
         ) -> Result<WalletSnapshot, ChainError> {
+            let targets = commitment().target_wallets;
             Ok(WalletSnapshot {
                 wallet: *wallet,
                 block,
-                moving_funds_commitment: (block >= self.shows_at).then_some(Hash32([7; 32])),
+                moving_funds_commitment: (block >= self.shows_at)
+                    .then(|| commitment_hash(&targets)),
+                moving_funds_targets: if block >= self.logs_at {
+                    targets
+                } else {
+                    Vec::new()
+                },
                 ..WalletSnapshot::default()
             })
         }
@@ -151,6 +166,7 @@ mod tests {
     async fn a_commitment_is_given_six_blocks_and_read_at_the_first_that_holds_it() {
         let bridge = Bridge {
             shows_at: 103,
+            logs_at: 103,
             sent: Mutex::new(0),
         };
         let (outcome, waited) = run(&bridge, None).await;
@@ -163,6 +179,7 @@ mod tests {
 
         let late = Bridge {
             shows_at: 107,
+            logs_at: 107,
             sent: Mutex::new(0),
         };
         let (outcome, waited) = run(&late, None).await;
@@ -177,6 +194,21 @@ mod tests {
             (101..=106).collect::<Vec<_>>(),
             "six blocks, no more"
         );
+
+        // The hash is read a block before the node finds the event naming the targets: the
+        // wait goes on until both agree.
+        let lagging = Bridge {
+            shows_at: 102,
+            logs_at: 104,
+            sent: Mutex::new(0),
+        };
+        let (outcome, waited) = run(&lagging, None).await;
+        let Committed::Mined { snapshot, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(snapshot.block, 104);
+        assert_eq!(snapshot.moving_funds_targets, commitment().target_wallets);
+        assert_eq!(waited, vec![101, 102, 103, 104]);
     }
 
     #[tokio::test]
@@ -193,6 +225,7 @@ mod tests {
 
         let bridge = Bridge {
             shows_at: 200,
+            logs_at: 200,
             sent: Mutex::new(0),
         };
         let (outcome, waited) = run(&bridge, Some(102)).await;

@@ -146,6 +146,9 @@ impl Turn<'_> {
                     {
                         tracing::warn!(%wallet, cb, "the chains disagree: {w}");
                     }
+                    if let Some(why) = choice.noop_reason() {
+                        node_info!(self.ctx.config, %wallet, cb, "proposing Noop: {why}");
+                    }
                     let refusals = choice.refusals();
                     for r in &refusals {
                         tracing::warn!(%wallet, cb, action = %r.action, reason = %r.reason,

@@ -32,6 +32,7 @@ use super::abi::{bytes20_topic, topic_bytes20, AbiError, EventDeclaration};
 use super::client::{lock, Inner};
 use super::contracts::{self, events};
 use crate::chain::{ActionRequest, ChainError};
+use crate::protocol::commitment::commitment_hash;
 use crate::protocol::proposal::{
     DepositKey, FeeLimits, MovedFundsSweepRequest, PendingRedemption, RevealedDeposit, WalletState,
     BITCOIN_BLOCK_SECONDS,
@@ -168,6 +169,18 @@ impl Inner {
             }
         } else {
             Vec::new()
+        };
+        // The targets are the ones the Bridge holds the hash of, or none (as the reference
+        // client checks them): an event the Bridge's hash does not match is not proposed to.
+        let moving_funds_targets = if !moving_funds_targets.is_empty()
+            && commitment_hash(&moving_funds_targets) != w.moving_funds_commitment
+        {
+            tracing::warn!(%wallet, block,
+                "the latest MovingFundsCommitmentSubmitted does not match the Bridge's \
+                 commitment hash; its targets are not used");
+            Vec::new()
+        } else {
+            moving_funds_targets
         };
         Ok(WalletSnapshot {
             wallet: *wallet,

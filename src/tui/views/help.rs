@@ -66,6 +66,13 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "Proposals",
+        &[
+            ("↑ ↓  j k  g G", "select a dispatch or a dry run"),
+            ("Enter", "a dry run's result again"),
+        ],
+    ),
+    (
         "Logs",
         &[
             ("h / f", "hide targets / focus the selected target"),
@@ -77,7 +84,9 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// The quit key's line, as [`KEYS`] has it: for a node in this process.
-const QUIT_KEY_WHAT: &str = "quit: stops the node this console runs";
+const QUIT_KEY_WHAT: &str =
+    "quit: stops the node this console runs (q asks first during an active phase or while \
+     other consoles are attached)";
 /// The same key in an attached console.
 const DETACH_KEY_WHAT: &str = "detach: the node keeps running";
 

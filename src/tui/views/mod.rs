@@ -151,7 +151,7 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
             "u summary",
             "c clear",
         ],
-        Tab::Proposals => &["↑↓ select", "p pause"],
+        Tab::Proposals => &["↑↓ select", "Enter dry run", "p pause"],
         Tab::Logs => &[
             "PgUp/PgDn scroll",
             "h targets",
