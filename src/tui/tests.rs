@@ -130,6 +130,7 @@ fn fault(id: i64, cb: u64) -> FaultRow {
         fault: FaultType::LeaderIdleness,
         leader: operator((id % 7) as u8 + 1),
         recorded_at: 0,
+        proposed_action: None,
     }
 }
 
