@@ -95,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             faults: vec![fault],
             members_connected: Some(9),
             evidence: BTreeMap::from([(fault, FaultEvidence::Message(bytes))]),
+            proposed_actions: BTreeMap::from([(fault, message.proposal.action_type())]),
             refusals: Vec::new(),
         })?;
     }

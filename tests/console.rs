@@ -911,6 +911,53 @@ async fn fault_details_name_the_evidence_and_how_to_verify_it_and_scroll() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn fault_details_name_the_action_the_culprit_proposed() {
+    let mut fx = fixture(1, Theme::dark()).await;
+    let app = &mut fx.app;
+    press(app, KeyCode::Char('4')).await;
+    // `t` cycles the type filter: idleness, then mistake, then impersonation.
+    press(app, KeyCode::Char('t')).await;
+    press(app, KeyCode::Char('t')).await;
+    press(app, KeyCode::Enter).await;
+    let Some(Popup::FaultDetail(row)) = app.popup.clone() else {
+        panic!("no details: {:?}", app.popup)
+    };
+    assert_eq!(row.fault, FaultType::LeaderMistake);
+    let proposed = row.proposed_action.expect("recorded with the fault");
+    // At the design size, the proposed action and the checklist it is not on, whole.
+    let screen80 = screen(app, 80, 24);
+    assert!(
+        screen80.contains(&format!(
+            "proposed  {proposed}, not on this window's checklist"
+        )),
+        "{screen80}"
+    );
+    let checklist = screen80
+        .lines()
+        .find_map(|l| l.split("checklist ").nth(1))
+        .expect("the checklist line");
+    assert!(!checklist.contains(proposed.name()), "{screen80}");
+    insta::assert_snapshot!("fault_detail_mistake_80x24", screen80);
+
+    press(app, KeyCode::Esc).await;
+    press(app, KeyCode::Char('t')).await;
+    press(app, KeyCode::Enter).await;
+    let Some(Popup::FaultDetail(row)) = app.popup.clone() else {
+        panic!("no details: {:?}", app.popup)
+    };
+    assert_eq!(row.fault, FaultType::LeaderImpersonation);
+    let proposed = row.proposed_action.expect("recorded with the fault");
+    let screen80 = screen(app, 80, 24);
+    assert!(
+        screen80.contains(&format!(
+            "proposed  {proposed}, from a seat that is not the leader's"
+        )),
+        "{screen80}"
+    );
+    fx.network.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_wallet_details_show_the_main_utxo_its_confirmations_and_a_disagreement() {
     use tbtc_coord::engine::records::WalletBitcoin;
     use tbtc_coord::protocol::bitcoin_facts::MainUtxo;

@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tbtc_coord::chain::{ActionRequest, BlockStream, Chain, ChainError};
-use tbtc_coord::devnet::{Devnet, DevnetConfig};
+use tbtc_coord::devnet::{Devnet, DevnetConfig, Impersonator, WrongAction};
 use tbtc_coord::engine::executor::{Strategy, Turn};
 use tbtc_coord::engine::history::History;
 use tbtc_coord::engine::query::{HistoryPage, HistoryQuery};
-use tbtc_coord::engine::records::FaultFilter;
+use tbtc_coord::engine::records::{FaultFilter, FaultOrder};
 use tbtc_coord::engine::{Event, EventBus, Identity, Node, NodeConfig, NodeHandle};
 use tbtc_coord::net::envelope::Envelope;
 use tbtc_coord::net::local::LocalHub;
 use tbtc_coord::protocol::{
-    ActionOutcome, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal, WalletPkh,
-    WalletSnapshot,
+    ActionOutcome, ActionType, BlockHashRule, CoordinationMessage, FaultType, Hash32, Proposal,
+    WalletPkh, WalletSnapshot,
 };
 use tbtc_coord::protocol::{BlockRef, WalletInfo};
 use tbtc_coord::store::Store;
@@ -87,6 +87,11 @@ struct Network {
 
 /// Every devnet operator's node (operator 0 first), honest, on `chain`.
 async fn start_nodes(devnet: &Devnet, chain: Arc<dyn Chain>) -> Network {
+    start_nodes_with(devnet, chain, NodeConfig::default()).await
+}
+
+/// Every devnet operator's node (operator 0 first), each with `config`, on `chain`.
+async fn start_nodes_with(devnet: &Devnet, chain: Arc<dyn Chain>, config: NodeConfig) -> Network {
     let hub = Arc::new(LocalHub::new(4096));
     let cancel = CancellationToken::new();
     let mut nodes = Vec::new();
@@ -98,7 +103,7 @@ async fn start_nodes(devnet: &Devnet, chain: Arc<dyn Chain>) -> Network {
         }
         nodes.push(
             Node::start(
-                NodeConfig::default(),
+                config.clone(),
                 Identity::signer(op.key.clone()),
                 chain.clone(),
                 Arc::new(hub.endpoint(Some(op.key.clone()))),
@@ -418,6 +423,78 @@ async fn a_shutdown_in_the_active_phase_records_no_fault() {
             assert!(!matches!(e, Event::Fault { .. }), "{e:?}");
         }
     }
+}
+
+/// Every leader proposes MovingFunds whatever its checklist, and every other member sends a
+/// Noop from its own seat before it listens.
+struct Misbehaving;
+
+#[async_trait]
+impl Strategy for Misbehaving {
+    async fn lead(&self, turn: &Turn<'_>) -> Proposal {
+        WrongAction(ActionType::MovingFunds).lead(turn).await
+    }
+    async fn before_listening(&self, turn: &Turn<'_>) {
+        Impersonator.before_listening(turn).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_records_what_a_mistaken_leader_and_an_impersonator_proposed() {
+    let devnet = devnet(3, None);
+    let config = NodeConfig {
+        strategy: Arc::new(Misbehaving),
+        ..NodeConfig::default()
+    };
+    let mut net = start_nodes_with(&devnet, Arc::new(devnet.clone()), config).await;
+    let producer = devnet.start(net.cancel.child_token());
+    until_window_completed(&mut net.local_events, 900).await;
+    let history = net.nodes[0].history();
+    let faults = read(
+        history,
+        HistoryQuery::Faults {
+            filter: FaultFilter::default(),
+            order: FaultOrder::NewestFirst,
+            offset: 0,
+            limit: 100,
+        },
+    )
+    .into_faults()
+    .unwrap();
+    let mut mistakes = 0;
+    let mut impersonations = 0;
+    for f in &faults {
+        let checklist = read(
+            history,
+            HistoryQuery::Result {
+                wallet: f.wallet,
+                coordination_block: f.coordination_block,
+            },
+        )
+        .into_result()
+        .unwrap()
+        .unwrap()
+        .checklist;
+        match f.fault {
+            FaultType::LeaderMistake => {
+                mistakes += 1;
+                assert_eq!(f.proposed_action, Some(ActionType::MovingFunds), "{f:?}");
+                assert!(
+                    !checklist.contains(&ActionType::MovingFunds),
+                    "{checklist:?}"
+                );
+            }
+            FaultType::LeaderImpersonation => {
+                impersonations += 1;
+                assert_eq!(f.proposed_action, Some(ActionType::Noop), "{f:?}");
+            }
+            FaultType::LeaderIdleness => assert_eq!(f.proposed_action, None, "{f:?}"),
+        }
+    }
+    assert!(mistakes > 0, "no mistake recorded: {faults:?}");
+    assert!(impersonations > 0, "no impersonation recorded: {faults:?}");
+    net.cancel.cancel();
+    let _ = producer.await;
 }
 
 /// Reads the history as the node's front ends do.

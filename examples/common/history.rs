@@ -35,6 +35,7 @@ pub fn fill(store: &Store, faults: u64) {
                 faults,
                 members_connected: None,
                 evidence: Default::default(),
+                proposed_actions: Default::default(),
                 refusals: Vec::new(),
             })
             .expect("record");

@@ -241,6 +241,7 @@ impl Procedure {
             faults,
             members_connected,
             evidence,
+            proposed_actions,
         } = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return ExecutorOutcome::Interrupted { wallet, window },
@@ -264,6 +265,7 @@ impl Procedure {
             faults,
             members_connected,
             evidence,
+            proposed_actions,
             refusals,
         }))
     }

@@ -16,15 +16,18 @@ use crate::protocol::fault::MAX_HEARD;
 use crate::protocol::follower::IgnoreReason;
 use crate::protocol::follower::{FollowerView, Verdict};
 use crate::protocol::window::last_send_heard_by_all;
-use crate::protocol::{Address, Fault, FaultEvidence, HeardMessage, IdlenessContext, Proposal};
+use crate::protocol::{
+    ActionType, Address, Fault, FaultEvidence, HeardMessage, IdlenessContext, Proposal,
+};
 
-/// What a routine ends with: the proposal stood by, the faults seen and what shows them, and
-/// the members connected where measured.
+/// What a routine ends with: the proposal stood by, the faults seen, what shows them and what
+/// each offending message proposed, and the members connected where measured.
 pub(super) struct Followed {
     pub(super) proposal: Proposal,
     pub(super) faults: Vec<Fault>,
     pub(super) members_connected: Option<u32>,
     pub(super) evidence: BTreeMap<Fault, FaultEvidence>,
+    pub(super) proposed_actions: BTreeMap<Fault, ActionType>,
 }
 
 impl Followed {
@@ -34,6 +37,7 @@ impl Followed {
             faults: Vec::new(),
             members_connected: None,
             evidence: BTreeMap::new(),
+            proposed_actions: BTreeMap::new(),
         }
     }
 }
@@ -76,6 +80,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
     };
     let mut faults = Vec::new();
     let mut evidence = BTreeMap::new();
+    let mut proposed_actions = BTreeMap::new();
     let end = turn.window.active_phase_end();
     let joined = ctx.head_number();
     let mut context = IdlenessContext {
@@ -95,7 +100,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
         let inbound = match ear.try_recv() {
             Ok(inbound) => inbound,
             Err(mpsc::error::TryRecvError::Disconnected) => {
-                return deaf(faults, evidence, connected_at_start)
+                return deaf(faults, evidence, proposed_actions, connected_at_start)
             }
             Err(mpsc::error::TryRecvError::Empty) => {
                 turn.park();
@@ -104,7 +109,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
                     _ = head.wait_for(|h| *h >= end) => break,
                     inbound = ear.recv() => match inbound {
                         Some(inbound) => inbound,
-                        None => return deaf(faults, evidence, connected_at_start),
+                        None => return deaf(faults, evidence, proposed_actions, connected_at_start),
                     },
                 }
             }
@@ -118,6 +123,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
                     faults,
                     members_connected: connected,
                     evidence,
+                    proposed_actions,
                 };
             }
             Verdict::Fault(fault) => {
@@ -128,6 +134,9 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
                 evidence
                     .entry(*fault)
                     .or_insert_with(|| FaultEvidence::Message(inbound.received.message.to_bytes()));
+                proposed_actions
+                    .entry(*fault)
+                    .or_insert_with(|| inbound.message.proposal.action_type());
                 Some(fault.fault.name())
             }
             Verdict::Ignore(reason) => {
@@ -166,6 +175,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
             faults,
             members_connected: connected,
             evidence,
+            proposed_actions,
         };
     }
     if connected == Some(0) {
@@ -177,6 +187,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
             faults,
             members_connected: connected,
             evidence,
+            proposed_actions,
         };
     }
     let idleness = view.idleness();
@@ -188,6 +199,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
         faults,
         members_connected: connected,
         evidence,
+        proposed_actions,
     }
 }
 
@@ -195,6 +207,7 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
 fn deaf(
     faults: Vec<Fault>,
     evidence: BTreeMap<Fault, FaultEvidence>,
+    proposed_actions: BTreeMap<Fault, ActionType>,
     connected: Option<u32>,
 ) -> Followed {
     tracing::warn!("a wallet's inbox closed while its follower listened; no idleness recorded");
@@ -203,5 +216,6 @@ fn deaf(
         faults,
         members_connected: connected,
         evidence,
+        proposed_actions,
     }
 }

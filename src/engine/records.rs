@@ -270,6 +270,11 @@ pub struct FaultRow {
     pub leader: Address,
     /// Unix seconds.
     pub recorded_at: i64,
+    /// What a mistake or an impersonation proposed (the action of the message kept as its
+    /// evidence). `None` for an idleness, and for a fault recorded before it was kept (history
+    /// schema 5 and older; its evidence still says it) or by a node that sent no such field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed_action: Option<ActionType>,
 }
 
 /// One recorded fault with its evidence and the window facts a verifier needs (from the

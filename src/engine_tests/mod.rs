@@ -65,6 +65,7 @@ fn heartbeat_result(wallet: WalletPkh, cb: u64) -> CoordinationResult {
         faults: Vec::new(),
         members_connected: None,
         evidence: Default::default(),
+        proposed_actions: Default::default(),
         refusals: Vec::new(),
     }
 }

@@ -48,6 +48,11 @@ pub struct CoordinationResult {
     /// Kept in the history, not in the result's event.
     #[serde(skip)]
     pub evidence: std::collections::BTreeMap<Fault, FaultEvidence>,
+    /// The action each mistake or impersonation proposed: that of the message kept as its
+    /// evidence, read when the message was decoded (so the history need not decode it again).
+    /// Kept in the history, not in the result's event.
+    #[serde(skip)]
+    pub proposed_actions: std::collections::BTreeMap<Fault, ActionType>,
     /// A leader: the candidates it did not send because the on-chain validator refused them
     /// or could not be asked (SPEC §12), in checklist order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -33,6 +33,7 @@ fn result_with(cb: u64, evidence: Vec<(Fault, FaultEvidence)>) -> CoordinationRe
         faults: evidence.iter().map(|(f, _)| *f).collect(),
         members_connected: Some(4),
         evidence: evidence.into_iter().collect::<BTreeMap<_, _>>(),
+        proposed_actions: BTreeMap::new(),
         refusals: Vec::new(),
     }
 }
@@ -248,4 +249,129 @@ fn the_safe_block_hash_of_a_window_is_the_one_its_result_recorded() {
     // No result of that wallet, or of that window: no record, not an error.
     assert_eq!(store.safe_block_hash(&wallet(2), 1800).unwrap(), None);
     assert_eq!(store.safe_block_hash(&wallet(1), 900).unwrap(), None);
+}
+
+#[test]
+fn the_action_a_culprit_proposed_is_kept_with_its_fault() {
+    let store = Store::open_in_memory().unwrap();
+    let mistake = Fault {
+        fault: FaultType::LeaderMistake,
+        culprit: operator(3),
+    };
+    let impersonation = Fault {
+        fault: FaultType::LeaderImpersonation,
+        culprit: operator(9),
+    };
+    let idleness = Fault {
+        fault: FaultType::LeaderIdleness,
+        culprit: operator(3),
+    };
+    let mut result = result_with(
+        1800,
+        vec![
+            (mistake, FaultEvidence::Message(vec![1])),
+            (impersonation, FaultEvidence::Message(vec![2])),
+            (idleness, FaultEvidence::Idleness(idle_context())),
+        ],
+    );
+    result.proposed_actions = BTreeMap::from([
+        (mistake, ActionType::MovingFunds),
+        (impersonation, ActionType::Heartbeat),
+    ]);
+    store.record_result(&result).unwrap();
+
+    let proposed = |rows: Vec<crate::engine::records::FaultRow>| -> Vec<_> {
+        let mut got: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.fault, r.proposed_action))
+            .collect();
+        got.sort();
+        got
+    };
+    let expected = vec![
+        (FaultType::LeaderIdleness, None),
+        (FaultType::LeaderMistake, Some(ActionType::MovingFunds)),
+        (FaultType::LeaderImpersonation, Some(ActionType::Heartbeat)),
+    ];
+    // A page of faults (what the console lists and opens) and the evidence export agree.
+    let page = store
+        .faults(
+            &FaultFilter::default(),
+            crate::engine::records::FaultOrder::NewestFirst,
+            0,
+            10,
+        )
+        .unwrap();
+    assert_eq!(proposed(page), expected);
+    let exported = store
+        .fault_evidence(&FaultFilter::default(), 0, u64::MAX)
+        .unwrap();
+    assert_eq!(
+        proposed(exported.into_iter().map(|r| r.fault).collect()),
+        expected
+    );
+}
+
+/// A file as version 5 of this program wrote it.
+fn v5_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = v3_file(path);
+    conn.execute_batch(schema::SCHEMA_V4).unwrap();
+    conn.execute_batch(schema::SCHEMA_V5).unwrap();
+    conn.pragma_update(None, "user_version", 5).unwrap();
+    conn
+}
+
+#[test]
+fn a_version_5_file_migrates_and_its_mistakes_read_back_without_a_proposed_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    {
+        let conn = v5_file(&path);
+        conn.execute_batch(&format!(
+            "INSERT INTO results (wallet, coordination_block, safe_block_hash, seed, leader,
+                 leader_member_index, role, checklist, action, proposal, fault_count,
+                 recorded_at, members_connected)
+             VALUES ('{w}', 900, '{h}', '{h}', '{l}', 1, 'follower', 'Redemption', 'Noop',
+                 '\"Noop\"', 1, 4, 3);
+             INSERT INTO faults (wallet, coordination_block, culprit, fault_type, leader,
+                 recorded_at, evidence_message)
+             VALUES ('{w}', 900, '{l}', 'LeaderMistake', '{l}', 5, x'0102');",
+            w = wallet(1).to_hex(),
+            h = Hash32([0xab; 32]).to_hex(),
+            l = operator(3).to_checksum(),
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let version: i64 = store
+        .conn()
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 6);
+    let rows = store
+        .fault_evidence(&FaultFilter::default(), 0, u64::MAX)
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].fault.fault, FaultType::LeaderMistake);
+    assert_eq!(rows[0].fault.proposed_action, None, "kept before version 6");
+    assert_eq!(rows[0].evidence, Some(FaultEvidence::Message(vec![1, 2])));
+
+    // A mistake recorded in the migrated file keeps what it proposed.
+    let mistake = Fault {
+        fault: FaultType::LeaderMistake,
+        culprit: operator(3),
+    };
+    let mut result = result_with(1800, vec![(mistake, FaultEvidence::Message(vec![3]))]);
+    result.proposed_actions = BTreeMap::from([(mistake, ActionType::DepositSweep)]);
+    store.record_result(&result).unwrap();
+    let rows = store
+        .fault_evidence(&FaultFilter::default(), 0, u64::MAX)
+        .unwrap();
+    assert_eq!(rows[0].fault.coordination_block, 1800);
+    assert_eq!(
+        rows[0].fault.proposed_action,
+        Some(ActionType::DepositSweep)
+    );
 }

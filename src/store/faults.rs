@@ -48,7 +48,7 @@ impl Store {
         // The page is chosen on `faults` alone (its indexes), then joined to its results.
         let query = format!(
             "SELECT f.id, f.wallet, f.coordination_block, f.culprit, f.fault_type, f.leader,
-                    f.recorded_at, f.evidence_message, f.evidence_context,
+                    f.recorded_at, f.proposed_action, f.evidence_message, f.evidence_context,
                     r.safe_block_hash, r.seed, r.leader_member_index, r.checklist,
                     r.members_connected
              FROM (SELECT * FROM faults {} ORDER BY {} LIMIT ? OFFSET ?) AS f
@@ -120,7 +120,8 @@ impl Store {
         values.push(Value::Integer(count_to_sql(limit)));
         values.push(Value::Integer(count_to_sql(offset)));
         let query = format!(
-            "SELECT id, wallet, coordination_block, culprit, fault_type, leader, recorded_at
+            "SELECT id, wallet, coordination_block, culprit, fault_type, leader, recorded_at,
+                    proposed_action
              FROM faults {} ORDER BY {} LIMIT ? OFFSET ?",
             conditions.where_clause(),
             order_by(order)
@@ -417,5 +418,6 @@ fn fault_row(c: &Columns<'_, '_>) -> Result<FaultRow, StoreError> {
         fault: c.parse("fault_type")?,
         leader: c.parse("leader")?,
         recorded_at: c.int("recorded_at")?,
+        proposed_action: c.opt_parse("proposed_action")?,
     })
 }

@@ -232,6 +232,20 @@ impl Columns<'_, '_> {
             .map_err(|e| self.corrupt(column, text.clone(), e.to_string()))
     }
 
+    /// A nullable text column parsed with `FromStr`; NULL reads as `None`.
+    fn opt_parse<T>(&self, column: &'static str) -> Result<Option<T>, StoreError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.opt_text(column)?
+            .map(|text| {
+                text.parse::<T>()
+                    .map_err(|e| self.corrupt(column, text.clone(), e.to_string()))
+            })
+            .transpose()
+    }
+
     fn with<T>(
         &self,
         column: &'static str,

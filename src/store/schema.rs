@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{sql, StoreError};
 
 /// The schema version this build writes; `PRAGMA user_version` of an up-to-date file.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// `PRAGMA application_id` of our files ("tbtc" in ASCII), so that another program's SQLite
 /// file is recognised as such instead of being migrated into.
@@ -19,7 +19,9 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations by version: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
 
 /// Block numbers are u64 but SQLite integers are i64: every block number is stored as
 /// `b as i64` and read back as `v as u64`. The cast is a bijection, so any u64 round-trips,
@@ -186,6 +188,14 @@ CREATE TABLE wallet_seats (
 pub(super) const SCHEMA_V5: &str = r#"
 ALTER TABLE results ADD COLUMN refusals TEXT;
 ALTER TABLE dry_runs ADD COLUMN actions TEXT;
+"#;
+
+/// Version 6: the action a mistake or an impersonation proposed (`proposed_action`, an action
+/// name), as the follower decoded it from the message it kept, so that the history answers
+/// "what did the culprit propose" without decoding the evidence. NULL for an idleness, and for
+/// faults recorded before version 6 (their kept message still says it).
+pub(super) const SCHEMA_V6: &str = r#"
+ALTER TABLE faults ADD COLUMN proposed_action TEXT;
 "#;
 
 /// Applies every migration after `from`, each in its own transaction with its version

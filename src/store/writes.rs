@@ -134,8 +134,8 @@ impl HistoryWriter for Store {
                     .prepare_cached(
                         "INSERT OR IGNORE INTO faults
                              (wallet, coordination_block, culprit, fault_type, leader, recorded_at,
-                              evidence_message, evidence_context)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                              evidence_message, evidence_context, proposed_action)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )
                     .map_err(sql("recording a fault"))?;
                 for fault in &result.faults {
@@ -154,6 +154,7 @@ impl HistoryWriter for Store {
                             now,
                             message,
                             context,
+                            result.proposed_actions.get(fault).map(|a| a.name()),
                         ])
                         .map_err(sql("recording a fault"))?;
                 }

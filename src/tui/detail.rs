@@ -67,6 +67,7 @@ mod tests {
             fault: FaultType::LeaderIdleness,
             leader: Address([2; 20]),
             recorded_at: 0,
+            proposed_action: None,
         }
     }
 

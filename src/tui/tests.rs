@@ -130,6 +130,7 @@ fn fault(id: i64, cb: u64) -> FaultRow {
         fault: FaultType::LeaderIdleness,
         leader: operator((id % 7) as u8 + 1),
         recorded_at: 0,
+        proposed_action: None,
     }
 }
 
@@ -773,4 +774,74 @@ async fn the_quit_question_fits_80x24_and_60x16() {
             assert!(screen.contains(whole), "{w}x{h} cuts {whole:?}:\n{screen}");
         }
     }
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| super::views::render(f, app, Instant::now()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+/// A mistake recorded since the history keeps proposed actions names it, in the details and in
+/// the table where there is room; one recorded before says where it is instead.
+#[tokio::test]
+async fn fault_details_name_the_proposed_action_or_where_an_older_record_keeps_it() {
+    let history = Arc::new(History::default());
+    let mut app = app_on(&history, NodeLink::InProcess);
+    let older = FaultRow {
+        fault: FaultType::LeaderMistake,
+        ..fault(1, 900)
+    };
+    let newer = FaultRow {
+        fault: FaultType::LeaderMistake,
+        proposed_action: Some(ActionType::MovedFundsSweep),
+        ..fault(2, 1800)
+    };
+    for row in [&older, &newer] {
+        app.on_event(
+            &Event::Fault {
+                wallet: row.wallet,
+                coordination_block: row.coordination_block,
+                culprit: row.culprit,
+                fault: row.fault,
+            },
+            Instant::now(),
+        );
+    }
+    history
+        .faults
+        .lock()
+        .unwrap()
+        .extend([older.clone(), newer.clone()]);
+    press(&mut app, KeyCode::Char('4')).await;
+    assert_eq!(app.faults.selected_row(), Some(&newer));
+
+    let table = render(&app, 120, 24);
+    let row_of = |cb: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(&format!(" {cb} ")))
+            .unwrap_or_else(|| panic!("no row of {cb}: {table}"))
+            .to_string()
+    };
+    assert!(table.contains("Proposed"), "{table}");
+    assert!(row_of("1800").contains("MovedFundsSweep"), "{table}");
+    assert!(row_of("900").contains("leader ?"), "{table}");
+
+    press(&mut app, KeyCode::Enter).await;
+    let details = render(&app, 80, 30);
+    assert!(
+        details.contains("proposed  MovedFundsSweep, not on this window's checklist"),
+        "{details}"
+    );
+    press(&mut app, KeyCode::Esc).await;
+    press(&mut app, KeyCode::Down).await;
+    press(&mut app, KeyCode::Enter).await;
+    assert_eq!(app.popup, Some(Popup::FaultDetail(Box::new(older))));
+    let details = render(&app, 80, 30);
+    assert!(details.contains("recorded before it was kept"), "{details}");
+    assert!(details.contains("claimed.action"), "{details}");
+    assert!(!details.contains("MovedFundsSweep"), "{details}");
 }

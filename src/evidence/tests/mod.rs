@@ -137,6 +137,7 @@ impl Fixture {
                 fault,
                 leader: self.key_of_seat(self.leader_seat).address(),
                 recorded_at: 1,
+                proposed_action: None,
             },
             safe_block_hash: self.safe_block_hash,
             seed: self.seed,

@@ -209,6 +209,7 @@ fn history_with(f: &Fixture, hash: Hash32) -> Store {
             }],
             members_connected: Some(3),
             evidence: Default::default(),
+            proposed_actions: Default::default(),
             refusals: Vec::new(),
         })
         .unwrap();

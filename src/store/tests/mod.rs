@@ -51,6 +51,7 @@ fn result_for(w: u8, cb: u64, leader: u8, faults: Vec<Fault>) -> CoordinationRes
         faults,
         members_connected: None,
         evidence: Default::default(),
+        proposed_actions: Default::default(),
         refusals: Vec::new(),
     }
 }

@@ -146,7 +146,7 @@ fn a_version_1_file_migrates_in_place() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5, "through versions 2, 3, 4 and 5");
+    assert_eq!(version, 6, "through versions 2 to 6");
 
     // Windows kept; v1 never recorded completion, so only the newest started one is open.
     let windows: Vec<_> = store
@@ -189,12 +189,16 @@ fn a_version_1_file_migrates_in_place() {
     let faults = store
         .faults(&FaultFilter::default(), FaultOrder::OldestFirst, 0, 10)
         .unwrap();
-    let kept: Vec<_> = faults.iter().map(|f| (f.fault, f.recorded_at)).collect();
+    let kept: Vec<_> = faults
+        .iter()
+        .map(|f| (f.fault, f.recorded_at, f.proposed_action))
+        .collect();
+    // Version 6's proposed action is unknown for a fault from before it.
     assert_eq!(
         kept,
         vec![
-            (FaultType::LeaderIdleness, 5),
-            (FaultType::LeaderImpersonation, 7)
+            (FaultType::LeaderIdleness, 5, None),
+            (FaultType::LeaderImpersonation, 7, None)
         ]
     );
     let migrated = store.result(&wallet(1), 900).unwrap().unwrap();

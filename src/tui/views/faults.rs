@@ -107,15 +107,18 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 } else {
                     r.leader.short()
                 }),
+                Line::from(proposed_cell(r)),
             ]
         })
         .collect();
-    const COLUMNS: [(&str, u8); 5] = [
+    // What the culprit proposed only where there is room left: the details always say it.
+    const COLUMNS: [(&str, u8); 6] = [
         ("Window", 2),
         ("Wallet", 3),
         ("Culprit", 1),
         ("Fault", 0),
         ("Leader", 4),
+        ("Proposed", 5),
     ];
     let fitted = fit::table(
         usize::from(table_area.width.saturating_sub(2 + 2)),
@@ -156,6 +159,32 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
     if let Some(area) = summary_area {
         render_summary(frame, app, area);
+    }
+}
+
+/// The table's Proposed cell: the action, nothing for an idleness (nothing was proposed), `?`
+/// for a mistake or impersonation recorded before the history kept it (its evidence says).
+fn proposed_cell(row: &FaultRow) -> &'static str {
+    match (row.fault, row.proposed_action) {
+        (FaultType::LeaderIdleness, _) => "",
+        (_, Some(action)) => action.name(),
+        (_, None) => "?",
+    }
+}
+
+/// The details' "proposed" line: what the culprit proposed and why that is the fault.
+fn proposed_text(row: &FaultRow) -> String {
+    match (row.fault, row.proposed_action) {
+        (FaultType::LeaderIdleness, _) => "none: the leader sent nothing acceptable.".into(),
+        (FaultType::LeaderMistake, Some(action)) => {
+            format!("{action}, not on this window's checklist")
+        }
+        (FaultType::LeaderImpersonation, Some(action)) => {
+            format!("{action}, from a seat that is not the leader's")
+        }
+        (_, None) => "not in the history for a fault recorded before it was kept; the \
+                      message kept as evidence has it (the export shows `claimed.action`)."
+            .into(),
     }
 }
 
@@ -279,6 +308,14 @@ pub fn detail_lines(app: &App, row: &FaultRow) -> Vec<Line<'static>> {
     ];
     // The window's facts as this node recorded them: read from the history when the details
     // open (the live view has them meanwhile, for a fault of the latest window).
+    let proposed_style = match row.proposed_action {
+        Some(_) => t.accent,
+        None => t.base,
+    };
+    lines.push(field(
+        "proposed",
+        Span::styled(proposed_text(row), proposed_style),
+    ));
     let live = app
         .view()
         .wallets
@@ -325,24 +362,20 @@ pub fn detail_lines(app: &App, row: &FaultRow) -> Vec<Line<'static>> {
             Span::styled(format!("cannot read the history: {e}"), t.warning),
         )),
     }
-    let (proposed, kept) = match row.fault {
-        FaultType::LeaderIdleness => (
-            "none: the leader sent nothing acceptable.",
+    let kept = match row.fault {
+        FaultType::LeaderIdleness => {
             "what this node saw: the blocks it listened, the members connected and the \
-             messages heard from other seats (at most 64).",
-        ),
-        FaultType::LeaderMistake => (
-            "in the kept message: the export decodes it as `claimed.action`.",
+             messages heard from other seats (at most 64)."
+        }
+        FaultType::LeaderMistake => {
             "the leader's signed proposal, its bytes as received; its signature shows who \
-             sent it.",
-        ),
-        FaultType::LeaderImpersonation => (
-            "in the kept message: the export decodes it as `claimed.action`.",
+             sent it."
+        }
+        FaultType::LeaderImpersonation => {
             "the signed proposal from the seat that was not the leader's, its bytes as \
-             received.",
-        ),
+             received."
+        }
     };
-    lines.push(field("proposed", Span::styled(proposed, t.base)));
     lines.push(field("evidence", Span::styled(kept, t.base)));
     lines.push(Line::from(""));
     let (export, verify) = verify_commands(app, row);
