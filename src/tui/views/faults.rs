@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Paragraph, TableState};
 use ratatui::Frame;
 
 use super::format::count;
@@ -125,21 +125,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         &COLUMNS,
         cells,
     );
-    let header = Row::new(
-        fitted
-            .header
-            .iter()
-            .map(|h| Cell::from(Span::styled(*h, t.title))),
-    );
-    let rows = fitted
-        .rows
-        .into_iter()
-        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
-    let widths: Vec<Constraint> = fitted
-        .widths
-        .iter()
-        .map(|w| Constraint::Length(*w))
-        .collect();
+    let table = fitted.into_table(t.title, t.base);
     let title = match f.total {
         0 => "History".to_string(),
         n => format!("History {} of {n}", f.selected + 1),
@@ -148,8 +134,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Some(new) => format!("{title} · {new}"),
         None => title,
     };
-    let table = Table::new(rows, widths)
-        .header(header)
+    let table = table
         .block(pane(app, &title))
         .row_highlight_style(t.selected)
         .highlight_symbol("▶ ");
@@ -225,24 +210,8 @@ fn render_summary(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     let fitted = fit::table(usize::from(area.width.saturating_sub(2)), &COLUMNS, cells);
-    let header = Row::new(
-        fitted
-            .header
-            .iter()
-            .map(|h| Cell::from(Span::styled(*h, t.title))),
-    );
-    let rows = fitted
-        .rows
-        .into_iter()
-        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
-    let widths: Vec<Constraint> = fitted
-        .widths
-        .iter()
-        .map(|w| Constraint::Length(*w))
-        .collect();
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(pane(app, "By operator"));
+    let table = fitted.into_table(t.title, t.base);
+    let table = table.block(pane(app, "By operator"));
     frame.render_widget(table, area);
 }
 

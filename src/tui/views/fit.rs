@@ -2,7 +2,10 @@
 //! important first, and table columns chosen the same way. Nothing is cut mid-word: what does
 //! not fit is left out, and the most important parts are kept.
 
+use ratatui::layout::Constraint;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
 
 /// Display width of some spans.
 pub fn width(spans: &[Span]) -> usize {
@@ -107,6 +110,24 @@ pub struct FittedTable<'a> {
     pub header: Vec<&'static str>,
     pub rows: Vec<Vec<Line<'a>>>,
     pub widths: Vec<u16>,
+}
+
+impl<'a> FittedTable<'a> {
+    /// The table to draw: the header in `header_style`, each row in `row_style`, each column
+    /// as wide as fitted.
+    pub fn into_table(self, header_style: Style, row_style: Style) -> Table<'a> {
+        let header = Row::new(
+            self.header
+                .iter()
+                .map(|h| Cell::from(Span::styled(*h, header_style))),
+        );
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|row| Row::new(row.into_iter().map(Cell::from)).style(row_style));
+        let widths: Vec<Constraint> = self.widths.iter().map(|w| Constraint::Length(*w)).collect();
+        Table::new(rows, widths).header(header)
+    }
 }
 
 pub fn table<'a>(

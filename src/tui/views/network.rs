@@ -304,21 +304,7 @@ fn render_peers(frame: &mut Frame, app: &App, view: &NodeSnapshot, area: Rect) {
         ("Wallets", 5),
     ];
     let fitted = fit::table(usize::from(area.width.saturating_sub(2)), &COLUMNS, cells);
-    let header = Row::new(
-        fitted
-            .header
-            .iter()
-            .map(|h| Cell::from(Span::styled(*h, t.title))),
-    );
-    let rows = fitted
-        .rows
-        .into_iter()
-        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
-    let widths: Vec<Constraint> = fitted
-        .widths
-        .iter()
-        .map(|w| Constraint::Length(*w))
-        .collect();
+    let table = fitted.into_table(t.title, t.base);
     let title = if first > 0 || first + visible < net.peers.len() {
         format!(
             "Peers ({}; {}-{} shown)",
@@ -329,12 +315,7 @@ fn render_peers(frame: &mut Frame, app: &App, view: &NodeSnapshot, area: Rect) {
     } else {
         title
     };
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(pane(app, &title)),
-        area,
-    );
+    frame.render_widget(table.block(pane(app, &title)), area);
 }
 
 fn seat_style(state: SeatState, t: &Theme) -> (char, Style) {

@@ -1,9 +1,9 @@
 //! The Proposals tab: dispatched proposals and dry runs with their lifecycle, start and expiry
 //! blocks and a countdown.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::TableState;
 use ratatui::Frame;
 
 use super::{fit, pane};
@@ -97,21 +97,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         &COLUMNS,
         cells,
     );
-    let header = Row::new(
-        fitted
-            .header
-            .iter()
-            .map(|h| Cell::from(Span::styled(*h, t.title))),
-    );
-    let rows = fitted
-        .rows
-        .into_iter()
-        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
-    let constraints: Vec<Constraint> = fitted
-        .widths
-        .iter()
-        .map(|w| Constraint::Length(*w))
-        .collect();
+    let table = fitted.into_table(t.title, t.base);
     let title = match &app.proposals.error {
         Some(e) => format!("Proposals: {e}"),
         None => format!("Proposals and dry runs ({})", app.proposals.items.len()),
@@ -120,8 +106,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Some(new) => format!("{title} · {new}"),
         None => title,
     };
-    let table = Table::new(rows, constraints)
-        .header(header)
+    let table = table
         .block(pane(app, &title))
         .row_highlight_style(t.selected)
         .highlight_symbol("▶ ");

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Paragraph, TableState};
 use ratatui::Frame;
 
 use super::fit;
@@ -261,24 +261,9 @@ fn render_table(frame: &mut Frame, app: &App, area: Rect) {
         &COLUMNS,
         cells,
     );
-    let header = Row::new(
-        fitted
-            .header
-            .iter()
-            .map(|h| Cell::from(Span::styled(*h, t.title))),
-    );
-    let rows = fitted
-        .rows
-        .into_iter()
-        .map(|row| Row::new(row.into_iter().map(Cell::from)).style(t.base));
-    let constraints: Vec<Constraint> = fitted
-        .widths
-        .iter()
-        .map(|w| Constraint::Length(*w))
-        .collect();
+    let table = fitted.into_table(t.title, t.base);
     let title = wallets_title(view);
-    let table = Table::new(rows, constraints)
-        .header(header)
+    let table = table
         .block(pane(app, &title))
         .row_highlight_style(t.selected)
         .highlight_symbol("▶ ");
