@@ -497,6 +497,57 @@ async fn a_follower_records_what_a_mistaken_leader_and_an_impersonator_proposed(
     let _ = producer.await;
 }
 
+/// Every leader stays silent, and every other member sends two different messages from its
+/// own seat before it listens: two impersonations by one culprit in one window.
+struct ImpersonatingTwice;
+
+#[async_trait]
+impl Strategy for ImpersonatingTwice {
+    async fn lead(&self, _turn: &Turn<'_>) -> Proposal {
+        Proposal::Noop
+    }
+    async fn before_listening(&self, turn: &Turn<'_>) {
+        let Some(&seat) = turn.seats().first() else {
+            return;
+        };
+        let heartbeat = Proposal::Heartbeat {
+            message: tbtc_coord::protocol::proposal::HexBytes(vec![0xFF; 16]),
+        };
+        tokio::join!(turn.send(seat, Proposal::Noop), turn.send(seat, heartbeat));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_culprit_offending_twice_in_a_window_is_one_fault_announced_once() {
+    let devnet = devnet(3, None);
+    let config = NodeConfig {
+        strategy: Arc::new(ImpersonatingTwice),
+        ..NodeConfig::default()
+    };
+    let mut net = start_nodes_with(&devnet, Arc::new(devnet.clone()), config).await;
+    let producer = devnet.start(net.cancel.child_token());
+    let events = until_window_completed(&mut net.local_events, 900).await;
+    let history = net.nodes[0].history();
+    let announced: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Fault { .. }))
+        .collect();
+    let stored = fault_count(history);
+    assert!(
+        announced.iter().any(|e| matches!(
+            e,
+            Event::Fault {
+                fault: FaultType::LeaderImpersonation,
+                ..
+            }
+        )),
+        "{announced:?}"
+    );
+    assert_eq!(announced.len() as u64, stored, "{announced:?}");
+    net.cancel.cancel();
+    let _ = producer.await;
+}
+
 /// Reads the history as the node's front ends do.
 fn read(history: &Arc<dyn History>, query: HistoryQuery) -> HistoryPage {
     history.query(&query).expect("reading the history")

@@ -128,9 +128,13 @@ pub(super) async fn follow(turn: &Turn<'_>, inbox: &Inbox) -> Followed {
             }
             Verdict::Fault(fault) => {
                 node_info!(ctx.config, %wallet, cb, fault = %fault.fault, culprit = %fault.culprit, "fault");
-                faults.push(*fault);
-                // The first offending message of a (culprit, type) is the one kept, as the
-                // history keeps one fault per (wallet, window, culprit, type).
+                // One fault per (culprit, type), as the history keeps them: a re-sent copy
+                // (a new sequence number, so a new message) or another offending message of
+                // the same culprit adds nothing to blame, and would be announced twice.
+                if !faults.contains(fault) {
+                    faults.push(*fault);
+                }
+                // The first offending message of a (culprit, type) is the one kept.
                 evidence
                     .entry(*fault)
                     .or_insert_with(|| FaultEvidence::Message(inbound.received.message.to_bytes()));

@@ -244,6 +244,7 @@ impl Inner {
         let started = Instant::now();
         let n = self.servers.len();
         let mut refused = vec![false; n];
+        let mut warned = vec![false; n];
         let mut last: Option<ElectrumError> = None;
         loop {
             let first = active.index;
@@ -270,7 +271,13 @@ impl Inner {
                         return Ok(connection);
                     }
                     Err(e) => {
-                        tracing::warn!("{e}");
+                        // Each server's first failure of a round is worth a warning; its
+                        // retries within the round say the same again.
+                        if std::mem::replace(&mut warned[index], true) {
+                            tracing::debug!("{e}");
+                        } else {
+                            tracing::warn!("{e}");
+                        }
                         refused[index] = e.is_refusal();
                         let mut status = lock(&self.status);
                         status.connected = false;
@@ -356,19 +363,27 @@ impl Inner {
 /// request: the new session subscribes to headers again, so the tip keeps following the
 /// server, and the status says "disconnected" while there is none.
 async fn stay_connected(inner: Arc<Inner>) {
+    // Between rounds of connection attempts while no server answers: doubling from the retry
+    // delay up to the ping interval, so a long outage costs a warning every few minutes.
+    let mut pause = inner.config.retry_delay;
     loop {
         let connection = match inner.connection().await {
             Ok(connection) => connection,
             Err(ElectrumError::Shutdown) => return,
             Err(e) => {
-                tracing::debug!("Electrum reconnection: {e}");
+                tracing::warn!(
+                    "no Electrum server answers; trying again in {}: {e}",
+                    humantime::format_duration(pause)
+                );
                 tokio::select! {
                     _ = inner.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(inner.config.retry_delay) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
+                pause = next_pause(pause, &inner.config);
                 continue;
             }
         };
+        pause = inner.config.retry_delay;
         tokio::select! {
             _ = inner.cancel.cancelled() => return,
             _ = connection.closed() => {}
@@ -376,6 +391,14 @@ async fn stay_connected(inner: Arc<Inner>) {
         // Ends nothing if the client already moved on (a failover closed it).
         inner.fail(&connection, &connection.failure()).await;
     }
+}
+
+/// The pause after `pause` between rounds of reconnection: twice as long, at most the ping
+/// interval (never below the retry delay).
+fn next_pause(pause: Duration, config: &ElectrumConfig) -> Duration {
+    pause
+        .saturating_mul(2)
+        .min(config.ping_interval.max(config.retry_delay))
 }
 
 /// `server.ping` every ping interval keeps the session (servers drop idle ones) and finds a
@@ -394,5 +417,28 @@ async fn keepalive(inner: Arc<Inner>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnection_rounds_back_off_to_the_ping_interval() {
+        let config = ElectrumConfig::default();
+        let mut pause = config.retry_delay;
+        let mut pauses = Vec::new();
+        for _ in 0..12 {
+            pauses.push(pause.as_secs());
+            pause = next_pause(pause, &config);
+        }
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        // A ping interval shorter than the retry delay does not make the pause shorter.
+        let odd = ElectrumConfig {
+            ping_interval: Duration::from_millis(10),
+            ..ElectrumConfig::default()
+        };
+        assert_eq!(next_pause(odd.retry_delay, &odd), odd.retry_delay);
     }
 }
