@@ -107,18 +107,7 @@ impl Inner {
         };
         self.ensure_code(bridge, "Bridge", "--bridge").await?;
 
-        let data = self
-            .eth_call(
-                bridge,
-                contracts::wallets_call(wallet),
-                block,
-                "Bridge.wallets",
-            )
-            .await?;
-        let w = contracts::BridgeWallet::decode(&data).map_err(invalid)?;
-        if w.state == 0 {
-            return Err(ChainError::UnknownWallet(*wallet));
-        }
+        let w = self.known_bridge_wallet(bridge, wallet, block).await?;
         let BridgeParameters {
             redemption_timeout,
             fee_limits,
@@ -210,6 +199,18 @@ impl Inner {
         let Some(bridge) = self.config.contracts.bridge else {
             return Ok(None);
         };
+        let w = self.known_bridge_wallet(bridge, wallet, block).await?;
+        Ok((w.main_utxo_hash != Hash32::default()).then_some(w.main_utxo_hash))
+    }
+
+    /// `Bridge.wallets(bytes20)` of `wallet` at `block`; state 0 for a wallet the Bridge does
+    /// not know.
+    pub(super) async fn bridge_wallet(
+        &self,
+        bridge: Address,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<contracts::BridgeWallet, ChainError> {
         let data = self
             .eth_call(
                 bridge,
@@ -218,11 +219,21 @@ impl Inner {
                 "Bridge.wallets",
             )
             .await?;
-        let w = contracts::BridgeWallet::decode(&data).map_err(invalid)?;
+        contracts::BridgeWallet::decode(&data).map_err(invalid)
+    }
+
+    /// As [`Inner::bridge_wallet`], a wallet the Bridge does not know being an error.
+    async fn known_bridge_wallet(
+        &self,
+        bridge: Address,
+        wallet: &WalletPkh,
+        block: u64,
+    ) -> Result<contracts::BridgeWallet, ChainError> {
+        let w = self.bridge_wallet(bridge, wallet, block).await?;
         if w.state == 0 {
             return Err(ChainError::UnknownWallet(*wallet));
         }
-        Ok((w.main_utxo_hash != Hash32::default()).then_some(w.main_utxo_hash))
+        Ok(w)
     }
 
     /// The first block of a scan that looks back `lookback` blocks from `block` (or the

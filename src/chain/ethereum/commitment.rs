@@ -94,19 +94,8 @@ impl Inner {
             if *wallet == snapshot.wallet {
                 continue;
             }
-            let data = self
-                .eth_call(
-                    bridge,
-                    contracts::wallets_call(wallet),
-                    block,
-                    "Bridge.wallets",
-                )
-                .await?;
-            let state = WalletState::from_number(
-                contracts::BridgeWallet::decode(&data)
-                    .map_err(invalid)?
-                    .state,
-            );
+            let state =
+                WalletState::from_number(self.bridge_wallet(bridge, wallet, block).await?.state);
             found += usize::from(state == WalletState::Live);
             seen.push((*wallet, state));
         }

@@ -267,17 +267,7 @@ impl Inner {
                 .map(|h| (anchor, h.hash));
         }
         for w in cache.wallets.iter_mut().filter(|w| w.final_state.is_none()) {
-            let data = self
-                .eth_call(
-                    bridge,
-                    contracts::wallets_call(&w.pkh),
-                    head,
-                    "Bridge.wallets",
-                )
-                .await?;
-            let state = contracts::BridgeWallet::decode(&data)
-                .map_err(|e| invalid(&e))?
-                .state;
+            let state = self.bridge_wallet(bridge, &w.pkh, head).await?.state;
             if state == CLOSED || state == TERMINATED {
                 w.final_state = Some(state);
             }

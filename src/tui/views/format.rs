@@ -72,32 +72,15 @@ pub fn executor(state: &ExecutorState, head: Option<u64>) -> String {
 }
 
 pub fn dispatcher(state: &DispatcherState, head: Option<u64>) -> String {
-    match state {
-        DispatcherState::Idle => "idle".into(),
-        DispatcherState::Dispatched {
-            action,
-            start_block,
-            ..
-        } => match head {
-            Some(h) if h < *start_block => format!("{action} starts in {}", start_block - h),
-            _ => format!("{action} dispatched"),
-        },
-        DispatcherState::Running {
-            action,
-            expiry_block,
-            ..
-        } => match head {
-            Some(h) if h < *expiry_block => format!("{action} running, {} left", expiry_block - h),
-            _ => format!("{action} running"),
-        },
-        DispatcherState::Finished {
-            action, outcome, ..
-        } => format!("{action} {}", outcome.name()),
-    }
+    describe_dispatcher(state, head, false)
 }
 
 /// The dispatcher's state in a few words, for narrow screens: `Redemption 550 left`.
 pub fn dispatcher_short(state: &DispatcherState, head: Option<u64>) -> String {
+    describe_dispatcher(state, head, true)
+}
+
+fn describe_dispatcher(state: &DispatcherState, head: Option<u64>, short: bool) -> String {
     match state {
         DispatcherState::Idle => "idle".into(),
         DispatcherState::Dispatched {
@@ -105,7 +88,10 @@ pub fn dispatcher_short(state: &DispatcherState, head: Option<u64>) -> String {
             start_block,
             ..
         } => match head {
-            Some(h) if h < *start_block => format!("{action} in {}", start_block - h),
+            Some(h) if h < *start_block => {
+                let starts = if short { "in" } else { "starts in" };
+                format!("{action} {starts} {}", start_block - h)
+            }
             _ => format!("{action} dispatched"),
         },
         DispatcherState::Running {
@@ -113,7 +99,10 @@ pub fn dispatcher_short(state: &DispatcherState, head: Option<u64>) -> String {
             expiry_block,
             ..
         } => match head {
-            Some(h) if h < *expiry_block => format!("{action} {} left", expiry_block - h),
+            Some(h) if h < *expiry_block => {
+                let running = if short { "" } else { " running," };
+                format!("{action}{running} {} left", expiry_block - h)
+            }
             _ => format!("{action} running"),
         },
         DispatcherState::Finished {
