@@ -71,6 +71,11 @@ pub fn executor(state: &ExecutorState, head: Option<u64>) -> String {
     }
 }
 
+/// `#7 #40`: seats as seat numbers, not counts.
+pub fn seat_list(seats: impl IntoIterator<Item = usize>) -> Vec<String> {
+    seats.into_iter().map(|s| format!("#{s}")).collect()
+}
+
 pub fn dispatcher(state: &DispatcherState, head: Option<u64>) -> String {
     describe_dispatcher(state, head, false)
 }

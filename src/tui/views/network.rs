@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::format::{count, eta};
+use super::format::{count, eta, seat_list};
 use super::seats::{grid, SeatState};
 use super::{fit, pane};
 use crate::engine::network_view::MessageTransport;
@@ -396,11 +396,6 @@ fn seats_needed(app: &App, view: &NodeSnapshot, width: u16) -> u16 {
         .len()
         .div_ceil(seats_per_row(usize::from(width.saturating_sub(2))));
     u16::try_from(2 + 2 + rows + 2).unwrap_or(u16::MAX)
-}
-
-/// `#7 #40`: seats as seat numbers, not counts.
-fn seat_list(seats: impl IntoIterator<Item = usize>) -> Vec<String> {
-    seats.into_iter().map(|s| format!("#{s}")).collect()
 }
 
 /// `prefix` and as many of `items` as fit `max` columns, then how many more there are.

@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, TableState};
 use ratatui::Frame;
 
 use super::fit;
-use super::format::{dispatcher, dispatcher_short, executor};
+use super::format::{dispatcher, dispatcher_short, executor, seat_list};
 use super::pane;
 use super::seats::grid;
 use crate::engine::snapshot::WalletView;
@@ -16,12 +16,7 @@ use crate::tui::theme::Theme;
 
 /// The seats this node holds, as seat numbers (`#10 #13`) while short, else how many.
 fn seats(w: &WalletView) -> String {
-    let text = w
-        .seats
-        .iter()
-        .map(|s| format!("#{s}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = seat_list(w.seats.iter().map(|&s| usize::from(s))).join(" ");
     if text.chars().count() > 10 {
         format!("{} seats", w.seats.len())
     } else {
@@ -93,12 +88,7 @@ fn details(frame: &mut Frame, app: &App, area: Rect) {
     };
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines = main_utxo_lines(w, app.chain_status.bitcoin.is_some(), t);
-    let seats = w
-        .seats
-        .iter()
-        .map(|s| format!("#{s}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let seats = seat_list(w.seats.iter().map(|&s| usize::from(s))).join(" ");
     lines.push(Line::from(vec![
         Span::styled("Your seats ", t.dim),
         Span::styled(
