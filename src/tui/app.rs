@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::loads::{Load, LoadWhat, Loaded};
+use super::loads::{FaultsAsk, Load, LoadWhat, Loaded};
 use super::theme::Theme;
 use crate::engine::api::{NodeApi, Update};
 use crate::engine::events::Event;
@@ -379,13 +379,15 @@ impl App {
                 LoadWhat::Faults {
                     filter: f.filter.clone(),
                     order: f.order,
-                    selected: f.selected,
-                    selected_id: f.selected_id,
-                    page_offset: f.page_offset,
-                    have_rows: !f.rows.is_empty(),
-                    total: f.total,
-                    recount: std::mem::take(&mut f.counts_stale),
-                    summary: f.show_summary,
+                    ask: FaultsAsk {
+                        selected: f.selected,
+                        selected_id: f.selected_id,
+                        page_offset: f.page_offset,
+                        have_rows: !f.rows.is_empty(),
+                        total: f.total,
+                        recount: std::mem::take(&mut f.counts_stale),
+                        summary: f.show_summary,
+                    },
                 }
             }
             Tab::Proposals if self.proposals.stale && !self.proposals.loading => {

@@ -31,19 +31,11 @@ pub struct Load {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadWhat {
-    /// The page of faults around `selected`, or around the fault `selected_id` wherever
-    /// it went; `recount` also counts (and, with `summary`, summarises) the faults matching
-    /// the filter.
+    /// The page of faults matching `filter` in `order` that `ask` says where to find.
     Faults {
         filter: FaultFilter,
         order: FaultOrder,
-        selected: u64,
-        selected_id: Option<i64>,
-        page_offset: u64,
-        have_rows: bool,
-        total: u64,
-        recount: bool,
-        summary: bool,
+        ask: FaultsAsk,
     },
     Proposals,
     /// The stored result of the window a fault's details show.
@@ -99,26 +91,8 @@ impl Load {
     pub async fn run(self) -> Loaded {
         let api = self.api.as_ref();
         match self.what {
-            LoadWhat::Faults {
-                filter,
-                order,
-                selected,
-                selected_id,
-                page_offset,
-                have_rows,
-                total,
-                recount,
-                summary,
-            } => {
-                let ask = FaultsAsk {
-                    selected,
-                    selected_id,
-                    page_offset,
-                    have_rows,
-                    total,
-                    recount,
-                    summary,
-                };
+            LoadWhat::Faults { filter, order, ask } => {
+                let recount = ask.recount;
                 let result = fault_page(api, &filter, order, ask).await;
                 Loaded::Faults {
                     filter,
@@ -150,15 +124,18 @@ impl Load {
     }
 }
 
-/// What a fault page load starts from: the view as it was when the load was asked for.
-struct FaultsAsk {
-    selected: u64,
-    selected_id: Option<i64>,
-    page_offset: u64,
-    have_rows: bool,
-    total: u64,
-    recount: bool,
-    summary: bool,
+/// What a fault page load starts from: the view as it was when the load was asked for. The
+/// page is the one around `selected`, or around the fault `selected_id` wherever it went;
+/// `recount` also counts (and, with `summary`, summarises) the faults matching the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultsAsk {
+    pub selected: u64,
+    pub selected_id: Option<i64>,
+    pub page_offset: u64,
+    pub have_rows: bool,
+    pub total: u64,
+    pub recount: bool,
+    pub summary: bool,
 }
 
 async fn fault_page(
