@@ -62,6 +62,17 @@ pub fn line(message: &str, fields: &str, span_fields: &str) -> String {
     out
 }
 
+/// tui-logger's level (a `log` level) for a `tracing` one.
+pub fn log_level(level: tracing::Level) -> log::Level {
+    match level {
+        tracing::Level::ERROR => log::Level::Error,
+        tracing::Level::WARN => log::Level::Warn,
+        tracing::Level::INFO => log::Level::Info,
+        tracing::Level::DEBUG => log::Level::Debug,
+        tracing::Level::TRACE => log::Level::Trace,
+    }
+}
+
 pub struct ConsoleLogLayer;
 
 impl<S> Layer<S> for ConsoleLogLayer
@@ -91,17 +102,10 @@ where
             .unwrap_or_default();
         let text = line(&fields.message, &fields.rest, &span_fields);
         let meta = event.metadata();
-        let level = match *meta.level() {
-            tracing::Level::ERROR => log::Level::Error,
-            tracing::Level::WARN => log::Level::Warn,
-            tracing::Level::INFO => log::Level::Info,
-            tracing::Level::DEBUG => log::Level::Debug,
-            tracing::Level::TRACE => log::Level::Trace,
-        };
         tui_logger::Drain::new().log(
             &log::Record::builder()
                 .args(format_args!("{text}"))
-                .level(level)
+                .level(log_level(*meta.level()))
                 .target(meta.target())
                 .file(meta.file())
                 .line(meta.line())

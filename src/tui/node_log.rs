@@ -6,13 +6,8 @@ use crate::control::logs::LogLine;
 
 /// Shows a line of the node's log in the Logs tab.
 pub fn show(line: &LogLine) {
-    let level = match line.level() {
-        Some(tracing::Level::ERROR) => log::Level::Error,
-        Some(tracing::Level::WARN) => log::Level::Warn,
-        Some(tracing::Level::INFO) | None => log::Level::Info,
-        Some(tracing::Level::DEBUG) => log::Level::Debug,
-        Some(tracing::Level::TRACE) => log::Level::Trace,
-    };
+    // A level this build does not know reads as info.
+    let level = super::log_layer::log_level(line.level().unwrap_or(tracing::Level::INFO));
     tui_logger::Drain::new().log(
         &log::Record::builder()
             .args(format_args!("{}", line.message))
